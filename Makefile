@@ -1,0 +1,34 @@
+# Everything starts from a fresh checkout: `make demo` and `make test` create .venv and install.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-all lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# torch is pinned here (the CPU build on this machine's disk); pyproject.toml declares a range.
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/rnnkit demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check rnnkit tests benchmarks
+	$(BIN)/mypy rnnkit
+
+test: $(STAMP) lint
+	$(BIN)/pytest -q
+
+test-all: $(STAMP) lint
+	$(BIN)/pytest -q -m ''
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_layers.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info
