@@ -1,0 +1,86 @@
+"""Elman recurrent cell (Elman, 1990, "Finding Structure in Time").
+
+One step, for an input x (B, I) and the previous hidden state h_prev (B, H):
+
+    h = act(W_ih x + b_ih + W_hh h_prev + b_hh)        (1)
+
+with act = tanh (the default) or relu. The two biases are redundant (their sum is
+what matters); both exist so that a ``torch.nn.RNN`` state dict copies across unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu}
+
+
+def rnn_step(
+    x: Tensor,
+    h_prev: Tensor,
+    weight_ih: Tensor,
+    weight_hh: Tensor,
+    bias_ih: Tensor | None = None,
+    bias_hh: Tensor | None = None,
+    nonlinearity: str = "tanh",
+    record: dict[str, Tensor] | None = None,
+) -> Tensor:
+    """One Elman step. Shapes: x (B, I), h_prev (B, H), weight_ih (H, I), weight_hh (H, H).
+
+    ``record``, when given, receives the pre-activation ``a`` so that a caller can look
+    inside without running the math a second time. Returns h (B, H).
+    """
+    a = F.linear(x, weight_ih, bias_ih) + F.linear(h_prev, weight_hh, bias_hh)  # (B, H)
+    h = ACTIVATIONS[nonlinearity](a)  # (1)
+    if record is not None:
+        record["a"] = a
+    return h
+
+
+class RNNCell(nn.Module):
+    """An Elman cell with ``torch.nn.RNNCell``'s parameters, names and forward signature."""
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        bias: bool = True,
+        nonlinearity: str = "tanh",
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        if nonlinearity not in ACTIVATIONS:
+            raise ValueError(
+                f"RNNCell: unknown nonlinearity {nonlinearity!r}; expected one of {sorted(ACTIVATIONS)}"
+            )
+        kw = {"device": device, "dtype": dtype}
+        self.input_size, self.hidden_size, self.nonlinearity = input_size, hidden_size, nonlinearity
+        self.weight_ih = nn.Parameter(torch.empty(hidden_size, input_size, **kw))
+        self.weight_hh = nn.Parameter(torch.empty(hidden_size, hidden_size, **kw))
+        self.bias_ih = nn.Parameter(torch.empty(hidden_size, **kw)) if bias else None
+        self.bias_hh = nn.Parameter(torch.empty(hidden_size, **kw)) if bias else None
+        reset_uniform(self, hidden_size)
+
+    def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
+        x, unbatched = _batched(input)
+        h_prev = _batched(hx)[0] if hx is not None else x.new_zeros(x.size(0), self.hidden_size)
+        h = rnn_step(x, h_prev, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, self.nonlinearity)
+        return h.squeeze(0) if unbatched else h
+
+
+def reset_uniform(module: nn.Module, hidden_size: int) -> None:
+    """PyTorch's initialisation for every recurrent weight and bias: U(-1/sqrt(H), 1/sqrt(H))."""
+    bound = 1.0 / math.sqrt(hidden_size) if hidden_size > 0 else 0.0
+    with torch.no_grad():
+        for p in module.parameters():
+            p.uniform_(-bound, bound)
+
+
+def _batched(t: Tensor) -> tuple[Tensor, bool]:
+    """Cells accept (I,) as well as (B, I), as torch.nn's do; one line of bookkeeping."""
+    return (t.unsqueeze(0), True) if t.dim() == 1 else (t, False)

@@ -1,0 +1,82 @@
+"""Argument checks for the recurrent layers: every message says what was received, what was
+expected and how to fix it, so that a mistake never surfaces as a traceback from inside a kernel."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+
+def check_constructor(
+    name: str, input_size: int, hidden_size: int, num_layers: int, dropout: float, proj_size: int
+) -> None:
+    for arg, value, low in (("input_size", input_size, 1), ("hidden_size", hidden_size, 1), ("num_layers", num_layers, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"{name}: {arg} must be a positive integer, got {value!r}.")
+    if isinstance(dropout, bool) or not isinstance(dropout, int | float) or not 0.0 <= dropout < 1.0:
+        raise ValueError(
+            f"{name}: dropout must be a number in [0, 1), got {dropout!r}. "
+            "It is the probability of zeroing each output of a layer (except the last)."
+        )
+    if not isinstance(proj_size, int) or proj_size < 0 or (proj_size and proj_size >= hidden_size):
+        raise ValueError(
+            f"{name}: proj_size must be 0 (no projection) or in [1, hidden_size={hidden_size}), got {proj_size!r}."
+        )
+
+
+def check_input(name: str, x: Tensor, input_size: int, batch_first: bool) -> None:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name}: expected input to be a torch.Tensor or PackedSequence, got {type(x).__name__}.")
+    if not x.is_floating_point():
+        raise TypeError(
+            f"{name}: expected a floating-point input, got dtype {x.dtype}. "
+            "Convert it with .float(), or embed integer token ids first (torch.nn.Embedding)."
+        )
+    layout = "(B, T, I)" if batch_first else "(T, B, I)"
+    if x.dim() not in (2, 3):
+        raise ValueError(
+            f"{name}: expected input of rank 3 {layout} or rank 2 (T, I) for one sequence, "
+            f"got rank {x.dim()} with shape {tuple(x.shape)}."
+        )
+    if x.size(-1) != input_size:
+        hint = (
+            " Did you pass time-major input to a batch_first layer (or the other way round)?"
+            if x.dim() == 3 and input_size in tuple(x.shape[:2])
+            else ""
+        )
+        raise ValueError(
+            f"{name}: expected input with last dimension input_size={input_size}, "
+            f"got shape {tuple(x.shape)} ({layout} expected).{hint}"
+        )
+    if x.dim() == 3 and 0 in tuple(x.shape[:2]):
+        raise ValueError(f"{name}: got an empty batch or sequence, shape {tuple(x.shape)}; need B >= 1 and T >= 1.")
+
+
+def check_lengths(name: str, lengths: Tensor | Sequence[int], batch: int, steps: int) -> Tensor:
+    """Turn ``lengths`` into a CPU int64 tensor of shape (B,) with every entry in [1, T]."""
+    t = torch.as_tensor(lengths)
+    if t.dtype.is_floating_point or t.dtype == torch.bool:
+        raise TypeError(f"{name}: lengths must be integers, got dtype {t.dtype}.")
+    t = t.to(device="cpu", dtype=torch.int64)
+    if t.dim() != 1 or t.numel() != batch:
+        raise ValueError(f"{name}: expected lengths of shape ({batch},), one per sequence, got {tuple(t.shape)}.")
+    if t.numel() and (int(t.min()) < 1 or int(t.max()) > steps):
+        raise ValueError(
+            f"{name}: every length must be in [1, T={steps}], got min {int(t.min())}, max {int(t.max())}. "
+            "Drop empty sequences from the batch, and pad the input to the longest length."
+        )
+    return t
+
+
+def check_state(name: str, what: str, state: Tensor, expected: tuple[int, ...], like: Tensor) -> None:
+    if not isinstance(state, Tensor):
+        raise TypeError(f"{name}: {what} must be a torch.Tensor, got {type(state).__name__}.")
+    if tuple(state.shape) != expected:
+        raise ValueError(
+            f"{name}: expected {what} of shape {expected} (num_layers * num_directions, B, H), "
+            f"got {tuple(state.shape)}."
+        )
+    if state.dtype != like.dtype:
+        raise TypeError(f"{name}: {what} has dtype {state.dtype} but the input has {like.dtype}; make them match.")

@@ -1,0 +1,355 @@
+"""Multi-layer, optionally bidirectional recurrent layers: drop-ins for torch.nn.LSTM/GRU/RNN.
+
+Same constructor, same forward signature, same parameter names (``weight_ih_l0``,
+``bias_hh_l1_reverse``, ...), so a ``torch.nn`` state dict loads as it is. Beyond
+``torch.nn``: padded input with a ``lengths`` tensor, recurrent (variational) dropout,
+forget-gate bias initialisation, a layer-normalised LSTM, and ``record()``, which returns
+every step's gates and states.
+
+Shape legend: B batch, T time, I input size, H hidden size, P projection size,
+D directions (1 or 2), L layers. Internally everything runs time-major (T, B, ·), so that
+a step reads one contiguous slab; ``batch_first`` only changes what the caller sees.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+
+from rnnkit.layers import checks
+from rnnkit.layers.fast import fast_forward, on_fast_device
+from rnnkit.layers.reference import DirectionParams, run_direction
+from rnnkit.layers.sequence import reverse_padded
+
+GATES = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_relu": 1}
+
+
+@dataclass
+class Recording:
+    """Everything a forward pass computed, step by step (from ``record()``).
+
+    ``steps[layer][direction]`` maps a name (gates i, f, g, o or r, z, n; the Elman
+    pre-activation a; states h and c) to a (B, T, H) tensor in input time order.
+    """
+
+    output: Tensor  # (B, T, D*H_out), batch-first whatever the layer's batch_first
+    h_n: Tensor  # (L*D, B, H_out)
+    c_n: Tensor | None  # (L*D, B, H) for an LSTM
+    steps: list[list[dict[str, Tensor]]] = field(default_factory=list)
+
+
+class RecurrentBase(nn.Module):
+    """What LSTM, GRU and RNN share: parameters, checks, and the two paths over time."""
+
+    mode: str = ""
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        proj_size: int = 0,
+        recurrent_dropout: float = 0.0,
+        layer_norm: bool = False,
+        fast: bool = True,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        name = type(self).__name__
+        checks.check_constructor(name, input_size, hidden_size, num_layers, dropout, proj_size)
+        if not 0.0 <= recurrent_dropout < 1.0:
+            raise ValueError(f"{name}: recurrent_dropout must be in [0, 1), got {recurrent_dropout!r}.")
+        if dropout > 0 and num_layers == 1:
+            warnings.warn(
+                f"{name}: dropout={dropout} has no effect with num_layers=1; it applies between layers. "
+                "For dropout on the recurrent connection use recurrent_dropout.",
+                stacklevel=2,
+            )
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
+        self.bidirectional, self.proj_size = bidirectional, proj_size
+        self.recurrent_dropout, self.layer_norm, self.fast = float(recurrent_dropout), layer_norm, fast
+        kw = {"device": device, "dtype": dtype}
+        G, H, D = GATES[self.mode], hidden_size, self.num_directions
+        H_out = proj_size or hidden_size
+        for layer in range(num_layers):
+            layer_in = input_size if layer == 0 else H_out * D
+            for suffix in ("", "_reverse")[:D]:
+                s = f"_l{layer}{suffix}"
+                self.register_parameter("weight_ih" + s, nn.Parameter(torch.empty(G * H, layer_in, **kw)))
+                self.register_parameter("weight_hh" + s, nn.Parameter(torch.empty(G * H, H_out, **kw)))
+                if bias:
+                    self.register_parameter("bias_ih" + s, nn.Parameter(torch.empty(G * H, **kw)))
+                    self.register_parameter("bias_hh" + s, nn.Parameter(torch.empty(G * H, **kw)))
+                if proj_size:
+                    self.register_parameter("weight_hr" + s, nn.Parameter(torch.empty(proj_size, H, **kw)))
+                if layer_norm:
+                    for part, size in (("ih", G * H), ("hh", G * H), ("c", H)):
+                        self.register_parameter(f"ln_{part}_weight{s}", nn.Parameter(torch.ones(size, **kw)))
+                        self.register_parameter(f"ln_{part}_bias{s}", nn.Parameter(torch.zeros(size, **kw)))
+        self.reset_parameters()
+
+    @property
+    def num_directions(self) -> int:
+        return 2 if self.bidirectional else 1
+
+    def reset_parameters(self) -> None:
+        """PyTorch's initialisation: every weight and bias from U(-1/sqrt(H), 1/sqrt(H)); layer-norm gains 1, shifts 0."""
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        with torch.no_grad():
+            for name, p in self.named_parameters():
+                if name.startswith("ln_"):
+                    p.fill_(1.0 if "_weight" in name else 0.0)
+                else:
+                    p.uniform_(-bound, bound)
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}"
+        for key, default in (("bias", True), ("batch_first", False), ("dropout", 0.0), ("bidirectional", False),
+                             ("proj_size", 0), ("recurrent_dropout", 0.0), ("layer_norm", False)):
+            if getattr(self, key) != default:
+                s += f", {key}={getattr(self, key)}"
+        return s
+
+    # ---- parameters by layer and direction -------------------------------------------------
+
+    def direction_params(self, layer: int, direction: int) -> DirectionParams:
+        s = f"_l{layer}" + ("_reverse" if direction else "")
+        get = lambda n: getattr(self, n + s, None)  # noqa: E731
+        ln = None
+        if self.layer_norm:
+            ln = tuple(getattr(self, f"ln_{part}_{kind}{s}") for part in ("ih", "hh", "c") for kind in ("weight", "bias"))
+        return DirectionParams(get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh"), get("weight_hr"), ln)
+
+    def flat_weights(self) -> list[Tensor]:
+        """The parameter list in the order PyTorch's fused kernels expect."""
+        out: list[Tensor] = []
+        for layer in range(self.num_layers):
+            for d in range(self.num_directions):
+                p = self.direction_params(layer, d)
+                out += [p.weight_ih, p.weight_hh]
+                out += [p.bias_ih, p.bias_hh] if p.bias_ih is not None and p.bias_hh is not None else []
+                out += [p.weight_hr] if p.weight_hr is not None else []
+        return out
+
+    # ---- forward ---------------------------------------------------------------------------
+
+    def forward(
+        self,
+        input: Tensor | PackedSequence,
+        hx: Tensor | tuple[Tensor, Tensor] | None = None,
+        lengths: Tensor | Sequence[int] | None = None,
+    ) -> tuple[Tensor | PackedSequence, Tensor | tuple[Tensor, Tensor]]:
+        """Run the stack over a whole sequence.
+
+        Args:
+            input: (T, B, I), or (B, T, I) with batch_first, or (T, I) for one sequence, or a PackedSequence.
+            hx: initial state, (L*D, B, H_out) (for an LSTM a pair (h_0, c_0), c_0 being (L*D, B, H)); zeros if None.
+            lengths: (B,) true lengths of a padded batch; outputs past a length are zero and the
+                final state is taken at each sequence's own last step.
+        Returns:
+            output in the input's layout with D*H_out features, and h_n (an LSTM: (h_n, c_n)).
+        """
+        x, h0, c0, lengths, restore = self._prepare(input, hx, lengths)
+        if self._fast_applies(x):
+            out, h_n, c_n = fast_forward(
+                self.mode, x, h0, c0, self.flat_weights(), lengths, self.bias,
+                self.num_layers, self.dropout, self.training, self.bidirectional,
+            )
+        else:
+            out, h_n, c_n = self._reference(x, h0, c0, lengths, None)
+        return restore(out, h_n, c_n)
+
+    def record(
+        self,
+        input: Tensor,
+        hx: Tensor | tuple[Tensor, Tensor] | None = None,
+        lengths: Tensor | Sequence[int] | None = None,
+    ) -> Recording:
+        """Run the reference path and keep every step's gates and states (see ``Recording``)."""
+        if isinstance(input, PackedSequence):
+            raise TypeError(f"{type(self).__name__}.record: pass a padded tensor and lengths, not a PackedSequence.")
+        x, h0, c0, lens, _ = self._prepare(input, hx, lengths)
+        traces: list[list[dict[str, Tensor]]] = []
+        out, h_n, c_n = self._reference(x, h0, c0, lens, traces)
+        return Recording(out.transpose(0, 1), h_n, c_n, traces)
+
+    def _fast_applies(self, x: Tensor) -> bool:
+        plain = not self.layer_norm and not (self.recurrent_dropout and self.training)
+        return self.fast and plain and on_fast_device(x)
+
+    def _reference(
+        self, x: Tensor, h0: Tensor, c0: Tensor | None, lengths: Tensor | None,
+        traces: list[list[dict[str, Tensor]]] | None,
+    ) -> tuple[Tensor, Tensor, Tensor | None]:
+        """The whole stack as nested loops: layers, then directions, then time (in run_direction)."""
+        h_n, c_n = [], []
+        layer_input = x  # (T, B, I)
+        for layer in range(self.num_layers):
+            outputs = []
+            layer_traces: list[dict[str, Tensor]] = []
+            for d in range(self.num_directions):
+                k = layer * self.num_directions + d
+                seq = reverse_padded(layer_input, lengths) if d else layer_input
+                trace: dict[str, list[Tensor]] | None = {} if traces is not None else None
+                out, h, c = run_direction(
+                    self.mode, seq, h0[k], None if c0 is None else c0[k], self.direction_params(layer, d),
+                    lengths, self._recurrent_mask(h0[k]), trace,
+                )
+                outputs.append(reverse_padded(out, lengths) if d else out)  # (T, B, H_out)
+                h_n.append(h)
+                if c is not None:
+                    c_n.append(c)
+                if trace is not None:
+                    stacked = {n: torch.stack(v) for n, v in trace.items()}  # (T, B, H) each
+                    if d:
+                        stacked = {n: reverse_padded(v, lengths) for n, v in stacked.items()}
+                    layer_traces.append({n: v.transpose(0, 1) for n, v in stacked.items()})
+            if traces is not None:
+                traces.append(layer_traces)
+            layer_input = torch.cat(outputs, dim=2)  # (T, B, D*H_out)
+            if self.dropout and self.training and layer < self.num_layers - 1:
+                layer_input = F.dropout(layer_input, self.dropout, True)
+        return layer_input, torch.stack(h_n), (torch.stack(c_n) if c_n else None)
+
+    def _recurrent_mask(self, h: Tensor) -> Tensor | None:
+        """One dropout mask per sequence, reused at every step (variational dropout)."""
+        if not (self.recurrent_dropout and self.training):
+            return None
+        keep = 1.0 - self.recurrent_dropout
+        return torch.bernoulli(torch.full_like(h, keep)) / keep
+
+    def _prepare(self, input, hx, lengths):  # type: ignore[no-untyped-def]
+        """Check everything, bring the input to (T, B, I), and return a function that undoes it."""
+        name = type(self).__name__
+        packed = input if isinstance(input, PackedSequence) else None
+        if packed is not None:
+            if lengths is not None:
+                raise ValueError(f"{name}: a PackedSequence carries its own lengths; do not also pass lengths.")
+            x, lengths = pad_packed_sequence(packed)  # (T, B, I) in the caller's original order
+        else:
+            x = input
+        checks.check_input(name, x, self.input_size, self.batch_first and packed is None)
+        unbatched = x.dim() == 2
+        if unbatched:
+            if lengths is not None:
+                raise ValueError(f"{name}: lengths need a batch; got one unbatched sequence of shape {tuple(x.shape)}.")
+            x = x.unsqueeze(1)
+        elif self.batch_first and packed is None:
+            x = x.transpose(0, 1)
+        T, B = x.size(0), x.size(1)
+        packed_lengths = lengths
+        if lengths is not None:
+            lengths = checks.check_lengths(name, lengths, B, T)
+            if bool((lengths == T).all()):
+                lengths = None  # nothing is padded: skip the masking
+        h0, c0 = self._initial_state(hx, x, unbatched)
+
+        def restore(out: Tensor, h_n: Tensor, c_n: Tensor | None):  # type: ignore[no-untyped-def]
+            if unbatched:
+                out, h_n = out.squeeze(1), h_n.squeeze(1)
+                c_n = c_n.squeeze(1) if c_n is not None else None
+            elif packed is not None:
+                out = _repack(out, packed, packed_lengths)
+            elif self.batch_first:
+                out = out.transpose(0, 1)
+            return out, ((h_n, c_n) if self.mode == "lstm" else h_n)
+
+        return x, h0, c0, lengths, restore
+
+    def _initial_state(self, hx, x: Tensor, unbatched: bool) -> tuple[Tensor, Tensor | None]:  # type: ignore[no-untyped-def]
+        name, B = type(self).__name__, x.size(1)
+        LD, H, H_out = self.num_layers * self.num_directions, self.hidden_size, self.proj_size or self.hidden_size
+        is_lstm = self.mode == "lstm"
+        if hx is None:
+            h0 = x.new_zeros(LD, B, H_out)
+            return h0, (x.new_zeros(LD, B, H) if is_lstm else None)
+        if is_lstm and not (isinstance(hx, tuple | list) and len(hx) == 2):
+            raise TypeError(f"{name}: hx must be a pair (h_0, c_0) for an LSTM, got {type(hx).__name__}.")
+        if not is_lstm and isinstance(hx, tuple | list):
+            raise TypeError(f"{name}: hx must be one tensor h_0 of shape (L*D, B, H), got a {type(hx).__name__}.")
+        states = list(hx) if is_lstm else [hx]
+        sizes = [H_out, H]
+        for k, (what, s) in enumerate(zip(("h_0", "c_0"), states, strict=False)):
+            expected = (LD, sizes[k]) if unbatched else (LD, B, sizes[k])
+            checks.check_state(name, what, s, expected, x)
+        if unbatched:
+            states = [s.unsqueeze(1) for s in states]
+        return states[0], (states[1] if is_lstm else None)
+
+
+class LSTM(RecurrentBase):
+    """A multi-layer LSTM, a drop-in for ``torch.nn.LSTM`` (see ``rnnkit.cells.lstm`` for the equations).
+
+    Extra options: ``forget_bias`` sets the forget gate's total bias at initialisation
+    (Jozefowicz et al., 2015, recommend 1.0: the cell starts out remembering),
+    ``recurrent_dropout``, ``layer_norm``, and ``fast=False`` to force the reference loop.
+    """
+
+    mode = "lstm"
+
+    def __init__(self, *args, forget_bias: float | None = None, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        self.forget_bias = forget_bias
+        super().__init__(*args, **kwargs)
+
+    def reset_parameters(self) -> None:
+        super().reset_parameters()
+        if self.forget_bias is None or not self.bias:
+            return
+        H = self.hidden_size
+        with torch.no_grad():
+            for name, p in self.named_parameters():
+                # gates are i, f, g, o: the forget gate is the second block of H rows
+                if name.startswith("bias_ih"):
+                    p[H : 2 * H] = self.forget_bias
+                elif name.startswith("bias_hh"):
+                    p[H : 2 * H] = 0.0
+
+
+class GRU(RecurrentBase):
+    """A multi-layer GRU, a drop-in for ``torch.nn.GRU`` (see ``rnnkit.cells.gru`` for the equations)."""
+
+    mode = "gru"
+
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        _no_option(type(self).__name__, kwargs, "proj_size", "layer_norm")
+        super().__init__(*args, **kwargs)
+
+
+class RNN(RecurrentBase):
+    """A multi-layer Elman RNN, a drop-in for ``torch.nn.RNN``: ``nonlinearity`` is "tanh" or "relu"."""
+
+    def __init__(self, *args, nonlinearity: str = "tanh", **kwargs) -> None:  # type: ignore[no-untyped-def]
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"RNN: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}.")
+        _no_option(type(self).__name__, kwargs, "proj_size", "layer_norm")
+        self.nonlinearity = nonlinearity
+        self.mode = f"rnn_{nonlinearity}"
+        super().__init__(*args, **kwargs)
+
+
+def _repack(out: Tensor, packed: PackedSequence, lengths: Tensor) -> PackedSequence:
+    """Pack a padded output (T, B, ·) exactly like the input was packed (same order, same batch sizes)."""
+    order = packed.sorted_indices
+    if order is not None:
+        out, lengths = out.index_select(1, order.to(out.device)), lengths[order.cpu()]
+    data = pack_padded_sequence(out, lengths, enforce_sorted=True).data
+    return PackedSequence(data, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices)
+
+
+def _no_option(name: str, kwargs: dict, *options: str) -> None:
+    for option in options:
+        if kwargs.get(option):
+            raise ValueError(f"{name}: {option} is available for LSTM only, got {option}={kwargs[option]!r}.")

@@ -1,0 +1,1 @@
+"""Small helpers every level may use: atomic checkpoints, dataclass-driven command-line flags."""
