@@ -1,0 +1,1 @@
+"""Recipes: real-data applications of the five configurations, one module per recipe."""
