@@ -11,6 +11,7 @@ what matters); both exist so that a ``torch.nn.RNN`` state dict copies across un
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -58,7 +59,7 @@ class RNNCell(nn.Module):
             raise ValueError(
                 f"RNNCell: unknown nonlinearity {nonlinearity!r}; expected one of {sorted(ACTIVATIONS)}"
             )
-        kw = {"device": device, "dtype": dtype}
+        kw: dict[str, Any] = {"device": device, "dtype": dtype}
         self.input_size, self.hidden_size, self.nonlinearity = input_size, hidden_size, nonlinearity
         self.weight_ih = nn.Parameter(torch.empty(hidden_size, input_size, **kw))
         self.weight_hh = nn.Parameter(torch.empty(hidden_size, hidden_size, **kw))

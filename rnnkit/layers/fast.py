@@ -8,11 +8,13 @@ kernels cannot do (layer norm, recurrent dropout, recording).
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
-from torch import Tensor, _VF
+from torch import _VF, Tensor
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-_VF_FUNCTIONS = {"lstm": _VF.lstm, "gru": _VF.gru, "rnn_tanh": _VF.rnn_tanh, "rnn_relu": _VF.rnn_relu}
+_VF_FUNCTIONS: dict[str, Any] = {"lstm": _VF.lstm, "gru": _VF.gru, "rnn_tanh": _VF.rnn_tanh, "rnn_relu": _VF.rnn_relu}
 
 
 def fast_forward(
@@ -34,7 +36,7 @@ def fast_forward(
     up to its own end; the padded output comes back with zeros past each length.
     """
     fn = _VF_FUNCTIONS[mode]
-    hx: Tensor | tuple[Tensor, Tensor] = (h0, c0) if c0 is not None else h0
+    hx: Any = (h0, c0) if c0 is not None else h0
     args = (flat_weights, has_biases, num_layers, dropout, training, bidirectional)
     if lengths is None:
         result = fn(x, hx, *args, False)

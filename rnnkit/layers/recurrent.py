@@ -17,6 +17,7 @@ import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -81,7 +82,7 @@ class RecurrentBase(nn.Module):
         self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
         self.bidirectional, self.proj_size = bidirectional, proj_size
         self.recurrent_dropout, self.layer_norm, self.fast = float(recurrent_dropout), layer_norm, fast
-        kw = {"device": device, "dtype": dtype}
+        kw: dict[str, Any] = {"device": device, "dtype": dtype}
         G, H, D = GATES[self.mode], hidden_size, self.num_directions
         H_out = proj_size or hidden_size
         for layer in range(num_layers):
@@ -127,7 +128,7 @@ class RecurrentBase(nn.Module):
 
     def direction_params(self, layer: int, direction: int) -> DirectionParams:
         s = f"_l{layer}" + ("_reverse" if direction else "")
-        get = lambda n: getattr(self, n + s, None)  # noqa: E731
+        get: Any = lambda n: getattr(self, n + s, None)  # noqa: E731
         ln = None
         if self.layer_norm:
             ln = tuple(getattr(self, f"ln_{part}_{kind}{s}") for part in ("ih", "hh", "c") for kind in ("weight", "bias"))
@@ -162,14 +163,14 @@ class RecurrentBase(nn.Module):
         Returns:
             output in the input's layout with D*H_out features, and h_n (an LSTM: (h_n, c_n)).
         """
-        x, h0, c0, lengths, restore = self._prepare(input, hx, lengths)
+        x, h0, c0, lens, restore = self._prepare(input, hx, lengths)
         if self._fast_applies(x):
             out, h_n, c_n = fast_forward(
-                self.mode, x, h0, c0, self.flat_weights(), lengths, self.bias,
+                self.mode, x, h0, c0, self.flat_weights(), lens, self.bias,
                 self.num_layers, self.dropout, self.training, self.bidirectional,
             )
         else:
-            out, h_n, c_n = self._reference(x, h0, c0, lengths, None)
+            out, h_n, c_n = self._reference(x, h0, c0, lens, None)
         return restore(out, h_n, c_n)
 
     def record(
@@ -231,7 +232,7 @@ class RecurrentBase(nn.Module):
         keep = 1.0 - self.recurrent_dropout
         return torch.bernoulli(torch.full_like(h, keep)) / keep
 
-    def _prepare(self, input, hx, lengths):  # type: ignore[no-untyped-def]
+    def _prepare(self, input: Any, hx: Any, lengths: Any) -> Any:
         """Check everything, bring the input to (T, B, I), and return a function that undoes it."""
         name = type(self).__name__
         packed = input if isinstance(input, PackedSequence) else None
@@ -257,7 +258,7 @@ class RecurrentBase(nn.Module):
                 lengths = None  # nothing is padded: skip the masking
         h0, c0 = self._initial_state(hx, x, unbatched)
 
-        def restore(out: Tensor, h_n: Tensor, c_n: Tensor | None):  # type: ignore[no-untyped-def]
+        def restore(out: Any, h_n: Tensor, c_n: Tensor | None) -> Any:
             if unbatched:
                 out, h_n = out.squeeze(1), h_n.squeeze(1)
                 c_n = c_n.squeeze(1) if c_n is not None else None
