@@ -7,6 +7,7 @@ state before it is squashed; each normalisation has its own gain and shift:
     i, f, g, o = sigmoid, sigmoid, tanh, sigmoid of the four blocks      (2)
     c = f * c_prev + i * g                                               (3)
     h = o * tanh(LN(c; a_c, s_c))                                        (4)
+    h = W_hr h                                                           (5)  only with a projection
 
 Normalisation keeps the pre-activations in the gates' sensitive range whatever the
 scale of the weights, which steadies training of long sequences.
@@ -33,9 +34,10 @@ def ln_lstm_step(
     ln_c: tuple[Tensor, Tensor],
     eps: float = 1e-5,
     record: dict[str, Tensor] | None = None,
+    weight_hr: Tensor | None = None,
 ) -> LSTMState:
-    """One layer-normalised LSTM step. Shapes: x (B, I), h_prev and c_prev (B, H); each ln_* is a
-    (gain, shift) pair of shape (4H,) for ln_ih and ln_hh and (H,) for ln_c. Returns LSTMState(h, c)."""
+    """One layer-normalised LSTM step. Shapes: x (B, I), h_prev (B, P or H), c_prev (B, H), weight_hr (P, H);
+    each ln_* is a (gain, shift) pair of shape (4H,) for ln_ih and ln_hh and (H,) for ln_c. Returns LSTMState(h, c)."""
     four_h = weight_ih.size(0)
     gates = F.layer_norm(F.linear(x, weight_ih), (four_h,), *ln_ih, eps=eps)  # (B, 4H)
     gates = gates + F.layer_norm(F.linear(h_prev, weight_hh), (four_h,), *ln_hh, eps=eps)  # (1)
@@ -45,6 +47,8 @@ def ln_lstm_step(
     i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)  # (2)
     c = f * c_prev + i * g  # (3)
     h = o * torch.tanh(F.layer_norm(c, (c.size(1),), *ln_c, eps=eps))  # (4)
+    if weight_hr is not None:
+        h = F.linear(h, weight_hr)  # (5)
     if record is not None:
         record.update(i=i, f=f, g=g, o=o)
     return LSTMState(h, c)

@@ -10,23 +10,25 @@ from torch import Tensor
 
 
 def check_constructor(
-    name: str, input_size: int, hidden_size: int, num_layers: int, dropout: float, proj_size: int
+    name: str, input_size: int, hidden_size: int, num_layers: int, dropout: float, proj_size: int,
+    recurrent_dropout: float = 0.0,
 ) -> None:
     for arg, value, low in (("input_size", input_size, 1), ("hidden_size", hidden_size, 1), ("num_layers", num_layers, 1)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ValueError(f"{name}: {arg} must be a positive integer, got {value!r}.")
-    if isinstance(dropout, bool) or not isinstance(dropout, int | float) or not 0.0 <= dropout < 1.0:
-        raise ValueError(
-            f"{name}: dropout must be a number in [0, 1), got {dropout!r}. "
-            "It is the probability of zeroing each output of a layer (except the last)."
-        )
-    if not isinstance(proj_size, int) or proj_size < 0 or (proj_size and proj_size >= hidden_size):
+    for arg, prob, meaning in (
+        ("dropout", dropout, "the probability of zeroing each output of a layer (except the last)"),
+        ("recurrent_dropout", recurrent_dropout, "the probability of zeroing each unit of h_prev, one mask per sequence"),
+    ):
+        if isinstance(prob, bool) or not isinstance(prob, int | float) or not 0.0 <= prob < 1.0:
+            raise ValueError(f"{name}: {arg} must be a number in [0, 1), got {prob!r}. It is {meaning}.")
+    if isinstance(proj_size, bool) or not isinstance(proj_size, int) or proj_size < 0 or (proj_size and proj_size >= hidden_size):
         raise ValueError(
             f"{name}: proj_size must be 0 (no projection) or in [1, hidden_size={hidden_size}), got {proj_size!r}."
         )
 
 
-def check_input(name: str, x: Tensor, input_size: int, batch_first: bool) -> None:
+def check_input(name: str, x: Tensor, input_size: int, batch_first: bool, weight: Tensor) -> None:
     if not isinstance(x, Tensor):
         raise TypeError(f"{name}: expected input to be a torch.Tensor or PackedSequence, got {type(x).__name__}.")
     if not x.is_floating_point():
@@ -50,13 +52,21 @@ def check_input(name: str, x: Tensor, input_size: int, batch_first: bool) -> Non
             f"{name}: expected input with last dimension input_size={input_size}, "
             f"got shape {tuple(x.shape)} ({layout} expected).{hint}"
         )
-    if x.dim() == 3 and 0 in tuple(x.shape[:2]):
+    if 0 in tuple(x.shape[:-1]):
         raise ValueError(f"{name}: got an empty batch or sequence, shape {tuple(x.shape)}; need B >= 1 and T >= 1.")
+    if x.dtype != weight.dtype and not torch.is_autocast_enabled(x.device.type):  # autocast converts by itself
+        raise TypeError(
+            f"{name}: input has dtype {x.dtype} but the layer's parameters have {weight.dtype}; "
+            f"convert one of them, e.g. input.to({weight.dtype}) or layer.to({x.dtype})."
+        )
 
 
 def check_lengths(name: str, lengths: Tensor | Sequence[int], batch: int, steps: int) -> Tensor:
     """Turn ``lengths`` into a CPU int64 tensor of shape (B,) with every entry in [1, T]."""
-    t = torch.as_tensor(lengths)
+    try:
+        t = torch.as_tensor(lengths)
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(f"{name}: lengths must be a 1-D integer tensor or a list of ints, got {lengths!r}.") from None
     if t.dtype.is_floating_point or t.dtype == torch.bool:
         raise TypeError(f"{name}: lengths must be integers, got dtype {t.dtype}.")
     t = t.to(device="cpu", dtype=torch.int64)

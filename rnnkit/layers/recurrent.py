@@ -69,9 +69,7 @@ class RecurrentBase(nn.Module):
     ) -> None:
         super().__init__()
         name = type(self).__name__
-        checks.check_constructor(name, input_size, hidden_size, num_layers, dropout, proj_size)
-        if not 0.0 <= recurrent_dropout < 1.0:
-            raise ValueError(f"{name}: recurrent_dropout must be in [0, 1), got {recurrent_dropout!r}.")
+        checks.check_constructor(name, input_size, hidden_size, num_layers, dropout, proj_size, recurrent_dropout)
         if dropout > 0 and num_layers == 1:
             warnings.warn(
                 f"{name}: dropout={dropout} has no effect with num_layers=1; it applies between layers. "
@@ -242,7 +240,7 @@ class RecurrentBase(nn.Module):
             x, lengths = pad_packed_sequence(packed)  # (T, B, I) in the caller's original order
         else:
             x = input
-        checks.check_input(name, x, self.input_size, self.batch_first and packed is None)
+        checks.check_input(name, x, self.input_size, self.batch_first and packed is None, self.direction_params(0, 0).weight_ih)
         unbatched = x.dim() == 2
         if unbatched:
             if lengths is not None:
@@ -304,6 +302,8 @@ class LSTM(RecurrentBase):
     def __init__(self, *args, forget_bias: float | None = None, **kwargs) -> None:  # type: ignore[no-untyped-def]
         self.forget_bias = forget_bias
         super().__init__(*args, **kwargs)
+        if forget_bias is not None and not self.bias:
+            raise ValueError(f"LSTM: forget_bias={forget_bias!r} needs a bias, but bias=False; drop one of the two.")
 
     def reset_parameters(self) -> None:
         super().reset_parameters()

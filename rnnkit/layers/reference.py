@@ -87,7 +87,8 @@ def _step(
             a_ih, s_ih, a_hh, s_hh, a_c, s_c = p.ln
             bias = None if p.bias_ih is None or p.bias_hh is None else p.bias_ih + p.bias_hh
             return ln_lstm_step(
-                x, h, c, p.weight_ih, p.weight_hh, bias, (a_ih, s_ih), (a_hh, s_hh), (a_c, s_c), record=record
+                x, h, c, p.weight_ih, p.weight_hh, bias, (a_ih, s_ih), (a_hh, s_hh), (a_c, s_c),
+                record=record, weight_hr=p.weight_hr,
             )
         return lstm_step(x, h, c, p.weight_ih, p.weight_hh, p.bias_ih, p.bias_hh, p.weight_hr, record=record)
     nonlinearity = "relu" if mode == "rnn_relu" else "tanh"

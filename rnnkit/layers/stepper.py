@@ -75,7 +75,7 @@ class Stepper:
                 if layer.layer_norm:
                     self.weights.append((p.weight_ih, p.weight_hh, _bias_sum(p.bias_ih, p.bias_hh), *(p.ln or ())))
                 elif self.mode == "gru":
-                    self.weights.append((p.weight_ih.t(), p.weight_hh.t(), p.bias_ih, p.bias_hh))
+                    self.weights.append((p.weight_ih.t().contiguous(), p.weight_hh.t().contiguous(), p.bias_ih, p.bias_hh))
                 else:
                     w = torch.cat([p.weight_ih, p.weight_hh], dim=1)  # (G*H, I_l + H_out)
                     b = _bias_sum(p.bias_ih, p.bias_hh)
@@ -156,10 +156,7 @@ class Stepper:
             return self._gru_step(l, x, h_prev)
         w, b, w_hr = self.weights[l]
         gates = self.gates
-        if b is None:
-            torch.mm(xh, w, out=gates)  # type: ignore[arg-type]
-        else:
-            torch.addmm(b, xh, w, out=gates)  # (B, G*H)
+        _affine(xh, w, b, gates)  # (B, G*H)
         if self.mode == "rnn_tanh":
             torch.tanh(gates, out=h_prev)
         elif self.mode == "rnn_relu":

@@ -1,0 +1,120 @@
+"""``rnnkit lab long-term``, ``rnnkit lab gradient-flow`` and ``rnnkit inspect CHECKPOINT``."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+
+from rnnkit.lab.features import FEATURES
+from rnnkit.lab.gradient_flow import GradientFlowConfig
+from rnnkit.lab.long_term import LongTermConfig
+from rnnkit.utils.config import add_dataclass_flags, dataclass_from_args
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    lab = sub.add_parser("lab", help="long-term dependency experiments: what each cell can remember")
+    experiments = lab.add_subparsers(dest="experiment", required=True, metavar="EXPERIMENT")
+    long_term = experiments.add_parser(
+        "long-term", help="train each cell at each gap length T; write a results table and plot",
+        description="Train rnn, lstm and gru probes on a synthetic task at each gap length T with a fixed "
+                    "budget; writes results.csv, results.md and results.png to --out.",
+    )
+    add_dataclass_flags(long_term, LongTermConfig)
+    long_term.set_defaults(run=_run_long_term)
+    flow = experiments.add_parser(
+        "gradient-flow", help="plot ||dL/dh_t|| against t per cell: the vanishing gradient made visible",
+    )
+    add_dataclass_flags(flow, GradientFlowConfig)
+    flow.set_defaults(run=_run_gradient_flow)
+
+    inspect = sub.add_parser(
+        "inspect", help="look inside a char-LM checkpoint: neurons coloured over text, gate saturation, heatmaps",
+        description="Record every gate and state of a character-level LM over a text and render PNGs and a "
+                    "self-contained HTML page to --out.",
+    )
+    inspect.add_argument("checkpoint", help="a char-LM checkpoint (or run directory) from `rnnkit train charlm`")
+    inspect.add_argument("--text", default=None, help="the text to run the model on")
+    inspect.add_argument("--text-file", type=Path, default=None, help="read the text from this file instead")
+    inspect.add_argument("--start", type=int, default=0, help="first character of --text-file to use")
+    inspect.add_argument("--chars", type=int, default=1500, help="at most this many characters are recorded")
+    inspect.add_argument("--features", default=",".join(FEATURES),
+                         help=f"comma-separated features to correlate with (from {', '.join(FEATURES)})")
+    inspect.add_argument("--neuron", action="append", default=None, metavar="LAYER:STATE:UNIT",
+                         help="also show this unit, e.g. 2:c:17 (layers count from 1); may be repeated")
+    inspect.add_argument("--top", type=int, default=3, help="units listed per feature")
+    inspect.add_argument("--heatmap-chars", type=int, default=100, help="characters shown in the heatmap")
+    inspect.add_argument("--out", type=Path, default=Path("inspect-out"), help="output directory")
+    inspect.set_defaults(run=_run_inspect)
+
+
+def _run_long_term(args: argparse.Namespace) -> int:
+    from rnnkit.lab.long_term import run_long_term
+
+    config = dataclass_from_args(LongTermConfig, args)
+    print("lab long-term:", json.dumps(dataclasses.asdict(config)), flush=True)
+    results = run_long_term(config, log=lambda line: print(line, flush=True))
+    print(f"wrote {config.out}/results.csv, results.md and results.png ({len(results)} runs)")
+    return 0
+
+
+def _run_gradient_flow(args: argparse.Namespace) -> int:
+    from rnnkit.lab.gradient_flow import gradient_flow, plot_gradient_flow, write_curves
+
+    config = dataclass_from_args(GradientFlowConfig, args)
+    print("lab gradient-flow:", json.dumps(dataclasses.asdict(config)), flush=True)
+    curves = gradient_flow(config)
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_curves(curves, out / "gradient_flow.csv")
+    plot_gradient_flow(curves, config.task, out / "gradient_flow.png")
+    for c in curves:
+        first, last = c.mean_log_norm[0], c.mean_log_norm[-1]
+        print(f"{c.cell:>4} after {c.trained_steps} steps: ||dL/dh_1|| / ||dL/dh_T|| = 10^{first - last:+.1f}")
+    print(f"wrote {out}/gradient_flow.csv and gradient_flow.png")
+    return 0
+
+
+def _run_inspect(args: argparse.Namespace) -> int:
+    from rnnkit.lab.report import inspect_report
+
+    text = _read_text(args)
+    neurons = [_parse_neuron(spec) for spec in args.neuron or []]
+    features = [f.strip() for f in args.features.split(",") if f.strip()]
+    try:
+        from rnnkit.lm import load_model
+    except ImportError:
+        raise ValueError("inspect: the character-level LM (rnnkit.lm) is not available in this version.") from None
+    model, vocab, _ = load_model(args.checkpoint)
+    try:
+        vocab.encode(text)
+    except (KeyError, ValueError) as e:
+        raise ValueError(f"inspect: the text does not encode with the model's vocabulary ({e}); "
+                         "pass a text in the training data's alphabet.") from None
+    page = inspect_report(model, vocab.encode, text, args.out, features=features, extra=neurons, top=args.top,
+                          heatmap_chars=args.heatmap_chars, title=f"Inside {Path(args.checkpoint).name}")
+    print(f"wrote {page} and the PNGs beside it")
+    return 0
+
+
+def _read_text(args: argparse.Namespace) -> str:
+    if (args.text is None) == (args.text_file is None):
+        raise ValueError("inspect: pass exactly one of --text TEXT or --text-file FILE "
+                         "(e.g. --text-file data/tinyshakespeare.txt --start 5000).")
+    if args.chars < 1 or args.start < 0:
+        raise ValueError(f"inspect: need --chars >= 1 and --start >= 0, got {args.chars} and {args.start}.")
+    text = args.text if args.text is not None else args.text_file.read_text(encoding="utf-8")
+    text = text[args.start : args.start + args.chars]
+    if not text:
+        raise ValueError(f"inspect: no text left after --start {args.start}.")
+    return text
+
+
+def _parse_neuron(spec: str) -> tuple[int, str, int]:
+    """'2:c:17' -> (1, 'c', 17): layers count from 1 on the command line, from 0 inside."""
+    parts = spec.split(":")
+    if len(parts) != 3 or not parts[0].isdigit() or not parts[2].isdigit() or int(parts[0]) < 1:
+        raise ValueError(f"inspect: --neuron must look like LAYER:STATE:UNIT, e.g. 1:c:17, got {spec!r}.")
+    return int(parts[0]) - 1, parts[1], int(parts[2])
+

@@ -1,0 +1,251 @@
+"""Fused GRU and Elman sequence kernels for the CPU, with a hand-written backward through time.
+
+PyTorch has no fused CPU kernel for a GRU or an Elman RNN (oneDNN's GRU is not reachable
+from ``torch.nn``), so ``nn.GRU``/``nn.RNN`` run a generic loop whose autograd graph holds
+a dozen small ops per step. Here one direction of one layer is one ``autograd.Function``
+shaped around the matrix multiplies, which is where the time should go:
+
+    forward:  G_i = X W_ih^T + b_ih                       one GEMM for all T steps      (T, B, G*H)
+              per step: g_h = h_prev W_hh^T + b_hh        one addmm into a buffer
+                        gate math in place, no graph      ~5 small ops
+    backward: the factors that depend only on saved gates are formed for all T at once;
+              per step: dG_t = dh * A_t (one op); dh_prev = dh * z + dG_h,t W_hh (two ops)
+              then, after the loop, all weight gradients as large GEMMs:
+              dW_hh = dG_h^T H_prev,  dW_ih = dG_i^T X,  dX = dG_i W_ih.
+
+GRU gradients, from h = n + z * (h_prev - n) and n = tanh(g_in + r * g_hn) (``rnnkit.cells.gru``):
+
+    dn_pre = dh * (1 - z) * (1 - n^2)         -> dg_in (input side, incl. b_in)
+    dg_hn  = dn_pre * r                        -> hidden side of the n block (incl. b_hn)
+    dr_pre = dn_pre * g_hn * r * (1 - r)       -> both sides of the r block
+    dz_pre = dh * (h_prev - n) * z * (1 - z)   -> both sides of the z block
+    dh_prev = dh * z + [dr_pre, dz_pre, dg_hn] W_hh
+
+Every per-step coefficient is dh times a factor known after the forward pass, so the four
+factors are stacked into A (T, B, 4, H) and one broadcast multiply produces all of dG_t.
+
+Variable lengths follow PyTorch's packed layout: the batch is sorted by length, longest
+first, and step t touches only the first batch_sizes[t] rows. A finished row is simply
+not updated, so its state stays frozen, its output stays zero, and its gradient rows
+stay zero. Shape legend: T time, B batch, I input size, H hidden size, G gate blocks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+from rnnkit.layers.sequence import reverse_padded
+
+
+def _input_projection(x: Tensor, w_ih: Tensor, bias: Tensor | None) -> Tensor:
+    """G_i = X W_ih^T + b for all steps in one GEMM: x (T, B, I) -> (T, B, G*H)."""
+    T, B, I = x.shape
+    x2 = x.reshape(T * B, I)
+    g = torch.mm(x2, w_ih.t()) if bias is None else torch.addmm(bias, x2, w_ih.t())
+    return g.view(T, B, -1)
+
+
+def _last_states(out: Tensor, batch_sizes: list[int] | None) -> Tensor:
+    """Each row's state at its own last step: out (T, B, H) -> (B, H), a fresh tensor."""
+    if batch_sizes is None:
+        return out[-1].clone()
+    B = batch_sizes[0]
+    lengths = (torch.arange(B).unsqueeze(0) < torch.tensor(batch_sizes).unsqueeze(1)).sum(0)  # (B,)
+    return out[lengths - 1, torch.arange(B)]
+
+
+def _rows(t: Tensor, b: int, B: int) -> Tensor:
+    return t if b == B else t[:b]
+
+
+class GRUFunction(torch.autograd.Function):
+    """One GRU direction over x (T, B, I) from h0 (B, H); returns out (T, B, H) and h_n (B, H)."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any, x: Tensor, h0: Tensor, w_ih: Tensor, w_hh: Tensor,
+        b_ih: Tensor | None, b_hh: Tensor | None, batch_sizes: list[int] | None,
+    ) -> tuple[Tensor, Tensor]:
+        T, B, _ = x.shape
+        H = w_hh.size(1)
+        gi = _input_projection(x, w_ih, b_ih)  # (T, B, 3H); becomes r, z, n in place
+        gh = x.new_empty(T, B, 3 * H)  # W_hh h_prev + b_hh per step; its n block is needed backward
+        out = x.new_zeros(T, B, H) if batch_sizes is not None else x.new_empty(T, B, H)
+        w_hh_t = w_hh.t()
+        h_prev = h0
+        for t, (gi_t, gh_t, out_t) in enumerate(zip(gi.unbind(0), gh.unbind(0), out.unbind(0), strict=True)):
+            b = batch_sizes[t] if batch_sizes is not None else B
+            gi_t, gh_t, out_t = _rows(gi_t, b, B), _rows(gh_t, b, B), _rows(out_t, b, B)
+            h_prev = _rows(h_prev, b, B)
+            if b_hh is None:
+                torch.mm(h_prev, w_hh_t, out=gh_t)
+            else:
+                torch.addmm(b_hh, h_prev, w_hh_t, out=gh_t)  # (b, 3H)
+            rz = gi_t[:, : 2 * H].add_(gh_t[:, : 2 * H]).sigmoid_()  # r, z
+            n = gi_t[:, 2 * H :].addcmul_(rz[:, :H], gh_t[:, 2 * H :]).tanh_()  # n = tanh(g_in + r * g_hn)
+            torch.lerp(n, h_prev, rz[:, H:], out=out_t)  # h = n + z * (h_prev - n)
+            h_prev = out_t
+        ctx.save_for_backward(x, h0, w_ih, w_hh, gi, gh, out)
+        ctx.batch_sizes, ctx.has_bias = batch_sizes, b_ih is not None
+        ctx.set_materialize_grads(False)
+        return out, _last_states(out, batch_sizes)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, d_out: Tensor | None, d_hn: Tensor | None) -> tuple[Tensor | None, ...]:
+        x, h0, w_ih, w_hh, gi, gh, out = ctx.saved_tensors
+        batch_sizes = ctx.batch_sizes
+        T, B, I = x.shape
+        H = w_hh.size(1)
+        r, z, n = gi[..., :H], gi[..., H : 2 * H], gi[..., 2 * H :]  # (T, B, H) each
+        h_prev = torch.cat([h0.unsqueeze(0), out[:-1]])  # (T, B, H); rows past a length are never read
+        # the step-independent factors of the four gate gradients, for all T at once
+        A = x.new_empty(T, B, 4, H)
+        dn = torch.mul(1 - z, 1 - n * n, out=A[:, :, 3])  # dn_pre / dh
+        torch.mul(dn, r, out=A[:, :, 2])  # dg_hn / dh
+        torch.mul(dn * gh[..., 2 * H :], r * (1 - r), out=A[:, :, 0])  # dr_pre / dh
+        torch.mul(h_prev - n, z * (1 - z), out=A[:, :, 1])  # dz_pre / dh
+        E = x.new_zeros(T, B, 4, H) if batch_sizes is not None else x.new_empty(T, B, 4, H)  # [dr, dz, dg_hn, dg_in]
+        dh = d_hn.clone() if d_hn is not None else h0.new_zeros(B, H)  # (B, H)
+        for t in range(T - 1, -1, -1):
+            b = batch_sizes[t] if batch_sizes is not None else B
+            dh_b = _rows(dh, b, B)
+            if d_out is not None:
+                dh_b.add_(_rows(d_out[t], b, B))
+            e = _rows(E[t], b, B)  # (b, 4, H)
+            torch.mul(dh_b.unsqueeze(1), _rows(A[t], b, B), out=e)
+            dh_b.mul_(_rows(z[t], b, B)).addmm_(e.view(b, 4 * H)[:, : 3 * H], w_hh)  # dh * z + dG_h W_hh
+        E2 = E.view(T * B, 4 * H)
+        dg_h = E2[:, : 3 * H]  # (T*B, 3H): r, z, n blocks of the hidden side
+        dg_i = torch.cat([E2[:, : 2 * H], E2[:, 3 * H :]], dim=1)  # (T*B, 3H): r, z, n blocks of the input side
+        return _weight_grads(ctx, x, dh, w_ih, dg_i, dg_h, h_prev)
+
+
+class ElmanFunction(torch.autograd.Function):
+    """One Elman direction (tanh or relu) over x (T, B, I) from h0 (B, H); returns out (T, B, H) and h_n (B, H)."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any, x: Tensor, h0: Tensor, w_ih: Tensor, w_hh: Tensor,
+        b_ih: Tensor | None, b_hh: Tensor | None, batch_sizes: list[int] | None, relu: bool,
+    ) -> tuple[Tensor, Tensor]:
+        T, B, _ = x.shape
+        H = w_hh.size(1)
+        bias = None if b_ih is None or b_hh is None else b_ih + b_hh  # the two biases only ever appear summed
+        gi = _input_projection(x, w_ih, bias)  # (T, B, H)
+        out = x.new_zeros(T, B, H) if batch_sizes is not None else x.new_empty(T, B, H)
+        w_hh_t = w_hh.t()
+        h_prev = h0
+        for t, (gi_t, out_t) in enumerate(zip(gi.unbind(0), out.unbind(0), strict=True)):
+            b = batch_sizes[t] if batch_sizes is not None else B
+            out_t, h_prev = _rows(out_t, b, B), _rows(h_prev, b, B)
+            torch.addmm(_rows(gi_t, b, B), h_prev, w_hh_t, out=out_t)  # a = W_ih x + b + W_hh h_prev
+            if relu:
+                out_t.clamp_min_(0)
+            else:
+                out_t.tanh_()
+            h_prev = out_t
+        ctx.save_for_backward(x, h0, w_ih, w_hh, out)
+        ctx.batch_sizes, ctx.has_bias, ctx.relu = batch_sizes, bias is not None, relu
+        ctx.set_materialize_grads(False)
+        return out, _last_states(out, batch_sizes)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, d_out: Tensor | None, d_hn: Tensor | None) -> tuple[Tensor | None, ...]:
+        x, h0, w_ih, w_hh, out = ctx.saved_tensors
+        batch_sizes = ctx.batch_sizes
+        T, B, _ = x.shape
+        H = w_hh.size(1)
+        A = (out > 0).to(out.dtype) if ctx.relu else 1 - out * out  # da / dh for every step, (T, B, H)
+        E = x.new_zeros(T, B, H) if batch_sizes is not None else x.new_empty(T, B, H)  # da
+        dh = d_hn.clone() if d_hn is not None else h0.new_zeros(B, H)
+        for t in range(T - 1, -1, -1):
+            b = batch_sizes[t] if batch_sizes is not None else B
+            dh_b = _rows(dh, b, B)
+            if d_out is not None:
+                dh_b.add_(_rows(d_out[t], b, B))
+            e = torch.mul(dh_b, _rows(A[t], b, B), out=_rows(E[t], b, B))
+            torch.mm(e, w_hh, out=dh_b)  # dh_prev = da W_hh
+        h_prev = torch.cat([h0.unsqueeze(0), out[:-1]])  # (T, B, H)
+        E2 = E.view(T * B, H)
+        grads = _weight_grads(ctx, x, dh, w_ih, E2, E2, h_prev)
+        return (*grads, None)
+
+
+def _weight_grads(
+    ctx: Any, x: Tensor, dh0: Tensor, w_ih: Tensor, dg_i: Tensor, dg_h: Tensor, h_prev: Tensor
+) -> tuple[Tensor | None, ...]:
+    """The gradients of x, h0, W_ih, W_hh, b_ih, b_hh from the gate gradients dg_i, dg_h (T*B, G*H), as GEMMs."""
+    T, B, I = x.shape
+    need = ctx.needs_input_grad
+    dx = torch.mm(dg_i, w_ih).view(T, B, I) if need[0] else None
+    dw_ih = torch.mm(dg_i.t(), x.reshape(T * B, I)) if need[2] else None
+    dw_hh = torch.mm(dg_h.t(), h_prev.reshape(T * B, -1)) if need[3] else None
+    db_ih = dg_i.sum(0) if ctx.has_bias and need[4] else None
+    db_hh = dg_h.sum(0) if ctx.has_bias and need[5] else None
+    return dx, (dh0 if need[1] else None), dw_ih, dw_hh, db_ih, db_hh, None
+
+
+def fused_direction(
+    mode: str, x: Tensor, h0: Tensor, weights: list[Tensor], has_biases: bool, batch_sizes: list[int] | None
+) -> tuple[Tensor, Tensor]:
+    """One direction of one layer: x (T, B, I) sorted longest first -> out (T, B, H), h_n (B, H)."""
+    w_ih, w_hh = weights[0], weights[1]
+    b_ih, b_hh = (weights[2], weights[3]) if has_biases else (None, None)
+    if mode == "gru":
+        return GRUFunction.apply(x.contiguous(), h0, w_ih, w_hh, b_ih, b_hh, batch_sizes)  # type: ignore[no-any-return]
+    return ElmanFunction.apply(x.contiguous(), h0, w_ih, w_hh, b_ih, b_hh, batch_sizes, mode == "rnn_relu")  # type: ignore[no-any-return]
+
+
+def fused_forward(
+    mode: str,
+    x: Tensor,
+    h0: Tensor,
+    flat_weights: list[Tensor],
+    lengths: Tensor | None,
+    has_biases: bool,
+    num_layers: int,
+    dropout: float,
+    training: bool,
+    bidirectional: bool,
+) -> tuple[Tensor, Tensor]:
+    """A whole GRU or Elman stack on x (T, B, I), h0 (L*D, B, H): returns out (T, B, D*H), h_n (L*D, B, H).
+
+    The same arguments as ``torch._VF.gru``; layers, directions and inter-layer dropout are
+    plain Python around ``fused_direction``.
+    """
+    D = 2 if bidirectional else 1
+    per_direction = 4 if has_biases else 2
+    T = x.size(0)
+    batch_sizes, restore = None, None
+    if lengths is not None:
+        # sort longest first, so that the rows still running at step t are the first batch_sizes[t]
+        lengths, order = torch.sort(lengths.cpu(), descending=True, stable=True)
+        restore = torch.argsort(order)
+        x, h0 = x.index_select(1, order.to(x.device)), h0.index_select(1, order.to(x.device))
+        batch_sizes = (torch.arange(T).unsqueeze(1) < lengths.unsqueeze(0)).sum(1).tolist()
+    h_n = []
+    layer_input = x  # (T, B, I)
+    for layer in range(num_layers):
+        outputs = []
+        for d in range(D):
+            k = layer * D + d
+            w = flat_weights[k * per_direction : (k + 1) * per_direction]
+            seq = reverse_padded(layer_input, lengths) if d else layer_input
+            out, h = fused_direction(mode, seq, h0[k], w, has_biases, batch_sizes)
+            outputs.append(reverse_padded(out, lengths) if d else out)  # (T, B, H)
+            h_n.append(h)
+        layer_input = outputs[0] if D == 1 else torch.cat(outputs, dim=2)  # (T, B, D*H)
+        if dropout and training and layer < num_layers - 1:
+            layer_input = F.dropout(layer_input, dropout, True)
+    h_stack = torch.stack(h_n)  # (L*D, B, H)
+    if restore is not None:
+        layer_input = layer_input.index_select(1, restore.to(x.device))
+        h_stack = h_stack.index_select(1, restore.to(x.device))
+    return layer_input, h_stack

@@ -1,0 +1,72 @@
+"""Self-describing char-LM checkpoints: what the model is, what it was trained on, how far it got.
+
+A checkpoint is a dict: the weights (``model``), and beside them everything needed to use
+or continue it without the command line that made it: ``config`` (CharLMConfig),
+``vocab``, ``train_config``, ``step``, ``metrics``, the data source, the rnnkit version
+and, for resuming, the optimizer state and the recurrent state carried across chunks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any
+
+import torch
+
+import rnnkit
+from rnnkit.lm.char_lm import CharLM, CharLMConfig
+from rnnkit.lm.vocab import Vocab
+from rnnkit.utils.checkpoint import load_checkpoint
+
+FORMAT = "rnnkit.charlm/1"
+WEIGHT_KEYS = ("model", "optimizer", "carry")  # the big entries; everything else is metadata
+
+
+def make_checkpoint(model: CharLM, vocab: Vocab, **entries: Any) -> dict[str, Any]:
+    """The dict to ``atomic_save``: weights on CPU (so it loads anywhere), config, vocab, and ``entries``."""
+    weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    return {"format": FORMAT, "rnnkit_version": rnnkit.__version__, "torch_version": torch.__version__,
+            "config": dataclasses.asdict(model.config), "vocab": vocab.to_list(), "model": weights, **entries}
+
+
+def metadata(checkpoint: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in checkpoint.items() if k not in WEIGHT_KEYS}
+
+
+def read_checkpoint(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load and check that ``path`` (a .pt file or a run directory) is a char-LM checkpoint."""
+    checkpoint = load_checkpoint(path, map_location)
+    if checkpoint.get("format") != FORMAT:
+        found = checkpoint.get("format") or ("a recipe checkpoint (task=%r)" % checkpoint["task"] if "task" in checkpoint else "no format tag")
+        raise ValueError(f"{path} is not a character-LM checkpoint: expected format {FORMAT!r}, found {found}.")
+    return checkpoint
+
+
+def load_model(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> tuple[CharLM, Vocab, dict[str, Any]]:
+    """Rebuild a trained CharLM from its checkpoint. Returns (model in eval mode, vocab, metadata).
+
+    ``map_location`` defaults to the CPU, so a model trained on a GPU loads on any machine.
+    """
+    checkpoint = read_checkpoint(path, map_location)
+    vocab = Vocab(checkpoint["vocab"])
+    config = CharLMConfig(**checkpoint["config"])
+    if config.vocab_size != len(vocab):
+        raise ValueError(
+            f"{path}: the checkpoint's config says vocab_size={config.vocab_size} but its vocabulary has "
+            f"{len(vocab)} characters; the file is inconsistent."
+        )
+    model = CharLM(config, vocab)
+    model.load_state_dict(checkpoint["model"])
+    return model.to(map_location).eval(), vocab, metadata(checkpoint)
+
+
+def check_same(what: str, ours: dict[str, Any], theirs: dict[str, Any], where: str, keys: tuple[str, ...] | None = None) -> None:
+    """Raise if any of ``keys`` differs between the settings asked for and a checkpoint's, naming both."""
+    diffs = [k for k in (keys or tuple(ours)) if k in ours and k in theirs and ours[k] != theirs[k]]
+    if diffs:
+        listed = "; ".join(f"{k}: asked for {ours[k]!r}, the checkpoint has {theirs[k]!r}" for k in diffs)
+        raise ValueError(
+            f"{what}: settings differ from the checkpoint {where} ({listed}). "
+            "Drop those flags to continue the run as it was, or start a new run in another --out directory."
+        )

@@ -1,0 +1,432 @@
+"""Training a CharLM: stateful truncated BPTT, AdamW with warm-up and cosine decay, exact resume.
+
+``train()`` reads top to bottom: config -> data -> model -> optimizer -> loop (forward,
+backward, clip, step) -> eval -> checkpoint. What makes a resumed run identical to an
+uninterrupted one: batch k is a pure function of k, the dropout generator is reseeded from
+(seed, step, rank) before every step, and the checkpoint holds the optimizer state and the
+recurrent state carried across chunks. (A run bounded by --time-budget decays its learning
+rate with elapsed time, which no machine repeats exactly; a --max-steps run repeats to the bit.)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import signal
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from rnnkit.lm import distributed
+from rnnkit.lm.char_lm import CharLM, CharLMConfig, State, detach_state
+from rnnkit.lm.checkpoint import check_same, make_checkpoint, read_checkpoint
+from rnnkit.lm.data import ERRORS, Corpus, RandomWindows, StreamBatches, corpus_from_text, load_corpus
+from rnnkit.lm.embedded import embedded_text
+from rnnkit.lm.vocab import Vocab
+from rnnkit.utils.checkpoint import atomic_save
+
+DEFAULT_TIME_BUDGET = 300.0  # seconds, when neither --max-steps nor --time-budget is given
+# settings that decide which characters each step sees: a resumed run must keep them
+RESUME_FIXED = ("batch_size", "bptt", "batching", "val_fraction", "errors", "seed")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train; ``asdict`` of it goes into every checkpoint. Defaults are tuned for loss per second on 2 CPU cores."""
+
+    batch_size: int = field(default=32, metadata={"help": "streams per batch (the global batch under torchrun)"})  # more streams barely raise throughput on 2 cores
+    bptt: int = field(default=64, metadata={"help": "characters per chunk: how far gradients flow back"})  # the carried state sees further back than this
+    batching: str = field(default="stream", metadata={"help": "stream: consecutive chunks carry the state (char-rnn); random: independent windows",
+                                                      "choices": ["stream", "random"]})  # carrying state gives context for free
+    lr: float = field(default=4e-3, metadata={"help": "peak learning rate of AdamW"})  # high, because the cosine decay cleans up
+    final_lr_fraction: float = field(default=0.02, metadata={"help": "learning rate at the end, as a fraction of --lr"})  # most of the final gain comes from the decay
+    warmup_steps: int = field(default=50, metadata={"help": "steps of linear learning-rate warm-up"})  # Adam's early steps are noisy
+    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay on weight matrices"})  # mild: short runs underfit
+    beta2: float = field(default=0.99, metadata={"help": "AdamW beta2"})  # small batches: let the second moment adapt quickly
+    clip: float = field(default=1.0, metadata={"help": "clip the global gradient norm to this"})  # guards against the rare exploding step
+    max_steps: int | None = field(default=None, metadata={"help": "stop after this many steps"})  # None: bounded by time instead
+    time_budget: float | None = field(default=None, metadata={"help": f"stop after this many seconds of training ({DEFAULT_TIME_BUDGET:g} if --max-steps is not given either)"})  # see DEFAULT_TIME_BUDGET
+    eval_every: int = field(default=250, metadata={"help": "evaluate and checkpoint every N steps"})  # about every 20-30 s here
+    eval_chars: int | None = field(default=200_000, metadata={"help": "evaluate on at most this many validation characters (0: all)"})  # keeps evaluation to seconds
+    patience: int | None = field(default=None, metadata={"help": "early stopping: stop after N evaluations without improvement"})  # None: never stop early
+    val_fraction: float = field(default=0.1, metadata={"help": "the last fraction of the text held out for validation"})  # the usual 90/10 split
+    errors: str = field(default="strict", metadata={"help": "undecodable bytes: strict (error), replace (U+FFFD) or ignore", "choices": list(ERRORS)})  # never guess silently
+    stream_above_mb: float = field(default=256.0, metadata={"help": "texts larger than this many MB are memory-mapped instead of read into memory"})  # bounded memory for huge corpora
+    seed: int = field(default=0, metadata={"help": "random seed (initialisation, dropout, random windows)"})  # runs repeat exactly
+    log_every: int = field(default=10, metadata={"help": "log the training loss every N steps"})  # the metrics log and the progress bar
+    device: str = field(default="auto", metadata={"help": "auto (CUDA if present), cpu or cuda", "choices": ["auto", "cpu", "cuda"]})  # CPU is the target
+
+    def __post_init__(self) -> None:
+        positive = ("batch_size", "bptt", "eval_every", "log_every")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ValueError(f"TrainConfig: {name} must be at least 1, got {getattr(self, name)!r}.")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError(f"TrainConfig: max_steps must be at least 1, got {self.max_steps!r}.")
+        if self.time_budget is not None and self.time_budget <= 0:
+            raise ValueError(f"TrainConfig: time_budget must be positive (seconds), got {self.time_budget!r}.")
+        if self.lr <= 0 or not 0 <= self.final_lr_fraction <= 1:
+            raise ValueError(f"TrainConfig: need lr > 0 and final_lr_fraction in [0, 1], got {self.lr!r}, {self.final_lr_fraction!r}.")
+
+
+@dataclass
+class TrainResult:
+    step: int
+    best_val_loss: float
+    last_val_loss: float
+    history: list[dict[str, Any]]  # the metrics log, one dict per row
+    stopped: str  # why training ended: max_steps, time_budget, early_stopping, interrupted
+    model: CharLM
+    vocab: Vocab
+    out: Path | None
+
+
+def learning_rate(config: TrainConfig, step: int, progress: float) -> float:
+    """Linear warm-up to ``lr``, then a cosine from ``lr`` down to ``lr * final_lr_fraction`` as progress goes 0 -> 1."""
+    if step < config.warmup_steps:
+        return config.lr * (step + 1) / config.warmup_steps
+    p = min(max(progress, 0.0), 1.0)
+    f = config.final_lr_fraction
+    return config.lr * (f + (1 - f) * 0.5 * (1 + math.cos(math.pi * p)))
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, ids: np.ndarray, batch_size: int = 32, bptt: int = 256, max_chars: int | None = None,
+             d: distributed.Dist | None = None) -> float:
+    """Mean cross-entropy in nats per character over ``ids``, read as carried-state streams.
+
+    Under torchrun each rank scores its share of the streams and the sums are combined.
+    """
+    d = d or distributed.Dist()
+    ids = ids[:max_chars] if max_chars else ids
+    if len(ids) < 2:
+        raise ValueError(f"evaluate: the text to score has {len(ids)} character(s); it needs at least 2.")
+    # as many streams as fit (a multiple of the world size), each at least one chunk long
+    bptt = min(bptt, (len(ids) - 1) // d.world_size)
+    if bptt < 1:
+        raise ValueError(f"evaluate: {len(ids)} characters cannot be split over {d.world_size} processes.")
+    streams = max(d.world_size, min(batch_size, (len(ids) - 1) // bptt) // d.world_size * d.world_size)
+    batches = StreamBatches(ids, streams, bptt, d.rank, d.world_size, what="validation split")
+    was_training = model.training
+    model.eval()
+    total, count, state = 0.0, 0, None
+    for k in range(batches.chunks_per_epoch):
+        x, y = batches.batch(k)
+        _, loss = model(x.to(d.device), y.to(d.device), state)
+        state = model.final_state
+        total += float(loss) * y.numel()
+        count += y.numel()
+    model.train(was_training)
+    total, count = distributed.sum_all(d, [total, float(count)])
+    return total / count
+
+
+def load_training_text(text: str | None, vocab: Vocab | None, config: TrainConfig, cache_dir: Path | None) -> Corpus:
+    """The corpus for a run: a file (memory-mapped when large), or the embedded default."""
+    if text is None:
+        body, source = embedded_text()
+        return corpus_from_text(body, vocab, source)
+    path = Path(text)
+    if not path.is_file():
+        raise FileNotFoundError(f"no text file at {path}; pass --text FILE, or leave --text out to use the embedded corpus.")
+    stream = path.stat().st_size > config.stream_above_mb * 2**20
+    cache = cache_dir or Path(tempfile.gettempdir()) / "rnnkit-ids"
+    return load_corpus(path, vocab, config.errors, cache, stream=stream)
+
+
+def train(
+    config: TrainConfig,
+    model_options: Mapping[str, Any] | None = None,
+    text: str | None = None,
+    out: str | Path | None = None,
+    resume: str | Path | None = None,
+    progress: bool = True,
+    callback: Callable[[dict[str, Any]], bool | None] | None = None,
+) -> TrainResult:
+    """Train a CharLM on ``text`` (a file path; None: the embedded corpus).
+
+    Args:
+        config: the training settings.
+        model_options: CharLMConfig fields to set (vocab_size comes from the data).
+        out: directory for best.pt, last.pt and metrics.jsonl (None: nothing is written).
+        resume: a run directory (or .pt) to continue; its model config, vocabulary and data position are kept.
+        callback: called with every metrics row; returning True stops the run cleanly (like Ctrl-C).
+    Returns:
+        a TrainResult with the trained model, its vocabulary and the metrics history.
+    """
+    # ---- config ------------------------------------------------------------------------------
+    if config.max_steps is None and config.time_budget is None:
+        config = dataclasses.replace(config, time_budget=DEFAULT_TIME_BUDGET)
+    d = distributed.setup(config.device)
+    out_dir = Path(out) if out is not None else None
+    checkpoint = read_checkpoint(resume, "cpu") if resume is not None else None
+    if checkpoint is not None:
+        where = str(resume)
+        check_same("train --resume", dataclasses.asdict(config), checkpoint["train_config"], where, RESUME_FIXED)
+        check_same("train --resume", dict(model_options or {}), checkpoint["config"], where)
+        text = text if text is not None else checkpoint["data"]["text"]
+
+    # ---- data --------------------------------------------------------------------------------
+    vocab = Vocab(checkpoint["vocab"]) if checkpoint is not None else None
+    corpus = load_training_text(text, vocab, config, out_dir)
+    vocab = corpus.vocab
+    train_ids, val_ids = corpus.split(config.val_fraction)
+    if config.batching == "stream":
+        batches: StreamBatches | RandomWindows = StreamBatches(train_ids, config.batch_size, config.bptt, d.rank, d.world_size)
+    else:
+        batches = RandomWindows(train_ids, config.batch_size, config.bptt, config.seed, d.rank, d.world_size)
+    if len(val_ids) < 2:
+        raise ValueError(
+            f"the validation split has {len(val_ids)} characters (val_fraction={config.val_fraction} of {len(corpus.ids)}); "
+            "use a larger --val-fraction or a longer text."
+        )
+
+    # ---- model -------------------------------------------------------------------------------
+    torch.manual_seed(config.seed)
+    if checkpoint is not None:
+        model_config = CharLMConfig(**checkpoint["config"])
+    else:
+        model_config = CharLMConfig(vocab_size=len(vocab), **dict(model_options or {}))
+    model = CharLM(model_config, vocab).to(d.device)
+    if checkpoint is not None:
+        model.load_state_dict(checkpoint["model"])
+    net: nn.Module = DistributedDataParallel(model) if d.active else model
+
+    # ---- optimizer: decay weight matrices only (not biases, not the embedding table) ------------
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and not n.startswith("embedding")]
+    no_decay = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and not n.startswith("embedding"))]
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=config.lr, betas=(0.9, config.beta2),
+    )
+
+    # ---- where the run stands (fresh, or restored from the checkpoint) --------------------------
+    step, elapsed, best_val, last_val, bad_evals = 0, 0.0, math.inf, math.inf, 0
+    carry: State | None = None
+    if checkpoint is not None:
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        step, elapsed = checkpoint["step"], checkpoint["elapsed"]
+        best_val, last_val, bad_evals = checkpoint["metrics"]["best_val_loss"], checkpoint["metrics"]["val_loss"], checkpoint["bad_evals"]
+        carry = _local_carry(checkpoint["carry"], d)
+    history = _read_history(out_dir, step) if checkpoint is not None and out_dir is not None else []
+    log = _MetricsLog(out_dir if d.is_main else None, history)
+    if d.is_main and progress:
+        print(f"data: {corpus.source}: {len(corpus.ids):,} characters, vocabulary {len(vocab)}, "
+              f"train {len(train_ids):,} / validation {len(val_ids):,}")
+        print(f"model: {model_config}  ({sum(p.numel() for p in model.parameters()):,} parameters)")
+        print(f"train: {config}" + (f"  (resuming at step {step})" if checkpoint is not None else ""))
+    data_entry = {"text": str(Path(text).resolve()) if text is not None else None, "source": corpus.source,
+                  "characters": len(corpus.ids)}
+
+    def save(improved: bool) -> None:
+        """last.pt always, best.pt too when the validation loss improved (atomic writes, rank 0)."""
+        if out_dir is None:
+            return
+        full_carry = _global_carry(carry, d)  # a collective: every rank takes part
+        if d.is_main:
+            state = make_checkpoint(
+                model, vocab, train_config=dataclasses.asdict(config), step=step, elapsed=elapsed,
+                metrics={"val_loss": last_val, "best_val_loss": best_val, "train_loss": log.last_loss},
+                bad_evals=bad_evals, data=data_entry, optimizer=optimizer.state_dict(), carry=full_carry,
+            )
+            atomic_save(state, out_dir / "last.pt")
+            if improved:
+                atomic_save(state, out_dir / "best.pt")
+
+    # ---- loop --------------------------------------------------------------------------------
+    stopped, interrupted = "", [False]
+    previous_handler = _catch_interrupt(interrupted)
+    bar = _progress_bar(config, step, elapsed, enabled=progress and d.is_main)
+    net.train()
+    t0 = time.perf_counter() - elapsed  # the clock continues where a resumed run left off
+    try:
+        while not stopped:
+            # one step: the learning rate for this point of the run, the next chunk of every stream
+            progress_frac = max(elapsed / config.time_budget if config.time_budget else 0.0,
+                                (step - config.warmup_steps) / max(config.max_steps - config.warmup_steps, 1) if config.max_steps else 0.0)
+            lr = learning_rate(config, step, progress_frac)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            if batches.starts_epoch(step):
+                carry = None  # the streams start over: a state from their ends would be wrong context
+            x, y = batches.batch(step)
+            torch.manual_seed(_step_seed(config.seed, step, d.rank))  # dropout masks depend on the step alone
+
+            # forward; every rank learns the mean loss (and whether anyone was interrupted) before going on
+            _, loss = net(x.to(d.device), y.to(d.device), carry)
+            carry = detach_state(model.final_state)
+            loss_sum, time_sum, stop_votes = distributed.sum_all(
+                d, [float(loss), time.perf_counter() - t0, float(interrupted[0])])
+            loss_value = loss_sum / d.world_size
+            if not math.isfinite(loss_value):
+                raise ValueError(_diverged("loss", loss_value, step, out_dir, log.last_loss))
+
+            # backward, clip, step
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip))
+            if not math.isfinite(grad_norm):
+                raise ValueError(_diverged("gradient norm", grad_norm, step, out_dir, log.last_loss))
+            optimizer.step()
+            step += 1
+            elapsed = time_sum / d.world_size  # the same number on every rank, so they all stop together
+            bar.update(step, elapsed, loss_value)
+
+            row = {"step": step, "loss": loss_value, "lr": lr, "grad_norm": grad_norm, "elapsed": round(elapsed, 3)}
+            wants_stop = False
+            if step % config.log_every == 0:
+                log.write(row)
+                wants_stop = bool(callback(row)) if callback is not None else False
+
+            # why this might be the last step
+            if config.max_steps is not None and step >= config.max_steps:
+                stopped = "max_steps"
+            elif config.time_budget is not None and elapsed >= config.time_budget:
+                stopped = "time_budget"
+            elif stop_votes > 0 or distributed.sum_all(d, [float(wants_stop)])[0] > 0:
+                stopped = "interrupted"
+
+            # ---- eval and checkpoint ---------------------------------------------------------------
+            if step % config.eval_every == 0 or stopped:
+                last_val = evaluate(model, val_ids, config.batch_size, max(config.bptt, 256), config.eval_chars, d)
+                improved = last_val < best_val
+                best_val, bad_evals = (last_val, 0) if improved else (best_val, bad_evals + 1)
+                log.write({"step": step, "val_loss": last_val, "elapsed": round(elapsed, 3)})
+                bar.set_val(last_val)
+                if config.patience is not None and bad_evals >= config.patience and not stopped:
+                    stopped = "early_stopping"
+                save(improved)
+                net.train()
+    finally:
+        bar.close()
+        _restore_interrupt(previous_handler)
+    if d.is_main and progress:
+        print(f"stopped ({stopped}) at step {step} after {elapsed:.0f} s: val_loss={last_val:.4f} "
+              f"bpc={last_val / math.log(2):.4f} (best {best_val:.4f})" + (f"; checkpoints in {out_dir}" if out_dir else ""))
+    distributed.barrier(d)
+    distributed.teardown(d)
+    return TrainResult(step, best_val, last_val, log.rows, stopped, model, vocab, out_dir)
+
+
+def resume_config(resume: str | Path, explicit: Mapping[str, Any]) -> TrainConfig:
+    """The TrainConfig of the run in ``resume``, with the settings given ``explicit``ly on top."""
+    saved = read_checkpoint(resume)["train_config"]
+    return TrainConfig(**{**saved, **explicit})
+
+
+# ---- helpers -------------------------------------------------------------------------------------
+
+
+def _step_seed(seed: int, step: int, rank: int) -> int:
+    return int(np.random.SeedSequence([seed, step, rank]).generate_state(1)[0])
+
+
+def _global_carry(carry: State | None, d: distributed.Dist) -> list[torch.Tensor] | None:
+    """The carried state of all streams of the global batch (gathered from every rank), on CPU."""
+    if carry is None:
+        return None
+    parts = list(carry) if isinstance(carry, tuple) else [carry]
+    return [distributed.gather_batch(d, p, dim=1).cpu() for p in parts]  # (L, B, H) each
+
+
+def _local_carry(saved: list[torch.Tensor] | None, d: distributed.Dist) -> State | None:
+    """This rank's streams of a saved global carried state."""
+    if saved is None:
+        return None
+    B = saved[0].size(1) // d.world_size
+    parts = [s[:, d.rank * B : (d.rank + 1) * B].to(d.device) for s in saved]
+    return (parts[0], parts[1]) if len(parts) == 2 else parts[0]
+
+
+def _diverged(what: str, value: float, step: int, out_dir: Path | None, last_loss: float | None) -> str:
+    kept = f"the last good checkpoint is kept in {out_dir / 'last.pt'}" if out_dir is not None else "no checkpoint was written"
+    return (f"the {what} became {value} at step {step + 1} (the last logged loss was {last_loss}); training stopped "
+            f"before the bad update was applied and {kept}. Try a lower --lr, a smaller --clip, or --resume with those.")
+
+
+class _MetricsLog:
+    """metrics.jsonl: one JSON object per line, training rows and evaluation rows."""
+
+    def __init__(self, out_dir: Path | None, rows: list[dict[str, Any]]) -> None:
+        self.rows = rows
+        self.path = out_dir / "metrics.jsonl" if out_dir is not None else None
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_text("".join(json.dumps(r) + "\n" for r in rows))  # drops rows a crash left past the checkpoint
+
+    @property
+    def last_loss(self) -> float | None:
+        losses = [r["loss"] for r in self.rows if "loss" in r]
+        return losses[-1] if losses else None
+
+    def write(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+        if self.path is not None:
+            with self.path.open("a") as f:
+                f.write(json.dumps(row) + "\n")
+
+
+def _read_history(out_dir: Path, step: int) -> list[dict[str, Any]]:
+    path = out_dir / "metrics.jsonl"
+    if not path.exists():
+        return []
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [r for r in rows if r["step"] <= step]
+
+
+def _catch_interrupt(flag: list[bool]) -> Any:
+    """The first Ctrl-C finishes the current step, checkpoints and stops; a second one aborts."""
+    def handler(signum: int, frame: Any) -> None:
+        if flag[0]:
+            raise KeyboardInterrupt
+        flag[0] = True
+
+    try:
+        return signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        return None
+
+
+def _restore_interrupt(previous: Any) -> None:
+    if previous is not None:
+        signal.signal(signal.SIGINT, previous)
+
+
+class _progress_bar:
+    """A tqdm bar over steps (with --max-steps) or seconds (with a time budget only)."""
+
+    def __init__(self, config: TrainConfig, step: int, elapsed: float, enabled: bool) -> None:
+        from tqdm import tqdm
+
+        self.by_steps = config.max_steps is not None
+        total = config.max_steps if self.by_steps else int(config.time_budget or 0)
+        start = step if self.by_steps else int(elapsed)
+        self.bar = tqdm(total=total, initial=start, unit="step" if self.by_steps else "s", disable=not enabled,
+                        dynamic_ncols=True, leave=True)
+        self.val: float | None = None
+        self.position = start
+
+    def update(self, step: int, elapsed: float, loss: float) -> None:
+        now = step if self.by_steps else min(int(elapsed), self.bar.total)
+        self.bar.update(now - self.position)
+        self.position = now
+        if step % 10 == 0:
+            post = {"step": step, "loss": f"{loss:.3f}"}
+            if self.val is not None:
+                post["val"] = f"{self.val:.3f}"
+            self.bar.set_postfix(post, refresh=False)
+
+    def set_val(self, val: float) -> None:
+        self.val = val
+
+    def close(self) -> None:
+        self.bar.close()

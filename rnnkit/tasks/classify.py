@@ -1,0 +1,181 @@
+"""What the many-to-one recipes share: labelled sequences, batches, splits, accuracy,
+training with ``fit``, self-describing checkpoints, a results summary and printed predictions.
+
+A data set is a ``Labelled``: a list of sequences (token ids (T,) or features (T, F)) and
+one class id per sequence, with the class names kept beside it.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import random
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from rnnkit.tasks.text import bucket_batches, pad_batch, pad_float
+from rnnkit.tasks.training import FitResult, TrainConfig, fit
+
+
+@dataclass
+class Labelled:
+    """Sequences and their class ids: ``inputs[n]`` is (T_n,) long ids or (T_n, F) floats."""
+
+    inputs: list[Tensor]
+    labels: list[int]
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    def subset(self, index: Sequence[int]) -> Labelled:
+        return Labelled([self.inputs[i] for i in index], [self.labels[i] for i in index])
+
+
+def collate(inputs: Sequence[Tensor], pad_id: int = 0) -> tuple[Tensor, Tensor]:
+    """Pad a list of sequences: ids -> (B, T) long, features -> (B, T, F) float; plus lengths (B,)."""
+    if inputs[0].is_floating_point():
+        return pad_float(inputs)
+    return pad_batch([s.tolist() for s in inputs], pad_id)
+
+
+def batches(data: Labelled, batch_size: int, shuffle: bool, seed: int = 0) -> Iterator[dict[str, Tensor]]:
+    """Length-bucketed batches as keyword arguments for ``ManyToOne.forward``."""
+    g = torch.Generator().manual_seed(seed)
+    for idx in bucket_batches([len(s) for s in data.inputs], batch_size, shuffle=shuffle, generator=g):
+        x, lengths = collate([data.inputs[i] for i in idx])
+        yield {"inputs": x, "targets": torch.tensor([data.labels[i] for i in idx]), "lengths": lengths}
+
+
+def split(n: int, fractions: Sequence[float], seed: int) -> list[list[int]]:
+    """Shuffle 0..n-1 with ``seed`` and cut it into parts of the given fractions (the last takes the rest)."""
+    order = list(range(n))
+    random.Random(seed).shuffle(order)
+    parts, start = [], 0
+    for f in fractions[:-1]:
+        stop = start + round(f * n)
+        parts.append(order[start:stop])
+        start = stop
+    parts.append(order[start:])
+    return parts
+
+
+@torch.no_grad()
+def predict_proba(model: nn.Module, inputs: Sequence[Tensor], batch_size: int = 256) -> Tensor:
+    """Class probabilities (N, C) for each sequence, in the order given."""
+    was_training = model.training
+    model.eval()
+    out: list[Tensor] = [torch.empty(0)] * len(inputs)
+    for idx in bucket_batches([len(s) for s in inputs], batch_size, shuffle=False):
+        x, lengths = collate([inputs[i] for i in idx])
+        logits, _ = model(x, lengths=lengths)  # (B, C)
+        for row, i in zip(torch.softmax(logits, dim=1), idx, strict=True):
+            out[i] = row
+    model.train(was_training)
+    return torch.stack(out)  # (N, C)
+
+
+def accuracy(model: nn.Module, data: Labelled, batch_size: int = 256) -> float:
+    pred = predict_proba(model, data.inputs, batch_size).argmax(1)
+    return float((pred == torch.tensor(data.labels)).float().mean())
+
+
+def train(
+    model: nn.Module,
+    train_data: Labelled,
+    dev: Labelled,
+    config: TrainConfig,
+    batch_size: int,
+    checkpoint: Any = None,
+    out_dir: str | Path | None = None,
+) -> FitResult:
+    """``fit`` with shuffled length-bucketed batches, monitoring validation accuracy."""
+    return fit(
+        model,
+        lambda epoch: batches(train_data, batch_size, shuffle=True, seed=config.seed * 1000 + epoch),
+        config=config,
+        evaluate=lambda m: {"dev_accuracy": accuracy(m, dev)},
+        monitor="dev_accuracy",
+        checkpoint=checkpoint,
+        out_dir=out_dir,
+    )
+
+
+def config_dict(config: Any) -> dict[str, Any]:
+    return dataclasses.asdict(config)
+
+
+def summarise(task: str, out_dir: str | Path, metrics: dict[str, Any], config: Any, result: FitResult) -> dict[str, Any]:
+    """Print the results and write them to ``out_dir/results.json``."""
+    summary = {
+        "task": task,
+        **metrics,
+        "best_epoch": result.best_epoch,
+        "epochs_run": result.epochs_run,
+        "steps": result.steps,
+        "train_seconds": round(result.seconds, 1),
+        "stopped_because": result.stopped_because,
+        "config": config_dict(config),
+    }
+    path = Path(out_dir) / "results.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(summary, indent=2) + "\n")
+    shown = ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items())
+    print(f"{task}: {shown}; {result.epochs_run} epochs, {result.seconds:.0f}s ({result.stopped_because})")
+    print(f"checkpoint: {Path(out_dir) / 'best.pt'}; summary: {path}")
+    return summary
+
+
+def print_predictions(probs: Tensor, classes: Sequence[str], shown: Sequence[str], top: int = 2) -> None:
+    """One line per input: the predicted class, its probability, the runner-up, then the input."""
+    for p, text in zip(probs, shown, strict=True):
+        values, ids = p.topk(min(top, len(classes)))
+        labels = "  ".join(f"{classes[int(i)]} {float(v):.3f}" for v, i in zip(values, ids, strict=True))
+        print(f"{labels}\t{text}")
+
+
+def read_table(path: str | Path, text_column: str, label_column: str | None) -> tuple[list[str], list[str], list[int]]:
+    """Texts, labels and line numbers from a CSV/TSV with a header row naming the columns.
+
+    ``label_column=None`` reads texts only (for prediction). The delimiter is a tab for
+    ``.tsv``/``.tab`` files and a comma otherwise. Errors name the file and line.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no file {path}; pass a CSV/TSV with a header row and columns {text_column!r}, {label_column!r}.")
+    raw = path.read_bytes().decode("utf-8-sig", errors="replace")
+    delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
+    reader = csv.reader(io.StringIO(raw, newline=""), delimiter=delimiter)
+    header = next(reader, None)
+    if header is None:
+        raise ValueError(f"{path}: the file is empty; expected a header row with columns {text_column!r}, {label_column!r}.")
+    wanted = [text_column] + ([label_column] if label_column is not None else [])
+    missing = [c for c in wanted if c not in header]
+    if missing:
+        raise ValueError(f"{path}:1: header {header} lacks column(s) {missing}; name them with --text-column/--label-column.")
+    ti = header.index(text_column)
+    li = header.index(label_column) if label_column is not None else -1
+    texts, labels, lines = [], [], []
+    line = reader.line_num
+    for row in reader:
+        first, line = line + 1, reader.line_num
+        if not row or all(not c.strip() for c in row):
+            continue
+        if len(row) != len(header):
+            raise ValueError(f"{path}:{first}: expected {len(header)} fields like the header, got {len(row)}: {row[:4]}.")
+        if not row[ti].strip():
+            raise ValueError(f"{path}:{first}: the {text_column!r} field is empty.")
+        if li >= 0 and not row[li].strip():
+            raise ValueError(f"{path}:{first}: the {label_column!r} field is empty.")
+        texts.append(row[ti])
+        labels.append(row[li].strip() if li >= 0 else "")
+        lines.append(first)
+    if not texts:
+        raise ValueError(f"{path}: no data rows after the header.")
+    return texts, labels, lines

@@ -1,0 +1,109 @@
+"""The Stepper equals the layer's own forward, run one step at a time (float64)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import rnnkit
+from rnnkit.layers.stepper import Stepper
+
+T, B, I, H = 5, 3, 4, 6
+
+
+def _layer(kind: str, num_layers: int, **kw):  # type: ignore[no-untyped-def]
+    torch.manual_seed(0)
+    if kind == "lstm":
+        layer = rnnkit.LSTM(I, H, num_layers, dtype=torch.float64, **kw)
+    elif kind == "gru":
+        layer = rnnkit.GRU(I, H, num_layers, dtype=torch.float64, **kw)
+    else:
+        layer = rnnkit.RNN(I, H, num_layers, nonlinearity=kind, dtype=torch.float64, **kw)
+    return layer.eval()
+
+
+def _run_steps(stepper: Stepper, x: torch.Tensor) -> torch.Tensor:
+    return torch.stack([stepper.step(x[t]) for t in range(x.size(0))])  # (T, B, H_out)
+
+
+CASES = [
+    ("lstm", 1, {}), ("lstm", 2, {}), ("lstm", 3, {}), ("lstm", 2, {"proj_size": 3}),
+    ("lstm", 2, {"bias": False}), ("lstm", 2, {"layer_norm": True}),
+    ("gru", 1, {}), ("gru", 2, {}), ("gru", 3, {}), ("gru", 2, {"bias": False}),
+    ("tanh", 1, {}), ("tanh", 3, {}), ("relu", 2, {}), ("relu", 2, {"bias": False}),
+]
+
+
+@pytest.mark.parametrize("kind,num_layers,kw", CASES)
+def test_stepper_equals_forward(kind: str, num_layers: int, kw: dict) -> None:
+    layer = _layer(kind, num_layers, **kw)
+    if kw.get("layer_norm"):
+        # layer-norm gains 1 and shifts 0 would hide a mix-up between them
+        with torch.no_grad():
+            for name, p in layer.named_parameters():
+                if name.startswith("ln_"):
+                    p.uniform_(0.5, 1.5)
+    x = torch.randn(T, B, I, dtype=torch.float64)
+    out, hx = layer(x)
+    stepper = Stepper(layer, batch_size=B)
+    torch.testing.assert_close(_run_steps(stepper, x), out)
+    if kind == "lstm":
+        torch.testing.assert_close(stepper.state[0], hx[0])
+        torch.testing.assert_close(stepper.state[1], hx[1])
+    else:
+        torch.testing.assert_close(stepper.state, hx)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru", "tanh"])
+def test_reset_with_state_and_refresh(kind: str) -> None:
+    layer = _layer(kind, 2, **({"proj_size": 2} if kind == "lstm" else {}))
+    x = torch.randn(T, B, I, dtype=torch.float64)
+    H_out = 2 if kind == "lstm" else H
+    h0 = torch.randn(2, B, H_out, dtype=torch.float64)
+    hx = (h0, torch.randn(2, B, H, dtype=torch.float64)) if kind == "lstm" else h0
+    stepper = Stepper(layer, batch_size=B)
+    stepper.step(x[0])  # some state that reset must overwrite
+    stepper.reset(hx)
+    torch.testing.assert_close(_run_steps(stepper, x), layer(x, hx)[0])
+    # after a weight change, refresh() picks up the new weights; before it, the old ones stay
+    with torch.no_grad():
+        layer.weight_hh_l1.mul_(-1.5)
+    stepper.reset()
+    assert not torch.allclose(_run_steps(stepper, x), layer(x)[0])
+    stepper.refresh()
+    stepper.reset()
+    torch.testing.assert_close(_run_steps(stepper, x), layer(x)[0])
+
+
+def test_step_returns_a_copy() -> None:
+    stepper = Stepper(_layer("lstm", 2), batch_size=1)
+    y1 = stepper.step(torch.ones(1, I, dtype=torch.float64))
+    kept = y1.clone()
+    stepper.step(torch.ones(1, I, dtype=torch.float64))
+    torch.testing.assert_close(y1, kept)
+
+
+def test_float32_batch_one_matches_torch_lstm() -> None:
+    torch.manual_seed(0)
+    ref = torch.nn.LSTM(I, H, 2).eval()
+    stepper = Stepper(rnnkit.from_torch(ref), batch_size=1)
+    x = torch.randn(T, 1, I)
+    torch.testing.assert_close(_run_steps(stepper, x), ref(x)[0], rtol=1e-5, atol=1e-6)
+
+
+def test_errors() -> None:
+    with pytest.raises(ValueError, match="bidirectional"):
+        Stepper(rnnkit.LSTM(I, H, bidirectional=True))
+    with pytest.raises(TypeError, match="from_torch"):
+        Stepper(torch.nn.LSTM(I, H))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="batch_size"):
+        Stepper(rnnkit.GRU(I, H), batch_size=0)
+    stepper = Stepper(rnnkit.GRU(I, H), batch_size=2)
+    with pytest.raises(ValueError, match=r"\(2, 4\)"):
+        stepper.step(torch.zeros(1, I))
+    with pytest.raises(TypeError, match="dtype"):
+        stepper.step(torch.zeros(2, I, dtype=torch.float64))
+    with pytest.raises(ValueError, match="h_0"):
+        stepper.reset(torch.zeros(2, 2, H))
+    with pytest.raises(TypeError, match="pair"):
+        Stepper(rnnkit.LSTM(I, H)).reset(torch.zeros(1, 1, H))
