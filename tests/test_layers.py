@@ -34,6 +34,8 @@ from torch.func import functional_call
 
 import rnnkit
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 FACTORS: dict[str, tuple[Any, ...]] = {
     "num_layers": (1, 2, 3),
     "kind": ("dense", "lengths", "packed"),  # padded without lengths, padded with lengths, PackedSequence
@@ -128,7 +130,7 @@ def test_fast_path_equals_reference_path(mode: str, dtype: torch.dtype) -> None:
         layer.zero_grad(set_to_none=True)
         tol = {} if dtype == torch.float64 else {"rtol": 1e-5, "atol": 1e-5}
         for key in reference:
-            torch.testing.assert_close(fast[key], reference[key], **tol, msg=lambda m, key=key: f"{kind} {key}: {m}")
+            torch.testing.assert_close(fast[key], reference[key], **tol, msg=lambda m, key=key, kind=kind: f"{kind} {key}: {m}")
 
 
 @pytest.mark.parametrize("fast", [True, False], ids=["fast", "reference"])

@@ -53,6 +53,7 @@ def _run_long_term(args: argparse.Namespace) -> int:
     from rnnkit.lab.long_term import run_long_term
 
     config = dataclass_from_args(LongTermConfig, args)
+    _set_threads(config.threads)
     print("lab long-term:", json.dumps(dataclasses.asdict(config)), flush=True)
     results = run_long_term(config, log=lambda line: print(line, flush=True))
     print(f"wrote {config.out}/results.csv, results.md and results.png ({len(results)} runs)")
@@ -63,6 +64,7 @@ def _run_gradient_flow(args: argparse.Namespace) -> int:
     from rnnkit.lab.gradient_flow import gradient_flow, plot_gradient_flow, write_curves
 
     config = dataclass_from_args(GradientFlowConfig, args)
+    _set_threads(config.threads)
     print("lab gradient-flow:", json.dumps(dataclasses.asdict(config)), flush=True)
     curves = gradient_flow(config)
     out = Path(config.out)
@@ -96,6 +98,15 @@ def _run_inspect(args: argparse.Namespace) -> int:
                           heatmap_chars=args.heatmap_chars, title=f"Inside {Path(args.checkpoint).name}")
     print(f"wrote {page} and the PNGs beside it")
     return 0
+
+
+def _set_threads(threads: int) -> None:
+    if threads < 0:
+        raise ValueError(f"lab: --threads must be >= 0 (0 keeps torch's default), got {threads}.")
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
 
 
 def _read_text(args: argparse.Namespace) -> str:

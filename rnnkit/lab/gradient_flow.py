@@ -92,13 +92,14 @@ class GradientFlowConfig:
     task: str = field(default="adding", metadata={"help": "adding, copy or recall", "choices": sorted(TASKS)})
     cells: str = field(default="rnn,lstm,gru", metadata={"help": "comma-separated cells to compare"})
     length: int = field(default=100, metadata={"help": "gap length T of the probe sequences"})
-    hidden_size: int = field(default=64, metadata={"help": "hidden units H"})  # as in `lab long-term`
+    hidden_size: int = field(default=32, metadata={"help": "hidden units H"})  # as in `lab long-term`
     batch_size: int = field(default=64, metadata={"help": "sequences the norms are averaged over"})
     train_steps: str = field(default="0,1000", metadata={"help": "comma-separated training steps after which to measure"})
     lr: float = field(default=3e-3, metadata={"help": "Adam learning rate for the training steps"})
     clip: float = field(default=1.0, metadata={"help": "gradient-norm clipping threshold"})
     forget_bias: float = field(default=1.0, metadata={"help": "LSTM forget-gate bias at init"})
     seed: int = field(default=0, metadata={"help": "seed for init, training data and the probe batch"})
+    threads: int = field(default=1, metadata={"help": "torch threads (0: torch's default)"})  # as in `lab long-term`
     out: str = field(default="lab-gradient-flow", metadata={"help": "output directory"})
 
 

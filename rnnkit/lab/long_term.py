@@ -1,8 +1,8 @@
 """The long-term dependency lab: train each cell at each gap length T on a fixed budget.
 
-``run_long_term(config)`` trains a ``ProbeModel`` per (cell, T, seed) for at most
-``config.steps`` steps of Adam with gradient clipping, scores it on a fixed held-out batch,
-and writes ``results.csv`` (one row per run), ``results.md`` (a table per cell and T, with
+``run_long_term(config)`` trains a ``ProbeModel`` per (cell, T, seed) with Adam and gradient
+clipping for budget / T steps (at most ``max_steps``), so that every run may process the
+same number of time steps, scores it on a fixed held-out batch, and writes ``results.csv`` (one row per run), ``results.md`` (a table per cell and T, with
 the trivial baseline and where each cell stops learning) and ``results.png`` (metric
 against T per cell, baseline drawn). The files are rewritten after every run, so an
 interrupted lab keeps what it measured.
@@ -36,9 +36,10 @@ class LongTermConfig:
     cells: str = field(default="rnn,lstm,gru", metadata={"help": "comma-separated cells to compare"})
     lengths: str = field(default="10,50,100,200,400", metadata={"help": "comma-separated gap lengths T"})
     seeds: str = field(default="0", metadata={"help": "comma-separated seeds; each seed fixes init and data"})
-    hidden_size: int = field(default=64, metadata={"help": "hidden units H"})  # ample for one sum or 10 symbols
+    hidden_size: int = field(default=32, metadata={"help": "hidden units H"})  # ample for one sum; 64 learned no faster per step and cost 2-3x
     batch_size: int = field(default=64, metadata={"help": "sequences per step"})
-    steps: int = field(default=3000, metadata={"help": "training budget per run, in steps"})  # sized for ~25 min on 2 busy cores
+    budget: int = field(default=200_000, metadata={"help": "training budget per run in time steps (steps x T): 2000 steps at T = 100"})  # every run costs at most the same
+    max_steps: int = field(default=3000, metadata={"help": "at most this many steps per run, however short T is"})  # caps the short lengths
     lr: float = field(default=3e-3, metadata={"help": "Adam learning rate"})  # 1e-3 also works, only slower
     clip: float = field(default=1.0, metadata={"help": "gradient-norm clipping threshold"})  # tames the RNN's explosions
     forget_bias: float = field(default=1.0, metadata={"help": "LSTM forget-gate bias at init"})  # start out remembering
@@ -46,6 +47,7 @@ class LongTermConfig:
     eval_size: int = field(default=512, metadata={"help": "held-out sequences per evaluation"})
     early_stop: float = field(default=0.25, metadata={"help": "stop a run below this fraction of the solved bar; 0 never"})
     skip_after_fails: int = field(default=2, metadata={"help": "skip longer T after this many failures in a row; 0 never"})
+    threads: int = field(default=1, metadata={"help": "torch threads (0: torch's default)"})  # tiny models: 1 thread ran 3x faster than 2 on a busy 2-core machine
     out: str = field(default="lab-long-term", metadata={"help": "output directory"})
 
 
@@ -58,6 +60,7 @@ class RunResult:
     length: int
     seed: int
     steps: int  # steps actually trained (fewer than the budget after an early stop)
+    budget_steps: int  # steps the budget allowed at this length
     seconds: float
     metric: float  # held-out loss at the end (MSE or cross-entropy per scored step)
     accuracy: float | None
@@ -89,6 +92,11 @@ def parse_cells(text: str) -> list[str]:
     return cells
 
 
+def steps_for(config: LongTermConfig, length: int) -> int:
+    """The step budget at gap length T: budget // T, at most max_steps (and at least one step)."""
+    return max(1, min(config.max_steps, config.budget // length))
+
+
 def train_one(config: LongTermConfig, cell: str, length: int, seed: int) -> RunResult:
     """Train one probe model on one task length and score it on a held-out batch."""
     task = make_task(config.task, length)
@@ -109,7 +117,8 @@ def train_one(config: LongTermConfig, cell: str, length: int, seed: int) -> RunR
 
     start, step, solved_at, status = time.perf_counter(), 0, None, "not solved"
     metric, accuracy = evaluate()
-    while step < config.steps:
+    steps = steps_for(config, length)
+    while step < steps:
         x, y = task.sample(config.batch_size, data)
         _, loss = model(x, y)
         assert loss is not None
@@ -118,7 +127,7 @@ def train_one(config: LongTermConfig, cell: str, length: int, seed: int) -> RunR
         nn.utils.clip_grad_norm_(model.parameters(), config.clip)
         optimizer.step()
         step += 1
-        if step % config.eval_every and step != config.steps:
+        if step % config.eval_every and step != steps:
             continue
         metric, accuracy = evaluate()
         if not math.isfinite(metric):
@@ -131,7 +140,7 @@ def train_one(config: LongTermConfig, cell: str, length: int, seed: int) -> RunR
     if status != "diverged":
         status = "solved" if metric < task.solved_below() else "not solved"
     return RunResult(
-        config.task, cell, length, seed, step, round(time.perf_counter() - start, 1), metric, accuracy,
+        config.task, cell, length, seed, step, steps, round(time.perf_counter() - start, 1), metric, accuracy,
         task.baseline(), task.solved_below(), solved_at, status,
     )
 
@@ -141,7 +150,8 @@ def run_long_term(config: LongTermConfig, log: Callable[[str], None] = print) ->
     cells = parse_cells(config.cells)
     lengths = sorted(parse_ints("lengths", config.lengths, minimum=1))
     seeds = parse_ints("seeds", config.seeds)
-    for name, value in (("steps", config.steps), ("batch_size", config.batch_size), ("hidden_size", config.hidden_size),
+    for name, value in (("budget", config.budget), ("max_steps", config.max_steps), ("batch_size", config.batch_size),
+                        ("hidden_size", config.hidden_size),
                         ("eval_every", config.eval_every), ("eval_size", config.eval_size)):
         if value < 1:
             raise ValueError(f"long-term: --{name.replace('_', '-')} must be >= 1, got {value}.")
@@ -154,9 +164,10 @@ def run_long_term(config: LongTermConfig, log: Callable[[str], None] = print) ->
             task = make_task(config.task, length)
             if config.skip_after_fails and fails_in_a_row >= config.skip_after_fails:
                 for seed in seeds:
-                    results.append(RunResult(config.task, cell, length, seed, 0, 0.0, math.nan, None,
+                    results.append(RunResult(config.task, cell, length, seed, 0, steps_for(config, length), 0.0, math.nan, None,
                                              task.baseline(), task.solved_below(), None, "skipped"))
                 log(f"{cell:>4} T={length:<4} skipped: failed {fails_in_a_row} shorter lengths in a row")
+                write_results(results, config, out)
                 continue
             runs = []
             for seed in seeds:
@@ -188,7 +199,7 @@ def markdown_table(results: list[RunResult], config: LongTermConfig) -> str:
     task = results[0].task if results else config.task
     metric = make_task(task, 10).metric
     lines = [
-        f"| cell | T | {metric} | baseline | accuracy | solved (< bar) | steps | seconds |",
+        f"| cell | T | {metric} | baseline | accuracy | solved (< bar) | steps / budget | seconds |",
         "|---|---:|---:|---:|---:|---|---:|---:|",
     ]
     for (cell, length), runs in _grouped(results).items():
@@ -202,7 +213,7 @@ def markdown_table(results: list[RunResult], config: LongTermConfig) -> str:
         n_solved = sum(r.status == "solved" for r in ran)
         at = [str(r.solved_at) for r in ran if r.solved_at is not None]
         verdict = f"{n_solved}/{len(ran)}" + (f" (at step {', '.join(at)})" if at else "")
-        steps = ", ".join(str(r.steps) for r in ran)
+        steps = ", ".join(f"{r.steps} / {r.budget_steps}" for r in ran)
         seconds = sum(r.seconds for r in ran)
         lines.append(f"| {cell} | {length} | {mean:.4f} | {ran[0].baseline:.4f} | {acc} | {verdict} | {steps} | {seconds:.0f} |")
     lines += ["", "Where each cell stops learning (longest T solved, first T not solved within the budget):", ""]
@@ -213,7 +224,7 @@ def markdown_table(results: list[RunResult], config: LongTermConfig) -> str:
         longest = f"T = {solved[-1]}" if solved else "none"
         first_fail = f"T = {failed[0]}" if failed else "none up to the longest T tried"
         lines.append(f"- **{cell}**: longest solved {longest}; first not solved {first_fail}.")
-    settings = {k: v for k, v in dataclasses.asdict(config).items() if k != "out"}
+    settings = {k: v for k, v in dataclasses.asdict(config).items() if k not in ("out", "threads")}
     lines += ["", "Settings: " + ", ".join(f"{k}={v}" for k, v in settings.items()) + ".", ""]
     return "\n".join(lines)
 

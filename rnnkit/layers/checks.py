@@ -8,6 +8,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+_TIME_MAJOR_HINT = " Did you pass time-major input to a batch_first layer (or the other way round)?"
+
 
 def check_constructor(
     name: str, input_size: int, hidden_size: int, num_layers: int, dropout: float, proj_size: int,
@@ -43,9 +45,12 @@ def check_input(name: str, x: Tensor, input_size: int, batch_first: bool, weight
             f"got rank {x.dim()} with shape {tuple(x.shape)}."
         )
     if x.size(-1) != input_size:
+        layout = layout if x.dim() == 3 else "(T, I)"
+        # (B, T, I) and (T, B, I) both end in I, so a size found earlier means the features are not last
         hint = (
-            " Did you pass time-major input to a batch_first layer (or the other way round)?"
-            if x.dim() == 3 and input_size in tuple(x.shape[:2])
+            f" Dimension {tuple(x.shape).index(input_size)} has size {input_size}: the features must be the last "
+            f"dimension, so transpose the input to {layout}."
+            if input_size in tuple(x.shape[:-1])
             else ""
         )
         raise ValueError(
@@ -71,7 +76,8 @@ def check_lengths(name: str, lengths: Tensor | Sequence[int], batch: int, steps:
         raise TypeError(f"{name}: lengths must be integers, got dtype {t.dtype}.")
     t = t.to(device="cpu", dtype=torch.int64)
     if t.dim() != 1 or t.numel() != batch:
-        raise ValueError(f"{name}: expected lengths of shape ({batch},), one per sequence, got {tuple(t.shape)}.")
+        hint = _TIME_MAJOR_HINT if t.dim() == 1 and t.numel() == steps else ""
+        raise ValueError(f"{name}: expected lengths of shape ({batch},), one per sequence, got {tuple(t.shape)}.{hint}")
     if t.numel() and (int(t.min()) < 1 or int(t.max()) > steps):
         raise ValueError(
             f"{name}: every length must be in [1, T={steps}], got min {int(t.min())}, max {int(t.max())}. "
@@ -84,9 +90,11 @@ def check_state(name: str, what: str, state: Tensor, expected: tuple[int, ...], 
     if not isinstance(state, Tensor):
         raise TypeError(f"{name}: {what} must be a torch.Tensor, got {type(state).__name__}.")
     if tuple(state.shape) != expected:
+        # like is the input, time-major (T, B, I): a state sized by T instead of B means the layouts were mixed up
+        swapped = state.dim() == 3 and len(expected) == 3 and state.size(1) == like.size(0) != like.size(1)
         raise ValueError(
             f"{name}: expected {what} of shape {expected} (num_layers * num_directions, B, H), "
-            f"got {tuple(state.shape)}."
+            f"got {tuple(state.shape)}.{_TIME_MAJOR_HINT if swapped else ''}"
         )
     if state.dtype != like.dtype:
         raise TypeError(f"{name}: {what} has dtype {state.dtype} but the input has {like.dtype}; make them match.")

@@ -12,6 +12,8 @@ _COMMON = ("input_size", "hidden_size", "num_layers", "bias", "batch_first", "dr
 
 def from_torch(module: nn.LSTM | nn.GRU | nn.RNN) -> RecurrentBase:
     """An rnnkit layer with the same configuration and weights as a torch.nn.LSTM, GRU or RNN."""
+    if not isinstance(module, nn.LSTM | nn.GRU | nn.RNN):
+        raise TypeError(f"from_torch: expected torch.nn.LSTM, GRU or RNN, got {type(module).__name__}.")
     kwargs = {k: getattr(module, k) for k in _COMMON}
     p = next(module.parameters())
     kwargs.update(device=p.device, dtype=p.dtype)
@@ -20,10 +22,8 @@ def from_torch(module: nn.LSTM | nn.GRU | nn.RNN) -> RecurrentBase:
         layer = LSTM(proj_size=module.proj_size, **kwargs)
     elif isinstance(module, nn.GRU):
         layer = GRU(**kwargs)
-    elif isinstance(module, nn.RNN):
-        layer = RNN(nonlinearity=module.nonlinearity, **kwargs)
     else:
-        raise TypeError(f"from_torch: expected torch.nn.LSTM, GRU or RNN, got {type(module).__name__}.")
+        layer = RNN(nonlinearity=module.nonlinearity, **kwargs)
     layer.load_state_dict(module.state_dict())
     return layer
 
@@ -31,6 +31,8 @@ def from_torch(module: nn.LSTM | nn.GRU | nn.RNN) -> RecurrentBase:
 def to_torch(layer: RecurrentBase) -> nn.LSTM | nn.GRU | nn.RNN:
     """The torch.nn module with the same configuration and weights (layer norm has no torch.nn twin)."""
     name = type(layer).__name__
+    if not isinstance(layer, LSTM | GRU | RNN):
+        raise TypeError(f"to_torch: expected an rnnkit LSTM, GRU or RNN, got {name}.")
     if layer.layer_norm:
         raise ValueError(f"to_torch: {name} with layer_norm=True has no torch.nn equivalent.")
     if layer.recurrent_dropout:
@@ -46,9 +48,7 @@ def to_torch(layer: RecurrentBase) -> nn.LSTM | nn.GRU | nn.RNN:
         module = nn.LSTM(proj_size=layer.proj_size, **kwargs)
     elif isinstance(layer, GRU):
         module = nn.GRU(**kwargs)
-    elif isinstance(layer, RNN):
-        module = nn.RNN(nonlinearity=layer.nonlinearity, **kwargs)
     else:
-        raise TypeError(f"to_torch: expected an rnnkit LSTM, GRU or RNN, got {name}.")
+        module = nn.RNN(nonlinearity=layer.nonlinearity, **kwargs)
     module.load_state_dict(layer.state_dict())
     return module

@@ -38,7 +38,7 @@ def read_checkpoint(path: str | os.PathLike[str], map_location: str | torch.devi
     """Load and check that ``path`` (a .pt file or a run directory) is a char-LM checkpoint."""
     checkpoint = load_checkpoint(path, map_location)
     if checkpoint.get("format") != FORMAT:
-        found = checkpoint.get("format") or ("a recipe checkpoint (task=%r)" % checkpoint["task"] if "task" in checkpoint else "no format tag")
+        found = checkpoint.get("format") or (f"a recipe checkpoint (task={checkpoint['task']!r})" if "task" in checkpoint else "no format tag")
         raise ValueError(f"{path} is not a character-LM checkpoint: expected format {FORMAT!r}, found {found}.")
     return checkpoint
 

@@ -82,7 +82,7 @@ def read_text(path: str | os.PathLike[str], errors: str = "strict") -> str:
 
 def load_corpus(
     path: str | os.PathLike[str], vocab: Vocab | None = None, errors: str = "strict",
-    cache_dir: str | os.PathLike[str] | None = None, stream: bool = False,
+    cache_dir: str | os.PathLike[str] | None = None, stream: bool = False, chunk_bytes: int = CHUNK_BYTES,
 ) -> Corpus:
     """Read a text file into ids; with ``stream`` they go to a memory-mapped file in ``cache_dir``.
 
@@ -92,12 +92,12 @@ def load_corpus(
     if not path.is_file():
         raise FileNotFoundError(f"no text file at {path}.")
     if not stream:
-        text = read_text(path, errors)
+        text = "".join(iter_text(path, errors, chunk_bytes))
         return corpus_from_text(text, vocab, str(path))
     # pass 1: the character set (a set per chunk, so memory stays at one chunk)
     chars: set[str] = set()
     n = 0
-    for text in iter_text(path, errors):
+    for text in iter_text(path, errors, chunk_bytes):
         chars.update(text)
         n += len(text)
     vocab = _check_vocab(vocab, chars, str(path))
@@ -111,7 +111,7 @@ def load_corpus(
         tmp = ids_path.with_suffix(".tmp")
         out = np.memmap(tmp, dtype=vocab.dtype, mode="w+", shape=(n,))
         at = 0
-        for text in iter_text(path, errors):
+        for text in iter_text(path, errors, chunk_bytes):
             out[at : at + len(text)] = vocab.encode_array(text)
             at += len(text)
         out.flush()

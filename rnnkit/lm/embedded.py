@@ -22,9 +22,10 @@ def embedded_text() -> tuple[str, str]:
     """The text and a short description of where it came from."""
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
     try:
-        from pydoc_data.topics import topics  # type: ignore[import-not-found]
+        from pydoc_data import topics as module
+        topics: dict[str, str] = module.topics
     except ImportError:
-        topics = None
+        topics = {}
     if topics:
         # sorted keys: the same text, in the same order, on every machine with this Python
         text = "\n\n".join(topics[name].strip("\n") for name in sorted(topics)) + "\n"

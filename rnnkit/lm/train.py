@@ -110,23 +110,24 @@ def evaluate(model: nn.Module, ids: np.ndarray, batch_size: int = 32, bptt: int 
     ids = ids[:max_chars] if max_chars else ids
     if len(ids) < 2:
         raise ValueError(f"evaluate: the text to score has {len(ids)} character(s); it needs at least 2.")
-    # as many streams as fit (a multiple of the world size), each at least one chunk long
-    bptt = min(bptt, (len(ids) - 1) // d.world_size)
-    if bptt < 1:
-        raise ValueError(f"evaluate: {len(ids)} characters cannot be split over {d.world_size} processes.")
-    streams = max(d.world_size, min(batch_size, (len(ids) - 1) // bptt) // d.world_size * d.world_size)
-    batches = StreamBatches(ids, streams, bptt, d.rank, d.world_size, what="validation split")
+    # the same streams whatever the number of processes (so N ranks score exactly what one would); rank r takes rows r, r+N, ...
+    bptt = min(bptt, len(ids) - 1)
+    streams = min(batch_size, (len(ids) - 1) // bptt)
+    batches = StreamBatches(ids, streams, bptt, what="validation split")
+    mine = slice(d.rank, streams, d.world_size)
     was_training = model.training
     model.eval()
-    total, count, state = 0.0, 0, None
+    total, count, state = 0.0, 0.0, None
     for k in range(batches.chunks_per_epoch):
-        x, y = batches.batch(k)
+        x, y = (t[mine] for t in batches.batch(k))
+        if x.numel() == 0:
+            break  # more processes than streams: this one has nothing to score
         _, loss = model(x.to(d.device), y.to(d.device), state)
         state = model.final_state
         total += float(loss) * y.numel()
         count += y.numel()
     model.train(was_training)
-    total, count = distributed.sum_all(d, [total, float(count)])
+    total, count = distributed.sum_all(d, [total, count])
     return total / count
 
 
@@ -151,6 +152,7 @@ def train(
     resume: str | Path | None = None,
     progress: bool = True,
     callback: Callable[[dict[str, Any]], bool | None] | None = None,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> TrainResult:
     """Train a CharLM on ``text`` (a file path; None: the embedded corpus).
 
@@ -160,6 +162,7 @@ def train(
         out: directory for best.pt, last.pt and metrics.jsonl (None: nothing is written).
         resume: a run directory (or .pt) to continue; its model config, vocabulary and data position are kept.
         callback: called with every metrics row; returning True stops the run cleanly (like Ctrl-C).
+        clock: seconds for --time-budget and the schedule (a benchmark can pause it while a rival runs).
     Returns:
         a TrainResult with the trained model, its vocabulary and the metrics history.
     """
@@ -247,7 +250,7 @@ def train(
     previous_handler = _catch_interrupt(interrupted)
     bar = _progress_bar(config, step, elapsed, enabled=progress and d.is_main)
     net.train()
-    t0 = time.perf_counter() - elapsed  # the clock continues where a resumed run left off
+    t0 = clock() - elapsed  # the clock continues where a resumed run left off
     try:
         while not stopped:
             # one step: the learning rate for this point of the run, the next chunk of every stream
@@ -265,7 +268,7 @@ def train(
             _, loss = net(x.to(d.device), y.to(d.device), carry)
             carry = detach_state(model.final_state)
             loss_sum, time_sum, stop_votes = distributed.sum_all(
-                d, [float(loss), time.perf_counter() - t0, float(interrupted[0])])
+                d, [float(loss.detach()), clock() - t0, float(interrupted[0])])
             loss_value = loss_sum / d.world_size
             if not math.isfinite(loss_value):
                 raise ValueError(_diverged("loss", loss_value, step, out_dir, log.last_loss))

@@ -1,0 +1,173 @@
+"""Folk tunes in ABC notation for the music recipe: reading, splitting, and parsing to note events.
+
+The default corpus is O'Neill's "Music of Ireland" (1850, about 2,000 tunes) as shipped
+inside PyPI ``music21`` (``music21/corpus/oneills1850/*.abc``); any ABC file or folder can
+be used instead. A tune is modelled as text, the way folk-rnn did: the key (``K:``) is the
+condition, and the model writes ``"M:<meter> L:<unit>\\n<body>"`` character by character.
+
+Parsing ABC with music21 is slow (a few tenths of a second a tune), so the note events of
+the real tunes that histograms compare against are cached as JSON under
+``$RNNKIT_CACHE/music`` (default ``~/.cache/rnnkit/music``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+_FIELD = re.compile(r"^([A-Za-z]):\s*(.*)$")
+# information fields (title, words, notes, ...) that may follow K: but are not music
+_INFO = "TWwNZSBHRACDGOFI"
+# quarter-length bins of the duration histogram; anything else falls in the last bin
+DURATIONS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
+DURATION_LABELS = (*(str(d) for d in DURATIONS), "other")
+
+
+@dataclass(frozen=True)
+class Tune:
+    """One tune: its key (the condition) and the text the model learns to write."""
+
+    key: str  # e.g. "G", "Em", "Ador" (mode names normalised to lower case)
+    text: str  # "M:6/8 L:1/8\n" followed by the body lines
+
+    def abc(self, title: str = "rnnkit", number: int = 1) -> str:
+        """A complete ABC tune that music21 (or any ABC tool) can read."""
+        head, _, body = self.text.partition("\n")
+        fields = dict(f.split(":", 1) for f in head.split() if ":" in f)
+        meter, unit = fields.get("M", "4/4"), fields.get("L", "1/8")
+        return f"X:{number}\nT:{title}\nM:{meter}\nL:{unit}\nK:{self.key}\n{body}\n"
+
+
+def corpus_dir(name: str = "oneills1850") -> Path:
+    """A folder of ABC files inside the installed music21 corpus."""
+    try:
+        import music21
+    except ModuleNotFoundError:
+        raise ValueError("music: the built-in folk corpus needs music21; `pip install music21`, or pass --abc FILE.") from None
+    path = Path(music21.__file__).parent / "corpus" / name
+    if not path.is_dir():
+        raise ValueError(f"music: music21 has no ABC corpus {name!r} (looked in {path}); try oneills1850 or ryansMammoth.")
+    return path
+
+
+def normalise_key(key: str) -> str:
+    """'AMix' -> 'Amix', 'G major' stays distinct from 'G': only the mode's case is unified."""
+    key = key.split("%")[0].strip().split(" ")[0]
+    return key[:1].upper() + key[1:].lower() if key else key
+
+
+def split_tunes(text: str, source: str = "<text>") -> tuple[list[Tune], int]:
+    """Tunes from ABC text (each starting at an ``X:`` line); also how many were skipped.
+
+    A tune is skipped when it has no ``K:`` field or no body. Raises ValueError when the
+    text holds no tune at all, which is what a non-ABC file looks like.
+    """
+    chunks = re.split(r"(?m)^X:", text)[1:]
+    tunes, skipped = [], 0
+    for chunk in chunks:
+        fields: dict[str, str] = {}
+        body: list[str] = []
+        for line in chunk.splitlines()[1:]:
+            line = line.rstrip()
+            if not line or line.startswith("%"):
+                continue
+            m = _FIELD.match(line)
+            if "K" not in fields:
+                if m:
+                    fields.setdefault(m.group(1), m.group(2).strip())  # header fields up to and including K:
+            elif not (m and m.group(1) in _INFO):
+                body.append(line)  # notes, and inline changes of key, meter or unit
+        if "K" not in fields or not body:
+            skipped += 1
+            continue
+        head = f"M:{fields.get('M', '4/4').replace(' ', '')} L:{fields.get('L', '1/8').replace(' ', '')}"
+        tunes.append(Tune(normalise_key(fields["K"]), head + "\n" + "\n".join(body)))
+    if not tunes:
+        raise ValueError(
+            f"music: found no ABC tunes in {source} ({len(chunks)} 'X:' headers, {skipped} without K: or notes). "
+            "Each tune must start with an 'X:' line and have a 'K:' (key) line before its notes."
+        )
+    return tunes, skipped
+
+
+def load_abc(path: str | Path) -> list[Tune]:
+    """All tunes of an ABC file, or of every ``*.abc`` file in a folder (sorted by name)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"music: no ABC file or folder at {path}.")
+    files = sorted(path.glob("*.abc")) if path.is_dir() else [path]
+    if not files:
+        raise ValueError(f"music: {path} holds no .abc files.")
+    tunes: list[Tune] = []
+    for f in files:
+        tunes.extend(split_tunes(f.read_text(encoding="latin-1"), str(f))[0])
+    return tunes
+
+
+def parse_events(abc: str) -> list[tuple[int, float]]:
+    """Parse one ABC tune with music21 into note events (MIDI pitch, quarter length); chords give their top note.
+
+    Raises ValueError, saying what music21 reported, when the tune does not parse or has no notes.
+    """
+    import music21
+
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            score = music21.converter.parse(abc, format="abc")  # its "assuming C" chatter is not ours to print
+        events = []
+        for n in score.recurse().notes:
+            pitch = max(p.midi for p in n.pitches) if n.isChord else n.pitch.midi
+            events.append((int(pitch), float(n.quarterLength)))
+    except Exception as e:  # music21 raises many kinds (ABCHandlerException, IndexError, ...); all mean "unparsable"
+        raise ValueError(f"music: music21 could not parse the tune ({type(e).__name__}: {e}).") from None
+    if not events:
+        raise ValueError("music: the tune parsed but holds no notes.")
+    return events
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("RNNKIT_CACHE", Path.home() / ".cache" / "rnnkit")) / "music"
+
+
+def cached_events(tunes: list[Tune]) -> list[list[tuple[int, float]]]:
+    """parse_events for each tune, through a JSON cache keyed by the tunes' text; unparsable tunes give []."""
+    digest = hashlib.sha256("\x00".join(t.key + t.text for t in tunes).encode()).hexdigest()[:16]
+    path = cache_dir() / f"events-{digest}.json"
+    if path.exists():
+        return [[(int(p), float(d)) for p, d in tune] for tune in json.loads(path.read_text())]
+    events = []
+    for t in tunes:
+        try:
+            events.append(parse_events(t.abc()))
+        except ValueError:
+            events.append([])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(events))
+    tmp.replace(path)
+    return events
+
+
+def histograms(events: list[list[tuple[int, float]]]) -> tuple[np.ndarray, np.ndarray]:
+    """Normalised pitch-class (12,) and duration (len(DURATION_LABELS),) histograms over all events."""
+    pc = np.zeros(12)
+    du = np.zeros(len(DURATION_LABELS))
+    for tune in events:
+        for pitch, length in tune:
+            pc[pitch % 12] += 1
+            j = next((i for i, d in enumerate(DURATIONS) if abs(length - d) < 1e-6), len(DURATIONS))
+            du[j] += 1
+    return pc / max(pc.sum(), 1), du / max(du.sum(), 1)
+
+
+def total_variation(p: np.ndarray, q: np.ndarray) -> float:
+    """Half the L1 distance between two distributions: 0 = identical, 1 = disjoint."""
+    return float(0.5 * np.abs(p - q).sum())

@@ -1,0 +1,107 @@
+"""Caption recipe: scene composition, captions read back into facts, the model contract, and a smoke run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("sklearn")
+
+from rnnkit.tasks import caption  # noqa: E402
+from rnnkit.tasks.caption_scenes import (  # noqa: E402
+    CANVAS,
+    Item,
+    caption_facts,
+    compose,
+    load_digits,
+    split_sources,
+)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_digits()
+
+
+def test_both_captions_of_a_scene_read_back_to_its_fact(digits):
+    images, labels = digits
+    for scene in compose(images, labels, np.arange(200), 40, seed=1):
+        first, second = scene.captions()
+        assert caption_facts(first) == scene.fact() == caption_facts(second)
+        assert scene.first.digit != scene.second.digit
+
+
+def test_caption_facts_by_hand():
+    fact = caption_facts("a small two below a large seven")
+    assert fact == (Item(7, "large"), "above", Item(2, "small"))
+    assert caption_facts("a small two to the right of a large seven") == (Item(7, "large"), "left of", Item(2, "small"))
+    for bad in ("", "a small two", "a tiny two above a large seven", "a small two near a large seven", "two above seven"):
+        assert caption_facts(bad) is None
+
+
+def test_items_are_placed_where_the_caption_says(digits):
+    images, labels = digits
+    half = CANVAS // 2
+    for scene in compose(images, labels, np.arange(300), 30, seed=2):
+        # each item sits wholly in its own half, along the layout's axis
+        axis = 0 if scene.layout == "horizontal" else 1  # sum over rows -> column profile
+        profile = scene.image.sum(axis=axis)
+        assert profile[:half].sum() > 0 and profile[half:].sum() > 0
+        assert scene.image.max() <= 1.0 and scene.image.shape == (CANVAS, CANVAS)
+
+
+def test_held_out_scenes_use_unseen_digit_images(digits):
+    _, labels = digits
+    train, test = split_sources(labels)
+    assert not set(train) & set(test)
+    assert set(labels[test]) == set(range(10))  # every digit is in the held-out pool
+
+
+def test_compose_needs_two_kinds_of_digit(digits):
+    images, labels = digits
+    zeros = np.flatnonzero(labels == 0)[:5]
+    with pytest.raises(ValueError, match="at least two different digits"):
+        compose(images, labels, zeros, 3, seed=0)
+
+
+@pytest.mark.parametrize("attention", ["none", "additive"])
+def test_captioner_follows_the_forward_contract(attention):
+    config = caption.CaptionConfig(channels=8, feature_size=16, embed_size=8, hidden_size=16, attention=attention)
+    model = caption.Captioner(config, vocab_size=12, bos_id=1, eos_id=2)
+    images = torch.rand(3, CANVAS, CANVAS)
+    targets = torch.tensor([[5, 6, 2], [7, 2, 0], [3, 4, 2]])
+    logits, loss = model(images, targets, torch.tensor([3, 2, 3]))
+    assert logits.shape == (3, 3, 12) and loss is not None and loss.requires_grad
+    out = model.caption(images)
+    assert len(out) == 3 and all(2 not in ids for ids in out)
+    assert len(model.caption(images, beam=2)) == 3
+    with pytest.raises(ValueError, match=r"expected float images \(B, 32, 32\), got \(3, 28, 28\)"):
+        model(torch.rand(3, 28, 28))
+
+
+def test_smoke_run_predict_and_generate(tmp_path, capsys):
+    parser = argparse.ArgumentParser()
+    caption.add_arguments(parser)
+    args = parser.parse_args(["--num-train", "96", "--num-test", "16", "--channels", "8", "--feature-size", "16",
+                              "--hidden-size", "32", "--epochs", "1", "--no-progress", "--out-dir", str(tmp_path)])
+    assert caption.run(args) == 0
+    result = json.loads((tmp_path / "results.json").read_text())
+    assert {"fact_accuracy", "digits_right", "parsed"} <= set(result["test"])
+    assert (tmp_path / "captions.png").exists()
+    checkpoint = torch.load(tmp_path / "best.pt", weights_only=False)
+    assert checkpoint["task"] == "caption"
+    images, labels = load_digits()
+    scene = compose(images, labels, np.arange(100), 1, seed=3)[0]
+    np.save(tmp_path / "scene.npy", scene.image)
+    capsys.readouterr()
+    caption.predict(checkpoint, [str(tmp_path / "scene.npy")], argparse.Namespace())
+    assert capsys.readouterr().out.startswith(str(tmp_path / "scene.npy") + ":")
+    np.save(tmp_path / "wrong.npy", np.zeros((8, 8)))
+    with pytest.raises(ValueError, match=r"is \(8, 8\); the model reads 32x32"):
+        caption.predict(checkpoint, [str(tmp_path / "wrong.npy")], argparse.Namespace())
+    caption.generate(checkpoint, argparse.Namespace(num=2, seed=0, out=str(tmp_path), prime=None))
+    assert (tmp_path / "generated-0.png").exists()
