@@ -1,12 +1,14 @@
-"""Shared fixtures: tiny seeded inputs, and an rnnkit layer next to its torch.nn twin with the same weights.
+"""Shared test helpers: tiny seeded inputs, an rnnkit layer next to its torch.nn twin with the same
+weights, a forward-and-backward runner, and the ``one_thread`` fixture.
 
-Everything is float64, so a disagreement with torch.nn is a bug and not rounding. The sizes are
-small enough that the reference loop over a 3-layer bidirectional stack takes milliseconds.
+The core's test modules import the helpers with ``from conftest import ...`` (pytest puts this
+directory on sys.path). Everything is float64, so a disagreement with torch.nn is a bug and not
+rounding. The sizes are small enough that the reference loop over a 3-layer bidirectional stack
+takes milliseconds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -119,16 +121,6 @@ def assert_results_equal(actual: Result, expected: Result) -> None:
     assert actual.keys() == expected.keys()
     for key in expected:
         torch.testing.assert_close(actual[key], expected[key], msg=lambda m, key=key: f"{key}: {m}")
-
-
-@pytest.fixture
-def make_twins() -> Callable[..., tuple[RecurrentBase, nn.RNNBase]]:
-    return twins
-
-
-@pytest.fixture
-def make_layer() -> Callable[..., RecurrentBase]:
-    return rnnkit_layer
 
 
 @pytest.fixture

@@ -83,6 +83,24 @@ def test_cells_factory_names_every_cell() -> None:
     assert CELLS == {"rnn": rnnkit.RNNCell, "lstm": rnnkit.LSTMCell, "gru": rnnkit.GRUCell}
 
 
+@pytest.mark.parametrize(
+    "call, error, fragments",
+    [
+        (lambda: rnnkit.LSTMCell(I, H)(torch.zeros(2, 3)), ValueError, ("LSTMCell:", "(B, 4) or (4,)", "got (2, 3)")),
+        (lambda: rnnkit.GRUCell(I, H)(torch.zeros(3, 2, I)), ValueError, ("GRUCell:", "got (3, 2, 4)", "use the layers")),
+        (lambda: rnnkit.RNNCell(I, H)(torch.zeros(2, I, dtype=torch.long)), TypeError, ("RNNCell:", "torch.int64", "Embedding")),
+        (lambda: rnnkit.LSTMCell(I, H)(torch.zeros(2, I), torch.zeros(2, H)), TypeError, ("LSTMCell:", "pair (h_0, c_0)", "got Tensor")),
+        (lambda: rnnkit.LSTMCell(I, H)(torch.zeros(2, I), (torch.zeros(2, H), torch.zeros(2, 3))), ValueError, ("expected c_0 of shape (2, 5)", "got (2, 3)")),
+        (lambda: rnnkit.GRUCell(I, H)(torch.zeros(2, I), torch.zeros(H)), ValueError, ("expected hx of shape (2, 5)", "input (2, 4)", "got (5,)")),
+        (lambda: rnnkit.RNNCell(I, H)(torch.zeros(I), [0.0] * H), TypeError, ("RNNCell:", "hx must be a torch.Tensor", "got list")),
+    ],
+)
+def test_cell_errors(call: Any, error: type[Exception], fragments: tuple[str, ...]) -> None:
+    with pytest.raises(error) as info:
+        call()
+    assert all(f in str(info.value) for f in fragments), str(info.value)
+
+
 # ---- values worked by hand: H = I = 1, so every matrix is one number ---------------------------
 
 

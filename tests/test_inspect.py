@@ -1,5 +1,6 @@
 """Inspection: recorded gates equal a manual recomputation, features and statistics are right, renderers make valid files."""
 
+import argparse
 import base64
 import html.parser
 import io
@@ -195,3 +196,26 @@ def test_inspect_report_writes_a_self_contained_page(tmp_path):
     with pytest.raises(ValueError, match="no unit layer 3"):
         inspect_report(model, encode, TEXT, tmp_path, extra=[(2, "h", 0)])
     assert html_page(trace_text(model, encode, "ef\n" * 2), "t", [], [], []).endswith("</html>")
+
+
+def test_inspect_command_on_a_charlm_checkpoint(tmp_path, capsys):
+    lm = pytest.importorskip("rnnkit.lm")
+    from rnnkit.lab import commands
+    from rnnkit.lm.checkpoint import make_checkpoint
+    from rnnkit.utils.checkpoint import atomic_save
+
+    vocab = lm.Vocab(TEXT)
+    torch.manual_seed(0)
+    model = lm.CharLM(lm.CharLMConfig(vocab_size=len(vocab), hidden_size=8, embedding_size=4, num_layers=2), vocab)
+    path = atomic_save(make_checkpoint(model, vocab, data={"text": None, "source": "test"}), tmp_path / "m.pt")
+    parser = argparse.ArgumentParser()
+    commands.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["inspect", str(path), "--text", TEXT, "--neuron", "2:c:3", "--out", str(tmp_path / "o")])
+    assert args.run(args) == 0
+    assert "wrote" in capsys.readouterr().out
+    assert (tmp_path / "o" / "index.html").exists() and (tmp_path / "o" / "neuron_L2_c3.png").exists()
+    for argv, message in ((["--text", "\u00e9t\u00e9"], "does not fit the model's vocabulary"),
+                          (["--text", "a", "--neuron", "0:c:1"], "LAYER:STATE:UNIT")):
+        args = parser.parse_args(["inspect", str(path), *argv, "--out", str(tmp_path / "o")])
+        with pytest.raises(ValueError, match=message):
+            args.run(args)

@@ -6,7 +6,13 @@ import torch
 from torch import nn
 
 import rnnkit
-from rnnkit.lab.gradient_flow import GradientFlowConfig, gradient_flow, plot_gradient_flow, state_gradients, write_curves
+from rnnkit.lab.gradient_flow import (
+    GradientFlowConfig,
+    gradient_flow,
+    plot_gradient_flow,
+    state_gradients,
+    write_curves,
+)
 
 TORCH_CELLS = {"lstm": nn.LSTMCell, "gru": nn.GRUCell, "rnn": nn.RNNCell}
 LAYERS = {"lstm": rnnkit.LSTM, "gru": rnnkit.GRU, "rnn": rnnkit.RNN}

@@ -96,6 +96,6 @@ def test_command_runs_and_reports_bad_values(tmp_path, capsys):
 
 
 def test_step_budget_is_budget_over_length_capped():
-    config = LongTermConfig(budget=200_000, max_steps=3000)
-    assert [steps_for(config, t) for t in (10, 50, 100, 200, 400)] == [3000, 3000, 2000, 1000, 500]
+    config = LongTermConfig(budget=300_000, max_steps=2000)
+    assert [steps_for(config, t) for t in (10, 50, 100, 200, 400)] == [2000, 2000, 2000, 1500, 750]
     assert steps_for(LongTermConfig(budget=5), 400) == 1

@@ -31,6 +31,7 @@ from conftest import (
 )
 from torch import Tensor, nn
 from torch.func import functional_call
+from torch.nn.utils.rnn import pack_sequence
 
 import rnnkit
 
@@ -137,7 +138,8 @@ def test_fast_path_equals_reference_path(mode: str, dtype: torch.dtype) -> None:
 @pytest.mark.parametrize("mode", MODES)
 def test_dropout_between_layers_matches_torch_in_eval_and_acts_in_training(mode: str, fast: bool) -> None:
     ours, theirs = twins(mode, fast=fast, num_layers=2, dropout=0.5)
-    ours.eval(), theirs.eval()
+    ours.eval()
+    theirs.eval()
     x = randn(T, B, I, seed=2)
     assert_results_equal(run(ours, x, kind="dense"), run(theirs, x, kind="dense"))
     ours.train()
@@ -198,7 +200,7 @@ def test_bidirectional_h_n_comes_from_each_directions_own_end(mode: str, fast: b
 
 
 @pytest.mark.parametrize("fast", [True, False], ids=["fast", "reference"])
-@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("variant", [*VARIANTS, "lstm_ln"])
 def test_padded_sequence_gives_what_it_gives_alone(variant: str, fast: bool) -> None:
     # independent of torch.nn: padding plus lengths must not change a sequence's result
     mode, options = split_variant(variant)
@@ -226,10 +228,15 @@ def split_variant(variant: str) -> tuple[str, dict[str, Any]]:
     return variant, {}
 
 
+@pytest.mark.parametrize(
+    "fast_mode", [True, pytest.param(False, marks=pytest.mark.slow)], ids=["projected", "full-jacobian"]
+)
 @pytest.mark.parametrize("fast", [True, False], ids=["fast", "reference"])
 @pytest.mark.parametrize("variant", [*VARIANTS, "lstm_ln"])
-def test_layer_gradcheck(variant: str, fast: bool) -> None:
-    # gradcheck's tiny sizes: B=2, T=3, I=4, H=5; two layers, both directions, unsorted lengths
+def test_layer_gradcheck(variant: str, fast: bool, fast_mode: bool) -> None:
+    # gradcheck's tiny sizes: B=2, T=3, I=4, H=5; two layers, both directions, unsorted lengths.
+    # With ~1100 parameters the full Jacobian takes seconds per layer, so the default suite checks
+    # random projections of it (gradcheck's fast_mode) and the slow suite checks all of it.
     mode, options = split_variant(variant)
     layer = rnnkit_layer(mode, fast=fast, input_size=4, hidden_size=5, num_layers=2, bidirectional=True, **options)
     if variant == "lstm_ln":  # move the gains and shifts off 1 and 0, so that their gradients are exercised
@@ -250,4 +257,16 @@ def test_layer_gradcheck(variant: str, fast: bool) -> None:
         return (out, *(h if isinstance(h, tuple) else (h,)))
 
     inputs = (x, *(s.requires_grad_() for s in states), *params)
-    assert torch.autograd.gradcheck(f, inputs, fast_mode=True)
+    assert torch.autograd.gradcheck(f, inputs, fast_mode=fast_mode)
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "reference"])
+@pytest.mark.parametrize("mode", MODES)
+def test_sorted_packed_sequence_keeps_its_layout(mode: str, fast: bool) -> None:
+    # pack_sequence(enforce_sorted=True) leaves sorted_indices None: the output must come back the same way
+    ours, theirs = twins(mode, fast=fast, bidirectional=True)
+    packed = pack_sequence([randn(n, I, seed=n) for n in (4, 2, 1)], enforce_sorted=True)
+    (out, state), (expected_out, expected_state) = ours(packed), theirs(packed)
+    assert out.sorted_indices is None and torch.equal(out.batch_sizes, expected_out.batch_sizes)
+    torch.testing.assert_close(out.data, expected_out.data)
+    torch.testing.assert_close(state, expected_state)

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from rnnkit.tasks import forecast, forecast_eval as fe
+from rnnkit.tasks import forecast
+from rnnkit.tasks import forecast_eval as fe
 from rnnkit.tasks.forecast_data import Series, check_series, load_csv, make_windows
 
 FIXTURES = Path(__file__).parent / "fixtures" / "recipes2"

@@ -14,7 +14,8 @@ import torch
 pytest.importorskip("tokenizers")
 pytest.importorskip("sacrebleu")
 
-from rnnkit.tasks import translate, translate_data as td  # noqa: E402
+from rnnkit.tasks import translate  # noqa: E402
+from rnnkit.tasks import translate_data as td  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures" / "recipes2"
 

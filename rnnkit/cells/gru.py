@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.cells.rnn import _batched, reset_uniform
+from rnnkit.cells.rnn import _batched, check_cell_call, reset_uniform
 
 
 def gru_step(
@@ -75,6 +75,7 @@ class GRUCell(nn.Module):
         reset_uniform(self, hidden_size)
 
     def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
+        check_cell_call(self, input, () if hx is None else (hx,))
         x, unbatched = _batched(input)
         h_prev = _batched(hx)[0] if hx is not None else x.new_zeros(x.size(0), self.hidden_size)
         h = gru_step(x, h_prev, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)

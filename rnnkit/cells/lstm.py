@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.cells.rnn import _batched, reset_uniform
+from rnnkit.cells.rnn import _batched, check_cell_call, reset_uniform
 
 
 class LSTMState(NamedTuple):
@@ -84,6 +84,9 @@ class LSTMCell(nn.Module):
         reset_uniform(self, hidden_size)
 
     def forward(self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None) -> LSTMState:
+        if hx is not None and not (isinstance(hx, tuple | list) and len(hx) == 2):
+            raise TypeError(f"LSTMCell: hx must be a pair (h_0, c_0), got {type(hx).__name__}.")
+        check_cell_call(self, input, () if hx is None else tuple(hx))
         x, unbatched = _batched(input)
         if hx is None:
             zeros = x.new_zeros(x.size(0), self.hidden_size)

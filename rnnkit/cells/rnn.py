@@ -68,6 +68,7 @@ class RNNCell(nn.Module):
         reset_uniform(self, hidden_size)
 
     def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
+        check_cell_call(self, input, () if hx is None else (hx,))
         x, unbatched = _batched(input)
         h_prev = _batched(hx)[0] if hx is not None else x.new_zeros(x.size(0), self.hidden_size)
         h = rnn_step(x, h_prev, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, self.nonlinearity)
@@ -85,3 +86,23 @@ def reset_uniform(module: nn.Module, hidden_size: int) -> None:
 def _batched(t: Tensor) -> tuple[Tensor, bool]:
     """Cells accept (I,) as well as (B, I), as torch.nn's do; one line of bookkeeping."""
     return (t.unsqueeze(0), True) if t.dim() == 1 else (t, False)
+
+
+def check_cell_call(cell: nn.Module, input: Tensor, states: tuple[Tensor, ...]) -> None:
+    """Check a cell's input (B, I) or (I,) and its states (B, H) or (H,), with a message that says how to fix them."""
+    name = type(cell).__name__
+    if not isinstance(input, Tensor) or not input.is_floating_point():
+        what = f"dtype {input.dtype}" if isinstance(input, Tensor) else type(input).__name__
+        raise TypeError(f"{name}: expected a floating-point tensor input, got {what}. Embed token ids first (torch.nn.Embedding).")
+    if input.dim() not in (1, 2) or input.size(-1) != cell.input_size:
+        raise ValueError(
+            f"{name}: expected input of shape (B, {cell.input_size}) or ({cell.input_size},), got {tuple(input.shape)}. "
+            "A cell takes one time step; for whole sequences use the layers (rnnkit.LSTM, GRU, RNN)."
+        )
+    expected = (*input.shape[:-1], cell.hidden_size)
+    for k, state in enumerate(states):
+        what = "hx" if len(states) == 1 else ("h_0", "c_0")[k]
+        if not isinstance(state, Tensor):
+            raise TypeError(f"{name}: {what} must be a torch.Tensor, got {type(state).__name__}.")
+        if tuple(state.shape) != expected:
+            raise ValueError(f"{name}: expected {what} of shape {expected} to go with input {tuple(input.shape)}, got {tuple(state.shape)}.")

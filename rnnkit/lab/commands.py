@@ -35,9 +35,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "self-contained HTML page to --out.",
     )
     inspect.add_argument("checkpoint", help="a char-LM checkpoint (or run directory) from `rnnkit train charlm`")
-    inspect.add_argument("--text", default=None, help="the text to run the model on")
+    inspect.add_argument("--text", default=None, help="the text to run the model on "
+                         "(default: the validation part of the text the checkpoint was trained on)")
     inspect.add_argument("--text-file", type=Path, default=None, help="read the text from this file instead")
-    inspect.add_argument("--start", type=int, default=0, help="first character of --text-file to use")
+    inspect.add_argument("--start", type=int, default=None,
+                         help="first character to use (default: 0, or the start of the validation split)")
     inspect.add_argument("--chars", type=int, default=1500, help="at most this many characters are recorded")
     inspect.add_argument("--features", default=",".join(FEATURES),
                          help=f"comma-separated features to correlate with (from {', '.join(FEATURES)})")
@@ -80,24 +82,50 @@ def _run_gradient_flow(args: argparse.Namespace) -> int:
 
 def _run_inspect(args: argparse.Namespace) -> int:
     from rnnkit.lab.report import inspect_report
+    from rnnkit.lm import load_model
 
-    text = _read_text(args)
     neurons = [_parse_neuron(spec) for spec in args.neuron or []]
     features = [f.strip() for f in args.features.split(",") if f.strip()]
-    try:
-        from rnnkit.lm import load_model
-    except ImportError:
-        raise ValueError("inspect: the character-level LM (rnnkit.lm) is not available in this version.") from None
-    model, vocab, _ = load_model(args.checkpoint)
+    model, vocab, meta = load_model(args.checkpoint)
+    text, source = _read_text(args, meta)
     try:
         vocab.encode(text)
-    except (KeyError, ValueError) as e:
-        raise ValueError(f"inspect: the text does not encode with the model's vocabulary ({e}); "
-                         "pass a text in the training data's alphabet.") from None
+    except ValueError as e:
+        raise ValueError(f"inspect: the text does not fit the model's vocabulary ({e})") from None
+    print(f"inspect: {len(text)} characters of {source}", flush=True)
     page = inspect_report(model, vocab.encode, text, args.out, features=features, extra=neurons, top=args.top,
                           heatmap_chars=args.heatmap_chars, title=f"Inside {Path(args.checkpoint).name}")
     print(f"wrote {page} and the PNGs beside it")
     return 0
+
+
+def _read_text(args: argparse.Namespace, meta: dict) -> tuple[str, str]:
+    """The text to inspect and where it came from: --text, --text-file, or the checkpoint's own data."""
+    if args.text is not None and args.text_file is not None:
+        raise ValueError("inspect: pass --text or --text-file, not both.")
+    if args.chars < 1 or (args.start is not None and args.start < 0):
+        raise ValueError(f"inspect: need --chars >= 1 and --start >= 0, got {args.chars} and {args.start}.")
+    start = args.start or 0
+    if args.text is not None:
+        text, source = args.text, "--text"
+    elif args.text_file is not None:
+        text, source = args.text_file.read_text(encoding="utf-8"), str(args.text_file)
+    else:
+        data = meta.get("data") or {}
+        if data.get("text"):
+            text, source = Path(data["text"]).read_text(encoding="utf-8"), data["text"]
+        else:
+            from rnnkit.lm.embedded import embedded_text
+
+            text, source = embedded_text()
+        if args.start is None:
+            # the checkpoint's validation split: text the model has not trained on
+            start = int(len(text) * (1.0 - float(meta.get("train_config", {}).get("val_fraction", 0.1))))
+            source += f", from character {start} (the validation split)"
+    text = text[start : start + args.chars]
+    if not text:
+        raise ValueError(f"inspect: no text left after --start {start}.")
+    return text, source
 
 
 def _set_threads(threads: int) -> None:
@@ -107,19 +135,6 @@ def _set_threads(threads: int) -> None:
         import torch
 
         torch.set_num_threads(threads)
-
-
-def _read_text(args: argparse.Namespace) -> str:
-    if (args.text is None) == (args.text_file is None):
-        raise ValueError("inspect: pass exactly one of --text TEXT or --text-file FILE "
-                         "(e.g. --text-file data/tinyshakespeare.txt --start 5000).")
-    if args.chars < 1 or args.start < 0:
-        raise ValueError(f"inspect: need --chars >= 1 and --start >= 0, got {args.chars} and {args.start}.")
-    text = args.text if args.text is not None else args.text_file.read_text(encoding="utf-8")
-    text = text[args.start : args.start + args.chars]
-    if not text:
-        raise ValueError(f"inspect: no text left after --start {args.start}.")
-    return text
 
 
 def _parse_neuron(spec: str) -> tuple[int, str, int]:

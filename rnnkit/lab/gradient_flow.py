@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from rnnkit.lab.long_term import parse_cells, parse_ints
 from rnnkit.lab.model import ProbeModel
 from rnnkit.lab.tasks import TASKS, make_task
 from rnnkit.layers import RecurrentBase
@@ -95,7 +96,7 @@ class GradientFlowConfig:
     hidden_size: int = field(default=32, metadata={"help": "hidden units H"})  # as in `lab long-term`
     batch_size: int = field(default=64, metadata={"help": "sequences the norms are averaged over"})
     train_steps: str = field(default="0,1000", metadata={"help": "comma-separated training steps after which to measure"})
-    lr: float = field(default=3e-3, metadata={"help": "Adam learning rate for the training steps"})
+    lr: float = field(default=1e-2, metadata={"help": "Adam learning rate for the training steps"})  # as in `lab long-term`
     clip: float = field(default=1.0, metadata={"help": "gradient-norm clipping threshold"})
     forget_bias: float = field(default=1.0, metadata={"help": "LSTM forget-gate bias at init"})
     seed: int = field(default=0, metadata={"help": "seed for init, training data and the probe batch"})
@@ -113,8 +114,6 @@ class FlowCurve:
 
 def gradient_flow(config: GradientFlowConfig) -> list[FlowCurve]:
     """For each cell and each checkpoint in ``train_steps``: log10 ||dL/dh_t|| on one fixed probe batch."""
-    from rnnkit.lab.long_term import parse_cells, parse_ints
-
     cells = parse_cells(config.cells)
     checkpoints = sorted(set(parse_ints("train-steps", config.train_steps)))
     task = make_task(config.task, config.length)

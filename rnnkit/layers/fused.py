@@ -63,6 +63,19 @@ def _rows(t: Tensor, b: int, B: int) -> Tensor:
     return t if b == B else t[:b]
 
 
+def _chunks(T: int, B: int) -> list[tuple[int, int]]:
+    """Time chunks [t0, t1), last first, of about 2048 rows (T_c * B): big enough for efficient
+    weight-gradient GEMMs, small enough that the chunk's buffers stay in the allocator's reused
+    heap (a fresh buffer above 32 MB costs page faults on every call) and near the cache."""
+    size = max(1, min(T, 2048 // B))
+    return [(t0, min(T, t0 + size)) for t0 in reversed(range(0, T, size))]
+
+
+def _prev_states(h0: Tensor, out: Tensor, t0: int, t1: int) -> Tensor:
+    """h_prev for steps t0..t1-1: (T_c, B, H), a view of out except when the chunk starts at 0."""
+    return torch.cat([h0.unsqueeze(0), out[: t1 - 1]]) if t0 == 0 else out[t0 - 1 : t1 - 1]
+
+
 class GRUFunction(torch.autograd.Function):
     """One GRU direction over x (T, B, I) from h0 (B, H); returns out (T, B, H) and h_n (B, H)."""
 
@@ -74,23 +87,25 @@ class GRUFunction(torch.autograd.Function):
         T, B, _ = x.shape
         H = w_hh.size(1)
         gi = _input_projection(x, w_ih, b_ih)  # (T, B, 3H); becomes r, z, n in place
-        gh = x.new_empty(T, B, 3 * H)  # W_hh h_prev + b_hh per step; its n block is needed backward
+        gh = x.new_empty(B, 3 * H)  # W_hh h_prev + b_hh for the current step
+        gh_n = x.new_empty(T, B, H)  # its n block, kept for the backward pass
         out = x.new_zeros(T, B, H) if batch_sizes is not None else x.new_empty(T, B, H)
         w_hh_t = w_hh.t()
         h_prev = h0
-        for t, (gi_t, gh_t, out_t) in enumerate(zip(gi.unbind(0), gh.unbind(0), out.unbind(0), strict=True)):
+        for t, (gi_t, gh_n_t, out_t) in enumerate(zip(gi.unbind(0), gh_n.unbind(0), out.unbind(0), strict=True)):
             b = batch_sizes[t] if batch_sizes is not None else B
-            gi_t, gh_t, out_t = _rows(gi_t, b, B), _rows(gh_t, b, B), _rows(out_t, b, B)
+            gi_t, gh_t, gh_n_t, out_t = _rows(gi_t, b, B), _rows(gh, b, B), _rows(gh_n_t, b, B), _rows(out_t, b, B)
             h_prev = _rows(h_prev, b, B)
             if b_hh is None:
                 torch.mm(h_prev, w_hh_t, out=gh_t)
             else:
                 torch.addmm(b_hh, h_prev, w_hh_t, out=gh_t)  # (b, 3H)
             rz = gi_t[:, : 2 * H].add_(gh_t[:, : 2 * H]).sigmoid_()  # r, z
-            n = gi_t[:, 2 * H :].addcmul_(rz[:, :H], gh_t[:, 2 * H :]).tanh_()  # n = tanh(g_in + r * g_hn)
+            gh_n_t.copy_(gh_t[:, 2 * H :])
+            n = gi_t[:, 2 * H :].addcmul_(rz[:, :H], gh_n_t).tanh_()  # n = tanh(g_in + r * g_hn)
             torch.lerp(n, h_prev, rz[:, H:], out=out_t)  # h = n + z * (h_prev - n)
             h_prev = out_t
-        ctx.save_for_backward(x, h0, w_ih, w_hh, gi, gh, out)
+        ctx.save_for_backward(x, h0, w_ih, w_hh, gi, gh_n, out)
         ctx.batch_sizes, ctx.has_bias = batch_sizes, b_ih is not None
         ctx.set_materialize_grads(False)
         return out, _last_states(out, batch_sizes)
@@ -98,32 +113,44 @@ class GRUFunction(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, d_out: Tensor | None, d_hn: Tensor | None) -> tuple[Tensor | None, ...]:
-        x, h0, w_ih, w_hh, gi, gh, out = ctx.saved_tensors
+        x, h0, w_ih, w_hh, gi, gh_n, out = ctx.saved_tensors
         batch_sizes = ctx.batch_sizes
-        T, B, I = x.shape
+        T, B, _ = x.shape
         H = w_hh.size(1)
-        r, z, n = gi[..., :H], gi[..., H : 2 * H], gi[..., 2 * H :]  # (T, B, H) each
-        h_prev = torch.cat([h0.unsqueeze(0), out[:-1]])  # (T, B, H); rows past a length are never read
-        # the step-independent factors of the four gate gradients, for all T at once
-        A = x.new_empty(T, B, 4, H)
-        dn = torch.mul(1 - z, 1 - n * n, out=A[:, :, 3])  # dn_pre / dh
-        torch.mul(dn, r, out=A[:, :, 2])  # dg_hn / dh
-        torch.mul(dn * gh[..., 2 * H :], r * (1 - r), out=A[:, :, 0])  # dr_pre / dh
-        torch.mul(h_prev - n, z * (1 - z), out=A[:, :, 1])  # dz_pre / dh
-        E = x.new_zeros(T, B, 4, H) if batch_sizes is not None else x.new_empty(T, B, 4, H)  # [dr, dz, dg_hn, dg_in]
+        # gradient blocks are stored as [g_hn, r, z, g_in]: columns 0:3H are the hidden side in the
+        # order n, r, z (so W_hh is used with its rows in that order), columns H:4H the input side r, z, n
+        w_hh_nrz = torch.cat([w_hh[2 * H :], w_hh[: 2 * H]])  # (3H, H)
+        grads = _Grads(ctx, x, w_ih, 3 * H, H)
         dh = d_hn.clone() if d_hn is not None else h0.new_zeros(B, H)  # (B, H)
-        for t in range(T - 1, -1, -1):
-            b = batch_sizes[t] if batch_sizes is not None else B
-            dh_b = _rows(dh, b, B)
-            if d_out is not None:
-                dh_b.add_(_rows(d_out[t], b, B))
-            e = _rows(E[t], b, B)  # (b, 4, H)
-            torch.mul(dh_b.unsqueeze(1), _rows(A[t], b, B), out=e)
-            dh_b.mul_(_rows(z[t], b, B)).addmm_(e.view(b, 4 * H)[:, : 3 * H], w_hh)  # dh * z + dG_h W_hh
-        E2 = E.view(T * B, 4 * H)
-        dg_h = E2[:, : 3 * H]  # (T*B, 3H): r, z, n blocks of the hidden side
-        dg_i = torch.cat([E2[:, : 2 * H], E2[:, 3 * H :]], dim=1)  # (T*B, 3H): r, z, n blocks of the input side
-        return _weight_grads(ctx, x, dh, w_ih, dg_i, dg_h, h_prev)
+        for t0, t1 in _chunks(T, B):
+            r, z, n = gi[t0:t1, :, :H], gi[t0:t1, :, H : 2 * H], gi[t0:t1, :, 2 * H :]  # (T_c, B, H) each
+            h_prev = _prev_states(h0, out, t0, t1)
+            # the step-independent factors of the four gate gradients, dG = dh * A, for the whole chunk
+            A = x.new_empty(t1 - t0, B, 4, H)
+            one_minus_z = 1 - z
+            dn = torch.mul(n, n, out=A[:, :, 3]).neg_().add_(1).mul_(one_minus_z)  # dn_pre / dh
+            torch.mul(dn, r, out=A[:, :, 0])  # dg_hn / dh
+            a_r = torch.mul(A[:, :, 0], gh_n[t0:t1], out=A[:, :, 1])
+            a_r.addcmul_(a_r, r, value=-1)  # dr_pre / dh = dn * g_hn * r * (1 - r)
+            torch.sub(h_prev, n, out=A[:, :, 2]).mul_(z).mul_(one_minus_z)  # dz_pre / dh
+            for t in range(t1 - 1, t0 - 1, -1):
+                b = batch_sizes[t] if batch_sizes is not None else B
+                dh_b, e = _rows(dh, b, B), A[t - t0]  # e: (B, 4, H)
+                if b < B:
+                    e[b:].zero_()  # finished rows contribute nothing
+                    e = e[:b]
+                if d_out is not None:
+                    dh_b.add_(_rows(d_out[t], b, B))
+                e.mul_(dh_b.unsqueeze(1))  # dG_t, in place of its factors
+                dh_b.mul_(_rows(z[t - t0], b, B)).addmm_(e.view(b, 4 * H)[:, : 3 * H], w_hh_nrz)  # dh * z + dG_h W_hh
+            E = A.view(-1, 4 * H)
+            grads.add_chunk(t0, t1, E[:, H:], E[:, : 3 * H], h_prev)
+        dw_hh, db_hh = grads.dw_hh, grads.db_hh  # rows in n, r, z order: put them back to r, z, n
+        if dw_hh is not None:
+            dw_hh = torch.cat([dw_hh[H:], dw_hh[:H]])
+        if db_hh is not None:
+            db_hh = torch.cat([db_hh[H:], db_hh[:H]])
+        return grads.dx, (dh if ctx.needs_input_grad[1] else None), grads.dw_ih, dw_hh, grads.db_ih, db_hh, None
 
 
 class ElmanFunction(torch.autograd.Function):
@@ -162,34 +189,50 @@ class ElmanFunction(torch.autograd.Function):
         batch_sizes = ctx.batch_sizes
         T, B, _ = x.shape
         H = w_hh.size(1)
-        A = (out > 0).to(out.dtype) if ctx.relu else 1 - out * out  # da / dh for every step, (T, B, H)
-        E = x.new_zeros(T, B, H) if batch_sizes is not None else x.new_empty(T, B, H)  # da
+        grads = _Grads(ctx, x, w_ih, H, H)
         dh = d_hn.clone() if d_hn is not None else h0.new_zeros(B, H)
-        for t in range(T - 1, -1, -1):
-            b = batch_sizes[t] if batch_sizes is not None else B
-            dh_b = _rows(dh, b, B)
-            if d_out is not None:
-                dh_b.add_(_rows(d_out[t], b, B))
-            e = torch.mul(dh_b, _rows(A[t], b, B), out=_rows(E[t], b, B))
-            torch.mm(e, w_hh, out=dh_b)  # dh_prev = da W_hh
-        h_prev = torch.cat([h0.unsqueeze(0), out[:-1]])  # (T, B, H)
-        E2 = E.view(T * B, H)
-        grads = _weight_grads(ctx, x, dh, w_ih, E2, E2, h_prev)
-        return (*grads, None)
+        for t0, t1 in _chunks(T, B):
+            h_c = out[t0:t1]
+            A = (h_c > 0).to(out.dtype) if ctx.relu else torch.mul(h_c, h_c).neg_().add_(1)  # da / dh, (T_c, B, H)
+            for t in range(t1 - 1, t0 - 1, -1):
+                b = batch_sizes[t] if batch_sizes is not None else B
+                dh_b, e = _rows(dh, b, B), A[t - t0]
+                if b < B:
+                    e[b:].zero_()
+                    e = e[:b]
+                if d_out is not None:
+                    dh_b.add_(_rows(d_out[t], b, B))
+                torch.mm(e.mul_(dh_b), w_hh, out=dh_b)  # da = dh * act'(a); dh_prev = da W_hh
+            E = A.view(-1, H)
+            grads.add_chunk(t0, t1, E, E, _prev_states(h0, out, t0, t1))
+        return grads.dx, (dh if ctx.needs_input_grad[1] else None), grads.dw_ih, grads.dw_hh, grads.db_ih, grads.db_hh, None, None
 
 
-def _weight_grads(
-    ctx: Any, x: Tensor, dh0: Tensor, w_ih: Tensor, dg_i: Tensor, dg_h: Tensor, h_prev: Tensor
-) -> tuple[Tensor | None, ...]:
-    """The gradients of x, h0, W_ih, W_hh, b_ih, b_hh from the gate gradients dg_i, dg_h (T*B, G*H), as GEMMs."""
-    T, B, I = x.shape
-    need = ctx.needs_input_grad
-    dx = torch.mm(dg_i, w_ih).view(T, B, I) if need[0] else None
-    dw_ih = torch.mm(dg_i.t(), x.reshape(T * B, I)) if need[2] else None
-    dw_hh = torch.mm(dg_h.t(), h_prev.reshape(T * B, -1)) if need[3] else None
-    db_ih = dg_i.sum(0) if ctx.has_bias and need[4] else None
-    db_hh = dg_h.sum(0) if ctx.has_bias and need[5] else None
-    return dx, (dh0 if need[1] else None), dw_ih, dw_hh, db_ih, db_hh, None
+class _Grads:
+    """Accumulates the gradients of x, W_ih, W_hh and the biases chunk by chunk, as large GEMMs."""
+
+    def __init__(self, ctx: Any, x: Tensor, w_ih: Tensor, rows: int, H: int) -> None:
+        need, (T, B, I) = ctx.needs_input_grad, x.shape
+        self.x, self.w_ih = x, w_ih
+        self.dx = x.new_empty(T, B, I) if need[0] else None
+        self.dw_ih = w_ih.new_zeros(rows, I) if need[2] else None
+        self.dw_hh = w_ih.new_zeros(rows, H) if need[3] else None
+        self.db_ih = w_ih.new_zeros(rows) if ctx.has_bias and need[4] else None
+        self.db_hh = w_ih.new_zeros(rows) if ctx.has_bias and need[5] else None
+
+    def add_chunk(self, t0: int, t1: int, dg_i: Tensor, dg_h: Tensor, h_prev: Tensor) -> None:
+        """dg_i, dg_h: (T_c*B, rows) gate gradients of steps t0..t1-1; h_prev: (T_c, B, H)."""
+        x = self.x[t0:t1].reshape(-1, self.x.size(2))  # (T_c*B, I)
+        if self.dx is not None:
+            torch.mm(dg_i, self.w_ih, out=self.dx[t0:t1].view(-1, self.x.size(2)))  # dX = dG_i W_ih
+        if self.dw_ih is not None:
+            self.dw_ih.addmm_(dg_i.t(), x)  # dW_ih += dG_i^T X
+        if self.dw_hh is not None:
+            self.dw_hh.addmm_(dg_h.t(), h_prev.reshape(-1, h_prev.size(2)))  # dW_hh += dG_h^T H_prev
+        if self.db_ih is not None:
+            self.db_ih.add_(dg_i.sum(0))
+        if self.db_hh is not None:
+            self.db_hh.add_(dg_h.sum(0))
 
 
 def fused_direction(

@@ -37,7 +37,8 @@ class Recording:
     """Everything a forward pass computed, step by step (from ``record()``).
 
     ``steps[layer][direction]`` maps a name (gates i, f, g, o or r, z, n; the Elman
-    pre-activation a; states h and c) to a (B, T, H) tensor in input time order.
+    pre-activation a; states h and c) to a (B, T, H) tensor in input time order. One
+    unbatched (T, I) sequence comes back as a batch of one.
     """
 
     output: Tensor  # (B, T, D*H_out), batch-first whatever the layer's batch_first

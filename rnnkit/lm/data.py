@@ -29,7 +29,7 @@ from torch import Tensor
 
 from rnnkit.lm.vocab import Vocab
 
-CHUNK_BYTES = 1 << 24  # read 16 MB at a time: big enough to be fast, small enough to bound memory
+CHUNK_BYTES = 1 << 22  # read 4 MB at a time: big enough to be fast; encoding one costs ~80 MB at most
 ERRORS = ("strict", "replace", "ignore")
 
 

@@ -64,7 +64,8 @@ def load_digits() -> tuple[np.ndarray, np.ndarray]:
 
 def split_sources(labels: np.ndarray, test_fraction: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
     """Indices of source images for training and for held-out scenes (the last part of each class)."""
-    train, test = [], []
+    train: list[int] = []
+    test: list[int] = []
     for c in np.unique(labels):
         idx = np.flatnonzero(labels == c)
         cut = len(idx) - max(1, int(round(test_fraction * len(idx))))
@@ -88,7 +89,7 @@ def compose(images: np.ndarray, labels: np.ndarray, pool: np.ndarray, n: int, se
         raise ValueError("caption: composing scenes needs source images of at least two different digits.")
     rng = np.random.default_rng(seed)
     half = CANVAS // 2
-    scenes = []
+    scenes: list[Scene] = []
     while len(scenes) < n:
         i, j = rng.choice(pool, size=2, replace=False)
         if labels[i] == labels[j]:

@@ -216,7 +216,7 @@ def plot(result: dict[str, Any], p: Prepared, path: Path) -> Path:
     a.legend(fontsize=7)
     last = starts[-1]
     b.plot(np.arange(last - p.window, last + p.horizon), v[last - p.window : last + p.horizon], color="black", lw=1.5)
-    for name, pred in result["forecasts"].items():
+    for pred in result["forecasts"].values():
         b.plot(np.arange(last, last + p.horizon), pred[-1], lw=1)
     b.set_title(f"{p.horizon}-step forecast, last origin")
     fig.tight_layout()

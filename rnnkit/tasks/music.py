@@ -144,9 +144,10 @@ def sample_tunes(model: OneToMany, data: MusicData, keys: list[str], prefix: str
     budget = max(1, model.config.max_length - len(ids))
     tokens, lengths, _ = generate_tokens(model._step, carry, B, int(previous[0]), model.config.eos_id, budget,
                                          u.device, greedy=False, temperature=temperature, generator=generator)
+    specials = {data.chars.stoi[t] for t in (PAD, BOS, EOS, UNK)}
     out = []
     for key, row, n in zip(keys, tokens, lengths, strict=True):
-        body = [t for t in row[: int(n)].tolist() if t != model.config.eos_id]
+        body = [t for t in row[: int(n)].tolist() if t not in specials]  # a sampled <pad>/<unk> is not music
         out.append(Tune(key, prefix + "".join(data.chars.decode(body))))
     return out
 
@@ -183,7 +184,8 @@ def validation_nll(model: OneToMany, tunes: list[Tune], data: MusicData, batch_s
 
 def check_pieces(tunes: list[Tune], low: int, high: int, min_notes: int = 8) -> tuple[list[bool], list[list[tuple[int, float]]]]:
     """Whether each tune parses back with music21, has ``min_notes`` notes, and stays within [low, high]."""
-    ok, events = [], []
+    ok: list[bool] = []
+    events: list[list[tuple[int, float]]] = []
     for t in tunes:
         try:
             e = parse_events(t.abc())

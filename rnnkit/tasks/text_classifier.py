@@ -51,19 +51,31 @@ def encode(texts: Sequence[str], vocab: Vocab, max_len: int) -> list[torch.Tenso
     return [torch.tensor(vocab.encode(tokenize(t)[:max_len]) or [vocab.unk_id]) for t in texts]
 
 
-def run(task: str, cfg: TextClassifierConfig, texts: list[str], labels: list[str]) -> int:
-    """Split, build the vocabulary on the training part, train, test, save, summarise."""
+def run(task: str, cfg: TextClassifierConfig, texts: list[str], labels: list[str],
+        extra_train: tuple[list[str], list[str]] | None = None) -> int:
+    """Split, build the vocabulary on the training part, train, test, save, summarise.
+
+    ``extra_train`` (texts, labels) joins the training part only, never dev or test.
+    """
     print(f"{task}: config {dataclasses.asdict(cfg)}")
     classes = sorted(set(labels))
     if len(classes) < 2:
         raise ValueError(f"{task}: need at least two classes, found {classes}; check --label-column.")
-    y = [classes.index(label) for label in labels]
-    train_idx, dev_idx, test_idx = classify.split(len(texts), [1 - cfg.dev_fraction - cfg.test_fraction, cfg.dev_fraction, cfg.test_fraction], cfg.split_seed)
-    vocab = Vocab.build((tokenize(texts[i])[: cfg.max_len] for i in train_idx), min_freq=cfg.min_freq)
-    ids = encode(texts, vocab, cfg.max_len)
-    data = Labelled(ids, y)
-    train_data, dev, test = data.subset(train_idx), data.subset(dev_idx), data.subset(test_idx)
-    print(f"{task}: {len(train_data)} train, {len(dev)} dev, {len(test)} test texts; {len(vocab)} words; classes {classes}")
+    fractions = [1 - cfg.dev_fraction - cfg.test_fraction, cfg.dev_fraction, cfg.test_fraction]
+    train_idx, dev_idx, test_idx = classify.split(len(texts), fractions, cfg.split_seed)
+    extra_texts, extra_labels = extra_train or ([], [])
+    train_texts = [texts[i] for i in train_idx] + extra_texts
+    train_labels = [labels[i] for i in train_idx] + extra_labels
+    vocab = Vocab.build((tokenize(t)[: cfg.max_len] for t in train_texts), min_freq=cfg.min_freq)
+
+    def labelled(xs: list[str], ys: list[str]) -> Labelled:
+        return Labelled(encode(xs, vocab, cfg.max_len), [classes.index(y) for y in ys])
+
+    train_data = labelled(train_texts, train_labels)
+    dev = labelled([texts[i] for i in dev_idx], [labels[i] for i in dev_idx])
+    test = labelled([texts[i] for i in test_idx], [labels[i] for i in test_idx])
+    print(f"{task}: {len(train_data)} train ({len(extra_texts)} extra), {len(dev)} dev, {len(test)} test texts; "
+          f"{len(vocab)} words; classes {classes}")
 
     torch.manual_seed(cfg.seed)
     model_config = ManyToOneConfig(

@@ -48,6 +48,7 @@ class TrainConfig:
     patience: int = field(default=3, metadata={"help": "stop after this many epochs without a better validation metric"})  # 0 = never stop early
     max_steps: int | None = field(default=None, metadata={"help": "stop after this many optimizer steps in total"})  # for smoke tests
     max_minutes: float | None = field(default=None, metadata={"help": "stop after this much wall time (checked after each step)"})  # keeps a run within budget
+    threads: int | None = field(default=None, metadata={"help": "CPU threads for torch (default: torch's choice; 1 is fastest on a busy machine)"})  # see docs/results.md
     seed: int = field(default=0, metadata={"help": "random seed for initialisation, shuffling and dropout"})  # runs are reproducible
     progress: bool = field(default=True, metadata={"help": "show a progress bar"})  # off in tests and logs
 
@@ -111,8 +112,30 @@ def fit(
         raise ValueError("fit: a checkpoint function needs out_dir, the directory to write best.pt and last.pt in.")
     out = Path(out_dir) if out_dir is not None else None
     opt = optimizer or torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    sign = 1.0 if mode == "max" else -1.0
+    threads = torch.get_num_threads()
+    if config.threads is not None:
+        torch.set_num_threads(config.threads)  # on a shared CPU one thread avoids spinning on busy cores
+    try:
+        return _fit(model, train_batches, config, evaluate, monitor, mode, loss_fn, checkpoint, out, opt, restore_best)
+    finally:
+        torch.set_num_threads(threads)
 
+
+def _fit(
+    model: nn.Module,
+    train_batches: Callable[[int], Iterable[Any]] | Iterable[Any],
+    config: TrainConfig,
+    evaluate: Callable[[nn.Module], dict[str, float]] | None,
+    monitor: str,
+    mode: str,
+    loss_fn: Callable[[nn.Module, Any], Tensor],
+    checkpoint: Callable[[nn.Module, dict[str, Any]], dict[str, Any]] | None,
+    out: Path | None,
+    opt: torch.optim.Optimizer,
+    restore_best: bool,
+) -> FitResult:
+    """The loop itself (``fit`` has checked the arguments)."""
+    sign = 1.0 if mode == "max" else -1.0
     best: float | None = None
     best_epoch, best_state, bad_epochs, step = 0, None, 0, 0
     history: list[dict[str, float]] = []
@@ -161,9 +184,8 @@ def fit(
             if monitor not in record:
                 raise ValueError(f"fit: monitor={monitor!r} is not among the validation metrics {sorted(metrics)}.")
         history.append(record)
-        if config.progress:
-            shown = ", ".join(f"{k} {v:.4f}" for k, v in record.items() if k not in ("epoch", "seconds"))
-            tqdm.write(f"epoch {epoch}: {shown} ({record['seconds']:.0f}s)")
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in record.items() if k not in ("epoch", "seconds"))
+        tqdm.write(f"epoch {epoch}: {shown} ({record['seconds']:.0f}s, {step} steps)")
         value = record[monitor]
         if best is None or sign * value > sign * best:
             best, best_epoch, bad_epochs = value, epoch, 0

