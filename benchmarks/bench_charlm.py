@@ -118,14 +118,14 @@ def compare(budget: float, data: Path, plain_configs: list[tuple[int, int, int]]
         while not rival.done:
             rival.step()
     scores = [("rnnkit defaults " + f"{defaults.num_layers}x{defaults.hidden_size} (emb {defaults.embedding_size})",
-               result.step, result.history[-2]["elapsed"] if len(result.history) > 1 else budget,
+               result.step, result.history[-1]["elapsed"],
                evaluate(result.model, val_ids, 32, 256))]
     for rival in rivals:
         scores.append((rival.name, rival.step_count, rival.elapsed, evaluate(rival.model, val_ids, 32, 256)))
     print(f"\n{data.name}: {len(train_ids):,} training / {len(val_ids):,} validation characters; budget {budget:g} s each; "
           f"torch threads {torch.get_num_threads()}")
     print(f"rnnkit settings: {result.model.config}\n                 {config}")
-    print(f"| contender | steps | training s | val loss (nats/char) | bpc |\n|---|---|---|---|---|")
+    print("| contender | steps | training s | val loss (nats/char) | bpc |\n|---|---|---|---|---|")
     for name, steps, seconds, loss in scores:
         print(f"| {name} | {steps} | {seconds:.0f} | {loss:.3f} | {loss / math.log(2):.3f} |")
 

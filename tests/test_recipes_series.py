@@ -15,7 +15,7 @@ from rnnkit.cli import main
 from rnnkit.tasks import data_cache, digits, gesture
 
 FIXTURES = Path(__file__).parent / "fixtures" / "recipes"
-QUICK = ["--epochs", "2", "--no-progress"]
+QUICK = ["--epochs", "2", "--no-progress", "--threads", "1"]
 
 
 @pytest.fixture

@@ -1,9 +1,16 @@
 """The fast path: the quickest correct way to run a whole stack on the machine at hand.
 
-A plain LSTM, GRU or Elman stack goes to PyTorch's own fused sequence kernels
-(``torch._VF``), which is what ``torch.nn.LSTM`` calls: on CPU a float32 LSTM runs on
-oneDNN, on a GPU on cuDNN. The layer falls back to the reference loop for anything these
-kernels cannot do (layer norm, recurrent dropout, recording).
+Which kernel runs is decided by measurement (``benchmarks/bench_layers.py``):
+
+- an LSTM goes to PyTorch's own sequence kernels (``torch._VF``), which is what
+  ``torch.nn.LSTM`` calls: on CPU a float32 LSTM runs on oneDNN, on a GPU on cuDNN;
+- a GRU or Elman stack being trained on the CPU (float32/float64, gradients needed) goes to
+  ``rnnkit.layers.fused``: PyTorch has no fused CPU kernel for these, and its generic loop
+  pays a dozen autograd ops per step plus per-step weight-gradient GEMMs;
+- everything else (inference without gradients, GPUs, half precision) goes to ``torch._VF``.
+
+The layer falls back to the reference loop for anything these kernels cannot do (layer
+norm, recurrent dropout, recording).
 """
 
 from __future__ import annotations
@@ -13,6 +20,8 @@ from typing import Any
 import torch
 from torch import _VF, Tensor
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+
+from rnnkit.layers.fused import fused_forward
 
 _VF_FUNCTIONS: dict[str, Any] = {"lstm": _VF.lstm, "gru": _VF.gru, "rnn_tanh": _VF.rnn_tanh, "rnn_relu": _VF.rnn_relu}
 
@@ -35,6 +44,9 @@ def fast_forward(
     Variable lengths go through a PackedSequence, whose kernels process each sequence only
     up to its own end; the padded output comes back with zeros past each length.
     """
+    if use_fused(mode, x, h0, flat_weights):
+        out, h_n = fused_forward(mode, x, h0, flat_weights, lengths, has_biases, num_layers, dropout, training, bidirectional)
+        return out, h_n, None
     fn = _VF_FUNCTIONS[mode]
     hx: Any = (h0, c0) if c0 is not None else h0
     args = (flat_weights, has_biases, num_layers, dropout, training, bidirectional)
@@ -52,6 +64,13 @@ def fast_forward(
     h_n = result[1].index_select(1, restore)
     c_n = result[2].index_select(1, restore) if mode == "lstm" else None
     return out, h_n, c_n
+
+
+def use_fused(mode: str, x: Tensor, h0: Tensor, flat_weights: list[Tensor]) -> bool:
+    """The fused GRU/Elman kernels: on the CPU in float32/float64, when a backward pass will follow."""
+    if mode == "lstm" or x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64):
+        return False
+    return torch.is_grad_enabled() and any(t.requires_grad for t in (x, h0, *flat_weights))
 
 
 def on_fast_device(x: Tensor) -> bool:

@@ -58,16 +58,13 @@ class Stepper:
         self.H_out = layer.proj_size or layer.hidden_size
         self.G = GATES[self.mode]
         self.refresh()
-        self.reset()
 
     # ---- weights and buffers ------------------------------------------------------------------
 
     def refresh(self) -> None:
-        """Re-read the layer's weights (and reallocate the buffers if its dtype or device changed)."""
-        layer, B, H, H_out, G = self.layer, self.batch_size, self.H, self.H_out, self.G
+        """Re-read the layer's weights; the state is kept (unless the dtype or device changed: then it is zeroed)."""
+        layer, H = self.layer, self.H
         ref = layer.weight_ih_l0
-        kw: dict[str, Any] = {"dtype": ref.dtype, "device": ref.device}
-        self.in_sizes = [layer.input_size] + [H_out] * (self.L - 1)
         self.weights: list[tuple[Tensor | None, ...]] = []
         with torch.no_grad():
             for l in range(self.L):
@@ -83,12 +80,29 @@ class Stepper:
                         w, b = _ifgo_to_ifog(w, H), (None if b is None else _ifgo_to_ifog(b, H))
                     w_hr = None if p.weight_hr is None else p.weight_hr.t().contiguous()  # (H, P)
                     self.weights.append((w.t().contiguous(), b, w_hr))  # (I_l + H_out, G*H)
-            # [x, h_prev] per layer: h_prev lives in the right-hand columns, x in the left
-            self.xh = [torch.zeros(B, n + H_out, **kw) for n in self.in_sizes]  # (B, I_l + H_out) each
-            self.c = torch.zeros(self.L, B, H, **kw) if self.mode == "lstm" else None  # (L, B, H)
-            self.gates = torch.empty(B, G * H, **kw)  # (B, G*H)
-            self.gates_h = torch.empty(B, G * H, **kw)  # GRU only: h_prev @ W_hh^T + b_hh
-            self.tmp = torch.empty(B, H, **kw)  # (B, H)
+        z: Tensor | None = getattr(self, "z", None)
+        if z is None or z.dtype != ref.dtype or z.device != ref.device:
+            self._allocate(ref.dtype, ref.device)
+
+    def _allocate(self, dtype: torch.dtype, device: torch.device) -> None:
+        """All buffers, once. z = [x, h_0, h_1, ..., h_{L-1}] (B, I + L*H_out): layer l reads the
+        window [h_{l-1}, h_l] (x for l = 0) as its [input, h_prev], so no copy is needed between layers."""
+        B, H, H_out, G, L = self.batch_size, self.H, self.H_out, self.G, self.L
+        kw: dict[str, Any] = {"dtype": dtype, "device": device}
+        I = self.layer.input_size
+        self.z = torch.zeros(B, I + L * H_out, **kw)
+        self.c = torch.zeros(L, B, H, **kw) if self.mode == "lstm" else None  # (L, B, H)
+        self.gates = torch.empty(B, G * H, **kw)  # (B, G*H)
+        self.gates_h = torch.empty(B, G * H, **kw)  # GRU only: h_prev @ W_hh^T + b_hh
+        self.tmp = torch.empty(B, H, **kw)  # (B, H)
+        starts = [0] + [I + l * H_out for l in range(L - 1)]
+        ends = [I + (l + 1) * H_out for l in range(L)]
+        self.windows = [self.z[:, a:e] for a, e in zip(starts, ends, strict=True)]  # [input, h_prev] of each layer
+        self.h_views = [self.z[:, e - H_out : e] for e in ends]  # (B, H_out) each
+        self.x_view = self.z[:, :I]
+        g = self.gates
+        # LSTM gate views in the reordered layout i, f, o, g
+        self.lstm_views = (g[:, : 3 * H], g[:, :H], g[:, H : 2 * H], g[:, 2 * H : 3 * H], g[:, 3 * H :])
 
     def reset(self, hx: Tensor | tuple[Tensor, Tensor] | None = None) -> None:
         """Zero the state, or set it to hx in the layer's format: h_0 (L, B, H_out), an LSTM (h_0, c_0)."""
@@ -96,8 +110,7 @@ class Stepper:
         is_lstm = self.mode == "lstm"
         with torch.no_grad():
             if hx is None:
-                for xh in self.xh:
-                    xh.zero_()
+                self.z.zero_()
                 if self.c is not None:
                     self.c.zero_()
                 return
@@ -107,75 +120,73 @@ class Stepper:
                 raise TypeError(f"Stepper.reset: expected one tensor h_0 of shape ({L}, {B}, {H_out}), got {type(hx).__name__}.")
             h0 = hx[0] if is_lstm else hx
             _check_shape("h_0", h0, (L, B, H_out))
-            for l, xh in enumerate(self.xh):
-                xh[:, self.in_sizes[l]:].copy_(h0[l])
-            if self.c is not None:
-                c0 = hx[1]
+            c0 = hx[1] if is_lstm else None
+            if c0 is not None:
                 _check_shape("c_0", c0, (L, B, H))
+            for l, h in enumerate(self.h_views):
+                h.copy_(h0[l])
+            if self.c is not None and c0 is not None:
                 self.c.copy_(c0)
 
     @property
     def state(self) -> Tensor | tuple[Tensor, Tensor]:
         """The current state, a copy in the layer's hx format: h (L, B, H_out), an LSTM (h, c)."""
-        h = torch.stack([xh[:, n:] for xh, n in zip(self.xh, self.in_sizes, strict=True)])  # (L, B, H_out)
+        h = torch.stack(self.h_views)  # (L, B, H_out)
         return (h, self.c.clone()) if self.c is not None else h
 
     # ---- one step ------------------------------------------------------------------------------
 
     def step(self, x: Tensor) -> Tensor:
         """Advance every layer by one step on x (B, I); return the top layer's output (B, H_out)."""
-        xh0 = self.xh[0]
-        if not isinstance(x, Tensor) or tuple(x.shape) != (self.batch_size, self.in_sizes[0]):
+        if not isinstance(x, Tensor) or tuple(x.shape) != tuple(self.x_view.shape):
             got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
             raise ValueError(
-                f"Stepper.step: expected x of shape (B, I) = ({self.batch_size}, {self.in_sizes[0]}), got {got}. "
+                f"Stepper.step: expected x of shape (B, I) = {tuple(self.x_view.shape)}, got {got}. "
                 "Pass one time step; for a whole sequence call the layer itself."
             )
-        if x.dtype != xh0.dtype:
-            raise TypeError(f"Stepper.step: expected dtype {xh0.dtype} (the layer's), got {x.dtype}.")
+        if x.dtype != self.z.dtype:
+            raise TypeError(f"Stepper.step: expected dtype {self.z.dtype} (the layer's), got {x.dtype}.")
         with torch.no_grad():
-            xh0[:, : self.in_sizes[0]].copy_(x)
+            self.x_view.copy_(x)
             for l in range(self.L):
-                h = self._layer_step(l)  # (B, H_out), written into xh[l]'s h_prev columns
-                if l + 1 < self.L:
-                    self.xh[l + 1][:, : self.in_sizes[l + 1]].copy_(h)
-            return h.clone()
+                self._layer_step(l)  # writes layer l's new h into its slot of z, which is layer l+1's input
+            return self.h_views[-1].clone()
 
-    def _layer_step(self, l: int) -> Tensor:
-        """One step of layer l, reading and updating its buffers in place; returns its h slot (B, H_out)."""
-        xh, n, H = self.xh[l], self.in_sizes[l], self.H
-        x, h_prev = xh[:, :n], xh[:, n:]
+    def _layer_step(self, l: int) -> None:
+        """One step of layer l, in place: reads its [input, h_prev] window of z, overwrites h_prev with h."""
+        xh, h_prev = self.windows[l], self.h_views[l]
         if self.layer.layer_norm:
             assert self.c is not None
             w_ih, w_hh, b, a_ih, s_ih, a_hh, s_hh, a_c, s_c = self.weights[l]
+            x = xh[:, : xh.size(1) - self.H_out]
             h, c = ln_lstm_step(x, h_prev, self.c[l], w_ih, w_hh, b, (a_ih, s_ih), (a_hh, s_hh), (a_c, s_c))  # type: ignore[arg-type]
             self.c[l].copy_(c)
             h_prev.copy_(h)
-            return h_prev
-        if self.mode == "gru":
-            return self._gru_step(l, x, h_prev)
-        w, b, w_hr = self.weights[l]
-        gates = self.gates
-        _affine(xh, w, b, gates)  # (B, G*H)
-        if self.mode == "rnn_tanh":
-            torch.tanh(gates, out=h_prev)
-        elif self.mode == "rnn_relu":
-            torch.clamp_min(gates, 0, out=h_prev)
-        else:
+        elif self.mode == "gru":
+            self._gru_step(l, xh[:, : xh.size(1) - self.H_out], h_prev)
+        elif self.mode == "lstm":
             assert self.c is not None
+            w, b, w_hr = self.weights[l]
+            ifo, i, f, o, g = self.lstm_views
             c = self.c[l]  # (B, H)
-            gates[:, : 3 * H].sigmoid_()  # i, f, o
-            i, f, o, g = gates[:, :H], gates[:, H : 2 * H], gates[:, 2 * H : 3 * H], gates[:, 3 * H :].tanh_()
+            _affine(xh, w, b, self.gates)  # (B, 4H): [x, h_prev] @ [W_ih; W_hh]^T + b
+            ifo.sigmoid_()
+            g.tanh_()
             c.mul_(f).addcmul_(i, g)  # c = f * c_prev + i * g
             tc = torch.tanh(c, out=self.tmp)
             if w_hr is None:
                 torch.mul(o, tc, out=h_prev)  # h = o * tanh(c)
             else:
-                tc.mul_(o)
-                torch.mm(tc, w_hr, out=h_prev)  # h = W_hr (o * tanh(c))
-        return h_prev
+                torch.mm(tc.mul_(o), w_hr, out=h_prev)  # h = W_hr (o * tanh(c))
+        else:
+            w, b, _ = self.weights[l]
+            _affine(xh, w, b, self.gates)  # (B, H): the pre-activation a
+            if self.mode == "rnn_tanh":
+                torch.tanh(self.gates, out=h_prev)
+            else:
+                torch.clamp_min(self.gates, 0, out=h_prev)
 
-    def _gru_step(self, l: int, x: Tensor, h_prev: Tensor) -> Tensor:
+    def _gru_step(self, l: int, x: Tensor, h_prev: Tensor) -> None:
         w_ih_t, w_hh_t, b_ih, b_hh = self.weights[l]
         H, gi, gh = self.H, self.gates, self.gates_h
         _affine(x, w_ih_t, b_ih, gi)  # (B, 3H): r, z, n blocks of W_i x + b_i
@@ -183,9 +194,8 @@ class Stepper:
         rz = gi[:, : 2 * H].add_(gh[:, : 2 * H]).sigmoid_()
         r, z = rz[:, :H], rz[:, H:]
         n = gi[:, 2 * H :].addcmul_(r, gh[:, 2 * H :]).tanh_()  # n = tanh(i_n + r * h_n)
-        d = torch.sub(h_prev, n, out=self.tmp).mul_(z)
-        torch.add(n, d, out=h_prev)  # h = (1 - z) * n + z * h_prev = n + z * (h_prev - n)
-        return h_prev
+        torch.lerp(n, h_prev, z, out=self.tmp)  # h = (1 - z) * n + z * h_prev
+        h_prev.copy_(self.tmp)
 
 
 def _affine(x: Tensor, w_t: Tensor | None, b: Tensor | None, out: Tensor) -> None:

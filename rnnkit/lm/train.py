@@ -47,7 +47,7 @@ class TrainConfig:
     bptt: int = field(default=64, metadata={"help": "characters per chunk: how far gradients flow back"})  # the carried state sees further back than this
     batching: str = field(default="stream", metadata={"help": "stream: consecutive chunks carry the state (char-rnn); random: independent windows",
                                                       "choices": ["stream", "random"]})  # carrying state gives context for free
-    lr: float = field(default=4e-3, metadata={"help": "peak learning rate of AdamW"})  # high, because the cosine decay cleans up
+    lr: float = field(default=1e-2, metadata={"help": "peak learning rate of AdamW"})  # high, because the cosine decay cleans up (best of 4e-3..1e-2)
     final_lr_fraction: float = field(default=0.02, metadata={"help": "learning rate at the end, as a fraction of --lr"})  # most of the final gain comes from the decay
     warmup_steps: int = field(default=50, metadata={"help": "steps of linear learning-rate warm-up"})  # Adam's early steps are noisy
     weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay on weight matrices"})  # mild: short runs underfit

@@ -25,23 +25,29 @@ TASKS = ("classification", "regression")
 
 def make_recurrent(
     name: str, cell: str, input_size: int, hidden_size: int, num_layers: int = 1,
-    dropout: float = 0.0, bidirectional: bool = False,
+    dropout: float = 0.0, bidirectional: bool = False, recurrent_dropout: float = 0.0, layer_norm: bool = False,
 ) -> RecurrentBase:
-    """A batch-first core layer (rnnkit.LSTM/GRU/RNN) chosen by cell name."""
+    """A batch-first core layer (rnnkit.LSTM/GRU/RNN) chosen by cell name.
+
+    recurrent_dropout and layer_norm take the core's reference loop (slower than the fused kernels).
+    """
     if cell not in LAYERS:
         raise ValueError(f"{name}: unknown cell {cell!r}; expected one of {sorted(LAYERS)}.")
+    if layer_norm and cell != "lstm":
+        raise ValueError(f"{name}: layer_norm needs cell='lstm', got cell={cell!r}.")
     # dropout between layers only exists with two or more layers; the core warns otherwise
     between = dropout if num_layers > 1 else 0.0
+    extra: dict[str, Any] = {"layer_norm": True} if layer_norm else {}
     return LAYERS[cell](input_size, hidden_size, num_layers, batch_first=True, dropout=between,
-                        bidirectional=bidirectional)
+                        bidirectional=bidirectional, recurrent_dropout=recurrent_dropout, **extra)
 
 
 def check_config(name: str, **values: Any) -> None:
     """Positive sizes, a probability in [0, 1) for dropout, a task and cell from the allowed names."""
     for key, value in values.items():
-        if key == "dropout":
+        if key in ("dropout", "recurrent_dropout"):
             if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value < 1.0:
-                raise ValueError(f"{name}: dropout must be in [0, 1), got {value!r}.")
+                raise ValueError(f"{name}: {key} must be in [0, 1), got {value!r}.")
         elif key == "cell":
             if value not in LAYERS:
                 raise ValueError(f"{name}: unknown cell {value!r}; expected one of {sorted(LAYERS)}.")

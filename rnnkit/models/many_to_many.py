@@ -34,6 +34,8 @@ class ManyToManyConfig:
     cell: str = field(default="lstm", metadata={"help": "rnn, lstm or gru", "choices": ["rnn", "lstm", "gru"]})  # BiLSTM(-CRF), Huang et al. 2015
     bidirectional: bool = field(default=True, metadata={"help": "read the sequence both ways"})  # on: tags depend on right context too
     dropout: float = field(default=0.0, metadata={"help": "dropout on inputs, between layers and before the emissions"})  # off for toy tasks
+    recurrent_dropout: float = field(default=0.0, metadata={"help": "dropout on the recurrent state, one mask per sequence (slower: reference loop)"})  # off: the fused kernels stay usable
+    layer_norm: bool = field(default=False, metadata={"help": "layer-normalised LSTM cell (cell='lstm' only; slower: reference loop)"})  # off: plain cells train fine at these sizes
     crf: bool = field(default=False, metadata={"help": "add a linear-chain CRF layer with Viterbi decoding"})  # off: softmax per token is the baseline
 
 
@@ -53,11 +55,13 @@ class ManyToMany(nn.Module):
         super().__init__()
         c = config
         check_config("ManyToMany", num_tags=c.num_tags, vocab_size=c.vocab_size, input_size=c.input_size,
-                     hidden_size=c.hidden_size, num_layers=c.num_layers, cell=c.cell, dropout=c.dropout)
+                     hidden_size=c.hidden_size, num_layers=c.num_layers, cell=c.cell, dropout=c.dropout,
+                     recurrent_dropout=c.recurrent_dropout)
         self.config = c
         D = 2 if c.bidirectional else 1
         self.inputs = InputLayer("ManyToMany", c.vocab_size, c.input_size)
-        self.rnn = make_recurrent("ManyToMany", c.cell, c.input_size, c.hidden_size, c.num_layers, c.dropout, c.bidirectional)
+        self.rnn = make_recurrent("ManyToMany", c.cell, c.input_size, c.hidden_size, c.num_layers, c.dropout, c.bidirectional,
+                                   c.recurrent_dropout, c.layer_norm)
         self.drop = nn.Dropout(c.dropout)
         self.emissions = nn.Linear(D * c.hidden_size, c.num_tags)
         self.crf = CRF(c.num_tags) if c.crf else None

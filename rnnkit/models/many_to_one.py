@@ -43,6 +43,8 @@ class ManyToOneConfig:
     cell: str = field(default="lstm", metadata={"help": "rnn, lstm or gru", "choices": ["rnn", "lstm", "gru"]})  # lstm: the safe default for long gaps
     bidirectional: bool = field(default=False, metadata={"help": "read the sequence both ways"})  # off: "last" then means the true last state
     dropout: float = field(default=0.0, metadata={"help": "dropout on inputs, between layers and before the head"})  # off: tiny tasks do not overfit
+    recurrent_dropout: float = field(default=0.0, metadata={"help": "dropout on the recurrent state, one mask per sequence (slower: reference loop)"})  # off: the fused kernels stay usable
+    layer_norm: bool = field(default=False, metadata={"help": "layer-normalised LSTM cell (cell='lstm' only; slower: reference loop)"})  # off: plain cells train fine at these sizes
     pooling: str = field(default="last", metadata={"help": "last, mean, max or attention", "choices": list(POOLINGS)})  # last: the classic many-to-one
     task: str = field(default="classification", metadata={"help": "classification or regression", "choices": ["classification", "regression"]})  # classification: cross-entropy head
 
@@ -78,11 +80,13 @@ class ManyToOne(nn.Module):
         if c.pooling not in POOLINGS:
             raise ValueError(f"ManyToOne: pooling must be one of {POOLINGS}, got {c.pooling!r}.")
         check_config("ManyToOne", num_outputs=c.num_outputs, vocab_size=c.vocab_size, input_size=c.input_size,
-                     hidden_size=c.hidden_size, num_layers=c.num_layers, cell=c.cell, dropout=c.dropout, task=c.task)
+                     hidden_size=c.hidden_size, num_layers=c.num_layers, cell=c.cell, dropout=c.dropout,
+                     recurrent_dropout=c.recurrent_dropout, task=c.task)
         self.config = c
         D = 2 if c.bidirectional else 1
         self.inputs = InputLayer("ManyToOne", c.vocab_size, c.input_size)
-        self.rnn = make_recurrent("ManyToOne", c.cell, c.input_size, c.hidden_size, c.num_layers, c.dropout, c.bidirectional)
+        self.rnn = make_recurrent("ManyToOne", c.cell, c.input_size, c.hidden_size, c.num_layers, c.dropout, c.bidirectional,
+                                   c.recurrent_dropout, c.layer_norm)
         self.attention = AttentionPooling(D * c.hidden_size) if c.pooling == "attention" else None
         self.drop = nn.Dropout(c.dropout)
         self.head = nn.Linear(D * c.hidden_size, c.num_outputs)

@@ -44,6 +44,8 @@ class OneToManyConfig:
     num_layers: int = field(default=1, metadata={"help": "stacked recurrent layers"})  # one layer learns the synthetic tasks
     cell: str = field(default="lstm", metadata={"help": "rnn, lstm or gru", "choices": ["rnn", "lstm", "gru"]})  # lstm: keeps the condition over long outputs
     dropout: float = field(default=0.0, metadata={"help": "dropout on token embeddings, between layers and before the output"})  # off for toy tasks
+    recurrent_dropout: float = field(default=0.0, metadata={"help": "dropout on the recurrent state, one mask per sequence (slower: reference loop)"})  # off: the fused kernels stay usable
+    layer_norm: bool = field(default=False, metadata={"help": "layer-normalised LSTM cell (cell='lstm' only; slower: reference loop)"})  # off: plain cells train fine at these sizes
     init_state: bool = field(default=True, metadata={"help": "the condition initialises the hidden state"})  # on: the show-and-tell way
     feed_condition: bool = field(default=True, metadata={"help": "the condition is concatenated to every step's input"})  # on: it is never forgotten
     bos_id: int = field(default=1, metadata={"help": "start token fed at the first step"})  # 0 is left for padding
@@ -68,7 +70,7 @@ class OneToMany(nn.Module):
         c = config
         check_config("OneToMany", vocab_size=c.vocab_size, input_vocab_size=c.input_vocab_size, input_size=c.input_size,
                      embed_size=c.embed_size, hidden_size=c.hidden_size, num_layers=c.num_layers, cell=c.cell,
-                     dropout=c.dropout, max_length=c.max_length)
+                     dropout=c.dropout, recurrent_dropout=c.recurrent_dropout, max_length=c.max_length)
         if not (c.init_state or c.feed_condition):
             raise ValueError("OneToMany: the condition must reach the generator; set init_state and/or feed_condition.")
         for key in ("bos_id", "eos_id"):
@@ -81,7 +83,7 @@ class OneToMany(nn.Module):
         self.init_h = nn.Linear(c.input_size, L * H) if c.init_state else None
         self.init_c = nn.Linear(c.input_size, L * H) if c.init_state and c.cell == "lstm" else None
         step_input = c.embed_size + (c.input_size if c.feed_condition else 0)
-        self.rnn = make_recurrent("OneToMany", c.cell, step_input, H, L, c.dropout)
+        self.rnn = make_recurrent("OneToMany", c.cell, step_input, H, L, c.dropout, False, c.recurrent_dropout, c.layer_norm)
         self.drop = nn.Dropout(c.dropout)
         self.out = nn.Linear(H, c.vocab_size)
 

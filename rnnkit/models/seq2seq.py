@@ -52,6 +52,8 @@ class Seq2SeqConfig:
     cell: str = field(default="lstm", metadata={"help": "rnn, lstm or gru", "choices": ["rnn", "lstm", "gru"]})  # lstm: the seq2seq classic
     bidirectional: bool = field(default=True, metadata={"help": "bidirectional encoder"})  # on: each memory slot sees both sides
     dropout: float = field(default=0.0, metadata={"help": "dropout on embeddings, between layers and before the output"})  # off for toy tasks
+    recurrent_dropout: float = field(default=0.0, metadata={"help": "dropout on the recurrent state, one mask per sequence (slower: reference loop)"})  # off: the fused kernels stay usable
+    layer_norm: bool = field(default=False, metadata={"help": "layer-normalised LSTM cell (cell='lstm' only; slower: reference loop)"})  # off: plain cells train fine at these sizes
     attention: str = field(default="additive", metadata={"help": "additive, dot, general or none", "choices": list(ATTENTIONS)})  # Bahdanau scores
     teacher_forcing: float = field(default=1.0, metadata={"help": "probability of feeding the true previous token in training"})  # 1: fastest, one decoder call
     bos_id: int = field(default=1, metadata={"help": "start token fed at the first decoder step"})  # 0 is left for padding
@@ -85,7 +87,7 @@ class Seq2Seq(nn.Module):
         c = config
         check_config("Seq2Seq", vocab_size=c.vocab_size, input_vocab_size=c.input_vocab_size, input_size=c.input_size,
                      embed_size=c.embed_size, hidden_size=c.hidden_size, num_layers=c.num_layers, cell=c.cell,
-                     dropout=c.dropout, max_length=c.max_length)
+                     dropout=c.dropout, recurrent_dropout=c.recurrent_dropout, max_length=c.max_length)
         if c.attention not in ATTENTIONS:
             raise ValueError(f"Seq2Seq: attention must be one of {ATTENTIONS}, got {c.attention!r}.")
         if not 0.0 <= c.teacher_forcing <= 1.0:
@@ -96,12 +98,14 @@ class Seq2Seq(nn.Module):
         self.config = c
         H, D = c.hidden_size, 2 if c.bidirectional else 1
         self.inputs = InputLayer("Seq2Seq", c.input_vocab_size, c.input_size)
-        self.encoder = make_recurrent("Seq2Seq", c.cell, c.input_size, H, c.num_layers, c.dropout, c.bidirectional)
+        self.encoder = make_recurrent("Seq2Seq", c.cell, c.input_size, H, c.num_layers, c.dropout, c.bidirectional,
+                                      c.recurrent_dropout, c.layer_norm)
         self.memory = nn.Linear(D * H, H)
         self.bridge_h = nn.Linear(D * H, H)
         self.bridge_c = nn.Linear(D * H, H) if c.cell == "lstm" else None
         self.embedding = nn.Embedding(c.vocab_size, c.embed_size)
-        self.decoder = make_recurrent("Seq2Seq", c.cell, c.embed_size, H, c.num_layers, c.dropout)
+        self.decoder = make_recurrent("Seq2Seq", c.cell, c.embed_size, H, c.num_layers, c.dropout, False,
+                                      c.recurrent_dropout, c.layer_norm)
         self.attention = Attention(c.attention, H, H) if c.attention != "none" else None
         self.combine = nn.Linear(2 * H, H) if self.attention is not None else None
         self.drop = nn.Dropout(c.dropout)

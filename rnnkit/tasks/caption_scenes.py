@@ -83,7 +83,8 @@ def compose(images: np.ndarray, labels: np.ndarray, pool: np.ndarray, n: int, se
     """``n`` random scenes from source images ``pool``: two distinct digits, random sizes and layout.
 
     Items are placed in two halves of the canvas with random jitter, so the first item is
-    always strictly left of (or above) the second.
+    always strictly left of (or above) the second, and nearer along that axis than across it,
+    so that only the caption's relation (not also the other axis's) describes the scene.
     """
     if len(pool) < 2 or len(np.unique(labels[pool])) < 2:
         raise ValueError("caption: composing scenes needs source images of at least two different digits.")
@@ -96,11 +97,16 @@ def compose(images: np.ndarray, labels: np.ndarray, pool: np.ndarray, n: int, se
             continue  # "a two left of a two" cannot say which is which; keep the facts unambiguous
         sizes = [str(s) for s in rng.choice(list(SIZES), size=2)]
         layout = "horizontal" if rng.random() < 0.5 else "vertical"
-        canvas = np.zeros((CANVAS, CANVAS), dtype=np.float32)
-        for k, (idx, size) in enumerate(zip((i, j), sizes, strict=True)):
+        boxes = []
+        for k, size in enumerate(sizes):
             px = SIZES[size]
             along = k * half + int(rng.integers(0, half - px + 1))  # within its own half
             across = int(rng.integers(0, CANVAS - px + 1))  # anywhere on the other axis
+            boxes.append((along + px / 2, across + px / 2, along, across, px))
+        if abs(boxes[0][1] - boxes[1][1]) >= abs(boxes[0][0] - boxes[1][0]):
+            continue  # as far apart across as along: "left of" and "above" would both be true
+        canvas = np.zeros((CANVAS, CANVAS), dtype=np.float32)
+        for idx, (_, _, along, across, px) in zip((i, j), boxes, strict=True):
             top, left = (across, along) if layout == "horizontal" else (along, across)
             _draw(canvas, images[idx], px, top, left)
         scenes.append(Scene(canvas, Item(int(labels[i]), sizes[0]), Item(int(labels[j]), sizes[1]), layout))

@@ -157,14 +157,14 @@ def train(model: ManyToOne, p: Prepared, config: ForecastConfig, train_config: T
         order = torch.randperm(len(inputs), generator=generator)
         return [(inputs[i], target[i]) for i in order.split(config.batch_size)]
 
-    def evaluate(m: torch.nn.Module) -> dict[str, float]:
+    def validate(m: torch.nn.Module) -> dict[str, float]:
         pred = forecast_batch(m, p, x_va)  # type: ignore[arg-type]
         return {"val_mae": float(np.mean(np.abs(pred - y_va)))}
 
     def checkpoint(m: torch.nn.Module, info: dict[str, Any]) -> dict[str, Any]:
         return make_checkpoint(m, p, config, info)  # type: ignore[arg-type]
 
-    result = fit(model, batches, train_config, evaluate=evaluate, monitor="val_mae", mode="min",
+    result = fit(model, batches, train_config, evaluate=validate, monitor="val_mae", mode="min",
                  checkpoint=checkpoint if out_dir is not None else None, out_dir=out_dir)
     return {"epochs": result.epochs_run, "best_epoch": result.best_epoch, "seconds": result.seconds,
             "stopped": result.stopped_because, "val_mae": result.best_metric}
