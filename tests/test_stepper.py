@@ -75,6 +75,16 @@ def test_reset_with_state_and_refresh(kind: str) -> None:
     torch.testing.assert_close(_run_steps(stepper, x), layer(x)[0])
 
 
+def test_refresh_keeps_the_state() -> None:
+    layer = _layer("lstm", 2)
+    stepper = Stepper(layer, batch_size=B)
+    stepper.step(torch.randn(B, I, dtype=torch.float64))
+    before = stepper.state
+    stepper.refresh()
+    torch.testing.assert_close(stepper.state, before)
+    assert before[0].abs().sum() > 0
+
+
 def test_step_returns_a_copy() -> None:
     stepper = Stepper(_layer("lstm", 2), batch_size=1)
     y1 = stepper.step(torch.ones(1, I, dtype=torch.float64))

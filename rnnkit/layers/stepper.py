@@ -64,7 +64,7 @@ class Stepper:
     def refresh(self) -> None:
         """Re-read the layer's weights; the state is kept (unless the dtype or device changed: then it is zeroed)."""
         layer, H = self.layer, self.H
-        ref = layer.weight_ih_l0
+        ref = layer.direction_params(0, 0).weight_ih
         self.weights: list[tuple[Tensor | None, ...]] = []
         with torch.no_grad():
             for l in range(self.L):

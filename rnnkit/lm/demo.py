@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import math
+import os
 from pathlib import Path
 
 import torch
@@ -19,6 +20,10 @@ SAMPLE_LENGTH = 600  # characters per sample: a few paragraphs
 
 def run_demo(out: str | Path | None = None, time_budget: float = 240.0, seed: int = 0) -> Path:
     """Train, sample and write the report; returns the report folder."""
+    if hasattr(os, "getloadavg") and os.getloadavg()[0] > (os.cpu_count() or 1) and torch.get_num_threads() > 1:
+        # on an oversubscribed machine a second thread mostly waits for its partner at every time step
+        print(f"rnnkit demo: the machine is busy (load {os.getloadavg()[0]:.1f}); training on one thread.")
+        torch.set_num_threads(1)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     folder = Path(out) if out is not None else Path("runs") / f"demo-{stamp}"
     print(f"rnnkit demo: training a character-level LSTM on Python's own documentation for {time_budget:.0f} s; "
