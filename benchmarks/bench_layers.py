@@ -30,7 +30,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import gemm_ceiling, machine_summary, median, paired_rate, paired_speedup, run_interleaved  # noqa: E402
+from common import CLOCKS, gemm_ceiling, machine_summary, median, paired_rate, paired_speedup, run_interleaved  # noqa: E402
 
 import rnnkit  # noqa: E402
 from rnnkit.layers.stepper import Stepper  # noqa: E402
@@ -56,7 +56,9 @@ def train_step(layer: nn.Module, x: torch.Tensor) -> Callable[[], object]:
     return step
 
 
-def training_section(modes: list[str], Bs: list[int], Hs: list[int], rounds: int, deadline: float) -> list[dict]:
+def training_section(
+    modes: list[str], Bs: list[int], Hs: list[int], rounds: int, deadline: float, clock: Callable[[], float]
+) -> list[dict]:
     gemms, gemm_flops = gemm_ceiling()
     rows = []
     for H in Hs:
@@ -76,7 +78,7 @@ def training_section(modes: list[str], Bs: list[int], Hs: list[int], rounds: int
                     rows.append({"mode": mode, "B": B, "H": H, "skipped": True})
                     print(f"  {mode:8s} B={B:4d} H={H:5d}  skipped (time budget)", flush=True)
                     continue
-                s = run_interleaved([("torch.nn", f_nn), ("rnnkit", f_rk), *gemms], n_rounds, target_s=0.1)
+                s = run_interleaved([("torch.nn", f_nn), ("rnnkit", f_rk), *gemms], n_rounds, target_s=0.1, clock=clock)
                 fl = train_flops(mode, B, H)
                 row = {
                     "mode": mode, "B": B, "H": H, "rounds": n_rounds,
@@ -98,7 +100,7 @@ def training_section(modes: list[str], Bs: list[int], Hs: list[int], rounds: int
     return rows
 
 
-def stepping_section(Hs: list[int], rounds: int) -> list[dict]:
+def stepping_section(Hs: list[int], rounds: int, clock: Callable[[], float]) -> list[dict]:
     rows = []
     L = 2
     for mode in ("lstm", "gru"):
@@ -116,7 +118,7 @@ def stepping_section(Hs: list[int], rounds: int) -> list[dict]:
             def rk_step(stepper: Stepper = stepper, x: torch.Tensor = x) -> None:
                 stepper.step(x[0])
 
-            s = run_interleaved([("torch.nn", nn_step), ("rnnkit", rk_step)], rounds, target_s=0.05, warmup=20)
+            s = run_interleaved([("torch.nn", nn_step), ("rnnkit", rk_step)], rounds, target_s=0.05, warmup=20, clock=clock)
             row = {"mode": mode, "H": H, "L": L, "nn_us": median(s["torch.nn"]) * 1e6,
                    "rk_us": median(s["rnnkit"]) * 1e6, "speedup": paired_speedup(s, "torch.nn", "rnnkit")}
             rows.append(row)
@@ -184,7 +186,13 @@ def main() -> int:
     ap.add_argument("--budget", type=float, default=1080.0,
                     help="soft wall-clock budget in seconds; training configurations that would overrun it are skipped")
     ap.add_argument("--write-docs", action="store_true", help="write the tables into docs/benchmarks.md")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's own choice)")
+    ap.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
+                    help="wall time, or this process's CPU time (fair for --threads 1 on an overloaded machine)")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    clock = CLOCKS[args.clock]
     start, started = time.perf_counter(), datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M")
     header = machine_summary()
     print(f"bench_layers: {header}", flush=True)
@@ -193,12 +201,12 @@ def main() -> int:
     else:
         modes, Bs, Hs, rounds, step_rounds = list(GATES), [32, 64, 128], [128, 256, 512, 1024], 5, 7
     print("stepping (batch 1, 2 layers, no_grad):", flush=True)
-    steps = stepping_section([128, 512], step_rounds)
+    steps = stepping_section([128, 512], step_rounds, clock)
     print("training (fwd+bwd, T=100, I=H):", flush=True)
-    train = training_section(modes, Bs, Hs, rounds, start + args.budget)
+    train = training_section(modes, Bs, Hs, rounds, start + args.budget, clock)
     wall = time.perf_counter() - start
-    command = "python benchmarks/bench_layers.py" + (" --quick" if args.quick else "") + " --write-docs" * args.write_docs
-    section = markdown(train, steps, command, started, f"{header} at the start", wall)
+    command = " ".join(["python benchmarks/bench_layers.py", *sys.argv[1:]])
+    section = markdown(train, steps, command, started, f"{header} at the start, times by the {args.clock} clock", wall)
     print("\n" + section)
     if args.write_docs:
         write_docs(section)

@@ -14,6 +14,16 @@ from rnnkit.lab.gradient_flow import (
     write_curves,
 )
 
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models run faster on one thread than on two on a busy machine; restore the setting afterwards."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 TORCH_CELLS = {"lstm": nn.LSTMCell, "gru": nn.GRUCell, "rnn": nn.RNNCell}
 LAYERS = {"lstm": rnnkit.LSTM, "gru": rnnkit.GRU, "rnn": rnnkit.RNN}
 
@@ -104,3 +114,17 @@ def test_gradient_flow_writes_curves_and_plot(tmp_path):
     plot_gradient_flow(curves, "adding", tmp_path / "flow.png")
     image = matplotlib.image.imread(tmp_path / "flow.png")
     assert image.shape[0] > 100 and image.shape[1] > 400
+
+
+def test_gradient_flow_command(tmp_path, capsys):
+    import argparse
+
+    from rnnkit.lab import commands
+
+    parser = argparse.ArgumentParser()
+    commands.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["lab", "gradient-flow", "--cells", "gru", "--length", "5", "--hidden-size", "4",
+                              "--batch-size", "2", "--train-steps", "0", "--threads", "0", "--out", str(tmp_path)])
+    assert args.run(args) == 0
+    assert "gru after 0 steps" in capsys.readouterr().out
+    assert (tmp_path / "gradient_flow.png").exists() and (tmp_path / "gradient_flow.csv").exists()

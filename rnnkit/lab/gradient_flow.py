@@ -94,7 +94,7 @@ class GradientFlowConfig:
     cells: str = field(default="rnn,lstm,gru", metadata={"help": "comma-separated cells to compare"})
     length: int = field(default=100, metadata={"help": "gap length T of the probe sequences"})
     hidden_size: int = field(default=32, metadata={"help": "hidden units H"})  # as in `lab long-term`
-    batch_size: int = field(default=64, metadata={"help": "sequences the norms are averaged over"})
+    batch_size: int = field(default=64, metadata={"help": "sequences per training step, and in the probe batch the norms are averaged over"})
     train_steps: str = field(default="0,1000", metadata={"help": "comma-separated training steps after which to measure"})
     lr: float = field(default=1e-2, metadata={"help": "Adam learning rate for the training steps"})  # as in `lab long-term`
     clip: float = field(default=1.0, metadata={"help": "gradient-norm clipping threshold"})
@@ -166,7 +166,7 @@ def plot_gradient_flow(curves: list[FlowCurve], task_name: str, path: str | Path
     for ax, steps in zip(axes[0], checkpoints, strict=True):
         for c in (c for c in curves if c.trained_steps == steps):
             values = [10.0 ** v for v in c.mean_log_norm]
-            ax.plot(range(1, len(values) + 1), values, label=f"{c.cell} (loss {c.final_loss:.3f})")
+            ax.plot(range(1, len(values) + 1), values, label=f"{c.cell} (task loss {c.final_loss:.2g})")
         ax.set_yscale("log")
         ax.set_xlabel("time step t (the loss is read after the last step)")
         ax.set_ylabel("geometric mean of ||dL/dh_t||")

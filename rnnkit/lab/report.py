@@ -64,8 +64,8 @@ def inspect_report(
     for layer in range(trace.num_layers):
         path = heatmap_png(trace, out / f"heatmap_L{layer + 1}.png", layer=layer, length=heatmap_chars)
         images.append((f"Layer {layer + 1}: gates and states over the first {heatmap_chars} characters", path))
-    notes = (f"{len(text)} characters, a {trace.mode.upper()} of {trace.num_layers} layer(s) with "
-             f"{trace.steps[0]['h'].shape[1]} units each. A unit's value at a character is its value after reading it.")
+    notes = (f"{len(text)} characters. Recurrent layer: {trace.mode.upper()}, {trace.num_layers} layer(s) of "
+             f"{trace.steps[0]['h'].shape[1]} units. A unit's value at a character is its value after reading it.")
     page = html_page(trace, title, shown, table, [i for i in images if not i[1].name.startswith("neuron_")], notes)
     path = out / "index.html"
     path.write_text(page, encoding="utf-8")
