@@ -109,3 +109,13 @@ def test_sampling_is_reproducible_with_a_seed():
     b = music.sample_tunes(model, data, ["C", "C"], generator=torch.Generator().manual_seed(5))
     assert a == b and all(isinstance(t, Tune) for t in a)
     assert not any("<" in t.text for t in a)  # specials are never written into the music
+
+
+def test_an_unusual_meter_is_rejected_before_music21_sees_it():
+    pytest.importorskip("music21")
+    from rnnkit.tasks.music_data import parse_events
+
+    with pytest.raises(ValueError, match="unusual M: field '97/3'"):
+        parse_events("X:1\nM:97/3\nL:1/8\nK:G\nGAB|\n")
+    with pytest.raises(ValueError, match="unusual L: field '3/7'"):
+        parse_events("X:1\nM:6/8\nL:3/7\nK:G\nGAB|\n")

@@ -26,6 +26,9 @@ import numpy as np
 _FIELD = re.compile(r"^([A-Za-z]):\s*(.*)$")
 # information fields (title, words, notes, ...) that may follow K: but are not music
 _INFO = "TWwNZSBHRACDGOFI"
+# the meters and unit lengths a folk tune may have; anything else is rejected before music21 sees it
+_METER = re.compile(r"^(C\|?|none|[1-9][0-9]?/(1|2|4|8|16))$")
+_UNIT = re.compile(r"^1/(1|2|4|8|16|32|64)$")
 # quarter-length bins of the duration histogram; anything else falls in the last bin
 DURATIONS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
 DURATION_LABELS = (*(str(d) for d in DURATIONS), "other")
@@ -119,6 +122,12 @@ def parse_events(abc: str) -> list[tuple[int, float]]:
     """
     import music21
 
+    for field, value in re.findall(r"(?:^|\[)([ML]):([^\]\n]*)", abc, flags=re.M):
+        pattern = _METER if field == "M" else _UNIT
+        if not pattern.match(value.strip()):
+            # music21 can take minutes over a meter like 97/3; a sampled tune with one is not music we can use
+            raise ValueError(f"music: the tune has an unusual {field}: field {value.strip()!r}; expected e.g. "
+                             f"{'6/8, 3/4 or C|' if field == 'M' else '1/8'}.")
     try:
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             score = music21.converter.parse(abc, format="abc")  # its "assuming C" chatter is not ours to print
