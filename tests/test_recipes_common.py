@@ -87,7 +87,7 @@ def test_fit_learns_saves_and_restores_best(tmp_path: Path):
     def accuracy(m):
         return {"acc": float((m(x)[0].argmax(1) == y).float().mean())}
 
-    result = fit(model, batches, TrainConfig(epochs=15, lr=0.05, progress=False), evaluate=accuracy, monitor="acc",
+    result = fit(model, batches, TrainConfig(epochs=15, lr=0.05, progress=False, threads=1), evaluate=accuracy, monitor="acc",
                  checkpoint=lambda m, info: {"task": "t", "model": m.state_dict(), **info}, out_dir=tmp_path)
     assert result.best_metric is not None and result.best_metric >= 0.95
     assert accuracy(model)["acc"] == result.best_metric  # the best epoch's weights are back

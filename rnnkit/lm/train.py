@@ -220,6 +220,11 @@ def train(
         step, elapsed = checkpoint["step"], checkpoint["elapsed"]
         best_val, last_val, bad_evals = checkpoint["metrics"]["best_val_loss"], checkpoint["metrics"]["val_loss"], checkpoint["bad_evals"]
         carry = _local_carry(checkpoint["carry"], d)
+        if (config.max_steps is not None and step >= config.max_steps) or (config.time_budget is not None and elapsed >= config.time_budget):
+            raise ValueError(
+                f"train --resume: the run in {resume} already reached its bounds (step {step}, {elapsed:.0f} s; "
+                f"max_steps={config.max_steps}, time_budget={config.time_budget}). Give a larger --max-steps or --time-budget."
+            )
     history = _read_history(out_dir, step) if checkpoint is not None and out_dir is not None else []
     log = _MetricsLog(out_dir if d.is_main else None, history)
     if d.is_main and progress:
