@@ -28,7 +28,7 @@ def _run_steps(stepper: Stepper, x: torch.Tensor) -> torch.Tensor:
 
 CASES = [
     ("lstm", 1, {}), ("lstm", 2, {}), ("lstm", 3, {}), ("lstm", 2, {"proj_size": 3}),
-    ("lstm", 2, {"bias": False}), ("lstm", 2, {"layer_norm": True}),
+    ("lstm", 2, {"bias": False}), ("lstm", 2, {"layer_norm": True}), ("lstm", 2, {"layer_norm": True, "proj_size": 3}),
     ("gru", 1, {}), ("gru", 2, {}), ("gru", 3, {}), ("gru", 2, {"bias": False}),
     ("tanh", 1, {}), ("tanh", 3, {}), ("relu", 2, {}), ("relu", 2, {"bias": False}),
 ]

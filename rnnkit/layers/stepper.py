@@ -70,7 +70,8 @@ class Stepper:
             for l in range(self.L):
                 p = layer.direction_params(l, 0)
                 if layer.layer_norm:
-                    self.weights.append((p.weight_ih, p.weight_hh, _bias_sum(p.bias_ih, p.bias_hh), *(p.ln or ())))
+                    ln = p.ln or ()
+                    self.weights.append((p.weight_ih, p.weight_hh, _bias_sum(p.bias_ih, p.bias_hh), *ln, p.weight_hr))
                 elif self.mode == "gru":
                     self.weights.append((p.weight_ih.t().contiguous(), p.weight_hh.t().contiguous(), p.bias_ih, p.bias_hh))
                 else:
@@ -157,9 +158,11 @@ class Stepper:
         xh, h_prev = self.windows[l], self.h_views[l]
         if self.layer.layer_norm:
             assert self.c is not None
-            w_ih, w_hh, b, a_ih, s_ih, a_hh, s_hh, a_c, s_c = self.weights[l]
+            w_ih, w_hh, b, a_ih, s_ih, a_hh, s_hh, a_c, s_c, w_hr = self.weights[l]
             x = xh[:, : xh.size(1) - self.H_out]
-            h, c = ln_lstm_step(x, h_prev, self.c[l], w_ih, w_hh, b, (a_ih, s_ih), (a_hh, s_hh), (a_c, s_c))  # type: ignore[arg-type]
+            h, c = ln_lstm_step(
+                x, h_prev, self.c[l], w_ih, w_hh, b, (a_ih, s_ih), (a_hh, s_hh), (a_c, s_c), weight_hr=w_hr  # type: ignore[arg-type]
+            )
             self.c[l].copy_(c)
             h_prev.copy_(h)
         elif self.mode == "gru":
