@@ -35,7 +35,7 @@ class CharLMConfig:
     vocab_size: int = field(metadata={"help": "number of distinct characters (set from the data)"})
     cell: str = field(default="lstm", metadata={"help": "recurrent cell", "choices": sorted(CELLS)})  # the LSTM trains fastest to a low loss here
     embedding_size: int = field(default=64, metadata={"help": "size of the character embedding"})  # ~V is plenty for ~100 characters
-    hidden_size: int = field(default=256, metadata={"help": "units per recurrent layer"})  # best loss in minutes on a busy 2-core CPU; take 512 for runs of an hour
+    hidden_size: int = field(default=256, metadata={"help": "units per recurrent layer"})  # best loss after minutes on 2 busy cores; 512 for runs of 20+ minutes (docs/benchmarks.md)
     num_layers: int = field(default=1, metadata={"help": "number of stacked recurrent layers"})  # one layer beat two at equal time on CPU (docs/benchmarks.md)
     dropout: float = field(default=0.0, metadata={"help": "dropout on the embedding, between layers and before the head"})  # runs of minutes underfit: nothing to regularise
     forget_bias: float = field(default=1.0, metadata={"help": "initial forget-gate bias (LSTM only)"})  # Jozefowicz et al. (2015): start out remembering

@@ -11,7 +11,8 @@ It is a synthetic scene task built from real images, not a natural-image benchma
 
 Measured on held-out scenes (new handwriting): BLEU (sacreBLEU, both true phrasings as
 references) and the share of captions whose objects, sizes and relation are all true.
-Expected with the defaults: >= 90% of captions state the right objects and relation.
+Target: >= 90% of captions state the right objects and relation; the defaults reached 82%
+(BLEU 95) in 8 minutes on a loaded 2-core CPU (docs/results.md).
 """
 
 from __future__ import annotations

@@ -11,8 +11,8 @@ and divided by the training part's mean absolute one-step change, so a trending 
 (CO2, stock prices) never shows the network a level it has not seen. A second feature, the
 z-scored level, keeps what mean-reverting series (sunspots, El Nino) need.
 
-Expected (``rnnkit recipe forecast --series all``, defaults): MASE below seasonal naive on
-at least 3 of the 5 series; see docs/results.md for the measured table against ARIMA.
+Target (``rnnkit recipe forecast --series all``, defaults): MASE below seasonal naive on
+at least 3 of the 5 series; measured 4 of 5 (docs/results.md has the table against ARIMA).
 """
 
 from __future__ import annotations
