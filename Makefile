@@ -27,8 +27,10 @@ test: $(STAMP) lint
 test-all: $(STAMP) lint
 	$(BIN)/pytest -q -m ''
 
+# layers against torch.nn (~5-15 min), then the char-LM against a plain torch.nn script (~8 min)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_layers.py
+	$(BIN)/python benchmarks/bench_charlm.py --budget 150
 
 clean:
 	rm -rf $(VENV) build *.egg-info
