@@ -107,7 +107,11 @@ class OneToMany(nn.Module):
         h, state = self.rnn(z, state, lengths=lengths)  # (B, T, H)
         return self.out(self.drop(h)), state  # (B, T, V)
 
-    def _step(self, tokens: Tensor, carry: tuple[Tensor, State]) -> tuple[Tensor, tuple[Tensor, State]]:
+    def step(self, tokens: Tensor, carry: tuple[Tensor, State]) -> tuple[Tensor, tuple[Tensor, State]]:
+        """One generation step: tokens (B,) and carry (condition, state) from ``condition()`` -> logits (B, V), new carry.
+
+        Public so that callers can prime the state with their own tokens before sampling.
+        """
         u, state = carry
         logits, state = self._run(u, tokens.unsqueeze(1), state)
         return logits[:, 0], (u, state)  # (B, V)
@@ -116,7 +120,7 @@ class OneToMany(nn.Module):
         u, state = self.condition(inputs)
         if targets is None:
             c = self.config
-            _, _, logits = generate_tokens(self._step, (u, state), u.size(0), c.bos_id, c.eos_id, c.max_length, u.device)
+            _, _, logits = generate_tokens(self.step, (u, state), u.size(0), c.bos_id, c.eos_id, c.max_length, u.device)
             return logits, None
         B = u.size(0)
         if not isinstance(targets, Tensor) or targets.dim() != 2 or targets.size(0) != B or targets.is_floating_point():
@@ -144,7 +148,7 @@ class OneToMany(nn.Module):
         max_length = max_length or c.max_length
         check_sampling("OneToMany.generate", temperature, top_k, top_p, max_length)
         u, state = self.condition(inputs)
-        tokens, lengths, _ = generate_tokens(self._step, (u, state), u.size(0), c.bos_id, c.eos_id, max_length,
+        tokens, lengths, _ = generate_tokens(self.step, (u, state), u.size(0), c.bos_id, c.eos_id, max_length,
                                              u.device, greedy, temperature, top_k, top_p, generator)
         return tokens, lengths
 
@@ -161,5 +165,5 @@ class OneToMany(nn.Module):
             u, state = carry
             return u.index_select(0, index), (None if state is None else select_state(state, index))
 
-        return beam_search(self._step, select, (u, state), u.size(0), c.bos_id, c.eos_id, beam_width,
+        return beam_search(self.step, select, (u, state), u.size(0), c.bos_id, c.eos_id, beam_width,
                            max_length or c.max_length, length_penalty, n_best, u.device)

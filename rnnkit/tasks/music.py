@@ -137,13 +137,13 @@ def sample_tunes(model: OneToMany, data: MusicData, keys: list[str], prefix: str
     # becomes the first input of sampling
     ids = data.chars.encode(prefix)
     for token in ids[:-1] if ids else []:
-        _, carry = model._step(previous, carry)
+        _, carry = model.step(previous, carry)
         previous = torch.full((B,), token, dtype=torch.long)
     if ids:
-        _, carry = model._step(previous, carry)
+        _, carry = model.step(previous, carry)
         previous = torch.full((B,), ids[-1], dtype=torch.long)
     budget = max(1, model.config.max_length - len(ids))
-    tokens, lengths, _ = generate_tokens(model._step, carry, B, int(previous[0]), model.config.eos_id, budget,
+    tokens, lengths, _ = generate_tokens(model.step, carry, B, int(previous[0]), model.config.eos_id, budget,
                                          u.device, greedy=False, temperature=temperature, generator=generator)
     specials = {data.chars.stoi[t] for t in (PAD, BOS, EOS, UNK)}
     out = []
