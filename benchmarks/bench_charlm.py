@@ -14,11 +14,13 @@ validation split). The plain scripts follow char-rnn: embedding (one-hot sized) 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -96,11 +98,30 @@ class PlainTrainer:
         self.elapsed += time.perf_counter() - started
 
 
-def compare(budget: float, data: Path, plain_configs: list[tuple[int, int, int]]) -> None:
+def parse_overrides(spec: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """"hidden_size=512,dropout=0.25,lr=0.005" -> (model options, training options), values as the fields' types."""
+    model_fields = {f.name: f.type for f in dataclasses.fields(CharLMConfig)}
+    train_fields = {f.name: f.type for f in dataclasses.fields(TrainConfig)}
+    model: dict[str, Any] = {}
+    training: dict[str, Any] = {}
+    for item in filter(None, spec.split(",")):
+        key, _, value = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if key not in model_fields and key not in train_fields:
+            raise SystemExit(f"--rnnkit: unknown setting {key!r}; model settings: {sorted(model_fields)}; "
+                             f"training settings: {sorted(train_fields)}")
+        kind = str(model_fields.get(key, train_fields.get(key)))
+        parsed: Any = float(value) if "float" in kind else int(value) if "int" in kind else value
+        (model if key in model_fields else training)[key] = parsed
+    return model, training
+
+
+def compare(budget: float, data: Path, plain_configs: list[tuple[int, int, int]], overrides: str = "") -> None:
     corpus = load_corpus(data)
     train_ids, val_ids = corpus.split(0.1)
     V = len(corpus.vocab)
-    defaults = CharLMConfig(vocab_size=V)
+    model_options, train_options = parse_overrides(overrides)
+    defaults = CharLMConfig(**{**model_options, "vocab_size": V})
     rivals = [PlainTrainer(f"plain torch.nn.LSTM {L}x{H} (emb {E})", train_ids, V, L, H, E, budget) for L, H, E in plain_configs]
     clock = PausableClock()
 
@@ -112,12 +133,13 @@ def compare(budget: float, data: Path, plain_configs: list[tuple[int, int, int]]
                 rival.step()
         clock.resume()
 
-    config = TrainConfig(time_budget=budget, eval_every=10**9, log_every=1)
-    result = train(config, {}, text=str(data), progress=False, callback=take_turns, clock=clock)
+    config = TrainConfig(**{**train_options, "time_budget": budget, "eval_every": 10**9, "log_every": 1})
+    result = train(config, model_options, text=str(data), progress=False, callback=take_turns, clock=clock)
     for rival in rivals:  # rnnkit's budget is spent; the rivals finish theirs
         while not rival.done:
             rival.step()
-    scores = [("rnnkit defaults " + f"{defaults.num_layers}x{defaults.hidden_size} (emb {defaults.embedding_size})",
+    label = f"rnnkit {overrides}" if overrides else "rnnkit defaults"
+    scores = [(label + f" {defaults.num_layers}x{defaults.hidden_size} (emb {defaults.embedding_size})",
                result.step, result.history[-1]["elapsed"],
                evaluate(result.model, val_ids, 32, 256))]
     for rival in rivals:
@@ -166,6 +188,8 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=DATA, help="the text (default: ../shared/data/tinyshakespeare.txt)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own choice)")
     parser.add_argument("--plain", default="2x256x65,1x512x64", help="plain contenders, LAYERSxHIDDENxEMBEDDING, comma-separated")
+    parser.add_argument("--rnnkit", default="", help="rnnkit settings that differ from the defaults, e.g. "
+                        "hidden_size=512,dropout=0.25 (CharLMConfig and TrainConfig field names)")
     parser.add_argument("--sampling-only", action="store_true", help="only measure sampling speed")
     parser.add_argument("--no-sampling", action="store_true", help="skip the sampling-speed measurement")
     args = parser.parse_args()
@@ -179,7 +203,7 @@ def main() -> int:
         print(f"skipped the training comparison: {args.data} is not here (it is not downloaded at run time).")
         return 0
     plain = [tuple(int(v) for v in spec.split("x")) for spec in args.plain.split(",") if spec]
-    compare(args.budget, args.data.resolve(), plain)  # type: ignore[arg-type]
+    compare(args.budget, args.data.resolve(), plain, args.rnnkit)  # type: ignore[arg-type]
     return 0
 
 

@@ -145,3 +145,39 @@ def test_gradcheck_elman_function(relu: bool, batch_sizes: list[int] | None) -> 
     ]
     args = [a.requires_grad_() for a in args]
     assert torch.autograd.gradcheck(lambda *a: ElmanFunction.apply(*a, batch_sizes, relu), args)
+
+
+@pytest.mark.parametrize("mode,kw,lengths", CASES)
+def test_fused_float32_on_onednn_equals_torch(mode: str, kw: dict, lengths: list[int] | None) -> None:
+    """float32 takes the oneDNN products (packed weights); results equal torch.nn and the torch.mm path."""
+    from rnnkit.layers.onednn import use_onednn
+
+    layer, ref = _pair(mode, **kw)
+    layer, ref = layer.float(), ref.float()
+    D = 2 if kw.get("bidirectional") else 1
+    x = torch.randn(5, 5, I)
+    h0 = torch.randn(kw.get("num_layers", 1) * D, 5, H)
+    lens = None if lengths is None else torch.tensor(lengths)
+    expected = _run(ref, x, h0, lens)
+    with use_onednn(True):
+        onednn = _run(layer, x, h0, lens)
+    with use_onednn(False):
+        blas = _run(layer, x, h0, lens)
+    for a, b, c in zip([*expected[:2], *expected[2]], [*onednn[:2], *onednn[2]], [*blas[:2], *blas[2]], strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(b, c, rtol=1e-4, atol=1e-5)
+
+
+def test_onednn_linear_packs_only_float32_on_cpu() -> None:
+    from rnnkit.layers.onednn import Linear, onednn_applies, use_onednn
+
+    w, b = torch.randn(6, 4), torch.randn(6)
+    x = torch.randn(8, 4)[:5]  # fewer rows than the packing was made for, and a view
+    lin = Linear(w, 8)
+    assert (lin.packed is not None) == torch.backends.mkldnn.is_available()
+    torch.testing.assert_close(lin(x, b), torch.addmm(b, x, w.t()))
+    torch.testing.assert_close(lin(x.t().contiguous().t()), x @ w.t())  # a column-major input
+    assert Linear(w.double(), 8).packed is None and not onednn_applies(w.double())
+    with use_onednn(False):
+        assert Linear(w, 8).packed is None
+    assert onednn_applies(w) == torch.backends.mkldnn.is_available()  # restored after the block

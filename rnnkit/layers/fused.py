@@ -39,15 +39,14 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from rnnkit.layers.onednn import Linear
 from rnnkit.layers.sequence import reverse_padded
 
 
 def _input_projection(x: Tensor, w_ih: Tensor, bias: Tensor | None) -> Tensor:
     """G_i = X W_ih^T + b for all steps in one GEMM: x (T, B, I) -> (T, B, G*H)."""
     T, B, I = x.shape
-    x2 = x.reshape(T * B, I)
-    g = torch.mm(x2, w_ih.t()) if bias is None else torch.addmm(bias, x2, w_ih.t())
-    return g.view(T, B, -1)
+    return Linear(w_ih, T * B)(x.reshape(T * B, I), bias).view(T, B, -1)
 
 
 def _last_states(out: Tensor, batch_sizes: list[int] | None) -> Tensor:
@@ -67,8 +66,12 @@ def _chunks(T: int, B: int) -> list[tuple[int, int]]:
     """Time chunks [t0, t1), last first, of about 2048 rows (T_c * B): big enough for efficient
     weight-gradient GEMMs, small enough that the chunk's buffers stay in the allocator's reused
     heap (a fresh buffer above 32 MB costs page faults on every call) and near the cache."""
-    size = max(1, min(T, 2048 // B))
+    size = _chunk_steps(T, B)
     return [(t0, min(T, t0 + size)) for t0 in reversed(range(0, T, size))]
+
+
+def _chunk_steps(T: int, B: int) -> int:
+    return max(1, min(T, 2048 // B))
 
 
 def _prev_states(h0: Tensor, out: Tensor, t0: int, t1: int) -> Tensor:
@@ -87,19 +90,15 @@ class GRUFunction(torch.autograd.Function):
         T, B, _ = x.shape
         H = w_hh.size(1)
         gi = _input_projection(x, w_ih, b_ih)  # (T, B, 3H); becomes r, z, n in place
-        gh = x.new_empty(B, 3 * H)  # W_hh h_prev + b_hh for the current step
-        gh_n = x.new_empty(T, B, H)  # its n block, kept for the backward pass
+        gh_n = x.new_empty(T, B, H)  # the n block of W_hh h_prev + b_hh, kept for the backward pass
         out = x.new_zeros(T, B, H) if batch_sizes is not None else x.new_empty(T, B, H)
-        w_hh_t = w_hh.t()
+        hidden = Linear(w_hh, B)  # h_prev -> W_hh h_prev (+ b_hh), packed once for all steps
         h_prev = h0
         for t, (gi_t, gh_n_t, out_t) in enumerate(zip(gi.unbind(0), gh_n.unbind(0), out.unbind(0), strict=True)):
             b = batch_sizes[t] if batch_sizes is not None else B
-            gi_t, gh_t, gh_n_t, out_t = _rows(gi_t, b, B), _rows(gh, b, B), _rows(gh_n_t, b, B), _rows(out_t, b, B)
+            gi_t, gh_n_t, out_t = _rows(gi_t, b, B), _rows(gh_n_t, b, B), _rows(out_t, b, B)
             h_prev = _rows(h_prev, b, B)
-            if b_hh is None:
-                torch.mm(h_prev, w_hh_t, out=gh_t)
-            else:
-                torch.addmm(b_hh, h_prev, w_hh_t, out=gh_t)  # (b, 3H)
+            gh_t = hidden(h_prev, b_hh)  # (b, 3H)
             rz = gi_t[:, : 2 * H].add_(gh_t[:, : 2 * H]).sigmoid_()  # r, z
             gh_n_t.copy_(gh_t[:, 2 * H :])
             n = gi_t[:, 2 * H :].addcmul_(rz[:, :H], gh_n_t).tanh_()  # n = tanh(g_in + r * g_hn)
@@ -119,7 +118,7 @@ class GRUFunction(torch.autograd.Function):
         H = w_hh.size(1)
         # gradient blocks are stored as [g_hn, r, z, g_in]: columns 0:3H are the hidden side in the
         # order n, r, z (so W_hh is used with its rows in that order), columns H:4H the input side r, z, n
-        w_hh_nrz = torch.cat([w_hh[2 * H :], w_hh[: 2 * H]])  # (3H, H)
+        w_hh_nrz = Linear(torch.cat([w_hh[2 * H :], w_hh[: 2 * H]]).t(), B)  # dG_h -> dG_h W_hh, rows n, r, z
         grads = _Grads(ctx, x, w_ih, 3 * H, H)
         dh = d_hn.clone() if d_hn is not None else h0.new_zeros(B, H)  # (B, H)
         for t0, t1 in _chunks(T, B):
@@ -142,7 +141,7 @@ class GRUFunction(torch.autograd.Function):
                 if d_out is not None:
                     dh_b.add_(_rows(d_out[t], b, B))
                 e.mul_(dh_b.unsqueeze(1))  # dG_t, in place of its factors
-                dh_b.mul_(_rows(z[t - t0], b, B)).addmm_(e.view(b, 4 * H)[:, : 3 * H], w_hh_nrz)  # dh * z + dG_h W_hh
+                dh_b.mul_(_rows(z[t - t0], b, B)).add_(w_hh_nrz(e.view(b, 4 * H)[:, : 3 * H]))  # dh * z + dG_h W_hh
             E = A.view(-1, 4 * H)
             grads.add_chunk(t0, t1, E[:, H:], E[:, : 3 * H], h_prev)
         dw_hh, db_hh = grads.dw_hh, grads.db_hh  # rows in n, r, z order: put them back to r, z, n
@@ -166,12 +165,12 @@ class ElmanFunction(torch.autograd.Function):
         bias = None if b_ih is None or b_hh is None else b_ih + b_hh  # the two biases only ever appear summed
         gi = _input_projection(x, w_ih, bias)  # (T, B, H)
         out = x.new_zeros(T, B, H) if batch_sizes is not None else x.new_empty(T, B, H)
-        w_hh_t = w_hh.t()
+        hidden = Linear(w_hh, B)  # h_prev -> W_hh h_prev, packed once for all steps
         h_prev = h0
         for t, (gi_t, out_t) in enumerate(zip(gi.unbind(0), out.unbind(0), strict=True)):
             b = batch_sizes[t] if batch_sizes is not None else B
             out_t, h_prev = _rows(out_t, b, B), _rows(h_prev, b, B)
-            torch.addmm(_rows(gi_t, b, B), h_prev, w_hh_t, out=out_t)  # a = W_ih x + b + W_hh h_prev
+            torch.add(_rows(gi_t, b, B), hidden(h_prev), out=out_t)  # a = W_ih x + b + W_hh h_prev
             if relu:
                 out_t.clamp_min_(0)
             else:
@@ -190,6 +189,7 @@ class ElmanFunction(torch.autograd.Function):
         T, B, _ = x.shape
         H = w_hh.size(1)
         grads = _Grads(ctx, x, w_ih, H, H)
+        back = Linear(w_hh.t(), B)  # da -> da W_hh
         dh = d_hn.clone() if d_hn is not None else h0.new_zeros(B, H)
         for t0, t1 in _chunks(T, B):
             h_c = out[t0:t1]
@@ -202,7 +202,7 @@ class ElmanFunction(torch.autograd.Function):
                     e = e[:b]
                 if d_out is not None:
                     dh_b.add_(_rows(d_out[t], b, B))
-                torch.mm(e.mul_(dh_b), w_hh, out=dh_b)  # da = dh * act'(a); dh_prev = da W_hh
+                dh_b.copy_(back(e.mul_(dh_b)))  # da = dh * act'(a); dh_prev = da W_hh
             E = A.view(-1, H)
             grads.add_chunk(t0, t1, E, E, _prev_states(h0, out, t0, t1))
         return grads.dx, (dh if ctx.needs_input_grad[1] else None), grads.dw_ih, grads.dw_hh, grads.db_ih, grads.db_hh, None, None
@@ -213,8 +213,9 @@ class _Grads:
 
     def __init__(self, ctx: Any, x: Tensor, w_ih: Tensor, rows: int, H: int) -> None:
         need, (T, B, I) = ctx.needs_input_grad, x.shape
-        self.x, self.w_ih = x, w_ih
+        self.x = x
         self.dx = x.new_empty(T, B, I) if need[0] else None
+        self.input_back = Linear(w_ih.t(), B * _chunk_steps(T, B)) if need[0] else None  # dG_i -> dG_i W_ih
         self.dw_ih = w_ih.new_zeros(rows, I) if need[2] else None
         self.dw_hh = w_ih.new_zeros(rows, H) if need[3] else None
         self.db_ih = w_ih.new_zeros(rows) if ctx.has_bias and need[4] else None
@@ -223,8 +224,8 @@ class _Grads:
     def add_chunk(self, t0: int, t1: int, dg_i: Tensor, dg_h: Tensor, h_prev: Tensor) -> None:
         """dg_i, dg_h: (T_c*B, rows) gate gradients of steps t0..t1-1; h_prev: (T_c, B, H)."""
         x = self.x[t0:t1].reshape(-1, self.x.size(2))  # (T_c*B, I)
-        if self.dx is not None:
-            torch.mm(dg_i, self.w_ih, out=self.dx[t0:t1].view(-1, self.x.size(2)))  # dX = dG_i W_ih
+        if self.dx is not None and self.input_back is not None:
+            self.dx[t0:t1].view(-1, self.x.size(2)).copy_(self.input_back(dg_i))  # dX = dG_i W_ih
         if self.dw_ih is not None:
             self.dw_ih.addmm_(dg_i.t(), x)  # dW_ih += dG_i^T X
         if self.dw_hh is not None:
