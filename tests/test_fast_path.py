@@ -181,3 +181,12 @@ def test_onednn_linear_packs_only_float32_on_cpu() -> None:
     with use_onednn(False):
         assert Linear(w, 8).packed is None
     assert onednn_applies(w) == torch.backends.mkldnn.is_available()  # restored after the block
+
+
+def test_onednn_linear_plus_adds_inside_the_product() -> None:
+    from rnnkit.layers.onednn import Linear, use_onednn
+
+    w, x, other = torch.randn(6, 4), torch.randn(5, 4), torch.randn(5, 6)
+    for enabled in (True, False):
+        with use_onednn(enabled):
+            torch.testing.assert_close(Linear(w, 5).plus(x, other), x @ w.t() + other)

@@ -170,11 +170,11 @@ class ElmanFunction(torch.autograd.Function):
         for t, (gi_t, out_t) in enumerate(zip(gi.unbind(0), out.unbind(0), strict=True)):
             b = batch_sizes[t] if batch_sizes is not None else B
             out_t, h_prev = _rows(out_t, b, B), _rows(h_prev, b, B)
-            torch.add(_rows(gi_t, b, B), hidden(h_prev), out=out_t)  # a = W_ih x + b + W_hh h_prev
+            a = hidden.plus(h_prev, _rows(gi_t, b, B))  # a = W_ih x + b + W_hh h_prev
             if relu:
-                out_t.clamp_min_(0)
+                torch.clamp_min(a, 0, out=out_t)
             else:
-                out_t.tanh_()
+                torch.tanh(a, out=out_t)
             h_prev = out_t
         ctx.save_for_backward(x, h0, w_ih, w_hh, out)
         ctx.batch_sizes, ctx.has_bias, ctx.relu = batch_sizes, bias is not None, relu
