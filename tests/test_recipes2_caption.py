@@ -17,19 +17,21 @@ from rnnkit.tasks.caption_scenes import (  # noqa: E402
     Item,
     caption_facts,
     compose,
-    load_digits,
+    draw_item,
+    ink_boxes,
+    load_source,
+    resample,
     split_sources,
 )
 
 
 @pytest.fixture(scope="module")
 def digits():
-    return load_digits()
+    return load_source("sklearn")  # small and always installed with the test dependencies
 
 
 def test_both_captions_of_a_scene_read_back_to_its_fact(digits):
-    images, labels = digits
-    for scene in compose(images, labels, np.arange(200), 40, seed=1):
+    for scene in compose(digits, np.arange(200), 40, seed=1, augment=True):
         first, second = scene.captions()
         assert caption_facts(first) == scene.fact() == caption_facts(second)
         assert scene.first.digit != scene.second.digit
@@ -44,9 +46,8 @@ def test_caption_facts_by_hand():
 
 
 def test_items_are_placed_where_the_caption_says(digits):
-    images, labels = digits
     half = CANVAS // 2
-    for scene in compose(images, labels, np.arange(300), 30, seed=2):
+    for scene in compose(digits, np.arange(300), 30, seed=2):
         # each item sits wholly in its own half, along the layout's axis
         axis = 0 if scene.layout == "horizontal" else 1  # sum over rows -> column profile
         profile = scene.image.sum(axis=axis)
@@ -55,17 +56,45 @@ def test_items_are_placed_where_the_caption_says(digits):
 
 
 def test_held_out_scenes_use_unseen_digit_images(digits):
-    _, labels = digits
-    train, test = split_sources(labels)
-    assert not set(train) & set(test)
-    assert set(labels[test]) == set(range(10))  # every digit is in the held-out pool
+    labels = digits.labels
+    train, dev, test = split_sources(labels)
+    assert not set(train) & set(test) and not set(train) & set(dev) and not set(dev) & set(test)
+    assert len(train) + len(dev) + len(test) == len(labels)
+    assert set(labels[test]) == set(range(10)) == set(labels[dev])  # every digit is in both unseen pools
+    with pytest.raises(ValueError, match="digit 1 has 2 source images, too few"):
+        split_sources(np.array([0] * 10 + [1] * 2), test_fraction=0.4, dev_fraction=0.4)
 
 
 def test_compose_needs_two_kinds_of_digit(digits):
-    images, labels = digits
-    zeros = np.flatnonzero(labels == 0)[:5]
+    zeros = np.flatnonzero(digits.labels == 0)[:5]
     with pytest.raises(ValueError, match="at least two different digits"):
-        compose(images, labels, zeros, 3, seed=0)
+        compose(digits, zeros, 3, seed=0)
+
+
+def test_resample_is_area_averaging():
+    image = np.arange(16, dtype=np.float32).reshape(4, 4)
+    # an integer upscale repeats each pixel: nearest-neighbour
+    np.testing.assert_allclose(resample(image, 0, 0, 4, 8), np.kron(image, np.ones((2, 2))))
+    # halving averages 2x2 blocks: the top-left block is (0 + 1 + 4 + 5) / 4 = 2.5
+    np.testing.assert_allclose(resample(image, 0, 0, 4, 2), [[2.5, 4.5], [10.5, 12.5]])
+    # a window hanging one pixel off the top-left corner reads zeros there: only a quarter
+    # of the top-left target pixel, and half of its two neighbours, lie on the image
+    np.testing.assert_allclose(resample(np.ones((4, 4), np.float32), -1, -1, 4, 2), [[0.25, 0.5], [0.5, 1.0]])
+
+
+def test_ink_box_is_the_square_around_the_ink():
+    image = np.zeros((1, 10, 10), dtype=np.float32)
+    image[0, 2:8, 4:6] = 1.0  # ink 6 rows tall, 2 columns wide
+    np.testing.assert_allclose(ink_boxes(image), [[2.0, 2.0, 6.0]])  # centred on columns 4-5: 5 - 3 = 2
+
+
+def test_jittered_items_differ_but_keep_their_size_and_range(digits):
+    plain = draw_item(digits, 0, 16)
+    assert plain.shape == (16, 16) and plain.max() == pytest.approx(1.0)
+    rng = np.random.default_rng(0)
+    jittered = [draw_item(digits, 0, 16, rng) for _ in range(5)]
+    assert all(j.shape == (16, 16) and 0.0 <= j.min() and j.max() == pytest.approx(1.0) for j in jittered)
+    assert all(not np.allclose(j, plain) for j in jittered)
 
 
 @pytest.mark.parametrize("attention", ["none", "additive"])
@@ -86,7 +115,7 @@ def test_captioner_follows_the_forward_contract(attention):
 def test_smoke_run_predict_and_generate(tmp_path, capsys):
     parser = argparse.ArgumentParser()
     caption.add_arguments(parser)
-    args = parser.parse_args(["--num-train", "96", "--num-test", "16", "--channels", "8", "--feature-size", "16",
+    args = parser.parse_args(["--digits", "sklearn", "--num-train", "96", "--num-dev", "16", "--num-test", "16", "--channels", "8", "--feature-size", "16",
                               "--hidden-size", "32", "--epochs", "1", "--no-progress", "--out-dir", str(tmp_path)])
     assert caption.run(args) == 0
     result = json.loads((tmp_path / "results.json").read_text())
@@ -94,8 +123,7 @@ def test_smoke_run_predict_and_generate(tmp_path, capsys):
     assert (tmp_path / "captions.png").exists()
     checkpoint = torch.load(tmp_path / "best.pt", weights_only=False)
     assert checkpoint["task"] == "caption"
-    images, labels = load_digits()
-    scene = compose(images, labels, np.arange(100), 1, seed=3)[0]
+    scene = compose(load_source("sklearn"), np.arange(100), 1, seed=3)[0]
     np.save(tmp_path / "scene.npy", scene.image)
     capsys.readouterr()
     caption.predict(checkpoint, [str(tmp_path / "scene.npy")], argparse.Namespace())

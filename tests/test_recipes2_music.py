@@ -84,6 +84,7 @@ def test_smoke_run_generate_and_score(tmp_path, monkeypatch, capsys):
     assert music.run(args) == 0
     metrics = json.loads((tmp_path / "results.json").read_text())["metrics"]
     assert metrics["val_nll_per_event"] > 0 and 0.0 <= metrics["parse_rate"] <= 1.0
+    assert 0.0 <= metrics["degree_tv"] <= 1.0 and 0.0 <= metrics["unigram_degree_tv"] <= 1.0
     assert (tmp_path / "generated" / "tune-0.abc").exists() and (tmp_path / "histograms.png").exists()
     checkpoint = torch.load(tmp_path / "best.pt", weights_only=False)
     assert checkpoint["task"] == "music"
@@ -119,3 +120,95 @@ def test_an_unusual_meter_is_rejected_before_music21_sees_it():
         parse_events("X:1\nM:97/3\nL:1/8\nK:G\nGAB|\n")
     with pytest.raises(ValueError, match="unusual L: field '3/7'"):
         parse_events("X:1\nM:6/8\nL:3/7\nK:G\nGAB|\n")
+
+
+# ---- training on whole tunes, the loss, paired evaluation ------------------------------------
+
+
+def test_tunes_longer_than_max_chars_are_left_out_not_cut():
+    # the three fixture tunes' texts are 23, 30 and 25 characters long
+    data = music.prepare_data(music.MusicConfig(abc=str(FIXTURES / "tunes.abc"), max_chars=26, val_fraction=0.5))
+    kept = sorted(t.text for t in data.train + data.val)
+    assert kept == ["M:3/4 L:1/8\nD2F2A2|d4 z2|]", "M:4/4 L:1/4\nCDEF|GABc|]"]  # the jig (30) is gone, not truncated
+
+
+def test_tune_loss_over_padding_equals_the_packed_loss():
+    data = music.prepare_data(music.MusicConfig(abc=str(FIXTURES / "tunes.abc"), val_fraction=0.34))
+    torch.manual_seed(0)
+    model = music.build_model(music.MusicConfig(hidden_size=8, embed_size=4, key_size=4), data).eval()
+    batch = music.encode(data.train + data.val, data)
+    assert int(batch[2].min()) < batch[1].size(1)  # the batch really is padded
+    _, packed = model(*batch)  # with lengths: the PackedSequence path, padding never run
+    assert packed is not None
+    torch.testing.assert_close(music.tune_loss(model, batch), packed)
+
+
+def test_sampling_with_one_prefix_per_key_keeps_each_prefix():
+    data = music.MusicData(
+        chars=music.Vocab(["<pad>", "<bos>", "<eos>", "<unk>", "C", "D", "|", "\n", "M", ":", "6", "/", "8", "4"]),
+        keys=music.Vocab(["<unk>", "C", "D"], pad=None), train=[], val=[],
+    )
+    torch.manual_seed(0)
+    model = music.build_model(music.MusicConfig(hidden_size=8, embed_size=4, key_size=4, max_chars=12), data)
+    prefixes = ["M:6/8\n", "M:4/4\n", "M:6/8\n"]
+    tunes = music.sample_tunes(model, data, ["C", "D", "D"], prefixes, generator=torch.Generator().manual_seed(1))
+    assert [t.key for t in tunes] == ["C", "D", "D"]
+    assert [t.text[:6] for t in tunes] == prefixes
+    with pytest.raises(ValueError, match="2 prefixes for 3 keys"):
+        music.sample_tunes(model, data, ["C", "D", "D"], prefixes[:2])
+
+
+def test_tonic_relative_histogram_by_hand():
+    from rnnkit.tasks.music_data import degree_histogram, tonic_pitch_class
+
+    assert [tonic_pitch_class(k) for k in ("C", "G", "Bb", "F#m", "Ador", "Edor")] == [0, 7, 10, 6, 9, 4]
+    with pytest.raises(ValueError, match="cannot read a tonic"):
+        tonic_pitch_class("Hm")
+    # in G, G and D are degrees 0 and 7; in D, D and A are degrees 0 and 7 as well
+    h = degree_histogram([[(67, 1.0), (74, 1.0)], [(62, 1.0), (69, 1.0), (71, 1.0), (71, 1.0)]], ["G", "D"])
+    assert h[0] == pytest.approx(2 / 6) and h[7] == pytest.approx(2 / 6) and h[9] == pytest.approx(2 / 6)
+
+
+# ---- the staff-notation renderer -------------------------------------------------------------
+
+
+def test_staff_positions_ledger_lines_and_key_signatures_by_hand():
+    from rnnkit.tasks.music_score import key_alteration, ledger_lines, staff_position
+
+    # bottom line E4 = 0, top line F5 = 8, middle C one ledger line below, C6 two above
+    assert [staff_position(s, o) for s, o in (("E", 4), ("F", 5), ("B", 4), ("C", 4), ("C", 6), ("G", 3))] == [0, 8, 4, -2, 12, -5]
+    assert ledger_lines(-5) == [-2, -4] and ledger_lines(12) == [10, 12]
+    assert ledger_lines(-1) == [] and ledger_lines(9) == [] and ledger_lines(4) == []
+    assert key_alteration(1, "F") == 1 and key_alteration(1, "C") == 0  # G major: F sharp
+    assert key_alteration(-2, "E") == -1 and key_alteration(-2, "A") == 0  # B-flat major: B and E flat
+
+
+def test_fixture_score_is_read_into_positions_accidentals_and_durations():
+    music21 = pytest.importorskip("music21")
+    from rnnkit.tasks.music_score import read_measures
+
+    score = music21.converter.parse((FIXTURES / "score.abc").read_text(), format="abc")
+    sharps, meter, measures = read_measures(score)
+    assert sharps == 1 and meter == "4/4"
+    bar1, bar2, bar3, bar4, bar5 = measures
+    # C F =F F in G: F# comes from the key (no sign), =F needs a natural; music21 reads the
+    # last F as F# again, which the natural in force makes a printed sharp
+    assert [e.positions for e in bar1] == [(-2,), (1,), (1,), (1,)]
+    assert [e.accidentals for e in bar1] == [(None,), (None,), (0,), (1,)]
+    assert [(e.positions, e.kind) for e in bar2] == [((12,), "half"), ((-5,), "half")]  # c' and G, need ledger lines
+    assert [(e.positions, e.kind) for e in bar3] == [((4,), "whole")]
+    assert [(e.positions, e.kind) for e in bar4] == [((), "half"), ((), "quarter"), ((3,), "eighth"), ((2,), "eighth")]
+    assert bar4[3].accidentals == (1,)  # ^G
+    assert [(e.accidentals, e.kind, e.dots) for e in bar5] == [((None,), "quarter", 0), ((None,), "half", 1)]  # the bar line resets
+
+
+def test_draw_score_writes_a_png_and_write_piece_puts_it_beside_the_midi(tmp_path):
+    music21 = pytest.importorskip("music21")
+    from rnnkit.tasks.music_score import draw_score
+
+    score = music21.converter.parse((FIXTURES / "score.abc").read_text(), format="abc")
+    path = draw_score(score, tmp_path / "score.png", "fixture")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    (tune,) = [t for t in load_abc(FIXTURES / "tunes.abc") if t.key == "G"]
+    written = music.write_piece(tune, tmp_path / "piece")
+    assert sorted(p.suffix for p in written) == [".abc", ".mid", ".musicxml", ".png"]

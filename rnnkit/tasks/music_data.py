@@ -177,6 +177,28 @@ def histograms(events: list[list[tuple[int, float]]]) -> tuple[np.ndarray, np.nd
     return pc / max(pc.sum(), 1), du / max(du.sum(), 1)
 
 
+def tonic_pitch_class(key: str) -> int:
+    """The pitch class of a key's tonic: 'G' -> 7, 'Bb' -> 10, 'F#m' -> 6, 'Ador' -> 9."""
+    letter = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}.get(key[:1].upper())
+    if letter is None:
+        raise ValueError(f"music: cannot read a tonic from the key {key!r}; expected a letter A-G, e.g. 'G', 'Bb' or 'Ador'.")
+    return (letter + {"#": 1, "b": -1}.get(key[1:2], 0)) % 12
+
+
+def degree_histogram(events: list[list[tuple[int, float]]], keys: list[str]) -> np.ndarray:
+    """Normalised histogram (12,) of pitch classes relative to each tune's tonic: 0 = tonic, 7 = fifth, ...
+
+    Pooled pitch classes can be matched by a model that ignores the key (a unigram drawing
+    the commonest letters does it); measured from the tonic, they cannot.
+    """
+    h = np.zeros(12)
+    for tune, key in zip(events, keys, strict=True):
+        tonic = tonic_pitch_class(key)
+        for pitch, _ in tune:
+            h[(pitch - tonic) % 12] += 1
+    return h / max(h.sum(), 1)
+
+
 def total_variation(p: np.ndarray, q: np.ndarray) -> float:
     """Half the L1 distance between two distributions: 0 = identical, 1 = disjoint."""
     return float(0.5 * np.abs(p - q).sum())
