@@ -212,3 +212,23 @@ def test_draw_score_writes_a_png_and_write_piece_puts_it_beside_the_midi(tmp_pat
     (tune,) = [t for t in load_abc(FIXTURES / "tunes.abc") if t.key == "G"]
     written = music.write_piece(tune, tmp_path / "piece")
     assert sorted(p.suffix for p in written) == [".abc", ".mid", ".musicxml", ".png"]
+
+
+def test_a_tune_music21_cannot_finish_counts_as_unparsable(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    import music21
+
+    from rnnkit.tasks.music_data import parse_events
+
+    tune = "X:1\nM:6/8\nL:1/8\nK:D\nDFA dfa|\n"
+    assert len(parse_events(tune)) == 6  # the real parser, within the limit
+
+    def stuck(*args: object, **kwargs: object) -> None:
+        time.sleep(5)
+
+    monkeypatch.setattr(music21.converter, "parse", stuck)
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match="TimeoutError: no result after 0.2 s"):
+        parse_events(tune, time_limit=0.2)
+    assert time.perf_counter() - start < 2

@@ -18,6 +18,9 @@ import io
 import json
 import os
 import re
+import signal
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -115,10 +118,32 @@ def load_abc(path: str | Path) -> list[Tune]:
     return tunes
 
 
-def parse_events(abc: str) -> list[tuple[int, float]]:
+@contextlib.contextmanager
+def _time_limit(seconds: float) -> Iterator[None]:
+    """Raise TimeoutError inside the block after ``seconds`` (POSIX main thread; elsewhere no limit)."""
+    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum: int, frame: object) -> None:
+        raise TimeoutError(f"no result after {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def parse_events(abc: str, time_limit: float = 20.0) -> list[tuple[int, float]]:
     """Parse one ABC tune with music21 into note events (MIDI pitch, quarter length); chords give their top note.
 
-    Raises ValueError, saying what music21 reported, when the tune does not parse or has no notes.
+    Raises ValueError, saying what music21 reported, when the tune does not parse or has no notes,
+    or when music21 is still parsing after ``time_limit`` seconds: some sampled tunes send its
+    re-barring into a search that runs for many minutes (seen with a generated jig), and a tune
+    music21 cannot read in 20 s counts as one that does not parse.
     """
     import music21
 
@@ -129,7 +154,7 @@ def parse_events(abc: str) -> list[tuple[int, float]]:
             raise ValueError(f"music: the tune has an unusual {field}: field {value.strip()!r}; expected e.g. "
                              f"{'6/8, 3/4 or C|' if field == 'M' else '1/8'}.")
     try:
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), _time_limit(time_limit):
             score = music21.converter.parse(abc, format="abc")  # its "assuming C" chatter is not ours to print
         events = []
         for n in score.recurse().notes:
