@@ -12,6 +12,8 @@ $(STAMP): pyproject.toml
 	# torch is pinned here (the CPU build on this machine's disk); pyproject.toml declares a range.
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[dev,recipes]'
+	# the C step kernels of the fused GRU/RNN (about a second; without a compiler rnnkit runs without them)
+	$(BIN)/python -c "import rnnkit.layers.native as n; n.main()"
 	touch $(STAMP)
 
 demo: $(STAMP)

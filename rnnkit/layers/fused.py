@@ -24,6 +24,10 @@ GRU gradients, from h = n + z * (h_prev - n) and n = tanh(g_in + r * g_hn) (``rn
 Every per-step coefficient is dh times a factor known after the forward pass, so the four
 factors are stacked into A (T, B, 4, H) and one broadcast multiply produces all of dG_t.
 
+Each step's gate math runs as one compiled loop from ``kernels.c`` (``rnnkit.layers.native``) for
+float32 on the CPU, and as the PyTorch ops written out below otherwise (float64, no compiler);
+tests hold the two to each other and to torch.nn.
+
 Variable lengths follow PyTorch's packed layout: the batch is sorted by length, longest
 first, and step t touches only the first batch_sizes[t] rows. A finished row is simply
 not updated, so its state stays frozen, its output stays zero, and its gradient rows
@@ -39,6 +43,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from rnnkit.layers.native import Kernels, kernels_for
 from rnnkit.layers.onednn import Linear
 from rnnkit.layers.sequence import reverse_padded
 
@@ -89,6 +94,16 @@ def _prev_states(h0: Tensor, out: Tensor, t0: int, t1: int) -> Tensor:
     return torch.cat([h0.unsqueeze(0), out[: t1 - 1]]) if t0 == 0 else out[t0 - 1 : t1 - 1]
 
 
+def _gru_forward_step(gi: Tensor, gh: Tensor, gh_n: Tensor, h_prev: Tensor, h: Tensor) -> None:
+    """One GRU step's gate math as PyTorch ops (``kernels.c`` has the compiled twin), in place:
+    gi (b, 3H) = x W_ih^T + b_ih becomes r, z, n; gh (b, 3H) = h_prev W_hh^T + b_hh; gh_n gets its n block."""
+    H = h.size(1)
+    rz = gi[:, : 2 * H].add_(gh[:, : 2 * H]).sigmoid_()  # r, z
+    gh_n.copy_(gh[:, 2 * H :])
+    n = _tanh(gi[:, 2 * H :].addcmul_(rz[:, :H], gh_n))  # n = tanh(g_in + r * g_hn)
+    torch.lerp(n, h_prev, rz[:, H:], out=h)  # h = n + z * (h_prev - n)
+
+
 class GRUFunction(torch.autograd.Function):
     """One GRU direction over x (T, B, I) from h0 (B, H); returns out (T, B, H) and h_n (B, H)."""
 
@@ -103,17 +118,14 @@ class GRUFunction(torch.autograd.Function):
         gh_n = x.new_empty(T, B, H)  # the n block of W_hh h_prev + b_hh, kept for the backward pass
         out = x.new_zeros(T, B, H) if batch_sizes is not None else x.new_empty(T, B, H)
         hidden = Linear(w_hh, B)  # h_prev -> W_hh h_prev (+ b_hh), packed once for all steps
+        native = kernels_for(x)
+        step = native.gru_forward_step if native is not None else _gru_forward_step
         h_prev = h0
         for t, (gi_t, gh_n_t, out_t) in enumerate(zip(gi.unbind(0), gh_n.unbind(0), out.unbind(0), strict=True)):
             b = batch_sizes[t] if batch_sizes is not None else B
-            gi_t, gh_n_t, out_t = _rows(gi_t, b, B), _rows(gh_n_t, b, B), _rows(out_t, b, B)
             h_prev = _rows(h_prev, b, B)
-            gh_t = hidden(h_prev, b_hh)  # (b, 3H)
-            rz = gi_t[:, : 2 * H].add_(gh_t[:, : 2 * H]).sigmoid_()  # r, z
-            gh_n_t.copy_(gh_t[:, 2 * H :])
-            n = _tanh(gi_t[:, 2 * H :].addcmul_(rz[:, :H], gh_n_t))  # n = tanh(g_in + r * g_hn)
-            torch.lerp(n, h_prev, rz[:, H:], out=out_t)  # h = n + z * (h_prev - n)
-            h_prev = out_t
+            step(_rows(gi_t, b, B), hidden(h_prev, b_hh), _rows(gh_n_t, b, B), h_prev, _rows(out_t, b, B))
+            h_prev = _rows(out_t, b, B)
         ctx.save_for_backward(x, h0, w_ih, w_hh, gi, gh_n, out)
         ctx.batch_sizes, ctx.has_bias = batch_sizes, b_ih is not None
         ctx.set_materialize_grads(False)
@@ -126,40 +138,86 @@ class GRUFunction(torch.autograd.Function):
         batch_sizes = ctx.batch_sizes
         T, B, _ = x.shape
         H = w_hh.size(1)
-        # gradient blocks are stored as [g_hn, r, z, g_in]: columns 0:3H are the hidden side in the
-        # order n, r, z (so W_hh is used with its rows in that order), columns H:4H the input side r, z, n
+        # the hidden-side gate gradients come in the order n, r, z (see _gru_chunk_torch), so W_hh is used so too
         w_hh_nrz = Linear(torch.cat([w_hh[2 * H :], w_hh[: 2 * H]]).t(), B)  # dG_h -> dG_h W_hh, rows n, r, z
         grads = _Grads(ctx, x, w_ih, 3 * H, H)
         dh = d_hn.clone() if d_hn is not None else h0.new_zeros(B, H)  # (B, H)
+        native = kernels_for(x)
+        if native is not None and d_out is not None:
+            d_out = d_out.contiguous()
         for t0, t1 in _chunks(T, B):
-            r, z, n = gi[t0:t1, :, :H], gi[t0:t1, :, H : 2 * H], gi[t0:t1, :, 2 * H :]  # (T_c, B, H) each
             h_prev = _prev_states(h0, out, t0, t1)
-            # the step-independent factors of the four gate gradients, dG = dh * A, for the whole chunk
-            A = x.new_empty(t1 - t0, B, 4, H)
-            one_minus_z = 1 - z
-            dn = torch.mul(n, n, out=A[:, :, 3]).neg_().add_(1).mul_(one_minus_z)  # dn_pre / dh
-            torch.mul(dn, r, out=A[:, :, 0])  # dg_hn / dh
-            a_r = torch.mul(A[:, :, 0], gh_n[t0:t1], out=A[:, :, 1])
-            a_r.addcmul_(a_r, r, value=-1)  # dr_pre / dh = dn * g_hn * r * (1 - r)
-            torch.sub(h_prev, n, out=A[:, :, 2]).mul_(z).mul_(one_minus_z)  # dz_pre / dh
-            for t in range(t1 - 1, t0 - 1, -1):
-                b = batch_sizes[t] if batch_sizes is not None else B
-                dh_b, e = _rows(dh, b, B), A[t - t0]  # e: (B, 4, H)
-                if b < B:
-                    e[b:].zero_()  # finished rows contribute nothing
-                    e = e[:b]
-                if d_out is not None:
-                    dh_b.add_(_rows(d_out[t], b, B))
-                e.mul_(dh_b.unsqueeze(1))  # dG_t, in place of its factors
-                dh_b.mul_(_rows(z[t - t0], b, B)).add_(w_hh_nrz(e.view(b, 4 * H)[:, : 3 * H]))  # dh * z + dG_h W_hh
-            E = A.view(-1, 4 * H)
-            grads.add_chunk(t0, t1, E[:, H:], E[:, : 3 * H], h_prev)
+            if native is not None:
+                dh, dg_i, dg_h = _gru_chunk_native(native, w_hh_nrz, t0, t1, batch_sizes, dh, d_out, gi, gh_n, h_prev)
+            else:
+                dh, dg_i, dg_h = _gru_chunk_torch(w_hh_nrz, t0, t1, batch_sizes, dh, d_out, gi, gh_n, h_prev)
+            grads.add_chunk(t0, t1, dg_i, dg_h, h_prev)
         dw_hh, db_hh = grads.dw_hh, grads.db_hh  # rows in n, r, z order: put them back to r, z, n
         if dw_hh is not None:
             dw_hh = torch.cat([dw_hh[H:], dw_hh[:H]])
         if db_hh is not None:
             db_hh = torch.cat([db_hh[H:], db_hh[:H]])
         return grads.dx, (dh if ctx.needs_input_grad[1] else None), grads.dw_ih, dw_hh, grads.db_ih, db_hh, None
+
+
+def _gru_chunk_torch(
+    w_hh_nrz: Linear, t0: int, t1: int, batch_sizes: list[int] | None, dh: Tensor,
+    d_out: Tensor | None, gi: Tensor, gh_n: Tensor, h_prev: Tensor,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Backward through GRU steps t1-1 .. t0 as PyTorch ops; dh (B, H) is dL/dh_{t1-1} and becomes dL/dh_{t0-1}.
+
+    Returns dh and the chunk's gate gradients, input side dG_i = [dr, dz, dn] and hidden side
+    dG_h = [dg_hn, dr, dz], each (T_c*B, 3H). They are two overlapping views of one buffer whose
+    blocks are [dg_hn, dr, dz, dn]: dG_h is columns 0:3H, dG_i columns H:4H.
+    """
+    B, H = dh.shape
+    r, z, n = gi[t0:t1, :, :H], gi[t0:t1, :, H : 2 * H], gi[t0:t1, :, 2 * H :]  # (T_c, B, H) each
+    # the step-independent factors of the four gate gradients, dG = dh * A, for the whole chunk
+    A = dh.new_empty(t1 - t0, B, 4, H)
+    one_minus_z = 1 - z
+    dn = torch.mul(n, n, out=A[:, :, 3]).neg_().add_(1).mul_(one_minus_z)  # dn_pre / dh
+    torch.mul(dn, r, out=A[:, :, 0])  # dg_hn / dh
+    a_r = torch.mul(A[:, :, 0], gh_n[t0:t1], out=A[:, :, 1])
+    a_r.addcmul_(a_r, r, value=-1)  # dr_pre / dh = dn * g_hn * r * (1 - r)
+    torch.sub(h_prev, n, out=A[:, :, 2]).mul_(z).mul_(one_minus_z)  # dz_pre / dh
+    for t in range(t1 - 1, t0 - 1, -1):
+        b = batch_sizes[t] if batch_sizes is not None else B
+        dh_b, e = _rows(dh, b, B), A[t - t0]  # e: (B, 4, H)
+        if b < B:
+            e[b:].zero_()  # finished rows contribute nothing
+            e = e[:b]
+        if d_out is not None:
+            dh_b.add_(_rows(d_out[t], b, B))
+        e.mul_(dh_b.unsqueeze(1))  # dG_t, in place of its factors
+        dh_b.mul_(_rows(z[t - t0], b, B)).add_(w_hh_nrz(e.view(b, 4 * H)[:, : 3 * H]))  # dh * z + dG_h W_hh
+    E = A.view(-1, 4 * H)
+    return dh, E[:, H:], E[:, : 3 * H]
+
+
+def _gru_chunk_native(
+    native: Kernels, w_hh_nrz: Linear, t0: int, t1: int, batch_sizes: list[int] | None, dh: Tensor,
+    d_out: Tensor | None, gi: Tensor, gh_n: Tensor, h_prev: Tensor,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """``_gru_chunk_torch`` with each step's gate math in one compiled pass (``kernels.c``), which writes
+    dG_i and dG_h into two contiguous buffers (dr and dz go to both) so the products read them as they are."""
+    B, H = dh.shape
+    e_i, e_h = dh.new_empty(t1 - t0, B, 3 * H), dh.new_empty(t1 - t0, B, 3 * H)
+    for t in range(t1 - 1, t0 - 1, -1):
+        b = batch_sizes[t] if batch_sizes is not None else B
+        e_i_t, e_h_t = e_i[t - t0], e_h[t - t0]
+        if b < B:
+            e_i_t[b:].zero_()  # finished rows contribute nothing
+            e_h_t[b:].zero_()
+        dh_b = _rows(dh, b, B)
+        d_out_t = None if d_out is None else _rows(d_out[t], b, B)
+        native.gru_backward_step(dh_b, d_out_t, _rows(gi[t], b, B), _rows(gh_n[t], b, B),
+                                 _rows(h_prev[t - t0], b, B), _rows(e_h_t, b, B), _rows(e_i_t, b, B))
+        dh_prev = w_hh_nrz.plus(_rows(e_h_t, b, B), dh_b)  # dh * z + dG_h W_hh
+        if b == B:
+            dh = dh_prev
+        else:
+            dh_b.copy_(dh_prev)
+    return dh, e_i.view(-1, 3 * H), e_h.view(-1, 3 * H)
 
 
 class ElmanFunction(torch.autograd.Function):
@@ -176,6 +234,7 @@ class ElmanFunction(torch.autograd.Function):
         gi = _input_projection(x, w_ih, bias)  # (T, B, H)
         out = x.new_zeros(T, B, H) if batch_sizes is not None else x.new_empty(T, B, H)
         hidden = Linear(w_hh, B)  # h_prev -> W_hh h_prev, packed once for all steps
+        native = kernels_for(x)
         h_prev = h0
         for t, (gi_t, out_t) in enumerate(zip(gi.unbind(0), out.unbind(0), strict=True)):
             b = batch_sizes[t] if batch_sizes is not None else B
@@ -183,6 +242,8 @@ class ElmanFunction(torch.autograd.Function):
             a = hidden.plus(h_prev, _rows(gi_t, b, B))  # a = W_ih x + b + W_hh h_prev
             if relu:
                 torch.clamp_min(a, 0, out=out_t)
+            elif native is not None:
+                native.tanh_step(a, out_t)
             else:
                 _tanh(a, out=out_t)
             h_prev = out_t
@@ -201,21 +262,58 @@ class ElmanFunction(torch.autograd.Function):
         grads = _Grads(ctx, x, w_ih, H, H)
         back = Linear(w_hh.t(), B)  # da -> da W_hh
         dh = d_hn.clone() if d_hn is not None else h0.new_zeros(B, H)
+        native = kernels_for(x)
+        if native is not None and d_out is not None:
+            d_out = d_out.contiguous()
         for t0, t1 in _chunks(T, B):
-            h_c = out[t0:t1]
-            A = (h_c > 0).to(out.dtype) if ctx.relu else torch.mul(h_c, h_c).neg_().add_(1)  # da / dh, (T_c, B, H)
-            for t in range(t1 - 1, t0 - 1, -1):
-                b = batch_sizes[t] if batch_sizes is not None else B
-                dh_b, e = _rows(dh, b, B), A[t - t0]
-                if b < B:
-                    e[b:].zero_()
-                    e = e[:b]
-                if d_out is not None:
-                    dh_b.add_(_rows(d_out[t], b, B))
-                dh_b.copy_(back(e.mul_(dh_b)))  # da = dh * act'(a); dh_prev = da W_hh
-            E = A.view(-1, H)
+            if native is not None:
+                dh, E = _elman_chunk_native(native, back, t0, t1, batch_sizes, dh, d_out, out, ctx.relu)
+            else:
+                dh, E = _elman_chunk_torch(back, t0, t1, batch_sizes, dh, d_out, out, ctx.relu)
             grads.add_chunk(t0, t1, E, E, _prev_states(h0, out, t0, t1))
         return grads.dx, (dh if ctx.needs_input_grad[1] else None), grads.dw_ih, grads.dw_hh, grads.db_ih, grads.db_hh, None, None
+
+
+def _elman_chunk_torch(
+    back: Linear, t0: int, t1: int, batch_sizes: list[int] | None, dh: Tensor, d_out: Tensor | None, out: Tensor, relu: bool
+) -> tuple[Tensor, Tensor]:
+    """Backward through Elman steps t1-1 .. t0: dh (B, H) is dL/dh_{t1-1}, returned as dL/dh_{t0-1},
+    with the chunk's pre-activation gradients dA (T_c*B, H)."""
+    B, H = dh.shape
+    h_c = out[t0:t1]
+    A = (h_c > 0).to(out.dtype) if relu else torch.mul(h_c, h_c).neg_().add_(1)  # da / dh, (T_c, B, H)
+    for t in range(t1 - 1, t0 - 1, -1):
+        b = batch_sizes[t] if batch_sizes is not None else B
+        dh_b, e = _rows(dh, b, B), A[t - t0]
+        if b < B:
+            e[b:].zero_()
+            e = e[:b]
+        if d_out is not None:
+            dh_b.add_(_rows(d_out[t], b, B))
+        dh_b.copy_(back(e.mul_(dh_b)))  # da = dh * act'(a); dh_prev = da W_hh
+    return dh, A.view(-1, H)
+
+
+def _elman_chunk_native(
+    native: Kernels, back: Linear, t0: int, t1: int, batch_sizes: list[int] | None, dh: Tensor,
+    d_out: Tensor | None, out: Tensor, relu: bool,
+) -> tuple[Tensor, Tensor]:
+    """``_elman_chunk_torch`` with da = (dh + d_out) * act'(a) in one compiled pass per step."""
+    B, H = dh.shape
+    E = dh.new_empty(t1 - t0, B, H)
+    for t in range(t1 - 1, t0 - 1, -1):
+        b = batch_sizes[t] if batch_sizes is not None else B
+        e = E[t - t0]
+        if b < B:
+            e[b:].zero_()
+        dh_b = _rows(dh, b, B)
+        native.elman_backward_step(dh_b, None if d_out is None else _rows(d_out[t], b, B), _rows(out[t], b, B), relu, _rows(e, b, B))
+        dh_prev = back(_rows(e, b, B))  # dh_prev = da W_hh
+        if b == B:
+            dh = dh_prev
+        else:
+            dh_b.copy_(dh_prev)
+    return dh, E.view(-1, H)
 
 
 class _Grads:
@@ -240,10 +338,13 @@ class _Grads:
             self.dw_ih.addmm_(dg_i.t(), x)  # dW_ih += dG_i^T X
         if self.dw_hh is not None:
             self.dw_hh.addmm_(dg_h.t(), h_prev.reshape(-1, h_prev.size(2)))  # dW_hh += dG_h^T H_prev
-        if self.db_ih is not None:
-            self.db_ih.add_(dg_i.sum(0))
-        if self.db_hh is not None:
-            self.db_hh.add_(dg_h.sum(0))
+        if self.db_ih is not None or self.db_hh is not None:
+            db_i = dg_i.sum(0)
+            db_h = db_i if dg_h is dg_i else dg_h.sum(0)  # an Elman layer's two biases share one gradient
+            if self.db_ih is not None:
+                self.db_ih.add_(db_i)
+            if self.db_hh is not None:
+                self.db_hh.add_(db_h)
 
 
 def fused_direction(
@@ -253,8 +354,8 @@ def fused_direction(
     w_ih, w_hh = weights[0], weights[1]
     b_ih, b_hh = (weights[2], weights[3]) if has_biases else (None, None)
     if mode == "gru":
-        return GRUFunction.apply(x.contiguous(), h0, w_ih, w_hh, b_ih, b_hh, batch_sizes)  # type: ignore[no-any-return]
-    return ElmanFunction.apply(x.contiguous(), h0, w_ih, w_hh, b_ih, b_hh, batch_sizes, mode == "rnn_relu")  # type: ignore[no-any-return]
+        return GRUFunction.apply(x.contiguous(), h0.contiguous(), w_ih, w_hh, b_ih, b_hh, batch_sizes)  # type: ignore[no-any-return]
+    return ElmanFunction.apply(x.contiguous(), h0.contiguous(), w_ih, w_hh, b_ih, b_hh, batch_sizes, mode == "rnn_relu")  # type: ignore[no-any-return]
 
 
 def fused_forward(

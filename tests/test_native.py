@@ -1,0 +1,124 @@
+"""The compiled step kernels (kernels.c): their math against PyTorch, the layers with and without
+them, and the fallback when they cannot be built."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import rnnkit
+from rnnkit.layers import native
+from rnnkit.layers.native import use_native
+
+kernels = native.kernels_for(torch.zeros(1))
+needs_kernels = pytest.mark.skipif(kernels is None, reason="no C compiler here: the kernels could not be built")
+
+
+@needs_kernels
+def test_tanh_matches_torch_across_the_range_and_keeps_nan() -> None:
+    assert kernels is not None
+    a = torch.cat([torch.linspace(-100, 100, 20001), torch.tensor([0.0, -0.0, 1e-30, 88.5, -88.5, 1e4, -1e4])])
+    a = torch.cat([a, torch.tensor([float("inf"), float("-inf"), float("nan")])])
+    h = torch.empty_like(a)
+    kernels.tanh_step(a, h)
+    torch.testing.assert_close(h[:-1], torch.tanh(a[:-1]), atol=2e-7, rtol=0)
+    assert torch.isnan(h[-1])
+
+
+@needs_kernels
+def test_gru_step_matches_the_torch_step() -> None:
+    assert kernels is not None
+    from rnnkit.layers.fused import _gru_forward_step
+
+    g = torch.Generator().manual_seed(0)
+    b, H = 5, 7
+    gi, gh = torch.randn(b, 3 * H, generator=g) * 3, torch.randn(b, 3 * H, generator=g) * 3
+    h_prev = torch.randn(b, H, generator=g)
+    results = []
+    for step in (kernels.gru_forward_step, _gru_forward_step):
+        gi_c, gh_n, h = gi.clone(), torch.empty(b, H), torch.empty(b, H)
+        step(gi_c, gh, gh_n, h_prev, h)
+        results.append((gi_c, gh_n, h))
+    for ours, theirs in zip(*results, strict=True):
+        torch.testing.assert_close(ours, theirs, atol=1e-6, rtol=0)
+    assert torch.equal(results[0][1], gh[:, 2 * H :])  # gh_n keeps the n block as it was
+
+
+def _run(layer: torch.nn.Module, x: torch.Tensor, lengths: torch.Tensor | None) -> list[torch.Tensor]:
+    x = x.clone().requires_grad_()
+    y, h = layer(x, lengths=lengths) if lengths is not None else layer(x)
+    (y.pow(2).sum() + h.sum()).backward()
+    grads = [p.grad.clone() for p in layer.parameters()]  # type: ignore[union-attr]
+    layer.zero_grad()
+    assert x.grad is not None
+    return [y, h, x.grad, *grads]
+
+
+@needs_kernels
+@pytest.mark.parametrize("kind", ["gru", "tanh", "relu"])
+@pytest.mark.parametrize("lengths", [None, [7, 3, 9, 1, 9]])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_layers_with_kernels_equal_torch_nn(kind: str, lengths: list[int] | None, bidirectional: bool) -> None:
+    torch.manual_seed(0)
+    if kind == "gru":
+        peer: torch.nn.Module = torch.nn.GRU(6, 8, 2, bidirectional=bidirectional)
+        ours: torch.nn.Module = rnnkit.GRU(6, 8, 2, bidirectional=bidirectional)
+    else:
+        peer = torch.nn.RNN(6, 8, 2, nonlinearity=kind, bidirectional=bidirectional)
+        ours = rnnkit.RNN(6, 8, 2, nonlinearity=kind, bidirectional=bidirectional)
+    ours.load_state_dict(peer.state_dict())
+    x = torch.randn(9, 5, 6)
+    lens = None if lengths is None else torch.tensor(lengths)
+    with use_native(True):
+        got = _run(ours, x, lens)
+    with use_native(False):
+        python_path = _run(ours, x, lens)
+    if lens is None:
+        expected = _run(peer, x, None)
+    else:  # torch.nn through a PackedSequence, padded back
+        xr = x.clone().requires_grad_()
+        packed = torch.nn.utils.rnn.pack_padded_sequence(xr, lens, enforce_sorted=False)
+        yp, h = peer(packed)
+        y, _ = torch.nn.utils.rnn.pad_packed_sequence(yp, total_length=9)
+        (y.pow(2).sum() + h.sum()).backward()
+        assert xr.grad is not None
+        expected = [y, h, xr.grad, *[p.grad.clone() for p in peer.parameters()]]  # type: ignore[union-attr]
+    for a, b, c in zip(got, python_path, expected, strict=True):
+        torch.testing.assert_close(a, b, atol=2e-5, rtol=1e-5)
+        torch.testing.assert_close(a, c, atol=2e-5, rtol=1e-5)
+
+
+def test_layers_work_when_the_kernels_cannot_be_built(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("CC", "no-such-compiler")
+    monkeypatch.setattr(native.shutil, "which", lambda name: None)
+    monkeypatch.setenv("RNNKIT_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(native, "_loaded", None)
+    monkeypatch.setattr(native, "_failure", None)
+    with pytest.raises(native.NativeBuildError, match="no C compiler"):
+        native.build()
+    assert native.kernels_for(torch.zeros(1)) is None
+    assert native._failure is not None and "no C compiler" in native._failure
+    layer = rnnkit.GRU(4, 5)
+    x = torch.randn(3, 2, 4, requires_grad=True)
+    y, _ = layer(x)
+    y.sum().backward()  # runs on the PyTorch-ops path
+    peer = torch.nn.GRU(4, 5)
+    peer.load_state_dict(layer.state_dict())
+    torch.testing.assert_close(y, peer(x)[0])
+
+
+@needs_kernels
+def test_build_reports_a_compiler_error_and_leaves_no_partial_file(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    bad = tmp_path / "kernels.c"
+    bad.write_text("this is not C\n")
+    monkeypatch.setattr(native, "SOURCE", bad)
+    monkeypatch.setenv("RNNKIT_CACHE_DIR", str(tmp_path / "cache"))
+    with pytest.raises(native.NativeBuildError, match="kernels.c failed"):
+        native.build()
+    assert list((tmp_path / "cache" / "native").iterdir()) == []
+
+
+def test_kernels_apply_only_to_float32_on_the_cpu() -> None:
+    assert native.kernels_for(torch.zeros(1, dtype=torch.float64)) is None
+    with use_native(False):
+        assert native.kernels_for(torch.zeros(1)) is None
