@@ -77,6 +77,13 @@ def _rows(t: Tensor, b: int, B: int) -> Tensor:
     return t if b == B else t[:b]
 
 
+def _step_rows(d: Tensor | None, t: int, b: int) -> Tensor | None:
+    """Rows 0..b-1 of d[t], contiguous for the compiled kernels. A step at a time: the gradient of
+    ``output.sum()`` arrives expanded (stride 0), and making all of it contiguous at once would
+    write (and page-fault in) a whole (T, B, H) tensor instead of one (b, H) block per step."""
+    return None if d is None else d[t, :b].contiguous()
+
+
 def _chunks(T: int, B: int) -> list[tuple[int, int]]:
     """Time chunks [t0, t1), last first, of about 2048 rows (T_c * B): big enough for efficient
     weight-gradient GEMMs, small enough that the chunk's buffers stay in the allocator's reused
@@ -114,19 +121,26 @@ class GRUFunction(torch.autograd.Function):
     ) -> tuple[Tensor, Tensor]:
         T, B, _ = x.shape
         H = w_hh.size(1)
-        gi = _input_projection(x, w_ih, b_ih)  # (T, B, 3H); becomes r, z, n in place
         gh_n = x.new_empty(T, B, H)  # the n block of W_hh h_prev + b_hh, kept for the backward pass
         out = x.new_zeros(T, B, H) if batch_sizes is not None else x.new_empty(T, B, H)
+        project = Linear(w_ih, B * _chunk_steps(T, B))  # x -> W_ih x + b_ih
         hidden = Linear(w_hh, B)  # h_prev -> W_hh h_prev (+ b_hh), packed once for all steps
         native = kernels_for(x)
         step = native.gru_forward_step if native is not None else _gru_forward_step
         h_prev = h0
-        for t, (gi_t, gh_n_t, out_t) in enumerate(zip(gi.unbind(0), gh_n.unbind(0), out.unbind(0), strict=True)):
-            b = batch_sizes[t] if batch_sizes is not None else B
-            h_prev = _rows(h_prev, b, B)
-            step(_rows(gi_t, b, B), hidden(h_prev, b_hh), _rows(gh_n_t, b, B), h_prev, _rows(out_t, b, B))
-            h_prev = _rows(out_t, b, B)
-        ctx.save_for_backward(x, h0, w_ih, w_hh, gi, gh_n, out)
+        # the gates are kept per time chunk (the backward pass's chunks): one (T, B, 3H) buffer would
+        # be above malloc's 32 MB mmap threshold for common sizes and page-fault afresh on every call
+        gi_chunks = []
+        for t0, t1 in reversed(_chunks(T, B)):
+            gi = project(x[t0:t1].reshape((t1 - t0) * B, -1), b_ih).view(t1 - t0, B, 3 * H)  # becomes r, z, n in place
+            gi_chunks.append(gi)
+            for t in range(t0, t1):
+                b = batch_sizes[t] if batch_sizes is not None else B
+                h_prev = _rows(h_prev, b, B)
+                out_t = _rows(out[t], b, B)
+                step(_rows(gi[t - t0], b, B), hidden(h_prev, b_hh), _rows(gh_n[t], b, B), h_prev, out_t)
+                h_prev = out_t
+        ctx.save_for_backward(x, h0, w_ih, w_hh, gh_n, out, *gi_chunks)
         ctx.batch_sizes, ctx.has_bias = batch_sizes, b_ih is not None
         ctx.set_materialize_grads(False)
         return out, _last_states(out, batch_sizes)
@@ -134,7 +148,7 @@ class GRUFunction(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, d_out: Tensor | None, d_hn: Tensor | None) -> tuple[Tensor | None, ...]:
-        x, h0, w_ih, w_hh, gi, gh_n, out = ctx.saved_tensors
+        x, h0, w_ih, w_hh, gh_n, out, *gi_chunks = ctx.saved_tensors
         batch_sizes = ctx.batch_sizes
         T, B, _ = x.shape
         H = w_hh.size(1)
@@ -143,9 +157,7 @@ class GRUFunction(torch.autograd.Function):
         grads = _Grads(ctx, x, w_ih, 3 * H, H)
         dh = d_hn.clone() if d_hn is not None else h0.new_zeros(B, H)  # (B, H)
         native = kernels_for(x)
-        if native is not None and d_out is not None:
-            d_out = d_out.contiguous()
-        for t0, t1 in _chunks(T, B):
+        for (t0, t1), gi in zip(_chunks(T, B), reversed(gi_chunks), strict=True):
             h_prev = _prev_states(h0, out, t0, t1)
             if native is not None:
                 dh, dg_i, dg_h = _gru_chunk_native(native, w_hh_nrz, t0, t1, batch_sizes, dh, d_out, gi, gh_n, h_prev)
@@ -164,14 +176,15 @@ def _gru_chunk_torch(
     w_hh_nrz: Linear, t0: int, t1: int, batch_sizes: list[int] | None, dh: Tensor,
     d_out: Tensor | None, gi: Tensor, gh_n: Tensor, h_prev: Tensor,
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """Backward through GRU steps t1-1 .. t0 as PyTorch ops; dh (B, H) is dL/dh_{t1-1} and becomes dL/dh_{t0-1}.
+    """Backward through GRU steps t1-1 .. t0 as PyTorch ops; dh (B, H) is dL/dh_{t1-1} and becomes dL/dh_{t0-1};
+    gi (T_c, B, 3H) holds these steps' gates r, z, n.
 
     Returns dh and the chunk's gate gradients, input side dG_i = [dr, dz, dn] and hidden side
     dG_h = [dg_hn, dr, dz], each (T_c*B, 3H). They are two overlapping views of one buffer whose
     blocks are [dg_hn, dr, dz, dn]: dG_h is columns 0:3H, dG_i columns H:4H.
     """
     B, H = dh.shape
-    r, z, n = gi[t0:t1, :, :H], gi[t0:t1, :, H : 2 * H], gi[t0:t1, :, 2 * H :]  # (T_c, B, H) each
+    r, z, n = gi[:, :, :H], gi[:, :, H : 2 * H], gi[:, :, 2 * H :]  # (T_c, B, H) each
     # the step-independent factors of the four gate gradients, dG = dh * A, for the whole chunk
     A = dh.new_empty(t1 - t0, B, 4, H)
     one_minus_z = 1 - z
@@ -209,8 +222,7 @@ def _gru_chunk_native(
             e_i_t[b:].zero_()  # finished rows contribute nothing
             e_h_t[b:].zero_()
         dh_b = _rows(dh, b, B)
-        d_out_t = None if d_out is None else _rows(d_out[t], b, B)
-        native.gru_backward_step(dh_b, d_out_t, _rows(gi[t], b, B), _rows(gh_n[t], b, B),
+        native.gru_backward_step(dh_b, _step_rows(d_out, t, b), _rows(gi[t - t0], b, B), _rows(gh_n[t], b, B),
                                  _rows(h_prev[t - t0], b, B), _rows(e_h_t, b, B), _rows(e_i_t, b, B))
         dh_prev = w_hh_nrz.plus(_rows(e_h_t, b, B), dh_b)  # dh * z + dG_h W_hh
         if b == B:
@@ -263,8 +275,6 @@ class ElmanFunction(torch.autograd.Function):
         back = Linear(w_hh.t(), B)  # da -> da W_hh
         dh = d_hn.clone() if d_hn is not None else h0.new_zeros(B, H)
         native = kernels_for(x)
-        if native is not None and d_out is not None:
-            d_out = d_out.contiguous()
         for t0, t1 in _chunks(T, B):
             if native is not None:
                 dh, E = _elman_chunk_native(native, back, t0, t1, batch_sizes, dh, d_out, out, ctx.relu)
@@ -307,7 +317,7 @@ def _elman_chunk_native(
         if b < B:
             e[b:].zero_()
         dh_b = _rows(dh, b, B)
-        native.elman_backward_step(dh_b, None if d_out is None else _rows(d_out[t], b, B), _rows(out[t], b, B), relu, _rows(e, b, B))
+        native.elman_backward_step(dh_b, _step_rows(d_out, t, b), _rows(out[t], b, B), relu, _rows(e, b, B))
         dh_prev = back(_rows(e, b, B))  # dh_prev = da W_hh
         if b == B:
             dh = dh_prev
