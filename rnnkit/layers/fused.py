@@ -154,7 +154,7 @@ class GRUFunction(torch.autograd.Function):
         H = w_hh.size(1)
         # the hidden-side gate gradients come in the order n, r, z (see _gru_chunk_torch), so W_hh is used so too
         w_hh_nrz = Linear(torch.cat([w_hh[2 * H :], w_hh[: 2 * H]]).t(), B)  # dG_h -> dG_h W_hh, rows n, r, z
-        grads = _Grads(ctx, x, w_ih, 3 * H, H)
+        grads = _Grads(ctx, x, w_ih, 3 * H, H, _chunk_steps(T, B))
         dh = d_hn.clone() if d_hn is not None else h0.new_zeros(B, H)  # (B, H)
         native = kernels_for(x)
         for (t0, t1), gi in zip(_chunks(T, B), reversed(gi_chunks), strict=True):
@@ -163,7 +163,7 @@ class GRUFunction(torch.autograd.Function):
                 dh, dg_i, dg_h = _gru_chunk_native(native, w_hh_nrz, t0, t1, batch_sizes, dh, d_out, gi, gh_n, h_prev)
             else:
                 dh, dg_i, dg_h = _gru_chunk_torch(w_hh_nrz, t0, t1, batch_sizes, dh, d_out, gi, gh_n, h_prev)
-            grads.add_chunk(t0, t1, dg_i, dg_h, h_prev)
+            grads.add_chunk(t0, t1, dg_i, dg_h, h0, out)
         dw_hh, db_hh = grads.dw_hh, grads.db_hh  # rows in n, r, z order: put them back to r, z, n
         if dw_hh is not None:
             dw_hh = torch.cat([dw_hh[H:], dw_hh[:H]])
@@ -271,83 +271,69 @@ class ElmanFunction(torch.autograd.Function):
         batch_sizes = ctx.batch_sizes
         T, B, _ = x.shape
         H = w_hh.size(1)
-        grads = _Grads(ctx, x, w_ih, H, H)
         back = Linear(w_hh.t(), B)  # da -> da W_hh
         dh = d_hn.clone() if d_hn is not None else h0.new_zeros(B, H)
+        # the pre-activation gradients of all T steps: (T, B, H) like out itself, so that dX, dW_ih and
+        # dW_hh are one GEMM each over all T*B rows and dX needs no copying together
+        E = out.new_empty(T, B, H)
         native = kernels_for(x)
-        for t0, t1 in _chunks(T, B):
+        if native is None:  # the factors act'(a) for all steps at once, then one multiply per step
+            torch.gt(out, 0, out=E) if ctx.relu else torch.mul(out, out, out=E).neg_().add_(1)
+        for t in range(T - 1, -1, -1):
+            b = batch_sizes[t] if batch_sizes is not None else B
+            e, dh_b = E[t], _rows(dh, b, B)
+            if b < B:
+                e[b:].zero_()  # finished rows contribute nothing
+                e = e[:b]
             if native is not None:
-                dh, E = _elman_chunk_native(native, back, t0, t1, batch_sizes, dh, d_out, out, ctx.relu)
+                native.elman_backward_step(dh_b, _step_rows(d_out, t, b), _rows(out[t], b, B), ctx.relu, e)
             else:
-                dh, E = _elman_chunk_torch(back, t0, t1, batch_sizes, dh, d_out, out, ctx.relu)
-            grads.add_chunk(t0, t1, E, E, _prev_states(h0, out, t0, t1))
+                if d_out is not None:
+                    dh_b.add_(_rows(d_out[t], b, B))
+                e.mul_(dh_b)  # da = dh * act'(a)
+            dh_prev = back(e)  # dh_prev = da W_hh
+            if b == B:
+                dh = dh_prev
+            else:
+                dh_b.copy_(dh_prev)
+        grads = _Grads(ctx, x, w_ih, H, H, T)
+        grads.add_chunk(0, T, E.view(-1, H), E.view(-1, H), h0, out)
         return grads.dx, (dh if ctx.needs_input_grad[1] else None), grads.dw_ih, grads.dw_hh, grads.db_ih, grads.db_hh, None, None
-
-
-def _elman_chunk_torch(
-    back: Linear, t0: int, t1: int, batch_sizes: list[int] | None, dh: Tensor, d_out: Tensor | None, out: Tensor, relu: bool
-) -> tuple[Tensor, Tensor]:
-    """Backward through Elman steps t1-1 .. t0: dh (B, H) is dL/dh_{t1-1}, returned as dL/dh_{t0-1},
-    with the chunk's pre-activation gradients dA (T_c*B, H)."""
-    B, H = dh.shape
-    h_c = out[t0:t1]
-    A = (h_c > 0).to(out.dtype) if relu else torch.mul(h_c, h_c).neg_().add_(1)  # da / dh, (T_c, B, H)
-    for t in range(t1 - 1, t0 - 1, -1):
-        b = batch_sizes[t] if batch_sizes is not None else B
-        dh_b, e = _rows(dh, b, B), A[t - t0]
-        if b < B:
-            e[b:].zero_()
-            e = e[:b]
-        if d_out is not None:
-            dh_b.add_(_rows(d_out[t], b, B))
-        dh_b.copy_(back(e.mul_(dh_b)))  # da = dh * act'(a); dh_prev = da W_hh
-    return dh, A.view(-1, H)
-
-
-def _elman_chunk_native(
-    native: Kernels, back: Linear, t0: int, t1: int, batch_sizes: list[int] | None, dh: Tensor,
-    d_out: Tensor | None, out: Tensor, relu: bool,
-) -> tuple[Tensor, Tensor]:
-    """``_elman_chunk_torch`` with da = (dh + d_out) * act'(a) in one compiled pass per step."""
-    B, H = dh.shape
-    E = dh.new_empty(t1 - t0, B, H)
-    for t in range(t1 - 1, t0 - 1, -1):
-        b = batch_sizes[t] if batch_sizes is not None else B
-        e = E[t - t0]
-        if b < B:
-            e[b:].zero_()
-        dh_b = _rows(dh, b, B)
-        native.elman_backward_step(dh_b, _step_rows(d_out, t, b), _rows(out[t], b, B), relu, _rows(e, b, B))
-        dh_prev = back(_rows(e, b, B))  # dh_prev = da W_hh
-        if b == B:
-            dh = dh_prev
-        else:
-            dh_b.copy_(dh_prev)
-    return dh, E.view(-1, H)
 
 
 class _Grads:
     """Accumulates the gradients of x, W_ih, W_hh and the biases chunk by chunk, as large GEMMs."""
 
-    def __init__(self, ctx: Any, x: Tensor, w_ih: Tensor, rows: int, H: int) -> None:
-        need, (T, B, I) = ctx.needs_input_grad, x.shape
+    def __init__(self, ctx: Any, x: Tensor, w_ih: Tensor, rows: int, H: int, chunk_steps: int) -> None:
+        need, (B, I) = ctx.needs_input_grad, x.shape[1:]
         self.x = x
-        self.dx = x.new_empty(T, B, I) if need[0] else None
-        self.input_back = Linear(w_ih.t(), B * _chunk_steps(T, B)) if need[0] else None  # dG_i -> dG_i W_ih
+        self.dx: Tensor | None = None  # allocated by the first chunk, unless that chunk is the whole sequence
+        self.input_back = Linear(w_ih.t(), B * chunk_steps) if need[0] else None  # dG_i -> dG_i W_ih
         self.dw_ih = w_ih.new_zeros(rows, I) if need[2] else None
         self.dw_hh = w_ih.new_zeros(rows, H) if need[3] else None
         self.db_ih = w_ih.new_zeros(rows) if ctx.has_bias and need[4] else None
         self.db_hh = w_ih.new_zeros(rows) if ctx.has_bias and need[5] else None
 
-    def add_chunk(self, t0: int, t1: int, dg_i: Tensor, dg_h: Tensor, h_prev: Tensor) -> None:
-        """dg_i, dg_h: (T_c*B, rows) gate gradients of steps t0..t1-1; h_prev: (T_c, B, H)."""
-        x = self.x[t0:t1].reshape(-1, self.x.size(2))  # (T_c*B, I)
-        if self.dx is not None and self.input_back is not None:
-            self.dx[t0:t1].view(-1, self.x.size(2)).copy_(self.input_back(dg_i))  # dX = dG_i W_ih
+    def add_chunk(self, t0: int, t1: int, dg_i: Tensor, dg_h: Tensor, h0: Tensor, out: Tensor) -> None:
+        """dg_i, dg_h: (T_c*B, rows) gate gradients of steps t0..t1-1; h0 (B, H) and out (T, B, H) give h_prev."""
+        T, B, I = self.x.shape
+        x = self.x[t0:t1].reshape(-1, I)  # (T_c*B, I)
+        if self.input_back is not None:
+            dx = self.input_back(dg_i)  # dX = dG_i W_ih
+            if (t0, t1) == (0, T):
+                self.dx = dx.view(T, B, I)
+            else:
+                if self.dx is None:
+                    self.dx = self.x.new_empty(T, B, I)
+                self.dx[t0:t1].view(-1, I).copy_(dx)
         if self.dw_ih is not None:
             self.dw_ih.addmm_(dg_i.t(), x)  # dW_ih += dG_i^T X
-        if self.dw_hh is not None:
-            self.dw_hh.addmm_(dg_h.t(), h_prev.reshape(-1, h_prev.size(2)))  # dW_hh += dG_h^T H_prev
+        if self.dw_hh is not None:  # dW_hh += dG_h^T H_prev, with H_prev = [h0, out[0], out[1], ...]
+            s0, rest = (1, dg_h[B:]) if t0 == 0 else (t0, dg_h)
+            if t0 == 0:
+                self.dw_hh.addmm_(dg_h[:B].t(), h0)
+            if t1 > s0:
+                self.dw_hh.addmm_(rest.t(), out[s0 - 1 : t1 - 1].reshape(-1, out.size(2)))
         if self.db_ih is not None or self.db_hh is not None:
             db_i = dg_i.sum(0)
             db_h = db_i if dg_h is dg_i else dg_h.sum(0)  # an Elman layer's two biases share one gradient
