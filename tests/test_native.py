@@ -15,14 +15,17 @@ needs_kernels = pytest.mark.skipif(kernels is None, reason="no C compiler here: 
 
 
 @needs_kernels
-def test_tanh_matches_torch_across_the_range_and_keeps_nan() -> None:
+def test_elman_step_matches_torch_across_the_range_and_keeps_nan() -> None:
     assert kernels is not None
     a = torch.cat([torch.linspace(-100, 100, 20001), torch.tensor([0.0, -0.0, 1e-30, 88.5, -88.5, 1e4, -1e4])])
     a = torch.cat([a, torch.tensor([float("inf"), float("-inf"), float("nan")])])
-    h = torch.empty_like(a)
-    kernels.tanh_step(a, h)
+    h, zero = torch.empty_like(a), torch.zeros_like(a)
+    kernels.elman_forward_step(a, zero, False, h)
     torch.testing.assert_close(h[:-1], torch.tanh(a[:-1]), atol=2e-7, rtol=0)
     assert torch.isnan(h[-1])
+    g = torch.randn_like(a)
+    kernels.elman_forward_step(a[:-1], g[:-1], True, h[:-1])  # relu(a + g)
+    torch.testing.assert_close(h[:-1], torch.relu(a[:-1] + g[:-1]), atol=0, rtol=0)
 
 
 @needs_kernels

@@ -224,11 +224,11 @@ def _gru_chunk_native(
         dh_b = _rows(dh, b, B)
         native.gru_backward_step(dh_b, _step_rows(d_out, t, b), _rows(gi[t - t0], b, B), _rows(gh_n[t], b, B),
                                  _rows(h_prev[t - t0], b, B), _rows(e_h_t, b, B), _rows(e_i_t, b, B))
-        dh_prev = w_hh_nrz.plus(_rows(e_h_t, b, B), dh_b)  # dh * z + dG_h W_hh
+        dh_w = w_hh_nrz(_rows(e_h_t, b, B))  # dG_h W_hh (oneDNN's fused "add" form is slower than this plus an add)
         if b == B:
-            dh = dh_prev
+            dh = dh_w.add_(dh_b)  # dh_prev = dh * z + dG_h W_hh
         else:
-            dh_b.copy_(dh_prev)
+            dh_b.add_(dh_w)
     return dh, e_i.view(-1, 3 * H), e_h.view(-1, 3 * H)
 
 
@@ -251,13 +251,14 @@ class ElmanFunction(torch.autograd.Function):
         for t, (gi_t, out_t) in enumerate(zip(gi.unbind(0), out.unbind(0), strict=True)):
             b = batch_sizes[t] if batch_sizes is not None else B
             out_t, h_prev = _rows(out_t, b, B), _rows(h_prev, b, B)
-            a = hidden.plus(h_prev, _rows(gi_t, b, B))  # a = W_ih x + b + W_hh h_prev
-            if relu:
-                torch.clamp_min(a, 0, out=out_t)
-            elif native is not None:
-                native.tanh_step(a, out_t)
+            if native is not None:  # h = act(W_hh h_prev + (W_ih x + b)), the sum and act in one pass
+                native.elman_forward_step(hidden(h_prev), _rows(gi_t, b, B), relu, out_t)
             else:
-                _tanh(a, out=out_t)
+                a = hidden.plus(h_prev, _rows(gi_t, b, B))  # a = W_ih x + b + W_hh h_prev
+                if relu:
+                    torch.clamp_min(a, 0, out=out_t)
+                else:
+                    _tanh(a, out=out_t)
             h_prev = out_t
         ctx.save_for_backward(x, h0, w_ih, w_hh, out)
         ctx.batch_sizes, ctx.has_bias, ctx.relu = batch_sizes, bias is not None, relu

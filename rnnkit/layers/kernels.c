@@ -92,9 +92,18 @@ void gru_backward_step(int64_t b, int64_t H, float *restrict dh, const float *re
     }
 }
 
-/* The Elman forward step after a = x W_ih^T + h_prev W_hh^T + b: h = tanh(a), n values. */
-void tanh_step(int64_t n, const float *restrict a, float *restrict h) {
-    for (int64_t k = 0; k < n; k++) h[k] = tanh_f(a[k]);
+/* The Elman forward step, n values: h = tanh(a + g) or relu(a + g), where a = h_prev W_hh^T comes
+   from the matrix multiply and g = x W_ih^T + b from the input projection. */
+void elman_forward_step(int64_t n, const float *restrict a, const float *restrict g, int relu,
+                        float *restrict h) {
+    if (relu) {
+        for (int64_t k = 0; k < n; k++) {
+            float v = a[k] + g[k];
+            h[k] = v > 0.0f ? v : 0.0f;
+        }
+    } else {
+        for (int64_t k = 0; k < n; k++) h[k] = tanh_f(a[k] + g[k]);
+    }
 }
 
 /* Elman backward step: d = dh + d_out (d_out may be NULL), e = d * act'(a) into e (n values),

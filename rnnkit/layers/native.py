@@ -44,7 +44,7 @@ _i64, _ptr = ctypes.c_int64, ctypes.c_void_p
 _SIGNATURES = {
     "gru_forward_step": [_i64, _i64, _ptr, _ptr, _ptr, _ptr, _ptr],
     "gru_backward_step": [_i64, _i64, _ptr, _ptr, _ptr, _ptr, _ptr, _ptr, _ptr],
-    "tanh_step": [_i64, _ptr, _ptr],
+    "elman_forward_step": [_i64, _ptr, _ptr, ctypes.c_int, _ptr],
     "elman_backward_step": [_i64, _ptr, _ptr, _ptr, ctypes.c_int, _ptr],
 }
 
@@ -123,9 +123,9 @@ class Kernels:
             gh_n.data_ptr(), h_prev.data_ptr(), e_h.data_ptr(), e_i.data_ptr(),
         )
 
-    def tanh_step(self, a: Tensor, h: Tensor) -> None:
-        """h = tanh(a)."""
-        self._lib.tanh_step(a.numel(), a.data_ptr(), h.data_ptr())
+    def elman_forward_step(self, a: Tensor, g: Tensor, relu: bool, h: Tensor) -> None:
+        """h = tanh(a + g), or relu(a + g)."""
+        self._lib.elman_forward_step(a.numel(), a.data_ptr(), g.data_ptr(), int(relu), h.data_ptr())
 
     def elman_backward_step(self, dh: Tensor, d_out: Tensor | None, h: Tensor, relu: bool, e: Tensor) -> None:
         """e = (dh + d_out) * act'(a), from the forward's outputs h."""
