@@ -116,3 +116,19 @@ void elman_backward_step(int64_t n, const float *restrict dh, const float *restr
         for (int64_t k = 0; k < n; k++) e[k] = (dh[k] + (d_out ? d_out[k] : 0.0f)) * (1.0f - h[k] * h[k]);
     }
 }
+
+/* LSTM step gate math for the batch-1 Stepper. gates (b, 4H) holds [x, h_prev] W^T + b in the
+   Stepper's block order i, f, o, g; c (b, H) is updated in place; h (row stride ldh) receives
+       c = sigmoid(f) * c + sigmoid(i) * tanh(g)      h = sigmoid(o) * tanh(c)              */
+void lstm_step(int64_t b, int64_t H, const float *restrict gates, float *restrict c,
+               float *restrict h, int64_t ldh) {
+    for (int64_t r = 0; r < b; r++) {
+        const float *gi = gates + r * 4 * H, *gf = gi + H, *go = gf + H, *gg = go + H;
+        float *cr = c + r * H, *hr = h + r * ldh;
+        for (int64_t j = 0; j < H; j++) {
+            float cj = sigmoid_f(gf[j]) * cr[j] + sigmoid_f(gi[j]) * tanh_f(gg[j]);
+            cr[j] = cj;
+            hr[j] = sigmoid_f(go[j]) * tanh_f(cj);
+        }
+    }
+}

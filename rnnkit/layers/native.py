@@ -46,6 +46,7 @@ _SIGNATURES = {
     "gru_backward_step": [_i64, _i64, _ptr, _ptr, _ptr, _ptr, _ptr, _ptr, _ptr],
     "elman_forward_step": [_i64, _ptr, _ptr, ctypes.c_int, _ptr],
     "elman_backward_step": [_i64, _ptr, _ptr, _ptr, ctypes.c_int, _ptr],
+    "lstm_step": [_i64, _i64, _ptr, _ptr, _ptr, _i64],
 }
 
 
@@ -132,6 +133,12 @@ class Kernels:
         self._lib.elman_backward_step(
             dh.numel(), dh.data_ptr(), None if d_out is None else d_out.data_ptr(), h.data_ptr(), int(relu), e.data_ptr()
         )
+
+
+    def lstm_step(self, gates: Tensor, c: Tensor, h: Tensor) -> None:
+        """Stepper's LSTM gate math: gates (b, 4H) in block order i, f, o, g; c (b, H) in place; h (b, H), rows may be strided."""
+        b, H = c.shape
+        self._lib.lstm_step(b, H, gates.data_ptr(), c.data_ptr(), h.data_ptr(), h.stride(0))
 
 
 _loaded: Kernels | None = None

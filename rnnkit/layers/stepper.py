@@ -7,8 +7,11 @@ reading the weights once, plus a fixed cost per PyTorch op, so the ``Stepper`` k
 both small: the weights are rearranged once (``refresh``), every buffer is allocated
 once, and a layer costs one matrix multiply plus a handful of in-place gate ops:
 
-    LSTM / Elman:  gates = [x, h_prev] @ [W_ih; W_hh]^T + (b_ih + b_hh)     one addmm
+    LSTM / Elman:  gates = [x, h_prev] @ [W_ih; W_hh]^T + (b_ih + b_hh)     one product
     GRU:           gi = x @ W_ih^T + b_ih,  gh = h_prev @ W_hh^T + b_hh     two (r * gh_n needs gh apart)
+
+A product is ``torch.addmm`` for small weights and oneDNN with the weight packed once for
+large ones (see ``_Affine``: at batch 1, MKL's product runs on one thread).
 
 The LSTM gate blocks are reordered from PyTorch's i, f, g, o to i, f, o, g, so that the
 three sigmoids are one op on one contiguous slice. A layer-normalised LSTM has no such
@@ -23,6 +26,8 @@ import torch
 from torch import Tensor
 
 from rnnkit.cells import ln_lstm_step
+from rnnkit.layers.native import kernels_for
+from rnnkit.layers.onednn import Linear, onednn_applies
 from rnnkit.layers.recurrent import GATES, RecurrentBase
 
 
@@ -65,7 +70,7 @@ class Stepper:
         """Re-read the layer's weights; the state is kept (unless the dtype or device changed: then it is zeroed)."""
         layer, H = self.layer, self.H
         ref = layer.direction_params(0, 0).weight_ih
-        self.weights: list[tuple[Tensor | None, ...]] = []
+        self.weights: list[tuple[Any, ...]] = []
         with torch.no_grad():
             for l in range(self.L):
                 p = layer.direction_params(l, 0)
@@ -73,14 +78,16 @@ class Stepper:
                     ln = p.ln or ()
                     self.weights.append((p.weight_ih, p.weight_hh, _bias_sum(p.bias_ih, p.bias_hh), *ln, p.weight_hr))
                 elif self.mode == "gru":
-                    self.weights.append((p.weight_ih.t().contiguous(), p.weight_hh.t().contiguous(), p.bias_ih, p.bias_hh))
+                    B = self.batch_size
+                    self.weights.append((_Affine(p.weight_ih, p.bias_ih, B), _Affine(p.weight_hh, p.bias_hh, B)))
                 else:
                     w = torch.cat([p.weight_ih, p.weight_hh], dim=1)  # (G*H, I_l + H_out)
                     b = _bias_sum(p.bias_ih, p.bias_hh)
                     if self.mode == "lstm":
                         w, b = _ifgo_to_ifog(w, H), (None if b is None else _ifgo_to_ifog(b, H))
                     w_hr = None if p.weight_hr is None else p.weight_hr.t().contiguous()  # (H, P)
-                    self.weights.append((w.t().contiguous(), b, w_hr))  # (I_l + H_out, G*H)
+                    self.weights.append((_Affine(w, b, self.batch_size), w_hr))
+        self.native = kernels_for(ref)  # the compiled LSTM gate math (rnnkit.layers.native), float32 on the CPU
         z: Tensor | None = getattr(self, "z", None)
         if z is None or z.dtype != ref.dtype or z.device != ref.device:
             self._allocate(ref.dtype, ref.device)
@@ -169,10 +176,13 @@ class Stepper:
             self._gru_step(l, xh[:, : xh.size(1) - self.H_out], h_prev)
         elif self.mode == "lstm":
             assert self.c is not None
-            w, b, w_hr = self.weights[l]
+            affine, w_hr = self.weights[l]
             ifo, i, f, o, g = self.lstm_views
             c = self.c[l]  # (B, H)
-            _affine(xh, w, b, self.gates)  # (B, 4H): [x, h_prev] @ [W_ih; W_hh]^T + b
+            affine(xh, self.gates)  # (B, 4H): [x, h_prev] @ [W_ih; W_hh]^T + b
+            if self.native is not None and w_hr is None:  # the lines below, in one compiled pass
+                self.native.lstm_step(self.gates, c, h_prev)
+                return
             ifo.sigmoid_()
             g.tanh_()
             c.mul_(f).addcmul_(i, g)  # c = f * c_prev + i * g
@@ -182,18 +192,18 @@ class Stepper:
             else:
                 torch.mm(tc.mul_(o), w_hr, out=h_prev)  # h = W_hr (o * tanh(c))
         else:
-            w, b, _ = self.weights[l]
-            _affine(xh, w, b, self.gates)  # (B, H): the pre-activation a
+            affine, _ = self.weights[l]
+            affine(xh, self.gates)  # (B, H): the pre-activation a
             if self.mode == "rnn_tanh":
                 torch.tanh(self.gates, out=h_prev)
             else:
                 torch.clamp_min(self.gates, 0, out=h_prev)
 
     def _gru_step(self, l: int, x: Tensor, h_prev: Tensor) -> None:
-        w_ih_t, w_hh_t, b_ih, b_hh = self.weights[l]
+        affine_ih, affine_hh = self.weights[l]
         H, gi, gh = self.H, self.gates, self.gates_h
-        _affine(x, w_ih_t, b_ih, gi)  # (B, 3H): r, z, n blocks of W_i x + b_i
-        _affine(h_prev, w_hh_t, b_hh, gh)  # (B, 3H): same blocks of W_h h_prev + b_h
+        affine_ih(x, gi)  # (B, 3H): r, z, n blocks of W_i x + b_i
+        affine_hh(h_prev, gh)  # (B, 3H): same blocks of W_h h_prev + b_h
         rz = gi[:, : 2 * H].add_(gh[:, : 2 * H]).sigmoid_()
         r, z = rz[:, :H], rz[:, H:]
         n = gi[:, 2 * H :].addcmul_(r, gh[:, 2 * H :]).tanh_()  # n = tanh(i_n + r * h_n)
@@ -201,11 +211,31 @@ class Stepper:
         h_prev.copy_(self.tmp)
 
 
-def _affine(x: Tensor, w_t: Tensor | None, b: Tensor | None, out: Tensor) -> None:
-    if b is None:
-        torch.mm(x, w_t, out=out)  # type: ignore[arg-type]
-    else:
-        torch.addmm(b, x, w_t, out=out)  # type: ignore[arg-type]
+class _Affine:
+    """``out = x W^T + b`` for a fixed weight W (N, K), into a preallocated ``out``.
+
+    At batch 1 this is a matrix-vector product that only reads W. MKL (behind ``torch.addmm``)
+    runs it on one thread; oneDNN's product with W packed once runs on all of them, and for a
+    large W that wins despite its higher fixed cost per call. Measured here (2 threads, float32,
+    batch 1, microseconds per product): K x N = 256 x 512: addmm 11, oneDNN 21; 512 x 1024: 41 and
+    41; 1024 x 2048: 207 and 80. So W with more than 2^19 entries goes to oneDNN.
+    """
+
+    ONEDNN_MIN_ENTRIES = 1 << 19
+
+    def __init__(self, w: Tensor, b: Tensor | None, rows: int) -> None:
+        self.b = b
+        use_onednn = w.numel() > self.ONEDNN_MIN_ENTRIES and onednn_applies(w)
+        self.linear = Linear(w, rows) if use_onednn else None
+        self.w_t = None if use_onednn else w.t().contiguous()  # (K, N)
+
+    def __call__(self, x: Tensor, out: Tensor) -> None:
+        if self.linear is not None:
+            out.copy_(self.linear(x, self.b))
+        elif self.b is None:
+            torch.mm(x, self.w_t, out=out)  # type: ignore[arg-type]
+        else:
+            torch.addmm(self.b, x, self.w_t, out=out)  # type: ignore[arg-type]
 
 
 def _bias_sum(b_ih: Tensor | None, b_hh: Tensor | None) -> Tensor | None:
