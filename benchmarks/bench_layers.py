@@ -183,6 +183,8 @@ def write_docs(section: str, path: Path = DOCS) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="smoke run: a few small configurations, ~1 minute")
+    ap.add_argument("--rounds", type=int, default=5,
+                    help="interleaved rounds per training configuration (the slowest get 2 fewer); more rounds, steadier medians")
     ap.add_argument("--budget", type=float, default=1080.0,
                     help="soft wall-clock budget in seconds; training configurations that would overrun it are skipped")
     ap.add_argument("--write-docs", action="store_true", help="write the tables into docs/benchmarks.md")
@@ -199,7 +201,7 @@ def main() -> int:
     if args.quick:
         modes, Bs, Hs, rounds, step_rounds = list(GATES), [32], [128], 3, 3
     else:
-        modes, Bs, Hs, rounds, step_rounds = list(GATES), [32, 64, 128], [128, 256, 512, 1024], 5, 7
+        modes, Bs, Hs, rounds, step_rounds = list(GATES), [32, 64, 128], [128, 256, 512, 1024], args.rounds, 7
     print("stepping (batch 1, 2 layers, no_grad):", flush=True)
     steps = stepping_section([128, 512], step_rounds, clock)
     print("training (fwd+bwd, T=100, I=H):", flush=True)

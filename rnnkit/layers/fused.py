@@ -157,10 +157,13 @@ class GRUFunction(torch.autograd.Function):
         grads = _Grads(ctx, x, w_ih, 3 * H, H, _chunk_steps(T, B))
         dh = d_hn.clone() if d_hn is not None else h0.new_zeros(B, H)  # (B, H)
         native = kernels_for(x)
+        steps = _chunk_steps(T, B)
+        if native is not None:  # the gate gradients, one chunk at a time
+            scratch = (x.new_empty(steps, B, 3 * H), x.new_empty(steps, B, 3 * H))
         for (t0, t1), gi in zip(_chunks(T, B), reversed(gi_chunks), strict=True):
             h_prev = _prev_states(h0, out, t0, t1)
             if native is not None:
-                dh, dg_i, dg_h = _gru_chunk_native(native, w_hh_nrz, t0, t1, batch_sizes, dh, d_out, gi, gh_n, h_prev)
+                dh, dg_i, dg_h = _gru_chunk_native(native, w_hh_nrz, t0, t1, batch_sizes, dh, d_out, gi, gh_n, h_prev, scratch)
             else:
                 dh, dg_i, dg_h = _gru_chunk_torch(w_hh_nrz, t0, t1, batch_sizes, dh, d_out, gi, gh_n, h_prev)
             grads.add_chunk(t0, t1, dg_i, dg_h, h0, out)
@@ -209,12 +212,13 @@ def _gru_chunk_torch(
 
 def _gru_chunk_native(
     native: Kernels, w_hh_nrz: Linear, t0: int, t1: int, batch_sizes: list[int] | None, dh: Tensor,
-    d_out: Tensor | None, gi: Tensor, gh_n: Tensor, h_prev: Tensor,
+    d_out: Tensor | None, gi: Tensor, gh_n: Tensor, h_prev: Tensor, scratch: tuple[Tensor, Tensor],
 ) -> tuple[Tensor, Tensor, Tensor]:
     """``_gru_chunk_torch`` with each step's gate math in one compiled pass (``kernels.c``), which writes
-    dG_i and dG_h into two contiguous buffers (dr and dz go to both) so the products read them as they are."""
+    dG_i and dG_h into two contiguous buffers (dr and dz go to both) so the products read them as they are.
+    ``scratch`` holds those two buffers, (T_c, B, 3H) each, reused from chunk to chunk."""
     B, H = dh.shape
-    e_i, e_h = dh.new_empty(t1 - t0, B, 3 * H), dh.new_empty(t1 - t0, B, 3 * H)
+    e_i, e_h = scratch[0][: t1 - t0], scratch[1][: t1 - t0]
     for t in range(t1 - 1, t0 - 1, -1):
         b = batch_sizes[t] if batch_sizes is not None else B
         e_i_t, e_h_t = e_i[t - t0], e_h[t - t0]
