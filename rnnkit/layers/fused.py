@@ -5,12 +5,13 @@ from ``torch.nn``), so ``nn.GRU``/``nn.RNN`` run a generic loop whose autograd g
 a dozen small ops per step. Here one direction of one layer is one ``autograd.Function``
 shaped around the matrix multiplies, which is where the time should go:
 
-    forward:  G_i = X W_ih^T + b_ih                       one GEMM for all T steps      (T, B, G*H)
-              per step: g_h = h_prev W_hh^T + b_hh        one addmm into a buffer
-                        gate math in place, no graph      ~5 small ops
-    backward: the factors that depend only on saved gates are formed for all T at once;
-              per step: dG_t = dh * A_t (one op); dh_prev = dh * z + dG_h,t W_hh (two ops)
-              then, after the loop, all weight gradients as large GEMMs:
+    forward:  G_i = X W_ih^T + b_ih                       one GEMM per chunk of steps   (T_c, B, G*H)
+              per step: g_h = h_prev W_hh^T + b_hh        one product
+                        gate math in place, no graph      one compiled pass (float32) or ~5 ops
+    backward: per step: dG_t from dh and the saved gates  one compiled pass (float32), or one op
+                                                          on factors formed for a chunk at once
+                        dh_prev = dh * z + dG_h,t W_hh    one product and an add
+              then, per chunk of steps, all weight gradients as large GEMMs:
               dW_hh = dG_h^T H_prev,  dW_ih = dG_i^T X,  dX = dG_i W_ih.
 
 GRU gradients, from h = n + z * (h_prev - n) and n = tanh(g_in + r * g_hn) (``rnnkit.cells.gru``):
