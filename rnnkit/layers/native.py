@@ -26,12 +26,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import torch
 from torch import Tensor
+
+from rnnkit.utils.switch import Switch
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +144,7 @@ class Kernels:
 
 _loaded: Kernels | None = None
 _failure: str | None = None
-_enabled = os.environ.get("RNNKIT_NATIVE", "1") != "0"
+_SWITCH = Switch(os.environ.get("RNNKIT_NATIVE", "1") != "0")
 
 
 def load() -> Kernels:
@@ -157,7 +158,7 @@ def load() -> Kernels:
 def kernels_for(t: Tensor) -> Kernels | None:
     """The kernels, when they apply to tensors like ``t`` (float32 on the CPU) and could be built; else None."""
     global _failure
-    if not _enabled or _failure is not None or t.dtype != torch.float32 or t.device.type != "cpu":
+    if not _SWITCH.on or _failure is not None or t.dtype != torch.float32 or t.device.type != "cpu":
         return None
     try:
         return load()
@@ -167,15 +168,9 @@ def kernels_for(t: Tensor) -> Kernels | None:
         return None
 
 
-@contextmanager
-def use_native(enabled: bool) -> Iterator[None]:
+def use_native(enabled: bool) -> AbstractContextManager[None]:
     """Switch the compiled kernels on or off inside a ``with`` block (tests compare both ways)."""
-    global _enabled
-    previous, _enabled = _enabled, enabled
-    try:
-        yield
-    finally:
-        _enabled = previous
+    return _SWITCH.set_to(enabled)
 
 
 def main() -> int:

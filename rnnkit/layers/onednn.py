@@ -17,12 +17,13 @@ run through ``torch.mm``/``torch.addmm`` with identical results up to float roun
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
 import torch
 from torch import Tensor
+
+from rnnkit.utils.switch import Switch
 
 
 def _mkldnn_op(name: str) -> Any:
@@ -34,13 +35,13 @@ def _mkldnn_op(name: str) -> Any:
 
 _LINEAR = _mkldnn_op("_linear_pointwise")
 _REORDER = _mkldnn_op("_reorder_linear_weight")
-_enabled = True
+_SWITCH = Switch(True)
 
 
 def onednn_applies(t: Tensor) -> bool:
     """True when products with ``t`` can go to oneDNN: float32 on the CPU, oneDNN present and switched on."""
     return (
-        _enabled
+        _SWITCH.on
         and _LINEAR is not None
         and _REORDER is not None
         and t.device.type == "cpu"
@@ -49,15 +50,9 @@ def onednn_applies(t: Tensor) -> bool:
     )
 
 
-@contextmanager
-def use_onednn(enabled: bool) -> Iterator[None]:
+def use_onednn(enabled: bool) -> AbstractContextManager[None]:
     """Switch the oneDNN products on or off inside a ``with`` block (tests compare both ways)."""
-    global _enabled
-    previous, _enabled = _enabled, enabled
-    try:
-        yield
-    finally:
-        _enabled = previous
+    return _SWITCH.set_to(enabled)
 
 
 class Linear:
