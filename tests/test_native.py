@@ -125,3 +125,31 @@ def test_kernels_apply_only_to_float32_on_the_cpu() -> None:
     assert native.kernels_for(torch.zeros(1, dtype=torch.float64)) is None
     with use_native(False):
         assert native.kernels_for(torch.zeros(1)) is None
+
+
+@needs_kernels
+@pytest.mark.parametrize("kind", ["gru", "tanh"])
+@pytest.mark.parametrize("loss_on", ["output", "h_n"])
+def test_kernels_with_only_one_of_the_two_gradients(kind: str, loss_on: str) -> None:
+    """The backward gets d_out or d_h_n alone (the other is None) when the loss uses only one."""
+    torch.manual_seed(1)
+    ours = rnnkit.GRU(5, 6) if kind == "gru" else rnnkit.RNN(5, 6)
+    peer = torch.nn.GRU(5, 6) if kind == "gru" else torch.nn.RNN(5, 6)
+    peer.load_state_dict(ours.state_dict())
+    x = torch.randn(7, 3, 5)
+    grads = []
+    for layer in (ours, peer):
+        xr = x.clone().requires_grad_()
+        y, h = layer(xr)
+        (y.sum() if loss_on == "output" else h.pow(2).sum()).backward()
+        assert xr.grad is not None
+        grads.append([xr.grad, *[p.grad for p in layer.parameters()]])
+    for a, b in zip(*grads, strict=True):
+        torch.testing.assert_close(a, b, atol=2e-5, rtol=1e-5)
+
+
+def test_the_library_is_keyed_by_the_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cache shared by two machines (a network home directory) must not hand one CPU's -march=native build to the other."""
+    a = native.library_path("cc", ["-march=native"])
+    monkeypatch.setattr(native, "cpu_identity", lambda: "flags: fpu sse2")
+    assert native.library_path("cc", ["-march=native"]) != a

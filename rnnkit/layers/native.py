@@ -64,10 +64,22 @@ def compiler() -> str | None:
     return shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc") or shutil.which("clang")
 
 
+def cpu_identity() -> str:
+    """What the CPU can run: its feature flags on Linux. ``-march=native`` code built on one CPU may
+    not run on another, and a home directory (so the cache) can be shared by different machines."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                return line
+    except OSError:
+        pass
+    return platform.processor()
+
+
 def library_path(cc: str, arch: list[str]) -> Path:
-    """Where the library built from this source with this compiler and these flags lives."""
+    """Where the library built from this source, with this compiler and flags, for this CPU, lives."""
     key = hashlib.sha256(
-        "\0".join([SOURCE.read_text(), cc, *FLAGS, *arch, platform.machine(), platform.system()]).encode()
+        "\0".join([SOURCE.read_text(), cc, *FLAGS, *arch, platform.machine(), platform.system(), cpu_identity()]).encode()
     ).hexdigest()[:16]
     return cache_dir() / f"kernels-{key}{'.dll' if sys.platform == 'win32' else '.so'}"
 
