@@ -40,13 +40,12 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnkit.layers.native import Kernels, kernels_for
 from rnnkit.layers.onednn import Linear
-from rnnkit.layers.sequence import reverse_padded
+from rnnkit.layers.sequence import run_stack
 
 
 def _input_projection(x: Tensor, w_ih: Tensor, bias: Tensor | None) -> Tensor:
@@ -377,7 +376,6 @@ def fused_forward(
     The same arguments as ``torch._VF.gru``; layers, directions and inter-layer dropout are
     plain Python around ``fused_direction``.
     """
-    D = 2 if bidirectional else 1
     per_direction = 4 if has_biases else 2
     T = x.size(0)
     batch_sizes, restore = None, None
@@ -388,19 +386,14 @@ def fused_forward(
         x, h0 = x.index_select(1, order.to(x.device)), h0.index_select(1, order.to(x.device))
         batch_sizes = (torch.arange(T).unsqueeze(1) < lengths.unsqueeze(0)).sum(1).tolist()
     h_n = []
-    layer_input = x  # (T, B, I)
-    for layer in range(num_layers):
-        outputs = []
-        for d in range(D):
-            k = layer * D + d
-            w = flat_weights[k * per_direction : (k + 1) * per_direction]
-            seq = reverse_padded(layer_input, lengths) if d else layer_input
-            out, h = fused_direction(mode, seq, h0[k], w, has_biases, batch_sizes)
-            outputs.append(reverse_padded(out, lengths) if d else out)  # (T, B, H)
-            h_n.append(h)
-        layer_input = outputs[0] if D == 1 else torch.cat(outputs, dim=2)  # (T, B, D*H)
-        if dropout and training and layer < num_layers - 1:
-            layer_input = F.dropout(layer_input, dropout, True)
+
+    def direction(k: int, seq: Tensor) -> Tensor:
+        w = flat_weights[k * per_direction : (k + 1) * per_direction]
+        out, h = fused_direction(mode, seq, h0[k], w, has_biases, batch_sizes)
+        h_n.append(h)
+        return out  # (T, B, H)
+
+    layer_input = run_stack(x, lengths, num_layers, bidirectional, dropout, training, direction)  # (T, B, D*H)
     h_stack = torch.stack(h_n)  # (L*D, B, H)
     if restore is not None:
         layer_input = layer_input.index_select(1, restore.to(x.device))

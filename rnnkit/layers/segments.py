@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import _VF, Tensor
 
-from rnnkit.layers.sequence import reverse_padded
+from rnnkit.layers.sequence import run_stack
 
 Segment = tuple[int, int, int]  # steps [s0, s1) run the first b rows
 
@@ -74,20 +74,15 @@ def lstm_by_segments(
     x, h0, c0 = x.index_select(1, order), h0.index_select(1, order), c0.index_select(1, order)
     parts = segments(lengths)
     h_n, c_n = [], []
-    layer_input = x
-    for layer in range(num_layers):
-        outputs = []
-        for d in range(D):
-            k = layer * D + d
-            w = flat_weights[k * per_direction : (k + 1) * per_direction]
-            seq = reverse_padded(layer_input, lengths) if d else layer_input
-            out, h, c = _direction(seq, h0[k : k + 1], c0[k : k + 1], w, has_biases, parts, T)
-            outputs.append(reverse_padded(out, lengths) if d else out)
-            h_n.append(h)
-            c_n.append(c)
-        layer_input = outputs[0] if D == 1 else torch.cat(outputs, dim=2)
-        if dropout and training and layer < num_layers - 1:
-            layer_input = F.dropout(layer_input, dropout, True)
+
+    def direction(k: int, seq: Tensor) -> Tensor:
+        w = flat_weights[k * per_direction : (k + 1) * per_direction]
+        out, h, c = _direction(seq, h0[k : k + 1], c0[k : k + 1], w, has_biases, parts, T)
+        h_n.append(h)
+        c_n.append(c)
+        return out
+
+    layer_input = run_stack(x, lengths, num_layers, bidirectional, dropout, training, direction)
     return (
         layer_input.index_select(1, restore),
         torch.cat(h_n).index_select(1, restore),

@@ -5,7 +5,10 @@ Everything here works time-major, (T, B, ·): a step reads the contiguous slab x
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 
@@ -29,3 +32,27 @@ def step_mask(lengths: Tensor | None, T: int, device: torch.device) -> Tensor | 
     if lengths is None:
         return None
     return (torch.arange(T).unsqueeze(1) < lengths.unsqueeze(0)).unsqueeze(2).to(device)
+
+
+def run_stack(
+    x: Tensor, lengths: Tensor | None, num_layers: int, bidirectional: bool, dropout: float, training: bool,
+    direction: Callable[[int, Tensor], Tensor],
+) -> Tensor:
+    """Layers and directions around a one-direction kernel; returns the top layer's output (T, B, D*H).
+
+    ``direction(k, seq)`` runs the k-th (layer, direction), k = layer * D + d, on seq (T, B, ·) and
+    returns its output (T, B, H); a reverse direction gets each sequence reversed within its own
+    length and its output is put back in order. Dropout goes between layers, in training only.
+    """
+    D = 2 if bidirectional else 1
+    layer_input = x
+    for layer in range(num_layers):
+        outputs = []
+        for d in range(D):
+            seq = reverse_padded(layer_input, lengths) if d else layer_input
+            out = direction(layer * D + d, seq)
+            outputs.append(reverse_padded(out, lengths) if d else out)
+        layer_input = outputs[0] if D == 1 else torch.cat(outputs, dim=2)
+        if dropout and training and layer < num_layers - 1:
+            layer_input = F.dropout(layer_input, dropout, True)
+    return layer_input
