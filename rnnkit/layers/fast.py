@@ -81,9 +81,7 @@ def use_segments(mode: str, x: Tensor, h0: Tensor, flat_weights: list[Tensor], l
     3,608; B=32 T=30 19 distinct 29 -> 33; B=64 T=50 H=128 bidirectional 37 distinct 57 -> 69.
     Hence: sequences of 64 steps or more, or at most one distinct length per two steps.
     """
-    if mode != "lstm" or lengths is None or x.device.type != "cpu" or not torch.is_grad_enabled():
-        return False
-    if not any(t.requires_grad for t in (x, h0, *flat_weights)):
+    if mode != "lstm" or lengths is None or x.device.type != "cpu" or not _backward_follows(x, h0, flat_weights):
         return False
     T = x.size(0)
     return T >= 64 or len(torch.unique(lengths)) <= T // 2
@@ -93,6 +91,10 @@ def use_fused(mode: str, x: Tensor, h0: Tensor, flat_weights: list[Tensor]) -> b
     """The fused GRU/Elman kernels: on the CPU in float32/float64, when a backward pass will follow."""
     if mode == "lstm" or x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64):
         return False
+    return _backward_follows(x, h0, flat_weights)
+
+
+def _backward_follows(x: Tensor, h0: Tensor, flat_weights: list[Tensor]) -> bool:
     return torch.is_grad_enabled() and any(t.requires_grad for t in (x, h0, *flat_weights))
 
 

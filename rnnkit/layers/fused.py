@@ -154,10 +154,10 @@ class GRUFunction(torch.autograd.Function):
         H = w_hh.size(1)
         # the hidden-side gate gradients come in the order n, r, z (see _gru_chunk_torch), so W_hh is used so too
         w_hh_nrz = Linear(torch.cat([w_hh[2 * H :], w_hh[: 2 * H]]).t(), B)  # dG_h -> dG_h W_hh, rows n, r, z
-        grads = _Grads(ctx, x, w_ih, 3 * H, H, _chunk_steps(T, B))
+        steps = _chunk_steps(T, B)
+        grads = _Grads(ctx, x, w_ih, 3 * H, H, steps)
         dh = d_hn.clone() if d_hn is not None else h0.new_zeros(B, H)  # (B, H)
         native = kernels_for(x)
-        steps = _chunk_steps(T, B)
         if native is not None:  # the gate gradients, one chunk at a time
             scratch = (x.new_empty(steps, B, 3 * H), x.new_empty(steps, B, 3 * H))
         for (t0, t1), gi in zip(_chunks(T, B), reversed(gi_chunks), strict=True):
@@ -282,8 +282,10 @@ class ElmanFunction(torch.autograd.Function):
         # dW_hh are one GEMM each over all T*B rows and dX needs no copying together
         E = out.new_empty(T, B, H)
         native = kernels_for(x)
-        if native is None:  # the factors act'(a) for all steps at once, then one multiply per step
-            torch.gt(out, 0, out=E) if ctx.relu else torch.mul(out, out, out=E).neg_().add_(1)
+        if native is None and ctx.relu:  # the factors act'(a) for all steps at once, then one multiply per step
+            torch.gt(out, 0, out=E)
+        elif native is None:
+            torch.mul(out, out, out=E).neg_().add_(1)
         for t in range(T - 1, -1, -1):
             b = batch_sizes[t] if batch_sizes is not None else B
             e, dh_b = E[t], _rows(dh, b, B)
@@ -333,12 +335,8 @@ class _Grads:
                 self.dx[t0:t1].view(-1, I).copy_(dx)
         if self.dw_ih is not None:
             self.dw_ih.addmm_(dg_i.t(), x)  # dW_ih += dG_i^T X
-        if self.dw_hh is not None:  # dW_hh += dG_h^T H_prev, with H_prev = [h0, out[0], out[1], ...]
-            s0, rest = (1, dg_h[B:]) if t0 == 0 else (t0, dg_h)
-            if t0 == 0:
-                self.dw_hh.addmm_(dg_h[:B].t(), h0)
-            if t1 > s0:
-                self.dw_hh.addmm_(rest.t(), out[s0 - 1 : t1 - 1].reshape(-1, out.size(2)))
+        if self.dw_hh is not None:
+            _add_h_prev_product(self.dw_hh, t0, t1, dg_h, h0, out)
         if self.db_ih is not None or self.db_hh is not None:
             db_i = dg_i.sum(0)
             db_h = db_i if dg_h is dg_i else dg_h.sum(0)  # an Elman layer's two biases share one gradient
@@ -346,6 +344,16 @@ class _Grads:
                 self.db_ih.add_(db_i)
             if self.db_hh is not None:
                 self.db_hh.add_(db_h)
+
+
+def _add_h_prev_product(dw_hh: Tensor, t0: int, t1: int, dg_h: Tensor, h0: Tensor, out: Tensor) -> None:
+    """dW_hh += dG_h^T H_prev for steps t0..t1-1, with H_prev = [h0, out[0], out[1], ...] read in place."""
+    if t0 == 0:  # the first step's h_prev is h0
+        B = h0.size(0)
+        dw_hh.addmm_(dg_h[:B].t(), h0)
+        t0, dg_h = 1, dg_h[B:]
+    if t1 > t0:
+        dw_hh.addmm_(dg_h.t(), out[t0 - 1 : t1 - 1].reshape(-1, out.size(2)))
 
 
 def fused_direction(
