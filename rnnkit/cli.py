@@ -7,8 +7,11 @@ import argparse
 import importlib
 import sys
 
+from rnnkit.utils.checkpoint import CheckpointWriteError
+
 # the modules that add subcommands, in the order they appear in --help
-COMMAND_MODULES = ("rnnkit.lm.commands", "rnnkit.lab.commands", "rnnkit.tasks.commands")
+COMMAND_MODULES = ("rnnkit.lm.commands", "rnnkit.lab.commands", "rnnkit.tasks.commands", "rnnkit.utils.commands",
+                   "rnnkit.serve.commands")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
         # our own errors are written to be read: show the message, not a traceback
         print(f"rnnkit {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except CheckpointWriteError as e:
+        print(f"rnnkit {args.command}: error: {e.strerror}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -319,6 +319,6 @@ def test_cli_train_eval_sample(text_file, tmp_path, capsys):
     assert "--skip-unknown" in capsys.readouterr().err
     # a resumed CLI run keeps its settings without repeating them
     assert main(["train", "charlm", "--resume", str(run), "--max-steps", "14", "--no-progress"]) == 0
-    assert torch.load(run / "last.pt", weights_only=False)["step"] == 14
+    assert torch.load(run / "last.pt", weights_only=True)["step"] == 14
     assert main(["train", "charlm", "--resume", str(run), "--no-progress"]) == 2
     assert "already reached its bounds (step 14" in capsys.readouterr().err

@@ -42,8 +42,8 @@ def test_two_processes_match_one_with_the_same_global_batch(tmp_path):
     # the checkpoint holds the whole global batch's carried state, so either run can be resumed by the other
     import torch
 
-    carry_ddp = torch.load(tmp_path / "ddp" / "last.pt", weights_only=False)["carry"]
-    carry_one = torch.load(tmp_path / "one" / "last.pt", weights_only=False)["carry"]
+    carry_ddp = torch.load(tmp_path / "ddp" / "last.pt", weights_only=True)["carry"]
+    carry_one = torch.load(tmp_path / "one" / "last.pt", weights_only=True)["carry"]
     for a, b in zip(carry_ddp, carry_one, strict=True):
         assert a.shape == b.shape == (2, 8, 32)
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)

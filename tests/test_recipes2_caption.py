@@ -121,7 +121,7 @@ def test_smoke_run_predict_and_generate(tmp_path, capsys):
     result = json.loads((tmp_path / "results.json").read_text())
     assert {"fact_accuracy", "digits_right", "parsed"} <= set(result["test"])
     assert (tmp_path / "captions.png").exists()
-    checkpoint = torch.load(tmp_path / "best.pt", weights_only=False)
+    checkpoint = torch.load(tmp_path / "best.pt", weights_only=True)
     assert checkpoint["task"] == "caption"
     scene = compose(load_source("sklearn"), np.arange(100), 1, seed=3)[0]
     np.save(tmp_path / "scene.npy", scene.image)

@@ -113,7 +113,7 @@ def test_smoke_run_and_predict(tmp_path, capsys):
     row = result["rows"][0]
     assert set(row["scores"]) == {"rnn", "naive", "seasonal_naive"}
     assert row["scores"]["seasonal_naive"]["mase"] < row["scores"]["naive"]["mase"]  # the fixture is seasonal
-    checkpoint = torch.load(tmp_path / "series" / "best.pt", weights_only=False)
+    checkpoint = torch.load(tmp_path / "series" / "best.pt", weights_only=True)
     assert checkpoint["task"] == "forecast" and checkpoint["horizon"] == 2
     capsys.readouterr()
     forecast.predict(checkpoint, [str(FIXTURES / "series.csv")], argparse.Namespace())

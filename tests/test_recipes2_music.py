@@ -86,7 +86,7 @@ def test_smoke_run_generate_and_score(tmp_path, monkeypatch, capsys):
     assert metrics["val_nll_per_event"] > 0 and 0.0 <= metrics["parse_rate"] <= 1.0
     assert 0.0 <= metrics["degree_tv"] <= 1.0 and 0.0 <= metrics["unigram_degree_tv"] <= 1.0
     assert (tmp_path / "generated" / "tune-0.abc").exists() and (tmp_path / "histograms.png").exists()
-    checkpoint = torch.load(tmp_path / "best.pt", weights_only=False)
+    checkpoint = torch.load(tmp_path / "best.pt", weights_only=True)
     assert checkpoint["task"] == "music"
     key = checkpoint["keys"]["itos"][1]
     capsys.readouterr()

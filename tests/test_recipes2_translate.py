@@ -85,7 +85,7 @@ def test_smoke_run_then_translate(tmp_path, capsys):
     result = json.loads((tmp_path / "results.json").read_text())
     assert 0.0 <= result["bleu"] <= 100.0 and result["test_sentences"] == 1  # 5% of 8 pairs held out
     assert (tmp_path / "attention-0.png").exists()
-    checkpoint = torch.load(tmp_path / "best.pt", weights_only=False)
+    checkpoint = torch.load(tmp_path / "best.pt", weights_only=True)
     assert checkpoint["task"] == "translate"
     capsys.readouterr()
     translate.translate(checkpoint, ["Ein Hund läuft im Schnee.", "Zwei Kinder."], argparse.Namespace(beam=3))

@@ -26,7 +26,7 @@ WEIGHT_KEYS = ("model", "optimizer", "carry")  # the big entries; everything els
 def make_checkpoint(model: CharLM, vocab: Vocab, **entries: Any) -> dict[str, Any]:
     """The dict to ``atomic_save``: weights on CPU (so it loads anywhere), config, vocab, and ``entries``."""
     weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    return {"format": FORMAT, "rnnkit_version": rnnkit.__version__, "torch_version": torch.__version__,
+    return {"format": FORMAT, "rnnkit_version": rnnkit.__version__, "torch_version": str(torch.__version__),
             "config": dataclasses.asdict(model.config), "vocab": vocab.to_list(), "model": weights, **entries}
 
 
