@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import signal
 import tempfile
 import time
@@ -171,7 +172,7 @@ def train(
         config = dataclasses.replace(config, time_budget=DEFAULT_TIME_BUDGET)
     d = distributed.setup(config.device)
     out_dir = Path(out) if out is not None else None
-    checkpoint = read_checkpoint(resume, "cpu") if resume is not None else None
+    checkpoint = read_checkpoint(_resume_file(resume), "cpu") if resume is not None else None
     if checkpoint is not None:
         where = str(resume)
         check_same("train --resume", dataclasses.asdict(config), checkpoint["train_config"], where, RESUME_FIXED)
@@ -236,7 +237,7 @@ def train(
                   "characters": len(corpus.ids)}
 
     def save(improved: bool) -> None:
-        """last.pt always, best.pt too when the validation loss improved (atomic writes, rank 0)."""
+        """best.pt when the validation loss improved, then last.pt always (atomic writes, rank 0)."""
         if out_dir is None:
             return
         full_carry = _global_carry(carry, d)  # a collective: every rank takes part
@@ -246,9 +247,11 @@ def train(
                 metrics={"val_loss": last_val, "best_val_loss": best_val, "train_loss": log.last_loss},
                 bad_evals=bad_evals, data=data_entry, optimizer=optimizer.state_dict(), carry=full_carry,
             )
-            atomic_save(state, out_dir / "last.pt")
+            # best.pt first: killed between the two writes, the run resumes from the previous last.pt,
+            # repeats these steps and writes best.pt again (the other order would lose this best model)
             if improved:
                 atomic_save(state, out_dir / "best.pt")
+            atomic_save(state, out_dir / "last.pt")
 
     # ---- loop --------------------------------------------------------------------------------
     stopped, interrupted = "", [False]
@@ -327,11 +330,17 @@ def train(
 
 def resume_config(resume: str | Path, explicit: Mapping[str, Any]) -> TrainConfig:
     """The TrainConfig of the run in ``resume``, with the settings given ``explicit``ly on top."""
-    saved = read_checkpoint(resume)["train_config"]
+    saved = read_checkpoint(_resume_file(resume))["train_config"]
     return TrainConfig(**{**saved, **explicit})
 
 
 # ---- helpers -------------------------------------------------------------------------------------
+
+
+def _resume_file(resume: str | Path) -> Path:
+    """A run directory resumes from its last.pt, the latest state; its best.pt is often older."""
+    path = Path(resume)
+    return path / "last.pt" if path.is_dir() and (path / "last.pt").exists() else path
 
 
 def _step_seed(seed: int, step: int, rank: int) -> int:
@@ -369,7 +378,10 @@ class _MetricsLog:
         self.path = out_dir / "metrics.jsonl" if out_dir is not None else None
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.path.write_text("".join(json.dumps(r) + "\n" for r in rows))  # drops rows a crash left past the checkpoint
+            # drops rows a crash left past the checkpoint; via a temporary file, so that a kill mid-write cannot empty the log
+            tmp = self.path.with_name(f".{self.path.name}.tmp")
+            tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
+            os.replace(tmp, self.path)
 
     @property
     def last_loss(self) -> float | None:

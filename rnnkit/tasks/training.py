@@ -1,6 +1,6 @@
 """The training loop every recipe shares: epochs of (forward, backward, clip, step) with a
 progress bar, validation after each epoch, early stopping on a validation metric, and
-checkpoints written atomically.
+checkpoints written atomically that a killed run resumes from exactly.
 
 A recipe supplies the pieces that differ::
 
@@ -11,30 +11,48 @@ A recipe supplies the pieces that differ::
         evaluate=lambda m: {"accuracy": accuracy(m, dev)},  # validation metrics, higher is better
         monitor="accuracy",
         checkpoint=lambda m, info: {"task": "spam", "model": m.state_dict(), ...},
-        out_dir="runs/spam",                                # best.pt (best epoch) and last.pt
+        out_dir="runs/spam",                                # best.pt, last.pt, metrics.jsonl
     )
 
 By default a batch is a dict of keyword arguments for the model, and the loss is the
 second element of ``model(**batch)`` (the ``forward(x, targets=None) -> (output, loss)``
 contract); a tuple batch is passed positionally. Pass ``loss_fn`` for anything else.
+
+Exact resume. ``last.pt`` is rewritten after every epoch (and every ``save_every`` steps)
+with, beside the recipe's entries, a ``"fit"`` entry: weights, optimizer state, where the
+run stands (epoch, batches done in it, step, history, best metric and weights) and the
+random generators (torch, Python, NumPy) both now and at the start of the epoch. With
+``resume=True`` the run continues from it: the epoch's batches are drawn again from the
+epoch-start generators and the ones already trained on are skipped, so a killed and
+resumed run repeats the uninterrupted one to the bit, as long as ``train_batches(epoch)``
+depends only on the epoch and the random generators (not on the wall clock). A run bounded
+by ``max_minutes`` stops wherever the clock says, which no machine repeats.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import math
+import os
+import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sized
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from rnnkit.utils.checkpoint import atomic_save
+from rnnkit.utils.checkpoint import atomic_save, load_checkpoint
+
+FIT_FORMAT = "rnnkit.fit/1"
+# settings a resumed run may change: none of them changes which batch or dropout mask a step sees
+RESUME_MAY_CHANGE = ("resume", "progress", "threads", "epochs", "max_steps", "max_minutes", "save_every", "out", "out_dir")
 
 
 @dataclass(frozen=True)
@@ -51,6 +69,9 @@ class TrainConfig:
     threads: int | None = field(default=None, metadata={"help": "CPU threads for torch (default: torch's choice; 1 is fastest on a busy machine)"})  # see docs/results.md
     seed: int = field(default=0, metadata={"help": "random seed for initialisation, shuffling and dropout"})  # runs are reproducible
     progress: bool = field(default=True, metadata={"help": "show a progress bar"})  # off in tests and logs
+    log_every: int = field(default=10, metadata={"help": "write the training loss to metrics.jsonl every N steps (0 = per epoch only)"})  # a loss curve without a huge file
+    save_every: int = field(default=0, metadata={"help": "also write last.pt every N steps, to resume mid-epoch (0 = after each epoch only)"})  # epochs are short here
+    resume: bool = field(default=False, metadata={"help": "continue the run in the output directory from its last.pt, exactly where it stopped (starts afresh if there is none yet)"})  # rerun the same command after a crash
 
 
 @dataclass
@@ -64,6 +85,24 @@ class FitResult:
     seconds: float
     stopped_because: str
     history: list[dict[str, float]] = dataclasses.field(default_factory=list)
+
+
+@dataclass
+class _Position:
+    """Where a run stands: with the weights, optimizer and generators, all a resumed run needs (plain values only)."""
+
+    epoch: int = 1  # the epoch in progress, or about to start
+    batches_done: int = 0  # batches of that epoch already trained on
+    total: float = 0.0  # the sum of their losses: the epoch's train_loss is total / batches_done
+    step: int = 0
+    seconds: float = 0.0
+    best: float | None = None
+    best_epoch: int = 0
+    bad_epochs: int = 0
+    first_loss: float | None = None
+    history: list[dict[str, float]] = dataclasses.field(default_factory=list)
+    log_rows: int = 0  # lines of metrics.jsonl written so far: a resumed run drops any after them
+    stopped: str = ""  # why the run ended; empty while it runs
 
 
 def default_loss(model: nn.Module, batch: Any) -> Tensor:
@@ -99,10 +138,12 @@ def fit(
         monitor, mode: the metric that picks the best epoch and drives early stopping, and
             whether higher ("max") or lower ("min") is better.
         checkpoint: builds the dict to save from the model and ``info`` (epoch, step, metrics);
-            saved as ``out_dir/best.pt`` when the monitored metric improves and as
-            ``out_dir/last.pt`` at the end.
+            saved as ``out_dir/best.pt`` when the monitored metric improves and in
+            ``out_dir/last.pt`` (with the state to resume from) after every epoch and at the end.
+        out_dir: where best.pt, last.pt and metrics.jsonl (one JSON row per logged step and epoch) go.
     Raises:
-        ValueError: on a NaN or exploding loss, naming the epoch and step.
+        ValueError: on a NaN or exploding loss, naming the epoch and step; on ``config.resume``
+            with a last.pt whose settings differ, naming both values.
     """
     if mode not in ("max", "min"):
         raise ValueError(f"fit: mode must be 'max' or 'min', got {mode!r}.")
@@ -110,6 +151,10 @@ def fit(
         monitor, mode = "train_loss", "min"
     if checkpoint is not None and out_dir is None:
         raise ValueError("fit: a checkpoint function needs out_dir, the directory to write best.pt and last.pt in.")
+    if config.resume and out_dir is None:
+        raise ValueError("fit: resume=True needs out_dir, the directory whose last.pt to continue from.")
+    if config.log_every < 0 or config.save_every < 0:
+        raise ValueError(f"fit: log_every and save_every must be 0 (off) or positive, got {config.log_every}, {config.save_every}.")
     out = Path(out_dir) if out_dir is not None else None
     opt = optimizer or torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     threads = torch.get_num_threads()
@@ -136,46 +181,83 @@ def _fit(
 ) -> FitResult:
     """The loop itself (``fit`` has checked the arguments)."""
     sign = 1.0 if mode == "max" else -1.0
-    best: float | None = None
-    best_epoch, best_state, bad_epochs, step = 0, None, 0, 0
-    history: list[dict[str, float]] = []
-    stopped = "finished all epochs"
-    start = time.perf_counter()
-    first_loss: float | None = None
+    saved = _read_resume_state(out, config, monitor, mode) if config.resume and out is not None else None
+    pos, best_state = _Position(), None
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["optimizer"])
+        pos, best_state = _Position(**saved["position"]), saved["best_state"]
+    log = _MetricsLog(out, keep=pos.log_rows)
+    start = time.perf_counter() - pos.seconds  # the clock continues where a resumed run left off
 
-    for epoch in range(1, config.epochs + 1):
+    def result() -> FitResult:
+        return FitResult(pos.best, pos.best_epoch, len(pos.history), pos.step, time.perf_counter() - start, pos.stopped, pos.history)
+
+    def save_last(epoch_rng: dict[str, Any], info: dict[str, Any]) -> None:
+        """last.pt: the recipe's entries, and under "fit" everything needed to carry on exactly from here."""
+        if out is None:
+            return
+        pos.seconds, pos.log_rows = time.perf_counter() - start, log.rows
+        state = checkpoint(model, info) if checkpoint is not None else {}
+        state["fit"] = {"format": FIT_FORMAT, "config": dataclasses.asdict(config), "monitor": monitor, "mode": mode,
+                        "position": dataclasses.asdict(pos), "model": model.state_dict(), "optimizer": opt.state_dict(),
+                        "best_state": best_state, "rng_epoch_start": epoch_rng, "rng": _rng_state()}
+        atomic_save(state, out / "last.pt")
+
+    if saved is not None:
+        if pos.stopped:  # it had finished: give back its result (a recipe training several models moves on)
+            _set_rng_state(saved["rng"])
+            tqdm.write(f"fit: the run in {out} had finished ({pos.stopped}); nothing left to train")
+            return result()
+        if config.max_steps is not None and pos.step >= config.max_steps:
+            raise ValueError(f"fit: the run in {out} is already at step {pos.step}; resume it with a larger max_steps than {config.max_steps}.")
+        tqdm.write(f"fit: resuming the run in {out} at epoch {pos.epoch}, step {pos.step}")
+        _set_rng_state(saved["rng_epoch_start"])
+    resumed_epoch = pos.epoch if saved is not None else 0
+
+    while pos.epoch <= config.epochs:
+        epoch = pos.epoch
         model.train()
+        epoch_rng = saved["rng_epoch_start"] if saved is not None and epoch == resumed_epoch else _rng_state()
         batches = train_batches(epoch) if callable(train_batches) else train_batches
-        total, count = 0.0, 0
-        bar = tqdm(batches, desc=f"epoch {epoch}/{config.epochs}", disable=not config.progress, leave=False)
+        size = len(batches) if isinstance(batches, Sized) else None
+        iterator = iter(batches)
+        if epoch == resumed_epoch and pos.batches_done > 0:
+            _skip(iterator, pos.batches_done, epoch, out)  # drawn again from the same generators, already trained on
+            _set_rng_state(saved["rng"])  # type: ignore[index]  # and the generators as they were after the last of them
+        bar = tqdm(iterator, desc=f"epoch {epoch}/{config.epochs}", total=size, initial=pos.batches_done,
+                   disable=not config.progress, leave=False)
         for batch in bar:
             # forward, backward, clip, step
             loss = loss_fn(model, batch)
             value = float(loss.detach())
-            if not math.isfinite(value) or (first_loss is not None and value > 100 * max(first_loss, 1.0)):
+            if not math.isfinite(value) or (pos.first_loss is not None and value > 100 * max(pos.first_loss, 1.0)):
                 raise ValueError(
-                    f"fit: loss is {value:.4g} at epoch {epoch}, step {step + 1} (first loss {first_loss}); "
+                    f"fit: loss is {value:.4g} at epoch {epoch}, step {pos.step + 1} (first loss {pos.first_loss}); "
                     "training diverged. Lower --lr or --clip."
                 )
-            first_loss = value if first_loss is None else first_loss
+            pos.first_loss = value if pos.first_loss is None else pos.first_loss
             opt.zero_grad(set_to_none=True)
             loss.backward()
             params = [p for p in model.parameters() if p.grad is not None]
             grad_norm = float(torch.nn.utils.clip_grad_norm_(params, config.clip if config.clip > 0 else float("inf")))
             opt.step()
-            step += 1
-            total, count = total + value, count + 1
-            bar.set_postfix(loss=f"{total / count:.4f}", grad=f"{grad_norm:.2f}")
-            if config.max_steps is not None and step >= config.max_steps:
-                stopped = f"reached max_steps={config.max_steps}"
+            pos.step, pos.batches_done, pos.total = pos.step + 1, pos.batches_done + 1, pos.total + value
+            bar.set_postfix(loss=f"{pos.total / pos.batches_done:.4f}", grad=f"{grad_norm:.2f}")
+            if config.log_every and pos.step % config.log_every == 0:
+                log.write({"epoch": epoch, "step": pos.step, "loss": value, "grad_norm": grad_norm})
+            if config.max_steps is not None and pos.step >= config.max_steps:
+                pos.stopped = f"reached max_steps={config.max_steps}"
                 break
             if config.max_minutes is not None and time.perf_counter() - start > 60 * config.max_minutes:
-                stopped = f"reached max_minutes={config.max_minutes}"
+                pos.stopped = f"reached max_minutes={config.max_minutes}"
                 break
+            if config.save_every and pos.step % config.save_every == 0:
+                save_last(epoch_rng, {"epoch": len(pos.history), "step": pos.step, "metrics": pos.history[-1] if pos.history else {}})
         bar.close()
 
         # validation, best epoch, early stopping
-        record = {"epoch": float(epoch), "train_loss": total / max(count, 1), "seconds": time.perf_counter() - start}
+        record = {"epoch": float(epoch), "train_loss": pos.total / max(pos.batches_done, 1), "seconds": time.perf_counter() - start}
         if evaluate is not None:
             model.eval()
             with torch.no_grad():
@@ -183,27 +265,111 @@ def _fit(
             record.update({k: float(v) for k, v in metrics.items()})
             if monitor not in record:
                 raise ValueError(f"fit: monitor={monitor!r} is not among the validation metrics {sorted(metrics)}.")
-        history.append(record)
+        pos.history.append(record)
+        log.write({"step": pos.step, **record})
         shown = ", ".join(f"{k} {v:.4f}" for k, v in record.items() if k not in ("epoch", "seconds"))
-        tqdm.write(f"epoch {epoch}: {shown} ({record['seconds']:.0f}s, {step} steps)")
+        tqdm.write(f"epoch {epoch}: {shown} ({record['seconds']:.0f}s, {pos.step} steps)")
         value = record[monitor]
-        if best is None or sign * value > sign * best:
-            best, best_epoch, bad_epochs = value, epoch, 0
+        info = {"epoch": epoch, "step": pos.step, "metrics": record}
+        if pos.best is None or sign * value > sign * pos.best:
+            pos.best, pos.best_epoch, pos.bad_epochs = value, epoch, 0
             if restore_best:
                 best_state = copy.deepcopy(model.state_dict())
             if checkpoint is not None and out is not None:
-                atomic_save(checkpoint(model, {"epoch": epoch, "step": step, "metrics": record}), out / "best.pt")
+                # best.pt before last.pt: a kill between the two then repeats this epoch and writes best.pt again
+                atomic_save(checkpoint(model, info), out / "best.pt")
         else:
-            bad_epochs += 1
-        if stopped != "finished all epochs":
+            pos.bad_epochs += 1
+        pos.epoch, pos.batches_done, pos.total = epoch + 1, 0, 0.0
+        if not pos.stopped and config.patience > 0 and pos.bad_epochs >= config.patience:
+            pos.stopped = f"no better {monitor} for {config.patience} epochs"
+        if pos.stopped or pos.epoch > config.epochs:
             break
-        if config.patience > 0 and bad_epochs >= config.patience:
-            stopped = f"no better {monitor} for {config.patience} epochs"
-            break
+        save_last(_rng_state(), info)  # the next epoch starts from here
 
+    pos.stopped = pos.stopped or "finished all epochs"
     if restore_best and best_state is not None:
         model.load_state_dict(best_state)
-    if checkpoint is not None and out is not None:
-        info = {"epoch": best_epoch, "step": step, "metrics": history[best_epoch - 1] if history else {}}
-        atomic_save(checkpoint(model, info), out / "last.pt")
-    return FitResult(best, best_epoch, len(history), step, time.perf_counter() - start, stopped, history)
+    save_last(_rng_state(), {"epoch": pos.best_epoch, "step": pos.step, "metrics": pos.history[pos.best_epoch - 1] if pos.history else {}})
+    return result()
+
+
+# ---- resuming ------------------------------------------------------------------------------------
+
+
+def _read_resume_state(out: Path, config: TrainConfig, monitor: str, mode: str) -> dict[str, Any] | None:
+    """The "fit" entry of ``out/last.pt``, checked against this run's settings; None if there is no last.pt yet."""
+    path = out / "last.pt"
+    if not path.exists():
+        tqdm.write(f"fit: nothing to resume in {out} (no last.pt yet); starting from the beginning")
+        return None
+    state = load_checkpoint(path).get("fit")
+    if not isinstance(state, dict) or state.get("format") != FIT_FORMAT:
+        raise ValueError(f"fit: {path} holds no training state to resume from (expected a 'fit' entry of format {FIT_FORMAT!r}); "
+                         "it was written by an older rnnkit or another program. Start a new run in another output directory.")
+    ours = {**dataclasses.asdict(config), "monitor": monitor, "mode": mode}
+    theirs = {**state["config"], "monitor": state["monitor"], "mode": state["mode"]}
+    diffs = [k for k in ours if k not in RESUME_MAY_CHANGE and k in theirs and ours[k] != theirs[k]]
+    if diffs:
+        listed = "; ".join(f"{k}: asked for {ours[k]!r}, the checkpoint has {theirs[k]!r}" for k in diffs)
+        raise ValueError(f"fit: resume: settings differ from {path} ({listed}). "
+                         "Drop those flags to continue the run as it was, or start a new run in another output directory.")
+    return state
+
+
+def _skip(iterator: Any, count: int, epoch: int, out: Path | None) -> None:
+    """Draw and drop the first ``count`` batches of the epoch (a resumed run trained on them already)."""
+    end = object()
+    for done in range(count):
+        if next(iterator, end) is end:
+            raise ValueError(f"fit: resume: epoch {epoch} now has {done} batches, but the run in {out} had trained on {count} of them; "
+                             "the training data or batching changed since. Start a new run in another output directory.")
+
+
+def _rng_state() -> dict[str, Any]:
+    """The global generators (torch, CUDA, Python, NumPy) as tensors and plain numbers, so weights_only loading reads them."""
+    version, mt, gauss = random.getstate()
+    name, keys, where, has_gauss, cached = np.random.get_state(legacy=True)  # type: ignore[misc]
+    return {"torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "python": [version, list(mt), gauss],
+            "numpy": [str(name), [int(k) for k in keys], int(where), int(has_gauss), float(cached)]}
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    version, mt, gauss = state["python"]
+    random.setstate((version, tuple(mt), gauss))
+    name, keys, where, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, np.array(keys, dtype=np.uint32), where, has_gauss, cached))
+
+
+class _MetricsLog:
+    """metrics.jsonl: one JSON row per logged step ({epoch, step, loss, grad_norm}) and per epoch (the history record).
+
+    Opening it keeps the first ``keep`` rows (those a resumed checkpoint already counts) and drops
+    the rest, which a killed run wrote after its last checkpoint and the resumed run writes again.
+    """
+
+    def __init__(self, out: Path | None, keep: int) -> None:
+        self.path = out / "metrics.jsonl" if out is not None else None
+        self.rows = 0
+        if self.path is None:
+            return
+        lines = self.path.read_text().splitlines(keepends=True)[:keep] if keep and self.path.exists() else []
+        if len(lines) < keep:
+            tqdm.write(f"fit: {self.path} has {len(lines)} rows but the checkpoint counts {keep}; the rows in between are lost")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        tmp.write_text("".join(lines))  # into a temporary file first: a kill mid-write must not empty the log
+        os.replace(tmp, self.path)
+        self.rows = len(lines)
+
+    def write(self, row: dict[str, Any]) -> None:
+        if self.path is None:
+            return
+        with self.path.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+        self.rows += 1
