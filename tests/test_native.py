@@ -94,7 +94,7 @@ def test_layers_with_kernels_equal_torch_nn(kind: str, lengths: list[int] | None
 def test_layers_work_when_the_kernels_cannot_be_built(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("CC", "no-such-compiler")
     monkeypatch.setattr(native.shutil, "which", lambda name: None)
-    monkeypatch.setenv("RNNKIT_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("RNNKIT_CACHE", str(tmp_path))
     monkeypatch.setattr(native, "_loaded", None)
     monkeypatch.setattr(native, "_failure", None)
     with pytest.raises(native.NativeBuildError, match="no C compiler"):
@@ -115,7 +115,7 @@ def test_build_reports_a_compiler_error_and_leaves_no_partial_file(monkeypatch: 
     bad = tmp_path / "kernels.c"
     bad.write_text("this is not C\n")
     monkeypatch.setattr(native, "SOURCE", bad)
-    monkeypatch.setenv("RNNKIT_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("RNNKIT_CACHE", str(tmp_path / "cache"))
     with pytest.raises(native.NativeBuildError, match="kernels.c failed"):
         native.build()
     assert list((tmp_path / "cache" / "native").iterdir()) == []

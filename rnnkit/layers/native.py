@@ -11,7 +11,7 @@ involved, so the build needs only a C compiler.
 Where there is no compiler, the build fails, or the tensors are not float32 on the CPU, the
 fused kernels run the same steps as PyTorch ops; ``use_native(False)`` forces that (tests
 compare the two). ``RNNKIT_NATIVE=0`` switches the kernels off, ``CC`` picks the compiler,
-``RNNKIT_CACHE_DIR`` moves the cache. ``python -c "import rnnkit.layers.native as n; n.main()"``
+``RNNKIT_CACHE`` moves the cache (rnnkit's one cache directory, ``rnnkit/utils/cache.py``). ``python -c "import rnnkit.layers.native as n; n.main()"``
 (what ``make`` runs) builds the kernels and says where they are, or why they could not be built.
 """
 
@@ -32,6 +32,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from rnnkit.utils.cache import cache_dir as rnnkit_cache
 from rnnkit.utils.switch import Switch
 
 log = logging.getLogger(__name__)
@@ -56,8 +57,7 @@ class NativeBuildError(RuntimeError):
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("RNNKIT_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rnnkit"
-    return Path(root) / "native"
+    return rnnkit_cache("native")
 
 
 def compiler() -> str | None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import fnmatch
 import importlib.util
-import os
 import shutil
 import subprocess
 import sys
@@ -19,11 +18,12 @@ import tarfile
 import zipfile
 from pathlib import Path
 
+from rnnkit.utils.cache import cache_dir as rnnkit_cache
+
 
 def cache_dir() -> Path:
-    """``$RNNKIT_CACHE`` if set, else ``~/.cache/rnnkit``."""
-    root = os.environ.get("RNNKIT_CACHE")
-    return Path(root).expanduser() if root else Path.home() / ".cache" / "rnnkit"
+    """rnnkit's one cache directory (``$RNNKIT_CACHE``, else ``~/.cache/rnnkit``)."""
+    return rnnkit_cache()
 
 
 def _cached(folder: Path, pattern: str) -> Path | None:

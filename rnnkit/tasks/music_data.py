@@ -16,7 +16,6 @@ import contextlib
 import hashlib
 import io
 import json
-import os
 import re
 import signal
 import threading
@@ -25,6 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from rnnkit.utils.reading import DataFormatError, split_lines
+
+from rnnkit.utils.cache import cache_dir as rnnkit_cache
 
 _FIELD = re.compile(r"^([A-Za-z]):\s*(.*)$")
 # information fields (title, words, notes, ...) that may follow K: but are not music
@@ -73,15 +76,16 @@ def normalise_key(key: str) -> str:
 def split_tunes(text: str, source: str = "<text>") -> tuple[list[Tune], int]:
     """Tunes from ABC text (each starting at an ``X:`` line); also how many were skipped.
 
-    A tune is skipped when it has no ``K:`` field or no body. Raises ValueError when the
-    text holds no tune at all, which is what a non-ABC file looks like.
+    A tune is skipped when it has no (or an empty) ``K:`` field or no body. Raises a
+    DataFormatError when the text holds no tune at all, which is what a non-ABC file looks like.
     """
-    chunks = re.split(r"(?m)^X:", text)[1:]
+    lines = split_lines(text)  # LF, CRLF or CR: old Mac files end lines with CR alone
+    starts = [i for i, line in enumerate(lines) if line.startswith("X:")]
     tunes, skipped = [], 0
-    for chunk in chunks:
+    for start, stop in zip(starts, [*starts[1:], len(lines)], strict=True):
         fields: dict[str, str] = {}
         body: list[str] = []
-        for line in chunk.splitlines()[1:]:
+        for line in lines[start + 1 : stop]:
             line = line.rstrip()
             if not line or line.startswith("%"):
                 continue
@@ -91,21 +95,26 @@ def split_tunes(text: str, source: str = "<text>") -> tuple[list[Tune], int]:
                     fields.setdefault(m.group(1), m.group(2).strip())  # header fields up to and including K:
             elif not (m and m.group(1) in _INFO):
                 body.append(line)  # notes, and inline changes of key, meter or unit
-        if "K" not in fields or not body:
+        key = normalise_key(fields.get("K", ""))
+        if not key or not body:
             skipped += 1
             continue
         head = f"M:{fields.get('M', '4/4').replace(' ', '')} L:{fields.get('L', '1/8').replace(' ', '')}"
-        tunes.append(Tune(normalise_key(fields["K"]), head + "\n" + "\n".join(body)))
+        tunes.append(Tune(key, head + "\n" + "\n".join(body)))
     if not tunes:
-        raise ValueError(
-            f"music: found no ABC tunes in {source} ({len(chunks)} 'X:' headers, {skipped} without K: or notes). "
-            "Each tune must start with an 'X:' line and have a 'K:' (key) line before its notes."
+        raise DataFormatError(
+            source, f"found no ABC tunes in {source} ({len(starts)} 'X:' headers, {skipped} without K: or notes)",
+            "tunes that start with an 'X:' line and have a 'K:' (key) line before their notes", line=len(lines) + 1,
         )
     return tunes, skipped
 
 
 def load_abc(path: str | Path) -> list[Tune]:
-    """All tunes of an ABC file, or of every ``*.abc`` file in a folder (sorted by name)."""
+    """All tunes of an ABC file, or of every ``*.abc`` file in a folder (sorted by name).
+
+    A file is read as UTF-8 if it is valid UTF-8 (a byte-order mark is dropped), else as
+    Latin-1, the encoding of most older ABC collections.
+    """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"music: no ABC file or folder at {path}.")
@@ -114,7 +123,12 @@ def load_abc(path: str | Path) -> list[Tune]:
         raise ValueError(f"music: {path} holds no .abc files.")
     tunes: list[Tune] = []
     for f in files:
-        tunes.extend(split_tunes(f.read_text(encoding="latin-1"), str(f))[0])
+        raw = f.read_bytes()
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            text = raw.decode("latin-1")
+        tunes.extend(split_tunes(text, str(f))[0])
     return tunes
 
 
@@ -168,7 +182,7 @@ def parse_events(abc: str, time_limit: float = 20.0) -> list[tuple[int, float]]:
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("RNNKIT_CACHE", Path.home() / ".cache" / "rnnkit")) / "music"
+    return rnnkit_cache("music")
 
 
 def cached_events(tunes: list[Tune]) -> list[list[tuple[int, float]]]:
@@ -176,7 +190,10 @@ def cached_events(tunes: list[Tune]) -> list[list[tuple[int, float]]]:
     digest = hashlib.sha256("\x00".join(t.key + t.text for t in tunes).encode()).hexdigest()[:16]
     path = cache_dir() / f"events-{digest}.json"
     if path.exists():
-        return [[(int(p), float(d)) for p, d in tune] for tune in json.loads(path.read_text())]
+        try:
+            return [[(int(p), float(d)) for p, d in tune] for tune in json.loads(path.read_text())]
+        except (ValueError, TypeError):
+            pass  # a cache file cut short (a killed run) or damaged: parse again and rewrite it
     events = []
     for t in tunes:
         try:
