@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.cells.rnn import _batched, check_cell_call, reset_uniform
+from rnnkit.cells.rnn import _batched, check_cell_args, check_cell_call, reset_uniform
 
 
 def gru_step(
@@ -66,6 +66,7 @@ class GRUCell(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
+        input_size, hidden_size = check_cell_args(self, input_size, hidden_size, bias, dtype)
         kw: dict[str, Any] = {"device": device, "dtype": dtype}
         self.input_size, self.hidden_size = input_size, hidden_size
         self.weight_ih = nn.Parameter(torch.empty(3 * hidden_size, input_size, **kw))

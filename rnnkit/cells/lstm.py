@@ -24,7 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.cells.rnn import _batched, check_cell_call, reset_uniform
+from rnnkit.cells.rnn import _batched, check_cell_args, check_cell_call, reset_uniform
+from rnnkit.errors import StateTypeError
 
 
 class LSTMState(NamedTuple):
@@ -75,6 +76,7 @@ class LSTMCell(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
+        input_size, hidden_size = check_cell_args(self, input_size, hidden_size, bias, dtype)
         kw: dict[str, Any] = {"device": device, "dtype": dtype}
         self.input_size, self.hidden_size = input_size, hidden_size
         self.weight_ih = nn.Parameter(torch.empty(4 * hidden_size, input_size, **kw))
@@ -85,7 +87,8 @@ class LSTMCell(nn.Module):
 
     def forward(self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None) -> LSTMState:
         if hx is not None and not (isinstance(hx, tuple | list) and len(hx) == 2):
-            raise TypeError(f"LSTMCell: hx must be a pair (h_0, c_0), got {type(hx).__name__}.")
+            what = f"{type(hx).__name__} of {len(hx)}" if isinstance(hx, tuple | list) else type(hx).__name__
+            raise StateTypeError(f"LSTMCell: hx must be a pair (h_0, c_0), got {what}.")
         check_cell_call(self, input, () if hx is None else tuple(hx))
         x, unbatched = _batched(input)
         if hx is None:

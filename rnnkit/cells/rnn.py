@@ -17,6 +17,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rnnkit.errors import (
+    ArgumentValueError,
+    DtypeError,
+    ShapeError,
+    StateTypeError,
+    check_dtype,
+    check_flag,
+    check_size,
+)
+
 ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu}
 
 
@@ -55,8 +65,10 @@ class RNNCell(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
+        input_size, hidden_size = check_cell_args(self, input_size, hidden_size, bias, dtype)
         if nonlinearity not in ACTIVATIONS:
-            raise ValueError(
+            # torch.nn.RNNCell takes any string here and fails at the first call; this fails at once
+            raise ArgumentValueError(
                 f"RNNCell: unknown nonlinearity {nonlinearity!r}; expected one of {sorted(ACTIVATIONS)}"
             )
         kw: dict[str, Any] = {"device": device, "dtype": dtype}
@@ -88,14 +100,30 @@ def _batched(t: Tensor) -> tuple[Tensor, bool]:
     return (t.unsqueeze(0), True) if t.dim() == 1 else (t, False)
 
 
-def check_cell_call(cell: nn.Module, input: Tensor, states: tuple[Tensor, ...]) -> None:
-    """Check a cell's input (B, I) or (I,) and its states (B, H) or (H,), with a message that says how to fix them."""
+def check_cell_args(cell: nn.Module, input_size: Any, hidden_size: Any, bias: Any, dtype: Any) -> tuple[int, int]:
+    """A cell's sizes are integers >= 0 (torch.nn's cells accept 0), bias a bool; returns the sizes as ints."""
     name = type(cell).__name__
-    if not isinstance(input, Tensor) or not input.is_floating_point():
-        what = f"dtype {input.dtype}" if isinstance(input, Tensor) else type(input).__name__
-        raise TypeError(f"{name}: expected a floating-point tensor input, got {what}. Embed token ids first (torch.nn.Embedding).")
+    check_flag(name, "bias", bias)
+    check_dtype(name, dtype)
+    return check_size(name, "input_size", input_size, 0), check_size(name, "hidden_size", hidden_size, 0)
+
+
+def check_cell_call(cell: nn.Module, input: Tensor, states: tuple[Tensor, ...]) -> None:
+    """Check a cell's input (B, I) or (I,) and its states (B, H) or (H,), with a message that says how to fix them.
+
+    The dtypes are those of the parameters, for the input and the first state; torch.nn's LSTMCell
+    accepts a c_0 of another dtype (the result is promoted), and so does this one.
+    """
+    name = type(cell).__name__
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{name}: expected a floating-point tensor input, got {type(input).__name__}.")
+    weight = cell.weight_ih
+    if not input.is_floating_point():
+        raise DtypeError(
+            f"{name}: expected a floating-point tensor input, got dtype {input.dtype}. Embed token ids first (torch.nn.Embedding)."
+        )
     if input.dim() not in (1, 2) or input.size(-1) != cell.input_size:
-        raise ValueError(
+        raise ShapeError(
             f"{name}: expected input of shape (B, {cell.input_size}) or ({cell.input_size},), got {tuple(input.shape)}. "
             "A cell takes one time step; for whole sequences use the layers (rnnkit.LSTM, GRU, RNN)."
         )
@@ -103,6 +131,14 @@ def check_cell_call(cell: nn.Module, input: Tensor, states: tuple[Tensor, ...]) 
     for k, state in enumerate(states):
         what = "hx" if len(states) == 1 else ("h_0", "c_0")[k]
         if not isinstance(state, Tensor):
-            raise TypeError(f"{name}: {what} must be a torch.Tensor, got {type(state).__name__}.")
+            raise StateTypeError(f"{name}: {what} must be a torch.Tensor, got {type(state).__name__}.")
         if tuple(state.shape) != expected:
-            raise ValueError(f"{name}: expected {what} of shape {expected} to go with input {tuple(input.shape)}, got {tuple(state.shape)}.")
+            raise ShapeError(f"{name}: expected {what} of shape {expected} to go with input {tuple(input.shape)}, got {tuple(state.shape)}.")
+    if torch.is_autocast_enabled(input.device.type):  # autocast converts by itself
+        return
+    for what, t in (("input", input), ("hx" if len(states) == 1 else "h_0", states[0] if states else input)):
+        if t.dtype != weight.dtype:
+            raise DtypeError(
+                f"{name}: {what} has dtype {t.dtype} but the cell's parameters have {weight.dtype}; "
+                f"convert one of them, e.g. {what}.to({weight.dtype}) or cell.to({t.dtype})."
+            )

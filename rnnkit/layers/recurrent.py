@@ -14,6 +14,7 @@ a step reads one contiguous slab; ``batch_first`` only changes what the caller s
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
+from rnnkit import errors
 from rnnkit.layers import checks
 from rnnkit.layers.fast import fast_forward, on_fast_device
 from rnnkit.layers.reference import DirectionParams, run_direction
@@ -70,7 +72,10 @@ class RecurrentBase(nn.Module):
     ) -> None:
         super().__init__()
         name = type(self).__name__
-        checks.check_constructor(name, input_size, hidden_size, num_layers, dropout, proj_size, recurrent_dropout)
+        input_size, hidden_size, num_layers, proj_size, dropout, recurrent_dropout = checks.check_constructor(
+            name, input_size, hidden_size, num_layers, dropout, proj_size, recurrent_dropout, dtype,
+            bias=bias, batch_first=batch_first, bidirectional=bidirectional, layer_norm=layer_norm, fast=fast,
+        )
         if dropout > 0 and num_layers == 1:
             warnings.warn(
                 f"{name}: dropout={dropout} has no effect with num_layers=1; it applies between layers. "
@@ -78,9 +83,9 @@ class RecurrentBase(nn.Module):
                 stacklevel=2,
             )
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
-        self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
+        self.bias, self.batch_first, self.dropout = bias, batch_first, dropout
         self.bidirectional, self.proj_size = bidirectional, proj_size
-        self.recurrent_dropout, self.layer_norm, self.fast = float(recurrent_dropout), layer_norm, fast
+        self.recurrent_dropout, self.layer_norm, self.fast = recurrent_dropout, layer_norm, fast
         kw: dict[str, Any] = {"device": device, "dtype": dtype}
         G, H, D = GATES[self.mode], hidden_size, self.num_directions
         H_out = proj_size or hidden_size
@@ -188,7 +193,8 @@ class RecurrentBase(nn.Module):
 
     def _fast_applies(self, x: Tensor) -> bool:
         plain = not self.layer_norm and not (self.recurrent_dropout and self.training)
-        return self.fast and plain and on_fast_device(x)
+        # an empty batch (B = 0), which torch.nn accepts, takes the loop: the fused kernels split the work by B
+        return self.fast and plain and on_fast_device(x) and x.size(1) > 0
 
     def _reference(
         self, x: Tensor, h0: Tensor, c0: Tensor | None, lengths: Tensor | None,
@@ -277,9 +283,9 @@ class RecurrentBase(nn.Module):
             h0 = x.new_zeros(LD, B, H_out)
             return h0, (x.new_zeros(LD, B, H) if is_lstm else None)
         if is_lstm and not (isinstance(hx, tuple | list) and len(hx) == 2):
-            raise TypeError(f"{name}: hx must be a pair (h_0, c_0) for an LSTM, got {type(hx).__name__}.")
+            raise errors.StateTypeError(f"{name}: hx must be a pair (h_0, c_0) for an LSTM, got {_kind(hx)}.")
         if not is_lstm and isinstance(hx, tuple | list):
-            raise TypeError(f"{name}: hx must be one tensor h_0 of shape (L*D, B, H), got a {type(hx).__name__}.")
+            raise errors.StateTypeError(f"{name}: hx must be one tensor h_0 of shape (L*D, B, H), got a {type(hx).__name__}.")
         states = list(hx) if is_lstm else [hx]
         sizes = [H_out, H]
         for k, (what, s) in enumerate(zip(("h_0", "c_0"), states, strict=False)):
@@ -301,10 +307,12 @@ class LSTM(RecurrentBase):
     mode = "lstm"
 
     def __init__(self, *args, forget_bias: float | None = None, **kwargs) -> None:  # type: ignore[no-untyped-def]
-        self.forget_bias = forget_bias
+        if forget_bias is not None and (isinstance(forget_bias, bool) or not isinstance(forget_bias, numbers.Real)):
+            raise errors.ArgumentTypeError(f"LSTM: forget_bias must be a number or None, got {forget_bias!r}.")
+        self.forget_bias = None if forget_bias is None else float(forget_bias)
         super().__init__(*args, **kwargs)
         if forget_bias is not None and not self.bias:
-            raise ValueError(f"LSTM: forget_bias={forget_bias!r} needs a bias, but bias=False; drop one of the two.")
+            raise errors.ArgumentValueError(f"LSTM: forget_bias={forget_bias!r} needs a bias, but bias=False; drop one of the two.")
 
     def reset_parameters(self) -> None:
         super().reset_parameters()
@@ -335,7 +343,7 @@ class RNN(RecurrentBase):
 
     def __init__(self, *args, nonlinearity: str = "tanh", **kwargs) -> None:  # type: ignore[no-untyped-def]
         if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"RNN: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}.")
+            raise errors.ArgumentValueError(f"RNN: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}.")
         _no_option(type(self).__name__, kwargs, "proj_size", "layer_norm")
         self.nonlinearity = nonlinearity
         self.mode = f"rnn_{nonlinearity}"
@@ -353,5 +361,12 @@ def _repack(out: Tensor, packed: PackedSequence, lengths: Tensor) -> PackedSeque
 
 def _no_option(name: str, kwargs: dict, *options: str) -> None:
     for option in options:
+        # proj_size=0 is accepted (torch.nn.GRU/RNN refuse it): it is what they have, and code that builds
+        # any of the three layers from the same arguments keeps working
         if kwargs.get(option):
-            raise ValueError(f"{name}: {option} is available for LSTM only, got {option}={kwargs[option]!r}.")
+            raise errors.ArgumentValueError(f"{name}: {option} is available for LSTM only, got {option}={kwargs[option]!r}.")
+
+
+def _kind(hx: Any) -> str:
+    """'Tensor', or 'tuple of 3' for a sequence: what a wrong hx actually was."""
+    return f"{type(hx).__name__} of {len(hx)}" if isinstance(hx, tuple | list) else type(hx).__name__
