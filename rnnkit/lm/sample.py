@@ -9,6 +9,7 @@ from torch import Tensor
 
 from rnnkit.layers.stepper import Stepper
 from rnnkit.lm.char_lm import CharLM
+from rnnkit.models.decoding import filter_logits
 
 
 def next_char_distribution(logits: Tensor, temperature: float = 1.0, top_k: int | None = None,
@@ -16,23 +17,11 @@ def next_char_distribution(logits: Tensor, temperature: float = 1.0, top_k: int 
     """Probabilities (B, V) from logits (B, V): scaled by 1/temperature, then cut to the top-k and the top-p nucleus."""
     if temperature <= 0:
         raise ValueError(f"sample: temperature must be positive (or use greedy=True), got {temperature!r}.")
-    logits = logits / temperature  # (B, V)
-    if top_k is not None:
-        if top_k < 1:
-            raise ValueError(f"sample: top_k must be at least 1, got {top_k!r}.")
-        kth = torch.topk(logits, min(top_k, logits.size(-1)), dim=-1).values[:, -1:]  # (B, 1)
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    probs = torch.softmax(logits, dim=-1)  # (B, V)
-    if top_p is not None:
-        if not 0.0 < top_p <= 1.0:
-            raise ValueError(f"sample: top_p must be in (0, 1], got {top_p!r}.")
-        sorted_p, order = torch.sort(probs, dim=-1, descending=True)
-        # keep a character if the ones more likely than it sum to less than top_p (so the first is always kept)
-        keep_sorted = (sorted_p.cumsum(-1) - sorted_p) < top_p
-        keep = torch.zeros_like(keep_sorted).scatter(-1, order, keep_sorted)
-        probs = probs.masked_fill(~keep, 0.0)
-        probs = probs / probs.sum(-1, keepdim=True)
-    return probs
+    if top_k is not None and top_k < 1:
+        raise ValueError(f"sample: top_k must be at least 1, got {top_k!r}.")
+    if top_p is not None and not 0.0 < top_p <= 1.0:
+        raise ValueError(f"sample: top_p must be in (0, 1], got {top_p!r}.")
+    return filter_logits(logits, temperature, top_k, top_p).softmax(-1)  # (B, V): rnnkit's one logits filter
 
 
 @torch.no_grad()
