@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	# torch is pinned here (the CPU build on this machine's disk); pyproject.toml declares a range.
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[dev,recipes]'
+	$(BIN)/pip install --quiet -e '.[dev,recipes,serve,export]'
 	# the C step kernels of the fused GRU/RNN (about a second; without a compiler rnnkit runs without them)
 	$(BIN)/python -c "import rnnkit.layers.native as n; n.main()"
 	touch $(STAMP)
@@ -27,7 +27,7 @@ test: $(STAMP) lint
 	$(BIN)/pytest -q
 
 test-all: $(STAMP) lint
-	$(BIN)/pytest -q -m ''
+	$(BIN)/pytest -q -m 'not browser'
 
 # layers against torch.nn (~5-15 min), then the char-LM against a plain torch.nn script (~8 min)
 bench: $(STAMP)

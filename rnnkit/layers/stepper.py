@@ -34,6 +34,9 @@ from rnnkit.layers.recurrent import GATES, RecurrentBase
 class Stepper:
     """Batch-1 (or small-batch) generation: one step at a time, state kept, minimal work per step.
 
+    Each of the B rows is its own stream: ``set_rows``/``rows_state`` read and write single rows,
+    so streams can join and leave between steps (continuous batching, ``rnnkit.serve``).
+
     Equal to the layer's own forward (in eval mode: no dropout) run over the same sequence.
     The weights are copied once; call ``refresh()`` after they change.
 
@@ -142,6 +145,47 @@ class Stepper:
         h = torch.stack(self.h_views)  # (L, B, H_out)
         return (h, self.c.clone()) if self.c is not None else h
 
+    # ---- rows: streams joining and leaving a running batch (continuous batching) ----------------
+
+    def rows_state(self, rows: list[int]) -> Tensor | tuple[Tensor, Tensor]:
+        """The state of some rows only, a copy in hx format: h (L, R, H_out), an LSTM (h, c) with c (L, R, H)."""
+        index = self._row_index(rows)
+        h = torch.stack([v.index_select(0, index) for v in self.h_views])  # (L, R, H_out)
+        return (h, self.c.index_select(1, index)) if self.c is not None else h
+
+    def set_rows(self, rows: list[int], hx: Tensor | tuple[Tensor, Tensor] | None = None) -> None:
+        """Set the state of some rows (zero it if hx is None); the other rows keep theirs.
+
+        A row's step never reads another row, so a stream can join a batch that is mid-sequence:
+        give it a free row and its own state, and step on. hx is h (L, R, H_out), an LSTM (h, c).
+        """
+        index = self._row_index(rows)
+        L, R, H, H_out = self.L, len(rows), self.H, self.H_out
+        if hx is None:
+            zeros = torch.zeros(L, R, H_out, dtype=self.z.dtype, device=self.z.device)
+            hx = (zeros, torch.zeros(L, R, H, dtype=self.z.dtype, device=self.z.device)) if self.c is not None else zeros
+        if self.c is not None and not (isinstance(hx, tuple | list) and len(hx) == 2):
+            raise TypeError(f"Stepper.set_rows: an LSTM state is a pair (h, c), got {type(hx).__name__}.")
+        if self.c is None and not isinstance(hx, Tensor):
+            raise TypeError(f"Stepper.set_rows: expected one tensor h of shape ({L}, {R}, {H_out}), got {type(hx).__name__}.")
+        h0: Tensor = hx[0] if isinstance(hx, tuple | list) else hx
+        _check_shape("h", h0, (L, R, H_out), "set_rows")
+        with torch.no_grad():
+            for l, v in enumerate(self.h_views):
+                v.index_copy_(0, index, h0[l].to(v.dtype))
+            if self.c is not None:
+                c0 = hx[1]
+                _check_shape("c", c0, (L, R, H), "set_rows")
+                self.c.index_copy_(1, index, c0.to(self.c.dtype))
+
+    def _row_index(self, rows: list[int]) -> Tensor:
+        bad = [r for r in rows if isinstance(r, bool) or not isinstance(r, int) or not 0 <= r < self.batch_size]
+        if bad or len(set(rows)) != len(rows):
+            raise ValueError(
+                f"Stepper: rows must be distinct integers in [0, {self.batch_size}) (the batch size), got {rows!r}."
+            )
+        return torch.tensor(rows, dtype=torch.long, device=self.z.device)
+
     # ---- one step ------------------------------------------------------------------------------
 
     def step(self, x: Tensor) -> Tensor:
@@ -248,7 +292,7 @@ def _ifgo_to_ifog(w: Tensor, H: int) -> Tensor:
     return torch.cat([i, f, o, g], dim=0)
 
 
-def _check_shape(what: str, t: Any, expected: tuple[int, ...]) -> None:
+def _check_shape(what: str, t: Any, expected: tuple[int, ...], method: str = "reset") -> None:
     if not isinstance(t, Tensor) or tuple(t.shape) != expected:
         got = tuple(t.shape) if isinstance(t, Tensor) else type(t).__name__
-        raise ValueError(f"Stepper.reset: expected {what} of shape (L, B, H) = {expected}, got {got}.")
+        raise ValueError(f"Stepper.{method}: expected {what} of shape (L, B, H) = {expected}, got {got}.")

@@ -1,0 +1,1 @@
+"""Serving trained models over HTTP (``rnnkit serve``): continuous batching, the API, the playground."""

@@ -1,0 +1,345 @@
+"""Continuous batching: many generation requests stepped together through one ``Stepper``.
+
+An RNN's state is a fixed-size tensor per stream, so concurrent requests can share every step:
+one worker thread owns the model; each step it embeds the current character of every active
+stream, advances the whole batch by one ``Stepper.step`` and draws each stream's next character
+with that stream's own ``torch.Generator``. Streams join (after their prime has warmed a state of
+their own) and leave (done, cancelled, timed out) between steps, so a long request never holds
+up a short one and nobody waits for a batch to fill.
+
+Isolation. A row's arithmetic never reads another row, but a BLAS product may round a row
+differently depending on how many rows it has: measured here (MKL/oneDNN, float32), 1 row and
+2-3 rows each take their own kernel and differ in the last bit, and so does the last row of a
+5-row batch (an edge tile), while batches of 4, 8, 16, ... 128 rows gave every row bit-identical
+results at any position. So the batch is padded to a power of two of at least ``MIN_ROWS`` rows;
+that is what makes a seeded request give the same text alone or beside 31 others
+(tests/test_serve_batching.py checks the property, tests/test_serve.py the requests).
+
+With ``batching=False`` the worker serves one request at a time, start to finish (the baseline
+of benchmarks/bench_serve.py).
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from rnnkit.layers.recurrent import RecurrentBase
+from rnnkit.layers.stepper import Stepper
+from rnnkit.lm.char_lm import CharLM
+from rnnkit.lm.sample import next_char_distribution
+
+MIN_ROWS = 4  # see the module docstring: below 4 rows the product rounds differently
+STATES = ("h", "c")
+GATE_NAMES = {"lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n"), "rnn_tanh": ("a",), "rnn_relu": ("a",)}
+
+Event = dict[str, Any]
+
+
+class QueueFull(Exception):
+    """The server is at its limit of waiting requests; the caller should answer 503 with Retry-After."""
+
+
+@dataclass(frozen=True)
+class Watch:
+    """One unit to report with every generated character: layer, state or gate name, unit index."""
+
+    layer: int
+    name: str  # "h", "c" (LSTM), or a gate: i, f, g, o (LSTM); r, z, n (GRU); a (Elman pre-activation)
+    unit: int
+
+
+@dataclass
+class Job:
+    """One generation request and its progress. ``emit`` receives each event, from the worker thread."""
+
+    ids: list[int]  # the encoded prime; never empty
+    length: int
+    temperature: float = 1.0
+    top_k: int | None = None
+    top_p: float | None = None
+    seed: int | None = None
+    watch: Watch | None = None
+    deadline: float = float("inf")  # time.monotonic() after which the job is stopped
+    emit: Callable[[Event], None] = lambda event: None
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    produced: int = 0
+    generator: torch.Generator = field(default_factory=torch.Generator)
+    current: int = 0  # the id fed at the next step
+    state: Any = None  # the warmed state before the job has a row
+
+    def cancel(self) -> None:
+        """Ask the worker to drop this job before its next step (the client went away)."""
+        self.cancelled.set()
+
+
+class Batcher:
+    """The worker that owns one CharLM and steps every active job together.
+
+    Args:
+        model: a CharLM with its vocabulary, in eval mode.
+        max_batch: the most jobs stepped at once; more wait in the queue.
+        max_queue: the most jobs waiting; beyond it ``submit`` raises ``QueueFull``.
+        batching: False serves one job at a time (for comparison).
+    """
+
+    def __init__(self, model: CharLM, max_batch: int = 32, max_queue: int = 64, batching: bool = True) -> None:
+        if model.vocab is None:
+            raise ValueError("Batcher: the model has no vocabulary; load it with rnnkit.lm.checkpoint.load_model.")
+        self.model = model.eval()
+        self.max_batch = max_batch if batching else 1
+        self.max_queue = max_queue
+        self.batching = batching
+        self.waiting: collections.deque[Job] = collections.deque()
+        self.active: list[Job] = []
+        self.rows: list[Job | None] = []  # the job in each row of the current stepper
+        self.steppers: dict[int, Stepper] = {}
+        self.stepper: Stepper | None = None
+        self.lock = threading.Condition()
+        self.closing = False
+        self.drain_until = float("inf")
+        self.steps = 0  # batch steps taken (for /health and the tests)
+        self.thread = threading.Thread(target=self._run, name="rnnkit-batcher", daemon=True)
+        self.thread.start()
+
+    # ---- the public side (any thread) ------------------------------------------------------------
+
+    def submit(self, job: Job) -> None:
+        """Queue a job; raise QueueFull if max_queue jobs are already waiting."""
+        with self.lock:
+            if self.closing:
+                raise QueueFull("the server is shutting down")
+            if len(self.waiting) >= self.max_queue:
+                raise QueueFull(f"{len(self.waiting)} requests are already waiting")
+            job.generator = torch.Generator()
+            if job.seed is not None:
+                job.generator.manual_seed(job.seed)
+            else:
+                job.generator.seed()
+            self.waiting.append(job)
+            self.lock.notify()
+
+    def load(self) -> dict[str, int]:
+        with self.lock:
+            return {"active": len(self.active), "waiting": len(self.waiting), "max_batch": self.max_batch,
+                    "max_queue": self.max_queue, "steps": self.steps}
+
+    def close(self, grace: float = 0.0) -> None:
+        """Stop taking jobs; let the queued and running ones go on for up to ``grace`` seconds, then end
+        the rest with finish_reason "shutdown" and let the worker exit."""
+        with self.lock:
+            if not self.closing:
+                self.closing = True
+                self.drain_until = time.monotonic() + grace
+            self.lock.notify()
+        self.thread.join(grace + 5.0)
+
+    # ---- the worker ------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        torch.set_grad_enabled(False)
+        while True:
+            with self.lock:
+                while not self.closing and not self.waiting and not self.active:
+                    self.lock.wait(0.5)
+                if self.closing and (not (self.waiting or self.active) or time.monotonic() > self.drain_until):
+                    break
+                joining: list[Job] = []
+                while self.waiting and len(self.active) + len(joining) < self.max_batch:
+                    joining.append(self.waiting.popleft())
+            try:
+                self._admit(joining)
+                self._retire()
+                if self.active:
+                    self._step()
+            except Exception as e:  # a bug must not leave clients hanging: end every stream with the error
+                for job in self.active + joining:
+                    job.emit({"error": f"generation failed: {type(e).__name__}: {e}", "status": 500})
+                self.active, self.rows, self.stepper = [], [], None
+        self._finish_all("shutdown")
+
+    def _finish_all(self, reason: str) -> None:
+        with self.lock:
+            jobs = self.active + list(self.waiting)
+            self.active, self.waiting = [], collections.deque()
+        for job in jobs:
+            job.emit({"done": True, "finish_reason": reason, "produced": job.produced})
+
+    def _admit(self, joining: list[Job]) -> None:
+        """Warm each new job's state on its prime (one sequence call, as ``rnnkit sample`` does), then give it a row."""
+        for job in joining:
+            if job.cancelled.is_set():
+                job.emit({"done": True, "finish_reason": "cancelled", "produced": 0})
+                continue
+            if time.monotonic() > job.deadline:
+                job.emit({"done": True, "finish_reason": "timeout", "produced": 0})
+                continue
+            model = self.model
+            if len(job.ids) > 1:
+                model(torch.tensor([job.ids[:-1]]))
+                job.state = model.final_state  # (L, 1, H) each
+            else:
+                job.state = model.zero_state(1)
+            job.current = job.ids[-1]
+            if job.length == 0:
+                job.emit({"done": True, "finish_reason": "length", "produced": 0})
+                continue
+            self.active.append(job)
+        if joining:
+            self._layout()
+
+    def _retire(self) -> None:
+        """Drop finished, cancelled and timed-out jobs; their rows become free."""
+        now, keep = time.monotonic(), []
+        for job in self.active:
+            if job.cancelled.is_set():
+                job.emit({"done": True, "finish_reason": "cancelled", "produced": job.produced})
+            elif now > job.deadline:
+                job.emit({"done": True, "finish_reason": "timeout", "produced": job.produced})
+            elif job.produced >= job.length:
+                job.emit({"done": True, "finish_reason": "length", "produced": job.produced})
+            else:
+                keep.append(job)
+        if len(keep) != len(self.active):
+            for row, held in enumerate(self.rows):
+                if held is not None and held not in keep:
+                    self.rows[row] = None
+            self.active = keep
+            self._layout()
+
+    def _rows_for(self, n: int) -> int:
+        size = MIN_ROWS
+        while size < n:
+            size *= 2
+        return size
+
+    def _layout(self) -> None:
+        """Make sure every active job has a row in a stepper of the right size, moving states if it changes."""
+        if not self.active:
+            self.rows, self.stepper = [], None
+            return
+        size = self._rows_for(len(self.active))
+        old = self.stepper
+        if old is not None:  # bring the running jobs' states out of the old stepper
+            placed = [(row, job) for row, job in enumerate(self.rows) if job is not None]
+            if placed and (old.batch_size != size):
+                states = old.rows_state([row for row, _ in placed])
+                for i, (_, job) in enumerate(placed):
+                    job.state = _select(states, i)
+        if old is None or old.batch_size != size:
+            if size not in self.steppers:
+                self.steppers[size] = Stepper(self.model.rnn, batch_size=size)  # type: ignore[arg-type]
+            self.stepper = self.steppers[size]
+            self.stepper.reset()
+            self.rows = [None] * size
+        stepper = self.stepper
+        assert stepper is not None
+        for job in self.active:
+            if job not in self.rows:
+                row = self.rows.index(None)
+                self.rows[row] = job
+                stepper.set_rows([row], job.state)
+                job.state = None
+
+    def _step(self) -> None:
+        """One step of every active job: embed, advance the batch, score, draw each job's next character."""
+        stepper, model = self.stepper, self.model
+        assert stepper is not None and model.vocab is not None
+        size = stepper.batch_size
+        current = torch.tensor([job.current if job is not None else 0 for job in self.rows])  # (B,)
+        watched = [(row, job) for row, job in enumerate(self.rows) if job is not None and job.watch is not None]
+        before = stepper.z.clone() if watched else None  # [x, h_0, ..., h_{L-1}] before the step, for gates
+        x = model.embedding(current)  # (B, E)
+        h = stepper.step(x)  # (B, H)
+        logits = model.head(h)  # (B, V): all rows, so the product has the same shape whoever is active
+        self.steps += 1
+        draws = self._draw(logits)
+        values = {row: _watched_value(stepper, model, before, x, row, job.watch) for row, job in watched}  # type: ignore[arg-type]
+        for row in range(size):
+            job = self.rows[row]
+            if job is None:
+                continue
+            job.current = draws[row]
+            job.produced += 1
+            event: Event = {"text": model.vocab.chars[job.current], "index": job.produced - 1}
+            if row in values:
+                event["value"] = values[row]
+            job.emit(event)
+
+    def _draw(self, logits: Tensor) -> dict[int, int]:
+        """Each job's next id: the distribution for rows with the same settings at once, the draw with the job's generator."""
+        groups: dict[tuple[float, int | None, float | None], list[int]] = {}
+        for row, job in enumerate(self.rows):
+            if job is not None:
+                groups.setdefault((job.temperature, job.top_k, job.top_p), []).append(row)
+        draws: dict[int, int] = {}
+        for (temperature, top_k, top_p), rows in groups.items():
+            probs = next_char_distribution(logits[rows], temperature, top_k, top_p)  # (R, V)
+            for i, row in enumerate(rows):
+                job = self.rows[row]
+                assert job is not None
+                draws[row] = int(torch.multinomial(probs[i : i + 1], 1, generator=job.generator)[0, 0])
+        return draws
+
+
+def _select(state: Any, i: int) -> Any:
+    """Row i of a state in hx format, kept as a batch of one."""
+    if isinstance(state, tuple):
+        return tuple(s[:, i : i + 1].clone() for s in state)
+    return state[:, i : i + 1].clone()
+
+
+def _watched_value(stepper: Stepper, model: CharLM, before: Tensor | None, x: Tensor, row: int, watch: Watch) -> float:
+    """The watched unit's value at this step, as ``record()`` would give it (gates recomputed for that one unit)."""
+    l, name, u = watch.layer, watch.name, watch.unit
+    if name == "h":
+        return float(stepper.h_views[l][row, u])
+    if name == "c":
+        assert stepper.c is not None
+        return float(stepper.c[l][row, u])
+    assert before is not None
+    rnn = stepper.layer
+    H, H_out, I = stepper.H, stepper.H_out, rnn.input_size
+    p = rnn.direction_params(l, 0)
+    x_l = x[row] if l == 0 else stepper.h_views[l - 1][row]  # this layer's input at this step
+    h_prev = before[row, I + l * H_out : I + (l + 1) * H_out]
+    gates = GATE_NAMES[stepper.mode]
+    k = gates.index(name)
+    wi = p.weight_ih[k * H + u]
+    wh = p.weight_hh[k * H + u]
+    bi = p.bias_ih[k * H + u] if p.bias_ih is not None else 0.0
+    bh = p.bias_hh[k * H + u] if p.bias_hh is not None else 0.0
+    a_x, a_h = float(wi @ x_l + bi), float(wh @ h_prev + bh)
+    if stepper.mode == "gru" and name == "n":
+        r = _watched_value(stepper, model, before, x, row, Watch(l, "r", u))
+        return float(torch.tanh(torch.tensor(a_x + r * a_h)))
+    pre = torch.tensor(a_x + a_h)
+    if name == "a":
+        return float(pre)
+    if name in ("g",):
+        return float(torch.tanh(pre))
+    return float(torch.sigmoid(pre))
+
+
+def check_watch(model: CharLM, watch: Watch) -> str | None:
+    """None if the model has that unit, else a message saying what is allowed."""
+    rnn = model.rnn
+    assert isinstance(rnn, RecurrentBase)
+    L, H = rnn.num_layers, rnn.hidden_size
+    H_out = getattr(rnn, "proj_size", 0) or H
+    names = STATES[:2 if rnn.mode == "lstm" else 1] + GATE_NAMES[rnn.mode]
+    if not 0 <= watch.layer < L:
+        return f"watch.layer must be in [0, {L}) for this model, got {watch.layer}"
+    if watch.name not in names:
+        return f"watch.name must be one of {list(names)} for a {rnn.mode} model, got {watch.name!r}"
+    limit = H_out if watch.name == "h" else H
+    if not 0 <= watch.unit < limit:
+        return f"watch.unit must be in [0, {limit}) for {watch.name}, got {watch.unit}"
+    return None

@@ -1,0 +1,96 @@
+"""``rnnkit serve`` (the HTTP server and playground) and ``rnnkit export`` (ONNX / TorchScript)."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from typing import Any
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    serve = sub.add_parser("serve", help="serve trained models over HTTP, with a playground at /")
+    serve.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories (or .pt files) to serve")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind; 0.0.0.0 exposes the server to the network")
+    serve.add_argument("--port", type=int, default=8000, help="TCP port (0: any free port, printed at start)")
+    serve.add_argument("--max-batch", type=int, default=32, help="generation requests stepped together, at most")
+    serve.add_argument("--max-queue", type=int, default=64, help="requests waiting for a place in the batch before 503")
+    serve.add_argument("--no-batching", action="store_true", help="serve one generation at a time (for comparison)")
+    serve.add_argument("--max-length", type=int, default=2000, help="characters one request may generate")
+    serve.add_argument("--max-body", type=int, default=64 * 1024, help="request body limit in bytes (413 beyond)")
+    serve.add_argument("--timeout", type=float, default=60.0, help="seconds one request may take, queue included")
+    serve.add_argument("--drain", type=float, default=5.0, help="seconds running streams get to finish after SIGTERM")
+    serve.set_defaults(run=_run_serve)
+
+    export = sub.add_parser("export", help="export a trained char-LM to ONNX or TorchScript")
+    export.add_argument("run_dir", metavar="RUN_DIR", help="a run directory (or .pt file) of `rnnkit train charlm`")
+    export.add_argument("--format", choices=["onnx", "torchscript"], default="onnx", help="file format")
+    export.add_argument("--out", required=True, help="output file; ONNX writes FILE and FILE-step.onnx, plus FILE.json")
+    export.set_defaults(run=_run_export)
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    try:
+        import uvicorn
+    except ModuleNotFoundError:
+        raise ValueError("rnnkit serve needs the 'serve' extra: pip install 'rnnkit[serve]'.") from None
+    from rnnkit.serve.app import Limits, create_app
+    from rnnkit.serve.models import load_models
+
+    for flag in ("max_batch", "max_queue", "max_length", "max_body"):
+        if getattr(args, flag) < 1:
+            raise ValueError(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}.")
+    if not 0 <= args.port < 65536:
+        raise ValueError(f"--port must be in [0, 65535], got {args.port}.")
+    models = load_models(args.run_dirs, args.max_batch, args.max_queue, batching=not args.no_batching)
+    limits = Limits(max_length=args.max_length, max_body=args.max_body, timeout=args.timeout)
+    app = create_app(models, limits, drain=args.drain)
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning",
+                            timeout_graceful_shutdown=int(args.drain) + 5)
+    server = _Server(config, models, args.drain)
+    for name, m in models.items():
+        print(f"serving {name} ({m.kind}) from {m.path}", flush=True)
+    server.run()
+    return 0
+
+
+class _Server:
+    """uvicorn's server, with SIGTERM also draining the batchers so open streams end instead of holding shutdown up."""
+
+    def __init__(self, config: Any, models: dict[str, Any], drain: float) -> None:
+        import uvicorn
+
+        outer = self
+
+        class Server(uvicorn.Server):
+            def handle_exit(self, sig: int, frame: Any) -> None:
+                outer.drain()
+                super().handle_exit(sig, frame)
+
+            async def startup(self, sockets: Any = None) -> None:
+                await super().startup(sockets)
+                for s in self.servers:
+                    for sock in s.sockets:
+                        host, port = sock.getsockname()[:2]
+                        print(f"rnnkit serve: listening on http://{host}:{port}/ (docs at /docs)", flush=True)
+
+        self.server, self.models, self.grace = Server(config), models, drain
+
+    def drain(self) -> None:
+        for m in self.models.values():
+            if m.batcher is not None:
+                threading.Thread(target=m.batcher.close, args=(self.grace,), daemon=True).start()
+
+    def run(self) -> None:
+        signal.signal(signal.SIGTERM, lambda *a: None)  # uvicorn installs its own handlers in run()
+        self.server.run()
+        sys.stdout.flush()
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from rnnkit.export import export_run
+
+    for path in export_run(args.run_dir, args.format, args.out):
+        print(f"wrote {path}")
+    return 0

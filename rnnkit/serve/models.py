@@ -1,0 +1,197 @@
+"""What the server serves: each run directory becomes one named model of one kind.
+
+    charlm       a ``rnnkit train charlm`` checkpoint: /v1/generate (continuous batching, batching.py)
+    classifier   ``recipe sentiment`` / ``spam``: /v1/predict gives each label with its probability
+    tagger       ``recipe pos`` / ``ner``: /v1/predict gives a tag and its probability per token
+    translator   ``recipe translate``: /v1/predict gives the translation
+
+Every checkpoint goes through ``rnnkit.utils.checkpoint.load_checkpoint`` (char-LMs through
+``rnnkit.lm.checkpoint.load_model``, built on it). The recipe models are driven by the same
+functions ``rnnkit predict`` uses (``rnnkit/tasks``), but only with text: ``rnnkit predict``
+also reads a file when an input names one, which a server must never do for a client. The
+other recipes (digits, gesture, forecast, music, caption) take files or arrays, not text; they
+are listed by /v1/models with ``"predict": false``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from rnnkit.lm.char_lm import CharLM
+from rnnkit.serve.batching import Batcher
+
+KINDS = {"sentiment": "classifier", "spam": "classifier", "pos": "tagger", "ner": "tagger", "translate": "translator"}
+
+
+@dataclass
+class ServedModel:
+    """One loaded model and what /v1/models says about it."""
+
+    name: str
+    kind: str  # charlm, classifier, tagger, translator, or the recipe name for one that is not served
+    path: str
+    info: dict[str, Any]
+    charlm: CharLM | None = None
+    batcher: Batcher | None = None
+    predictor: Any = None  # (kind-specific) callable list[str] -> list[dict]
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def predicts(self) -> bool:
+        return self.predictor is not None
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind, "generate": self.batcher is not None,
+                "predict": self.predicts, **self.info}
+
+    def predict(self, inputs: list[str]) -> list[dict[str, Any]]:
+        with self.lock, torch.no_grad():  # the recipe models are not made for concurrent calls
+            return list(self.predictor(inputs))
+
+
+def load_models(run_dirs: list[str], max_batch: int = 32, max_queue: int = 64, batching: bool = True) -> dict[str, ServedModel]:
+    """Load every run directory (or .pt file); names are the directory names, made unique with -2, -3, ..."""
+    models: dict[str, ServedModel] = {}
+    for run in run_dirs:
+        path = Path(run)
+        base = (path.parent.name if path.suffix == ".pt" else path.name) or "model"
+        name, n = base, 2
+        while name in models:
+            name, n = f"{base}-{n}", n + 1
+        models[name] = load_one(name, path, max_batch, max_queue, batching)
+    if not models:
+        raise ValueError("rnnkit serve: give at least one run directory (or checkpoint file) to serve.")
+    return models
+
+
+def load_one(name: str, path: Path, max_batch: int, max_queue: int, batching: bool) -> ServedModel:
+    from rnnkit.utils.checkpoint import load_checkpoint
+
+    checkpoint = load_checkpoint(path)
+    if "task" not in checkpoint:
+        return _load_charlm(name, path, max_batch, max_queue, batching)
+    task = str(checkpoint["task"])
+    kind = KINDS.get(task, task)
+    info = {"task": task, "config": _jsonable(checkpoint.get("config", {})), "metrics": _metrics(path, checkpoint)}
+    model = ServedModel(name, kind, str(path), info)
+    if kind == "classifier":
+        model.predictor, info["labels"], info["vocab_size"] = _classifier(checkpoint)
+    elif kind == "tagger":
+        model.predictor, info["labels"], info["vocab_size"] = _tagger(checkpoint)
+    elif kind == "translator":
+        model.predictor, info["vocab_size"] = _translator(checkpoint)
+    return model
+
+
+def _load_charlm(name: str, path: Path, max_batch: int, max_queue: int, batching: bool) -> ServedModel:
+    from rnnkit.lm.checkpoint import load_model
+
+    model, vocab, meta = load_model(path)
+    info = {"config": _jsonable(meta.get("config", {})), "vocab_size": len(vocab), "vocab": "".join(vocab.chars),
+            "metrics": _jsonable(meta.get("metrics", {})), "step": meta.get("step"),
+            "units": _interesting_units(model, meta)}
+    return ServedModel(name, "charlm", str(path), info, charlm=model,
+                       batcher=Batcher(model, max_batch=max_batch, max_queue=max_queue, batching=batching))
+
+
+def _interesting_units(model: CharLM, meta: dict[str, Any], k: int = 3) -> list[dict[str, Any]]:
+    """The units most correlated with the lab's simple features, on a sample of the model's own text.
+
+    The training text may not be on this machine, so the model writes 600 characters itself (seeded,
+    so the list is the same at every start); ``rnnkit inspect`` does the same measurement on real text.
+    """
+    from rnnkit.lab.features import inside_quotes, line_position, word_position
+    from rnnkit.lab.neurons import top_neurons, trace_text
+    from rnnkit.lm.sample import sample
+
+    assert model.vocab is not None
+    vocab = model.vocab
+    text = "\n" + sample(model, "\n", 600, temperature=1.0, generator=torch.Generator().manual_seed(0))
+    trace = trace_text(model, vocab.encode, text)
+    found = []
+    for feature, values in (("inside quotes", inside_quotes(text)), ("position in line", line_position(text)),
+                            ("position in word", word_position(text))):
+        if np.ptp(values) == 0:
+            continue  # the sample has no quotes (say): nothing to correlate with
+        for neuron in top_neurons(trace, values, k=k, states=("h", "c") if model.config.cell == "lstm" else ("h",)):
+            found.append({"feature": feature, "layer": neuron.layer, "name": neuron.state, "unit": neuron.unit,
+                          "r": round(neuron.r, 3)})
+    return found
+
+
+def _classifier(checkpoint: dict[str, Any]) -> tuple[Any, list[str], int]:
+    from rnnkit.tasks import classify, text_classifier
+
+    model, vocab, classes, config = text_classifier.load(checkpoint)
+
+    def predict(texts: list[str]) -> list[dict[str, Any]]:
+        probs = classify.predict_proba(model, text_classifier.encode(texts, vocab, config["max_len"]))  # (N, C)
+        out = []
+        for p in probs:
+            order = torch.argsort(p, descending=True).tolist()
+            out.append({"label": classes[order[0]],
+                        "probabilities": [{"label": classes[i], "p": round(float(p[i]), 6)} for i in order]})
+        return out
+
+    return predict, classes, len(vocab)
+
+
+def _tagger(checkpoint: dict[str, Any]) -> tuple[Any, list[str], int]:
+    from rnnkit.tasks import tagging
+    from rnnkit.tasks.text import tokenize
+
+    model, vocabs = tagging.load(checkpoint)
+
+    def predict(texts: list[str]) -> list[dict[str, Any]]:
+        sentences = [tokenize(t, lowercase=False) or ["."] for t in texts]
+        results = tagging.predict_tags(model, [tagging.encode(s, None, vocabs) for s in sentences], vocabs)
+        return [{"tokens": [{"token": w, "tag": t, "p": round(float(p), 6)} for w, t, p in zip(s, tags, probs, strict=True)]}
+                for s, (tags, probs) in zip(sentences, results, strict=True)]
+
+    return predict, list(vocabs.tags.itos), len(vocabs.words)
+
+
+def _translator(checkpoint: dict[str, Any]) -> tuple[Any, int]:
+    from rnnkit.tasks import translate
+
+    model, data, config = translate.load(checkpoint)
+
+    def predict(texts: list[str]) -> list[dict[str, Any]]:
+        lines = translate.translate_sentences(model, data, texts, config.beam, config.max_tokens)
+        return [{"translation": line} for line in lines]
+
+    return predict, data.source_tok.get_vocab_size()
+
+
+def _metrics(path: Path, checkpoint: dict[str, Any]) -> dict[str, Any]:
+    """The recipe's results.json beside the checkpoint (test metrics), else what the checkpoint holds."""
+    results = (path if path.is_dir() else path.parent) / "results.json"
+    if results.is_file():
+        try:
+            summary = json.loads(results.read_text())
+            return {k: v for k, v in summary.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+        except (OSError, ValueError):
+            pass
+    return _jsonable(checkpoint.get("metrics", {}))
+
+
+def _jsonable(value: Any) -> Any:
+    """Plain JSON types only (a config may hold tuples, paths or tensors)."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, bool | int | str) or value is None:
+        return value
+    if isinstance(value, float):
+        return value if np.isfinite(value) else None
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        return _jsonable(value.item())
+    return str(value)

@@ -1,0 +1,322 @@
+"""``rnnkit serve``: the API over a real uvicorn on a loopback port, with checkpoints made in the test.
+
+What is proved: the endpoints' contents; generation equal to ``rnnkit.lm.sample`` with the same
+seed; the SSE stream equal to the whole answer; watched units equal to the layer's ``record()``;
+seeded requests giving the same text alone and beside 31 others (the continuous batcher
+really batching them); the limits (queue, timeout, disconnect, body size); a table of bad
+inputs, each a 4xx naming its field; recipe predictions; and SIGTERM ending a running server.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+import torch
+from test_serve_helpers import Running, random_charlm, sentiment_checkpoint, sse_events, train_tiny_charlm
+
+from rnnkit.lm import load_model, sample
+from rnnkit.serve.app import Limits, create_app
+from rnnkit.serve.models import load_models
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> dict[str, Path]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("runs")
+    paths = {"lstm": train_tiny_charlm(root / "lstm"), "gru": random_charlm(root / "gru", "gru"),
+             "rnn": random_charlm(root / "rnn", "rnn", num_layers=1), "sentiment": sentiment_checkpoint(root / "sentiment")}
+    yield paths
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def server(runs):
+    models = load_models([str(runs[k]) for k in ("lstm", "gru", "rnn", "sentiment")], max_batch=32, max_queue=64)
+    running = Running(create_app(models, Limits(max_length=500, max_prime=200, max_body=16384, max_inputs=8)))
+    running.models = models
+    yield running
+    running.stop()
+
+
+def post(server, path: str, body=None, **kw) -> httpx.Response:
+    return httpx.post(server.url + path, json=body, timeout=30, **kw)
+
+
+def generate(server, **body) -> dict:
+    r = post(server, "/v1/generate", body)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+# ---- the endpoints -------------------------------------------------------------------------------
+
+
+def test_health_and_models(server):
+    health = httpx.get(server.url + "/health").json()
+    assert health["status"] == "ok" and health["models"] == ["lstm", "gru", "rnn", "sentiment"]
+    models = {m["name"]: m for m in httpx.get(server.url + "/v1/models").json()["models"]}
+    lstm = models["lstm"]
+    model, vocab, meta = load_model(server.models["lstm"].path)
+    assert lstm["kind"] == "charlm" and lstm["generate"] and not lstm["predict"]
+    assert lstm["vocab_size"] == len(vocab) and lstm["vocab"] == "".join(vocab.chars)
+    assert lstm["config"]["num_layers"] == 2 and lstm["config"]["hidden_size"] == 32
+    assert lstm["step"] == 6 and lstm["metrics"]["train_loss"] == pytest.approx(meta["metrics"]["train_loss"])
+    assert {u["feature"] for u in lstm["units"]} <= {"inside quotes", "position in line", "position in word"}
+    assert models["sentiment"]["kind"] == "classifier" and models["sentiment"]["labels"] == ["negative", "neutral", "positive"]
+    assert models["sentiment"]["metrics"] == {"accuracy": 0.5}
+    assert httpx.get(server.url + "/openapi.json").json()["paths"].keys() >= {"/v1/generate", "/v1/predict", "/v1/models"}
+
+
+@pytest.mark.parametrize("name", ["lstm", "gru", "rnn"])
+def test_generate_equals_rnnkit_sample_with_the_same_seed(server, name):
+    # sample() steps at batch 1 and the server at 4+ rows: the last bit of a logit may differ, which could
+    # flip a draw only if it falls within ~1e-7 of a boundary; over 80 draws of a tiny model that does not happen
+    model, _, _ = load_model(server.models[name].path)
+    for prime, kw in [("the ", {}), ("", {"temperature": 0.7, "top_k": 5}), ('and the dog said "', {"top_p": 0.8})]:
+        got = generate(server, model=name, prime=prime, length=80, seed=11, **kw)
+        want = sample(model, prime, 80, generator=torch.Generator().manual_seed(11), **kw)
+        assert got["text"] == want and got["finish_reason"] == "length" and got["model"] == name
+
+
+def test_stream_is_the_whole_answer_event_by_event(server):
+    whole = generate(server, prime="the ", length=50, seed=3)
+    with httpx.stream("POST", server.url + "/v1/generate", json={"prime": "the ", "length": 50, "seed": 3, "stream": True}) as r:
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+        events = sse_events(r.iter_lines())
+    chars = [data for name, data in events if name == "message"]
+    assert [c["index"] for c in chars] == list(range(50))
+    assert "".join(c["text"] for c in chars) == whole["text"]
+    assert events[-1] == ("end", {"model": "lstm", "done": True, "finish_reason": "length", "produced": 50})
+
+
+@pytest.mark.parametrize("name,watched", [("lstm", ["h", "c", "i", "f", "g", "o"]), ("gru", ["h", "r", "z", "n"]), ("rnn", ["h", "a"])])
+def test_watched_units_equal_record(server, name, watched):
+    model, vocab, _ = load_model(server.models[name].path)
+    prime = "the dog "
+    for k, what in enumerate(watched):
+        layer, unit = (k % model.config.num_layers), (5 * k + 1) % model.config.hidden_size
+        got = generate(server, model=name, prime=prime, length=30, seed=k, watch={"layer": layer, "name": what, "unit": unit})
+        ids = torch.tensor([vocab.encode(prime + got["text"][:-1])])
+        steps = model.rnn.record(model.embedding(ids)).steps[layer][0]
+        want = steps[what][0, len(prime) - 1 :, unit]  # the step that read the prime's last character, then each generated one
+        torch.testing.assert_close(torch.tensor(got["values"]), want.detach(), rtol=1e-4, atol=1e-5)
+
+
+def test_seeded_requests_are_isolated_under_concurrency(server):
+    """32 requests with their own seeds, primes, settings and lengths, at once: each gives its text from alone."""
+    rng = torch.Generator().manual_seed(0)
+    bodies = []
+    for k in range(32):
+        settings = [{}, {"temperature": 0.5}, {"top_k": 3}, {"top_p": 0.9, "temperature": 1.3}][k % 4]
+        start = int(torch.randint(0, 60, (1,), generator=rng))
+        bodies.append({"prime": server.models["lstm"].info["vocab"][1:][start % 20:][:k % 7], "length": 40 + 3 * k,
+                       "seed": 1000 + k, **settings})
+    alone = [generate(server, **b)["text"] for b in bodies]
+    batcher = server.models["lstm"].batcher
+    steps_before = batcher.steps
+    barrier = threading.Barrier(32)
+
+    def together(body):
+        barrier.wait()
+        return generate(server, **body)["text"]
+
+    with ThreadPoolExecutor(32) as pool:
+        crowd = list(pool.map(together, bodies))
+    assert crowd == alone
+    # stepped together: one at a time would take sum(lengths) = 2768 steps
+    assert batcher.steps - steps_before < 0.25 * sum(b["length"] for b in bodies)
+
+
+def test_predict_classifier_gives_labels_with_probabilities(server, runs):
+    from rnnkit.tasks import classify, text_classifier
+    from rnnkit.utils.checkpoint import load_checkpoint
+
+    texts = ["the dog said no", "quick brown fox", "", "unknown words only zzz"]
+    r = post(server, "/v1/predict", {"model": "sentiment", "inputs": texts})
+    assert r.status_code == 200, r.text
+    outputs = r.json()["outputs"]
+    model, vocab, classes, config = text_classifier.load(load_checkpoint(runs["sentiment"]))
+    want = classify.predict_proba(model, text_classifier.encode(texts, vocab, config["max_len"]))
+    for out, p in zip(outputs, want, strict=True):
+        got = {e["label"]: e["p"] for e in out["probabilities"]}
+        assert out["label"] == classes[int(p.argmax())]
+        assert [got[c] for c in classes] == pytest.approx(p.tolist(), abs=1e-6)
+    # a path is text to a server, never a file to read
+    r = post(server, "/v1/predict", {"model": "sentiment", "inputs": [str(runs["sentiment"] / "results.json")]})
+    assert r.status_code == 200 and len(r.json()["outputs"]) == 1
+
+
+# ---- bad input: always a 4xx naming the field --------------------------------------------------
+
+BAD = [
+    # (body as bytes or JSON, status, words the error must contain)
+    (b'{"prime": "the ",', 422, "not valid JSON"),
+    (b'{"prime": "\xff\xfe"}', 400, "not UTF-8"),
+    (b"", 422, "body: empty"),
+    (b"[1, 2]", 422, "body"),
+    (b"null", 422, "body"),
+    ({"length": "5"}, 422, "length"),
+    ({"length": 5.5}, 422, "length"),
+    ({"length": True}, 422, "length"),
+    ({"length": -1}, 422, "length"),
+    ({"length": 501}, 422, "length: 501 is more than"),
+    ({"prime": 5}, 422, "prime"),
+    ({"prime": "x" * 201}, 422, "prime: 201 characters"),
+    ({"prime": "THE"}, 422, "prime: characters outside"),
+    ({"temperature": 0}, 422, "temperature"),
+    ({"temperature": "hot"}, 422, "temperature"),
+    (b'{"temperature": 1e400}', 422, "temperature"),
+    ({"top_k": 0}, 422, "top_k"),
+    ({"top_p": 1.5}, 422, "top_p"),
+    ({"top_p": 0}, 422, "top_p"),
+    ({"seed": -1}, 422, "seed"),
+    ({"seed": 2**64}, 422, "seed"),
+    ({"stream": "yes"}, 422, "stream"),
+    ({"lenght": 5}, 422, "lenght: Extra inputs"),
+    ({"watch": {"layer": 2, "name": "h", "unit": 0}}, 422, "watch.layer"),
+    ({"watch": {"layer": 0, "name": "x", "unit": 0}}, 422, "watch.name"),
+    ({"watch": {"layer": 0, "name": "h", "unit": 32}}, 422, "watch.unit"),
+    ({"watch": {"layer": 0, "name": "h", "unit": "0"}}, 422, "watch.unit"),
+    ({"watch": [0, "h", 1]}, 422, "watch"),
+    ({"model": "nope"}, 404, "model: no model named 'nope'"),
+    ({"model": "sentiment"}, 422, "model: 'sentiment' is a classifier"),
+    ({"prime": "the " * 5000}, 413, "limited to 16384 bytes"),
+]
+
+
+@pytest.mark.parametrize("body,status,words", BAD, ids=[str(b)[:40] for b, _, _ in BAD])
+def test_bad_generate_input_is_a_4xx_naming_the_field(server, body, status, words):
+    content = body if isinstance(body, bytes) else httpx.Request("POST", "/", json=body).content
+    r = httpx.post(server.url + "/v1/generate", content=content, headers={"content-type": "application/json"}, timeout=30)
+    assert r.status_code == status, r.text
+    assert words in r.json()["error"]
+
+
+@pytest.mark.parametrize("body,status,words", [
+    ({"inputs": []}, 422, "inputs"),
+    ({"inputs": "a sentence"}, 422, "inputs"),
+    ({"inputs": [1, 2]}, 422, "inputs.0"),
+    ({"inputs": ["x"] * 9}, 422, "at most 8"),
+    ({"inputs": ["x" * 5001]}, 422, "inputs[0]: 5001 characters"),
+    ({"model": "lstm", "inputs": ["x"]}, 422, "model: 'lstm' is a charlm model and cannot predict"),
+    ({}, 422, "inputs: Field required"),
+])
+def test_bad_predict_input_is_a_4xx_naming_the_field(server, body, status, words):
+    r = post(server, "/v1/predict", body)
+    assert r.status_code == status and words in r.json()["error"], r.text
+
+
+def raw(server, request: bytes) -> bytes:
+    """Send bytes no well-behaved client would, and return the start of the answer."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(request)
+        return sock.recv(4096)
+
+
+def test_odd_requests_are_not_errors(server):
+    r = httpx.post(server.url + "/v1/generate", content=b'{"length": 3, "seed": 1}', headers={"content-type": "text/plain"})
+    assert r.status_code == 200 and len(r.json()["text"]) == 3  # curl -d sends form-urlencoded; still JSON to us
+    assert raw(server, b"POST /v1/generate HTTP/1.1\r\nHost: x\r\nContent-Length: banana\r\n\r\n{}").startswith(b"HTTP/1.1 4")
+    assert raw(server, b"POST /v1/generate HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n{}").startswith(b"HTTP/1.1 413")
+    assert httpx.get(server.url + "/v1/generate").status_code in (404, 405)
+    assert httpx.get(server.url + "/no/such/page").status_code == 404
+
+
+# ---- limits: queue, timeout, disconnect ------------------------------------------------------------
+
+
+class SlowHead(torch.nn.Module):
+    """The model's head, 20 ms slower per step: long enough to hold requests in the batch for the test."""
+
+    def __init__(self, head: torch.nn.Module) -> None:
+        super().__init__()
+        self.head = head
+
+    def forward(self, h):
+        time.sleep(0.02)
+        return self.head(h)
+
+
+@pytest.fixture
+def slow_server(runs):
+    models = load_models([str(runs["lstm"])], max_batch=2, max_queue=1)
+    model = models["lstm"].charlm
+    model.head = SlowHead(model.head)
+    running = Running(create_app(models, Limits(max_length=1000, timeout=1.5, retry_after=2)))
+    running.models = models
+    yield running
+    running.stop()
+
+
+def wait_for(predicate, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_full_queue_answers_503_with_retry_after_and_timeouts_end_requests(slow_server):
+    load = lambda: httpx.get(slow_server.url + "/health").json()["load"]["lstm"]  # noqa: E731
+    with ThreadPoolExecutor(3) as pool:
+        started = [pool.submit(generate, slow_server, length=1000, seed=k) for k in range(2)]
+        assert wait_for(lambda: load()["active"] == 2, 5)
+        queued = pool.submit(generate, slow_server, length=5, seed=9)
+        assert wait_for(lambda: load()["waiting"] == 1, 5)
+        t0 = time.monotonic()
+        r = post(slow_server, "/v1/generate", {"length": 5})
+        assert r.status_code == 503 and r.headers["retry-after"] == "2" and "busy" in r.json()["error"]
+        assert time.monotonic() - t0 < 1.0  # answered at once, not after a wait
+        results = [f.result() for f in started]
+        # 1000 steps take 20 s at 20 ms a step; the 1.5 s timeout ends them early with what was made
+        assert all(r["finish_reason"] == "timeout" and 10 < len(r["text"]) < 1000 for r in results)
+        assert queued.result()["finish_reason"] in ("length", "timeout")
+    assert wait_for(lambda: load()["active"] == 0, 5)
+
+
+def test_client_disconnect_takes_the_stream_out_of_the_batch(slow_server):
+    load = lambda: httpx.get(slow_server.url + "/health").json()["load"]["lstm"]  # noqa: E731
+    with httpx.stream("POST", slow_server.url + "/v1/generate", json={"length": 1000, "stream": True}) as r:
+        lines = r.iter_lines()
+        for line in lines:
+            if line.startswith("data:"):
+                break
+        assert load()["active"] == 1
+    # the connection is closed: the job leaves within a few steps, not after 1000 of them (20 s)
+    assert wait_for(lambda: load()["active"] == 0, 1.0)
+
+
+def test_sigterm_lets_the_stream_end_then_exits(runs, tmp_path):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "rnnkit.cli", "serve", str(runs["lstm"]), "--port", "0", "--drain", "1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    try:
+        url = None
+        for line in proc.stdout:  # type: ignore[union-attr]
+            if "listening on" in line:
+                url = line.split("listening on ")[1].split()[0].rstrip("/")
+                break
+        assert url is not None, "the server did not start"
+        with httpx.stream("POST", url + "/v1/generate", json={"length": 2000, "stream": True, "seed": 1}, timeout=30) as r:
+            lines = r.iter_lines()
+            next(line for line in lines if line.startswith("data:"))
+            proc.send_signal(signal.SIGTERM)
+            events = sse_events(lines)
+        # the stream ended properly (whole or cut at shutdown), and the process exited by itself
+        assert events and events[-1][0] == "end" and events[-1][1]["finish_reason"] in ("length", "shutdown")
+        assert proc.wait(20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()

@@ -1,0 +1,89 @@
+"""The pieces continuous batching stands on: Stepper rows joining mid-sequence, and rows not seeing each other."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import rnnkit
+from rnnkit.layers.stepper import Stepper
+from rnnkit.serve.batching import MIN_ROWS
+
+I, H, L, T = 3, 5, 2, 6
+
+
+def _layer(kind: str, dtype: torch.dtype = torch.float64, **kw) -> rnnkit.layers.RecurrentBase:
+    torch.manual_seed(0)
+    cls = {"lstm": rnnkit.LSTM, "gru": rnnkit.GRU, "tanh": rnnkit.RNN}[kind]
+    return cls(I, H, L, dtype=dtype, **kw).eval()
+
+
+@pytest.mark.parametrize("kind,kw", [("lstm", {}), ("lstm", {"proj_size": 2}), ("gru", {}), ("tanh", {})])
+def test_rows_join_mid_sequence_and_leave_without_disturbing_the_others(kind, kw):
+    """Three streams of one layer, started at different steps in one 4-row Stepper, each equal to the layer's forward."""
+    layer = _layer(kind, **kw)
+    xs = torch.randn(3, T, I, dtype=torch.float64)  # three sequences
+    starts = {0: 0, 2: 2, 3: 4}  # row -> the step at which its stream joins
+    stepper = Stepper(layer, batch_size=4)
+    outputs: dict[int, list[torch.Tensor]] = {row: [] for row in starts}
+    for t in range(T + 4):
+        x = torch.zeros(4, I, dtype=torch.float64)
+        for stream, (row, start) in enumerate(starts.items()):
+            if t == start:
+                stepper.set_rows([row])  # a fresh stream: zero state in its row only
+            if start <= t < start + T:
+                x[row] = xs[stream, t - start]
+        x[1] = 100.0  # an unused row with wild input must not leak into the others
+        y = stepper.step(x)
+        for row, start in starts.items():
+            if start <= t < start + T:
+                outputs[row].append(y[row])
+    for stream, row in enumerate(starts):
+        want, _ = layer(xs[stream : stream + 1].transpose(0, 1))  # (T, 1, H_out): time-major layer
+        torch.testing.assert_close(torch.stack(outputs[row]), want[:, 0])
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru", "tanh"])
+def test_rows_state_and_set_rows_move_a_stream_between_steppers(kind):
+    layer = _layer(kind)
+    x = torch.randn(T, 1, I, dtype=torch.float64)
+    small, big = Stepper(layer, batch_size=4), Stepper(layer, batch_size=8)
+    for t in range(3):
+        small.step(x[t].expand(4, I).contiguous())
+    big.set_rows([6], small.rows_state([1]))  # row 1 of the small batch continues as row 6 of the big one
+    ys = [big.step(x[t].expand(8, I).contiguous())[6] for t in range(3, T)]
+    torch.testing.assert_close(torch.stack(ys), layer(x)[0][3:, 0])
+
+
+def test_row_errors_name_the_rows():
+    stepper = Stepper(_layer("lstm"), batch_size=4)
+    with pytest.raises(ValueError, match=r"rows must be distinct integers in \[0, 4\)"):
+        stepper.set_rows([4])
+    with pytest.raises(ValueError, match="distinct"):
+        stepper.rows_state([1, 1])
+    with pytest.raises(TypeError, match="pair"):
+        stepper.set_rows([0], torch.zeros(L, 1, H, dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"set_rows: expected h of shape"):
+        stepper.set_rows([0, 1], (torch.zeros(L, 1, H, dtype=torch.float64), torch.zeros(L, 1, H, dtype=torch.float64)))
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_float32_rows_are_bit_identical_at_every_batch_of_min_rows_or_more(kind):
+    """What the seeded isolation of the server rests on: in batches of a power of two from MIN_ROWS rows up, a
+    row's float32 result depends neither on the batch size nor on its position nor on the other rows."""
+    torch.manual_seed(0)
+    layer = {"lstm": rnnkit.LSTM, "gru": rnnkit.GRU}[kind](16, 64, 2).eval()
+    head = torch.nn.Linear(64, 40)
+    xs = torch.randn(8, 16)
+    results = []
+    for B in (MIN_ROWS, 8, 16, 32, 64):  # the sizes the batcher uses (a 5-row batch rounds its last row differently)
+        for row in sorted({0, B // 2, B - 1}):
+            stepper = Stepper(layer, batch_size=B)
+            noise = torch.randn(8, B, 16)
+            ys = []
+            for t in range(8):
+                x = noise[t].clone()
+                x[row] = xs[t]
+                ys.append(head(stepper.step(x))[row])
+            results.append(torch.stack(ys))
+    assert all(torch.equal(r, results[0]) for r in results)

@@ -1,0 +1,91 @@
+"""Helpers for the server tests: tiny checkpoints made in the test, and a uvicorn server on a free loopback port."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import uvicorn
+
+from rnnkit.lm import CharLM, CharLMConfig, TrainConfig, Vocab, train
+from rnnkit.lm.checkpoint import make_checkpoint
+from rnnkit.utils.checkpoint import atomic_save
+
+TEXT = 'the quick brown fox said "jump over the lazy dog."\nand the dog said "no".\n' * 30
+
+
+def train_tiny_charlm(out: Path, steps: int = 6) -> Path:
+    """A 2-layer LSTM char-LM trained for a few steps with rnnkit.lm.train (it need not be good, only real)."""
+    text = out.parent / f"{out.name}.txt"
+    text.write_text(TEXT)
+    config = TrainConfig(batch_size=4, bptt=16, lr=1e-2, warmup_steps=2, eval_every=1000, log_every=1,
+                         val_fraction=0.1, max_steps=steps)
+    train(config, {"hidden_size": 32, "embedding_size": 8, "num_layers": 2}, text=str(text), out=out, progress=False)
+    return out
+
+
+def random_charlm(out: Path, cell: str, num_layers: int = 2, seed: int = 0) -> Path:
+    """A char-LM checkpoint with seeded random weights, written as training writes one."""
+    torch.manual_seed(seed)
+    vocab = Vocab(TEXT)
+    model = CharLM(CharLMConfig(vocab_size=len(vocab), cell=cell, hidden_size=24, embedding_size=8, num_layers=num_layers), vocab)
+    atomic_save(make_checkpoint(model, vocab, step=0, metrics={}), out / "best.pt")
+    return out
+
+
+def sentiment_checkpoint(out: Path, seed: int = 0) -> Path:
+    """A text classifier checkpoint in the format ``recipe sentiment`` writes, with seeded random weights."""
+    from rnnkit.models.many_to_one import ManyToOne, ManyToOneConfig
+    from rnnkit.tasks.text import Vocab as WordVocab
+    from rnnkit.tasks.text import tokenize
+
+    torch.manual_seed(seed)
+    words = WordVocab.build([tokenize(line) for line in TEXT.splitlines()], min_freq=1)
+    config = ManyToOneConfig(num_outputs=3, vocab_size=len(words), input_size=8, hidden_size=12, bidirectional=True, pooling="max")
+    model = ManyToOne(config)
+    checkpoint = {"task": "sentiment", "config": {"max_len": 60, "text_column": "text"}, "model_config": dataclasses.asdict(config),
+                  "model": model.state_dict(), "vocab": words.to_dict(), "classes": ["negative", "neutral", "positive"]}
+    atomic_save(checkpoint, out / "best.pt")
+    (out / "results.json").write_text(json.dumps({"task": "sentiment", "accuracy": 0.5}))
+    return out
+
+
+class Running:
+    """A uvicorn server in a thread on a free 127.0.0.1 port; ``url`` is its base address."""
+
+    def __init__(self, app: Any) -> None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=2))
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(15)
+
+
+def sse_events(lines: Any) -> list[tuple[str, dict[str, Any]]]:
+    """(event name, data) pairs from an iterator of SSE lines."""
+    out, name = [], "message"
+    for line in lines:
+        if line.startswith("event:"):
+            name = line.split(":", 1)[1].strip()
+        elif line.startswith("data:"):
+            out.append((name, json.loads(line.split(":", 1)[1])))
+            name = "message"
+    return out
