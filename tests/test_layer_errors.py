@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -183,3 +184,68 @@ def test_conversion_errors() -> None:
     raises(ValueError, lambda: rnnkit.to_torch(rnnkit.GRU(I, H, recurrent_dropout=0.2)), "to_torch:", "recurrent_dropout=0.2", "set it to 0.0")
     raises(TypeError, lambda: rnnkit.from_torch(nn.Linear(I, H)), "from_torch:", "torch.nn.LSTM, GRU or RNN", "got Linear")  # type: ignore[arg-type]
     raises(TypeError, lambda: rnnkit.to_torch(nn.GRU(I, H)), "to_torch:", "an rnnkit LSTM, GRU or RNN", "got GRU")  # type: ignore[arg-type]
+
+
+# ---- strict types (issue 15): what torch.nn refuses, and rnnkit's own options -----------------------
+
+
+@pytest.mark.parametrize("arg", ["bias", "batch_first", "bidirectional", "layer_norm", "fast"])
+@pytest.mark.parametrize("value", ["False", 0, 1, None])
+def test_switches_must_be_bools(arg: str, value: Any) -> None:
+    # LSTM(10, 20, batch_first="False") used to build a batch-first layer: any non-empty string is true
+    message = raises(TypeError, lambda: rnnkit.LSTM(I, H, **{arg: value}), "LSTM:", f"{arg} must be True or False", f"got {value!r}")
+    assert f"which Python would read as {bool(value)}" in message
+
+
+def test_forget_bias_must_be_a_number() -> None:
+    raises(TypeError, lambda: rnnkit.LSTM(I, H, forget_bias="1.0"), "LSTM: forget_bias must be a number or None, got '1.0'")
+    raises(TypeError, lambda: rnnkit.LSTM(I, H, forget_bias=True), "got True")
+    assert rnnkit.LSTM(I, H, forget_bias=np.float32(1.0)).bias_ih_l0[H:2 * H].eq(1.0).all()
+
+
+def test_integer_types_are_stored_as_int() -> None:
+    layer = rnnkit.GRU(np.int64(I), torch.tensor(H), np.int32(2), dropout=np.float32(0.5))
+    assert [type(v) for v in (layer.input_size, layer.hidden_size, layer.num_layers, layer.dropout)] == [int, int, int, float]
+    assert isinstance(rnnkit.to_torch(layer), nn.GRU)  # torch.nn itself wants plain ints
+    cell = rnnkit.LSTMCell(np.int64(I), np.int64(H))
+    assert (type(cell.input_size), type(cell.hidden_size)) == (int, int)
+
+
+def test_dtype_of_the_parameters() -> None:
+    raises(TypeError, lambda: rnnkit.LSTM(I, H, dtype="float32"), "LSTM: dtype must be a torch.dtype", "'float32'")
+    raises(RuntimeError, lambda: rnnkit.GRU(I, H, dtype=torch.int64), "GRU: dtype must be floating-point", "torch.int64")
+
+
+@pytest.mark.parametrize("cls", [rnnkit.LSTM, rnnkit.GRU, rnnkit.RNN])
+@pytest.mark.parametrize("train", [True, False])
+@pytest.mark.parametrize("fast", [True, False])
+def test_an_empty_batch_gives_empty_outputs_as_in_torch(cls: type[nn.Module], train: bool, fast: bool) -> None:
+    """B = 0 is accepted by torch.nn; here it takes the reference loop (the fused kernels split the work by B)."""
+    layer = cls(I, H, num_layers=2, bidirectional=True, batch_first=True, fast=fast)
+    peer = getattr(nn, cls.__name__)(I, H, num_layers=2, bidirectional=True, batch_first=True)
+    x = torch.zeros(0, T, I, requires_grad=train)
+    out, state = layer(x, lengths=[])
+    want, want_state = peer(x)
+    assert out.shape == want.shape == (0, T, 2 * H)
+    h_n, want_h = (state[0], want_state[0]) if isinstance(state, tuple) else (state, want_state)
+    assert h_n.shape == want_h.shape == (4, 0, H)
+    if train:
+        out.sum().backward()
+        assert all(p.grad is not None and p.grad.abs().sum() == 0 for p in layer.parameters())
+
+
+def test_cell_constructor_errors() -> None:
+    raises(TypeError, lambda: rnnkit.LSTMCell(I, 2.0), "LSTMCell: hidden_size must be an integer >= 0, got 2.0 (float)")
+    raises(RuntimeError, lambda: rnnkit.GRUCell(-1, H), "GRUCell: input_size must be an integer >= 0, got -1")
+    raises(ValueError, lambda: rnnkit.GRUCell(-1, H), "GRUCell:")  # as before the class was also a RuntimeError
+    raises(TypeError, lambda: rnnkit.RNNCell(I, H, bias="False"), "RNNCell: bias must be True or False, got 'False'")
+    assert rnnkit.RNNCell(0, 0)(torch.zeros(B, 0)).shape == (B, 0)  # zero sizes are fine, as in torch.nn
+
+
+def test_cell_dtype_errors() -> None:
+    cell = rnnkit.GRUCell(I, H)
+    raises(TypeError, lambda: cell(x3(B, I, dtype=torch.float64)), "GRUCell: input has dtype torch.float64", "torch.float32", "cell.to(torch.float64)")
+    raises(RuntimeError, lambda: cell(x3(B, I), x3(B, H, dtype=torch.float64)), "GRUCell: hx has dtype torch.float64")
+    lstm = rnnkit.LSTMCell(I, H)
+    raises(TypeError, lambda: lstm(x3(B, I), (x3(B, H, dtype=torch.float64), x3(B, H))), "LSTMCell: h_0 has dtype torch.float64")
+    raises(RuntimeError, lambda: lstm(x3(B, I), (x3(B, H),) * 3), "LSTMCell: hx must be a pair (h_0, c_0), got tuple of 3")

@@ -127,3 +127,40 @@ def test_bad_generation_arguments():
         model.generate(X[:, 0], top_p=1.5)
     with pytest.raises(ValueError, match="Seq2Seq.generate: top_k must be a positive integer"):
         seq2seq().generate(IDS, top_k=0, greedy=False)
+
+
+@pytest.mark.parametrize(
+    "make, field, value, expected",
+    [
+        (lambda **kw: ManyToOne(ManyToOneConfig(**{"num_outputs": 3, **kw})), "num_outputs", True, "an int"),
+        (lambda **kw: ManyToOne(ManyToOneConfig(**{"num_outputs": 3, **kw})), "hidden_size", 64.0, "an int"),
+        (lambda **kw: ManyToOne(ManyToOneConfig(**{"num_outputs": 3, **kw})), "vocab_size", "10", "an int or None"),
+        (lambda **kw: ManyToOne(ManyToOneConfig(**{"num_outputs": 3, **kw})), "bidirectional", "no", "True or False"),
+        (lambda **kw: ManyToOne(ManyToOneConfig(**{"num_outputs": 3, **kw})), "layer_norm", 1, "True or False"),
+        (lambda **kw: ManyToOne(ManyToOneConfig(**{"num_outputs": 3, **kw})), "pooling", 0, "a string"),
+        (lambda **kw: ManyToOne(ManyToOneConfig(**{"num_outputs": 3, **kw})), "dropout", "0.1", "a number"),
+        (lambda **kw: ManyToOne(ManyToOneConfig(**{"num_outputs": 3, **kw})), "recurrent_dropout", True, "a number"),
+        (lambda **kw: OneToOne(OneToOneConfig(**{"num_outputs": 2, **kw})), "cell", None, "a string"),
+        (lambda **kw: OneToOne(OneToOneConfig(**{"num_outputs": 2, **kw})), "num_layers", "2", "an int"),
+        (lambda **kw: ManyToMany(ManyToManyConfig(**{"num_tags": 3, **kw})), "crf", 0, "True or False"),
+        (lambda **kw: ManyToMany(ManyToManyConfig(**{"num_tags": 3, **kw})), "num_tags", 3.0, "an int"),
+        (lambda **kw: OneToMany(OneToManyConfig(**{"vocab_size": 5, **kw})), "init_state", "False", "True or False"),
+        (lambda **kw: OneToMany(OneToManyConfig(**{"vocab_size": 5, **kw})), "bos_id", 1.0, "an int"),
+        (lambda **kw: Seq2Seq(Seq2SeqConfig(**{"vocab_size": 5, **kw})), "teacher_forcing", "1", "a number"),
+        (lambda **kw: Seq2Seq(Seq2SeqConfig(**{"vocab_size": 5, **kw})), "max_length", torch.tensor(5), "an int"),
+        (lambda **kw: Seq2Seq(Seq2SeqConfig(**{"vocab_size": 5, **kw})), "attention", None, "a string"),
+    ],
+)
+def test_config_fields_of_the_wrong_type(make, field, value, expected):
+    """A config field of the wrong type is a TypeError (also a ValueError, as these were) naming the field and value."""
+    with pytest.raises(TypeError) as info:
+        make(**{field: value})
+    assert isinstance(info.value, ValueError)
+    message = str(info.value)
+    assert f"{field} must be {expected}, got {value!r} ({type(value).__name__})" in message, message
+
+
+def test_config_values_in_range_still_build():
+    """ints for float fields (as a JSON file gives them) and None for optional sizes are fine."""
+    model = Seq2Seq(Seq2SeqConfig(vocab_size=5, dropout=0, teacher_forcing=1, input_vocab_size=None))
+    assert model.config.teacher_forcing == 1

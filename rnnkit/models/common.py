@@ -6,12 +6,16 @@ D directions, L layers, V vocabulary, C outputs (classes or regression targets).
 
 from __future__ import annotations
 
+import dataclasses
+import types
+import typing
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rnnkit.errors import ArgumentTypeError, ArgumentValueError, check_size
 from rnnkit.layers import GRU, LSTM, RNN, RecurrentBase
 
 # The whole factory: a cell name picks the sequence layer built from that cell.
@@ -32,9 +36,9 @@ def make_recurrent(
     recurrent_dropout and layer_norm take the core's reference loop (slower than the fused kernels).
     """
     if cell not in LAYERS:
-        raise ValueError(f"{name}: unknown cell {cell!r}; expected one of {sorted(LAYERS)}.")
+        raise ArgumentValueError(f"{name}: unknown cell {cell!r}; expected one of {sorted(LAYERS)}.")
     if layer_norm and cell != "lstm":
-        raise ValueError(f"{name}: layer_norm needs cell='lstm', got cell={cell!r}.")
+        raise ArgumentValueError(f"{name}: layer_norm needs cell='lstm', got cell={cell!r}.")
     # dropout between layers only exists with two or more layers; the core warns otherwise
     between = dropout if num_layers > 1 else 0.0
     extra: dict[str, Any] = {"layer_norm": True} if layer_norm else {}
@@ -42,20 +46,50 @@ def make_recurrent(
                         bidirectional=bidirectional, recurrent_dropout=recurrent_dropout, **extra)
 
 
-def check_config(name: str, **values: Any) -> None:
-    """Positive sizes, a probability in [0, 1) for dropout, a task and cell from the allowed names."""
+def check_config(name: str, config: Any, **values: Any) -> None:
+    """Every field of the config of the type its annotation says, then the ranges of ``values``:
+    positive sizes, a probability in [0, 1) for dropout, a task and cell from the allowed names."""
+    check_field_types(name, config)
     for key, value in values.items():
         if key in ("dropout", "recurrent_dropout"):
-            if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value < 1.0:
-                raise ValueError(f"{name}: {key} must be in [0, 1), got {value!r}.")
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ArgumentTypeError(f"{name}: {key} must be in [0, 1), got {value!r} ({type(value).__name__}).")
+            if not 0.0 <= value < 1.0:
+                raise ArgumentValueError(f"{name}: {key} must be in [0, 1), got {value!r}.")
         elif key == "cell":
             if value not in LAYERS:
-                raise ValueError(f"{name}: unknown cell {value!r}; expected one of {sorted(LAYERS)}.")
+                raise ArgumentValueError(f"{name}: unknown cell {value!r}; expected one of {sorted(LAYERS)}.")
         elif key == "task":
             if value not in TASKS:
-                raise ValueError(f"{name}: task must be one of {TASKS}, got {value!r}.")
-        elif value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise ValueError(f"{name}: {key} must be a positive integer, got {value!r}.")
+                raise ArgumentValueError(f"{name}: task must be one of {TASKS}, got {value!r}.")
+        elif value is not None:
+            check_size(name, key, value)
+
+
+def check_field_types(name: str, config: Any) -> None:
+    """Each field holds what its annotation says: an int is an int (not a bool, nor 64.0), a bool is True
+    or False (not "no", which Python reads as true), a float is an int or a float, a str a str.
+    Strict on purpose: the config goes into checkpoints as it is."""
+    hints = typing.get_type_hints(type(config))
+    for f in dataclasses.fields(config):
+        value, hint = getattr(config, f.name), hints[f.name]
+        allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union else (hint,)
+        if not any(_holds(value, t) for t in allowed):
+            expected = " or ".join(_TYPE_NAMES.get(t, getattr(t, "__name__", str(t))) for t in allowed)
+            raise ArgumentTypeError(f"{name}: {f.name} must be {expected}, got {value!r} ({type(value).__name__}).")
+
+
+_TYPE_NAMES: dict[Any, str] = {int: "an int", bool: "True or False", float: "a number", str: "a string", type(None): "None"}
+
+
+def _holds(value: Any, kind: Any) -> bool:
+    if kind is type(None):
+        return value is None
+    if kind is float:  # a JSON 1 for 1.0 is fine
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, kind)
 
 
 class InputLayer(nn.Module):

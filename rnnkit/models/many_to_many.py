@@ -54,7 +54,7 @@ class ManyToMany(nn.Module):
     def __init__(self, config: ManyToManyConfig) -> None:
         super().__init__()
         c = config
-        check_config("ManyToMany", num_tags=c.num_tags, vocab_size=c.vocab_size, input_size=c.input_size,
+        check_config("ManyToMany", c, num_tags=c.num_tags, vocab_size=c.vocab_size, input_size=c.input_size,
                      hidden_size=c.hidden_size, num_layers=c.num_layers, cell=c.cell, dropout=c.dropout,
                      recurrent_dropout=c.recurrent_dropout)
         self.config = c

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from rnnkit.errors import ArgumentValueError
 from rnnkit.models.common import (
     InputLayer,
     check_config,
@@ -77,11 +78,11 @@ class ManyToOne(nn.Module):
     def __init__(self, config: ManyToOneConfig) -> None:
         super().__init__()
         c = config
-        if c.pooling not in POOLINGS:
-            raise ValueError(f"ManyToOne: pooling must be one of {POOLINGS}, got {c.pooling!r}.")
-        check_config("ManyToOne", num_outputs=c.num_outputs, vocab_size=c.vocab_size, input_size=c.input_size,
+        check_config("ManyToOne", c, num_outputs=c.num_outputs, vocab_size=c.vocab_size, input_size=c.input_size,
                      hidden_size=c.hidden_size, num_layers=c.num_layers, cell=c.cell, dropout=c.dropout,
                      recurrent_dropout=c.recurrent_dropout, task=c.task)
+        if c.pooling not in POOLINGS:
+            raise ArgumentValueError(f"ManyToOne: pooling must be one of {POOLINGS}, got {c.pooling!r}.")
         self.config = c
         D = 2 if c.bidirectional else 1
         self.inputs = InputLayer("ManyToOne", c.vocab_size, c.input_size)

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rnnkit.errors import ArgumentValueError
 from rnnkit.models.beam import Hypothesis, beam_search
 from rnnkit.models.common import (
     InputLayer,
@@ -68,14 +69,14 @@ class OneToMany(nn.Module):
     def __init__(self, config: OneToManyConfig) -> None:
         super().__init__()
         c = config
-        check_config("OneToMany", vocab_size=c.vocab_size, input_vocab_size=c.input_vocab_size, input_size=c.input_size,
+        check_config("OneToMany", c, vocab_size=c.vocab_size, input_vocab_size=c.input_vocab_size, input_size=c.input_size,
                      embed_size=c.embed_size, hidden_size=c.hidden_size, num_layers=c.num_layers, cell=c.cell,
                      dropout=c.dropout, recurrent_dropout=c.recurrent_dropout, max_length=c.max_length)
         if not (c.init_state or c.feed_condition):
-            raise ValueError("OneToMany: the condition must reach the generator; set init_state and/or feed_condition.")
+            raise ArgumentValueError("OneToMany: the condition must reach the generator; set init_state and/or feed_condition.")
         for key in ("bos_id", "eos_id"):
             if not 0 <= getattr(c, key) < c.vocab_size:
-                raise ValueError(f"OneToMany: {key} must be in [0, vocab_size={c.vocab_size}), got {getattr(c, key)}.")
+                raise ArgumentValueError(f"OneToMany: {key} must be in [0, vocab_size={c.vocab_size}), got {getattr(c, key)}.")
         self.config = c
         L, H = c.num_layers, c.hidden_size
         self.inputs = InputLayer("OneToMany", c.input_vocab_size, c.input_size)

@@ -46,7 +46,7 @@ class OneToOne(nn.Module):
     def __init__(self, config: OneToOneConfig) -> None:
         super().__init__()
         c = config
-        check_config("OneToOne", num_outputs=c.num_outputs, vocab_size=c.vocab_size, input_size=c.input_size,
+        check_config("OneToOne", c, num_outputs=c.num_outputs, vocab_size=c.vocab_size, input_size=c.input_size,
                      hidden_size=c.hidden_size, num_layers=c.num_layers, cell=c.cell, dropout=c.dropout, task=c.task)
         self.config = c
         self.inputs = InputLayer("OneToOne", c.vocab_size, c.input_size)

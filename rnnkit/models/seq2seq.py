@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rnnkit.errors import ArgumentValueError
 from rnnkit.models.attention import KINDS, Attention
 from rnnkit.models.beam import Hypothesis, beam_search
 from rnnkit.models.common import (
@@ -85,16 +86,16 @@ class Seq2Seq(nn.Module):
     def __init__(self, config: Seq2SeqConfig) -> None:
         super().__init__()
         c = config
-        check_config("Seq2Seq", vocab_size=c.vocab_size, input_vocab_size=c.input_vocab_size, input_size=c.input_size,
+        check_config("Seq2Seq", c, vocab_size=c.vocab_size, input_vocab_size=c.input_vocab_size, input_size=c.input_size,
                      embed_size=c.embed_size, hidden_size=c.hidden_size, num_layers=c.num_layers, cell=c.cell,
                      dropout=c.dropout, recurrent_dropout=c.recurrent_dropout, max_length=c.max_length)
         if c.attention not in ATTENTIONS:
-            raise ValueError(f"Seq2Seq: attention must be one of {ATTENTIONS}, got {c.attention!r}.")
+            raise ArgumentValueError(f"Seq2Seq: attention must be one of {ATTENTIONS}, got {c.attention!r}.")
         if not 0.0 <= c.teacher_forcing <= 1.0:
-            raise ValueError(f"Seq2Seq: teacher_forcing must be a probability in [0, 1], got {c.teacher_forcing!r}.")
+            raise ArgumentValueError(f"Seq2Seq: teacher_forcing must be a probability in [0, 1], got {c.teacher_forcing!r}.")
         for key in ("bos_id", "eos_id"):
             if not 0 <= getattr(c, key) < c.vocab_size:
-                raise ValueError(f"Seq2Seq: {key} must be in [0, vocab_size={c.vocab_size}), got {getattr(c, key)}.")
+                raise ArgumentValueError(f"Seq2Seq: {key} must be in [0, vocab_size={c.vocab_size}), got {getattr(c, key)}.")
         self.config = c
         H, D = c.hidden_size, 2 if c.bidirectional else 1
         self.inputs = InputLayer("Seq2Seq", c.input_vocab_size, c.input_size)
