@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import math
 import sys
 from pathlib import Path
 from typing import Any
 
 from rnnkit.utils.config import add_dataclass_flags
+from rnnkit.utils.reading import read_json_object
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -66,7 +66,7 @@ def _settings(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]
     train_keys = {f.name for f in dataclasses.fields(TrainConfig)}
     values: dict[str, Any] = {}
     if args.config is not None:
-        values = json.loads(Path(args.config).read_text())
+        values = read_json_object(args.config)
         unknown = sorted(set(values) - model_keys - train_keys)
         if unknown:
             raise ValueError(f"{args.config}: unknown setting(s) {unknown}; valid settings are {sorted(model_keys | train_keys)}.")

@@ -19,7 +19,7 @@ from __future__ import annotations
 import codecs
 import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +28,7 @@ import torch
 from torch import Tensor
 
 from rnnkit.lm.vocab import Vocab
+from rnnkit.utils.reading import DataFormatError, utf8_error
 
 CHUNK_BYTES = 1 << 22  # read 4 MB at a time: big enough to be fast; encoding one costs ~80 MB at most
 ERRORS = ("strict", "replace", "ignore")
@@ -50,29 +51,45 @@ class Corpus:
 
 
 def iter_text(path: str | os.PathLike[str], errors: str = "strict", chunk_bytes: int = CHUNK_BYTES) -> Iterator[str]:
-    """Decode a UTF-8 file piece by piece; an undecodable byte is a ValueError naming its offset."""
+    """Decode a UTF-8 file piece by piece; an undecodable byte is a DataFormatError naming its line and offset.
+
+    A leading byte-order mark is skipped: it marks the encoding, it is not part of the text.
+    """
     if errors not in ERRORS:
         raise ValueError(f"read_text: errors must be one of {ERRORS}, got {errors!r}.")
     decoder = codecs.getincrementaldecoder("utf-8")(errors)
     fed = 0  # bytes handed to the decoder so far
+    lines = 1  # the line the next byte is on
+    after_cr = False  # the last byte read was a CR (a CRLF split across two reads is one break)
     with open(path, "rb") as f:
+        start = f.read(3)  # for the error: a UTF-16 byte-order mark explains a bad first byte
+        if start == codecs.BOM_UTF8:
+            fed = 3
+        else:
+            f.seek(0)
         while True:
             chunk = f.read(chunk_bytes)
             pending = len(decoder.getstate()[0])  # bytes of a character split across reads
             try:
                 text = decoder.decode(chunk, final=not chunk)
             except UnicodeDecodeError as e:
-                offset = fed - pending + e.start
-                raise ValueError(
-                    f"{path}: byte {offset} (0x{e.object[e.start]:02x}) is not valid UTF-8 ({e.reason}). "
-                    "Convert the file to UTF-8, or choose what to do with such bytes: "
-                    "--errors replace (use U+FFFD) or --errors ignore (drop them)."
-                ) from None
+                at = max(e.start - pending, 0)  # in this chunk (a bad split character began before it)
+                line = lines + _breaks(chunk[:at], after_cr)
+                raise utf8_error(str(path), fed - pending + e.start, e.object[e.start], e.reason, line, start,
+                                 "Convert the file to UTF-8, or choose what to do with such bytes: "
+                                 "--errors replace (use U+FFFD) or --errors ignore (drop them).") from None
             fed += len(chunk)
+            lines += _breaks(chunk, after_cr)
+            after_cr = chunk[-1:] == b"\r" if chunk else after_cr
             if text:
                 yield text
             if not chunk:
                 return
+
+
+def _breaks(data: bytes, after_cr: bool) -> int:
+    """Line breaks in ``data`` (LF, CRLF, lone CR); ``after_cr``: the byte before it was a CR."""
+    return data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n") - (after_cr and data[:1] == b"\n")
 
 
 def read_text(path: str | os.PathLike[str], errors: str = "strict") -> str:
@@ -100,7 +117,7 @@ def load_corpus(
     for text in iter_text(path, errors, chunk_bytes):
         chars.update(text)
         n += len(text)
-    vocab = _check_vocab(vocab, chars, str(path))
+    vocab = _check_vocab(vocab, chars, str(path), lambda: iter_text(path, errors, chunk_bytes))
     # pass 2: ids into a memory-mapped file, written once and reused while the source is unchanged
     cache = Path(cache_dir) if cache_dir is not None else path.parent
     cache.mkdir(parents=True, exist_ok=True)
@@ -123,23 +140,40 @@ def load_corpus(
 
 def corpus_from_text(text: str, vocab: Vocab | None = None, source: str = "<text>") -> Corpus:
     """Ids of an in-memory string."""
-    vocab = _check_vocab(vocab, set(text), source)
+    vocab = _check_vocab(vocab, set(text), source, lambda: iter([text]))
     return Corpus(vocab.encode_array(text), vocab, source)
 
 
-def _check_vocab(vocab: Vocab | None, chars: set[str], source: str) -> Vocab:
+def _check_vocab(vocab: Vocab | None, chars: set[str], source: str, texts: Callable[[], Iterable[str]]) -> Vocab:
+    """The vocabulary of ``chars``, or ``vocab`` if it covers them; ``texts`` re-reads the text to point at a problem."""
     if not chars:
-        raise ValueError(f"{source} is empty: there is nothing to learn from. Pass a text file with some content.")
+        raise DataFormatError(source, "the text is empty: there is nothing to learn from", "some text", line=1,
+                              hint="Pass a text file with some content.")
     if vocab is None:
         return Vocab(chars)
     extra = sorted(chars - vocab.index.keys())
     if extra:
         shown = ", ".join(repr(c) for c in extra[:10]) + (f" and {len(extra) - 10} more" if len(extra) > 10 else "")
-        raise ValueError(
-            f"{source} has {len(extra)} character(s) outside the model's vocabulary of {len(vocab)}: {shown}. "
-            "The vocabulary is fixed when a model is created; train a new model on this text, or remove those characters."
+        raise DataFormatError(
+            source, f"the text has {len(extra)} character(s) outside the model's vocabulary of {len(vocab)}: {shown} "
+            "(the first of them is on this line)", "only characters of the model's vocabulary",
+            line=_first_line_with(texts(), set(extra)),
+            hint="The vocabulary is fixed when a model is created; train a new model on this text, or remove those characters.",
         )
     return vocab
+
+
+def _first_line_with(texts: Iterable[str], chars: set[str]) -> int:
+    """The line (LF, CRLF or lone CR ends one) of the first character of ``texts`` that is in ``chars``."""
+    line, after_cr = 1, False
+    for text in texts:
+        hit = next((i for i, c in enumerate(text) if c in chars), None)
+        part = text if hit is None else text[:hit]
+        line += part.count("\n") + part.count("\r") - part.count("\r\n") - (after_cr and part[:1] == "\n")
+        if hit is not None:
+            return line
+        after_cr = text.endswith("\r")
+    return line
 
 
 class StreamBatches:

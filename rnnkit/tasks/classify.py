@@ -7,9 +7,7 @@ one class id per sequence, with the class names kept beside it.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 import json
 import random
 from collections.abc import Iterator, Sequence
@@ -22,6 +20,7 @@ from torch import Tensor, nn
 
 from rnnkit.tasks.text import bucket_batches, pad_batch, pad_float
 from rnnkit.tasks.training import FitResult, TrainConfig, fit
+from rnnkit.utils.reading import DataFormatError, csv_rows, decode_utf8
 
 
 @dataclass
@@ -141,41 +140,42 @@ def print_predictions(probs: Tensor, classes: Sequence[str], shown: Sequence[str
 
 
 def read_table(path: str | Path, text_column: str, label_column: str | None) -> tuple[list[str], list[str], list[int]]:
-    """Texts, labels and line numbers from a CSV/TSV with a header row naming the columns.
+    """Texts, labels and line numbers from a UTF-8 CSV/TSV with a header row naming the columns.
 
     ``label_column=None`` reads texts only (for prediction). The delimiter is a tab for
-    ``.tsv``/``.tab`` files and a comma otherwise. Errors name the file and line.
+    ``.tsv``/``.tab`` files and a comma otherwise. Errors are DataFormatErrors naming the file and line.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no file {path}; pass a CSV/TSV with a header row and columns {text_column!r}, {label_column!r}.")
-    raw = path.read_bytes().decode("utf-8-sig", errors="replace")
+    name = str(path)
+    raw = decode_utf8(path.read_bytes(), name)
     delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
-    reader = csv.reader(io.StringIO(raw, newline=""), delimiter=delimiter)
-    header = next(reader, None)
-    if header is None:
-        raise ValueError(f"{path}: the file is empty; expected a header row with columns {text_column!r}, {label_column!r}.")
+    rows = csv_rows(raw, name, delimiter)
     wanted = [text_column] + ([label_column] if label_column is not None else [])
+    if not rows:
+        raise DataFormatError(name, "the file is empty", f"a header row with columns {wanted}", line=1)
+    header = rows[0][1]
     missing = [c for c in wanted if c not in header]
     if missing:
-        raise ValueError(f"{path}:1: header {header} lacks column(s) {missing}; name them with --text-column/--label-column.")
+        raise DataFormatError(name, f"header {header} lacks column(s) {missing}", f"a header row with columns {wanted}",
+                              line=1, hint="Name them with --text-column/--label-column.")
     ti = header.index(text_column)
     li = header.index(label_column) if label_column is not None else -1
     texts, labels, lines = [], [], []
-    line = reader.line_num
-    for row in reader:
-        first, line = line + 1, reader.line_num
+    for first, row in rows[1:]:
         if not row or all(not c.strip() for c in row):
             continue
         if len(row) != len(header):
-            raise ValueError(f"{path}:{first}: expected {len(header)} fields like the header, got {len(row)}: {row[:4]}.")
+            raise DataFormatError(name, f"expected {len(header)} fields like the header, got {len(row)}: {row[:4]}",
+                                  f"{len(header)} fields {header}", line=first)
         if not row[ti].strip():
-            raise ValueError(f"{path}:{first}: the {text_column!r} field is empty.")
+            raise DataFormatError(name, f"the {text_column!r} field is empty", "a text", line=first)
         if li >= 0 and not row[li].strip():
-            raise ValueError(f"{path}:{first}: the {label_column!r} field is empty.")
+            raise DataFormatError(name, f"the {label_column!r} field is empty", "a label", line=first)
         texts.append(row[ti])
         labels.append(row[li].strip() if li >= 0 else "")
         lines.append(first)
     if not texts:
-        raise ValueError(f"{path}: no data rows after the header.")
+        raise DataFormatError(name, "no data rows after the header", "one row per text", line=rows[-1][0] + 1)
     return texts, labels, lines

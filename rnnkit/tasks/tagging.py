@@ -29,6 +29,7 @@ from rnnkit.tasks import classify
 from rnnkit.tasks.seqeval import entity_scores
 from rnnkit.tasks.text import Vocab, bucket_batches, pad_batch, tokenize
 from rnnkit.tasks.training import FitResult, TrainConfig, fit
+from rnnkit.utils.reading import DataFormatError, decode_utf8, split_lines
 
 MAX_WORD = 20  # characters kept per word for the CNN; longer words are URLs and the like
 
@@ -42,16 +43,18 @@ class Sentence:
 def parse_conll(text: str, name: str, tag_column: int = -1) -> list[Sentence]:
     """Token-per-line text: columns split by tabs (or spaces), blank lines between sentences.
 
-    The token is the first column and the tag the ``tag_column``-th (last by default).
-    CoNLL-U is recognised by its numeric ID column: then the token is FORM (column 2) and
-    the tag UPOS (column 4); comment lines, multi-word ranges and empty nodes are skipped.
-    ``-DOCSTART-`` lines are skipped. A line with too few columns is an error naming the line.
+    The token is the first column and the tag the ``tag_column``-th (last by default); every
+    token line of a file has the same number of columns (a missing or extra one would shift
+    the tag). CoNLL-U is recognised by its numeric ID column: then the token is FORM (column 2)
+    and the tag UPOS (column 4); comment lines, multi-word ranges and empty nodes are skipped.
+    ``-DOCSTART-`` lines are skipped. Errors are DataFormatErrors naming the line.
     """
     sentences: list[Sentence] = []
     tokens: list[str] = []
     tags: list[str] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        line = line.rstrip("\r\n")
+    width: tuple[int, int] | None = None  # (columns, line) of the first token line
+    number = 0
+    for number, line in enumerate(split_lines(text), start=1):
         if not line.strip():
             if tokens:
                 sentences.append(Sentence(tokens, tags))
@@ -62,25 +65,31 @@ def parse_conll(text: str, name: str, tag_column: int = -1) -> list[Sentence]:
         cols = line.split("\t") if "\t" in line else line.split()
         if cols[0].startswith("-DOCSTART-"):
             continue
+        if len(cols) < 2:
+            raise DataFormatError(name, f"expected 'token<TAB>tag', got {line!r}", "a tag for every token, blank line between sentences",
+                                  line=number)
+        if width is None:
+            width = (len(cols), number)
+        if len(cols) != width[0]:
+            raise DataFormatError(name, f"{len(cols)} columns, but line {width[1]} has {width[0]}: {line[:60]!r}",
+                                  f"{width[0]} columns on every token line", line=number)
         if len(cols) == 10 and cols[0].replace("-", "").replace(".", "").isdigit():
             if not cols[0].isdigit():
                 continue  # multi-word token range (1-2) or empty node (1.1)
             token, tag = cols[1], cols[3]
-        elif len(cols) >= 2:
-            try:
-                token, tag = cols[0], cols[tag_column]
-            except IndexError:
-                raise ValueError(f"{name}:{number}: expected a tag in column {tag_column}, got {len(cols)} columns: {line!r}.") from None
         else:
-            raise ValueError(f"{name}:{number}: expected 'token<TAB>tag', got {line!r}; tag every token, blank line between sentences.")
-        if not token or not tag.strip():
-            raise ValueError(f"{name}:{number}: empty token or tag in {line!r}.")
-        tokens.append(token)
+            if not -len(cols) <= tag_column < len(cols):
+                raise DataFormatError(name, f"expected a tag in column {tag_column}, got {len(cols)} columns: {line!r}",
+                                      f"a tag in column {tag_column} (--tag-column)", line=number)
+            token, tag = cols[0], cols[tag_column]
+        if not token.strip() or not tag.strip():
+            raise DataFormatError(name, f"empty token or tag in {line!r}", "a token and a tag", line=number)
+        tokens.append(token.strip())
         tags.append(tag.strip())
     if tokens:
         sentences.append(Sentence(tokens, tags))
     if not sentences:
-        raise ValueError(f"{name}: no sentences found; expected token-per-line (CoNLL) text.")
+        raise DataFormatError(name, "no sentences found", "token-per-line (CoNLL) text", line=number + 1)
     return sentences
 
 
@@ -88,7 +97,7 @@ def read_conll(path: str | Path, tag_column: int = -1) -> list[Sentence]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no file {path}; pass a CoNLL file: one 'token<TAB>tag' per line, blank line between sentences.")
-    return parse_conll(path.read_text(encoding="utf-8", errors="replace"), str(path), tag_column)
+    return parse_conll(decode_utf8(path.read_bytes(), str(path)), str(path), tag_column)
 
 
 def normalise(token: str) -> str:
@@ -373,7 +382,8 @@ def predict(checkpoint: dict[str, Any], inputs: Sequence[str]) -> int:
         if path.is_file() and path.suffix.lower() in (".conll", ".conllu", ".bio", ".tsv"):
             sentences.extend(s.tokens for s in read_conll(path, checkpoint["config"]["tag_column"]))
         elif path.is_file():
-            sentences.extend(tokenize(line, lowercase=False) for line in path.read_text(errors="replace").splitlines() if line.strip())
+            lines = split_lines(decode_utf8(path.read_bytes(), str(path)))
+            sentences.extend(tokenize(line, lowercase=False) for line in lines if line.strip())
         else:
             sentences.append(tokenize(item, lowercase=False))
     sentences = [s for s in sentences if s]

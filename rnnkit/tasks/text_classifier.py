@@ -21,6 +21,7 @@ from rnnkit.tasks import classify
 from rnnkit.tasks.classify import Labelled
 from rnnkit.tasks.text import Vocab, tokenize
 from rnnkit.tasks.training import TrainConfig
+from rnnkit.utils.reading import decode_utf8, split_lines
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,7 @@ def expand_inputs(inputs: Sequence[str], text_column: str) -> list[str]:
         if path.suffix.lower() in (".csv", ".tsv", ".tab") and path.is_file():
             texts.extend(classify.read_table(path, text_column, None)[0])
         elif path.suffix.lower() == ".txt" and path.is_file():
-            texts.extend(line for line in path.read_text(errors="replace").splitlines() if line.strip())
+            texts.extend(line for line in split_lines(decode_utf8(path.read_bytes(), str(path))) if line.strip())
         else:
             texts.append(item)
     return texts

@@ -13,9 +13,10 @@ decoding gives back detokenised text, which is what sacreBLEU expects.
 
 from __future__ import annotations
 
-import gzip
 from pathlib import Path
 from typing import Any
+
+from rnnkit.utils.reading import DataFormatError, decode_utf8, gunzip, split_lines
 
 PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"  # ids 0, 1, 2, 3 in every tokenizer
 SPECIALS = (PAD, BOS, EOS, UNK)
@@ -24,43 +25,46 @@ Pairs = list[tuple[str, str]]
 
 
 def read_lines(path: str | Path) -> list[str]:
-    """Lines of a text file (gzip if it ends in .gz), without their line breaks."""
+    """Lines of a UTF-8 text file (gzip if it ends in .gz), without their line breaks (LF, CRLF or CR)."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"translate: no file {path}.")
-    opener: Any = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as f:
-        return [line.rstrip("\n").rstrip("\r") for line in f]
+    raw = path.read_bytes()
+    return split_lines(decode_utf8(gunzip(raw, str(path)) if path.suffix == ".gz" else raw, str(path)))
 
 
 def read_parallel(source: str | Path, target: str | Path) -> Pairs:
     """Pairs from two line-aligned files; a different number of lines is an error (the files are misaligned)."""
     src, tgt = read_lines(source), read_lines(target)
     if len(src) != len(tgt):
-        raise ValueError(
-            f"translate: {source} has {len(src)} lines but {target} has {len(tgt)}; line-aligned files must have "
-            "one target line per source line. Check that both files are the same split and neither is cut short."
+        short, n = (target, len(tgt)) if len(tgt) < len(src) else (source, len(src))
+        raise DataFormatError(
+            str(short), f"translate: {source} has {len(src)} lines but {target} has {len(tgt)}; {short} ends here",
+            "one target line per source line", line=n + 1,
+            hint="Check that both files are the same split and neither is cut short.",
         )
-    return _keep_nonempty(list(zip(src, tgt, strict=True)), f"{source} / {target}")
+    return _keep_nonempty(list(zip(src, tgt, strict=True)), str(source), len(src))
 
 
 def read_tsv(path: str | Path) -> Pairs:
     """Pairs from a TSV file, ``source<TAB>target`` per line (further columns are ignored)."""
     pairs = []
-    for n, line in enumerate(read_lines(path), start=1):
+    lines = read_lines(path)
+    for n, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         cols = line.split("\t")
         if len(cols) < 2:
-            raise ValueError(f"translate: line {n} of {path} has no tab: {line[:60]!r}; expected 'source<TAB>target'.")
+            raise DataFormatError(str(path), f"translate: line {n} of {path} has no tab: {line[:60]!r}",
+                                  "'source<TAB>target'", line=n)
         pairs.append((cols[0], cols[1]))
-    return _keep_nonempty(pairs, str(path))
+    return _keep_nonempty(pairs, str(path), len(lines))
 
 
-def _keep_nonempty(pairs: Pairs, where: str) -> Pairs:
+def _keep_nonempty(pairs: Pairs, where: str, lines: int) -> Pairs:
     kept = [(s.strip(), t.strip()) for s, t in pairs if s.strip() and t.strip()]
     if not kept:
-        raise ValueError(f"translate: no non-empty sentence pairs in {where}.")
+        raise DataFormatError(where, "no non-empty sentence pairs", "at least one pair of non-empty sentences", line=lines + 1)
     return kept
 
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import types
 import typing
 from pathlib import Path
 from typing import Any, TypeVar
+
+from rnnkit.utils.reading import read_json_object
 
 C = TypeVar("C")
 
@@ -44,7 +45,7 @@ def dataclass_from_args(cls: type[C], args: argparse.Namespace, **overrides: Any
     values: dict[str, Any] = {}
     config_path = getattr(args, "config", None)
     if config_path is not None:
-        data = json.loads(Path(config_path).read_text())
+        data = read_json_object(config_path)
         unknown = sorted(set(data) - names)
         if unknown:
             raise ValueError(f"{config_path}: unknown setting(s) {unknown}; valid settings are {sorted(names)}.")
