@@ -1,0 +1,7 @@
+"""Export trained models to ONNX and TorchScript (``rnnkit export``): ``onnx_graph`` writes the recurrence
+as ONNX nodes (any layer: cells, directions, depth, projections, lengths), ``charlm`` the char-LM files."""
+
+from rnnkit.export.charlm import charlm_onnx, charlm_torchscript, export_run
+from rnnkit.export.onnx_graph import layer_graphs
+
+__all__ = ["charlm_onnx", "charlm_torchscript", "export_run", "layer_graphs"]
