@@ -117,7 +117,6 @@ def check_cell_call(cell: nn.Module, input: Tensor, states: tuple[Tensor, ...]) 
     name = type(cell).__name__
     if not isinstance(input, Tensor):
         raise TypeError(f"{name}: expected a floating-point tensor input, got {type(input).__name__}.")
-    weight = cell.weight_ih
     if not input.is_floating_point():
         raise DtypeError(
             f"{name}: expected a floating-point tensor input, got dtype {input.dtype}. Embed token ids first (torch.nn.Embedding)."
@@ -136,7 +135,9 @@ def check_cell_call(cell: nn.Module, input: Tensor, states: tuple[Tensor, ...]) 
             raise ShapeError(f"{name}: expected {what} of shape {expected} to go with input {tuple(input.shape)}, got {tuple(state.shape)}.")
     if torch.is_autocast_enabled(input.device.type):  # autocast converts by itself
         return
-    for what, t in (("input", input), ("hx" if len(states) == 1 else "h_0", states[0] if states else input)):
+    weight = cell.weight_ih
+    checked = [("input", input)] + ([("hx" if len(states) == 1 else "h_0", states[0])] if states else [])
+    for what, t in checked:
         if t.dtype != weight.dtype:
             raise DtypeError(
                 f"{name}: {what} has dtype {t.dtype} but the cell's parameters have {weight.dtype}; "
