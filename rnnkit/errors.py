@@ -25,7 +25,7 @@ import torch
 class ArgumentTypeError(TypeError, ValueError):
     """A constructor argument of the wrong type: a float or string size, a non-bool flag, a string dropout.
 
-    torch.nn: TypeError (ValueError for a string dropout). rnnkit before: ValueError.
+    torch.nn: TypeError (ValueError for a string dropout). rnnkit before: ValueError, and nothing for the flags.
     """
 
 

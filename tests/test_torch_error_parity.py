@@ -46,13 +46,12 @@ def _layer_state(cls: str, h: Any, c: Any = None) -> Any:
     """hx as the layer takes it: h for a GRU/RNN, (h, c) for an LSTM (c of the same shape unless given)."""
     if cls != "LSTM":
         return h
-    return (h, c if c is not None else (z(*h.shape[:-1], H) if isinstance(h, torch.Tensor) else z(1, B, H)))
+    return (h, c if c is not None else z(*h.shape[:-1], H))
 
 
 def _cell_state(cls: str, h: Any) -> Any:
-    if cls != "LSTMCell":
-        return h
-    return (h, z(*h.shape) if isinstance(h, torch.Tensor) else z(B, H))
+    """hx as the cell takes it: h, or (h, c) for an LSTMCell."""
+    return (h, z(*h.shape)) if cls == "LSTMCell" else h
 
 
 def constructor_cases() -> list[Case]:
