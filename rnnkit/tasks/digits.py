@@ -18,6 +18,7 @@ Expected: about 96.7% test accuracy row by row on the 8x8 digits (flat: 93.9%), 
 
     rnnkit recipe digits --dataset sklearn
     rnnkit recipe digits --dataset mnist5k
+    rnnkit recipe digits --dataset mnist5k --resume    # after a crash or a kill: carry on exactly where it stopped
     rnnkit predict runs/digits images.csv
 """
 
@@ -72,9 +73,12 @@ def parse_pixels(text: str, name: str, with_labels: bool = True) -> tuple[Tensor
             labels.append(int(label))
         width = width or len(values)
         side = math.isqrt(len(values))
-        if not values or len(values) != width or side * side != len(values):
+        if not values:
+            raise DataFormatError(name, "the line has no pixels", "H*W comma-separated pixels (then the label)", line=number)
+        if len(values) != width or side * side != len(values):
             raise DataFormatError(name, f"{len(values)} pixels; expected a square image with the same size as line 1 ({width})",
-                                  f"{width} pixels" if width else "a square number of pixels (then the label)", line=number)
+                                  f"{width} pixels like line 1" if math.isqrt(width) ** 2 == width else "a square number of pixels",
+                                  line=number)
         rows.append(values)
     if not rows:
         raise DataFormatError(name, "no images found", "one image per line: H*W pixels, then the label", line=number + 1)
