@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-all lint bench clean
+.PHONY: demo test test-all test-browser lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -28,6 +28,13 @@ test: $(STAMP) lint
 
 test-all: $(STAMP) lint
 	$(BIN)/pytest -q -m 'not browser'
+
+# the playground in a real browser: Debian's chromium (apt) driven by Playwright for Python (pip);
+# Playwright's own browser download is not used (it cannot reach its servers from here)
+test-browser: $(STAMP)
+	[ -x /usr/bin/chromium ] || { S=$$([ "$$(id -u)" = 0 ] || echo sudo); $$S apt-get update && $$S apt-get install -y chromium; }
+	$(BIN)/pip install --quiet -e '.[browser]'
+	$(BIN)/pytest -q -m browser tests/browser
 
 # layers against torch.nn (~5-15 min), then the char-LM against a plain torch.nn script (~8 min)
 bench: $(STAMP)

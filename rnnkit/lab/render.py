@@ -36,6 +36,25 @@ def activation_levels(values: np.ndarray) -> np.ndarray:
     return np.rint((values / scale + 1.0) / 2.0 * (LEVELS - 1)).astype(int)
 
 
+def relative_luminance(r: float, g: float, b: float) -> float:
+    """WCAG 2 relative luminance of an sRGB colour with channels in [0, 1]: 0 for black, 1 for white."""
+
+    def linear(c: float) -> float:
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+    return 0.2126 * linear(r) + 0.7152 * linear(g) + 0.0722 * linear(b)
+
+
+def text_colour(r: float, g: float, b: float) -> str:
+    """Black or white, whichever contrasts more with the background (r, g, b) in [0, 1].
+
+    The WCAG contrast ratio is (L1 + 0.05) / (L2 + 0.05); black wins when the background's luminance
+    is above ~0.18, so the dark ends of RdBu_r (deep blue, deep red) get white characters.
+    """
+    luminance = relative_luminance(r, g, b)
+    return "#000000" if (luminance + 0.05) / 0.05 >= 1.05 / (luminance + 0.05) else "#ffffff"
+
+
 def _wrap(text: str, columns: int) -> list[list[int]]:
     """Character indices laid out in rows: a newline ends a row (it is drawn as its row's last cell)."""
     rows: list[list[int]] = [[]]
@@ -64,7 +83,8 @@ def text_png(text: str, values: np.ndarray, path: str | Path, title: str = "", c
     for y, row in enumerate(rows):
         for x, t in enumerate(row):
             ch = "↵" if text[t] == "\n" else text[t]
-            ax.text(x, y, ch, ha="center", va="center", fontsize=7, family="monospace")
+            colour = text_colour(*grid[y, x, :3])  # white on the darkest cells, where black cannot be read
+            ax.text(x, y, ch, ha="center", va="center", fontsize=7, family="monospace", color=colour)
     ax.set_axis_off()
     fig.suptitle(title, fontsize=9, y=1.0 - 0.12 / (len(rows) * 0.16 + 0.5), va="top")
     fig.savefig(path)
@@ -140,7 +160,8 @@ def _css() -> str:
     rules = []
     for level in range(LEVELS):
         r, g, b, _ = cmap(level)
-        rules.append(f".c{level}{{background:#{int(r * 255):02x}{int(g * 255):02x}{int(b * 255):02x}}}")
+        background = f"#{int(r * 255):02x}{int(g * 255):02x}{int(b * 255):02x}"
+        rules.append(f".c{level}{{background:{background};color:{text_colour(r, g, b)}}}")
     return (
         "body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
         "pre.text{font-family:monospace;font-size:13px;line-height:1.45;white-space:pre-wrap;"
