@@ -1,0 +1,183 @@
+"""Load benchmark of ``rnnkit serve`` on loopback: generation throughput and latency with many clients.
+
+    .venv/bin/python benchmarks/bench_serve.py                         # 2 x 512 LSTM, 1/8/32/128 clients, batching on and off
+    .venv/bin/python benchmarks/bench_serve.py --hidden-size 32 --clients 1,4 --requests 2 --length 20 --seconds 5   # smoke
+
+For each setting a fresh server process is started (``python -m rnnkit.cli serve``, so the
+clients here do not share its interpreter), then N clients each send streaming /v1/generate
+requests one after another, up to ``--requests`` each or until ``--seconds`` have passed (the
+requests in flight then finish; the server's own timeout bounds them). Reported per setting:
+characters per second over the whole run, and the p50/p95 of the request latency and of the
+time to the first character (from sending the request to reading its first SSE event).
+
+The model is a char-LM with seeded random weights (throughput does not depend on what the
+weights learned) over the characters of Python's own docs, or ``--run RUN_DIR`` to serve yours.
+Run it on a quiet machine: other load changes every number.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+
+@dataclass
+class Result:
+    clients: int
+    batching: bool
+    requests: int
+    chars: int
+    seconds: float
+    latencies: list[float]
+    first_char: list[float]
+    errors: int
+
+    def row(self) -> str:
+        def pct(xs: list[float], q: float) -> str:
+            if not xs:
+                return "-"
+            xs = sorted(xs)
+            return f"{1000 * xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]:.0f}"
+
+        return (f"| {self.clients} | {'on' if self.batching else 'off'} | {self.requests} | {self.chars / self.seconds:,.0f} | "
+                f"{pct(self.latencies, 0.5)} | {pct(self.latencies, 0.95)} | {pct(self.first_char, 0.5)} | "
+                f"{pct(self.first_char, 0.95)} | {self.errors} |")
+
+
+def make_model(out: Path, hidden_size: int, num_layers: int) -> Path:
+    """A char-LM checkpoint with seeded random weights over the characters of Python's reference docs."""
+    from pydoc_data.topics import topics
+
+    import torch
+
+    from rnnkit.lm import CharLM, CharLMConfig, Vocab
+    from rnnkit.lm.checkpoint import make_checkpoint
+    from rnnkit.utils.checkpoint import atomic_save
+
+    torch.manual_seed(0)
+    vocab = Vocab("".join(topics.values()))
+    model = CharLM(CharLMConfig(vocab_size=len(vocab), hidden_size=hidden_size, num_layers=num_layers), vocab)
+    atomic_save(make_checkpoint(model, vocab, step=0, metrics={}), out / "best.pt")
+    return out
+
+
+class Server:
+    """``rnnkit serve`` in a child process on a free port."""
+
+    def __init__(self, run: Path, batching: bool, max_batch: int, max_queue: int, max_length: int) -> None:
+        command = [sys.executable, "-m", "rnnkit.cli", "serve", str(run), "--port", "0", "--max-batch", str(max_batch),
+                   "--max-queue", str(max_queue), "--max-length", str(max_length), "--timeout", "600", "--drain", "0"]
+        if not batching:
+            command.append("--no-batching")
+        self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                     env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            if "listening on" in line:
+                self.url = line.split("listening on ")[1].split()[0].rstrip("/")
+                return
+        raise RuntimeError(f"the server did not start (exit code {self.proc.wait()})")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+async def one_request(client: httpx.AsyncClient, url: str, body: dict) -> tuple[float, float, int]:
+    """(latency, time to first character, characters) of one streaming request."""
+    t0 = time.perf_counter()
+    first, chars = None, 0
+    async with client.stream("POST", url + "/v1/generate", json=body) as r:
+        if r.status_code != 200:
+            await r.aread()
+            raise RuntimeError(f"HTTP {r.status_code}: {r.text[:200]}")
+        async for line in r.aiter_lines():
+            if line.startswith("data:") and '"text"' in line:
+                if first is None:
+                    first = time.perf_counter() - t0
+                chars += 1
+    return time.perf_counter() - t0, (first if first is not None else float("nan")), chars
+
+
+async def load(url: str, clients: int, requests: int, seconds: float, length: int, batching: bool) -> Result:
+    result = Result(clients, batching, 0, 0, 0.0, [], [], 0)
+    limits = httpx.Limits(max_connections=clients + 4, max_keepalive_connections=clients + 4)
+    async with httpx.AsyncClient(timeout=httpx.Timeout(900.0), limits=limits) as client:
+        start = time.perf_counter()
+
+        async def client_loop(k: int) -> None:
+            for i in range(requests):
+                if time.perf_counter() - start > seconds:
+                    return
+                body = {"prime": "def ", "length": length, "seed": 1000 * k + i, "temperature": 0.8, "stream": True}
+                try:
+                    latency, first, chars = await one_request(client, url, body)
+                except (httpx.HTTPError, RuntimeError) as e:
+                    result.errors += 1
+                    print(f"  client {k}: {e}", file=sys.stderr)
+                    continue
+                result.requests += 1
+                result.chars += chars
+                result.latencies.append(latency)
+                result.first_char.append(first)
+
+        await asyncio.gather(*(client_loop(k) for k in range(clients)))
+        result.seconds = time.perf_counter() - start
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run", default=None, help="a char-LM run directory to serve (default: a random-weight model)")
+    parser.add_argument("--hidden-size", type=int, default=512, help="hidden units per layer of the random model")
+    parser.add_argument("--num-layers", type=int, default=2, help="layers of the random model")
+    parser.add_argument("--clients", default="1,8,32,128", help="comma-separated numbers of concurrent clients")
+    parser.add_argument("--requests", type=int, default=4, help="requests per client, at most")
+    parser.add_argument("--seconds", type=float, default=60.0, help="stop starting requests after this long, per setting")
+    parser.add_argument("--length", type=int, default=200, help="characters per request")
+    parser.add_argument("--batching", default="on,off", help="on, off or on,off")
+    parser.add_argument("--json", default=None, help="also write the results to this JSON file")
+    args = parser.parse_args()
+
+    clients = [int(c) for c in args.clients.split(",")]
+    modes = [m.strip() == "on" for m in args.batching.split(",")]
+    with tempfile.TemporaryDirectory() as tmp:
+        run = Path(args.run) if args.run else make_model(Path(tmp), args.hidden_size, args.num_layers)
+        results = []
+        for batching in modes:
+            for n in clients:
+                server = Server(run, batching, max_batch=max(clients), max_queue=2 * max(clients), max_length=args.length)
+                try:
+                    results.append(asyncio.run(load(server.url, n, args.requests, args.seconds, args.length, batching)))
+                finally:
+                    server.stop()
+                print(results[-1].row(), flush=True)
+    print("\n| clients | batching | requests | chars/s | latency p50 ms | p95 ms | first char p50 ms | p95 ms | errors |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in results:
+        print(r.row())
+    by = {(r.clients, r.batching): r for r in results}
+    for n in clients:
+        on, off = by.get((n, True)), by.get((n, False))
+        if on and off and off.chars:
+            print(f"{n} clients: batching on / off = {(on.chars / on.seconds) / (off.chars / off.seconds):.1f}x chars/s")
+    if args.json:
+        Path(args.json).write_text(json.dumps([r.__dict__ for r in results], indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
