@@ -21,12 +21,13 @@ contract); a tuple batch is passed positionally. Pass ``loss_fn`` for anything e
 Exact resume. ``last.pt`` is rewritten after every epoch (and every ``save_every`` steps)
 with, beside the recipe's entries, a ``"fit"`` entry: weights, optimizer state, where the
 run stands (epoch, batches done in it, step, history, best metric and weights) and the
-random generators (torch, Python, NumPy) both now and at the start of the epoch. With
-``resume=True`` the run continues from it: the epoch's batches are drawn again from the
-epoch-start generators and the ones already trained on are skipped, so a killed and
-resumed run repeats the uninterrupted one to the bit, as long as ``train_batches(epoch)``
-depends only on the epoch and the random generators (not on the wall clock). A run bounded
-by ``max_minutes`` stops wherever the clock says, which no machine repeats.
+random generators (torch, Python, NumPy, and the recipe's own passed as ``generators``),
+both now and at the start of the epoch. With ``resume=True`` the run continues from it:
+the epoch's batches are drawn again from the epoch-start generators and the ones already
+trained on are skipped, so a killed and resumed run repeats the uninterrupted one to the
+bit, as long as ``train_batches(epoch)`` depends only on the epoch and those generators
+(not on the wall clock). A run bounded by ``max_minutes`` stops wherever the clock says,
+which no machine repeats.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ import math
 import os
 import random
 import time
-from collections.abc import Callable, Iterable, Sized
+from collections.abc import Callable, Iterable, Sequence, Sized
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -128,6 +129,7 @@ def fit(
     out_dir: str | Path | None = None,
     optimizer: torch.optim.Optimizer | None = None,
     restore_best: bool = True,
+    generators: Sequence[torch.Generator] = (),
 ) -> FitResult:
     """Train ``model`` and return a ``FitResult``; the model ends with its best weights.
 
@@ -141,6 +143,8 @@ def fit(
             saved as ``out_dir/best.pt`` when the monitored metric improves and in
             ``out_dir/last.pt`` (with the state to resume from) after every epoch and at the end.
         out_dir: where best.pt, last.pt and metrics.jsonl (one JSON row per logged step and epoch) go.
+        generators: generators of the recipe's own that ``train_batches`` draws from across epochs;
+            saved in last.pt and restored on resume like the global ones (else resume is not exact).
     Raises:
         ValueError: on a NaN or exploding loss, naming the epoch and step; on ``config.resume``
             with a last.pt whose settings differ, naming both values.
@@ -161,7 +165,7 @@ def fit(
     if config.threads is not None:
         torch.set_num_threads(config.threads)  # on a shared CPU one thread avoids spinning on busy cores
     try:
-        return _fit(model, train_batches, config, evaluate, monitor, mode, loss_fn, checkpoint, out, opt, restore_best)
+        return _fit(model, train_batches, config, evaluate, monitor, mode, loss_fn, checkpoint, out, opt, restore_best, list(generators))
     finally:
         torch.set_num_threads(threads)
 
@@ -178,10 +182,11 @@ def _fit(
     out: Path | None,
     opt: torch.optim.Optimizer,
     restore_best: bool,
+    generators: list[torch.Generator],
 ) -> FitResult:
     """The loop itself (``fit`` has checked the arguments)."""
     sign = 1.0 if mode == "max" else -1.0
-    saved = _read_resume_state(out, config, monitor, mode) if config.resume and out is not None else None
+    saved = _read_resume_state(out, config, monitor, mode, len(generators)) if config.resume and out is not None else None
     pos, best_state = _Position(), None
     if saved is not None:
         model.load_state_dict(saved["model"])
@@ -201,30 +206,30 @@ def _fit(
         state = checkpoint(model, info) if checkpoint is not None else {}
         state["fit"] = {"format": FIT_FORMAT, "config": dataclasses.asdict(config), "monitor": monitor, "mode": mode,
                         "position": dataclasses.asdict(pos), "model": model.state_dict(), "optimizer": opt.state_dict(),
-                        "best_state": best_state, "rng_epoch_start": epoch_rng, "rng": _rng_state()}
+                        "best_state": best_state, "rng_epoch_start": epoch_rng, "rng": _rng_state(generators)}
         atomic_save(state, out / "last.pt")
 
     if saved is not None:
         if pos.stopped:  # it had finished: give back its result (a recipe training several models moves on)
-            _set_rng_state(saved["rng"])
+            _set_rng_state(saved["rng"], generators)
             tqdm.write(f"fit: the run in {out} had finished ({pos.stopped}); nothing left to train")
             return result()
         if config.max_steps is not None and pos.step >= config.max_steps:
             raise ValueError(f"fit: the run in {out} is already at step {pos.step}; resume it with a larger max_steps than {config.max_steps}.")
         tqdm.write(f"fit: resuming the run in {out} at epoch {pos.epoch}, step {pos.step}")
-        _set_rng_state(saved["rng_epoch_start"])
+        _set_rng_state(saved["rng_epoch_start"], generators)
     resumed_epoch = pos.epoch if saved is not None else 0
 
     while pos.epoch <= config.epochs:
         epoch = pos.epoch
         model.train()
-        epoch_rng = saved["rng_epoch_start"] if saved is not None and epoch == resumed_epoch else _rng_state()
+        epoch_rng = saved["rng_epoch_start"] if saved is not None and epoch == resumed_epoch else _rng_state(generators)
         batches = train_batches(epoch) if callable(train_batches) else train_batches
         size = len(batches) if isinstance(batches, Sized) else None
         iterator = iter(batches)
         if epoch == resumed_epoch and pos.batches_done > 0:
             _skip(iterator, pos.batches_done, epoch, out)  # drawn again from the same generators, already trained on
-            _set_rng_state(saved["rng"])  # type: ignore[index]  # and the generators as they were after the last of them
+            _set_rng_state(saved["rng"], generators)  # type: ignore[index]  # and the generators as they were after the last of them
         bar = tqdm(iterator, desc=f"epoch {epoch}/{config.epochs}", total=size, initial=pos.batches_done,
                    disable=not config.progress, leave=False)
         for batch in bar:
@@ -285,19 +290,19 @@ def _fit(
             pos.stopped = f"no better {monitor} for {config.patience} epochs"
         if pos.stopped or pos.epoch > config.epochs:
             break
-        save_last(_rng_state(), info)  # the next epoch starts from here
+        save_last(_rng_state(generators), info)  # the next epoch starts from here
 
     pos.stopped = pos.stopped or "finished all epochs"
     if restore_best and best_state is not None:
         model.load_state_dict(best_state)
-    save_last(_rng_state(), {"epoch": pos.best_epoch, "step": pos.step, "metrics": pos.history[pos.best_epoch - 1] if pos.history else {}})
+    save_last(_rng_state(generators), {"epoch": pos.best_epoch, "step": pos.step, "metrics": pos.history[pos.best_epoch - 1] if pos.history else {}})
     return result()
 
 
 # ---- resuming ------------------------------------------------------------------------------------
 
 
-def _read_resume_state(out: Path, config: TrainConfig, monitor: str, mode: str) -> dict[str, Any] | None:
+def _read_resume_state(out: Path, config: TrainConfig, monitor: str, mode: str, generators: int) -> dict[str, Any] | None:
     """The "fit" entry of ``out/last.pt``, checked against this run's settings; None if there is no last.pt yet."""
     path = out / "last.pt"
     if not path.exists():
@@ -307,8 +312,8 @@ def _read_resume_state(out: Path, config: TrainConfig, monitor: str, mode: str) 
     if not isinstance(state, dict) or state.get("format") != FIT_FORMAT:
         raise ValueError(f"fit: {path} holds no training state to resume from (expected a 'fit' entry of format {FIT_FORMAT!r}); "
                          "it was written by an older rnnkit or another program. Start a new run in another output directory.")
-    ours = {**dataclasses.asdict(config), "monitor": monitor, "mode": mode}
-    theirs = {**state["config"], "monitor": state["monitor"], "mode": state["mode"]}
+    ours = {**dataclasses.asdict(config), "monitor": monitor, "mode": mode, "generators": generators}
+    theirs = {**state["config"], "monitor": state["monitor"], "mode": state["mode"], "generators": len(state["rng"]["local"])}
     diffs = [k for k in ours if k not in RESUME_MAY_CHANGE and k in theirs and ours[k] != theirs[k]]
     if diffs:
         listed = "; ".join(f"{k}: asked for {ours[k]!r}, the checkpoint has {theirs[k]!r}" for k in diffs)
@@ -326,17 +331,19 @@ def _skip(iterator: Any, count: int, epoch: int, out: Path | None) -> None:
                              "the training data or batching changed since. Start a new run in another output directory.")
 
 
-def _rng_state() -> dict[str, Any]:
-    """The global generators (torch, CUDA, Python, NumPy) as tensors and plain numbers, so weights_only loading reads them."""
+def _rng_state(generators: list[torch.Generator]) -> dict[str, Any]:
+    """The global generators (torch, CUDA, Python, NumPy) and the recipe's own, as tensors and plain numbers
+    (so that weights_only loading reads them)."""
     version, mt, gauss = random.getstate()
     name, keys, where, has_gauss, cached = np.random.get_state(legacy=True)  # type: ignore[misc]
     return {"torch": torch.get_rng_state(),
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
             "python": [version, list(mt), gauss],
-            "numpy": [str(name), [int(k) for k in keys], int(where), int(has_gauss), float(cached)]}
+            "numpy": [str(name), [int(k) for k in keys], int(where), int(has_gauss), float(cached)],
+            "local": [g.get_state() for g in generators]}
 
 
-def _set_rng_state(state: dict[str, Any]) -> None:
+def _set_rng_state(state: dict[str, Any], generators: list[torch.Generator]) -> None:
     torch.set_rng_state(state["torch"])
     if state["cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -344,6 +351,8 @@ def _set_rng_state(state: dict[str, Any]) -> None:
     random.setstate((version, tuple(mt), gauss))
     name, keys, where, has_gauss, cached = state["numpy"]
     np.random.set_state((name, np.array(keys, dtype=np.uint32), where, has_gauss, cached))
+    for generator, saved in zip(generators, state["local"], strict=True):
+        generator.set_state(saved)
 
 
 class _MetricsLog:
