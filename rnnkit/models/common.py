@@ -30,10 +30,12 @@ TASKS = ("classification", "regression")
 def make_recurrent(
     name: str, cell: str, input_size: int, hidden_size: int, num_layers: int = 1,
     dropout: float = 0.0, bidirectional: bool = False, recurrent_dropout: float = 0.0, layer_norm: bool = False,
+    forget_bias: float | None = None,
 ) -> RecurrentBase:
     """A batch-first core layer (rnnkit.LSTM/GRU/RNN) chosen by cell name.
 
     recurrent_dropout and layer_norm take the core's reference loop (slower than the fused kernels).
+    forget_bias applies to an LSTM only (GRU and Elman cells have no forget gate) and is ignored for them.
     """
     if cell not in LAYERS:
         raise ArgumentValueError(f"{name}: unknown cell {cell!r}; expected one of {sorted(LAYERS)}.")
@@ -42,6 +44,8 @@ def make_recurrent(
     # dropout between layers only exists with two or more layers; the core warns otherwise
     between = dropout if num_layers > 1 else 0.0
     extra: dict[str, Any] = {"layer_norm": True} if layer_norm else {}
+    if cell == "lstm" and forget_bias is not None:
+        extra["forget_bias"] = forget_bias
     return LAYERS[cell](input_size, hidden_size, num_layers, batch_first=True, dropout=between,
                         bidirectional=bidirectional, recurrent_dropout=recurrent_dropout, **extra)
 

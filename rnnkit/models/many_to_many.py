@@ -32,6 +32,7 @@ class ManyToManyConfig:
     hidden_size: int = field(default=64, metadata={"help": "hidden units per direction"})  # enough for the synthetic tagging tasks
     num_layers: int = field(default=1, metadata={"help": "stacked recurrent layers"})  # one bidirectional layer is the classic tagger
     cell: str = field(default="lstm", metadata={"help": "rnn, lstm or gru", "choices": ["rnn", "lstm", "gru"]})  # BiLSTM(-CRF), Huang et al. 2015
+    forget_bias: float | None = field(default=1.0, metadata={"help": "initial forget-gate bias of an LSTM (ignored for rnn/gru; None: PyTorch's initialisation)"})  # start out remembering (Jozefowicz et al., 2015; Keras's default): PyTorch's init, 0, leaves the gate half-closed and long gaps unlearnt
     bidirectional: bool = field(default=True, metadata={"help": "read the sequence both ways"})  # on: tags depend on right context too
     dropout: float = field(default=0.0, metadata={"help": "dropout on inputs, between layers and before the emissions"})  # off for toy tasks
     recurrent_dropout: float = field(default=0.0, metadata={"help": "dropout on the recurrent state, one mask per sequence (slower: reference loop)"})  # off: the fused kernels stay usable
@@ -61,7 +62,7 @@ class ManyToMany(nn.Module):
         D = 2 if c.bidirectional else 1
         self.inputs = InputLayer("ManyToMany", c.vocab_size, c.input_size)
         self.rnn = make_recurrent("ManyToMany", c.cell, c.input_size, c.hidden_size, c.num_layers, c.dropout, c.bidirectional,
-                                   c.recurrent_dropout, c.layer_norm)
+                                   c.recurrent_dropout, c.layer_norm, c.forget_bias)
         self.drop = nn.Dropout(c.dropout)
         self.emissions = nn.Linear(D * c.hidden_size, c.num_tags)
         self.crf = CRF(c.num_tags) if c.crf else None

@@ -42,6 +42,7 @@ class ManyToOneConfig:
     hidden_size: int = field(default=64, metadata={"help": "hidden units per direction"})  # enough for parity/sum tasks on CPU
     num_layers: int = field(default=1, metadata={"help": "stacked recurrent layers"})  # one layer learns the synthetic tasks
     cell: str = field(default="lstm", metadata={"help": "rnn, lstm or gru", "choices": ["rnn", "lstm", "gru"]})  # lstm: the safe default for long gaps
+    forget_bias: float | None = field(default=1.0, metadata={"help": "initial forget-gate bias of an LSTM (ignored for rnn/gru; None: PyTorch's initialisation)"})  # start out remembering (Jozefowicz et al., 2015; Keras's default): PyTorch's init, 0, leaves the gate half-closed and long gaps unlearnt
     bidirectional: bool = field(default=False, metadata={"help": "read the sequence both ways"})  # off: "last" then means the true last state
     dropout: float = field(default=0.0, metadata={"help": "dropout on inputs, between layers and before the head"})  # off: tiny tasks do not overfit
     recurrent_dropout: float = field(default=0.0, metadata={"help": "dropout on the recurrent state, one mask per sequence (slower: reference loop)"})  # off: the fused kernels stay usable
@@ -87,7 +88,7 @@ class ManyToOne(nn.Module):
         D = 2 if c.bidirectional else 1
         self.inputs = InputLayer("ManyToOne", c.vocab_size, c.input_size)
         self.rnn = make_recurrent("ManyToOne", c.cell, c.input_size, c.hidden_size, c.num_layers, c.dropout, c.bidirectional,
-                                   c.recurrent_dropout, c.layer_norm)
+                                   c.recurrent_dropout, c.layer_norm, c.forget_bias)
         self.attention = AttentionPooling(D * c.hidden_size) if c.pooling == "attention" else None
         self.drop = nn.Dropout(c.dropout)
         self.head = nn.Linear(D * c.hidden_size, c.num_outputs)

@@ -44,6 +44,7 @@ class OneToManyConfig:
     hidden_size: int = field(default=64, metadata={"help": "hidden units of the generator"})  # enough to count digits on CPU
     num_layers: int = field(default=1, metadata={"help": "stacked recurrent layers"})  # one layer learns the synthetic tasks
     cell: str = field(default="lstm", metadata={"help": "rnn, lstm or gru", "choices": ["rnn", "lstm", "gru"]})  # lstm: keeps the condition over long outputs
+    forget_bias: float | None = field(default=1.0, metadata={"help": "initial forget-gate bias of an LSTM (ignored for rnn/gru; None: PyTorch's initialisation)"})  # start out remembering (Jozefowicz et al., 2015; Keras's default): PyTorch's init, 0, leaves the gate half-closed and long gaps unlearnt
     dropout: float = field(default=0.0, metadata={"help": "dropout on token embeddings, between layers and before the output"})  # off for toy tasks
     recurrent_dropout: float = field(default=0.0, metadata={"help": "dropout on the recurrent state, one mask per sequence (slower: reference loop)"})  # off: the fused kernels stay usable
     layer_norm: bool = field(default=False, metadata={"help": "layer-normalised LSTM cell (cell='lstm' only; slower: reference loop)"})  # off: plain cells train fine at these sizes
@@ -84,7 +85,8 @@ class OneToMany(nn.Module):
         self.init_h = nn.Linear(c.input_size, L * H) if c.init_state else None
         self.init_c = nn.Linear(c.input_size, L * H) if c.init_state and c.cell == "lstm" else None
         step_input = c.embed_size + (c.input_size if c.feed_condition else 0)
-        self.rnn = make_recurrent("OneToMany", c.cell, step_input, H, L, c.dropout, False, c.recurrent_dropout, c.layer_norm)
+        self.rnn = make_recurrent("OneToMany", c.cell, step_input, H, L, c.dropout, False, c.recurrent_dropout, c.layer_norm,
+                                   c.forget_bias)
         self.drop = nn.Dropout(c.dropout)
         self.out = nn.Linear(H, c.vocab_size)
 

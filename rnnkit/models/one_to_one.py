@@ -29,6 +29,7 @@ class OneToOneConfig:
     hidden_size: int = field(default=64, metadata={"help": "hidden units"})  # one hidden layer of 64 fits most toy mappings
     num_layers: int = field(default=1, metadata={"help": "stacked recurrent layers (depth of the network)"})  # 1: a one-hidden-layer network
     cell: str = field(default="lstm", metadata={"help": "rnn, lstm or gru", "choices": ["rnn", "lstm", "gru"]})  # same default as the other configurations
+    forget_bias: float | None = field(default=1.0, metadata={"help": "initial forget-gate bias of an LSTM (ignored for rnn/gru; None: PyTorch's initialisation)"})  # start out remembering (Jozefowicz et al., 2015; Keras's default): PyTorch's init, 0, leaves the gate half-closed and long gaps unlearnt
     dropout: float = field(default=0.0, metadata={"help": "dropout on the input, between layers and before the head"})  # off
     task: str = field(default="classification", metadata={"help": "classification or regression", "choices": ["classification", "regression"]})  # cross-entropy head
 
@@ -50,7 +51,8 @@ class OneToOne(nn.Module):
                      hidden_size=c.hidden_size, num_layers=c.num_layers, cell=c.cell, dropout=c.dropout, task=c.task)
         self.config = c
         self.inputs = InputLayer("OneToOne", c.vocab_size, c.input_size)
-        self.rnn = make_recurrent("OneToOne", c.cell, c.input_size, c.hidden_size, c.num_layers, c.dropout)
+        self.rnn = make_recurrent("OneToOne", c.cell, c.input_size, c.hidden_size, c.num_layers, c.dropout,
+                                   forget_bias=c.forget_bias)
         self.drop = nn.Dropout(c.dropout)
         self.head = nn.Linear(c.hidden_size, c.num_outputs)
 

@@ -51,6 +51,7 @@ class Seq2SeqConfig:
     hidden_size: int = field(default=64, metadata={"help": "hidden units per direction (encoder) and of the decoder"})  # enough to reverse 20 symbols
     num_layers: int = field(default=1, metadata={"help": "stacked layers in encoder and decoder"})  # one is enough with attention
     cell: str = field(default="lstm", metadata={"help": "rnn, lstm or gru", "choices": ["rnn", "lstm", "gru"]})  # lstm: the seq2seq classic
+    forget_bias: float | None = field(default=1.0, metadata={"help": "initial forget-gate bias of an LSTM (ignored for rnn/gru; None: PyTorch's initialisation)"})  # start out remembering (Jozefowicz et al., 2015; Keras's default): PyTorch's init, 0, leaves the gate half-closed and long gaps unlearnt
     bidirectional: bool = field(default=True, metadata={"help": "bidirectional encoder"})  # on: each memory slot sees both sides
     dropout: float = field(default=0.0, metadata={"help": "dropout on embeddings, between layers and before the output"})  # off for toy tasks
     recurrent_dropout: float = field(default=0.0, metadata={"help": "dropout on the recurrent state, one mask per sequence (slower: reference loop)"})  # off: the fused kernels stay usable
@@ -100,13 +101,13 @@ class Seq2Seq(nn.Module):
         H, D = c.hidden_size, 2 if c.bidirectional else 1
         self.inputs = InputLayer("Seq2Seq", c.input_vocab_size, c.input_size)
         self.encoder = make_recurrent("Seq2Seq", c.cell, c.input_size, H, c.num_layers, c.dropout, c.bidirectional,
-                                      c.recurrent_dropout, c.layer_norm)
+                                      c.recurrent_dropout, c.layer_norm, c.forget_bias)
         self.memory = nn.Linear(D * H, H)
         self.bridge_h = nn.Linear(D * H, H)
         self.bridge_c = nn.Linear(D * H, H) if c.cell == "lstm" else None
         self.embedding = nn.Embedding(c.vocab_size, c.embed_size)
         self.decoder = make_recurrent("Seq2Seq", c.cell, c.embed_size, H, c.num_layers, c.dropout, False,
-                                      c.recurrent_dropout, c.layer_norm)
+                                      c.recurrent_dropout, c.layer_norm, c.forget_bias)
         self.attention = Attention(c.attention, H, H) if c.attention != "none" else None
         self.combine = nn.Linear(2 * H, H) if self.attention is not None else None
         self.drop = nn.Dropout(c.dropout)
