@@ -90,7 +90,8 @@ def test_no_command_runs_the_payload(command: str, tmp_path: Path, capsys: pytes
     assert not marker.exists(), f"{command}: the payload ran"
     assert "error:" in err and "Traceback" not in err
     if command != "convert without --trust":
-        assert f"{run / 'best.pt'} was not loaded" in err and "it asks for posix.system" in err
+        assert any(f"{run / name} was not loaded" in err for name in ("best.pt", "last.pt"))
+        assert "it asks for posix.system" in err
         assert "convert-checkpoint" in err and "--trust" in err
     else:
         assert "--trust" in err
@@ -286,3 +287,12 @@ def test_save_creates_missing_directories_and_leaves_no_temporary(tmp_path: Path
     atomic_save({"x": torch.ones(2)}, tmp_path / "a" / "b" / "c.pt")
     assert [p.name for p in (tmp_path / "a" / "b").iterdir()] == ["c.pt"]
     shutil.rmtree(tmp_path / "a")
+
+
+def test_temporaries_of_a_killed_writer_are_cleared_by_the_next_save(tmp_path: Path):
+    stale = tmp_path / ".last.pt.abc123.tmp"  # what SIGKILL during a write leaves behind
+    stale.write_bytes(b"PK half a checkpoint")
+    other = tmp_path / ".best.pt.abc123.tmp"  # another file's temporary is not ours to remove
+    other.write_bytes(b"PK")
+    atomic_save({"x": 1}, tmp_path / "last.pt")
+    assert not stale.exists() and other.exists()

@@ -69,7 +69,14 @@ def atomic_save(obj: Any, path: str | os.PathLike[str]) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     _fsync_directory(path.parent)
+    _remove_stale_temporaries(path)
     return path
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Temporary files of ``path`` left by a writer killed mid-write (one writer per file; the rename is done)."""
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        stale.unlink(missing_ok=True)
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -200,3 +207,43 @@ def convert_checkpoint(old: str | os.PathLike[str], new: str | os.PathLike[str],
     written = atomic_save(plain(obj), new)
     load_checkpoint(written)
     return written
+
+
+# ---- the one layout every rnnkit checkpoint has ---------------------------------------------
+
+FORMAT = "rnnkit.checkpoint"
+VERSION = 1
+
+
+def make_checkpoint(kind: str, model: torch.nn.Module, config: Mapping[str, Any], meta: Mapping[str, Any],
+                    **entries: Any) -> dict[str, Any]:
+    """A checkpoint in rnnkit's one layout: what it is, how to rebuild it, the weights, how far it got.
+
+    Args:
+        kind: "charlm" or a recipe's name; loaders check it.
+        config: the settings (``asdict`` of the config dataclass) that rebuild the model.
+        meta: what the model needs besides its weights: vocabularies, class names, scales.
+        entries: step, epoch, metrics, optimizer state, ... (plain data, like everything here).
+    """
+    import rnnkit
+
+    weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    return plain({"format": FORMAT, "version": VERSION, "kind": kind, "rnnkit_version": rnnkit.__version__,
+                  "torch_version": torch.__version__, "config": dict(config), "meta": dict(meta), "model": weights,
+                  **entries})
+
+
+def check_kind(checkpoint: dict[str, Any], path: str | os.PathLike[str], kinds: tuple[str, ...] | None = None) -> str:
+    """The checkpoint's kind, after checking its format tag, version and (if given) that the kind is one of ``kinds``."""
+    found = checkpoint.get("format")
+    if found != FORMAT:
+        raise CheckpointError(f"{path}: expected an rnnkit checkpoint (format {FORMAT!r}), found "
+                              f"{'format ' + repr(found) if found else 'no format tag'}.")
+    version = checkpoint.get("version")
+    if not isinstance(version, int) or version > VERSION:
+        raise CheckpointError(f"{path} is a version {version!r} rnnkit checkpoint; this rnnkit reads versions up to "
+                              f"{VERSION}. Upgrade rnnkit (`pip install -U rnnkit`) to read it.")
+    kind = checkpoint.get("kind")
+    if not isinstance(kind, str) or (kinds is not None and kind not in kinds):
+        raise CheckpointError(f"{path} holds a {kind!r} model; expected {' or '.join(map(repr, kinds or ()))}.")
+    return kind
