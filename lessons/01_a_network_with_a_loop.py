@@ -36,9 +36,9 @@ import os
 
 import matplotlib.pyplot as plt
 import torch
+from diagrams import unrolled
 
 import rnnkit
-from diagrams import unrolled
 
 SMALL = os.environ.get("RNNKIT_LESSON_SMALL") == "1"  # the tests run every lesson in this mode
 torch.set_num_threads(1)  # small models on a shared 2-core machine: one thread measured 4x faster than two

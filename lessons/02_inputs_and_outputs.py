@@ -22,8 +22,8 @@ import os
 
 import matplotlib.pyplot as plt
 import torch
-
 from diagrams import five_configurations
+
 from rnnkit.models import (
     ManyToMany,
     ManyToManyConfig,
@@ -283,7 +283,7 @@ plt.show()
 # | video classification | many-to-one over frames | coming: no recipe yet |
 #
 # `rnnkit recipe --help` lists the recipes that exist; each trains on real data that
-# installs offline, and [the results page](../results.md) gives the figures each one reaches.
+# installs offline, and the results page (`docs/results.md`) gives the figures each one reaches.
 #
 # ## Exercise
 #
