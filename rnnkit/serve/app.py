@@ -91,6 +91,10 @@ def create_app(models: dict[str, ServedModel], limits: Limits | None = None, dra
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        loop = asyncio.get_running_loop()
+        for m in models.values():  # each step's events reach the streams in one wake-up of this loop
+            if m.batcher is not None:
+                m.batcher.post = loop.call_soon_threadsafe
         yield
         for m in models.values():  # SIGTERM: uvicorn stops accepting, then this lets streams finish, then cancels
             if m.batcher is not None:
@@ -123,10 +127,12 @@ def create_app(models: dict[str, ServedModel], limits: Limits | None = None, dra
         assert served.batcher is not None and served.charlm is not None
         job = _job(served, body, limits)
         loop, events = asyncio.get_running_loop(), asyncio.Queue[Event]()
-        def emit(event: Event) -> None:  # called from the worker thread
+        def hop(event: Event) -> None:  # from the worker thread onto this loop
             loop.call_soon_threadsafe(events.put_nowait, event)
 
-        job.emit = emit
+        # with the lifespan's post, the batcher already calls emit on this loop; without it (an app driven
+        # without startup) each event hops threads itself
+        job.emit = events.put_nowait if served.batcher.post is not None else hop
         try:
             served.batcher.submit(job)
         except QueueFull as e:

@@ -58,7 +58,7 @@ class Watch:
 
 @dataclass
 class Job:
-    """One generation request and its progress. ``emit`` receives each event, from the worker thread."""
+    """One generation request and its progress. ``emit`` receives each event (on the thread ``Batcher.post`` names)."""
 
     ids: list[int]  # the encoded prime; never empty
     length: int
@@ -106,6 +106,10 @@ class Batcher:
         self.closing = False
         self.drain_until = float("inf")
         self.steps = 0  # batch steps taken (for /health and the tests)
+        self.outbox: list[tuple[Job, Event]] = []  # events of this round, handed over together
+        # how events reach the jobs: None calls each job's emit from the worker thread; the server sets
+        # its event loop's call_soon_threadsafe, so one wake-up per step carries every job's character
+        self.post: Callable[..., Any] | None = None
         self.thread = threading.Thread(target=self._run, name="rnnkit-batcher", daemon=True)
         self.thread.start()
 
@@ -161,25 +165,40 @@ class Batcher:
                     self._step()
             except Exception as e:  # a bug must not leave clients hanging: end every stream with the error
                 for job in self.active + joining:
-                    job.emit({"error": f"generation failed: {type(e).__name__}: {e}", "status": 500})
+                    self._out(job, {"error": f"generation failed: {type(e).__name__}: {e}", "status": 500})
                 self.active, self.rows, self.stepper = [], [], None
+            self._flush()
         self._finish_all("shutdown")
+        self._flush()
+
+    def _out(self, job: Job, event: Event) -> None:
+        self.outbox.append((job, event))
+
+    def _flush(self) -> None:
+        """Hand this round's events over: one call to ``post`` for all of them, or each job's emit directly."""
+        if not self.outbox:
+            return
+        events, self.outbox = self.outbox, []
+        if self.post is not None:
+            self.post(_deliver, events)
+        else:
+            _deliver(events)
 
     def _finish_all(self, reason: str) -> None:
         with self.lock:
             jobs = self.active + list(self.waiting)
             self.active, self.waiting = [], collections.deque()
         for job in jobs:
-            job.emit({"done": True, "finish_reason": reason, "produced": job.produced})
+            self._out(job, {"done": True, "finish_reason": reason, "produced": job.produced})
 
     def _admit(self, joining: list[Job]) -> None:
         """Warm each new job's state on its prime (one sequence call, as ``rnnkit sample`` does), then give it a row."""
         for job in joining:
             if job.cancelled.is_set():
-                job.emit({"done": True, "finish_reason": "cancelled", "produced": 0})
+                self._out(job, {"done": True, "finish_reason": "cancelled", "produced": 0})
                 continue
             if time.monotonic() > job.deadline:
-                job.emit({"done": True, "finish_reason": "timeout", "produced": 0})
+                self._out(job, {"done": True, "finish_reason": "timeout", "produced": 0})
                 continue
             model = self.model
             if len(job.ids) > 1:
@@ -189,7 +208,7 @@ class Batcher:
                 job.state = model.zero_state(1)
             job.current = job.ids[-1]
             if job.length == 0:
-                job.emit({"done": True, "finish_reason": "length", "produced": 0})
+                self._out(job, {"done": True, "finish_reason": "length", "produced": 0})
                 continue
             self.active.append(job)
         if joining:
@@ -200,11 +219,11 @@ class Batcher:
         now, keep = time.monotonic(), []
         for job in self.active:
             if job.cancelled.is_set():
-                job.emit({"done": True, "finish_reason": "cancelled", "produced": job.produced})
+                self._out(job, {"done": True, "finish_reason": "cancelled", "produced": job.produced})
             elif now > job.deadline:
-                job.emit({"done": True, "finish_reason": "timeout", "produced": job.produced})
+                self._out(job, {"done": True, "finish_reason": "timeout", "produced": job.produced})
             elif job.produced >= job.length:
-                job.emit({"done": True, "finish_reason": "length", "produced": job.produced})
+                self._out(job, {"done": True, "finish_reason": "length", "produced": job.produced})
             else:
                 keep.append(job)
         if len(keep) != len(self.active):
@@ -271,7 +290,7 @@ class Batcher:
             event: Event = {"text": model.vocab.chars[job.current], "index": job.produced - 1}
             if row in values:
                 event["value"] = values[row]
-            job.emit(event)
+            self._out(job, event)
 
     def _draw(self, logits: Tensor) -> dict[int, int]:
         """Each job's next id: the distribution for rows with the same settings at once, the draw with the job's generator."""
@@ -287,6 +306,11 @@ class Batcher:
                 assert job is not None
                 draws[row] = int(torch.multinomial(probs[i : i + 1], 1, generator=job.generator)[0, 0])
         return draws
+
+
+def _deliver(events: list[tuple[Job, Event]]) -> None:
+    for job, event in events:
+        job.emit(event)
 
 
 def _select(state: Any, i: int) -> Any:
