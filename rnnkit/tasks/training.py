@@ -137,8 +137,8 @@ def fit(
         train_batches: the batches of one epoch, re-iterated each epoch, or a function of the
             epoch number returning them (so shuffling can depend on the epoch).
         evaluate: validation metrics after each epoch. Without it the training loss is monitored.
-        monitor, mode: the metric that picks the best epoch and drives early stopping, and
-            whether higher ("max") or lower ("min") is better.
+        monitor: the metric that picks the best epoch and drives early stopping.
+        mode: whether higher ("max") or lower ("min") is better for ``monitor``.
         checkpoint: builds the dict to save from the model and ``info`` (epoch, step, metrics);
             saved as ``out_dir/best.pt`` when the monitored metric improves and in
             ``out_dir/last.pt`` (with the state to resume from) after every epoch and at the end.
