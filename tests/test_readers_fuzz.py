@@ -43,8 +43,8 @@ from hypothesis import strategies as st
 
 from rnnkit.lm.data import load_corpus
 from rnnkit.lm.vocab import Vocab
+from rnnkit.recipes.digits.data import read_pixels
 from rnnkit.tasks import classify, sentiment, spam
-from rnnkit.tasks.digits import read_pixels
 from rnnkit.tasks.forecast_data import load_csv
 from rnnkit.tasks.gesture import read_series
 from rnnkit.tasks.music_data import load_abc
@@ -79,6 +79,8 @@ def run_cases(reader: str, profile: str, strategy: st.SearchStrategy[Any], check
                                      HealthCheck.filter_too_much])
     @given(strategy)
     def prop(case: Any) -> None:
+        for kind in case["kind"].split(": ")[-1].split("+"):  # which corruptions the cases had (in the pytest cache)
+            counts[f"kind {kind}"] += 1
         check(case, counts)
 
     prop()
