@@ -29,6 +29,7 @@ from rnnkit.errors import StateTypeError
 
 
 class LSTMState(NamedTuple):
+    """An LSTM's state: the hidden state h (B, H), or (B, P) with a projection, and the cell state c (B, H)."""
     h: Tensor  # (B, H) or (B, P) with a projection
     c: Tensor  # (B, H)
 

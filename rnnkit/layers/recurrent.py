@@ -108,6 +108,7 @@ class RecurrentBase(nn.Module):
 
     @property
     def num_directions(self) -> int:
+        """D: 2 for a bidirectional layer, else 1."""
         return 2 if self.bidirectional else 1
 
     def reset_parameters(self) -> None:
@@ -131,6 +132,7 @@ class RecurrentBase(nn.Module):
     # ---- parameters by layer and direction -------------------------------------------------
 
     def direction_params(self, layer: int, direction: int) -> DirectionParams:
+        """The weights and biases of one layer (from 0) and direction (0 forward, 1 reverse), by their PyTorch names."""
         s = f"_l{layer}" + ("_reverse" if direction else "")
         get: Any = lambda n: getattr(self, n + s, None)  # noqa: E731
         ln = None
@@ -315,6 +317,7 @@ class LSTM(RecurrentBase):
             raise errors.ArgumentValueError(f"LSTM: forget_bias={forget_bias!r} needs a bias, but bias=False; drop one of the two.")
 
     def reset_parameters(self) -> None:
+        """PyTorch's initialisation, then, when ``forget_bias`` is given, the forget-gate block of bias_ih set to it and that of bias_hh to 0."""
         super().reset_parameters()
         if self.forget_bias is None or not self.bias:
             return

@@ -97,6 +97,7 @@ class CharLM(nn.Module):
         return (h, h.clone()) if c.cell == "lstm" else h
 
     def describe(self) -> dict[str, Any]:
+        """The model's config as a plain dict (what checkpoints and reports record)."""
         return dataclasses.asdict(self.config)
 
 

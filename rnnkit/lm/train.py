@@ -81,6 +81,7 @@ class TrainConfig:
 
 @dataclass
 class TrainResult:
+    """What ``train()`` returns: the trained model and vocabulary, the losses, and why it stopped."""
     step: int
     best_val_loss: float
     last_val_loss: float

@@ -64,9 +64,11 @@ class Vocab:
         return pos_clipped.astype(self.dtype)
 
     def decode(self, ids: Sequence[int] | np.ndarray) -> str:
+        """The text that ``ids`` stand for."""
         return "".join(self.chars[int(i)] for i in ids)
 
     def to_list(self) -> list[str]:
+        """The characters in id order, for a checkpoint; ``Vocab(chars)`` rebuilds the vocabulary."""
         return list(self.chars)
 
 
