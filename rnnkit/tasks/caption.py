@@ -75,6 +75,7 @@ TRAIN_DEFAULTS = TrainConfig(epochs=24, lr=3e-3, patience=0, max_minutes=20.0)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the recipe's flags (CaptionConfig, then the shared TrainConfig) to ``parser``."""
     add_dataclass_flags(parser, CaptionConfig)
     add_dataclass_flags(parser, TrainConfig)
 
@@ -163,6 +164,7 @@ class Captioner(nn.Module):
 
 @dataclass
 class CaptionData:
+    """The caption vocabulary, the digit images scenes are composed from, and the scenes of each split."""
     vocab: Vocab
     source: DigitSource
     train_pool: np.ndarray  # indices of the source images training scenes are composed from
@@ -205,6 +207,7 @@ def batch(scenes: list[Scene], captions: list[str] | None, vocab: Vocab) -> tupl
 
 
 def describe(model: Captioner, scenes: list[Scene], vocab: Vocab, beam: int = 1, batch_size: int = 128) -> list[str]:
+    """A caption for each scene: greedy with ``beam=1``, else beam search of that width."""
     out: list[str] = []
     for i in range(0, len(scenes), batch_size):
         (images,) = batch(scenes[i : i + batch_size], None, vocab)
@@ -260,6 +263,7 @@ def render(scenes: list[Scene], captions: list[str], path: Path, columns: int = 
 
 
 def build_model(config: CaptionConfig, vocab: Vocab) -> Captioner:
+    """A Captioner sized for ``config`` and ``vocab``, with the vocabulary's bos and eos ids."""
     return Captioner(config, len(vocab), vocab.stoi[BOS], vocab.stoi[EOS])
 
 
@@ -296,6 +300,7 @@ def train(model: Captioner, data: CaptionData, config: CaptionConfig, train_conf
 
 
 def run(args: argparse.Namespace) -> int:
+    """``rnnkit recipe caption``: prepare the scenes, train, report the test metrics and write example captions; returns the exit code."""
     config = dataclass_from_args(CaptionConfig, args)
     train_config = dataclass_from_args(TrainConfig, args, **{k: v for k, v in asdict(TRAIN_DEFAULTS).items()
                                                               if getattr(args, k, None) is None})
@@ -320,6 +325,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def load(checkpoint: dict[str, Any]) -> tuple[Captioner, Vocab, CaptionConfig]:
+    """The model (weights loaded), vocabulary and config stored in a caption checkpoint."""
     config = CaptionConfig(**checkpoint["config"])
     vocab = Vocab.from_dict(checkpoint["vocab"])
     model = build_model(config, vocab)

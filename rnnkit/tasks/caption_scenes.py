@@ -36,6 +36,7 @@ SOURCES = ("mnist5k", "sklearn")
 
 @dataclass(frozen=True)
 class Item:
+    """One digit in a scene: which digit, and how large it is drawn."""
     digit: int
     size: str  # "small" or "large"
 

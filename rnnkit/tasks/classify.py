@@ -34,6 +34,7 @@ class Labelled:
         return len(self.inputs)
 
     def subset(self, index: Sequence[int]) -> Labelled:
+        """The examples at ``index``, in that order, as a new Labelled."""
         return Labelled([self.inputs[i] for i in index], [self.labels[i] for i in index])
 
 
@@ -81,6 +82,7 @@ def predict_proba(model: nn.Module, inputs: Sequence[Tensor], batch_size: int = 
 
 
 def accuracy(model: nn.Module, data: Labelled, batch_size: int = 256) -> float:
+    """Share of ``data`` whose most probable class is the label."""
     pred = predict_proba(model, data.inputs, batch_size).argmax(1)
     return float((pred == torch.tensor(data.labels)).float().mean())
 
@@ -107,6 +109,7 @@ def train(
 
 
 def config_dict(config: Any) -> dict[str, Any]:
+    """``dataclasses.asdict`` of a recipe config, for checkpoints and reports."""
     return dataclasses.asdict(config)
 
 

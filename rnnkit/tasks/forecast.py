@@ -61,6 +61,7 @@ TRAIN_DEFAULTS = TrainConfig(epochs=150, lr=3e-3, patience=25, clip=1.0)  # tiny
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the recipe's flags (ForecastConfig, then the shared TrainConfig) to ``parser``."""
     add_dataclass_flags(parser, ForecastConfig)
     add_dataclass_flags(parser, TrainConfig)
 
@@ -116,6 +117,7 @@ def targets(p: Prepared, windows: np.ndarray, future: np.ndarray) -> torch.Tenso
 
 
 def build_model(config: ForecastConfig, horizon: int) -> ManyToOne:
+    """A many-to-one regressor: reads a window (the scaled change and the z-scored level per step), emits the next ``horizon`` values at once."""
     return ManyToOne(ManyToOneConfig(
         num_outputs=horizon, input_size=2, hidden_size=config.hidden_size, num_layers=config.num_layers,
         cell=config.cell, dropout=config.dropout, task="regression",
@@ -190,6 +192,7 @@ def evaluate(model: ManyToOne, p: Prepared, use_arima: bool = True) -> dict[str,
 
 
 def make_checkpoint(model: ManyToOne, p: Prepared, config: ForecastConfig, info: dict[str, Any]) -> dict[str, Any]:
+    """The dict saved for a forecaster: configs, weights, and the series' window, horizon and scaling."""
     return {
         "task": "forecast", "config": asdict(config), "model_config": asdict(model.config),
         "model": model.state_dict(), "series": p.series.name, "period": p.series.period,
@@ -257,6 +260,7 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``rnnkit recipe forecast``: prepare the series, train, report the test errors against the baselines and plot; returns the exit code."""
     config = dataclass_from_args(ForecastConfig, args)
     train_config = dataclass_from_args(TrainConfig, args, **{k: v for k, v in asdict(TRAIN_DEFAULTS).items()
                                                               if getattr(args, k, None) is None})

@@ -143,6 +143,7 @@ def parse_ucr(text: str, name: str, delimiter: str) -> Series:
 
 
 def read_series(path: str | Path) -> Series:
+    """Labelled multichannel series from a UEA/UCR ``.ts`` file, or a CSV/TSV with the label first on each line."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no file {path}; pass a UEA/UCR .ts file or a CSV/TSV with the label first.")
@@ -194,6 +195,7 @@ class GestureConfig(TrainConfig):
 
 
 def prepare_data(cfg: GestureConfig) -> tuple[Series, Series]:
+    """The train and test series: your files (``--data`` and ``--test``) or the bundled UEA problem."""
     if cfg.data is not None:
         if cfg.test is None:
             raise ValueError("recipe gesture: --data needs --test too (UEA/UCR problems come as TRAIN and TEST files).")
@@ -202,10 +204,12 @@ def prepare_data(cfg: GestureConfig) -> tuple[Series, Series]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the recipe's flags (GestureConfig) to ``parser``."""
     add_dataclass_flags(parser, GestureConfig)
 
 
 def run(args: argparse.Namespace) -> int:
+    """``rnnkit recipe gesture``: read the series, train a many-to-one classifier, report test accuracy; returns the exit code."""
     cfg = dataclass_from_args(GestureConfig, args)
     print(f"gesture: config {dataclasses.asdict(cfg)}")
     train_set, test_set = prepare_data(cfg)

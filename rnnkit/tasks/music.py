@@ -80,6 +80,7 @@ TRAIN_DEFAULTS = TrainConfig(epochs=40, lr=3e-3, patience=3, max_minutes=11.0)  
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the recipe's flags (MusicConfig, then the shared TrainConfig) to ``parser``."""
     add_dataclass_flags(parser, MusicConfig)
     add_dataclass_flags(parser, TrainConfig)
 
@@ -89,6 +90,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 @dataclass
 class MusicData:
+    """The character and key vocabularies and the tunes of each split."""
     chars: Vocab  # output characters: <pad> 0, <bos> 1, <eos> 2, <unk> 3, then the characters
     keys: Vocab  # conditions: <unk> 0, then the keys
     train: list[Tune]
@@ -126,6 +128,7 @@ def encode(tunes: list[Tune], data: MusicData) -> tuple[Tensor, Tensor, Tensor]:
 
 
 def build_model(config: MusicConfig, data: MusicData) -> OneToMany:
+    """A one-to-many generator: the key in, the tune's ABC characters out."""
     return OneToMany(OneToManyConfig(
         vocab_size=len(data.chars), input_vocab_size=len(data.keys), input_size=config.key_size,
         embed_size=config.embed_size, hidden_size=config.hidden_size, num_layers=config.num_layers,
@@ -343,6 +346,7 @@ def histogram_figure(h: dict[str, list[list[float]]], path: Path) -> Path:
 
 
 def train(model: OneToMany, data: MusicData, config: MusicConfig, train_config: TrainConfig, out_dir: Path | None) -> Any:
+    """Fit ``model`` on the training tunes (padded, bucketed by length), validating on ``data.val``; returns the FitResult."""
     generator = torch.Generator().manual_seed(train_config.seed)
     lengths = [len(t.text) + 1 for t in data.train]
 
@@ -359,6 +363,7 @@ def train(model: OneToMany, data: MusicData, config: MusicConfig, train_config: 
 
 
 def run(args: argparse.Namespace) -> int:
+    """``rnnkit recipe music``: prepare the tunes, train, evaluate and write example tunes; returns the exit code."""
     config = dataclass_from_args(MusicConfig, args)
     train_config = dataclass_from_args(TrainConfig, args, **{k: v for k, v in asdict(TRAIN_DEFAULTS).items()
                                                               if getattr(args, k, None) is None})
@@ -390,6 +395,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def load(checkpoint: dict[str, Any]) -> tuple[OneToMany, MusicData, MusicConfig]:
+    """The model (weights loaded), vocabularies and config stored in a music checkpoint."""
     config = MusicConfig(**checkpoint["config"])
     data = MusicData(Vocab.from_dict(checkpoint["chars"]), Vocab.from_dict(checkpoint["keys"]), [], [])
     model = build_model(config, data)

@@ -182,6 +182,7 @@ def parse_events(abc: str, time_limit: float = 20.0) -> list[tuple[int, float]]:
 
 
 def cache_dir() -> Path:
+    """Where the music recipe keeps the tunes it fetched and parsed (under ``$RNNKIT_CACHE``)."""
     return rnnkit_cache("music")
 
 

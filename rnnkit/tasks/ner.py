@@ -42,10 +42,12 @@ class NerConfig(tagging.TaggingConfig):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the recipe's flags (NerConfig) to ``parser``."""
     add_dataclass_flags(parser, NerConfig)
 
 
 def run(args: argparse.Namespace) -> int:
+    """``rnnkit recipe ner``: read the CoNLL files, train the BiLSTM-CRF tagger, report entity F1; returns the exit code."""
     cfg = dataclass_from_args(NerConfig, args)
     if cfg.data is None:
         raise ValueError(

@@ -118,10 +118,12 @@ class PosConfig(tagging.TaggingConfig):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the recipe's flags (PosConfig) to ``parser``."""
     add_dataclass_flags(parser, PosConfig)
 
 
 def run(args: argparse.Namespace) -> int:
+    """``rnnkit recipe pos``: read the tagged sentences (your CoNLL file or the Brown corpus), train the tagger, report token accuracy; returns the exit code."""
     cfg = dataclass_from_args(PosConfig, args)
     sentences = tagging.read_conll(cfg.data, cfg.tag_column) if cfg.data is not None else brown(cfg.tagset)
     train, dev, test = tagging.split_data(cfg, sentences)

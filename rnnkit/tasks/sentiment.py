@@ -99,10 +99,12 @@ def prepare_data(cfg: SentimentConfig) -> tuple[list[str], list[str], tuple[list
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the recipe's flags (SentimentConfig) to ``parser``."""
     add_dataclass_flags(parser, SentimentConfig)
 
 
 def run(args: argparse.Namespace) -> int:
+    """``rnnkit recipe sentiment``: read the sentences, train the classifier, report test accuracy; returns the exit code."""
     cfg = dataclass_from_args(SentimentConfig, args)
     texts, labels, extra = prepare_data(cfg)
     return text_classifier.run("sentiment", cfg, texts, labels, extra)

@@ -107,6 +107,7 @@ def read_directory(root: Path) -> tuple[list[str], list[str]]:
 
 
 def prepare_data(cfg: SpamConfig) -> tuple[list[str], list[str]]:
+    """The texts and their labels: your file or folder (``--data``), or the SpamAssassin corpus."""
     if cfg.data is None:
         return spam_assassin()
     path = Path(cfg.data)
@@ -117,10 +118,12 @@ def prepare_data(cfg: SpamConfig) -> tuple[list[str], list[str]]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the recipe's flags (SpamConfig) to ``parser``."""
     add_dataclass_flags(parser, SpamConfig)
 
 
 def run(args: argparse.Namespace) -> int:
+    """``rnnkit recipe spam``: read the e-mails, train the classifier, report test accuracy; returns the exit code."""
     cfg = dataclass_from_args(SpamConfig, args)
     texts, labels = prepare_data(cfg)
     return text_classifier.run("spam", cfg, texts, labels)

@@ -36,6 +36,7 @@ MAX_WORD = 20  # characters kept per word for the CNN; longer words are URLs and
 
 @dataclass
 class Sentence:
+    """One sentence: its tokens and their tags (the same length)."""
     tokens: list[str]
     tags: list[str]
 
@@ -94,6 +95,7 @@ def parse_conll(text: str, name: str, tag_column: int = -1) -> list[Sentence]:
 
 
 def read_conll(path: str | Path, tag_column: int = -1) -> list[Sentence]:
+    """The sentences of a CoNLL file: one token per line, the tag in column ``tag_column``, blank lines between sentences."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no file {path}; pass a CoNLL file: one 'token<TAB>tag' per line, blank line between sentences.")
@@ -127,6 +129,7 @@ class WordFeaturesConfig:
 
     @property
     def size(self) -> int:
+        """Features per word: the embedding, 4 case features, and the character CNN's filters when it is on."""
         return self.embedding_size + 4 + (self.char_filters if self.char_vocab_size is not None else 0)
 
 
@@ -195,19 +198,23 @@ class Tagger(nn.Module):
 
 @dataclass
 class Vocabs:
+    """The word, character (None without the character CNN) and tag vocabularies of a tagger."""
     words: Vocab
     chars: Vocab | None
     tags: Vocab
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain lists and strings, for a checkpoint; ``from_dict`` reads them back."""
         return {"words": self.words.to_dict(), "chars": self.chars.to_dict() if self.chars else None, "tags": self.tags.to_dict()}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Vocabs:
+        """The vocabularies ``to_dict`` wrote."""
         return cls(Vocab.from_dict(d["words"]), Vocab.from_dict(d["chars"]) if d["chars"] else None, Vocab.from_dict(d["tags"]))
 
 
 def build_vocabs(train: Sequence[Sentence], min_freq: int, chars: bool) -> Vocabs:
+    """Vocabularies from the training sentences: words seen ``min_freq`` times, characters twice (if ``chars``), every tag."""
     words = Vocab.build(([normalise(t) for t in s.tokens] for s in train), min_freq=min_freq)
     char_vocab = None
     if chars:
@@ -226,6 +233,7 @@ class Encoded:
 
 
 def encode(sentence: Sequence[str], tags: Sequence[str] | None, vocabs: Vocabs) -> Encoded:
+    """One sentence as the tensors a Tagger reads: word ids, case features, character ids, and tag ids when ``tags`` is given."""
     words = torch.tensor(vocabs.words.encode(normalise(t) for t in sentence))
     cases = torch.tensor([case_of(t) for t in sentence])
     chars = None
@@ -259,6 +267,7 @@ def collate(items: Sequence[Encoded]) -> dict[str, Tensor]:
 
 
 def batches(data: Sequence[Encoded], batch_size: int, shuffle: bool, seed: int = 0) -> Iterator[tuple[list[int], dict[str, Tensor]]]:
+    """Batches of similar-length sentences: the indices in ``data`` and the collated tensors."""
     g = torch.Generator().manual_seed(seed)
     for idx in bucket_batches([len(e.words) for e in data], batch_size, shuffle=shuffle, generator=g):
         yield idx, collate([data[i] for i in idx])
@@ -364,6 +373,7 @@ def run(task: str, cfg: TaggingConfig, train: list[Sentence], dev: list[Sentence
 
 
 def load(checkpoint: dict[str, Any]) -> tuple[Tagger, Vocabs]:
+    """The tagger (weights loaded, eval mode) and vocabularies stored in a tagging checkpoint."""
     model = Tagger(WordFeaturesConfig(**checkpoint["features_config"]), ManyToManyConfig(**checkpoint["model_config"]))
     model.load_state_dict(checkpoint["model"])
     model.eval()

@@ -91,17 +91,20 @@ class Vocab:
 
     @property
     def pad_id(self) -> int:
+        """The id of the padding token; a ValueError if the vocabulary has none."""
         if self.pad is None:
             raise ValueError("Vocab: this vocabulary has no padding token.")
         return self.stoi[self.pad]
 
     @property
     def unk_id(self) -> int:
+        """The id of the unknown token; a ValueError if the vocabulary has none."""
         if self.unk is None:
             raise ValueError("Vocab: this vocabulary has no unknown token.")
         return self.stoi[self.unk]
 
     def encode(self, tokens: Iterable[str]) -> list[int]:
+        """Ids of ``tokens``; an unknown token maps to the unknown id, or raises a ValueError without one."""
         if self.unk is not None:
             unk = self.stoi[self.unk]
             return [self.stoi.get(t, unk) for t in tokens]
@@ -113,13 +116,16 @@ class Vocab:
         return ids
 
     def decode(self, ids: Iterable[int]) -> list[str]:
+        """The tokens that ``ids`` stand for."""
         return [self.itos[int(i)] for i in ids]
 
     def to_dict(self) -> dict[str, Any]:
+        """The tokens and special-token names, for a checkpoint; ``from_dict`` reads them back."""
         return {"itos": list(self.itos), "unk": self.unk, "pad": self.pad}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Vocab:
+        """The vocabulary ``to_dict`` wrote."""
         return cls(d["itos"], unk=d.get("unk"), pad=d.get("pad"))
 
 

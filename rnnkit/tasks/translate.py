@@ -61,6 +61,7 @@ TRAIN_DEFAULTS = TrainConfig(epochs=15, lr=2e-3, patience=2, max_minutes=60.0)  
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the recipe's flags (TranslateConfig, then the shared TrainConfig) to ``parser``."""
     add_dataclass_flags(parser, TranslateConfig)
     add_dataclass_flags(parser, TrainConfig)
 
@@ -70,6 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 @dataclass
 class TranslateData:
+    """The source and target subword tokenizers and the sentence pairs of each split."""
     source_tok: Any  # tokenizers.Tokenizer
     target_tok: Any
     train: td.Pairs
@@ -127,6 +129,7 @@ def make_batch(pairs: td.Pairs, data: TranslateData, max_tokens: int) -> dict[st
 
 
 def build_model(config: TranslateConfig, source_vocab: int, target_vocab: int) -> Seq2Seq:
+    """A bidirectional attentional encoder-decoder sized for ``config`` and the two subword vocabularies."""
     return Seq2Seq(Seq2SeqConfig(
         vocab_size=target_vocab, input_vocab_size=source_vocab, input_size=config.embed_size,
         embed_size=config.embed_size, hidden_size=config.hidden_size, num_layers=config.num_layers,
@@ -208,6 +211,7 @@ def heatmap(model: Seq2Seq, data: TranslateData, sentence: str, path: Path, max_
 
 
 def train(model: Seq2Seq, data: TranslateData, config: TranslateConfig, train_config: TrainConfig, out_dir: Path | None) -> Any:
+    """Fit ``model`` on the training pairs (bucketed by length), validating on ``data.val``; returns the FitResult."""
     generator = torch.Generator().manual_seed(train_config.seed)
     lengths = [len(s) for s, _ in data.train]
 
@@ -225,6 +229,7 @@ def train(model: Seq2Seq, data: TranslateData, config: TranslateConfig, train_co
 
 
 def run(args: argparse.Namespace) -> int:
+    """``rnnkit recipe translate``: prepare the pairs and tokenizers, train, report BLEU and write attention plots; returns the exit code."""
     config = dataclass_from_args(TranslateConfig, args)
     train_config = dataclass_from_args(TrainConfig, args, **{k: v for k, v in asdict(TRAIN_DEFAULTS).items()
                                                               if getattr(args, k, None) is None})
@@ -257,6 +262,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def load(checkpoint: dict[str, Any]) -> tuple[Seq2Seq, TranslateData, TranslateConfig]:
+    """The model (weights loaded, eval mode), tokenizers and config stored in a translate checkpoint."""
     config = TranslateConfig(**checkpoint["config"])
     data = TranslateData(td.tokenizer_from_str(checkpoint["source_tokenizer"]),
                          td.tokenizer_from_str(checkpoint["target_tokenizer"]), [], [], [])

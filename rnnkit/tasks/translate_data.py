@@ -113,6 +113,7 @@ def train_tokenizer(sentences: list[str], vocab_size: int) -> Any:
 
 
 def tokenizer_from_str(text: str) -> Any:
+    """A ``tokenizers.Tokenizer`` from the JSON a checkpoint stores."""
     from tokenizers import Tokenizer
 
     return Tokenizer.from_str(text)
