@@ -22,7 +22,15 @@ from pathlib import Path
 import httpx
 import pytest
 import torch
-from test_serve_helpers import Running, random_charlm, sentiment_checkpoint, sse_events, train_tiny_charlm
+from test_serve_helpers import (
+    Running,
+    random_charlm,
+    sentiment_checkpoint,
+    sse_events,
+    tagger_checkpoint,
+    train_tiny_charlm,
+    translate_checkpoint,
+)
 
 from rnnkit.lm import load_model, sample
 from rnnkit.serve.app import Limits, create_app
@@ -155,6 +163,51 @@ def test_predict_classifier_gives_labels_with_probabilities(server, runs):
     # a path is text to a server, never a file to read
     r = post(server, "/v1/predict", {"model": "sentiment", "inputs": [str(runs["sentiment"] / "results.json")]})
     assert r.status_code == 200 and len(r.json()["outputs"]) == 1
+
+
+def test_predict_tagger_gives_a_tag_and_probability_per_token(runs, tmp_path):
+    from rnnkit.tasks import tagging
+    from rnnkit.tasks.text import tokenize
+    from rnnkit.utils.checkpoint import load_checkpoint
+
+    run = tagger_checkpoint(tmp_path / "pos")
+    models = load_models([str(run)])
+    assert models["pos"].kind == "tagger" and models["pos"].info["labels"]
+    texts = ["the quick brown fox", "said no ."]
+    got = models["pos"].predict(texts)
+    model, vocabs = tagging.load(load_checkpoint(run))
+    want = tagging.predict_tags(model, [tagging.encode(tokenize(t, lowercase=False), None, vocabs) for t in texts], vocabs)
+    for out, text, (tags, probs) in zip(got, texts, want, strict=True):
+        assert [t["token"] for t in out["tokens"]] == tokenize(text, lowercase=False)
+        assert [t["tag"] for t in out["tokens"]] == tags
+        assert [t["p"] for t in out["tokens"]] == pytest.approx(probs, abs=1e-5)
+
+
+def test_predict_translator_gives_the_translation_and_its_attention(tmp_path):
+    from rnnkit.tasks import translate
+    from rnnkit.tasks import translate_data as td
+    from rnnkit.tasks.text import pad_batch
+    from rnnkit.utils.checkpoint import load_checkpoint
+
+    assert load_models([str(translate_checkpoint(tmp_path / "beam", beam=3))])["beam"].predict(["the dog"])[0]["attention"]
+    run = translate_checkpoint(tmp_path / "translate", beam=1)
+    models = load_models([str(run)])
+    assert models["translate"].kind == "translator"
+    sentences = ["the quick brown fox", "and the dog said no"]
+    got = models["translate"].predict(sentences)
+    model, data, config = translate.load(load_checkpoint(run))
+    # as `rnnkit translate "SENTENCE"` (one at a time: in a batch the length limit follows the longest source)
+    assert [g["translation"] for g in got] == [translate.translate_sentences(model, data, [s], 1, config.max_tokens)[0] for s in sentences]
+    for sentence, out in zip(sentences, got, strict=True):
+        att = out["attention"]
+        weights = torch.tensor(att["weights"])  # (T, S): one row per output subword
+        assert weights.shape == (len(att["target"]), len(att["source"]))
+        torch.testing.assert_close(weights.sum(1), torch.ones(len(att["target"])), atol=1e-4, rtol=0)
+        # greedy decoding step by step gives the same attention as the decoder run on its output at once
+        inputs, lengths = pad_batch([td.encode(data.source_tok, [sentence], config.max_tokens)[0]])
+        tokens, n, stepwise = model.generate(inputs, lengths, max_length=min(model.config.max_length, 2 * int(lengths.max()) + 10))
+        assert att["target"] == [data.target_tok.id_to_token(i) for i in tokens[0, : int(n[0])].tolist()]
+        torch.testing.assert_close(weights, stepwise[0, : int(n[0])], atol=1e-4, rtol=0)
 
 
 # ---- bad input: always a 4xx naming the field --------------------------------------------------

@@ -89,3 +89,36 @@ def sse_events(lines: Any) -> list[tuple[str, dict[str, Any]]]:
             out.append((name, json.loads(line.split(":", 1)[1])))
             name = "message"
     return out
+
+
+def tagger_checkpoint(out: Path, seed: int = 0) -> Path:
+    """A ``recipe pos`` checkpoint (word features -> BiLSTM tagger) with seeded random weights."""
+    from rnnkit.models.many_to_many import ManyToManyConfig
+    from rnnkit.tasks.tagging import Sentence, Tagger, WordFeaturesConfig, build_vocabs
+    from rnnkit.tasks.text import tokenize
+
+    torch.manual_seed(seed)
+    sentences = [Sentence(tokenize(line, lowercase=False), ["DET", "NOUN", "VERB"] * 20) for line in TEXT.splitlines()[:2]]
+    sentences = [Sentence(s.tokens, s.tags[: len(s.tokens)]) for s in sentences]
+    vocabs = build_vocabs(sentences, min_freq=1, chars=True)
+    features = WordFeaturesConfig(vocab_size=len(vocabs.words), embedding_size=8, char_vocab_size=len(vocabs.chars), char_filters=6)
+    config = ManyToManyConfig(num_tags=len(vocabs.tags), input_size=features.size, hidden_size=8)
+    model = Tagger(features, config)
+    atomic_save({"task": "pos", "config": {"tag_column": -1}, "features_config": dataclasses.asdict(features),
+                 "model_config": dataclasses.asdict(config), "model": model.state_dict(), "vocabs": vocabs.to_dict()}, out / "best.pt")
+    return out
+
+
+def translate_checkpoint(out: Path, seed: int = 0, beam: int = 1) -> Path:
+    """A ``recipe translate`` checkpoint (BPE both sides, attentional seq2seq) with seeded random weights."""
+    from rnnkit.tasks import translate_data as td
+    from rnnkit.tasks.translate import TranslateConfig, build_model
+
+    torch.manual_seed(seed)
+    lines = TEXT.splitlines()[:2]
+    source, target = td.train_tokenizer(lines, 60), td.train_tokenizer([line.upper() for line in lines], 60)
+    config = TranslateConfig(embed_size=8, hidden_size=12, beam=beam, max_tokens=20)
+    model = build_model(config, source.get_vocab_size(), target.get_vocab_size())
+    atomic_save({"task": "translate", "config": dataclasses.asdict(config), "source_tokenizer": source.to_str(),
+                 "target_tokenizer": target.to_str(), "model": model.state_dict()}, out / "best.pt")
+    return out

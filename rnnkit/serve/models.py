@@ -159,15 +159,37 @@ def _tagger(checkpoint: dict[str, Any]) -> tuple[Any, list[str], int]:
 
 
 def _translator(checkpoint: dict[str, Any]) -> tuple[Any, int]:
+    """Translations decoded as ``translate_sentences`` decodes them (the recipe's beam, or greedy), one
+    sentence at a time, each with the attention over the source subwords of every output subword."""
     from rnnkit.tasks import translate
+    from rnnkit.tasks import translate_data as td
+    from rnnkit.tasks.text import pad_batch
 
     model, data, config = translate.load(checkpoint)
+    src, tgt = data.source_tok, data.target_tok
+    bos = model.config.bos_id
+
+    def one(sentence: str) -> dict[str, Any]:
+        source = td.encode(src, [sentence], config.max_tokens)[0] or [td.SPECIALS.index(td.UNK)]
+        inputs, lengths = pad_batch([source])
+        limit = min(model.config.max_length, 2 * int(lengths.max()) + 10)  # as translate_sentences
+        if config.beam > 1:
+            tokens = model.beam_search(inputs, lengths, beam_width=config.beam, max_length=limit)[0][0].tokens
+        else:
+            ids, n, _ = model.generate(inputs, lengths, max_length=limit)
+            tokens = ids[0, : int(n[0])].tolist()
+        out: dict[str, Any] = {"translation": td.decode(tgt, tokens), "attention": None}
+        if model.attention is not None and tokens:
+            _, weights, _ = model.decode(model.encode(inputs, lengths), torch.tensor([[bos, *tokens[:-1]]]))  # (1, T, S)
+            assert weights is not None
+            out["attention"] = {"source": [src.id_to_token(i) for i in source], "target": [tgt.id_to_token(i) for i in tokens],
+                                "weights": [[round(float(w), 5) for w in row] for row in weights[0]]}
+        return out
 
     def predict(texts: list[str]) -> list[dict[str, Any]]:
-        lines = translate.translate_sentences(model, data, texts, config.beam, config.max_tokens)
-        return [{"translation": line} for line in lines]
+        return [one(text) for text in texts]
 
-    return predict, data.source_tok.get_vocab_size()
+    return predict, src.get_vocab_size()
 
 
 def _metrics(path: Path, checkpoint: dict[str, Any]) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 import torch
-from test_serve_helpers import Running, sentiment_checkpoint, train_tiny_charlm
+from test_serve_helpers import Running, sentiment_checkpoint, train_tiny_charlm, translate_checkpoint
 
 from rnnkit.serve.app import Limits, create_app
 from rnnkit.serve.models import load_models
@@ -49,7 +49,8 @@ class SlowHead(torch.nn.Module):
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("browser")
-    models = load_models([str(train_tiny_charlm(root / "charlm", steps=30)), str(sentiment_checkpoint(root / "sentiment"))])
+    models = load_models([str(train_tiny_charlm(root / "charlm", steps=30)), str(sentiment_checkpoint(root / "sentiment")),
+                          str(translate_checkpoint(root / "translate"))])
     models["charlm"].charlm.head = SlowHead(models["charlm"].charlm.head)
     running = Running(create_app(models, Limits()))
     yield running
@@ -135,6 +136,25 @@ def test_classifier_shows_labels_with_probabilities(page, server, tmp_path):
     want = httpx.post(server.url + "/v1/predict", json={"model": "sentiment", "inputs": ["the quick brown fox"]}).json()
     assert rows == [[p["label"], pytest.approx(p["p"], abs=1e-3)] for p in want["outputs"][0]["probabilities"]]
     page.screenshot(path=str(tmp_path / "classifier.png"))
+
+
+def test_translation_shows_its_attention_heatmap(page, server, tmp_path):
+    page.select_option("#model", "translate")
+    page.fill("#input", "the quick brown fox")
+    page.click("#run-predict")
+    page.wait_for_selector("table.heatmap td")
+    want = httpx.post(server.url + "/v1/predict", json={"model": "translate", "inputs": ["the quick brown fox"]}).json()["outputs"][0]
+    assert page.inner_text("p.translation") == want["translation"]
+    attention = want["attention"]
+    cells = page.locator("table.heatmap td")
+    assert cells.count() == len(attention["target"]) * len(attention["source"])
+    shown = [float(x) for x in cells.all_inner_texts()]
+    assert shown == pytest.approx([w for row in attention["weights"] for w in row], abs=0.006)
+    heads = page.locator("table.heatmap thead th").all_inner_texts()[1:]  # after the corner
+    assert heads == attention["source"]
+    contrasts = [cells.nth(i).evaluate(CONTRAST_JS) for i in range(0, cells.count(), 3)]
+    assert min(contrasts) >= 4.5
+    page.screenshot(path=str(tmp_path / "translation.png"), full_page=True)
 
 
 def test_bad_input_shows_the_servers_message(page):

@@ -193,8 +193,34 @@ async function predict() {
       }
     } else if (out.translation !== undefined) {
       box.appendChild(Object.assign(document.createElement("p"), {className: "translation", textContent: out.translation}));
+      if (out.attention) box.appendChild(heatmap(out.attention));
     }
   } catch (e) { showError(e.message); }
+}
+
+// attention weights (one row per output subword, one column per source subword), white 0 to dark red 1
+function heatmap(attention) {
+  const table = Object.assign(document.createElement("table"), {className: "heatmap"});
+  const head = table.createTHead().insertRow();
+  head.appendChild(document.createElement("th"));  // the corner
+  for (const s of attention.source) head.appendChild(Object.assign(document.createElement("th"), {textContent: s}));
+  const body = table.createTBody();  // rows must go here: table.insertRow() would append them to the thead
+  attention.weights.forEach((row, t) => {
+    const tr = body.insertRow();
+    tr.appendChild(Object.assign(document.createElement("th"), {textContent: attention.target[t]}));
+    for (const w of row) {
+      const cell = tr.insertCell();
+      const bg = PALETTE[10 + Math.round(Math.max(0, Math.min(1, w)) * 10)];
+      cell.style.backgroundColor = bg;
+      cell.style.color = textColour(bg);
+      cell.textContent = w.toFixed(2);
+      cell.title = `${attention.target[t]} ← ${attention.source[tr.cells.length - 2] || ""}: ${w.toFixed(3)}`;
+    }
+  });
+  const figure = document.createElement("figure");
+  figure.append(table, Object.assign(document.createElement("figcaption"), {className: "muted",
+    textContent: "attention: each output subword (row) over the source subwords (columns)"}));
+  return figure;
 }
 
 async function start() {
