@@ -87,3 +87,40 @@ def test_float32_rows_are_bit_identical_at_every_batch_of_min_rows_or_more(kind)
                 ys.append(head(stepper.step(x))[row])
             results.append(torch.stack(ys))
     assert all(torch.equal(r, results[0]) for r in results)
+
+
+def _run_jobs(batcher, jobs, timeout: float = 30.0) -> list[str]:
+    """Submit jobs, wait until each has ended, return their texts."""
+    import threading
+
+    texts = [[] for _ in jobs]
+    done = [threading.Event() for _ in jobs]
+    for k, job in enumerate(jobs):
+        def emit(event, k=k):
+            if event.get("done"):
+                done[k].set()
+            elif "text" in event:
+                texts[k].append(event["text"])
+        job.emit = emit
+        batcher.submit(job)
+    assert all(d.wait(timeout) for d in done)
+    return ["".join(t) for t in texts]
+
+
+def test_without_batching_jobs_run_one_at_a_time_exactly_as_sample():
+    from rnnkit.lm import CharLM, CharLMConfig, Vocab, sample
+    from rnnkit.serve.batching import Batcher, Job
+
+    torch.manual_seed(0)
+    vocab = Vocab("the quick brown fox jumps over the lazy dog.\n")
+    model = CharLM(CharLMConfig(vocab_size=len(vocab), hidden_size=16, embedding_size=8, num_layers=2), vocab).eval()
+    batcher = Batcher(model, batching=False)
+    try:
+        specs = [("the ", 30, 1, {}), ("", 20, 2, {"temperature": 0.5}), ("lazy", 25, 3, {"top_k": 4, "top_p": 0.9})]
+        jobs = [Job(ids=vocab.encode(p) or [vocab.index["\n"]], length=n, seed=seed, **kw) for p, n, seed, kw in specs]
+        texts = _run_jobs(batcher, jobs)
+        # one row, the same arithmetic as rnnkit.lm.sample (a batch-1 Stepper after the same warm-up): the same text
+        assert texts == [sample(model, p, n, generator=torch.Generator().manual_seed(seed), **kw) for p, n, seed, kw in specs]
+        assert batcher.steps == 30 + 20 + 25  # nothing stepped together
+    finally:
+        batcher.close()

@@ -234,6 +234,8 @@ class Batcher:
             self._layout()
 
     def _rows_for(self, n: int) -> int:
+        if self.max_batch == 1:
+            return 1  # one job at a time: always the same shape, so nothing to pad for (and a fair baseline)
         size = MIN_ROWS
         while size < n:
             size *= 2
