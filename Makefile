@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-all test-browser lint bench clean
+.PHONY: demo test test-all test-browser lint bench docs clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -35,6 +35,17 @@ test-browser: $(STAMP)
 	[ -x /usr/bin/chromium ] || { S=$$([ "$$(id -u)" = 0 ] || echo sudo); $$S apt-get update && $$S apt-get install -y chromium; }
 	$(BIN)/pip install --quiet -e '.[browser]'
 	$(BIN)/pytest -q -m browser tests/browser
+
+# the documentation site into site/, offline and strict (a broken link or reference fails): the lessons
+# are executed at full size first (a few minutes; `make docs LESSONS=--small` for a quick look)
+DOCS_STAMP := $(VENV)/.docs-installed
+$(DOCS_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/pip install --quiet -e '.[dev,docs]'
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	$(BIN)/python lessons/execute.py --out docs/lessons $(LESSONS)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 # layers against torch.nn (~5-15 min), then the char-LM against a plain torch.nn script (~8 min)
 bench: $(STAMP)
