@@ -10,7 +10,7 @@ import sys
 from rnnkit.utils.checkpoint import CheckpointWriteError
 
 # the modules that add subcommands, in the order they appear in --help
-COMMAND_MODULES = ("rnnkit.lm.commands", "rnnkit.lab.commands", "rnnkit.tasks.commands", "rnnkit.utils.commands",
+COMMAND_MODULES = ("rnnkit.lm.commands", "rnnkit.lab.commands", "rnnkit.recipes.commands", "rnnkit.utils.commands",
                    "rnnkit.serve.commands")
 
 

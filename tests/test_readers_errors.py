@@ -18,7 +18,8 @@ import pytest
 
 from rnnkit.lm.data import load_corpus
 from rnnkit.lm.vocab import Vocab
-from rnnkit.tasks import classify, digits, forecast_data, gesture, music_data, spam, tagging, translate_data
+from rnnkit.recipes.digits import data as digits
+from rnnkit.tasks import classify, forecast_data, gesture, music_data, spam, tagging, translate_data
 from rnnkit.utils import config
 from rnnkit.utils.reading import DataFormatError
 

@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from rnnkit.cli import main
-from rnnkit.tasks import data_cache, digits, gesture
+from rnnkit.recipes.digits import data as digits
+from rnnkit.tasks import data_cache, gesture
 
 FIXTURES = Path(__file__).parent / "fixtures" / "recipes"
 QUICK = ["--epochs", "2", "--no-progress", "--threads", "1"]
@@ -106,18 +107,20 @@ def test_digits_reads_sklearn_file_from_the_cached_wheel(offline_cache: Path):
     csv = (FIXTURES / "digits4x4.csv").read_bytes()
     with zipfile.ZipFile(offline_cache / "pypi" / "scikit_learn-1.9.1-cp311-cp311-manylinux_x86_64.whl", "w") as z:
         z.writestr("sklearn/datasets/data/digits.csv.gz", gzip.compress(csv))
-    images, labels, scale = digits.prepare_data(digits.DigitsConfig(dataset="sklearn"))
+    images, labels, scale = digits.load_images("sklearn", None, None)
     assert images.shape == (12, 4, 4) and scale == 16.0 and float(images.max()) == 1.0
 
 
 def test_digits_recipe_smoke_rows_and_flat(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     data = str(FIXTURES / "digits4x4.csv")
-    args = ["recipe", "digits", "--data", data, "--out", str(tmp_path), "--test-fraction", "0.25", "--dev-fraction", "0.25"]
-    assert main([*args, *QUICK]) == 0
-    summary = json.loads((tmp_path / "results.json").read_text())
-    assert {"rows_test_accuracy", "flat_test_accuracy"} <= set(summary)
-    capsys.readouterr()
-    for run in (tmp_path, tmp_path / "flat"):
-        assert main(["predict", str(run), data]) == 0
+    args = ["recipe", "digits", "--data", data, "--test-fraction", "0.25", "--dev-fraction", "0.25", *QUICK]
+    for kind in ("rows", "flat"):
+        assert main([*args, "--model", kind, "--out", str(tmp_path / kind)]) == 0
+        summary = json.loads((tmp_path / kind / "results.json").read_text())
+        other = "flat" if kind == "rows" else "rows"
+        assert set(summary["test"]) == {"accuracy"} and set(summary["baselines"]) == {other}
+        assert summary["recipe"] == "digits" and summary["epochs_run"] == 2 and (tmp_path / kind / "training.png").exists()
+        capsys.readouterr()
+        assert main(["predict", str(tmp_path / kind), data]) == 0
         lines = capsys.readouterr().out.strip().splitlines()
         assert len(lines) == 12 and lines[0].split()[0] in ("1", "7") and "(true: 1)" in lines[0]

@@ -95,8 +95,8 @@ def load_source(name: str = "mnist5k") -> DigitSource:
     scikit-learn's digits already fill their 8x8 frame, so the whole image is the box; MNIST
     digits sit in a 20x20 area of a 28x28 frame, so the box is cut around the ink.
     """
+    from rnnkit.recipes.digits.data import DATASETS
     from rnnkit.tasks.data_cache import package_file
-    from rnnkit.tasks.digits import DATASETS
 
     if name not in SOURCES:
         raise ValueError(f"caption: unknown digit source {name!r}; expected one of {SOURCES}.")

@@ -134,12 +134,21 @@ def summarise(task: str, out_dir: str | Path, metrics: dict[str, Any], config: A
     return summary
 
 
+def ranked(probs: Tensor, classes: Sequence[str], top: int = 2) -> list[tuple[str, float]]:
+    """The ``top`` most likely classes of one probability row (C,), most likely first."""
+    values, ids = probs.topk(min(top, len(classes)))
+    return [(classes[int(i)], float(v)) for v, i in zip(values, ids, strict=True)]
+
+
+def ranked_line(ranking: Sequence[tuple[str, float]] | Sequence[Sequence[Any]], shown: str) -> str:
+    """"7 0.951  1 0.032<TAB>what was classified": the ranking, then the input."""
+    return "  ".join(f"{name} {float(p):.3f}" for name, p in ranking) + f"\t{shown}"
+
+
 def print_predictions(probs: Tensor, classes: Sequence[str], shown: Sequence[str], top: int = 2) -> None:
     """One line per input: the predicted class, its probability, the runner-up, then the input."""
     for p, text in zip(probs, shown, strict=True):
-        values, ids = p.topk(min(top, len(classes)))
-        labels = "  ".join(f"{classes[int(i)]} {float(v):.3f}" for v, i in zip(values, ids, strict=True))
-        print(f"{labels}\t{text}")
+        print(ranked_line(ranked(p, classes, top), text))
 
 
 def read_table(path: str | Path, text_column: str, label_column: str | None) -> tuple[list[str], list[str], list[int]]:

@@ -1,0 +1,127 @@
+"""``rnnkit recipe NAME``, ``rnnkit predict``, ``rnnkit generate`` and ``rnnkit translate``.
+
+A recipe on the contract gets its flags from its config dataclass (one flag per field, with
+the field's help text) and runs through ``run_recipe``; its checkpoints name it in ``kind``.
+The recipes not yet moved onto the contract still live in ``rnnkit.tasks`` as modules with
+``add_arguments``, ``run`` and ``predict``, and their checkpoints name them in ``task``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import json
+from types import ModuleType
+from typing import Any
+
+from rnnkit.recipes import RECIPES, all_recipes, get_recipe, load_run, run_recipe
+from rnnkit.utils.config import add_dataclass_flags, dataclass_from_args
+
+# recipes still in rnnkit.tasks (name -> module), until each moves onto the contract
+LEGACY: dict[str, str] = {
+    "sentiment": "rnnkit.tasks.sentiment",
+    "spam": "rnnkit.tasks.spam",
+    "gesture": "rnnkit.tasks.gesture",
+    "pos": "rnnkit.tasks.pos",
+    "ner": "rnnkit.tasks.ner",
+    "translate": "rnnkit.tasks.translate",
+    "music": "rnnkit.tasks.music",
+    "caption": "rnnkit.tasks.caption",
+    "forecast": "rnnkit.tasks.forecast",
+}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    recipe = sub.add_parser("recipe", help="train and evaluate a recipe on real data")
+    recipes = recipe.add_subparsers(dest="recipe", required=True, metavar="NAME")
+    for name in sorted({*RECIPES, *LEGACY}):
+        if name in RECIPES:
+            r = get_recipe(name)
+            doc = (type(r).__doc__ or name).strip().splitlines()[0]
+            p = recipes.add_parser(name, help=doc, description=doc)
+            add_dataclass_flags(p, r.config_class)
+            p.set_defaults(run=_run_recipe)
+        elif importlib.util.find_spec(LEGACY[name]) is not None:
+            module = importlib.import_module(LEGACY[name])
+            p = recipes.add_parser(name, help=(module.__doc__ or name).strip().splitlines()[0])
+            module.add_arguments(p)
+            p.set_defaults(run=module.run)
+
+    inputs = "; ".join(f"{n}: {r.inputs}" for n, r in all_recipes().items())
+    predict = sub.add_parser("predict", help="apply a trained recipe checkpoint to new inputs",
+                             description=f"Apply a trained recipe model to new inputs. What each recipe takes: {inputs}.")
+    predict.add_argument("checkpoint", help="a checkpoint file (or run directory) written by `rnnkit recipe`")
+    predict.add_argument("inputs", nargs="*", help="what the recipe's model was trained on (see above): texts, or files in its format")
+    predict.add_argument("--json", action="store_true", help="one JSON object per result instead of a line of text")
+    predict.set_defaults(run=_run_predict)
+
+    generate = sub.add_parser("generate", help="generate from a trained generative recipe (music, caption, ...)")
+    generate.add_argument("checkpoint", help="a checkpoint file (or run directory) written by `rnnkit recipe`")
+    generate.add_argument("--out", default=None, help="directory for generated files")
+    generate.add_argument("--num", type=int, default=4, help="how many outputs to generate")
+    generate.add_argument("--seed", type=int, default=0, help="random seed")
+    generate.add_argument("--prime", default=None, help="what to condition on (recipe-specific: a seed note, a key, ...)")
+    generate.set_defaults(run=_run_generate)
+
+    translate = sub.add_parser("translate", help="translate sentences with a trained `recipe translate` checkpoint")
+    translate.add_argument("checkpoint", help="a checkpoint written by `rnnkit recipe translate`")
+    translate.add_argument("sentences", nargs="+", help="sentences in the source language")
+    translate.add_argument("--beam", type=int, default=5, help="beam width (1 = greedy)")
+    translate.set_defaults(run=_run_translate)
+
+
+def _run_recipe(args: argparse.Namespace) -> int:
+    recipe = get_recipe(args.recipe)
+    run_recipe(recipe, dataclass_from_args(recipe.config_class, args))
+    return 0
+
+
+def _legacy(path: str) -> tuple[dict[str, Any], ModuleType] | None:
+    """(checkpoint, module) for a checkpoint of a recipe still in rnnkit.tasks; None for a contract recipe's."""
+    from rnnkit.utils.checkpoint import load_checkpoint
+
+    checkpoint = load_checkpoint(path)
+    task = checkpoint.get("task")
+    if "format" in checkpoint or task in RECIPES:
+        return None
+    if task is None:
+        raise ValueError(f"{path} has no 'task' entry: it was not written by `rnnkit recipe`.")
+    if task not in LEGACY:
+        raise ValueError(f"{path} was written by the {task!r} recipe, which this rnnkit does not have.")
+    return checkpoint, importlib.import_module(LEGACY[task])
+
+
+def _run_predict(args: argparse.Namespace) -> int:
+    legacy = _legacy(args.checkpoint)
+    if legacy is not None:
+        checkpoint, module = legacy
+        return int(module.predict(checkpoint, args.inputs, args))
+    run = load_run(args.checkpoint, all_recipes())
+    if not args.inputs:
+        raise ValueError(f"predict {run.recipe.name}: give the inputs: {run.recipe.inputs}.")
+    for result in run.recipe.predict(run.model, run.config, run.meta, args.inputs):
+        print(json.dumps(result) if args.json else run.recipe.show(result))
+    return 0
+
+
+def _run_generate(args: argparse.Namespace) -> int:
+    legacy = _legacy(args.checkpoint)
+    if legacy is None:
+        run = load_run(args.checkpoint, all_recipes())
+        raise ValueError(f"recipe {run.recipe.name!r} does not generate; use `rnnkit predict`.")
+    checkpoint, module = legacy
+    if not hasattr(module, "generate"):
+        raise ValueError(f"recipe {checkpoint['task']!r} does not generate; use `rnnkit predict`.")
+    return int(module.generate(checkpoint, args))
+
+
+def _run_translate(args: argparse.Namespace) -> int:
+    legacy = _legacy(args.checkpoint)
+    if legacy is None:
+        run = load_run(args.checkpoint, all_recipes())
+        raise ValueError(f"{args.checkpoint} is a {run.recipe.name!r} checkpoint, not a translation model.")
+    checkpoint, module = legacy
+    if not hasattr(module, "translate"):
+        raise ValueError(f"{args.checkpoint} is a {checkpoint['task']!r} checkpoint, not a translation model.")
+    return int(module.translate(checkpoint, args.sentences, args))

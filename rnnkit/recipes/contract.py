@@ -1,0 +1,102 @@
+"""The recipe contract: what a recipe writes, and what it leaves to ``run_recipe``.
+
+A recipe is an application on real data (spam filtering, tagging, translation, ...). It is a
+small class with a typed config and six methods; everything else (settings, seeding, the
+training loop, checkpoints, ``results.json``, the report) is the runner's, and is the same for
+every recipe::
+
+    config  = Recipe.config_class(...)               # a frozen dataclass of RecipeConfig
+    data    = recipe.prepare_data(config)            # read, split, build vocabularies
+    meta    = recipe.describe(data)                  # plain data the model needs at inference
+    model   = recipe.build_model(config, meta)       # an nn.Module: forward(..., targets) -> (output, loss)
+    batches = recipe.batches(config, data, epoch)    # what fit feeds to recipe.loss(model, batch)
+    metrics = recipe.evaluate(model, config, data, "dev" | "test")
+    results = recipe.predict(model, config, meta, inputs)   # rnnkit predict RUN_DIR INPUT...; JSON dicts
+
+``meta`` is the bridge between training and use: it is stored in the checkpoint (so it must be
+plain: lists, dicts, strings, numbers, tensors), and ``build_model`` plus ``predict`` need nothing
+else, so a trained model is used without its training data. Optional hooks: ``baselines`` (figures
+measured in the same run for comparison), ``report`` (pictures), ``generate`` (``rnnkit generate``).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Generic, TypeVar
+
+from torch import Tensor, nn
+
+from rnnkit.tasks.training import TrainConfig, default_loss
+
+Meta = dict[str, Any]  # plain data (vocabularies, class names, scales) stored in the checkpoint
+
+
+@dataclass(frozen=True)
+class RecipeConfig(TrainConfig):
+    """Settings every recipe has: the shared training settings, and where the run is written."""
+
+    out: str = field(default="", metadata={"help": "run directory: best.pt, last.pt, results.json, pictures (default: runs/NAME)"})
+
+
+C = TypeVar("C", bound=RecipeConfig)
+D = TypeVar("D")  # the recipe's prepared data: its splits and whatever it built from them
+
+
+class Recipe(ABC, Generic[C, D]):
+    """One application on real data. Subclass, set the class attributes, implement the methods."""
+
+    name: ClassVar[str]  # the NAME of `rnnkit recipe NAME`
+    config_class: ClassVar[type[RecipeConfig]]  # its settings; every field becomes a flag with its help text
+    monitor: ClassVar[str]  # the validation metric (a key of evaluate's dict) that picks the best epoch
+    mode: ClassVar[str] = "max"  # "max" if a higher monitor is better, "min" if lower
+    inputs: ClassVar[str] = "inputs"  # what `rnnkit predict` takes, shown in its help
+
+    @abstractmethod
+    def prepare_data(self, config: C) -> D:
+        """Read the data and split it (train, dev, test), building vocabularies from train only."""
+
+    @abstractmethod
+    def describe(self, data: D) -> Meta:
+        """What the model and ``predict`` need besides the weights, as plain data (stored in checkpoints)."""
+
+    @abstractmethod
+    def build_model(self, config: C, meta: Meta) -> nn.Module:
+        """A fresh model; the runner seeds torch before calling this."""
+
+    @abstractmethod
+    def batches(self, config: C, data: D, epoch: int) -> Iterable[Any]:
+        """The training batches of ``epoch`` (counted from 1); shuffle with a generator seeded from both."""
+
+    def loss(self, model: nn.Module, batch: Any) -> Tensor:
+        """The training loss of one batch: by default the model's ``(output, loss)`` contract."""
+        return default_loss(model, batch)
+
+    @abstractmethod
+    def evaluate(self, model: nn.Module, config: C, data: D, split: str) -> dict[str, float]:
+        """Metrics of the model on ``split`` ("dev" or "test"); the runner calls it in eval mode, without grad."""
+
+    @abstractmethod
+    def predict(self, model: nn.Module, config: C, meta: Meta, inputs: Sequence[str]) -> list[dict[str, Any]]:
+        """Apply a trained model to ``inputs`` (texts or file paths, as ``inputs`` says): one JSON-able dict per result."""
+
+    # ---- optional ---------------------------------------------------------------------------
+
+    def show(self, result: dict[str, Any]) -> str:
+        """One line of ``predict``'s output for the terminal (by default its fields as key=value)."""
+        return "  ".join(f"{k}={v}" for k, v in result.items())
+
+    def baselines(self, config: C, data: D) -> dict[str, dict[str, float]]:
+        """Test metrics of simple baselines measured in the same run, by name (none by default)."""
+        return {}
+
+    def report(self, model: nn.Module, config: C, data: D, out: Path) -> list[Path]:
+        """Pictures of the trained model at work, written into ``out`` (none by default)."""
+        return []
+
+    def upgrade(self, checkpoint: dict[str, Any]) -> dict[str, Any]:
+        """A checkpoint written before the recipe contract, in the current layout (by default: refused)."""
+        raise ValueError(f"this {self.name} checkpoint was written before the recipe contract and cannot be read "
+                         f"by this version; train it again with `rnnkit recipe {self.name}`.")
