@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rnnkit.export.charlm import export_run
+from rnnkit.export.files import export_run
 from rnnkit.export.runtime import OnnxCharLM
 from rnnkit.layers import to_torch
 from rnnkit.lm import CharLM, CharLMConfig, Vocab, load_model, sample

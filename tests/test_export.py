@@ -17,6 +17,7 @@ import torch
 from test_serve_helpers import random_charlm, train_tiny_charlm
 
 import rnnkit
+from rnnkit import export
 from rnnkit.cli import main
 from rnnkit.export import charlm_onnx, charlm_torchscript, layer_graphs
 from rnnkit.export.runtime import OnnxCharLM, distribution
@@ -182,3 +183,52 @@ def test_export_cli_writes_the_files_and_says_what_is_wrong(charlms, tmp_path, c
     assert info["vocab"] == vocab.chars and info["config"]["cell"] == "lstm" and info["files"] == {"module": "lm.pt"}
     assert main(["export", str(tmp_path / "nothing"), "--out", str(tmp_path / "x.onnx")]) == 2
     assert "no checkpoint" in capsys.readouterr().err
+
+
+# ---- the text classifiers ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("pooling,cell,bidirectional", [("max", "lstm", True), ("last", "gru", True), ("mean", "rnn", False),
+                                                        ("attention", "lstm", True), ("last", "lstm", False)])
+def test_classifier_graph_equals_the_model(tmp_path, pooling, cell, bidirectional):
+    from rnnkit.models.many_to_one import ManyToOne, ManyToOneConfig
+
+    torch.manual_seed(0)
+    model = ManyToOne(ManyToOneConfig(num_outputs=3, vocab_size=20, input_size=5, hidden_size=6, num_layers=2, cell=cell,
+                                      bidirectional=bidirectional, pooling=pooling)).eval()
+    sess = session(export.classifier_onnx(model))
+    for B, T, lengths in [(1, 1, [1]), (4, 9, [9, 1, 4, 7])]:
+        ids = torch.randint(0, 20, (B, T), generator=torch.Generator().manual_seed(T))
+        lens = torch.tensor(lengths)
+        with torch.no_grad():
+            want, _ = model(ids, lengths=lens)
+        (got,) = sess.run(None, {"inputs": ids.numpy(), "lengths": lens.numpy()})
+        np.testing.assert_allclose(got, want.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_export_cli_writes_a_text_classifier_with_its_vocabulary(tmp_path):
+    from test_serve_helpers import sentiment_checkpoint
+
+    from rnnkit.recipes import classify
+    from rnnkit.tasks import text_classifier
+    from rnnkit.recipes.text import tokenize
+    from rnnkit.utils.checkpoint import load_checkpoint
+
+    run = sentiment_checkpoint(tmp_path / "sentiment")
+    assert main(["export", str(run), "--out", str(tmp_path / "clf.onnx")]) == 0
+    info = json.loads((tmp_path / "clf.json").read_text())
+    sess = ort.InferenceSession(str(tmp_path / "clf.onnx"))
+    texts = ["the quick dog", "no fox said the lazy dog"]
+    # a runtime without rnnkit: tokenise as the sidecar says, look the words up, run, softmax
+    index = {w: i for i, w in enumerate(info["vocab"])}
+    ids = [[index.get(w, info["unk_id"]) for w in tokenize(t)][: info["max_len"]] for t in texts]
+    T = max(map(len, ids))
+    padded = np.array([row + [0] * (T - len(row)) for row in ids], dtype=np.int64)
+    (logits,) = sess.run(None, {"inputs": padded, "lengths": np.array([len(r) for r in ids], dtype=np.int64)})
+    probs = np.exp(logits - logits.max(1, keepdims=True))
+    probs /= probs.sum(1, keepdims=True)
+    model, vocab, classes, config = text_classifier.load(load_checkpoint(run))
+    want = classify.predict_proba(model, text_classifier.encode(texts, vocab, config["max_len"]))
+    np.testing.assert_allclose(probs, want.numpy(), rtol=1e-5, atol=1e-6)
+    assert info["classes"] == classes
+    assert main(["export", str(run), "--format", "torchscript", "--out", str(tmp_path / "clf.pt")]) == 2

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from pathlib import Path
 from typing import Any
 
 import onnx
@@ -138,30 +137,3 @@ def charlm_torchscript(model: CharLM) -> torch.jit.ScriptModule:
     copied = copy.deepcopy(model).eval()
     wrapper = _ScriptedLSTM(copied) if model.config.cell == "lstm" else _ScriptedRNN(copied)
     return torch.jit.script(wrapper.eval())
-
-
-def export_run(run_dir: str | Path, fmt: str, out: str | Path) -> list[Path]:
-    """Write the files of ``rnnkit export`` for the char-LM in ``run_dir``; returns their paths."""
-    from rnnkit.lm.checkpoint import load_model
-
-    if fmt not in ("onnx", "torchscript"):
-        raise ValueError(f"export: --format must be onnx or torchscript, got {fmt!r}.")
-    model, _, _ = load_model(run_dir)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    sidecar = out.with_suffix(".json")
-    written = []
-    if fmt == "onnx":
-        graphs = charlm_onnx(model)
-        step = out.with_suffix(".step.onnx")
-        onnx.save(graphs["sequence"], out)
-        onnx.save(graphs["step"], step)
-        written += [out, step]
-        info = {**describe(model, "onnx"), "files": {"sequence": out.name, "step": step.name}}
-    else:
-        charlm_torchscript(model).save(str(out))
-        written.append(out)
-        info = {**describe(model, "torchscript"), "files": {"module": out.name}}
-    sidecar.write_text(json.dumps(info, indent=1) + "\n")
-    return [*written, sidecar]
-

@@ -185,9 +185,9 @@ def _check_exportable(layer: RecurrentBase) -> None:
 
 
 def model_proto(g: Graph, inputs: list[onnx.ValueInfoProto], outputs: list[onnx.ValueInfoProto], name: str,
-                metadata: dict[str, str]) -> onnx.ModelProto:
+                metadata: dict[str, str], opset: int = OPSET) -> onnx.ModelProto:
     graph = helper.make_graph(g.nodes, name, inputs, outputs, g.initializers)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="rnnkit")
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="rnnkit")
     model.ir_version = 8  # what onnxruntime releases of the last years all read
     helper.set_model_props(model, metadata)
     onnx.checker.check_model(model)

@@ -1,0 +1,60 @@
+"""``rnnkit export RUN_DIR --format onnx|torchscript --out FILE``: which files a checkpoint becomes.
+
+    char-LM                      FILE (whole sequence) + FILE.step.onnx (one step), or a TorchScript FILE; FILE.json
+    sentiment / spam classifier  FILE (ids and lengths -> logits); FILE.json with vocabulary, classes, tokenisation
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import onnx
+
+from rnnkit.export.charlm import charlm_onnx, charlm_torchscript, describe
+
+CLASSIFIERS = ("sentiment", "spam")
+
+
+def export_run(run_dir: str | Path, fmt: str, out: str | Path) -> list[Path]:
+    """Write the files for the checkpoint in ``run_dir``; returns their paths (the sidecar JSON last)."""
+    from rnnkit.utils.checkpoint import load_checkpoint
+
+    if fmt not in ("onnx", "torchscript"):
+        raise ValueError(f"export: --format must be onnx or torchscript, got {fmt!r}.")
+    checkpoint = load_checkpoint(run_dir)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sidecar = out.with_suffix(".json")
+    task = checkpoint.get("task")
+    if task is not None:
+        if task not in CLASSIFIERS:
+            raise ValueError(f"export: a {task!r} checkpoint is not exported yet; char-LMs and the text classifiers "
+                             f"({', '.join(CLASSIFIERS)}) are.")
+        if fmt != "onnx":
+            raise ValueError(f"export: a {task!r} classifier is exported as ONNX only; use --format onnx.")
+        from rnnkit.export.classifier import classifier_onnx, describe_text_classifier
+        from rnnkit.tasks import text_classifier
+
+        model, _, _, _ = text_classifier.load(checkpoint)
+        info = describe_text_classifier(checkpoint)
+        onnx.save(classifier_onnx(model, {"rnnkit.task": task, "rnnkit.classes": json.dumps(info["classes"])}), out)
+        sidecar.write_text(json.dumps({**info, "files": {"model": out.name}}, indent=1) + "\n")
+        return [out, sidecar]
+
+    from rnnkit.lm.checkpoint import load_model
+
+    lm, _, _ = load_model(run_dir)
+    if fmt == "onnx":
+        graphs = charlm_onnx(lm)
+        step = out.with_suffix(".step.onnx")
+        onnx.save(graphs["sequence"], out)
+        onnx.save(graphs["step"], step)
+        written = [out, step]
+        info = {**describe(lm, "onnx"), "files": {"sequence": out.name, "step": step.name}}
+    else:
+        charlm_torchscript(lm).save(str(out))
+        written = [out]
+        info = {**describe(lm, "torchscript"), "files": {"module": out.name}}
+    sidecar.write_text(json.dumps(info, indent=1) + "\n")
+    return [*written, sidecar]
