@@ -68,7 +68,8 @@ def main() -> int:
         run = make_model(Path(tmp), args.hidden_size, args.num_layers)
         export_run(run, "onnx", Path(tmp) / "lm.onnx")
         model, _, _ = load_model(run)
-        onnx_lm = OnnxCharLM(Path(tmp) / "lm.onnx", threads=torch.get_num_threads())
+        # no busy-waiting threads: they would slow the other contenders in this process between their turns
+        onnx_lm = OnnxCharLM(Path(tmp) / "lm.onnx", threads=torch.get_num_threads(), spin=False)
         rng = np.random.default_rng(0)
         prime = "def "
         contenders = {

@@ -37,13 +37,15 @@ def distribution(logits: np.ndarray, temperature: float = 1.0, top_k: int | None
 class OnnxCharLM:
     """The two graphs of an exported char-LM in onnxruntime sessions, with its vocabulary."""
 
-    def __init__(self, path: str | Path, threads: int | None = None) -> None:
+    def __init__(self, path: str | Path, threads: int | None = None, spin: bool = True) -> None:
         import onnxruntime as ort
 
         path = Path(path)
         options = ort.SessionOptions()
         if threads is not None:
             options.intra_op_num_threads = threads
+        if not spin:  # onnxruntime's idle threads busy-wait by default, taking the CPU from anything else in the process
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.sequence = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.step_session = ort.InferenceSession(str(path.with_suffix(".step.onnx")), options, providers=["CPUExecutionProvider"])
         meta = self.sequence.get_modelmeta().custom_metadata_map
