@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from rnnkit.layers import native
-from rnnkit.tasks import data_cache, music_data
+from rnnkit.recipes import data_cache
+from rnnkit.tasks import music_data
 from rnnkit.utils.cache import cache_dir
 
 

@@ -210,8 +210,8 @@ def test_export_cli_writes_a_text_classifier_with_its_vocabulary(tmp_path):
     from test_serve_helpers import sentiment_checkpoint
 
     from rnnkit.recipes import classify
-    from rnnkit.tasks import text_classifier
     from rnnkit.recipes.text import tokenize
+    from rnnkit.tasks import text_classifier
     from rnnkit.utils.checkpoint import load_checkpoint
 
     run = sentiment_checkpoint(tmp_path / "sentiment")

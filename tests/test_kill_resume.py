@@ -37,7 +37,7 @@ from rnnkit.cli import main
 from rnnkit.lm import TrainConfig as LMConfig
 from rnnkit.lm import load_model
 from rnnkit.lm import train as lm_train
-from rnnkit.tasks.training import FitResult, TrainConfig, fit
+from rnnkit.recipes.training import FitResult, TrainConfig, fit
 from rnnkit.utils.checkpoint import load_checkpoint
 
 lm_module = importlib.import_module("rnnkit.lm.train")  # the module; ``rnnkit.lm.train`` is the function

@@ -18,8 +18,9 @@ import pytest
 
 from rnnkit.lm.data import load_corpus
 from rnnkit.lm.vocab import Vocab
+from rnnkit.recipes import classify
 from rnnkit.recipes.digits import data as digits
-from rnnkit.tasks import classify, forecast_data, gesture, music_data, spam, tagging, translate_data
+from rnnkit.tasks import forecast_data, gesture, music_data, spam, tagging, translate_data
 from rnnkit.utils import config
 from rnnkit.utils.reading import DataFormatError
 

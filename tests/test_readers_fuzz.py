@@ -43,8 +43,9 @@ from hypothesis import strategies as st
 
 from rnnkit.lm.data import load_corpus
 from rnnkit.lm.vocab import Vocab
+from rnnkit.recipes import classify
 from rnnkit.recipes.digits.data import read_pixels
-from rnnkit.tasks import classify, sentiment, spam
+from rnnkit.tasks import sentiment, spam
 from rnnkit.tasks.forecast_data import load_csv
 from rnnkit.tasks.gesture import read_series
 from rnnkit.tasks.music_data import load_abc

@@ -11,10 +11,10 @@ import pytest
 import torch
 from torch import nn
 
-from rnnkit.tasks import data_cache
+from rnnkit.recipes import data_cache
+from rnnkit.recipes.text import Vocab, bucket_batches, pad_batch, pad_float, tokenize
+from rnnkit.recipes.training import TrainConfig, fit
 from rnnkit.tasks.seqeval import entity_scores, get_entities
-from rnnkit.tasks.text import Vocab, bucket_batches, pad_batch, pad_float, tokenize
-from rnnkit.tasks.training import TrainConfig, fit
 from rnnkit.utils.checkpoint import load_checkpoint
 
 # ---- text -------------------------------------------------------------------------------

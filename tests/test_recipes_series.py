@@ -12,8 +12,9 @@ import pytest
 import torch
 
 from rnnkit.cli import main
+from rnnkit.recipes import data_cache
 from rnnkit.recipes.digits import data as digits
-from rnnkit.tasks import data_cache, gesture
+from rnnkit.tasks import gesture
 
 FIXTURES = Path(__file__).parent / "fixtures" / "recipes"
 QUICK = ["--epochs", "2", "--no-progress", "--threads", "1"]

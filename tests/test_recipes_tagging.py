@@ -13,7 +13,8 @@ import torch
 
 from rnnkit.cli import main
 from rnnkit.models.many_to_many import ManyToManyConfig
-from rnnkit.tasks import data_cache, pos, tagging
+from rnnkit.recipes import data_cache
+from rnnkit.tasks import pos, tagging
 
 FIXTURES = Path(__file__).parent / "fixtures" / "recipes"
 QUICK = ["--epochs", "1", "--no-progress", "--batch-size", "2", "--threads", "1"]

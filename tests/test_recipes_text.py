@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from rnnkit.cli import main
-from rnnkit.tasks import classify, data_cache, sentiment, spam
+from rnnkit.recipes import classify, data_cache
+from rnnkit.tasks import sentiment, spam
 
 FIXTURES = Path(__file__).parent / "fixtures" / "recipes"
 QUICK = ["--epochs", "1", "--no-progress", "--threads", "1"]

@@ -147,7 +147,8 @@ def test_seeded_requests_are_isolated_under_concurrency(server):
 
 
 def test_predict_classifier_gives_labels_with_probabilities(server, runs):
-    from rnnkit.tasks import classify, text_classifier
+    from rnnkit.recipes import classify
+    from rnnkit.tasks import text_classifier
     from rnnkit.utils.checkpoint import load_checkpoint
 
     texts = ["the dog said no", "quick brown fox", "", "unknown words only zzz"]
@@ -166,8 +167,8 @@ def test_predict_classifier_gives_labels_with_probabilities(server, runs):
 
 
 def test_predict_tagger_gives_a_tag_and_probability_per_token(runs, tmp_path):
+    from rnnkit.recipes.text import tokenize
     from rnnkit.tasks import tagging
-    from rnnkit.tasks.text import tokenize
     from rnnkit.utils.checkpoint import load_checkpoint
 
     run = tagger_checkpoint(tmp_path / "pos")
@@ -184,9 +185,9 @@ def test_predict_tagger_gives_a_tag_and_probability_per_token(runs, tmp_path):
 
 
 def test_predict_translator_gives_the_translation_and_its_attention(tmp_path):
+    from rnnkit.recipes.text import pad_batch
     from rnnkit.tasks import translate
     from rnnkit.tasks import translate_data as td
-    from rnnkit.tasks.text import pad_batch
     from rnnkit.utils.checkpoint import load_checkpoint
 
     assert load_models([str(translate_checkpoint(tmp_path / "beam", beam=3))])["beam"].predict(["the dog"])[0]["attention"]

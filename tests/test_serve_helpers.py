@@ -42,8 +42,8 @@ def random_charlm(out: Path, cell: str, num_layers: int = 2, seed: int = 0) -> P
 def sentiment_checkpoint(out: Path, seed: int = 0) -> Path:
     """A text classifier checkpoint in the format ``recipe sentiment`` writes, with seeded random weights."""
     from rnnkit.models.many_to_one import ManyToOne, ManyToOneConfig
-    from rnnkit.tasks.text import Vocab as WordVocab
-    from rnnkit.tasks.text import tokenize
+    from rnnkit.recipes.text import Vocab as WordVocab
+    from rnnkit.recipes.text import tokenize
 
     torch.manual_seed(seed)
     words = WordVocab.build([tokenize(line) for line in TEXT.splitlines()], min_freq=1)
@@ -94,8 +94,8 @@ def sse_events(lines: Any) -> list[tuple[str, dict[str, Any]]]:
 def tagger_checkpoint(out: Path, seed: int = 0) -> Path:
     """A ``recipe pos`` checkpoint (word features -> BiLSTM tagger) with seeded random weights."""
     from rnnkit.models.many_to_many import ManyToManyConfig
+    from rnnkit.recipes.text import tokenize
     from rnnkit.tasks.tagging import Sentence, Tagger, WordFeaturesConfig, build_vocabs
-    from rnnkit.tasks.text import tokenize
 
     torch.manual_seed(seed)
     sentences = [Sentence(tokenize(line, lowercase=False), ["DET", "NOUN", "VERB"] * 20) for line in TEXT.splitlines()[:2]]

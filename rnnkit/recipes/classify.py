@@ -18,8 +18,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from rnnkit.tasks.text import bucket_batches, pad_batch, pad_float
-from rnnkit.tasks.training import FitResult, TrainConfig, fit
+from rnnkit.recipes.text import bucket_batches, pad_batch, pad_float
+from rnnkit.recipes.training import FitResult, TrainConfig, fit
 from rnnkit.utils.reading import DataFormatError, csv_rows, decode_utf8
 
 

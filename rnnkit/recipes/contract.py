@@ -29,7 +29,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from torch import Tensor, nn
 
-from rnnkit.tasks.training import TrainConfig, default_loss
+from rnnkit.recipes.training import TrainConfig, default_loss
 
 Meta = dict[str, Any]  # plain data (vocabularies, class names, scales) stored in the checkpoint
 

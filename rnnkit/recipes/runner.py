@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from rnnkit.recipes.contract import Meta, Recipe, RecipeConfig
-from rnnkit.tasks.training import FitResult, fit
+from rnnkit.recipes.training import FitResult, fit
 from rnnkit.utils.checkpoint import check_kind, load_checkpoint, make_checkpoint
 from rnnkit.utils.plotting import figure
 

@@ -127,7 +127,8 @@ def _interesting_units(model: CharLM, meta: dict[str, Any], k: int = 3) -> list[
 
 
 def _classifier(checkpoint: dict[str, Any]) -> tuple[Any, list[str], int]:
-    from rnnkit.tasks import classify, text_classifier
+    from rnnkit.recipes import classify
+    from rnnkit.tasks import text_classifier
 
     model, vocab, classes, config = text_classifier.load(checkpoint)
 
@@ -144,8 +145,8 @@ def _classifier(checkpoint: dict[str, Any]) -> tuple[Any, list[str], int]:
 
 
 def _tagger(checkpoint: dict[str, Any]) -> tuple[Any, list[str], int]:
+    from rnnkit.recipes.text import tokenize
     from rnnkit.tasks import tagging
-    from rnnkit.tasks.text import tokenize
 
     model, vocabs = tagging.load(checkpoint)
 
@@ -161,9 +162,9 @@ def _tagger(checkpoint: dict[str, Any]) -> tuple[Any, list[str], int]:
 def _translator(checkpoint: dict[str, Any]) -> tuple[Any, int]:
     """Translations decoded as ``translate_sentences`` decodes them (the recipe's beam, or greedy), one
     sentence at a time, each with the attention over the source subwords of every output subword."""
+    from rnnkit.recipes.text import pad_batch
     from rnnkit.tasks import translate
     from rnnkit.tasks import translate_data as td
-    from rnnkit.tasks.text import pad_batch
 
     model, data, config = translate.load(checkpoint)
     src, tgt = data.source_tok, data.target_tok

@@ -32,6 +32,8 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit.models import OneToMany, OneToManyConfig, Seq2Seq, Seq2SeqConfig
+from rnnkit.recipes.text import BOS, EOS, PAD, UNK, Vocab, pad_batch
+from rnnkit.recipes.training import TrainConfig, fit
 from rnnkit.tasks.caption_scenes import (
     CANVAS,
     SOURCES,
@@ -42,8 +44,6 @@ from rnnkit.tasks.caption_scenes import (
     load_source,
     split_sources,
 )
-from rnnkit.tasks.text import BOS, EOS, PAD, UNK, Vocab, pad_batch
-from rnnkit.tasks.training import TrainConfig, fit
 from rnnkit.utils.config import add_dataclass_flags, dataclass_from_args
 
 ATTENTIONS = ("none", "additive", "dot", "general")

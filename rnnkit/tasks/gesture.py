@@ -33,10 +33,10 @@ import torch
 from torch import Tensor
 
 from rnnkit.models.many_to_one import ManyToOne, ManyToOneConfig
-from rnnkit.tasks import classify
-from rnnkit.tasks.classify import Labelled
-from rnnkit.tasks.data_cache import archive_files, pypi_archive
-from rnnkit.tasks.training import TrainConfig, fit
+from rnnkit.recipes import classify
+from rnnkit.recipes.classify import Labelled
+from rnnkit.recipes.data_cache import archive_files, pypi_archive
+from rnnkit.recipes.training import TrainConfig, fit
 from rnnkit.utils.config import add_dataclass_flags, dataclass_from_args
 from rnnkit.utils.reading import DataFormatError, decode_utf8, split_lines
 

@@ -39,6 +39,8 @@ from torch import Tensor
 from rnnkit.models import OneToMany, OneToManyConfig
 from rnnkit.models.common import length_mask
 from rnnkit.models.decoding import generate_tokens
+from rnnkit.recipes.text import BOS, EOS, PAD, UNK, Vocab, bucket_batches, pad_batch
+from rnnkit.recipes.training import TrainConfig, fit
 from rnnkit.tasks.music_data import (
     Tune,
     cached_events,
@@ -51,8 +53,6 @@ from rnnkit.tasks.music_data import (
     total_variation,
 )
 from rnnkit.tasks.music_score import draw_score
-from rnnkit.tasks.text import BOS, EOS, PAD, UNK, Vocab, bucket_batches, pad_batch
-from rnnkit.tasks.training import TrainConfig, fit
 from rnnkit.utils.config import add_dataclass_flags, dataclass_from_args
 
 

@@ -23,8 +23,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from rnnkit.recipes.data_cache import archive_files, npm_archive
 from rnnkit.tasks import tagging
-from rnnkit.tasks.data_cache import archive_files, npm_archive
 from rnnkit.tasks.tagging import Sentence
 from rnnkit.utils.config import add_dataclass_flags, dataclass_from_args
 from rnnkit.utils.reading import DataFormatError, split_lines

@@ -23,8 +23,9 @@ import argparse
 from dataclasses import dataclass, field
 from typing import Any
 
-from rnnkit.tasks import classify, text_classifier
-from rnnkit.tasks.data_cache import archive_files, pypi_archive
+from rnnkit.recipes import classify
+from rnnkit.recipes.data_cache import archive_files, pypi_archive
+from rnnkit.tasks import text_classifier
 from rnnkit.utils.config import add_dataclass_flags, dataclass_from_args
 from rnnkit.utils.reading import DataFormatError, csv_rows
 

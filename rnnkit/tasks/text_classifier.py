@@ -17,10 +17,10 @@ from typing import Any
 import torch
 
 from rnnkit.models.many_to_one import ManyToOne, ManyToOneConfig
-from rnnkit.tasks import classify
-from rnnkit.tasks.classify import Labelled
-from rnnkit.tasks.text import Vocab, tokenize
-from rnnkit.tasks.training import TrainConfig
+from rnnkit.recipes import classify
+from rnnkit.recipes.classify import Labelled
+from rnnkit.recipes.text import Vocab, tokenize
+from rnnkit.recipes.training import TrainConfig
 from rnnkit.utils.reading import decode_utf8, split_lines
 
 

@@ -27,9 +27,9 @@ import torch
 from torch import Tensor
 
 from rnnkit.models import Seq2Seq, Seq2SeqConfig
+from rnnkit.recipes.text import bucket_batches, pad_batch
+from rnnkit.recipes.training import TrainConfig, fit
 from rnnkit.tasks import translate_data as td
-from rnnkit.tasks.text import bucket_batches, pad_batch
-from rnnkit.tasks.training import TrainConfig, fit
 from rnnkit.utils.config import add_dataclass_flags, dataclass_from_args
 
 

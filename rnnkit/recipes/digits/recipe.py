@@ -32,11 +32,11 @@ from torch import Tensor, nn
 
 from rnnkit.models.many_to_one import ManyToOne, ManyToOneConfig
 from rnnkit.models.one_to_one import OneToOne, OneToOneConfig
+from rnnkit.recipes import classify
+from rnnkit.recipes.classify import Labelled
 from rnnkit.recipes.contract import Meta, Recipe, RecipeConfig
 from rnnkit.recipes.digits.data import DATASETS, load_images, read_pixels
-from rnnkit.tasks import classify
-from rnnkit.tasks.classify import Labelled
-from rnnkit.tasks.training import fit
+from rnnkit.recipes.training import fit
 from rnnkit.utils.checkpoint import FORMAT, VERSION
 
 KINDS = ("rows", "flat")
