@@ -75,6 +75,8 @@ COMMANDS = {
     "generate": ["generate", "{run}"],
     "translate": ["translate", "{run}", "ein Satz"],
     "resume": ["train", "charlm", "--resume", "{run}", "--no-progress", "--max-steps", "3"],
+    "serve": ["serve", "{run}", "--port", "0"],
+    "export": ["export", "{run}", "--out", "{tmp}/model.onnx"],
     "convert without --trust": ["convert-checkpoint", "{run}", "{tmp}/new.pt"],
 }
 
