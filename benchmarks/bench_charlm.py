@@ -157,7 +157,7 @@ def sampling_speed(length: int = 400, rounds: int = 5) -> None:
     torch.manual_seed(0)
     V = 65
     model = CharLM(CharLMConfig(vocab_size=V, hidden_size=512, num_layers=2, embedding_size=64),
-                   vocab=__import__("rnnkit.lm", fromlist=["Vocab"]).Vocab([chr(32 + i) for i in range(V)])).eval()
+                   vocab=__import__("rnnkit.lm", fromlist=["CharVocab"]).CharVocab([chr(32 + i) for i in range(V)])).eval()
     twin = to_torch(model.rnn).eval()  # the same weights in a torch.nn.LSTM
 
     @torch.no_grad()

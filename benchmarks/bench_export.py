@@ -24,7 +24,7 @@ import torch
 from rnnkit.export.files import export_run
 from rnnkit.export.runtime import OnnxCharLM
 from rnnkit.layers import to_torch
-from rnnkit.lm import CharLM, CharLMConfig, Vocab, load_model, sample
+from rnnkit.lm import CharLM, CharLMConfig, CharVocab, load_model, sample
 from rnnkit.lm.checkpoint import make_checkpoint
 from rnnkit.lm.sample import next_char_distribution
 from rnnkit.utils.checkpoint import atomic_save
@@ -34,7 +34,7 @@ def make_model(out: Path, hidden_size: int, num_layers: int) -> Path:
     from pydoc_data.topics import topics
 
     torch.manual_seed(0)
-    vocab = Vocab("".join(topics.values()))
+    vocab = CharVocab("".join(topics.values()))
     model = CharLM(CharLMConfig(vocab_size=len(vocab), hidden_size=hidden_size, num_layers=num_layers), vocab)
     atomic_save(make_checkpoint(model, vocab, step=0, metrics={}), out / "best.pt")
     return out

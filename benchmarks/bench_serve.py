@@ -60,12 +60,12 @@ def make_model(out: Path, hidden_size: int, num_layers: int) -> Path:
 
     import torch
 
-    from rnnkit.lm import CharLM, CharLMConfig, Vocab
+    from rnnkit.lm import CharLM, CharLMConfig, CharVocab
     from rnnkit.lm.checkpoint import make_checkpoint
     from rnnkit.utils.checkpoint import atomic_save
 
     torch.manual_seed(0)
-    vocab = Vocab("".join(topics.values()))
+    vocab = CharVocab("".join(topics.values()))
     model = CharLM(CharLMConfig(vocab_size=len(vocab), hidden_size=hidden_size, num_layers=num_layers), vocab)
     atomic_save(make_checkpoint(model, vocab, step=0, metrics={}), out / "best.pt")
     return out

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from rnnkit.cli import main
-from rnnkit.lm import CharLM, CharLMConfig, TrainConfig, Vocab, load_model, sample, train
+from rnnkit.lm import CharLM, CharLMConfig, CharVocab, TrainConfig, load_model, sample, train
 from rnnkit.lm.checkpoint import make_checkpoint
 from rnnkit.lm.data import RandomWindows, StreamBatches, iter_text, load_corpus
 from rnnkit.lm.sample import next_char_distribution
@@ -47,7 +47,7 @@ def text_file(tmp_path):
 
 def random_model(seed: int = 0, cell: str = "lstm", num_layers: int = 2) -> CharLM:
     torch.manual_seed(seed)
-    vocab = Vocab(PANGRAM)
+    vocab = CharVocab(PANGRAM)
     return CharLM(CharLMConfig(vocab_size=len(vocab), hidden_size=16, embedding_size=8, num_layers=num_layers, cell=cell), vocab).eval()
 
 
@@ -65,7 +65,7 @@ def test_tiny_model_overfits_a_short_text(text_file):
 
 def test_forward_contract_and_final_state():
     model = random_model()
-    ids = torch.tensor([Vocab(PANGRAM).encode(PANGRAM)])  # (1, T)
+    ids = torch.tensor([CharVocab(PANGRAM).encode(PANGRAM)])  # (1, T)
     logits, loss = model(ids[:, :-1], ids[:, 1:])
     assert logits.shape == (1, ids.size(1) - 1, model.config.vocab_size)
     assert torch.isclose(loss, torch.nn.functional.cross_entropy(logits[0], ids[0, 1:]))

@@ -204,10 +204,12 @@ def test_inspect_command_on_a_charlm_checkpoint(tmp_path, capsys):
     from rnnkit.lm.checkpoint import make_checkpoint
     from rnnkit.utils.checkpoint import atomic_save
 
-    vocab = lm.Vocab(TEXT)
+    vocab = lm.CharVocab(TEXT)
     torch.manual_seed(0)
     model = lm.CharLM(lm.CharLMConfig(vocab_size=len(vocab), hidden_size=8, embedding_size=4, num_layers=2), vocab)
     path = atomic_save(make_checkpoint(model, vocab, data={"text": None, "source": "test"}), tmp_path / "m.pt")
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes("the caf\u00e9".encode("latin-1"))
     parser = argparse.ArgumentParser()
     commands.register(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["inspect", str(path), "--text", TEXT, "--neuron", "2:c:3", "--out", str(tmp_path / "o")])
@@ -215,7 +217,11 @@ def test_inspect_command_on_a_charlm_checkpoint(tmp_path, capsys):
     assert "wrote" in capsys.readouterr().out
     assert (tmp_path / "o" / "index.html").exists() and (tmp_path / "o" / "neuron_L2_c3.png").exists()
     for argv, message in ((["--text", "\u00e9t\u00e9"], "does not fit the model's vocabulary"),
-                          (["--text", "a", "--neuron", "0:c:1"], "LAYER:STATE:UNIT")):
+                          (["--text", "a", "--neuron", "0:c:1"], "LAYER:STATE:UNIT"),
+                          (["--text-file", str(latin)], r"latin.txt:1: byte 3 \(0xe9\) is not valid UTF-8")):
         args = parser.parse_args(["inspect", str(path), *argv, "--out", str(tmp_path / "o")])
         with pytest.raises(ValueError, match=message):
             args.run(args)
+    args = parser.parse_args(["inspect", str(path), "--text-file", str(tmp_path / "missing.txt"), "--out", str(tmp_path / "o")])
+    with pytest.raises(FileNotFoundError, match="no text file .*missing.txt"):
+        args.run(args)

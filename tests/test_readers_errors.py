@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from rnnkit.lm.data import load_corpus
-from rnnkit.lm.vocab import Vocab
+from rnnkit.lm.vocab import CharVocab
 from rnnkit.recipes import classify
 from rnnkit.recipes.digits import data as digits
 from rnnkit.tasks import forecast_data, gesture, music_data, spam, tagging, translate_data
@@ -102,7 +102,7 @@ ERRORS: list[tuple[str, str, bytes, Callable[[Path], Any], int, str]] = [
     # a UTF-16 text corpus: now says what the file is
     ("corpus utf-16", "u16.txt", "abc".encode("utf-16"), load_corpus, 1, "UTF-16 byte-order mark"),
     # a character outside a checkpoint's vocabulary: now with the line of its first occurrence
-    ("corpus outside vocabulary", "v.txt", b"abc\r\nab\rabz\n", lambda p: load_corpus(p, Vocab("abc\r\n")), 3,
+    ("corpus outside vocabulary", "v.txt", b"abc\r\nab\rabz\n", lambda p: load_corpus(p, CharVocab("abc\r\n")), 3,
      "outside the model's vocabulary"),
 ]
 

@@ -42,7 +42,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rnnkit.lm.data import load_corpus
-from rnnkit.lm.vocab import Vocab
+from rnnkit.lm.vocab import CharVocab
 from rnnkit.recipes import classify
 from rnnkit.recipes.digits.data import read_pixels
 from rnnkit.tasks import sentiment, spam
@@ -255,7 +255,7 @@ def corpus_cases(draw: st.DrawFn) -> dict[str, Any]:
             "fixed_vocab": draw(st.booleans())}
 
 
-def ref_corpus(raw: bytes, errors: str, vocab: Vocab | None) -> tuple[list[str], str] | Refused:
+def ref_corpus(raw: bytes, errors: str, vocab: CharVocab | None) -> tuple[list[str], str] | Refused:
     text = ref_text(raw, errors)
     if isinstance(text, Refused):
         return text
@@ -271,7 +271,7 @@ def ref_corpus(raw: bytes, errors: str, vocab: Vocab | None) -> tuple[list[str],
 
 
 def check_corpus(case: dict[str, Any], counts: Counter[str]) -> None:
-    vocab = Vocab(case["original"]) if case["fixed_vocab"] else None
+    vocab = CharVocab(case["original"]) if case["fixed_vocab"] else None
     with files(corpus_txt=case["raw"]) as f:
         def read() -> tuple[list[str], str]:
             corpus = load_corpus(f["corpus_txt"], vocab, case["errors"], cache_dir=f["corpus_txt"].parent / "cache",

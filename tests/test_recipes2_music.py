@@ -101,8 +101,8 @@ def test_smoke_run_generate_and_score(tmp_path, monkeypatch, capsys):
 
 def test_sampling_is_reproducible_with_a_seed():
     data = music.MusicData(
-        chars=music.Vocab(["<pad>", "<bos>", "<eos>", "<unk>", "C", "D", "|", "\n"]),
-        keys=music.Vocab(["<unk>", "C"], pad=None), train=[], val=[],
+        chars=music.TokenVocab(["<pad>", "<bos>", "<eos>", "<unk>", "C", "D", "|", "\n"]),
+        keys=music.TokenVocab(["<unk>", "C"], pad=None), train=[], val=[],
     )
     torch.manual_seed(0)
     model = music.build_model(music.MusicConfig(hidden_size=8, embed_size=4, key_size=4, max_chars=20), data)
@@ -145,8 +145,8 @@ def test_tune_loss_over_padding_equals_the_packed_loss():
 
 def test_sampling_with_one_prefix_per_key_keeps_each_prefix():
     data = music.MusicData(
-        chars=music.Vocab(["<pad>", "<bos>", "<eos>", "<unk>", "C", "D", "|", "\n", "M", ":", "6", "/", "8", "4"]),
-        keys=music.Vocab(["<unk>", "C", "D"], pad=None), train=[], val=[],
+        chars=music.TokenVocab(["<pad>", "<bos>", "<eos>", "<unk>", "C", "D", "|", "\n", "M", ":", "6", "/", "8", "4"]),
+        keys=music.TokenVocab(["<unk>", "C", "D"], pad=None), train=[], val=[],
     )
     torch.manual_seed(0)
     model = music.build_model(music.MusicConfig(hidden_size=8, embed_size=4, key_size=4, max_chars=12), data)

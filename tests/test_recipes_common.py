@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from rnnkit.recipes import data_cache
-from rnnkit.recipes.text import Vocab, bucket_batches, pad_batch, pad_float, tokenize
+from rnnkit.recipes.text import TokenVocab, bucket_batches, pad_batch, pad_float, tokenize
 from rnnkit.recipes.training import TrainConfig, fit
 from rnnkit.tasks.seqeval import entity_scores, get_entities
 from rnnkit.utils.checkpoint import load_checkpoint
@@ -26,16 +26,16 @@ def test_tokenize_words_and_punctuation():
 
 
 def test_vocab_min_freq_unknown_and_order():
-    v = Vocab.build([["b", "a", "b"], ["c", "b", "a"], ["d"]], min_freq=2)
+    v = TokenVocab.build([["b", "a", "b"], ["c", "b", "a"], ["d"]], min_freq=2)
     # specials first, then by decreasing count: b (3), a (2); c and d (once) are dropped
     assert v.itos == ["<pad>", "<unk>", "b", "a"]
     assert v.encode(["a", "c", "b"]) == [3, 1, 2]
     assert v.pad_id == 0 and v.unk_id == 1
-    assert Vocab.from_dict(v.to_dict()).itos == v.itos
+    assert TokenVocab.from_dict(v.to_dict()).itos == v.itos
 
 
 def test_label_vocab_rejects_unknown():
-    labels = Vocab.labels(["pos", "neg", "pos"])
+    labels = TokenVocab.labels(["pos", "neg", "pos"])
     assert labels.itos == ["neg", "pos"]
     with pytest.raises(ValueError, match="unknown token 'meh'"):
         labels.encode(["meh"])

@@ -108,11 +108,11 @@ def _run_jobs(batcher, jobs, timeout: float = 30.0) -> list[str]:
 
 
 def test_without_batching_jobs_run_one_at_a_time_exactly_as_sample():
-    from rnnkit.lm import CharLM, CharLMConfig, Vocab, sample
+    from rnnkit.lm import CharLM, CharLMConfig, CharVocab, sample
     from rnnkit.serve.batching import Batcher, Job
 
     torch.manual_seed(0)
-    vocab = Vocab("the quick brown fox jumps over the lazy dog.\n")
+    vocab = CharVocab("the quick brown fox jumps over the lazy dog.\n")
     model = CharLM(CharLMConfig(vocab_size=len(vocab), hidden_size=16, embedding_size=8, num_layers=2), vocab).eval()
     batcher = Batcher(model, batching=False)
     try:

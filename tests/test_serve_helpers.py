@@ -13,7 +13,7 @@ from typing import Any
 import torch
 import uvicorn
 
-from rnnkit.lm import CharLM, CharLMConfig, TrainConfig, Vocab, train
+from rnnkit.lm import CharLM, CharLMConfig, CharVocab, TrainConfig, train
 from rnnkit.lm.checkpoint import make_checkpoint
 from rnnkit.utils.checkpoint import atomic_save
 
@@ -33,7 +33,7 @@ def train_tiny_charlm(out: Path, steps: int = 6) -> Path:
 def random_charlm(out: Path, cell: str, num_layers: int = 2, seed: int = 0) -> Path:
     """A char-LM checkpoint with seeded random weights, written as training writes one."""
     torch.manual_seed(seed)
-    vocab = Vocab(TEXT)
+    vocab = CharVocab(TEXT)
     model = CharLM(CharLMConfig(vocab_size=len(vocab), cell=cell, hidden_size=24, embedding_size=8, num_layers=num_layers), vocab)
     atomic_save(make_checkpoint(model, vocab, step=0, metrics={}), out / "best.pt")
     return out
@@ -42,11 +42,10 @@ def random_charlm(out: Path, cell: str, num_layers: int = 2, seed: int = 0) -> P
 def sentiment_checkpoint(out: Path, seed: int = 0) -> Path:
     """A text classifier checkpoint in the format ``recipe sentiment`` writes, with seeded random weights."""
     from rnnkit.models.many_to_one import ManyToOne, ManyToOneConfig
-    from rnnkit.recipes.text import Vocab as WordVocab
-    from rnnkit.recipes.text import tokenize
+    from rnnkit.recipes.text import TokenVocab, tokenize
 
     torch.manual_seed(seed)
-    words = WordVocab.build([tokenize(line) for line in TEXT.splitlines()], min_freq=1)
+    words = TokenVocab.build([tokenize(line) for line in TEXT.splitlines()], min_freq=1)
     config = ManyToOneConfig(num_outputs=3, vocab_size=len(words), input_size=8, hidden_size=12, bidirectional=True, pooling="max")
     model = ManyToOne(config)
     checkpoint = {"task": "sentiment", "config": {"max_len": 60, "text_column": "text"}, "model_config": dataclasses.asdict(config),

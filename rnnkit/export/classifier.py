@@ -74,9 +74,9 @@ def classifier_onnx(model: ManyToOne, metadata: dict[str, str] | None = None) ->
 
 def describe_text_classifier(checkpoint: dict[str, Any]) -> dict[str, Any]:
     """The sidecar JSON of a sentiment/spam checkpoint: vocabulary, classes and how to make the ids."""
-    from rnnkit.recipes.text import Vocab
+    from rnnkit.recipes.text import TokenVocab
 
-    vocab = Vocab.from_dict(checkpoint["vocab"])
+    vocab = TokenVocab.from_dict(checkpoint["vocab"])
     return {"format": "rnnkit.classifier.onnx/1", "task": checkpoint["task"], "classes": list(checkpoint["classes"]),
             "vocab": list(vocab.itos), "unk_id": vocab.unk_id, "max_len": checkpoint["config"]["max_len"],
             "tokenize": "rnnkit.recipes.text.tokenize: lower-cased, words (with inner apostrophes) and single punctuation marks",

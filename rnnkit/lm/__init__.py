@@ -10,9 +10,11 @@ from rnnkit.lm.char_lm import CELLS, CharLM, CharLMConfig, detach_state
 from rnnkit.lm.checkpoint import load_model
 from rnnkit.lm.sample import sample
 from rnnkit.lm.train import TrainConfig, TrainResult, evaluate, train
-from rnnkit.lm.vocab import Vocab
+from rnnkit.lm.vocab import CharVocab
+
+Vocab = CharVocab  # the name before the token vocabulary (rnnkit.recipes.text.TokenVocab) got its own; kept for old code
 
 __all__ = [
-    "CELLS", "CharLM", "CharLMConfig", "TrainConfig", "TrainResult", "Vocab", "detach_state", "evaluate",
+    "CELLS", "CharLM", "CharLMConfig", "CharVocab", "TrainConfig", "TrainResult", "Vocab", "detach_state", "evaluate",
     "load_model", "sample", "train",
 ]

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.layers import GRU, LSTM, RNN
-from rnnkit.lm.vocab import Vocab
+from rnnkit.lm.vocab import CharVocab
 
 # the whole factory: cell name -> layer class
 CELLS: dict[str, type[nn.Module]] = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
@@ -60,7 +60,7 @@ class CharLM(nn.Module):
     character set the ids refer to; ``sample()`` needs it.
     """
 
-    def __init__(self, config: CharLMConfig, vocab: Vocab | None = None) -> None:
+    def __init__(self, config: CharLMConfig, vocab: CharVocab | None = None) -> None:
         super().__init__()
         if vocab is not None and len(vocab) != config.vocab_size:
             raise ValueError(

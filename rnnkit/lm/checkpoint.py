@@ -16,14 +16,14 @@ import torch
 
 import rnnkit
 from rnnkit.lm.char_lm import CharLM, CharLMConfig
-from rnnkit.lm.vocab import Vocab
+from rnnkit.lm.vocab import CharVocab
 from rnnkit.utils.checkpoint import load_checkpoint
 
 FORMAT = "rnnkit.charlm/1"
 WEIGHT_KEYS = ("model", "optimizer", "carry")  # the big entries; everything else is metadata
 
 
-def make_checkpoint(model: CharLM, vocab: Vocab, **entries: Any) -> dict[str, Any]:
+def make_checkpoint(model: CharLM, vocab: CharVocab, **entries: Any) -> dict[str, Any]:
     """The dict to ``atomic_save``: weights on CPU (so it loads anywhere), config, vocab, and ``entries``."""
     weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     return {"format": FORMAT, "rnnkit_version": rnnkit.__version__, "torch_version": str(torch.__version__),
@@ -43,13 +43,13 @@ def read_checkpoint(path: str | os.PathLike[str], map_location: str | torch.devi
     return checkpoint
 
 
-def load_model(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> tuple[CharLM, Vocab, dict[str, Any]]:
+def load_model(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> tuple[CharLM, CharVocab, dict[str, Any]]:
     """Rebuild a trained CharLM from its checkpoint. Returns (model in eval mode, vocab, metadata).
 
     ``map_location`` defaults to the CPU, so a model trained on a GPU loads on any machine.
     """
     checkpoint = read_checkpoint(path, map_location)
-    vocab = Vocab(checkpoint["vocab"])
+    vocab = CharVocab(checkpoint["vocab"])
     config = CharLMConfig(**checkpoint["config"])
     if config.vocab_size != len(vocab):
         raise ValueError(

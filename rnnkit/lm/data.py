@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from rnnkit.lm.vocab import Vocab
+from rnnkit.lm.vocab import CharVocab
 from rnnkit.utils.reading import DataFormatError, utf8_error
 
 CHUNK_BYTES = 1 << 22  # read 4 MB at a time: big enough to be fast; encoding one costs ~80 MB at most
@@ -39,7 +39,7 @@ class Corpus:
     """The ids of a whole text, and what they mean."""
 
     ids: np.ndarray  # (N,) in memory, or a np.memmap of a file
-    vocab: Vocab
+    vocab: CharVocab
     source: str  # where the text came from, for checkpoints and messages
 
     def split(self, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
@@ -98,7 +98,7 @@ def read_text(path: str | os.PathLike[str], errors: str = "strict") -> str:
 
 
 def load_corpus(
-    path: str | os.PathLike[str], vocab: Vocab | None = None, errors: str = "strict",
+    path: str | os.PathLike[str], vocab: CharVocab | None = None, errors: str = "strict",
     cache_dir: str | os.PathLike[str] | None = None, stream: bool = False, chunk_bytes: int = CHUNK_BYTES,
 ) -> Corpus:
     """Read a text file into ids; with ``stream`` they go to a memory-mapped file in ``cache_dir``.
@@ -138,19 +138,19 @@ def load_corpus(
     return Corpus(ids, vocab, str(path))
 
 
-def corpus_from_text(text: str, vocab: Vocab | None = None, source: str = "<text>") -> Corpus:
+def corpus_from_text(text: str, vocab: CharVocab | None = None, source: str = "<text>") -> Corpus:
     """Ids of an in-memory string."""
     vocab = _check_vocab(vocab, set(text), source, lambda: iter([text]))
     return Corpus(vocab.encode_array(text), vocab, source)
 
 
-def _check_vocab(vocab: Vocab | None, chars: set[str], source: str, texts: Callable[[], Iterable[str]]) -> Vocab:
+def _check_vocab(vocab: CharVocab | None, chars: set[str], source: str, texts: Callable[[], Iterable[str]]) -> CharVocab:
     """The vocabulary of ``chars``, or ``vocab`` if it covers them; ``texts`` re-reads the text to point at a problem."""
     if not chars:
         raise DataFormatError(source, "the text is empty: there is nothing to learn from", "some text", line=1,
                               hint="Pass a text file with some content.")
     if vocab is None:
-        return Vocab(chars)
+        return CharVocab(chars)
     extra = sorted(chars - vocab.index.keys())
     if extra:
         shown = ", ".join(repr(c) for c in extra[:10]) + (f" and {len(extra) - 10} more" if len(extra) > 10 else "")

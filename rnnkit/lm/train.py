@@ -32,7 +32,7 @@ from rnnkit.lm.char_lm import CharLM, CharLMConfig, State, detach_state
 from rnnkit.lm.checkpoint import check_same, make_checkpoint, read_checkpoint
 from rnnkit.lm.data import ERRORS, Corpus, RandomWindows, StreamBatches, corpus_from_text, load_corpus
 from rnnkit.lm.embedded import embedded_text
-from rnnkit.lm.vocab import Vocab
+from rnnkit.lm.vocab import CharVocab
 from rnnkit.utils.checkpoint import atomic_save
 
 DEFAULT_TIME_BUDGET = 300.0  # seconds, when neither --max-steps nor --time-budget is given
@@ -88,7 +88,7 @@ class TrainResult:
     history: list[dict[str, Any]]  # the metrics log, one dict per row
     stopped: str  # why training ended: max_steps, time_budget, early_stopping, interrupted
     model: CharLM
-    vocab: Vocab
+    vocab: CharVocab
     out: Path | None
 
 
@@ -133,7 +133,7 @@ def evaluate(model: nn.Module, ids: np.ndarray, batch_size: int = 32, bptt: int 
     return total / count
 
 
-def load_training_text(text: str | None, vocab: Vocab | None, config: TrainConfig, cache_dir: Path | None) -> Corpus:
+def load_training_text(text: str | None, vocab: CharVocab | None, config: TrainConfig, cache_dir: Path | None) -> Corpus:
     """The corpus for a run: a file (memory-mapped when large), or the embedded default."""
     if text is None:
         body, source = embedded_text()
@@ -181,7 +181,7 @@ def train(
         text = text if text is not None else checkpoint["data"]["text"]
 
     # ---- data --------------------------------------------------------------------------------
-    vocab = Vocab(checkpoint["vocab"]) if checkpoint is not None else None
+    vocab = CharVocab(checkpoint["vocab"]) if checkpoint is not None else None
     corpus = load_training_text(text, vocab, config, out_dir)
     vocab = corpus.vocab
     train_ids, val_ids = corpus.split(config.val_fraction)

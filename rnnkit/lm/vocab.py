@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 
-class Vocab:
+class CharVocab:
     """Characters <-> ids. ``chars[i]`` is the character with id ``i``; ids follow code-point order.
 
     Sorting makes the vocabulary a function of the character set alone, so two runs over the
@@ -18,9 +18,9 @@ class Vocab:
         chars = sorted(set(chars))
         bad = [c for c in chars if not isinstance(c, str) or len(c) != 1]
         if bad:
-            raise ValueError(f"Vocab: every entry must be a single character, got {bad[:5]!r}.")
+            raise ValueError(f"CharVocab: every entry must be a single character, got {bad[:5]!r}.")
         if not chars:
-            raise ValueError("Vocab: the vocabulary is empty; the text has no characters.")
+            raise ValueError("CharVocab: the vocabulary is empty; the text has no characters.")
         self.chars: list[str] = chars
         self.index: dict[str, int] = {c: i for i, c in enumerate(chars)}
 
@@ -28,10 +28,10 @@ class Vocab:
         return len(self.chars)
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Vocab) and self.chars == other.chars
+        return isinstance(other, CharVocab) and self.chars == other.chars
 
     def __repr__(self) -> str:
-        return f"Vocab({len(self)} chars)"
+        return f"CharVocab({len(self)} chars)"
 
     @property
     def dtype(self) -> type[np.unsignedinteger]:
@@ -48,7 +48,7 @@ class Vocab:
             missing = self.unknown(text)
             if missing:
                 raise ValueError(
-                    f"Vocab.encode: {len(missing)} character(s) not in the vocabulary: {_show(missing)}. "
+                    f"CharVocab.encode: {len(missing)} character(s) not in the vocabulary: {_show(missing)}. "
                     "Remove them, or skip them explicitly (--skip-unknown / skip_unknown=True)."
                 )
         return [self.index[c] for c in text if c in self.index]
@@ -68,7 +68,7 @@ class Vocab:
         return "".join(self.chars[int(i)] for i in ids)
 
     def to_list(self) -> list[str]:
-        """The characters in id order, for a checkpoint; ``Vocab(chars)`` rebuilds the vocabulary."""
+        """The characters in id order, for a checkpoint; ``CharVocab(chars)`` rebuilds the vocabulary."""
         return list(self.chars)
 
 

@@ -4,11 +4,11 @@ and padded, length-bucketed batches whose ``lengths`` go to the model.
 Typical use::
 
     tokens = [tokenize(line) for line in lines]
-    vocab = Vocab.build(tokens, min_freq=2)                 # "<pad>" = 0, "<unk>" = 1
+    vocab = TokenVocab.build(tokens, min_freq=2)            # "<pad>" = 0, "<unk>" = 1
     for idx in bucket_batches([len(t) for t in tokens], batch_size=32, generator=g):
         x, lengths = pad_batch([vocab.encode(tokens[i]) for i in idx], vocab.pad_id)  # (B, T), (B,)
 
-A checkpoint stores ``vocab.to_dict()``; ``Vocab.from_dict`` rebuilds the same ids.
+A checkpoint stores ``vocab.to_dict()``; ``TokenVocab.from_dict`` rebuilds the same ids.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def tokenize(text: str, lowercase: bool = True) -> list[str]:
     return _TOKEN.findall(text)
 
 
-class Vocab:
+class TokenVocab:
     """A token <-> id map. The specials come first (``<pad>`` is 0, ``<unk>`` is 1), then the
     kept tokens by decreasing frequency (ties alphabetically, so the ids are reproducible).
 
@@ -48,10 +48,10 @@ class Vocab:
     def __init__(self, itos: Sequence[str], unk: str | None = UNK, pad: str | None = PAD) -> None:
         if len(set(itos)) != len(itos):
             dup = sorted(t for t, n in Counter(itos).items() if n > 1)
-            raise ValueError(f"Vocab: tokens must be unique, got duplicates {dup[:5]}.")
+            raise ValueError(f"TokenVocab: tokens must be unique, got duplicates {dup[:5]}.")
         for name, special in (("unk", unk), ("pad", pad)):
             if special is not None and special not in itos:
-                raise ValueError(f"Vocab: {name} token {special!r} is not in the token list; add it or pass {name}=None.")
+                raise ValueError(f"TokenVocab: {name} token {special!r} is not in the token list; add it or pass {name}=None.")
         self.itos: list[str] = list(itos)
         self.stoi: dict[str, int] = {t: i for i, t in enumerate(self.itos)}
         self.unk = unk
@@ -64,10 +64,10 @@ class Vocab:
         min_freq: int = 1,
         max_size: int | None = None,
         specials: Sequence[str] = (PAD, UNK),
-    ) -> Vocab:
+    ) -> TokenVocab:
         """Count tokens in ``sequences``; keep those seen ``min_freq`` times or more (at most ``max_size``)."""
         if min_freq < 1:
-            raise ValueError(f"Vocab.build: min_freq must be >= 1, got {min_freq}.")
+            raise ValueError(f"TokenVocab.build: min_freq must be >= 1, got {min_freq}.")
         counts = Counter(t for seq in sequences for t in seq)
         kept = sorted((t for t, n in counts.items() if n >= min_freq and t not in specials), key=lambda t: (-counts[t], t))
         if max_size is not None:
@@ -79,7 +79,7 @@ class Vocab:
         )
 
     @classmethod
-    def labels(cls, labels: Iterable[str]) -> Vocab:
+    def labels(cls, labels: Iterable[str]) -> TokenVocab:
         """A closed label set (no ``<pad>``/``<unk>``), sorted so the ids do not depend on data order."""
         return cls(sorted(set(labels)), unk=None, pad=None)
 
@@ -93,14 +93,14 @@ class Vocab:
     def pad_id(self) -> int:
         """The id of the padding token; a ValueError if the vocabulary has none."""
         if self.pad is None:
-            raise ValueError("Vocab: this vocabulary has no padding token.")
+            raise ValueError("TokenVocab: this vocabulary has no padding token.")
         return self.stoi[self.pad]
 
     @property
     def unk_id(self) -> int:
         """The id of the unknown token; a ValueError if the vocabulary has none."""
         if self.unk is None:
-            raise ValueError("Vocab: this vocabulary has no unknown token.")
+            raise ValueError("TokenVocab: this vocabulary has no unknown token.")
         return self.stoi[self.unk]
 
     def encode(self, tokens: Iterable[str]) -> list[int]:
@@ -111,7 +111,7 @@ class Vocab:
         ids = []
         for t in tokens:
             if t not in self.stoi:
-                raise ValueError(f"Vocab: unknown token {t!r}; known tokens are {self.itos[:20]}.")
+                raise ValueError(f"TokenVocab: unknown token {t!r}; known tokens are {self.itos[:20]}.")
             ids.append(self.stoi[t])
         return ids
 
@@ -124,7 +124,7 @@ class Vocab:
         return {"itos": list(self.itos), "unk": self.unk, "pad": self.pad}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Vocab:
+    def from_dict(cls, d: dict[str, Any]) -> TokenVocab:
         """The vocabulary ``to_dict`` wrote."""
         return cls(d["itos"], unk=d.get("unk"), pad=d.get("pad"))
 

@@ -32,7 +32,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit.models import OneToMany, OneToManyConfig, Seq2Seq, Seq2SeqConfig
-from rnnkit.recipes.text import BOS, EOS, PAD, UNK, Vocab, pad_batch
+from rnnkit.recipes.text import BOS, EOS, PAD, UNK, TokenVocab, pad_batch
 from rnnkit.recipes.training import TrainConfig, fit
 from rnnkit.tasks.caption_scenes import (
     CANVAS,
@@ -165,7 +165,7 @@ class Captioner(nn.Module):
 @dataclass
 class CaptionData:
     """The caption vocabulary, the digit images scenes are composed from, and the scenes of each split."""
-    vocab: Vocab
+    vocab: TokenVocab
     source: DigitSource
     train_pool: np.ndarray  # indices of the source images training scenes are composed from
     train: list[Scene]  # the first epoch's training scenes (later epochs compose fresh ones when augmenting)
@@ -180,7 +180,7 @@ def prepare_data(config: CaptionConfig) -> CaptionData:
     train = compose(source, train_pool, config.num_train, config.scene_seed, augment=config.augment)
     dev = compose(source, dev_pool, config.num_dev, config.scene_seed + 2)
     test = compose(source, test_pool, config.num_test, config.scene_seed + 1)
-    vocab = Vocab.build([canonical(s).split() for s in train], specials=(PAD, BOS, EOS, UNK))  # pad 0, bos 1, eos 2
+    vocab = TokenVocab.build([canonical(s).split() for s in train], specials=(PAD, BOS, EOS, UNK))  # pad 0, bos 1, eos 2
     return CaptionData(vocab, source, train_pool, train, dev, test)
 
 
@@ -193,7 +193,7 @@ def canonical(scene: Scene) -> str:
     return scene.captions()[0]
 
 
-def batch(scenes: list[Scene], captions: list[str] | None, vocab: Vocab) -> tuple[Tensor, ...]:
+def batch(scenes: list[Scene], captions: list[str] | None, vocab: TokenVocab) -> tuple[Tensor, ...]:
     """Images (B, 32, 32), and with captions also targets (B, T) ending in eos, lengths (B,)."""
     images = torch.from_numpy(np.stack([s.image for s in scenes]))  # (B, 32, 32)
     if captions is None:
@@ -206,7 +206,7 @@ def batch(scenes: list[Scene], captions: list[str] | None, vocab: Vocab) -> tupl
 # ---- evaluation ------------------------------------------------------------------------------
 
 
-def describe(model: Captioner, scenes: list[Scene], vocab: Vocab, beam: int = 1, batch_size: int = 128) -> list[str]:
+def describe(model: Captioner, scenes: list[Scene], vocab: TokenVocab, beam: int = 1, batch_size: int = 128) -> list[str]:
     """A caption for each scene: greedy with ``beam=1``, else beam search of that width."""
     out: list[str] = []
     for i in range(0, len(scenes), batch_size):
@@ -215,7 +215,7 @@ def describe(model: Captioner, scenes: list[Scene], vocab: Vocab, beam: int = 1,
     return out
 
 
-def evaluate(model: Captioner, scenes: list[Scene], vocab: Vocab, beam: int = 1) -> dict[str, float]:
+def evaluate(model: Captioner, scenes: list[Scene], vocab: TokenVocab, beam: int = 1) -> dict[str, float]:
     """Fact accuracy (objects, sizes and relation all true), object and relation accuracy, and BLEU."""
     hyps = describe(model, scenes, vocab, beam)
     facts = [caption_facts(h) for h in hyps]
@@ -262,7 +262,7 @@ def render(scenes: list[Scene], captions: list[str], path: Path, columns: int = 
 # ---- recipe ----------------------------------------------------------------------------------
 
 
-def build_model(config: CaptionConfig, vocab: Vocab) -> Captioner:
+def build_model(config: CaptionConfig, vocab: TokenVocab) -> Captioner:
     """A Captioner sized for ``config`` and ``vocab``, with the vocabulary's bos and eos ids."""
     return Captioner(config, len(vocab), vocab.stoi[BOS], vocab.stoi[EOS])
 
@@ -324,10 +324,10 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def load(checkpoint: dict[str, Any]) -> tuple[Captioner, Vocab, CaptionConfig]:
+def load(checkpoint: dict[str, Any]) -> tuple[Captioner, TokenVocab, CaptionConfig]:
     """The model (weights loaded), vocabulary and config stored in a caption checkpoint."""
     config = CaptionConfig(**checkpoint["config"])
-    vocab = Vocab.from_dict(checkpoint["vocab"])
+    vocab = TokenVocab.from_dict(checkpoint["vocab"])
     model = build_model(config, vocab)
     model.load_state_dict(checkpoint["model"])
     return model.eval(), vocab, config

@@ -39,7 +39,7 @@ from torch import Tensor
 from rnnkit.models import OneToMany, OneToManyConfig
 from rnnkit.models.common import length_mask
 from rnnkit.models.decoding import generate_tokens
-from rnnkit.recipes.text import BOS, EOS, PAD, UNK, Vocab, bucket_batches, pad_batch
+from rnnkit.recipes.text import BOS, EOS, PAD, UNK, TokenVocab, bucket_batches, pad_batch
 from rnnkit.recipes.training import TrainConfig, fit
 from rnnkit.tasks.music_data import (
     Tune,
@@ -91,8 +91,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 @dataclass
 class MusicData:
     """The character and key vocabularies and the tunes of each split."""
-    chars: Vocab  # output characters: <pad> 0, <bos> 1, <eos> 2, <unk> 3, then the characters
-    keys: Vocab  # conditions: <unk> 0, then the keys
+    chars: TokenVocab  # output characters: <pad> 0, <bos> 1, <eos> 2, <unk> 3, then the characters
+    keys: TokenVocab  # conditions: <unk> 0, then the keys
     train: list[Tune]
     val: list[Tune]
 
@@ -111,8 +111,8 @@ def prepare_data(config: MusicConfig, seed: int = 0) -> MusicData:
     if len(tunes) - n_val < 1:
         raise ValueError(f"music: {len(tunes)} tune(s) are too few to hold out {n_val} for validation; add tunes.")
     train, val = tunes[:-n_val], tunes[-n_val:]
-    chars = Vocab.build([list(t.text) for t in train], specials=(PAD, BOS, EOS, UNK))
-    keys = Vocab.build([[t.key] for t in train], specials=(UNK,))
+    chars = TokenVocab.build([list(t.text) for t in train], specials=(PAD, BOS, EOS, UNK))
+    keys = TokenVocab.build([[t.key] for t in train], specials=(UNK,))
     return MusicData(chars, keys, train, val)
 
 
@@ -397,7 +397,7 @@ def run(args: argparse.Namespace) -> int:
 def load(checkpoint: dict[str, Any]) -> tuple[OneToMany, MusicData, MusicConfig]:
     """The model (weights loaded), vocabularies and config stored in a music checkpoint."""
     config = MusicConfig(**checkpoint["config"])
-    data = MusicData(Vocab.from_dict(checkpoint["chars"]), Vocab.from_dict(checkpoint["keys"]), [], [])
+    data = MusicData(TokenVocab.from_dict(checkpoint["chars"]), TokenVocab.from_dict(checkpoint["keys"]), [], [])
     model = build_model(config, data)
     model.load_state_dict(checkpoint["model"])
     return model.eval(), data, config

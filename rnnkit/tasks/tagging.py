@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from rnnkit.models.many_to_many import ManyToMany, ManyToManyConfig
 from rnnkit.recipes import classify
-from rnnkit.recipes.text import Vocab, bucket_batches, pad_batch, tokenize
+from rnnkit.recipes.text import TokenVocab, bucket_batches, pad_batch, tokenize
 from rnnkit.recipes.training import FitResult, TrainConfig, fit
 from rnnkit.tasks.seqeval import entity_scores
 from rnnkit.utils.reading import DataFormatError, decode_utf8, split_lines
@@ -199,9 +199,9 @@ class Tagger(nn.Module):
 @dataclass
 class Vocabs:
     """The word, character (None without the character CNN) and tag vocabularies of a tagger."""
-    words: Vocab
-    chars: Vocab | None
-    tags: Vocab
+    words: TokenVocab
+    chars: TokenVocab | None
+    tags: TokenVocab
 
     def to_dict(self) -> dict[str, Any]:
         """Plain lists and strings, for a checkpoint; ``from_dict`` reads them back."""
@@ -210,16 +210,16 @@ class Vocabs:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Vocabs:
         """The vocabularies ``to_dict`` wrote."""
-        return cls(Vocab.from_dict(d["words"]), Vocab.from_dict(d["chars"]) if d["chars"] else None, Vocab.from_dict(d["tags"]))
+        return cls(TokenVocab.from_dict(d["words"]), TokenVocab.from_dict(d["chars"]) if d["chars"] else None, TokenVocab.from_dict(d["tags"]))
 
 
 def build_vocabs(train: Sequence[Sentence], min_freq: int, chars: bool) -> Vocabs:
     """Vocabularies from the training sentences: words seen ``min_freq`` times, characters twice (if ``chars``), every tag."""
-    words = Vocab.build(([normalise(t) for t in s.tokens] for s in train), min_freq=min_freq)
+    words = TokenVocab.build(([normalise(t) for t in s.tokens] for s in train), min_freq=min_freq)
     char_vocab = None
     if chars:
-        char_vocab = Vocab.build(([c for t in s.tokens for c in t[:MAX_WORD]] for s in train), min_freq=2)
-    return Vocabs(words, char_vocab, Vocab.labels(t for s in train for t in s.tags))
+        char_vocab = TokenVocab.build(([c for t in s.tokens for c in t[:MAX_WORD]] for s in train), min_freq=2)
+    return Vocabs(words, char_vocab, TokenVocab.labels(t for s in train for t in s.tags))
 
 
 @dataclass

@@ -19,7 +19,7 @@ import torch
 from rnnkit.models.many_to_one import ManyToOne, ManyToOneConfig
 from rnnkit.recipes import classify
 from rnnkit.recipes.classify import Labelled
-from rnnkit.recipes.text import Vocab, tokenize
+from rnnkit.recipes.text import TokenVocab, tokenize
 from rnnkit.recipes.training import TrainConfig
 from rnnkit.utils.reading import decode_utf8, split_lines
 
@@ -47,7 +47,7 @@ class TextClassifierConfig(TrainConfig):
     out: str = field(default="runs/text", metadata={"help": "directory for best.pt, last.pt and results.json"})
 
 
-def encode(texts: Sequence[str], vocab: Vocab, max_len: int) -> list[torch.Tensor]:
+def encode(texts: Sequence[str], vocab: TokenVocab, max_len: int) -> list[torch.Tensor]:
     """Texts -> id tensors (T,), at least one token each (an empty text becomes a single <unk>)."""
     return [torch.tensor(vocab.encode(tokenize(t)[:max_len]) or [vocab.unk_id]) for t in texts]
 
@@ -67,7 +67,7 @@ def run(task: str, cfg: TextClassifierConfig, texts: list[str], labels: list[str
     extra_texts, extra_labels = extra_train or ([], [])
     train_texts = [texts[i] for i in train_idx] + extra_texts
     train_labels = [labels[i] for i in train_idx] + extra_labels
-    vocab = Vocab.build((tokenize(t)[: cfg.max_len] for t in train_texts), min_freq=cfg.min_freq)
+    vocab = TokenVocab.build((tokenize(t)[: cfg.max_len] for t in train_texts), min_freq=cfg.min_freq)
 
     def labelled(xs: list[str], ys: list[str]) -> Labelled:
         return Labelled(encode(xs, vocab, cfg.max_len), [classes.index(y) for y in ys])
@@ -95,12 +95,12 @@ def run(task: str, cfg: TextClassifierConfig, texts: list[str], labels: list[str
     return 0
 
 
-def load(checkpoint: dict[str, Any]) -> tuple[ManyToOne, Vocab, list[str], dict[str, Any]]:
+def load(checkpoint: dict[str, Any]) -> tuple[ManyToOne, TokenVocab, list[str], dict[str, Any]]:
     """The model (in eval mode), vocabulary, class names and recipe config of a checkpoint."""
     model = ManyToOne(ManyToOneConfig(**checkpoint["model_config"]))
     model.load_state_dict(checkpoint["model"])
     model.eval()
-    return model, Vocab.from_dict(checkpoint["vocab"]), list(checkpoint["classes"]), checkpoint["config"]
+    return model, TokenVocab.from_dict(checkpoint["vocab"]), list(checkpoint["classes"]), checkpoint["config"]
 
 
 def predict_texts(checkpoint: dict[str, Any], texts: Sequence[str], shown: Sequence[str] | None = None) -> torch.Tensor:
