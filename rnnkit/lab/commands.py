@@ -99,6 +99,15 @@ def _run_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_utf8(path: Path) -> str:
+    """A UTF-8 text file; a missing file or an undecodable byte is an error naming the file (and the line)."""
+    from rnnkit.utils.reading import decode_utf8
+
+    if not path.is_file():
+        raise FileNotFoundError(f"inspect: no text file {path}; pass --text-file PATH or --text TEXT.")
+    return decode_utf8(path.read_bytes(), str(path), "Convert it to UTF-8, or pass --text.")
+
+
 def _read_text(args: argparse.Namespace, meta: dict) -> tuple[str, str]:
     """The text to inspect and where it came from: --text, --text-file, or the checkpoint's own data."""
     if args.text is not None and args.text_file is not None:
@@ -109,11 +118,11 @@ def _read_text(args: argparse.Namespace, meta: dict) -> tuple[str, str]:
     if args.text is not None:
         text, source = args.text, "--text"
     elif args.text_file is not None:
-        text, source = args.text_file.read_text(encoding="utf-8"), str(args.text_file)
+        text, source = _read_utf8(args.text_file), str(args.text_file)
     else:
         data = meta.get("data") or {}
         if data.get("text"):
-            text, source = Path(data["text"]).read_text(encoding="utf-8"), data["text"]
+            text, source = _read_utf8(Path(data["text"])), data["text"]
         else:
             from rnnkit.lm.embedded import embedded_text
 
