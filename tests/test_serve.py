@@ -352,6 +352,14 @@ def test_client_disconnect_takes_the_stream_out_of_the_batch(slow_server):
     assert wait_for(lambda: load()["active"] == 0, 1.0)
 
 
+def test_client_giving_up_on_a_whole_answer_takes_its_job_out_too(slow_server):
+    load = lambda: httpx.get(slow_server.url + "/health").json()["load"]["lstm"]  # noqa: E731
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(slow_server.url + "/v1/generate", json={"length": 1000}, timeout=0.5)  # 20 s of work asked for
+    # gone well before the server's 1.5 s timeout would have ended it
+    assert wait_for(lambda: load()["active"] == 0, 0.6)
+
+
 def test_sigterm_lets_the_stream_end_then_exits(runs, tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "rnnkit.cli", "serve", str(runs["lstm"]), "--port", "0", "--drain", "1"],

@@ -140,7 +140,11 @@ def create_app(models: dict[str, ServedModel], limits: Limits | None = None, dra
         if body.stream:
             return StreamingResponse(_sse(job, events, served.name, limits), media_type="text/event-stream",
                                      headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-        return await _whole(job, events, served.name, body, limits)
+        watcher = asyncio.create_task(_cancel_on_disconnect(request, job))
+        try:
+            return await _whole(job, events, served.name, body, limits)
+        finally:
+            watcher.cancel()
 
     @app.post("/v1/predict")
     async def predict(body: PredictRequest) -> dict[str, Any]:
@@ -209,6 +213,15 @@ async def _next(job: Job, events: asyncio.Queue[Event], limits: Limits) -> Event
     except TimeoutError:
         job.cancel()
         return {"done": True, "finish_reason": "timeout", "produced": job.produced}
+
+
+async def _cancel_on_disconnect(request: Request, job: Job) -> None:
+    """A client waiting for a whole answer can hang up too: then its job leaves the batch (checked 4 times a second)."""
+    while not job.cancelled.is_set():
+        if await request.is_disconnected():
+            job.cancel()
+            return
+        await asyncio.sleep(0.25)
 
 
 async def _whole(job: Job, events: asyncio.Queue[Event], name: str, body: GenerateRequest, limits: Limits) -> JSONResponse:
