@@ -218,7 +218,7 @@ def test_inspect_command_on_a_charlm_checkpoint(tmp_path, capsys):
     assert (tmp_path / "o" / "index.html").exists() and (tmp_path / "o" / "neuron_L2_c3.png").exists()
     for argv, message in ((["--text", "\u00e9t\u00e9"], "does not fit the model's vocabulary"),
                           (["--text", "a", "--neuron", "0:c:1"], "LAYER:STATE:UNIT"),
-                          (["--text-file", str(latin)], r"latin.txt:1: byte 3 \(0xe9\) is not valid UTF-8")):
+                          (["--text-file", str(latin)], r"latin.txt:1: byte 7 \(0xe9\) is not valid UTF-8")):
         args = parser.parse_args(["inspect", str(path), *argv, "--out", str(tmp_path / "o")])
         with pytest.raises(ValueError, match=message):
             args.run(args)
