@@ -16,7 +16,8 @@ every recipe::
 ``meta`` is the bridge between training and use: it is stored in the checkpoint (so it must be
 plain: lists, dicts, strings, numbers, tensors), and ``build_model`` plus ``predict`` need nothing
 else, so a trained model is used without its training data. Optional hooks: ``baselines`` (figures
-measured in the same run for comparison), ``report`` (pictures), ``generate`` (``rnnkit generate``).
+measured in the same run for comparison), ``report`` (pictures), ``generate`` (``rnnkit generate``),
+``generators`` (the recipe's own shuffling generators, restored on ``--resume``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 
+import torch
 from torch import Tensor, nn
 
 from rnnkit.recipes.training import TrainConfig, default_loss
@@ -87,6 +89,10 @@ class Recipe(ABC, Generic[C, D]):
     def show(self, result: dict[str, Any]) -> str:
         """One line of ``predict``'s output for the terminal (by default its fields as key=value)."""
         return "  ".join(f"{k}={v}" for k, v in result.items())
+
+    def generators(self, data: D) -> list[torch.Generator]:
+        """The recipe's own generators that ``batches`` draws from across epochs (kept in last.pt for an exact resume)."""
+        return []
 
     def baselines(self, config: C, data: D) -> dict[str, dict[str, float]]:
         """Test metrics of simple baselines measured in the same run, by name (none by default)."""

@@ -55,6 +55,7 @@ def run_recipe(recipe: Recipe[Any, Any], config: RecipeConfig) -> dict[str, Any]
         loss_fn=recipe.loss,
         checkpoint=checkpoint,
         out_dir=out,
+        generators=recipe.generators(data),
     )
 
     # test metrics of the best epoch's model, the baselines beside them, and the pictures

@@ -1,6 +1,7 @@
 """The training loop every recipe shares: epochs of (forward, backward, clip, step) with a
-progress bar, validation after each epoch, early stopping on a validation metric, and
-checkpoints written atomically that a killed run resumes from exactly.
+progress bar, validation after each epoch, early stopping on a validation metric, a
+learning rate per epoch (``schedule``: constant or cosine), and checkpoints written
+atomically that a killed run resumes from exactly.
 
 A recipe supplies the pieces that differ::
 
@@ -56,6 +57,9 @@ FIT_FORMAT = "rnnkit.fit/1"
 RESUME_MAY_CHANGE = ("resume", "progress", "threads", "epochs", "max_steps", "max_minutes", "save_every", "out", "out_dir")
 
 
+SCHEDULES = ("constant", "cosine")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Optimisation settings shared by the recipes (each recipe chooses its own defaults)."""
@@ -73,6 +77,7 @@ class TrainConfig:
     log_every: int = field(default=10, metadata={"help": "write the training loss to metrics.jsonl every N steps (0 = per epoch only)"})  # a loss curve without a huge file
     save_every: int = field(default=0, metadata={"help": "also write last.pt every N steps, to resume mid-epoch (0 = after each epoch only)"})  # epochs are short here
     resume: bool = field(default=False, metadata={"help": "continue the run in the output directory from its last.pt, exactly where it stopped (starts afresh if there is none yet)"})  # rerun the same command after a crash
+    schedule: str = field(default="constant", metadata={"help": "learning rate per epoch: constant, or cosine (from lr at epoch 1 down towards 0 after the last)", "choices": list(SCHEDULES)})  # cosine: the last epochs, at a small rate, let a slow-settling part converge
 
 
 @dataclass
@@ -104,6 +109,29 @@ class _Position:
     history: list[dict[str, float]] = dataclasses.field(default_factory=list)
     log_rows: int = 0  # lines of metrics.jsonl written so far: a resumed run drops any after them
     stopped: str = ""  # why the run ended; empty while it runs
+
+
+def schedule_factor(schedule: str, epoch: int, epochs: int) -> float:
+    """The share of the base learning rate used in ``epoch`` (counted from 1).
+
+    constant: 1.  cosine: (1 + cos(pi * (epoch - 1) / epochs)) / 2, from 1 at the first epoch down
+    towards 0 (the rate is set once per epoch, not per step).
+    """
+    if schedule == "constant":
+        return 1.0
+    if schedule == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * (epoch - 1) / max(epochs, 1)))
+    raise ValueError(f"TrainConfig: schedule must be one of {SCHEDULES}, got {schedule!r}.")
+
+
+def _set_epoch_lr(opt: torch.optim.Optimizer, config: TrainConfig, epoch: int) -> None:
+    """Set each parameter group's rate for ``epoch`` from its base rate (kept as ``initial_lr``, as torch's schedulers do)."""
+    if config.schedule == "constant":
+        return  # leave the optimizer's rates alone (a caller's own optimizer may set them)
+    factor = schedule_factor(config.schedule, epoch, config.epochs)
+    for group in opt.param_groups:
+        group.setdefault("initial_lr", group["lr"])  # saved with the optimizer state, so a resumed run keeps its base
+        group["lr"] = group["initial_lr"] * factor
 
 
 def default_loss(model: nn.Module, batch: Any) -> Tensor:
@@ -157,6 +185,7 @@ def fit(
         raise ValueError("fit: a checkpoint function needs out_dir, the directory to write best.pt and last.pt in.")
     if config.resume and out_dir is None:
         raise ValueError("fit: resume=True needs out_dir, the directory whose last.pt to continue from.")
+    schedule_factor(config.schedule, 1, config.epochs)  # an unknown schedule fails here, before any training
     if config.log_every < 0 or config.save_every < 0:
         raise ValueError(f"fit: log_every and save_every must be 0 (off) or positive, got {config.log_every}, {config.save_every}.")
     out = Path(out_dir) if out_dir is not None else None
@@ -224,6 +253,7 @@ def _fit(
         epoch = pos.epoch
         model.train()
         epoch_rng = saved["rng_epoch_start"] if saved is not None and epoch == resumed_epoch else _rng_state(generators)
+        _set_epoch_lr(opt, config, epoch)
         batches = train_batches(epoch) if callable(train_batches) else train_batches
         size = len(batches) if isinstance(batches, Sized) else None
         iterator = iter(batches)
@@ -315,6 +345,8 @@ def _read_resume_state(out: Path, config: TrainConfig, monitor: str, mode: str, 
     ours = {**dataclasses.asdict(config), "monitor": monitor, "mode": mode, "generators": generators}
     theirs = {**state["config"], "monitor": state["monitor"], "mode": state["mode"], "generators": len(state["rng"]["local"])}
     diffs = [k for k in ours if k not in RESUME_MAY_CHANGE and k in theirs and ours[k] != theirs[k]]
+    if ours.get("schedule", "constant") != "constant" and ours["epochs"] != theirs["epochs"] and "epochs" not in diffs:
+        diffs.append("epochs")  # a scheduled rate depends on the number of epochs: changing it changes every epoch's rate
     if diffs:
         listed = "; ".join(f"{k}: asked for {ours[k]!r}, the checkpoint has {theirs[k]!r}" for k in diffs)
         raise ValueError(f"fit: resume: settings differ from {path} ({listed}). "
