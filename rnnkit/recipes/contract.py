@@ -43,6 +43,16 @@ class RecipeConfig(TrainConfig):
     out: str = field(default="", metadata={"help": "run directory: best.pt, last.pt, results.json, pictures (default: runs/NAME)"})
 
 
+@dataclass(frozen=True)
+class GenerateOptions:
+    """What ``rnnkit generate`` passes to a generative recipe's ``generate``."""
+
+    num: int = 4  # how many outputs
+    seed: int = 0  # random seed of the sampling (or of the composed inputs)
+    out: str | None = None  # directory for generated files (default: the run directory)
+    prime: str | None = None  # what to condition on, recipe-specific (a key, a seed note, ...)
+
+
 C = TypeVar("C", bound=RecipeConfig)
 D = TypeVar("D")  # the recipe's prepared data: its splits and whatever it built from them
 
@@ -90,6 +100,11 @@ class Recipe(ABC, Generic[C, D]):
         """One line of ``predict``'s output for the terminal (by default its fields as key=value)."""
         return "  ".join(f"{k}={v}" for k, v in result.items())
 
+    def validates(self, config: C, data: D) -> bool:
+        """Whether the run has a validation split; without one (tiny data sets) fit keeps the epoch
+        with the lowest training loss, and ``evaluate`` is called for the test split only."""
+        return True
+
     def generators(self, data: D) -> list[torch.Generator]:
         """The recipe's own generators that ``batches`` draws from across epochs (kept in last.pt for an exact resume)."""
         return []
@@ -101,6 +116,11 @@ class Recipe(ABC, Generic[C, D]):
     def report(self, model: nn.Module, config: C, data: D, out: Path) -> list[Path]:
         """Pictures of the trained model at work, written into ``out`` (none by default)."""
         return []
+
+    def generate(self, model: nn.Module, config: C, meta: Meta, options: GenerateOptions) -> list[dict[str, Any]]:
+        """New outputs from a trained model (``rnnkit generate``): one JSON-able dict each; files written are
+        listed under a "files" key (by default: this recipe does not generate)."""
+        raise ValueError(f"recipe {self.name!r} does not generate; use `rnnkit predict`.")
 
     def upgrade(self, checkpoint: dict[str, Any]) -> dict[str, Any]:
         """A checkpoint written before the recipe contract, in the current layout (by default: refused)."""

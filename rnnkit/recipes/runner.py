@@ -49,7 +49,8 @@ def run_recipe(recipe: Recipe[Any, Any], config: RecipeConfig) -> dict[str, Any]
         model,
         lambda epoch: recipe.batches(config, data, epoch),
         config,
-        evaluate=lambda m: {f"dev_{k}": v for k, v in recipe.evaluate(m, config, data, "dev").items()},
+        evaluate=(lambda m: {f"dev_{k}": v for k, v in recipe.evaluate(m, config, data, "dev").items()})
+        if recipe.validates(config, data) else None,
         monitor=f"dev_{recipe.monitor}",
         mode=recipe.mode,
         loss_fn=recipe.loss,
