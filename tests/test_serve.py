@@ -26,6 +26,7 @@ from test_serve_helpers import (
     Running,
     random_charlm,
     sentiment_checkpoint,
+    sentiment_reference,
     sse_events,
     tagger_checkpoint,
     train_tiny_charlm,
@@ -147,29 +148,31 @@ def test_seeded_requests_are_isolated_under_concurrency(server):
 
 
 def test_predict_classifier_gives_labels_with_probabilities(server, runs):
-    from rnnkit.recipes import classify
-    from rnnkit.tasks import text_classifier
-    from rnnkit.utils.checkpoint import load_checkpoint
-
     texts = ["the dog said no", "quick brown fox", "", "unknown words only zzz"]
     r = post(server, "/v1/predict", {"model": "sentiment", "inputs": texts})
     assert r.status_code == 200, r.text
     outputs = r.json()["outputs"]
-    model, vocab, classes, config = text_classifier.load(load_checkpoint(runs["sentiment"]))
-    want = classify.predict_proba(model, text_classifier.encode(texts, vocab, config["max_len"]))
+    classes, want = sentiment_reference(runs["sentiment"], texts)
     for out, p in zip(outputs, want, strict=True):
         got = {e["label"]: e["p"] for e in out["probabilities"]}
         assert out["label"] == classes[int(p.argmax())]
-        assert [got[c] for c in classes] == pytest.approx(p.tolist(), abs=1e-6)
-    # a path is text to a server, never a file to read
-    r = post(server, "/v1/predict", {"model": "sentiment", "inputs": [str(runs["sentiment"] / "results.json")]})
-    assert r.status_code == 200 and len(r.json()["outputs"]) == 1
+        assert [got[c] for c in classes] == pytest.approx(p.tolist(), abs=1e-5)
+    # a path is text to a server, never a file to read: the model reads the path's words
+    path = str(runs["sentiment"] / "results.json")
+    r = post(server, "/v1/predict", {"model": "sentiment", "inputs": [path]})
+    assert r.status_code in (200, 422), r.text
+    if r.status_code == 200:
+        assert [e["p"] for e in r.json()["outputs"][0]["probabilities"]] == pytest.approx(
+            sorted(sentiment_reference(runs["sentiment"], [path])[1][0].tolist(), reverse=True), abs=1e-5)
+    else:
+        assert "does not read files" in r.json()["error"]
 
 
 def test_predict_tagger_gives_a_tag_and_probability_per_token(runs, tmp_path):
-    from rnnkit.recipes.text import tokenize
-    from rnnkit.tasks import tagging
+    from rnnkit.serve.models import module
     from rnnkit.utils.checkpoint import load_checkpoint
+
+    tokenize, tagging = module("text").tokenize, module("tagging")
 
     run = tagger_checkpoint(tmp_path / "pos")
     models = load_models([str(run)])
@@ -185,10 +188,10 @@ def test_predict_tagger_gives_a_tag_and_probability_per_token(runs, tmp_path):
 
 
 def test_predict_translator_gives_the_translation_and_its_attention(tmp_path):
-    from rnnkit.recipes.text import pad_batch
-    from rnnkit.tasks import translate
-    from rnnkit.tasks import translate_data as td
+    from rnnkit.serve.models import module
     from rnnkit.utils.checkpoint import load_checkpoint
+
+    pad_batch, translate, td = module("text").pad_batch, module("translate"), module("translate_data")
 
     assert load_models([str(translate_checkpoint(tmp_path / "beam", beam=3))])["beam"].predict(["the dog"])[0]["attention"]
     run = translate_checkpoint(tmp_path / "translate", beam=1)

@@ -48,11 +48,33 @@ def sentiment_checkpoint(out: Path, seed: int = 0) -> Path:
     words = TokenVocab.build([tokenize(line) for line in TEXT.splitlines()], min_freq=1)
     config = ManyToOneConfig(num_outputs=3, vocab_size=len(words), input_size=8, hidden_size=12, bidirectional=True, pooling="max")
     model = ManyToOne(config)
-    checkpoint = {"task": "sentiment", "config": {"max_len": 60, "text_column": "text"}, "model_config": dataclasses.asdict(config),
+    settings = {"max_len": 60, "text_column": "text", "embedding_size": 8, "hidden_size": 12, "num_layers": 1, "cell": "lstm",
+                "bidirectional": True, "pooling": "max", "dropout": 0.0}
+    checkpoint = {"task": "sentiment", "config": settings, "model_config": dataclasses.asdict(config),
                   "model": model.state_dict(), "vocab": words.to_dict(), "classes": ["negative", "neutral", "positive"]}
     atomic_save(checkpoint, out / "best.pt")
     (out / "results.json").write_text(json.dumps({"task": "sentiment", "accuracy": 0.5}))
     return out
+
+
+def sentiment_reference(run: Path, texts: list[str]) -> tuple[list[str], torch.Tensor]:
+    """The classes and probabilities (N, C) of a sentiment_checkpoint, computed here from its parts:
+    tokenize (lower-cased), look up (unknown -> <unk>, empty -> one <unk>), ManyToOne, softmax."""
+    from rnnkit.models.many_to_one import ManyToOne, ManyToOneConfig
+    from rnnkit.recipes.text import TokenVocab, tokenize
+    from rnnkit.utils.checkpoint import load_checkpoint
+
+    checkpoint = load_checkpoint(run)
+    model = ManyToOne(ManyToOneConfig(**checkpoint["model_config"])).eval()
+    model.load_state_dict(checkpoint["model"])
+    vocab = TokenVocab.from_dict(checkpoint["vocab"])
+    probs = []
+    with torch.no_grad():
+        for text in texts:
+            ids = vocab.encode(tokenize(text)[: checkpoint["config"]["max_len"]]) or [vocab.unk_id]
+            logits, _ = model(torch.tensor([ids]), lengths=torch.tensor([len(ids)]))
+            probs.append(torch.softmax(logits[0], 0))
+    return list(checkpoint["classes"]), torch.stack(probs)
 
 
 class Running:
@@ -93,8 +115,10 @@ def sse_events(lines: Any) -> list[tuple[str, dict[str, Any]]]:
 def tagger_checkpoint(out: Path, seed: int = 0) -> Path:
     """A ``recipe pos`` checkpoint (word features -> BiLSTM tagger) with seeded random weights."""
     from rnnkit.models.many_to_many import ManyToManyConfig
-    from rnnkit.recipes.text import tokenize
-    from rnnkit.tasks.tagging import Sentence, Tagger, WordFeaturesConfig, build_vocabs
+    from rnnkit.serve.models import module
+
+    tokenize, tagging = module("text").tokenize, module("tagging")
+    Sentence, Tagger, WordFeaturesConfig, build_vocabs = tagging.Sentence, tagging.Tagger, tagging.WordFeaturesConfig, tagging.build_vocabs
 
     torch.manual_seed(seed)
     sentences = [Sentence(tokenize(line, lowercase=False), ["DET", "NOUN", "VERB"] * 20) for line in TEXT.splitlines()[:2]]
@@ -110,8 +134,10 @@ def tagger_checkpoint(out: Path, seed: int = 0) -> Path:
 
 def translate_checkpoint(out: Path, seed: int = 0, beam: int = 1) -> Path:
     """A ``recipe translate`` checkpoint (BPE both sides, attentional seq2seq) with seeded random weights."""
-    from rnnkit.tasks import translate_data as td
-    from rnnkit.tasks.translate import TranslateConfig, build_model
+    from rnnkit.serve.models import module
+
+    td, translate = module("translate_data"), module("translate")
+    TranslateConfig, build_model = translate.TranslateConfig, translate.build_model
 
     torch.manual_seed(seed)
     lines = TEXT.splitlines()[:2]

@@ -12,6 +12,7 @@ from pathlib import Path
 import onnx
 
 from rnnkit.export.charlm import charlm_onnx, charlm_torchscript, describe
+from rnnkit.models.many_to_one import ManyToOne
 
 CLASSIFIERS = ("sentiment", "spam")
 
@@ -26,18 +27,22 @@ def export_run(run_dir: str | Path, fmt: str, out: str | Path) -> list[Path]:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     sidecar = out.with_suffix(".json")
-    task = checkpoint.get("task")
-    if task is not None:
+    task = checkpoint.get("task") if "format" not in checkpoint else checkpoint.get("kind")  # a recipe's name (old layout: task)
+    if task is not None and task != "charlm":
         if task not in CLASSIFIERS:
             raise ValueError(f"export: a {task!r} checkpoint is not exported yet; char-LMs and the text classifiers "
                              f"({', '.join(CLASSIFIERS)}) are.")
         if fmt != "onnx":
             raise ValueError(f"export: a {task!r} classifier is exported as ONNX only; use --format onnx.")
         from rnnkit.export.classifier import classifier_onnx, describe_text_classifier
-        from rnnkit.tasks import text_classifier
+        from rnnkit.recipes import all_recipes, load_run
+        from rnnkit.recipes.text_classify.classifier import TextClassifierConfig
 
-        model, _, _, _ = text_classifier.load(checkpoint)
-        info = describe_text_classifier(checkpoint)
+        run = load_run(run_dir, all_recipes())  # the recipe contract rebuilds the model (and upgrades an old checkpoint)
+        model, config = run.model, run.config
+        if not isinstance(model, ManyToOne) or not isinstance(config, TextClassifierConfig):
+            raise ValueError(f"export: {run_dir} is a {task!r} checkpoint, but not of a text classifier.")
+        info = describe_text_classifier(run.recipe.name, run.meta, config.max_len)
         onnx.save(classifier_onnx(model, {"rnnkit.task": task, "rnnkit.classes": json.dumps(info["classes"])}), out)
         sidecar.write_text(json.dumps({**info, "files": {"model": out.name}}, indent=1) + "\n")
         return [out, sidecar]

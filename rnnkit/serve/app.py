@@ -161,6 +161,8 @@ def create_app(models: dict[str, ServedModel], limits: Limits | None = None, dra
             outputs = await asyncio.wait_for(asyncio.to_thread(served.predict, body.inputs), limits.timeout)
         except TimeoutError:
             raise ApiError(504, f"the prediction took longer than {limits.timeout} s") from None
+        except (ValueError, TypeError) as e:  # the recipe's own word on an input it cannot use
+            raise ApiError(422, str(e)) from None
         finally:
             predicting["n"] -= 1
         return {"model": served.name, "kind": served.kind, "outputs": outputs}

@@ -7,8 +7,9 @@
 
 Every checkpoint goes through ``rnnkit.utils.checkpoint.load_checkpoint`` (char-LMs through
 ``rnnkit.lm.checkpoint.load_model``, built on it). The recipe models are driven by the same
-functions ``rnnkit predict`` uses (``rnnkit/tasks``), but only with text: ``rnnkit predict``
-also reads a file when an input names one, which a server must never do for a client. The
+functions ``rnnkit predict`` uses (a recipe's ``predict`` on the recipe contract, or the helpers of a
+recipe not yet moved onto it), but only with text: ``rnnkit predict`` also reads a file when an
+input names one, which a server must never do for a client. The
 other recipes (digits, gesture, forecast, music, caption) take files or arrays, not text; they
 are listed by /v1/models with ``"predict": false``.
 """
@@ -28,6 +29,30 @@ from rnnkit.lm.char_lm import CharLM
 from rnnkit.serve.batching import Batcher
 
 KINDS = {"sentiment": "classifier", "spam": "classifier", "pos": "tagger", "ner": "tagger", "translate": "translator"}
+
+# where each helper module lives: recipes are moving from rnnkit.tasks onto the recipe contract in
+# rnnkit.recipes, one by one; the first of these that imports is the one used
+MODULES = {
+    "classify": ("rnnkit.recipes.classify", "rnnkit.tasks.classify"),
+    "text": ("rnnkit.recipes.text", "rnnkit.tasks.text"),
+    "text_classifier": ("rnnkit.recipes.text_classify.classifier", "rnnkit.tasks.text_classifier"),
+    "tagging": ("rnnkit.recipes.tagging.model", "rnnkit.tasks.tagging"),
+    "translate": ("rnnkit.recipes.translate.recipe", "rnnkit.tasks.translate"),
+    "translate_data": ("rnnkit.recipes.translate.data", "rnnkit.tasks.translate_data"),
+}
+
+
+def module(name: str) -> Any:
+    """The helper module ``name`` (see MODULES), wherever this version of rnnkit keeps it."""
+    import importlib
+
+    for candidate in MODULES[name]:
+        try:
+            return importlib.import_module(candidate)
+        except ModuleNotFoundError as e:
+            if e.name is None or not candidate.startswith(e.name):
+                raise
+    raise ValueError(f"rnnkit serve: this rnnkit has none of {', '.join(MODULES[name])}.")
 
 
 @dataclass
@@ -72,11 +97,17 @@ def load_models(run_dirs: list[str], max_batch: int = 32, max_queue: int = 64, b
 
 
 def load_one(name: str, path: Path, max_batch: int, max_queue: int, batching: bool) -> ServedModel:
+    """A char-LM, a recipe on the contract (``kind``), or a recipe checkpoint of the older layout (``task``)."""
+    from rnnkit.lm.checkpoint import FORMAT as CHARLM_FORMAT
     from rnnkit.utils.checkpoint import load_checkpoint
 
     checkpoint = load_checkpoint(path)
-    if "task" not in checkpoint:
+    if checkpoint.get("format") == CHARLM_FORMAT:
         return _load_charlm(name, path, max_batch, max_queue, batching)
+    if "kind" in checkpoint or checkpoint.get("task") in _contract_recipes():  # the contract reads older checkpoints too
+        return _load_contract(name, path)
+    if "task" not in checkpoint:
+        raise ValueError(f"rnnkit serve: {path} is neither a char-LM nor a recipe checkpoint (no format, kind or task).")
     task = str(checkpoint["task"])
     kind = KINDS.get(task, task)
     info = {"task": task, "config": _jsonable(checkpoint.get("config", {})), "metrics": _metrics(path, checkpoint)}
@@ -88,6 +119,62 @@ def load_one(name: str, path: Path, max_batch: int, max_queue: int, batching: bo
     elif kind == "translator":
         model.predictor, info["vocab_size"] = _translator(checkpoint)
     return model
+
+
+def _contract_recipes() -> tuple[str, ...]:
+    try:
+        from rnnkit.recipes import RECIPES
+    except ImportError:
+        return ()
+    return tuple(RECIPES)
+
+
+def _load_contract(name: str, path: Path) -> ServedModel:
+    """A recipe on the contract. A classifier (``rankings``) is asked for every class's probability of each
+    text; another recipe whose inputs are text answers through its ``predict``, never with a file path."""
+    import dataclasses
+
+    from rnnkit.recipes import all_recipes, load_run
+
+    run = load_run(path, all_recipes())
+    recipe, model, config, meta = run.recipe, run.model, run.config, run.meta
+    info = {"task": recipe.name, "config": _jsonable(dataclasses.asdict(config)), "metrics": _metrics(path, run.checkpoint)}
+    for key in ("classes", "labels", "tags"):
+        if isinstance(meta.get(key), list):
+            info["labels"] = [str(v) for v in meta[key]]
+    if isinstance(meta.get("vocab"), dict) and isinstance(meta["vocab"].get("itos"), list):
+        info["vocab_size"] = len(meta["vocab"]["itos"])
+    served = ServedModel(name, KINDS.get(recipe.name, recipe.name), str(path), info)
+    if hasattr(recipe, "rankings"):  # text in, every class with its probability out
+
+        def rank(texts: list[str]) -> list[dict[str, Any]]:
+            read = [recipe.text_of(config, t) if hasattr(recipe, "text_of") else t for t in texts]
+            return [{"label": str(r[0][0]), "probabilities": [{"label": str(c), "p": round(float(p), 6)} for c, p in r]}
+                    for r in recipe.rankings(model, config, meta, read)]
+
+        served.kind, served.predictor = "classifier", rank
+    elif recipe.name in KINDS:  # their inputs are text; the others' (digits, gesture, ...) are files, which a server must not read
+
+        def predict(texts: list[str]) -> list[dict[str, Any]]:
+            results = _jsonable(recipe.predict(model, config, meta, texts_only(texts)))
+            for r in results:  # a ranking of (label, probability) pairs reads as the classifiers' answer does
+                if isinstance(r.get("ranking"), list) and r["ranking"] and "probabilities" not in r:
+                    r["probabilities"] = [{"label": str(label), "p": p} for label, p in r["ranking"]]
+                    r.setdefault("label", r["probabilities"][0]["label"])
+            return results
+
+        served.predictor = predict
+    return served
+
+
+def texts_only(texts: list[str]) -> list[str]:
+    """The inputs, if none of them names a file or folder: a recipe's predict reads a file it is given, a server must not."""
+    import os
+
+    for i, text in enumerate(texts):
+        if text.strip() and "\n" not in text and len(text) < 4096 and os.path.exists(text):
+            raise ValueError(f"inputs[{i}]: send the text itself; the server does not read files")
+    return texts
 
 
 def _load_charlm(name: str, path: Path, max_batch: int, max_queue: int, batching: bool) -> ServedModel:
@@ -127,9 +214,7 @@ def _interesting_units(model: CharLM, meta: dict[str, Any], k: int = 3) -> list[
 
 
 def _classifier(checkpoint: dict[str, Any]) -> tuple[Any, list[str], int]:
-    from rnnkit.recipes import classify
-    from rnnkit.tasks import text_classifier
-
+    classify, text_classifier = module("classify"), module("text_classifier")
     model, vocab, classes, config = text_classifier.load(checkpoint)
 
     def predict(texts: list[str]) -> list[dict[str, Any]]:
@@ -145,9 +230,7 @@ def _classifier(checkpoint: dict[str, Any]) -> tuple[Any, list[str], int]:
 
 
 def _tagger(checkpoint: dict[str, Any]) -> tuple[Any, list[str], int]:
-    from rnnkit.recipes.text import tokenize
-    from rnnkit.tasks import tagging
-
+    tagging, tokenize = module("tagging"), module("text").tokenize
     model, vocabs = tagging.load(checkpoint)
 
     def predict(texts: list[str]) -> list[dict[str, Any]]:
@@ -162,10 +245,7 @@ def _tagger(checkpoint: dict[str, Any]) -> tuple[Any, list[str], int]:
 def _translator(checkpoint: dict[str, Any]) -> tuple[Any, int]:
     """Translations decoded as ``translate_sentences`` decodes them (the recipe's beam, or greedy), one
     sentence at a time, each with the attention over the source subwords of every output subword."""
-    from rnnkit.recipes.text import pad_batch
-    from rnnkit.tasks import translate
-    from rnnkit.tasks import translate_data as td
-
+    translate, td, pad_batch = module("translate"), module("translate_data"), module("text").pad_batch
     model, data, config = translate.load(checkpoint)
     src, tgt = data.source_tok, data.target_tok
     bos = model.config.bos_id

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 import torch
-from test_serve_helpers import Running, sentiment_checkpoint, train_tiny_charlm, translate_checkpoint
+from test_serve_helpers import Running, sentiment_checkpoint, tagger_checkpoint, train_tiny_charlm, translate_checkpoint
 
 from rnnkit.serve.app import Limits, create_app
 from rnnkit.serve.models import load_models
@@ -50,7 +50,7 @@ class SlowHead(torch.nn.Module):
 def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("browser")
     models = load_models([str(train_tiny_charlm(root / "charlm", steps=30)), str(sentiment_checkpoint(root / "sentiment")),
-                          str(translate_checkpoint(root / "translate"))])
+                          str(translate_checkpoint(root / "translate")), str(tagger_checkpoint(root / "pos"))])
     models["charlm"].charlm.head = SlowHead(models["charlm"].charlm.head)
     running = Running(create_app(models, Limits()))
     yield running
@@ -155,6 +155,17 @@ def test_translation_shows_its_attention_heatmap(page, server, tmp_path):
     contrasts = [cells.nth(i).evaluate(CONTRAST_JS) for i in range(0, cells.count(), 3)]
     assert min(contrasts) >= 4.5
     page.screenshot(path=str(tmp_path / "translation.png"), full_page=True)
+
+
+def test_tagger_shows_a_tag_with_its_probability_under_each_token(page, server):
+    page.select_option("#model", "pos")
+    page.fill("#input", "the quick brown fox said no")
+    page.click("#run-predict")
+    page.wait_for_selector("#prediction .tag")
+    shown = page.locator("#prediction .tag").evaluate_all(
+        "ts => ts.map(t => [t.firstChild.textContent, t.querySelector('small').textContent])")
+    want = httpx.post(server.url + "/v1/predict", json={"model": "pos", "inputs": ["the quick brown fox said no"]}).json()
+    assert shown == [[t["token"], f"{t['tag']} {t['p']:.2f}"] for t in want["outputs"][0]["tokens"]]
 
 
 def test_bad_input_shows_the_servers_message(page):
