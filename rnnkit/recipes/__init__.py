@@ -21,6 +21,7 @@ from rnnkit.recipes.runner import Run, load_run, run_recipe
 
 # name -> "module:class"; importing happens only when a recipe is asked for
 RECIPES: dict[str, str] = {
+    "caption": "rnnkit.recipes.caption.recipe:CaptionRecipe",
     "digits": "rnnkit.recipes.digits.recipe:DigitsRecipe",
 }
 

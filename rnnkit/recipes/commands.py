@@ -16,6 +16,7 @@ from types import ModuleType
 from typing import Any
 
 from rnnkit.recipes import RECIPES, all_recipes, get_recipe, load_run, run_recipe
+from rnnkit.recipes.contract import GenerateOptions
 from rnnkit.utils.config import add_dataclass_flags, dataclass_from_args
 
 # recipes still in rnnkit.tasks (name -> module), until each moves onto the contract
@@ -27,7 +28,6 @@ LEGACY: dict[str, str] = {
     "ner": "rnnkit.tasks.ner",
     "translate": "rnnkit.tasks.translate",
     "music": "rnnkit.tasks.music",
-    "caption": "rnnkit.tasks.caption",
     "forecast": "rnnkit.tasks.forecast",
 }
 
@@ -109,7 +109,13 @@ def _run_generate(args: argparse.Namespace) -> int:
     legacy = _legacy(args.checkpoint)
     if legacy is None:
         run = load_run(args.checkpoint, all_recipes())
-        raise ValueError(f"recipe {run.recipe.name!r} does not generate; use `rnnkit predict`.")
+        options = GenerateOptions(num=args.num, seed=args.seed, out=args.out, prime=args.prime)
+        results = run.recipe.generate(run.model, run.config, run.meta, options)
+        for result in results:
+            print(run.recipe.show(result))
+        for path in dict.fromkeys(f for result in results for f in result.get("files", [])):
+            print(f"saved {path}")
+        return 0
     checkpoint, module = legacy
     if not hasattr(module, "generate"):
         raise ValueError(f"recipe {checkpoint['task']!r} does not generate; use `rnnkit predict`.")

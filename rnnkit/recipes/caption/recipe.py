@@ -1,10 +1,10 @@
 """Caption synthetic digit scenes (one-to-many): a small CNN reads the image, an RNN writes the sentence.
 
-Data: rnnkit.tasks.caption_scenes, two real handwritten digits (MNIST by default) on a
-32x32 canvas with a caption generated from exactly what was placed ("a large seven to the
-left of a small two"). It is a synthetic scene task built from real images, not a
-natural-image benchmark. Training scenes are composed afresh each epoch from jittered
-training digits; validation and held-out scenes use two other sets of digit images.
+Data (scenes.py): two real handwritten digits (MNIST by default) on a 32x32 canvas with a
+caption generated from exactly what was placed ("a large seven to the left of a small two").
+It is a synthetic scene task built from real images, not a natural-image benchmark. Training
+scenes are composed afresh each epoch from jittered training digits; validation and held-out
+scenes use two other sets of digit images.
 
     r_1..r_16 = CNN(image)               a 4x4 grid of region vectors, (B, 16, C)
     u = W flatten(r)                      the whole image as one vector, (B, F)
@@ -15,15 +15,16 @@ Measured on held-out scenes (new handwriting): BLEU (sacreBLEU, both true phrasi
 references) and the share of captions whose objects, sizes and relation are all true.
 Target: >= 90% of captions state the right objects and relation; see docs/results.md for
 what the defaults reach and how long they take on one CPU thread.
+
+    rnnkit recipe caption --threads 1
+    rnnkit predict runs/caption scene.png      # 32x32 grey images (.png or .npy)
+    rnnkit generate runs/caption --num 8       # new scenes from held-out digits, captioned
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import math
-import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +33,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit.models import OneToMany, OneToManyConfig, Seq2Seq, Seq2SeqConfig
-from rnnkit.recipes.text import BOS, EOS, PAD, UNK, TokenVocab, pad_batch
-from rnnkit.recipes.training import TrainConfig, fit
-from rnnkit.tasks.caption_scenes import (
+from rnnkit.recipes.caption.scenes import (
     CANVAS,
     SOURCES,
     DigitSource,
@@ -44,14 +43,17 @@ from rnnkit.tasks.caption_scenes import (
     load_source,
     split_sources,
 )
-from rnnkit.utils.config import add_dataclass_flags, dataclass_from_args
+from rnnkit.recipes.contract import GenerateOptions, Meta, Recipe, RecipeConfig
+from rnnkit.recipes.text import BOS, EOS, PAD, UNK, TokenVocab, pad_batch
+from rnnkit.utils.checkpoint import FORMAT, VERSION
+from rnnkit.utils.plotting import figure
 
 ATTENTIONS = ("none", "additive", "dot", "general")
 
 
 @dataclass(frozen=True)
-class CaptionConfig:
-    """Scene data, image encoder and caption decoder settings."""
+class CaptionConfig(RecipeConfig):
+    """Scene data, image encoder, caption decoder and training settings."""
 
     digits: str = field(default="mnist5k", metadata={"help": "source digits: mnist5k (5,000 MNIST images) or sklearn (1,797 8x8 digits)", "choices": list(SOURCES)})  # more handwriting generalises better
     augment: bool = field(default=True, metadata={"help": "compose fresh training scenes each epoch from jittered digits (position, scale, stroke weight)"})  # the gap was new handwriting, not the language
@@ -63,21 +65,17 @@ class CaptionConfig:
     embed_size: int = field(default=32, metadata={"help": "word embedding size"})  # 25 words need little
     hidden_size: int = field(default=128, metadata={"help": "LSTM hidden units of the decoder"})  # holds two objects and a relation
     attention: str = field(default="none", metadata={"help": "none (one image vector) or attention over the 16 regions", "choices": list(ATTENTIONS)})  # none: the classic one-to-many
-    beam: int = field(default=1, metadata={"help": "beam width when evaluating (1 = greedy)"})  # greedy is enough for short captions
+    beam: int = field(default=1, metadata={"help": "beam width for the held-out scenes and predict (1 = greedy; validation is always greedy)"})  # greedy is enough for short captions
     batch_size: int = field(default=64, metadata={"help": "scenes per batch"})  # a CPU-friendly batch
     scene_seed: int = field(default=0, metadata={"help": "seed for composing scenes"})  # the same scenes on every run
-    out_dir: str = field(default="runs/caption", metadata={"help": "directory for checkpoints, results and captioned images"})  # best.pt, last.pt
-
-
-# the digits are learned last and settle while the cosine rate is small, so the schedule
-# sets the length (patience 0: no early stop); the best validation epoch is still kept
-TRAIN_DEFAULTS = TrainConfig(epochs=24, lr=3e-3, patience=0, max_minutes=20.0)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the recipe's flags (CaptionConfig, then the shared TrainConfig) to ``parser``."""
-    add_dataclass_flags(parser, CaptionConfig)
-    add_dataclass_flags(parser, TrainConfig)
+    # the digits are learned last and settle while the cosine rate is small, so the schedule
+    # sets the length (patience 0: no early stop); the best validation epoch is still kept
+    epochs: int = field(default=24, metadata={"help": "passes over freshly composed training scenes (all run: patience is 0)"})
+    lr: float = field(default=3e-3, metadata={"help": "AdamW learning rate at the first epoch"})
+    patience: int = field(default=0, metadata={"help": "stop after this many epochs without a better validation fact accuracy (0 = never)"})
+    max_minutes: float | None = field(default=20.0, metadata={"help": "stop after this much wall time (checked after each step)"})
+    schedule: str = field(default="cosine", metadata={"help": "learning rate per epoch: cosine (from lr down towards 0) or constant", "choices": ["constant", "cosine"]})
+    out: str = field(default="runs/caption", metadata={"help": "run directory: best.pt, last.pt, results.json, captions.png"})
 
 
 # ---- model -----------------------------------------------------------------------------------
@@ -115,7 +113,6 @@ class Captioner(nn.Module):
         super().__init__()
         if config.attention not in ATTENTIONS:
             raise ValueError(f"Captioner: attention must be one of {ATTENTIONS}, got {config.attention!r}.")
-        self.config = config
         self.encoder = ConvEncoder(config.channels)
         self.decoder: OneToMany | Seq2Seq
         if config.attention == "none":
@@ -165,23 +162,14 @@ class Captioner(nn.Module):
 @dataclass
 class CaptionData:
     """The caption vocabulary, the digit images scenes are composed from, and the scenes of each split."""
+
     vocab: TokenVocab
     source: DigitSource
     train_pool: np.ndarray  # indices of the source images training scenes are composed from
     train: list[Scene]  # the first epoch's training scenes (later epochs compose fresh ones when augmenting)
     dev: list[Scene]  # validation scenes from development images
     test: list[Scene]  # held-out scenes from test images
-
-
-def prepare_data(config: CaptionConfig) -> CaptionData:
-    """Split the source digit images three ways, then compose training, validation and held-out scenes."""
-    source = load_source(config.digits)
-    train_pool, dev_pool, test_pool = split_sources(source.labels)
-    train = compose(source, train_pool, config.num_train, config.scene_seed, augment=config.augment)
-    dev = compose(source, dev_pool, config.num_dev, config.scene_seed + 2)
-    test = compose(source, test_pool, config.num_test, config.scene_seed + 1)
-    vocab = TokenVocab.build([canonical(s).split() for s in train], specials=(PAD, BOS, EOS, UNK))  # pad 0, bos 1, eos 2
-    return CaptionData(vocab, source, train_pool, train, dev, test)
+    shuffle: torch.Generator  # orders the training scenes, running on across epochs
 
 
 def canonical(scene: Scene) -> str:
@@ -203,10 +191,7 @@ def batch(scenes: list[Scene], captions: list[str] | None, vocab: TokenVocab) ->
     return images, targets, lengths
 
 
-# ---- evaluation ------------------------------------------------------------------------------
-
-
-def describe(model: Captioner, scenes: list[Scene], vocab: TokenVocab, beam: int = 1, batch_size: int = 128) -> list[str]:
+def describe_scenes(model: Captioner, scenes: list[Scene], vocab: TokenVocab, beam: int = 1, batch_size: int = 128) -> list[str]:
     """A caption for each scene: greedy with ``beam=1``, else beam search of that width."""
     out: list[str] = []
     for i in range(0, len(scenes), batch_size):
@@ -215,9 +200,8 @@ def describe(model: Captioner, scenes: list[Scene], vocab: TokenVocab, beam: int
     return out
 
 
-def evaluate(model: Captioner, scenes: list[Scene], vocab: TokenVocab, beam: int = 1) -> dict[str, float]:
-    """Fact accuracy (objects, sizes and relation all true), object and relation accuracy, and BLEU."""
-    hyps = describe(model, scenes, vocab, beam)
+def caption_metrics(hyps: list[str], scenes: list[Scene]) -> dict[str, float]:
+    """Fact accuracy (objects, sizes and relation all true), object and relation accuracy, parse rate and BLEU."""
     facts = [caption_facts(h) for h in hyps]
     exact = np.mean([f == s.fact() for f, s in zip(facts, scenes, strict=True)])
     digits = np.mean([f is not None and {f[0].digit, f[2].digit} == {s.first.digit, s.second.digit}
@@ -236,140 +220,124 @@ def evaluate(model: Captioner, scenes: list[Scene], vocab: TokenVocab, beam: int
 
 
 def render(scenes: list[Scene], captions: list[str], path: Path, columns: int = 4) -> Path:
-    """A grid of scenes with their generated captions (a check mark when the fact is true)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """A grid of scenes with their generated captions (marked true or WRONG against the scene)."""
     rows = (len(scenes) + columns - 1) // columns
-    fig, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 3.0 * rows), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, scene, text in zip(axes.flat, scenes, captions, strict=False):
-        ax.imshow(scene.image, cmap="gray_r", vmin=0, vmax=1)
-        ok = caption_facts(text) == scene.fact()
-        words = text.split()
-        cut = len(words) // 2
-        ax.set_title(f"{' '.join(words[:cut])}\n{' '.join(words[cut:])} {'(true)' if ok else '(WRONG)'}", fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=70)
-    plt.close(fig)
+    with figure(path, size=(3.2 * columns, 3.0 * rows), dpi=70, nrows=rows, ncols=columns, squeeze=False) as (_, axes):
+        for ax in axes.flat:
+            ax.axis("off")
+        for ax, scene, text in zip(axes.flat, scenes, captions, strict=False):
+            ax.imshow(scene.image, cmap="gray_r", vmin=0, vmax=1)
+            ok = caption_facts(text) == scene.fact()
+            words = text.split()
+            cut = len(words) // 2
+            ax.set_title(f"{' '.join(words[:cut])}\n{' '.join(words[cut:])} {'(true)' if ok else '(WRONG)'}", fontsize=8)
     return path
 
 
-# ---- recipe ----------------------------------------------------------------------------------
+def read_image(path: Path) -> np.ndarray:
+    """A 32x32 grey image from .npy or .png, scaled to [0, 1] as light digits on a dark canvas (as trained)."""
+    if not path.exists():
+        raise FileNotFoundError(f"predict caption: no image file {path}.")
+    if path.suffix == ".npy":
+        array = np.load(path, allow_pickle=False)
+    else:
+        import matplotlib.image
+
+        array = matplotlib.image.imread(str(path))
+        array = array[..., :3].mean(axis=2) if array.ndim == 3 else array
+    if array.shape != (CANVAS, CANVAS):
+        raise ValueError(f"predict caption: {path} is {array.shape}; the model reads {CANVAS}x{CANVAS} grey images.")
+    image = array.astype(np.float32)
+    image = (image - image.min()) / max(float(image.max() - image.min()), 1e-6)
+    return 1.0 - image if image.mean() > 0.5 else image  # dark digits on a light ground: invert
 
 
-def build_model(config: CaptionConfig, vocab: TokenVocab) -> Captioner:
-    """A Captioner sized for ``config`` and ``vocab``, with the vocabulary's bos and eos ids."""
-    return Captioner(config, len(vocab), vocab.stoi[BOS], vocab.stoi[EOS])
+# ---- the recipe ------------------------------------------------------------------------------
 
 
-def cosine_lr(lr: float, epoch: int, epochs: int) -> float:
-    """The rate for ``epoch`` (1-based): lr * (1 + cos(pi * (epoch - 1) / epochs)) / 2, from lr down towards 0."""
-    return lr * 0.5 * (1.0 + math.cos(math.pi * (epoch - 1) / max(epochs, 1)))
+class CaptionRecipe(Recipe[CaptionConfig, CaptionData]):
+    """Caption synthetic digit scenes: a CNN reads the image, an LSTM writes the sentence."""
 
+    name = "caption"
+    config_class = CaptionConfig
+    monitor = "fact_accuracy"
+    inputs = "32x32 grey images of two digits (.png or .npy), light or dark background"
 
-def train(model: Captioner, data: CaptionData, config: CaptionConfig, train_config: TrainConfig,
-          out_dir: Path | None) -> Any:
-    """Fit on training scenes (fresh ones each epoch when augmenting); validation scenes use development images.
+    def prepare_data(self, config: CaptionConfig) -> CaptionData:
+        """Split the source digit images three ways, then compose training, validation and held-out scenes."""
+        source = load_source(config.digits)
+        train_pool, dev_pool, test_pool = split_sources(source.labels)
+        train = compose(source, train_pool, config.num_train, config.scene_seed, augment=config.augment)
+        dev = compose(source, dev_pool, config.num_dev, config.scene_seed + 2)
+        test = compose(source, test_pool, config.num_test, config.scene_seed + 1)
+        vocab = TokenVocab.build([canonical(s).split() for s in train], specials=(PAD, BOS, EOS, UNK))  # pad 0, bos 1, eos 2
+        return CaptionData(vocab, source, train_pool, train, dev, test, torch.Generator().manual_seed(config.seed))
 
-    The learning rate follows a cosine over the epochs: the last epochs, at a small rate,
-    are where the digit reading of new handwriting settles.
-    """
-    generator = torch.Generator().manual_seed(train_config.seed)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=train_config.lr, weight_decay=train_config.weight_decay)
+    def describe(self, data: CaptionData) -> Meta:
+        return {"vocab": data.vocab.to_dict()}
 
-    def batches(epoch: int) -> list[tuple[Tensor, ...]]:
-        for group in optimizer.param_groups:
-            group["lr"] = cosine_lr(train_config.lr, epoch, train_config.epochs)
+    def build_model(self, config: CaptionConfig, meta: Meta) -> Captioner:
+        vocab = TokenVocab.from_dict(meta["vocab"])
+        return Captioner(config, len(vocab), vocab.stoi[BOS], vocab.stoi[EOS])
+
+    def generators(self, data: CaptionData) -> list[torch.Generator]:
+        return [data.shuffle]
+
+    def batches(self, config: CaptionConfig, data: CaptionData, epoch: int) -> list[tuple[Tensor, ...]]:
+        """The first epoch's scenes, then (augmenting) freshly composed ones, in an order drawn from ``data.shuffle``."""
         scenes = data.train
         if config.augment and epoch > 1:
             scenes = compose(data.source, data.train_pool, config.num_train, config.scene_seed + 1000 * epoch, augment=True)
-        order = torch.randperm(len(scenes), generator=generator).tolist()
+        order = torch.randperm(len(scenes), generator=data.shuffle).tolist()
         chunks = [order[i : i + config.batch_size] for i in range(0, len(order), config.batch_size)]
         return [batch([scenes[i] for i in c], [canonical(scenes[i]) for i in c], data.vocab) for c in chunks]
 
-    def checkpoint(m: nn.Module, info: dict[str, Any]) -> dict[str, Any]:
-        return {"task": "caption", "config": asdict(config), "vocab": data.vocab.to_dict(), "model": m.state_dict(), **info}
+    def evaluate(self, model: nn.Module, config: CaptionConfig, data: CaptionData, split: str) -> dict[str, float]:
+        """Validation captions are greedy (fast, once an epoch); held-out ones use ``config.beam``."""
+        scenes = data.dev if split == "dev" else data.test
+        beam = 1 if split == "dev" else config.beam
+        return caption_metrics(describe_scenes(self._captioner(model), scenes, data.vocab, beam), scenes)
 
-    return fit(model, batches, train_config, evaluate=lambda m: evaluate(m, data.dev, data.vocab),  # type: ignore[arg-type]
-               monitor="fact_accuracy", checkpoint=checkpoint if out_dir else None, out_dir=out_dir, optimizer=optimizer)
+    def report(self, model: nn.Module, config: CaptionConfig, data: CaptionData, out: Path) -> list[Path]:
+        shown = data.test[:8]
+        return [render(shown, describe_scenes(self._captioner(model), shown, data.vocab, config.beam), out / "captions.png")]
 
+    def predict(self, model: nn.Module, config: CaptionConfig, meta: Meta, inputs: Sequence[str]) -> list[dict[str, Any]]:
+        vocab = TokenVocab.from_dict(meta["vocab"])
+        results = []
+        for name in inputs:
+            image = read_image(Path(name))
+            ids = self._captioner(model).caption(torch.from_numpy(image)[None], config.beam)[0]
+            results.append({"input": name, "caption": " ".join(vocab.decode(ids))})
+        return results
 
-def run(args: argparse.Namespace) -> int:
-    """``rnnkit recipe caption``: prepare the scenes, train, report the test metrics and write example captions; returns the exit code."""
-    config = dataclass_from_args(CaptionConfig, args)
-    train_config = dataclass_from_args(TrainConfig, args, **{k: v for k, v in asdict(TRAIN_DEFAULTS).items()
-                                                              if getattr(args, k, None) is None})
-    print(f"caption: {config}\n{train_config}")
-    torch.manual_seed(train_config.seed)
-    data = prepare_data(config)
-    model = build_model(config, data.vocab)
-    out = Path(config.out_dir)
-    result = train(model, data, config, train_config, out)
-    start = time.perf_counter()
-    metrics = evaluate(model, data.test, data.vocab, config.beam)
-    shown = data.test[:8]
-    image = render(shown, describe(model, shown, data.vocab, config.beam), out / "captions.png")
-    summary = {"config": asdict(config), "train_config": asdict(train_config), "test": metrics,
-               "train_seconds": result.seconds, "epochs": result.epochs_run, "stopped": result.stopped_because,
-               "eval_seconds": time.perf_counter() - start}
-    (out / "results.json").write_text(json.dumps(summary, indent=2))
-    print(f"held-out scenes ({len(data.test)}): " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
-    print(f"trained {result.seconds:.0f}s ({result.epochs_run} epochs, {result.stopped_because}); "
-          f"captioned examples in {image}")
-    return 0
+    def show(self, result: dict[str, Any]) -> str:
+        if "placed" in result:
+            return f"{result['caption']}   (placed: {result['placed']})"
+        return f"{result['input']}: {result['caption']}"
 
+    def generate(self, model: nn.Module, config: CaptionConfig, meta: Meta, options: GenerateOptions) -> list[dict[str, Any]]:
+        """Compose ``options.num`` new scenes from held-out digit images, caption them, save a captioned grid."""
+        vocab = TokenVocab.from_dict(meta["vocab"])
+        source = load_source(config.digits)
+        _, _, test_pool = split_sources(source.labels)
+        scenes = compose(source, test_pool, options.num, 10_000 + options.seed)
+        captions = describe_scenes(self._captioner(model), scenes, vocab, config.beam)
+        picture = render(scenes, captions, Path(options.out or config.out or "runs/caption") / f"generated-{options.seed}.png")
+        return [{"caption": c, "placed": s.captions()[0], "files": [str(picture)]} for s, c in zip(scenes, captions, strict=True)]
 
-def load(checkpoint: dict[str, Any]) -> tuple[Captioner, TokenVocab, CaptionConfig]:
-    """The model (weights loaded), vocabulary and config stored in a caption checkpoint."""
-    config = CaptionConfig(**checkpoint["config"])
-    vocab = TokenVocab.from_dict(checkpoint["vocab"])
-    model = build_model(config, vocab)
-    model.load_state_dict(checkpoint["model"])
-    return model.eval(), vocab, config
+    def upgrade(self, checkpoint: dict[str, Any]) -> dict[str, Any]:
+        """A checkpoint of the pre-contract recipe: its CaptionConfig (with out_dir), the vocabulary beside it."""
+        known = {f for f in CaptionConfig.__dataclass_fields__}
+        config = {k: v for k, v in checkpoint["config"].items() if k in known}
+        if "out_dir" in checkpoint["config"]:
+            config["out"] = checkpoint["config"]["out_dir"]
+        return {"format": FORMAT, "version": VERSION, "kind": "caption", "config": config, "model": checkpoint["model"],
+                "meta": {"vocab": checkpoint["vocab"]},
+                "epoch": checkpoint.get("epoch"), "step": checkpoint.get("step"), "metrics": checkpoint.get("metrics", {})}
 
-
-def predict(checkpoint: dict[str, Any], inputs: list[str], args: argparse.Namespace) -> int:
-    """Caption image files (.npy arrays or .png images of 32x32, dark-on-light or light-on-dark)."""
-    model, vocab, config = load(checkpoint)
-    if not inputs:
-        raise ValueError("caption: pass one or more image files (.npy or .png, 32x32).")
-    for name in inputs:
-        path = Path(name)
-        if not path.exists():
-            raise FileNotFoundError(f"caption: no image file {path}.")
-        array = np.load(path) if path.suffix == ".npy" else _read_png(path)
-        if array.shape != (CANVAS, CANVAS):
-            raise ValueError(f"caption: {path} is {array.shape}; the model reads {CANVAS}x{CANVAS} grey images.")
-        image = array.astype(np.float32)
-        image = (image - image.min()) / max(float(image.max() - image.min()), 1e-6)
-        if image.mean() > 0.5:
-            image = 1.0 - image  # the model was trained on light digits on a dark canvas
-        ids = model.caption(torch.from_numpy(image)[None], config.beam)[0]
-        print(f"{path}: {' '.join(vocab.decode(ids))}")
-    return 0
-
-
-def _read_png(path: Path) -> np.ndarray:
-    import matplotlib.image
-
-    array = matplotlib.image.imread(str(path))
-    return array[..., :3].mean(axis=2) if array.ndim == 3 else array
-
-
-def generate(checkpoint: dict[str, Any], args: argparse.Namespace) -> int:
-    """Compose ``--num`` new scenes from held-out digit images, caption them, save a captioned grid."""
-    model, vocab, config = load(checkpoint)
-    source = load_source(config.digits)
-    _, _, test_pool = split_sources(source.labels)
-    scenes = compose(source, test_pool, args.num, 10_000 + args.seed)
-    captions = describe(model, scenes, vocab, config.beam)
-    for s, c in zip(scenes, captions, strict=True):
-        print(f"{c}   (placed: {s.captions()[0]})")
-    out = Path(args.out or config.out_dir)
-    print(f"saved {render(scenes, captions, out / f'generated-{args.seed}.png')}")
-    return 0
+    @staticmethod
+    def _captioner(model: nn.Module) -> Captioner:
+        if not isinstance(model, Captioner):
+            raise TypeError(f"caption: expected a Captioner, got {type(model).__name__}.")
+        return model

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import argparse
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,8 +11,16 @@ import torch
 
 pytest.importorskip("sklearn")
 
-from rnnkit.tasks import caption  # noqa: E402
-from rnnkit.tasks.caption_scenes import (  # noqa: E402
+from rnnkit.cli import main  # noqa: E402
+from rnnkit.recipes.caption.recipe import (  # noqa: E402
+    CaptionConfig,
+    Captioner,
+    CaptionRecipe,
+    batch,
+    canonical,
+    caption_metrics,
+)
+from rnnkit.recipes.caption.scenes import (  # noqa: E402
     CANVAS,
     Item,
     caption_facts,
@@ -23,6 +31,12 @@ from rnnkit.tasks.caption_scenes import (  # noqa: E402
     resample,
     split_sources,
 )
+from rnnkit.recipes.text import TokenVocab  # noqa: E402
+from rnnkit.utils.checkpoint import load_checkpoint  # noqa: E402
+
+OLD_CHECKPOINT = Path(__file__).parents[2] / "fixtures" / "checkpoints" / "caption-2026-11.pt"
+SMOKE = ["--digits", "sklearn", "--num-train", "96", "--num-dev", "16", "--num-test", "16", "--channels", "8",
+         "--feature-size", "16", "--hidden-size", "32", "--no-progress", "--threads", "1"]
 
 
 @pytest.fixture(scope="module")
@@ -99,8 +113,8 @@ def test_jittered_items_differ_but_keep_their_size_and_range(digits):
 
 @pytest.mark.parametrize("attention", ["none", "additive"])
 def test_captioner_follows_the_forward_contract(attention):
-    config = caption.CaptionConfig(channels=8, feature_size=16, embed_size=8, hidden_size=16, attention=attention)
-    model = caption.Captioner(config, vocab_size=12, bos_id=1, eos_id=2)
+    config = CaptionConfig(channels=8, feature_size=16, embed_size=8, hidden_size=16, attention=attention)
+    model = Captioner(config, vocab_size=12, bos_id=1, eos_id=2)
     images = torch.rand(3, CANVAS, CANVAS)
     targets = torch.tensor([[5, 6, 2], [7, 2, 0], [3, 4, 2]])
     logits, loss = model(images, targets, torch.tensor([3, 2, 3]))
@@ -112,24 +126,70 @@ def test_captioner_follows_the_forward_contract(attention):
         model(torch.rand(3, 28, 28))
 
 
-def test_smoke_run_predict_and_generate(tmp_path, capsys):
-    parser = argparse.ArgumentParser()
-    caption.add_arguments(parser)
-    args = parser.parse_args(["--digits", "sklearn", "--num-train", "96", "--num-dev", "16", "--num-test", "16", "--channels", "8", "--feature-size", "16",
-                              "--hidden-size", "32", "--epochs", "1", "--no-progress", "--out-dir", str(tmp_path)])
-    assert caption.run(args) == 0
+def test_metrics_count_either_true_phrasing_and_nothing_else(digits):
+    scenes = compose(digits, np.arange(300), 4, seed=5)
+    true = [s.captions()[k % 2] for k, s in enumerate(scenes)]  # both phrasings are true
+    perfect = caption_metrics(true, scenes)
+    assert perfect["fact_accuracy"] == perfect["parsed"] == perfect["digits_right"] == 1.0
+    assert perfect.get("bleu", 100.0) == pytest.approx(100.0)
+    # swap the sizes of the first scene's items: digits and relation still right, the fact not
+    a, b = scenes[0].first, scenes[0].second
+    wrong_size = f"a {b.size} {NAMES[a.digit]} {'to the left of' if scenes[0].layout == 'horizontal' else 'above'} a {a.size} {NAMES[b.digit]}"
+    garbled = ["a a a", *true[1:]]
+    metrics = caption_metrics([wrong_size, *true[1:]], scenes)
+    assert metrics["digits_and_relation_right"] == 1.0
+    assert metrics["fact_accuracy"] == (0.75 if a.size != b.size else 1.0)
+    assert caption_metrics(garbled, scenes)["parsed"] == 0.75 == caption_metrics(garbled, scenes)["fact_accuracy"]
+
+
+NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+
+
+def test_smoke_recipe_predict_and_generate_through_the_cli(tmp_path, capsys):
+    assert main(["recipe", "caption", *SMOKE, "--epochs", "2", "--out", str(tmp_path)]) == 0
     result = json.loads((tmp_path / "results.json").read_text())
+    assert result["recipe"] == "caption" and result["epochs_run"] == 2
     assert {"fact_accuracy", "digits_right", "parsed"} <= set(result["test"])
-    assert (tmp_path / "captions.png").exists()
-    checkpoint = torch.load(tmp_path / "best.pt", weights_only=True)
-    assert checkpoint["task"] == "caption"
+    # the cosine schedule: epoch 1 at lr, epoch 2 at lr * (1 + cos(pi / 2)) / 2 = lr / 2; patience 0 runs both
+    assert result["config"]["schedule"] == "cosine" and result["config"]["patience"] == 0
+    assert (tmp_path / "captions.png").exists() and (tmp_path / "training.png").exists()
+    assert load_checkpoint(tmp_path / "best.pt")["kind"] == "caption"
+
     scene = compose(load_source("sklearn"), np.arange(100), 1, seed=3)[0]
     np.save(tmp_path / "scene.npy", scene.image)
+    np.save(tmp_path / "inverted.npy", 1.0 - scene.image)  # dark digits on a light ground read the same
     capsys.readouterr()
-    caption.predict(checkpoint, [str(tmp_path / "scene.npy")], argparse.Namespace())
-    assert capsys.readouterr().out.startswith(str(tmp_path / "scene.npy") + ":")
+    assert main(["predict", str(tmp_path), str(tmp_path / "scene.npy"), str(tmp_path / "inverted.npy")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(str(tmp_path / "scene.npy") + ":")
+    assert lines[0].split(":", 1)[1] == lines[1].split(":", 1)[1]
     np.save(tmp_path / "wrong.npy", np.zeros((8, 8)))
-    with pytest.raises(ValueError, match=r"is \(8, 8\); the model reads 32x32"):
-        caption.predict(checkpoint, [str(tmp_path / "wrong.npy")], argparse.Namespace())
-    caption.generate(checkpoint, argparse.Namespace(num=2, seed=0, out=str(tmp_path), prime=None))
+    assert main(["predict", str(tmp_path), str(tmp_path / "wrong.npy")]) != 0
+    assert "wrong.npy is (8, 8); the model reads 32x32 grey images" in capsys.readouterr().err
+
+    assert main(["generate", str(tmp_path), "--num", "2", "--seed", "0", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 3 and all("(placed: a " in line for line in out[:2]) and out[2] == f"saved {tmp_path / 'generated-0.png'}"
     assert (tmp_path / "generated-0.png").exists()
+
+
+def test_a_checkpoint_from_before_the_contract_gives_the_old_models_outputs(tmp_path, capsys):
+    """caption-2026-11.pt was written by `rnnkit recipe caption` at ad9bf49 (tests/fixtures/checkpoints/README.md).
+    At that commit, its model's loss on the two scenes below (sklearn digits 0-99, seed 3, canonical
+    captions) was 3.015892505645752: `caption.load(checkpoint)`, then `model(*caption.batch(...))[1]`."""
+    recipe = CaptionRecipe()
+    upgraded = recipe.upgrade(load_checkpoint(OLD_CHECKPOINT))
+    config = CaptionConfig(**upgraded["config"])
+    model = recipe.build_model(config, upgraded["meta"])
+    model.load_state_dict(upgraded["model"])
+    model.eval()
+    scenes = compose(load_source("sklearn"), np.arange(100), 2, seed=3)
+    vocab = TokenVocab.from_dict(upgraded["meta"]["vocab"])
+    with torch.no_grad():
+        loss = model(*batch(scenes, [canonical(s) for s in scenes], vocab))[1]
+    assert float(loss) == pytest.approx(3.015892505645752, abs=1e-6)
+
+    np.save(tmp_path / "scene.npy", scenes[0].image)
+    capsys.readouterr()
+    assert main(["predict", str(OLD_CHECKPOINT), str(tmp_path / "scene.npy")]) == 0
+    assert capsys.readouterr().out.startswith(str(tmp_path / "scene.npy") + ":")
