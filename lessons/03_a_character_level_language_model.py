@@ -37,8 +37,8 @@ from rnnkit.lm.data import StreamBatches, corpus_from_text
 from rnnkit.lm.embedded import embedded_text
 
 SMALL = os.environ.get("RNNKIT_LESSON_SMALL") == "1"  # the tests run every lesson in this mode
-torch.set_num_threads(1)  # small models on a shared 2-core machine: one thread measured 4x faster than two
 torch.manual_seed(0)
+torch.set_num_threads(1)  # small models on a shared 2-core machine: one thread measured 4x faster than two
 
 # %% [markdown]
 # ## The text and its vocabulary
