@@ -207,12 +207,9 @@ def test_classifier_graph_equals_the_model(tmp_path, pooling, cell, bidirectiona
 
 
 def test_export_cli_writes_a_text_classifier_with_its_vocabulary(tmp_path):
-    from test_serve_helpers import sentiment_checkpoint
+    from test_serve_helpers import sentiment_checkpoint, sentiment_reference
 
-    from rnnkit.recipes import classify
     from rnnkit.recipes.text import tokenize
-    from rnnkit.tasks import text_classifier
-    from rnnkit.utils.checkpoint import load_checkpoint
 
     run = sentiment_checkpoint(tmp_path / "sentiment")
     assert main(["export", str(run), "--out", str(tmp_path / "clf.onnx")]) == 0
@@ -227,8 +224,7 @@ def test_export_cli_writes_a_text_classifier_with_its_vocabulary(tmp_path):
     (logits,) = sess.run(None, {"inputs": padded, "lengths": np.array([len(r) for r in ids], dtype=np.int64)})
     probs = np.exp(logits - logits.max(1, keepdims=True))
     probs /= probs.sum(1, keepdims=True)
-    model, vocab, classes, config = text_classifier.load(load_checkpoint(run))
-    want = classify.predict_proba(model, text_classifier.encode(texts, vocab, config["max_len"]))
+    classes, want = sentiment_reference(run, texts)
     np.testing.assert_allclose(probs, want.numpy(), rtol=1e-5, atol=1e-6)
     assert info["classes"] == classes
     assert main(["export", str(run), "--format", "torchscript", "--out", str(tmp_path / "clf.pt")]) == 2

@@ -72,13 +72,13 @@ def classifier_onnx(model: ManyToOne, metadata: dict[str, str] | None = None) ->
                        "rnnkit_classifier", meta, opset=18)
 
 
-def describe_text_classifier(checkpoint: dict[str, Any]) -> dict[str, Any]:
-    """The sidecar JSON of a sentiment/spam checkpoint: vocabulary, classes and how to make the ids."""
+def describe_text_classifier(task: str, vocab: dict[str, Any], classes: list[str], max_len: int) -> dict[str, Any]:
+    """The sidecar JSON of a sentiment/spam model: vocabulary, classes and how to make the ids."""
     from rnnkit.recipes.text import TokenVocab
 
-    vocab = TokenVocab.from_dict(checkpoint["vocab"])
-    return {"format": "rnnkit.classifier.onnx/1", "task": checkpoint["task"], "classes": list(checkpoint["classes"]),
-            "vocab": list(vocab.itos), "unk_id": vocab.unk_id, "max_len": checkpoint["config"]["max_len"],
-            "tokenize": "rnnkit.recipes.text.tokenize: lower-cased, words (with inner apostrophes) and single punctuation marks",
+    words = TokenVocab.from_dict(vocab)
+    return {"format": "rnnkit.classifier.onnx/1", "task": task, "classes": classes,
+            "vocab": list(words.itos), "unk_id": words.unk_id, "max_len": max_len,
+            "tokenize": "rnnkit.recipes.text.tokenize: lower-cased, words (with inner apostrophes or hyphens) and single punctuation marks",
             "inputs": "inputs (B, T) int64 word ids (at least one per text: an empty text is [unk_id]), lengths (B,) int64",
             "outputs": "logits (B, C); softmax over C gives the class probabilities"}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import onnx
 
@@ -27,23 +28,18 @@ def export_run(run_dir: str | Path, fmt: str, out: str | Path) -> list[Path]:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     sidecar = out.with_suffix(".json")
-    task = checkpoint.get("task") if "format" not in checkpoint else checkpoint.get("kind")  # a recipe's name (old layout: task)
-    if task is not None and task != "charlm":
-        if task not in CLASSIFIERS:
-            raise ValueError(f"export: a {task!r} checkpoint is not exported yet; char-LMs and the text classifiers "
+    name = checkpoint.get("kind") or checkpoint.get("task")
+    if name is not None and name != "charlm":
+        if name not in CLASSIFIERS:
+            raise ValueError(f"export: a {name!r} checkpoint is not exported yet; char-LMs and the text classifiers "
                              f"({', '.join(CLASSIFIERS)}) are.")
         if fmt != "onnx":
-            raise ValueError(f"export: a {task!r} classifier is exported as ONNX only; use --format onnx.")
+            raise ValueError(f"export: a {name!r} classifier is exported as ONNX only; use --format onnx.")
         from rnnkit.export.classifier import classifier_onnx, describe_text_classifier
-        from rnnkit.recipes import all_recipes, load_run
-        from rnnkit.recipes.text_classify.classifier import TextClassifierConfig
 
-        run = load_run(run_dir, all_recipes())  # the recipe contract rebuilds the model (and upgrades an old checkpoint)
-        model, config = run.model, run.config
-        if not isinstance(model, ManyToOne) or not isinstance(config, TextClassifierConfig):
-            raise ValueError(f"export: {run_dir} is a {task!r} checkpoint, but not of a text classifier.")
-        info = describe_text_classifier(run.recipe.name, run.meta, config.max_len)
-        onnx.save(classifier_onnx(model, {"rnnkit.task": task, "rnnkit.classes": json.dumps(info["classes"])}), out)
+        model, vocab, classes, max_len = _classifier_parts(run_dir, checkpoint)
+        info = describe_text_classifier(name, vocab, classes, max_len)
+        onnx.save(classifier_onnx(model, {"rnnkit.task": name, "rnnkit.classes": json.dumps(classes)}), out)
         sidecar.write_text(json.dumps({**info, "files": {"model": out.name}}, indent=1) + "\n")
         return [out, sidecar]
 
@@ -63,3 +59,18 @@ def export_run(run_dir: str | Path, fmt: str, out: str | Path) -> list[Path]:
         info = {**describe(lm, "torchscript"), "files": {"module": out.name}}
     sidecar.write_text(json.dumps(info, indent=1) + "\n")
     return [*written, sidecar]
+
+
+def _classifier_parts(run_dir: str | Path, checkpoint: dict[str, Any]) -> tuple[Any, dict[str, Any], list[str], int]:
+    """(ManyToOne model, word vocabulary as a dict, classes, max_len) of a text classifier checkpoint, on the
+    recipe contract (``kind``, ``meta``) or in the layout from before it (``task``, ``model_config``)."""
+    if "kind" in checkpoint:
+        from rnnkit.recipes import all_recipes, load_run
+
+        run = load_run(run_dir, all_recipes())
+        return run.model, run.meta["vocab"], list(run.meta["classes"]), int(run.config.max_len)  # type: ignore[attr-defined]
+    from rnnkit.models.many_to_one import ManyToOneConfig
+
+    model = ManyToOne(ManyToOneConfig(**checkpoint["model_config"]))
+    model.load_state_dict(checkpoint["model"])
+    return model.eval(), checkpoint["vocab"], list(checkpoint["classes"]), int(checkpoint["config"]["max_len"])
