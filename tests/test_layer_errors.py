@@ -112,8 +112,8 @@ def test_hx_of_the_wrong_type() -> None:
 @pytest.mark.parametrize(
     "lengths, error, fragments",
     [
-        ([5, 2], ValueError, ("every length must be in [1, T=4]", "max 5", "pad the input")),
-        ([0, 2], ValueError, ("every length must be in [1, T=4]", "min 0", "Drop empty sequences")),
+        ([5, 2], ValueError, ("every entry of lengths must be in [1, T=4]", "max 5", "pad the input")),
+        ([0, 2], ValueError, ("every entry of lengths must be in [1, T=4]", "min 0", "Drop empty sequences")),
         ([1, 2, 3], ValueError, ("expected lengths of shape (2,)", "got (3,)")),
         ([[1, 2]], ValueError, ("expected lengths of shape (2,)", "got (1, 2)")),
         (torch.tensor([2.0, 3.0]), TypeError, ("lengths must be integers", "torch.float32")),

@@ -13,9 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.lab.tasks import Task
-from rnnkit.layers import GRU, LSTM, RNN, RecurrentBase
-
-LAYERS: dict[str, type[RecurrentBase]] = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
+from rnnkit.layers import LAYERS
 
 
 class ProbeModel(nn.Module):

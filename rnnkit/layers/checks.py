@@ -78,22 +78,22 @@ def check_input(name: str, x: Tensor, input_size: int, batch_first: bool, weight
         )
 
 
-def check_lengths(name: str, lengths: Tensor | Sequence[int], batch: int, steps: int) -> Tensor:
-    """Turn ``lengths`` into a CPU int64 tensor of shape (B,) with every entry in [1, T]."""
+def check_lengths(name: str, lengths: Tensor | Sequence[int], batch: int, steps: int, what: str = "lengths") -> Tensor:
+    """Turn ``lengths`` into a CPU int64 tensor of shape (B,) with every entry in [1, T]; ``what`` names it in errors."""
     try:
         t = torch.as_tensor(lengths)
         t = t.long() if t.numel() == 0 else t  # [] for an empty batch comes out float32
     except (TypeError, ValueError, RuntimeError):
-        raise TypeError(f"{name}: lengths must be a 1-D integer tensor or a list of ints, got {lengths!r}.") from None
+        raise TypeError(f"{name}: {what} must be a 1-D integer tensor or a list of ints, got {lengths!r}.") from None
     if t.dtype.is_floating_point or t.dtype == torch.bool:
-        raise TypeError(f"{name}: lengths must be integers, got dtype {t.dtype}.")
+        raise TypeError(f"{name}: {what} must be integers, got dtype {t.dtype}.")
     t = t.to(device="cpu", dtype=torch.int64)
     if t.dim() != 1 or t.numel() != batch:
         hint = _TIME_MAJOR_HINT if t.dim() == 1 and t.numel() == steps else ""
-        raise ValueError(f"{name}: expected lengths of shape ({batch},), one per sequence, got {tuple(t.shape)}.{hint}")
+        raise ValueError(f"{name}: expected {what} of shape ({batch},), one per sequence, got {tuple(t.shape)}.{hint}")
     if t.numel() and (int(t.min()) < 1 or int(t.max()) > steps):
         raise ValueError(
-            f"{name}: every length must be in [1, T={steps}], got min {int(t.min())}, max {int(t.max())}. "
+            f"{name}: every entry of {what} must be in [1, T={steps}], got min {int(t.min())}, max {int(t.max())}. "
             "Drop empty sequences from the batch, and pad the input to the longest length."
         )
     return t

@@ -6,7 +6,7 @@
     print(sample(model, "ROMEO:", 200, temperature=0.8))
 """
 
-from rnnkit.lm.char_lm import CELLS, CharLM, CharLMConfig, detach_state
+from rnnkit.lm.char_lm import CharLM, CharLMConfig, detach_state
 from rnnkit.lm.checkpoint import load_model
 from rnnkit.lm.sample import sample
 from rnnkit.lm.train import TrainConfig, TrainResult, evaluate, train
@@ -15,6 +15,6 @@ from rnnkit.lm.vocab import CharVocab
 Vocab = CharVocab  # the name before the token vocabulary (rnnkit.recipes.text.TokenVocab) got its own; kept for old code
 
 __all__ = [
-    "CELLS", "CharLM", "CharLMConfig", "CharVocab", "TrainConfig", "TrainResult", "Vocab", "detach_state", "evaluate",
+    "CharLM", "CharLMConfig", "CharVocab", "TrainConfig", "TrainResult", "Vocab", "detach_state", "evaluate",
     "load_model", "sample", "train",
 ]

@@ -18,11 +18,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.layers import GRU, LSTM, RNN
+from rnnkit.layers import LAYERS
 from rnnkit.lm.vocab import CharVocab
 
 # the whole factory: cell name -> layer class
-CELLS: dict[str, type[nn.Module]] = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
 
 # a recurrent state: an LSTM's (h, c), each (L, B, H); a GRU's or RNN's h, (L, B, H)
 State = Tensor | tuple[Tensor, Tensor]
@@ -33,7 +32,7 @@ class CharLMConfig:
     """The model's shape; ``asdict`` of it goes into every checkpoint."""
 
     vocab_size: int = field(metadata={"help": "number of distinct characters (set from the data)"})
-    cell: str = field(default="lstm", metadata={"help": "recurrent cell", "choices": sorted(CELLS)})  # the LSTM trains fastest to a low loss here
+    cell: str = field(default="lstm", metadata={"help": "recurrent cell", "choices": sorted(LAYERS)})  # the LSTM trains fastest to a low loss here
     embedding_size: int = field(default=64, metadata={"help": "size of the character embedding"})  # ~V is plenty for ~100 characters
     hidden_size: int = field(default=256, metadata={"help": "units per recurrent layer"})  # best loss after minutes on 2 busy cores; 512 for runs of 20+ minutes (docs/benchmarks.md)
     num_layers: int = field(default=1, metadata={"help": "number of stacked recurrent layers"})  # one layer beat two at equal time on CPU (docs/benchmarks.md)
@@ -45,8 +44,8 @@ class CharLMConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"CharLMConfig: {name} must be a positive integer, got {value!r}.")
-        if self.cell not in CELLS:
-            raise ValueError(f"CharLMConfig: cell must be one of {sorted(CELLS)}, got {self.cell!r}.")
+        if self.cell not in LAYERS:
+            raise ValueError(f"CharLMConfig: cell must be one of {sorted(LAYERS)}, got {self.cell!r}.")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"CharLMConfig: dropout must be in [0, 1), got {self.dropout!r}.")
 
@@ -72,7 +71,7 @@ class CharLM(nn.Module):
         self.embedding = nn.Embedding(c.vocab_size, c.embedding_size)
         options: dict[str, Any] = {"forget_bias": c.forget_bias} if c.cell == "lstm" else {}
         dropout = c.dropout if c.num_layers > 1 else 0.0  # between layers only; one layer has no "between"
-        self.rnn = CELLS[c.cell](c.embedding_size, c.hidden_size, c.num_layers, dropout=dropout, batch_first=True, **options)
+        self.rnn = LAYERS[c.cell](c.embedding_size, c.hidden_size, c.num_layers, dropout=dropout, batch_first=True, **options)
         self.head = nn.Linear(c.hidden_size, c.vocab_size)
         self.final_state: State | None = None
 

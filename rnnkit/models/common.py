@@ -16,10 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.errors import ArgumentTypeError, ArgumentValueError, check_size
-from rnnkit.layers import GRU, LSTM, RNN, RecurrentBase
-
-# The whole factory: a cell name picks the sequence layer built from that cell.
-LAYERS: dict[str, type[RecurrentBase]] = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
+from rnnkit.layers import LAYERS, RecurrentBase, checks
 
 # A recurrent state as the core layers return it: h_n, or (h_n, c_n) for an LSTM; each (L*D, B, H).
 State = Any
@@ -144,21 +141,10 @@ class InputLayer(nn.Module):
 
 
 def check_lengths(name: str, lengths: Any, batch: int, steps: int, what: str = "lengths") -> Tensor:
-    """Lengths as an int64 tensor (B,) with every entry in [1, T]; all T when None."""
+    """Lengths as an int64 tensor (B,) with every entry in [1, T]; all T when None (the layers' one check)."""
     if lengths is None:
         return torch.full((batch,), steps, dtype=torch.long)
-    t = torch.as_tensor(lengths)
-    if t.dtype.is_floating_point or t.dtype == torch.bool:
-        raise TypeError(f"{name}: {what} must be integers, got dtype {t.dtype}.")
-    t = t.to(device="cpu", dtype=torch.long)
-    if t.dim() != 1 or t.numel() != batch:
-        raise ValueError(f"{name}: expected {what} of shape ({batch},), one per sequence, got {tuple(t.shape)}.")
-    if int(t.min()) < 1 or int(t.max()) > steps:
-        raise ValueError(
-            f"{name}: every entry of {what} must be in [1, T={steps}], got min {int(t.min())}, max {int(t.max())}. "
-            "Drop empty sequences from the batch and pad to the longest one."
-        )
-    return t
+    return checks.check_lengths(name, lengths, batch, steps, what)
 
 
 def length_mask(lengths: Tensor, steps: int, device: torch.device | None = None) -> Tensor:
