@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -235,7 +236,7 @@ def test_resume_with_other_settings_or_vocabulary_names_both(text_file, tmp_path
         train(tiny_config(max_steps=10), {}, text=str(other), out=run, resume=run, progress=False)
     notours = tmp_path / "recipe.pt"
     torch.save({"task": "sentiment"}, notours)
-    with pytest.raises(ValueError, match=r"not a character-LM checkpoint.*recipe checkpoint"):
+    with pytest.raises(ValueError, match=r"not a character-LM checkpoint: it holds a .sentiment. recipe model; use .rnnkit predict."):
         load_model(notours)
 
 
@@ -322,3 +323,16 @@ def test_cli_train_eval_sample(text_file, tmp_path, capsys):
     assert torch.load(run / "last.pt", weights_only=True)["step"] == 14
     assert main(["train", "charlm", "--resume", str(run), "--no-progress"]) == 2
     assert "already reached its bounds (step 14" in capsys.readouterr().err
+
+
+def test_charlm_checkpoints_use_the_one_layout(text_file, tmp_path):
+    from rnnkit.utils.checkpoint import FORMAT, load_checkpoint
+
+    train(tiny_config(max_steps=2, eval_every=2), TINY, text=str(text_file), out=tmp_path, progress=False)
+    raw = load_checkpoint(tmp_path / "last.pt")
+    assert (raw["format"], raw["version"], raw["kind"]) == (FORMAT, 1, "charlm")
+    model, vocab, meta = load_model(tmp_path / "last.pt")
+    assert raw["meta"]["vocab"] == vocab.to_list() and meta["step"] == 2
+    digits = Path(__file__).parent / "fixtures" / "checkpoints" / "digits-2026-11.pt"
+    with pytest.raises(ValueError, match="not a character-LM checkpoint: it holds a 'digits' recipe model"):
+        load_model(digits)

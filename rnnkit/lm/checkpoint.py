@@ -2,7 +2,7 @@
 
 A checkpoint is a dict: the weights (``model``), and beside them everything needed to use
 or continue it without the command line that made it: ``config`` (CharLMConfig),
-``vocab``, ``train_config``, ``step``, ``metrics``, the data source, the rnnkit version
+``meta`` (the vocabulary), ``train_config``, ``step``, ``metrics``, the data source, the rnnkit version
 and, for resuming, the optimizer state and the recurrent state carried across chunks.
 """
 
@@ -14,32 +14,39 @@ from typing import Any
 
 import torch
 
-import rnnkit
 from rnnkit.lm.char_lm import CharLM, CharLMConfig
 from rnnkit.lm.vocab import CharVocab
-from rnnkit.utils.checkpoint import load_checkpoint
+from rnnkit.utils import checkpoint as shared
 
-FORMAT = "rnnkit.charlm/1"
+KIND = "charlm"  # the checkpoint's kind in rnnkit's one layout (rnnkit.utils.checkpoint)
+LEGACY_FORMAT = "rnnkit.charlm/1"  # written before 2026-12: the vocabulary at the top level, no "meta"
 WEIGHT_KEYS = ("model", "optimizer", "carry")  # the big entries; everything else is metadata
 
 
 def make_checkpoint(model: CharLM, vocab: CharVocab, **entries: Any) -> dict[str, Any]:
-    """The dict to ``atomic_save``: weights on CPU (so it loads anywhere), config, vocab, and ``entries``."""
-    weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    return {"format": FORMAT, "rnnkit_version": rnnkit.__version__, "torch_version": str(torch.__version__),
-            "config": dataclasses.asdict(model.config), "vocab": vocab.to_list(), "model": weights, **entries}
+    """The dict to ``atomic_save``: weights on CPU (so it loads anywhere), config, vocab (in ``meta``), and ``entries``."""
+    return shared.make_checkpoint(KIND, model, dataclasses.asdict(model.config), {"vocab": vocab.to_list()}, **entries)
 
 
 def metadata(checkpoint: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in checkpoint.items() if k not in WEIGHT_KEYS}
 
 
+def is_charlm(checkpoint: dict[str, Any]) -> bool:
+    """Whether a loaded checkpoint holds a char-LM (in the current layout or the one before it)."""
+    return checkpoint.get("format") == LEGACY_FORMAT or (checkpoint.get("format") == shared.FORMAT and checkpoint.get("kind") == KIND)
+
+
 def read_checkpoint(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load and check that ``path`` (a .pt file or a run directory) is a char-LM checkpoint."""
-    checkpoint = load_checkpoint(path, map_location)
-    if checkpoint.get("format") != FORMAT:
-        found = checkpoint.get("format") or (f"a recipe checkpoint (task={checkpoint['task']!r})" if "task" in checkpoint else "no format tag")
-        raise ValueError(f"{path} is not a character-LM checkpoint: expected format {FORMAT!r}, found {found}.")
+    """Load and check that ``path`` (a .pt file or a run directory) is a char-LM checkpoint (``vocab`` in ``meta``)."""
+    checkpoint = shared.load_checkpoint(path, map_location)
+    if checkpoint.get("format") == LEGACY_FORMAT:
+        return {**checkpoint, "meta": {"vocab": checkpoint["vocab"]}}
+    if not is_charlm(checkpoint):
+        kind = checkpoint.get("task") if "format" not in checkpoint else checkpoint.get("kind")  # "task": the older layout
+        found = f"a {kind!r} recipe model; use `rnnkit predict` with it" if kind else f"format {checkpoint.get('format')!r}"
+        raise shared.CheckpointError(f"{path} is not a character-LM checkpoint: it holds {found}.")
+    shared.check_kind(checkpoint, path, (KIND,))
     return checkpoint
 
 
@@ -49,7 +56,7 @@ def load_model(path: str | os.PathLike[str], map_location: str | torch.device = 
     ``map_location`` defaults to the CPU, so a model trained on a GPU loads on any machine.
     """
     checkpoint = read_checkpoint(path, map_location)
-    vocab = CharVocab(checkpoint["vocab"])
+    vocab = CharVocab(checkpoint["meta"]["vocab"])
     config = CharLMConfig(**checkpoint["config"])
     if config.vocab_size != len(vocab):
         raise ValueError(

@@ -181,7 +181,7 @@ def train(
         text = text if text is not None else checkpoint["data"]["text"]
 
     # ---- data --------------------------------------------------------------------------------
-    vocab = CharVocab(checkpoint["vocab"]) if checkpoint is not None else None
+    vocab = CharVocab(checkpoint["meta"]["vocab"]) if checkpoint is not None else None
     corpus = load_training_text(text, vocab, config, out_dir)
     vocab = corpus.vocab
     train_ids, val_ids = corpus.split(config.val_fraction)

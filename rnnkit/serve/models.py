@@ -98,11 +98,11 @@ def load_models(run_dirs: list[str], max_batch: int = 32, max_queue: int = 64, b
 
 def load_one(name: str, path: Path, max_batch: int, max_queue: int, batching: bool) -> ServedModel:
     """A char-LM, a recipe on the contract (``kind``), or a recipe checkpoint of the older layout (``task``)."""
-    from rnnkit.lm.checkpoint import FORMAT as CHARLM_FORMAT
+    from rnnkit.lm.checkpoint import is_charlm
     from rnnkit.utils.checkpoint import load_checkpoint
 
     checkpoint = load_checkpoint(path)
-    if checkpoint.get("format") == CHARLM_FORMAT:
+    if is_charlm(checkpoint):
         return _load_charlm(name, path, max_batch, max_queue, batching)
     if "kind" in checkpoint or checkpoint.get("task") in _contract_recipes():  # the contract reads older checkpoints too
         return _load_contract(name, path)
