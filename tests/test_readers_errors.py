@@ -20,7 +20,9 @@ from rnnkit.lm.data import load_corpus
 from rnnkit.lm.vocab import CharVocab
 from rnnkit.recipes import classify
 from rnnkit.recipes.digits import data as digits
-from rnnkit.tasks import forecast_data, gesture, music_data, spam, tagging, translate_data
+from rnnkit.recipes.gesture import data as gesture
+from rnnkit.recipes.text_classify import spam
+from rnnkit.tasks import forecast_data, music_data, tagging, translate_data
 from rnnkit.utils import config
 from rnnkit.utils.reading import DataFormatError
 

@@ -23,6 +23,9 @@ from rnnkit.recipes.runner import Run, load_run, run_recipe
 RECIPES: dict[str, str] = {
     "caption": "rnnkit.recipes.caption.recipe:CaptionRecipe",
     "digits": "rnnkit.recipes.digits.recipe:DigitsRecipe",
+    "gesture": "rnnkit.recipes.gesture.recipe:GestureRecipe",
+    "sentiment": "rnnkit.recipes.text_classify.sentiment:SentimentRecipe",
+    "spam": "rnnkit.recipes.text_classify.spam:SpamRecipe",
 }
 
 

@@ -21,9 +21,6 @@ from rnnkit.utils.config import add_dataclass_flags, dataclass_from_args
 
 # recipes still in rnnkit.tasks (name -> module), until each moves onto the contract
 LEGACY: dict[str, str] = {
-    "sentiment": "rnnkit.tasks.sentiment",
-    "spam": "rnnkit.tasks.spam",
-    "gesture": "rnnkit.tasks.gesture",
     "pos": "rnnkit.tasks.pos",
     "ner": "rnnkit.tasks.ner",
     "translate": "rnnkit.tasks.translate",

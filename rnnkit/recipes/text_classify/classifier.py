@@ -1,5 +1,6 @@
-"""A text classifier recipe, shared by ``sentiment`` and ``spam``: words -> embeddings ->
-(bi)LSTM -> pooled -> class. The two recipes differ only in where the texts come from.
+"""The text classifier ``sentiment`` and ``spam`` share: words -> embeddings -> (bi)LSTM ->
+pooled -> class. The two recipes differ only in where the texts come from and what
+``rnnkit predict`` takes.
 
     tokens = tokenize(text)[:max_len]             # lower-cased words and punctuation
     ids = vocab.encode(tokens)                    # words seen < min_freq times -> <unk>
@@ -9,23 +10,26 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from abc import abstractmethod
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
+from torch import Tensor, nn
 
 from rnnkit.models.many_to_one import ManyToOne, ManyToOneConfig
 from rnnkit.recipes import classify
 from rnnkit.recipes.classify import Labelled
+from rnnkit.recipes.contract import Meta, Recipe, RecipeConfig
 from rnnkit.recipes.text import TokenVocab, tokenize
-from rnnkit.recipes.training import TrainConfig
+from rnnkit.utils.checkpoint import FORMAT, VERSION
 from rnnkit.utils.reading import decode_utf8, split_lines
 
 
 @dataclass(frozen=True)
-class TextClassifierConfig(TrainConfig):
+class TextClassifierConfig(RecipeConfig):
     """Data, model and training settings of a text classification recipe."""
 
     data: str | None = field(default=None, metadata={"help": "your own CSV/TSV (header row) instead of the default corpus"})  # None: the recipe's corpus
@@ -44,82 +48,116 @@ class TextClassifierConfig(TrainConfig):
     pooling: str = field(default="max", metadata={"help": "last, mean, max or attention", "choices": ["last", "mean", "max", "attention"]})  # max: picks out the strongest cue anywhere
     dropout: float = field(default=0.5, metadata={"help": "dropout on embeddings and before the head"})  # small data overfits fast
     batch_size: int = field(default=32, metadata={"help": "texts per batch"})
-    out: str = field(default="runs/text", metadata={"help": "directory for best.pt, last.pt and results.json"})
 
 
-def encode(texts: Sequence[str], vocab: TokenVocab, max_len: int) -> list[torch.Tensor]:
+@dataclass
+class TextData:
+    """The three splits as id sequences with class ids, the vocabulary built on train, the class names."""
+
+    train: Labelled
+    dev: Labelled
+    test: Labelled
+    vocab: TokenVocab
+    classes: list[str]
+
+
+C = TypeVar("C", bound=TextClassifierConfig)
+
+
+def encode(texts: Sequence[str], vocab: TokenVocab, max_len: int) -> list[Tensor]:
     """Texts -> id tensors (T,), at least one token each (an empty text becomes a single <unk>)."""
     return [torch.tensor(vocab.encode(tokenize(t)[:max_len]) or [vocab.unk_id]) for t in texts]
 
 
-def run(task: str, cfg: TextClassifierConfig, texts: list[str], labels: list[str],
-        extra_train: tuple[list[str], list[str]] | None = None) -> int:
-    """Split, build the vocabulary on the training part, train, test, save, summarise.
+def split_texts(name: str, config: TextClassifierConfig, texts: list[str], labels: list[str],
+                extra_train: tuple[list[str], list[str]] | None = None) -> TextData:
+    """Split, build the vocabulary on the training part, encode every split.
 
     ``extra_train`` (texts, labels) joins the training part only, never dev or test.
     """
-    print(f"{task}: config {dataclasses.asdict(cfg)}")
     classes = sorted(set(labels))
     if len(classes) < 2:
-        raise ValueError(f"{task}: need at least two classes, found {classes}; check --label-column.")
-    fractions = [1 - cfg.dev_fraction - cfg.test_fraction, cfg.dev_fraction, cfg.test_fraction]
-    train_idx, dev_idx, test_idx = classify.split(len(texts), fractions, cfg.split_seed)
+        raise ValueError(f"{name}: need at least two classes, found {classes}; check --label-column.")
+    fractions = [1 - config.dev_fraction - config.test_fraction, config.dev_fraction, config.test_fraction]
+    train_idx, dev_idx, test_idx = classify.split(len(texts), fractions, config.split_seed)
     extra_texts, extra_labels = extra_train or ([], [])
     train_texts = [texts[i] for i in train_idx] + extra_texts
     train_labels = [labels[i] for i in train_idx] + extra_labels
-    vocab = TokenVocab.build((tokenize(t)[: cfg.max_len] for t in train_texts), min_freq=cfg.min_freq)
+    vocab = TokenVocab.build((tokenize(t)[: config.max_len] for t in train_texts), min_freq=config.min_freq)
 
     def labelled(xs: list[str], ys: list[str]) -> Labelled:
-        return Labelled(encode(xs, vocab, cfg.max_len), [classes.index(y) for y in ys])
+        return Labelled(encode(xs, vocab, config.max_len), [classes.index(y) for y in ys])
 
-    train_data = labelled(train_texts, train_labels)
-    dev = labelled([texts[i] for i in dev_idx], [labels[i] for i in dev_idx])
-    test = labelled([texts[i] for i in test_idx], [labels[i] for i in test_idx])
-    print(f"{task}: {len(train_data)} train ({len(extra_texts)} extra), {len(dev)} dev, {len(test)} test texts; "
+    data = TextData(labelled(train_texts, train_labels),
+                    labelled([texts[i] for i in dev_idx], [labels[i] for i in dev_idx]),
+                    labelled([texts[i] for i in test_idx], [labels[i] for i in test_idx]), vocab, classes)
+    print(f"{name}: {len(data.train)} train ({len(extra_texts)} extra), {len(data.dev)} dev, {len(data.test)} test texts; "
           f"{len(vocab)} words; classes {classes}")
-
-    torch.manual_seed(cfg.seed)
-    model_config = ManyToOneConfig(
-        num_outputs=len(classes), vocab_size=len(vocab), input_size=cfg.embedding_size, hidden_size=cfg.hidden_size,
-        num_layers=cfg.num_layers, cell=cfg.cell, bidirectional=cfg.bidirectional, dropout=cfg.dropout, pooling=cfg.pooling,
-    )
-    model = ManyToOne(model_config)
-
-    def checkpoint(m: torch.nn.Module, info: dict[str, Any]) -> dict[str, Any]:
-        return {"task": task, "config": dataclasses.asdict(cfg), "model_config": dataclasses.asdict(model_config),
-                "model": m.state_dict(), "vocab": vocab.to_dict(), "classes": classes, **info}
-
-    result = classify.train(model, train_data, dev, cfg, cfg.batch_size, checkpoint, cfg.out)
-    metrics = {"test_accuracy": classify.accuracy(model, test), "dev_accuracy": classify.accuracy(model, dev)}
-    classify.summarise(task, cfg.out, metrics, cfg, result)
-    return 0
+    return data
 
 
-def load(checkpoint: dict[str, Any]) -> tuple[ManyToOne, TokenVocab, list[str], dict[str, Any]]:
-    """The model (in eval mode), vocabulary, class names and recipe config of a checkpoint."""
-    model = ManyToOne(ManyToOneConfig(**checkpoint["model_config"]))
-    model.load_state_dict(checkpoint["model"])
-    model.eval()
-    return model, TokenVocab.from_dict(checkpoint["vocab"]), list(checkpoint["classes"]), checkpoint["config"]
+def table_or_lines(path: Path, text_column: str) -> list[str] | None:
+    """The texts of a .csv/.tsv file (its text column) or a .txt file (its non-empty lines); None for other paths."""
+    if path.suffix.lower() in (".csv", ".tsv", ".tab") and path.is_file():
+        return classify.read_table(path, text_column, None)[0]
+    if path.suffix.lower() == ".txt" and path.is_file():
+        return [line for line in split_lines(decode_utf8(path.read_bytes(), str(path))) if line.strip()]
+    return None
 
 
-def predict_texts(checkpoint: dict[str, Any], texts: Sequence[str], shown: Sequence[str] | None = None) -> torch.Tensor:
-    """Print the predicted class and probability for each text; return the probabilities (N, C)."""
-    model, vocab, classes, config = load(checkpoint)
-    probs = classify.predict_proba(model, encode(texts, vocab, config["max_len"]))
-    classify.print_predictions(probs, classes, [s[:80] for s in (shown or texts)])
-    return probs
+class TextClassifyRecipe(Recipe[C, TextData]):
+    """What the text classifiers share: the model, batches, accuracy, prediction and old checkpoints."""
 
+    monitor = "accuracy"
 
-def expand_inputs(inputs: Sequence[str], text_column: str) -> list[str]:
-    """Inputs as texts: a .csv/.tsv path gives its text column, a .txt path its lines, anything else is a text."""
-    texts: list[str] = []
-    for item in inputs:
-        path = Path(item)
-        if path.suffix.lower() in (".csv", ".tsv", ".tab") and path.is_file():
-            texts.extend(classify.read_table(path, text_column, None)[0])
-        elif path.suffix.lower() == ".txt" and path.is_file():
-            texts.extend(line for line in split_lines(decode_utf8(path.read_bytes(), str(path))) if line.strip())
-        else:
-            texts.append(item)
-    return texts
+    def describe(self, data: TextData) -> Meta:
+        return {"vocab": data.vocab.to_dict(), "classes": data.classes}
+
+    def build_model(self, config: C, meta: Meta) -> nn.Module:
+        return ManyToOne(ManyToOneConfig(
+            num_outputs=len(meta["classes"]), vocab_size=len(meta["vocab"]["itos"]), input_size=config.embedding_size,
+            hidden_size=config.hidden_size, num_layers=config.num_layers, cell=config.cell,
+            bidirectional=config.bidirectional, dropout=config.dropout, pooling=config.pooling,
+        ))
+
+    def batches(self, config: C, data: TextData, epoch: int) -> Iterator[dict[str, Tensor]]:
+        return classify.batches(data.train, config.batch_size, shuffle=True, seed=config.seed * 1000 + epoch)
+
+    def evaluate(self, model: nn.Module, config: C, data: TextData, split: str) -> dict[str, float]:
+        return {"accuracy": classify.accuracy(model, data.dev if split == "dev" else data.test)}
+
+    # ---- using a trained model --------------------------------------------------------------
+
+    @abstractmethod
+    def texts(self, config: C, inputs: Sequence[str]) -> tuple[list[str], list[str]]:
+        """(what the model reads, what to show) for each result of ``inputs`` (``rnnkit predict``: may read files)."""
+
+    def text_of(self, config: C, text: str) -> str:
+        """What the model reads, from one text a client sent (``rnnkit serve``: never a file path)."""
+        return text
+
+    def rankings(self, model: nn.Module, config: C, meta: Meta, texts: Sequence[str]) -> list[list[tuple[str, float]]]:
+        """Every class with its probability, most likely first, for each of ``texts`` (already what the model reads)."""
+        vocab = TokenVocab.from_dict(meta["vocab"])
+        probs = classify.predict_proba(model, encode(texts, vocab, config.max_len))  # (N, C)
+        return [classify.ranked(p, meta["classes"], top=len(meta["classes"])) for p in probs]
+
+    def predict(self, model: nn.Module, config: C, meta: Meta, inputs: Sequence[str]) -> list[dict[str, Any]]:
+        texts, shown = self.texts(config, inputs)
+        if not texts:
+            raise ValueError(f"predict {self.name}: give the inputs: {self.inputs}.")
+        return [{"input": s, "label": ranking[0][0], "p": round(ranking[0][1], 6),
+                 "ranking": [[name, round(p, 6)] for name, p in ranking]}
+                for s, ranking in zip(shown, self.rankings(model, config, meta, texts), strict=True)]
+
+    def show(self, result: dict[str, Any]) -> str:
+        """"pos 0.912  neg 0.088<TAB>the text": the two most likely classes, then the input (cut at 80 characters)."""
+        return classify.ranked_line(result["ranking"][:2], result["input"][:80])
+
+    def upgrade(self, checkpoint: dict[str, Any]) -> dict[str, Any]:
+        """A checkpoint of the pre-contract recipe: config, model_config, weights, vocab and classes side by side."""
+        known = {f.name for f in dataclasses.fields(self.config_class)}
+        config = {k: v for k, v in checkpoint["config"].items() if k in known}
+        return {"format": FORMAT, "version": VERSION, "kind": self.name, "config": config, "model": checkpoint["model"],
+                "meta": {"vocab": checkpoint["vocab"], "classes": list(checkpoint["classes"])},
+                "epoch": checkpoint.get("epoch"), "step": checkpoint.get("step"), "metrics": checkpoint.get("metrics", {})}

