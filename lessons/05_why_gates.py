@@ -13,15 +13,15 @@
 # %% [markdown]
 # # 5. Why gates: the long-term dependency problem
 #
-# > I grew up in France … (a long paragraph) … I speak fluent ___.
+# > I grew up in France … (a long paragraph) … I speak fluent \_\_\_.
 #
-# The answer depends on one word far back. To learn that, the error at "fluent ___" has to
+# The answer depends on one word far back. To learn that, the error at "fluent \_\_\_" has to
 # reach the weights that read "France", backwards through every step in between.
-# Backpropagation through time multiplies the gradient by the step Jacobian ∂h_t/∂h_{t-1}
-# once per step. For an Elman RNN that is diag(1 − h_t²) W_hh, whose norm is usually below
+# Backpropagation through time multiplies the gradient by the step Jacobian `∂h_t/∂h_{t-1}`
+# once per step. For an Elman RNN that is `diag(1 − h_t²) W_hh`, whose norm is usually below
 # one, so the gradient shrinks geometrically with the gap (Bengio, Simard & Frasconi, 1994;
-# Pascanu, Mikolov & Bengio, 2013). The LSTM's cell state has ∂c_t/∂c_{t-1} = f_t: with a
-# forget gate near 1 the error passes back almost unchanged. The GRU's h_t = (1 − z) n + z h_{t-1}
+# Pascanu, Mikolov & Bengio, 2013). The LSTM's cell state has `∂c_t/∂c_{t-1} = f_t`: with a
+# forget gate near 1 the error passes back almost unchanged. The GRU's `h_t = (1 − z) n + z h_{t-1}`
 # gives the same kind of path through z.
 #
 # This lesson measures both halves of that story with `rnnkit.lab`: the gradient flow
@@ -97,7 +97,7 @@ adding = run_long_term(LongTermConfig(
 ))
 
 # %% [markdown]
-# Then the recall task: "i grew up in *country* ·· T filler words ·· . i speak fluent ___",
+# Then the recall task: "i grew up in *country* ·· T filler words ·· . i speak fluent \_\_\_",
 # with 8 countries and their languages, so guessing scores ln 8 ≈ 2.08 and "solved" means a
 # cross-entropy below a tenth of that.
 
@@ -136,7 +136,7 @@ plt.show()
 # gap up to 400 words while, at those settings, the LSTM did not learn it past T = 10,
 # which that page reports as an open question rather than explaining it away.
 #
-# ## "… I speak fluent ___"
+# ## "… I speak fluent \_\_\_"
 #
 # Finally, the sentence itself. We train an Elman RNN, an LSTM and a GRU probe on the recall
 # task with a gap of 20 filler words, 600 steps each, then hand each a sentence we wrote.
@@ -190,7 +190,7 @@ for country in ["france", "japan"]:
 #
 # 1. Rerun the gradient-flow measurement with `GradientFlowConfig(forget_bias=0.0)` (the LSTM's
 #    forget gates then start at σ(0) = 0.5). How does the LSTM's curve at initialisation change,
-#    and by how much per step? Predict it from ∂c_t/∂c_{t-1} = f_t before you run it.
+#    and by how much per step? Predict it from `∂c_t/∂c_{t-1} = f_t` before you run it.
 # 2. Make the recall probes' sentence longer than the training gap (more filler words). Does the
 #    GRU still answer right? What does that say about what it has learnt?
 # 3. The lab page leaves open why the LSTM fails recall past T = 10 at lr 1e-2. Try

@@ -74,13 +74,19 @@ def configuration(ax: Axes, name: str) -> None:
 
 
 def five_configurations() -> plt.Figure:
-    """All five configurations side by side."""
+    """All five configurations, in two rows."""
+    fig, axes = plt.subplots(2, 3, figsize=(12, 6.4), gridspec_kw={"width_ratios": [1, 1, 1]})
     names = ["one-to-one", "one-to-many", "many-to-one", "many-to-many (aligned)", "encoder-decoder"]
-    fig, axes = plt.subplots(1, 5, figsize=(16, 3.2), gridspec_kw={"width_ratios": [1.2, 4, 4, 4, 6]})
-    for ax, name in zip(axes, names, strict=True):
+    for ax, name in zip(axes.flat, names, strict=False):
         configuration(ax, name)
-    fig.text(0.5, 0.01, "red: input  ·  green: recurrent state  ·  blue: an output a loss reads  ·  grey: computed, not used",
-             ha="center", fontsize=9)
+    legend = axes[1, 2]
+    legend.axis("off")
+    for k, (colour, text) in enumerate([(INPUT, "input x_t"), (STATE, "recurrent state h_t"),
+                                        (OUTPUT, "an output a loss reads"), (UNUSED, "computed, not used")]):
+        box(legend, 0.15, 0.8 - 0.2 * k, colour, w=0.12, h=0.12)
+        legend.text(0.3, 0.8 - 0.2 * k, text, va="center", fontsize=10)
+    legend.set_xlim(0, 1)
+    legend.set_ylim(0, 1)
     fig.tight_layout()
     return fig
 
