@@ -30,6 +30,7 @@ LEGACY: dict[str, str] = {
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``rnnkit recipe NAME`` to the CLI: one subcommand per recipe, its flags from the recipe's config."""
     recipe = sub.add_parser("recipe", help="train and evaluate a recipe on real data")
     recipes = recipe.add_subparsers(dest="recipe", required=True, metavar="NAME")
     for name in sorted({*RECIPES, *LEGACY}):

@@ -24,6 +24,7 @@ from rnnkit.utils.plotting import figure
 
 
 def run_dir(recipe: Recipe[Any, Any], config: RecipeConfig) -> Path:
+    """Where a run writes: ``config.out``, or ``runs/<recipe name>``."""
     return Path(config.out or f"runs/{recipe.name}")
 
 

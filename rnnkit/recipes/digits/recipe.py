@@ -76,6 +76,7 @@ class Digits:
     splits: dict[str, list[int]]  # train, dev, test -> image indices
 
     def subset(self, split: str, kind: str) -> Labelled:
+        """One split (train, dev or test) as labelled sequences: ``kind`` rows (T = H steps of W pixels) or flat (one step)."""
         return Labelled(sequences(self.images, kind), self.y).subset(self.splits[split])
 
 
@@ -97,6 +98,7 @@ class FlatSequence(nn.Module):
 
 
 def build(kind: str, config: DigitsConfig, classes: int, height: int, width: int) -> nn.Module:
+    """The model for ``kind``: a many-to-one reader of rows, or a one-to-one classifier of the flat image."""
     if kind == "rows":
         return ManyToOne(ManyToOneConfig(num_outputs=classes, input_size=width, hidden_size=config.hidden_size,
                                          cell=config.cell, dropout=config.dropout, pooling="last"))
