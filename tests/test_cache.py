@@ -8,7 +8,7 @@ import pytest
 
 from rnnkit.layers import native
 from rnnkit.recipes import data_cache
-from rnnkit.tasks import music_data
+from rnnkit.recipes.music import data as music_data
 from rnnkit.utils.cache import cache_dir
 
 

@@ -21,8 +21,9 @@ from rnnkit.lm.vocab import CharVocab
 from rnnkit.recipes import classify
 from rnnkit.recipes.digits import data as digits
 from rnnkit.recipes.gesture import data as gesture
+from rnnkit.recipes.music import data as music_data
 from rnnkit.recipes.text_classify import spam
-from rnnkit.tasks import forecast_data, music_data, tagging, translate_data
+from rnnkit.tasks import forecast_data, tagging, translate_data
 from rnnkit.utils import config
 from rnnkit.utils.reading import DataFormatError
 

@@ -46,9 +46,9 @@ from rnnkit.lm.vocab import CharVocab
 from rnnkit.recipes import classify
 from rnnkit.recipes.digits.data import read_pixels
 from rnnkit.recipes.gesture.data import read_series
+from rnnkit.recipes.music.data import load_abc
 from rnnkit.recipes.text_classify import sentiment, spam
 from rnnkit.tasks.forecast_data import load_csv
-from rnnkit.tasks.music_data import load_abc
 from rnnkit.tasks.tagging import read_conll
 from rnnkit.tasks.translate_data import read_parallel, read_tsv
 from rnnkit.utils.reading import DataFormatError, read_json_object

@@ -22,6 +22,7 @@ from rnnkit.recipes.runner import Run, load_run, run_recipe
 # name -> "module:class"; importing happens only when a recipe is asked for
 RECIPES: dict[str, str] = {
     "caption": "rnnkit.recipes.caption.recipe:CaptionRecipe",
+    "music": "rnnkit.recipes.music.recipe:MusicRecipe",
     "digits": "rnnkit.recipes.digits.recipe:DigitsRecipe",
     "gesture": "rnnkit.recipes.gesture.recipe:GestureRecipe",
     "sentiment": "rnnkit.recipes.text_classify.sentiment:SentimentRecipe",

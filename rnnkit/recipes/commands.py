@@ -24,7 +24,6 @@ LEGACY: dict[str, str] = {
     "pos": "rnnkit.tasks.pos",
     "ner": "rnnkit.tasks.ner",
     "translate": "rnnkit.tasks.translate",
-    "music": "rnnkit.tasks.music",
     "forecast": "rnnkit.tasks.forecast",
 }
 
@@ -109,10 +108,11 @@ def _run_generate(args: argparse.Namespace) -> int:
         run = load_run(args.checkpoint, all_recipes())
         options = GenerateOptions(num=args.num, seed=args.seed, out=args.out, prime=args.prime)
         results = run.recipe.generate(run.model, run.config, run.meta, options)
-        for result in results:
-            print(run.recipe.show(result))
+        shown = [run.recipe.show(result) for result in results]
+        print("\n".join(shown))
         for path in dict.fromkeys(f for result in results for f in result.get("files", [])):
-            print(f"saved {path}")
+            if not any(path in line for line in shown):  # a file the recipe's lines do not name already
+                print(f"saved {path}")
         return 0
     checkpoint, module = legacy
     if not hasattr(module, "generate"):

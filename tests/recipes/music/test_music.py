@@ -1,19 +1,24 @@
-"""Music recipe: ABC splitting and its errors, parsing to events, histograms, the event cache, and a smoke run."""
+"""Music recipe: ABC splitting and its errors, parsing to events, histograms, the event cache, score
+pictures, and a run that must beat the unigram baseline."""
 
 from __future__ import annotations
 
-import argparse
 import json
+import random
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from rnnkit.tasks import music
-from rnnkit.tasks.music_data import Tune, histograms, load_abc, split_tunes, total_variation
+from rnnkit.cli import main
+from rnnkit.recipes.music import recipe as music
+from rnnkit.recipes.music.data import Tune, histograms, load_abc, split_tunes, total_variation
+from rnnkit.utils.checkpoint import load_checkpoint
 
-FIXTURES = Path(__file__).parent / "fixtures" / "recipes2"
+FIXTURES = Path(__file__).parents[2] / "fixtures" / "recipes2"
+OLD_CHECKPOINT = Path(__file__).parents[2] / "fixtures" / "checkpoints" / "music-2026-11.pt"
 
 
 def test_tunes_are_split_with_key_as_condition_and_meter_in_the_text():
@@ -33,7 +38,7 @@ def test_a_file_without_tunes_is_an_error_saying_what_abc_needs():
 
 def test_tune_to_abc_and_back_to_events():
     pytest.importorskip("music21")
-    from rnnkit.tasks.music_data import parse_events
+    from rnnkit.recipes.music.data import parse_events
 
     tunes, _ = split_tunes((FIXTURES / "tunes.abc").read_text())
     # C D E F G A B c with L:1/4 -> MIDI 60..72, one quarter each
@@ -45,7 +50,7 @@ def test_tune_to_abc_and_back_to_events():
 
 def test_a_tune_without_notes_is_unparsable():
     pytest.importorskip("music21")
-    from rnnkit.tasks.music_data import parse_events
+    from rnnkit.recipes.music.data import parse_events
 
     (tune,) = load_abc(FIXTURES / "rests.abc")
     with pytest.raises(ValueError, match="holds no notes"):
@@ -62,7 +67,7 @@ def test_histograms_and_distance_by_hand():
 
 def test_events_are_cached_under_rnnkit_cache(tmp_path, monkeypatch):
     pytest.importorskip("music21")
-    from rnnkit.tasks.music_data import cached_events
+    from rnnkit.recipes.music.data import cached_events
 
     monkeypatch.setenv("RNNKIT_CACHE", str(tmp_path))
     tunes = load_abc(FIXTURES / "tunes.abc")
@@ -73,30 +78,57 @@ def test_events_are_cached_under_rnnkit_cache(tmp_path, monkeypatch):
     assert cached_events(tunes)[0] == [(1, 2.0)]
 
 
-def test_smoke_run_generate_and_score(tmp_path, monkeypatch, capsys):
+def triad_tunes(path: Path, n: int = 48) -> Path:
+    """``n`` 4-bar tunes in C, G, D and F whose notes are all from the key's tonic triad (seeded): what notes a
+    tune uses depends on its key, which a model conditioned on the key can learn and a unigram cannot."""
+    rng = random.Random(0)
+    triads = {"C": "CEGc", "G": "GBdg", "D": "DFAd", "F": "FAcf"}
+    tunes = []
+    for k in range(n):
+        key = "CGDF"[k % 4]
+        bars = "|".join("".join(rng.choice(triads[key]) for _ in range(4)) for _ in range(4))
+        tunes.append(f"X:{k + 1}\nT:triad {k + 1}\nM:4/4\nL:1/4\nK:{key}\n{bars}|]\n")
+    path.write_text("\n".join(tunes))
+    return path
+
+
+def test_a_trained_model_beats_the_unigram_then_scores_and_generates(tmp_path, monkeypatch, capsys):
     pytest.importorskip("music21")
     monkeypatch.setenv("RNNKIT_CACHE", str(tmp_path / "cache"))
-    parser = argparse.ArgumentParser()
-    music.add_arguments(parser)
-    args = parser.parse_args(["--abc", str(FIXTURES / "tunes.abc"), "--val-fraction", "0.34", "--hidden-size", "16",
-                              "--embed-size", "8", "--key-size", "4", "--num-generate", "2", "--max-chars", "40",
-                              "--epochs", "2", "--no-progress", "--out-dir", str(tmp_path)])
-    assert music.run(args) == 0
-    metrics = json.loads((tmp_path / "results.json").read_text())["metrics"]
-    assert metrics["val_nll_per_event"] > 0 and 0.0 <= metrics["parse_rate"] <= 1.0
-    assert 0.0 <= metrics["degree_tv"] <= 1.0 and 0.0 <= metrics["unigram_degree_tv"] <= 1.0
-    assert (tmp_path / "generated" / "tune-0.abc").exists() and (tmp_path / "histograms.png").exists()
-    checkpoint = torch.load(tmp_path / "best.pt", weights_only=True)
-    assert checkpoint["task"] == "music"
-    key = checkpoint["keys"]["itos"][1]
+    abc = triad_tunes(tmp_path / "triads.abc")
+    run = tmp_path / "run"
+    assert main(["recipe", "music", "--abc", str(abc), "--val-fraction", "0.25", "--hidden-size", "32", "--embed-size", "8",
+                 "--key-size", "4", "--num-generate", "12", "--batch-size", "8", "--epochs", "12", "--lr", "0.01",
+                 "--patience", "0", "--dropout", "0", "--no-progress", "--threads", "1", "--out", str(run)]) == 0
+    summary = json.loads((run / "results.json").read_text())
+    test, unigram = summary["test"], summary["baselines"]["unigram"]
+    # the pieces are conditioned on the validation tunes' keys: the model writes the key's triad, the unigram
+    # draws from all four keys' notes at once, so its pitch classes (pooled, and relative to the tonic) are further off
+    assert test["parse_rate"] >= unigram["parse_rate"] and test["parse_rate"] >= 0.9
+    assert test["pitch_class_tv"] < unigram["pitch_class_tv"]
+    assert test["degree_tv"] < unigram["degree_tv"] - 0.2
+    assert test["nll_per_event"] < 1.5  # the unigram's entropy over ~20 characters is about 2.5 nats
+    assert (run / "generated" / "tune-0.abc").exists() and (run / "histograms.png").exists()
+    assert load_checkpoint(run / "best.pt")["kind"] == "music"
+
     capsys.readouterr()
-    music.generate(checkpoint, argparse.Namespace(num=1, seed=0, out=str(tmp_path / "gen"), prime=f"{key};M:4/4 L:1/4\\nCD"))
-    abc = (tmp_path / "gen" / "sample-0-0.abc").read_text()
-    assert f"K:{key}\nCD" in abc and "M:4/4" in abc  # the prime is the tune's start
-    with pytest.raises(ValueError, match="unknown key"):
-        music.generate(checkpoint, argparse.Namespace(num=1, seed=0, out=str(tmp_path), prime="F#loc"))
-    music.predict(checkpoint, [str(FIXTURES / "tunes.abc")], argparse.Namespace())
-    assert "nats per event" in capsys.readouterr().out
+    assert main(["predict", str(run), str(abc)]) == 0
+    assert re.fullmatch(rf"{re.escape(str(abc))}: 48 tunes, \d\.\d{{4}} nats per event\n", capsys.readouterr().out)
+    assert main(["generate", str(run), "--num", "1", "--seed", "0", "--out", str(tmp_path / "gen"), "--prime", "G;M:4/4 L:1/4\\nGB"]) == 0
+    abc_out = (tmp_path / "gen" / "sample-0-0.abc").read_text()
+    assert "K:G\nGB" in abc_out and "M:4/4" in abc_out  # the prime is the tune's start
+    assert str(tmp_path / "gen" / "sample-0-0.abc") in capsys.readouterr().out
+    assert main(["generate", str(run), "--num", "1", "--prime", "F#loc"]) != 0
+    assert "unknown key" in capsys.readouterr().err
+
+
+def test_a_checkpoint_from_before_the_contract_scores_as_the_old_code_did(capsys):
+    """music-2026-11.pt was written by `rnnkit recipe music` at ad9bf49 (tests/fixtures/checkpoints/README.md);
+    that commit's `rnnkit predict music-2026-11.pt tests/fixtures/recipes2/tunes.abc` printed
+    "...tunes.abc: 3 tunes, 3.3016 nats per event"."""
+    capsys.readouterr()
+    assert main(["predict", str(OLD_CHECKPOINT), str(FIXTURES / "tunes.abc")]) == 0
+    assert capsys.readouterr().out == f"{FIXTURES / 'tunes.abc'}: 3 tunes, 3.3016 nats per event\n"
 
 
 def test_sampling_is_reproducible_with_a_seed():
@@ -114,7 +146,7 @@ def test_sampling_is_reproducible_with_a_seed():
 
 def test_an_unusual_meter_is_rejected_before_music21_sees_it():
     pytest.importorskip("music21")
-    from rnnkit.tasks.music_data import parse_events
+    from rnnkit.recipes.music.data import parse_events
 
     with pytest.raises(ValueError, match="unusual M: field '97/3'"):
         parse_events("X:1\nM:97/3\nL:1/8\nK:G\nGAB|\n")
@@ -159,7 +191,7 @@ def test_sampling_with_one_prefix_per_key_keeps_each_prefix():
 
 
 def test_tonic_relative_histogram_by_hand():
-    from rnnkit.tasks.music_data import degree_histogram, tonic_pitch_class
+    from rnnkit.recipes.music.data import degree_histogram, tonic_pitch_class
 
     assert [tonic_pitch_class(k) for k in ("C", "G", "Bb", "F#m", "Ador", "Edor")] == [0, 7, 10, 6, 9, 4]
     with pytest.raises(ValueError, match="cannot read a tonic"):
@@ -169,42 +201,28 @@ def test_tonic_relative_histogram_by_hand():
     assert h[0] == pytest.approx(2 / 6) and h[7] == pytest.approx(2 / 6) and h[9] == pytest.approx(2 / 6)
 
 
-# ---- the staff-notation renderer -------------------------------------------------------------
+# ---- score pictures (verovio) ---------------------------------------------------------------
 
 
-def test_staff_positions_ledger_lines_and_key_signatures_by_hand():
-    from rnnkit.tasks.music_score import key_alteration, ledger_lines, staff_position
-
-    # bottom line E4 = 0, top line F5 = 8, middle C one ledger line below, C6 two above
-    assert [staff_position(s, o) for s, o in (("E", 4), ("F", 5), ("B", 4), ("C", 4), ("C", 6), ("G", 3))] == [0, 8, 4, -2, 12, -5]
-    assert ledger_lines(-5) == [-2, -4] and ledger_lines(12) == [10, 12]
-    assert ledger_lines(-1) == [] and ledger_lines(9) == [] and ledger_lines(4) == []
-    assert key_alteration(1, "F") == 1 and key_alteration(1, "C") == 0  # G major: F sharp
-    assert key_alteration(-2, "E") == -1 and key_alteration(-2, "A") == 0  # B-flat major: B and E flat
-
-
-def test_fixture_score_is_read_into_positions_accidentals_and_durations():
+def test_the_score_prints_the_accidentals_music21_read_and_the_key_signature():
     music21 = pytest.importorskip("music21")
-    from rnnkit.tasks.music_score import read_measures
+    pytest.importorskip("verovio")
+    from rnnkit.recipes.music.score import score_svg
 
     score = music21.converter.parse((FIXTURES / "score.abc").read_text(), format="abc")
-    sharps, meter, measures = read_measures(score)
-    assert sharps == 1 and meter == "4/4"
-    bar1, bar2, bar3, bar4, bar5 = measures
-    # C F =F F in G: F# comes from the key (no sign), =F needs a natural; music21 reads the
-    # last F as F# again, which the natural in force makes a printed sharp
-    assert [e.positions for e in bar1] == [(-2,), (1,), (1,), (1,)]
-    assert [e.accidentals for e in bar1] == [(None,), (None,), (0,), (1,)]
-    assert [(e.positions, e.kind) for e in bar2] == [((12,), "half"), ((-5,), "half")]  # c' and G, need ledger lines
-    assert [(e.positions, e.kind) for e in bar3] == [((4,), "whole")]
-    assert [(e.positions, e.kind) for e in bar4] == [((), "half"), ((), "quarter"), ((3,), "eighth"), ((2,), "eighth")]
-    assert bar4[3].accidentals == (1,)  # ^G
-    assert [(e.accidentals, e.kind, e.dots) for e in bar5] == [((None,), "quarter", 0), ((None,), "half", 1)]  # the bar line resets
+    svg = score_svg(score, "fixture")
+    # K:G, "C F =F F|c'2 G,2|B4|z2 z A/2 ^G/2|F A3|]": music21 reads the last F of bar 1 as F sharp again, which
+    # the natural before it makes a printed sharp; ^G is printed; the F of bar 5 is F sharp from the key (no sign).
+    # SMuFL glyphs: E261 natural, E262 sharp
+    assert re.findall(r'class="accid">\s*<use xlink:href="#(E26\d)', svg) == ["E261", "E262", "E262"]
+    assert re.findall(r'class="keyAccid">\s*<use xlink:href="#(E26\d)', svg) == ["E262"]  # one sharp
+    assert svg.count('class="note"') == 11 and svg.count('class="rest"') == 2 and "fixture" in svg
 
 
 def test_draw_score_writes_a_png_and_write_piece_puts_it_beside_the_midi(tmp_path):
     music21 = pytest.importorskip("music21")
-    from rnnkit.tasks.music_score import draw_score
+    pytest.importorskip("cairosvg")
+    from rnnkit.recipes.music.score import draw_score
 
     score = music21.converter.parse((FIXTURES / "score.abc").read_text(), format="abc")
     path = draw_score(score, tmp_path / "score.png", "fixture")
@@ -219,7 +237,7 @@ def test_a_tune_music21_cannot_finish_counts_as_unparsable(monkeypatch: pytest.M
 
     import music21
 
-    from rnnkit.tasks.music_data import parse_events
+    from rnnkit.recipes.music.data import parse_events
 
     tune = "X:1\nM:6/8\nL:1/8\nK:D\nDFA dfa|\n"
     assert len(parse_events(tune)) == 6  # the real parser, within the limit

@@ -4,44 +4,47 @@
     p(c_t | c_<t, key) = OneToMany(u)                 characters of "M:6/8 L:1/8\\n|:GAB c2d|..."
 
 as folk-rnn (Sturm et al., 2016) did with ABC text, on O'Neill's 1850 collection from the
-music21 corpus (rnnkit.tasks.music_data). Generation can be primed with a key, a meter,
-a seed note or a whole first bar; pieces are written as ABC, MIDI, MusicXML and a PNG score
-(rnnkit.tasks.music_score). The model learns whole tunes, each ending in <eos>: tunes longer
-than max_chars are left out rather than cut, so it never learns to stop mid-bar.
+music21 corpus (data.py). Generation can be primed with a key, a meter, a seed note or a whole
+first bar; pieces are written as ABC, MIDI, MusicXML and a PNG score (score.py, engraved by
+verovio). The model learns whole tunes, each ending in <eos>: tunes longer than max_chars are
+left out rather than cut, so it never learns to stop mid-bar.
 
-Measured, with piece i conditioned on validation tune i's key and header (meter, unit length):
-validation negative log-likelihood per event (an event is one ABC character); the share of
-all generated pieces that music21 parses back with at least 8 notes, all within the pitch
-range of the real tunes; and total-variation distances between the histograms of generated
-and paired real tunes: pitch class, pitch class relative to the tonic, and duration. The
-baseline is a unigram model that draws characters independently from their training frequencies.
+There is no separate test split: the validation tunes pick the best epoch (NLL per event) and
+are what the generated pieces are measured against, with piece i conditioned on validation
+tune i's key and header (meter, unit length): the share of all generated pieces that music21
+parses back with at least 8 notes, all within the pitch range of the real tunes; and
+total-variation distances between the histograms of generated and paired real tunes: pitch
+class, pitch class relative to the tonic, and duration. The baseline is a unigram model that
+draws characters independently from their training frequencies, scored on the same prompts.
 Target: >= 95% of pieces parse, and distances below the unigram baseline's. With the defaults
 (11 minutes on one CPU thread, val NLL 1.10) about 98-99% parse; the tonic-relative and
 duration distances are a quarter and a seventh of the unigram's, while the pooled pitch-class
 distance is a tie, as a unigram matches pooled letter frequencies by construction (docs/results.md).
+
+    rnnkit recipe music --threads 1
+    rnnkit generate runs/music --num 4 --prime "D;M:6/8 L:1/8\\n|:DFA"
+    rnnkit predict runs/music tunes.abc        # NLL per event of each file's tunes
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from rnnkit.models import OneToMany, OneToManyConfig
 from rnnkit.models.common import length_mask
 from rnnkit.models.decoding import generate_tokens
-from rnnkit.recipes.text import BOS, EOS, PAD, UNK, TokenVocab, bucket_batches, pad_batch
-from rnnkit.recipes.training import TrainConfig, fit
-from rnnkit.tasks.music_data import (
+from rnnkit.recipes.contract import GenerateOptions, Meta, Recipe, RecipeConfig
+from rnnkit.recipes.music.data import (
+    DURATION_LABELS,
     Tune,
     cached_events,
     corpus_dir,
@@ -52,13 +55,15 @@ from rnnkit.tasks.music_data import (
     parse_events,
     total_variation,
 )
-from rnnkit.tasks.music_score import draw_score
-from rnnkit.utils.config import add_dataclass_flags, dataclass_from_args
+from rnnkit.recipes.music.score import draw_score
+from rnnkit.recipes.text import BOS, EOS, PAD, UNK, TokenVocab, bucket_batches, pad_batch
+from rnnkit.utils.checkpoint import FORMAT, VERSION
+from rnnkit.utils.plotting import figure
 
 
 @dataclass(frozen=True)
-class MusicConfig:
-    """Corpus, model and generation settings of the music recipe."""
+class MusicConfig(RecipeConfig):
+    """Corpus, model, generation and training settings of the music recipe."""
 
     abc: str | None = field(default=None, metadata={"help": "ABC file or folder of .abc files (default: the music21 corpus)"})  # any tunes in ABC
     corpus: str = field(default="oneills1850", metadata={"help": "music21 ABC corpus folder used without --abc"})  # ~2,000 Irish tunes
@@ -73,16 +78,12 @@ class MusicConfig:
     batch_size: int = field(default=32, metadata={"help": "tunes per batch"})  # bucketed by length
     num_generate: int = field(default=200, metadata={"help": "pieces generated for the evaluation"})  # about one per validation tune; 60 left the histogram distances noisy
     temperature: float = field(default=0.9, metadata={"help": "sampling temperature"})  # 0.9: >= 95% parse and pitch classes closer than a unigram on 4 seeds; 0.8 parses more but narrows the pitch mix (docs/results.md)
-    out_dir: str = field(default="runs/music", metadata={"help": "directory for checkpoints, results and generated pieces"})  # best.pt, generated/
-
-
-TRAIN_DEFAULTS = TrainConfig(epochs=40, lr=3e-3, patience=3, max_minutes=11.0)  # ~25 epochs fit in the 11-minute cap on one thread (--threads 1)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the recipe's flags (MusicConfig, then the shared TrainConfig) to ``parser``."""
-    add_dataclass_flags(parser, MusicConfig)
-    add_dataclass_flags(parser, TrainConfig)
+    # ~25 epochs fit in the 11-minute cap on one thread (--threads 1)
+    epochs: int = field(default=40, metadata={"help": "passes over the training tunes (at most)"})
+    lr: float = field(default=3e-3, metadata={"help": "AdamW learning rate"})
+    patience: int = field(default=3, metadata={"help": "stop after this many epochs without a lower validation NLL"})
+    max_minutes: float | None = field(default=11.0, metadata={"help": "stop after this much wall time (checked after each step)"})
+    out: str = field(default="runs/music", metadata={"help": "run directory: best.pt, results.json, histograms.png, generated/ pieces"})
 
 
 # ---- data ------------------------------------------------------------------------------------
@@ -91,14 +92,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 @dataclass
 class MusicData:
     """The character and key vocabularies and the tunes of each split."""
+
     chars: TokenVocab  # output characters: <pad> 0, <bos> 1, <eos> 2, <unk> 3, then the characters
     keys: TokenVocab  # conditions: <unk> 0, then the keys
     train: list[Tune]
     val: list[Tune]
+    shuffle: torch.Generator = field(default_factory=torch.Generator)  # buckets the training tunes, running on across epochs
+    evaluation: dict[str, Any] | None = None  # the last generation measurement (pieces, histograms, unigram figures)
 
 
 def prepare_data(config: MusicConfig, seed: int = 0) -> MusicData:
-    """Load the tunes, drop those over max_chars, split train/validation at random, build both vocabularies."""
+    """Load the tunes, drop those over max_chars, split train/validation at random (``seed``), build both vocabularies."""
     tunes = load_abc(config.abc if config.abc is not None else corpus_dir(config.corpus))
     # whole tunes only: a tune cut at max_chars would teach the model to end mid-bar
     long = sum(len(t.text) > config.max_chars for t in tunes)
@@ -113,7 +117,8 @@ def prepare_data(config: MusicConfig, seed: int = 0) -> MusicData:
     train, val = tunes[:-n_val], tunes[-n_val:]
     chars = TokenVocab.build([list(t.text) for t in train], specials=(PAD, BOS, EOS, UNK))
     keys = TokenVocab.build([[t.key] for t in train], specials=(UNK,))
-    return MusicData(chars, keys, train, val)
+    print(f"{len(train)} training and {len(val)} validation tunes; {len(chars)} symbols, {len(keys)} keys")
+    return MusicData(chars, keys, train, val, torch.Generator().manual_seed(seed))
 
 
 def encode(tunes: list[Tune], data: MusicData) -> tuple[Tensor, Tensor, Tensor]:
@@ -127,7 +132,7 @@ def encode(tunes: list[Tune], data: MusicData) -> tuple[Tensor, Tensor, Tensor]:
 # ---- model -----------------------------------------------------------------------------------
 
 
-def build_model(config: MusicConfig, data: MusicData) -> OneToMany:
+def build_model(config: MusicConfig, data: MusicData) -> OneToMany:  # data: its vocabularies
     """A one-to-many generator: the key in, the tune's ABC characters out."""
     return OneToMany(OneToManyConfig(
         vocab_size=len(data.chars), input_vocab_size=len(data.keys), input_size=config.key_size,
@@ -240,7 +245,7 @@ def check_pieces(tunes: list[Tune], low: int, high: int, min_notes: int = 8) -> 
     return ok, events
 
 
-def evaluate(model: OneToMany, data: MusicData, config: MusicConfig, seed: int = 0) -> dict[str, Any]:
+def measure_generation(model: OneToMany, data: MusicData, config: MusicConfig, seed: int = 0) -> dict[str, Any]:
     """NLL per event on validation tunes, parse rate, and histogram distances vs real validation tunes.
 
     Piece i is conditioned on validation tune i's key and header line (meter and unit
@@ -297,110 +302,30 @@ def write_piece(tune: Tune, stem: Path, title: str = "rnnkit") -> list[Path]:
 
 def piano_roll(events: list[tuple[int, float]], path: Path, title: str) -> Path:
     """A piano-roll PNG of note events (pitch against time in quarter notes)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(9, 2.6))
-    t = 0.0
-    for pitch, length in events:
-        ax.broken_barh([(t, length)], (pitch - 0.4, 0.8), color="tab:blue")
-        t += length
-    ax.set_xlabel("time (quarter notes)")
-    ax.set_ylabel("MIDI pitch")
-    ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=70)
-    plt.close(fig)
+    with figure(path, size=(9, 2.6), dpi=70) as (_, ax):
+        t = 0.0
+        for pitch, length in events:
+            ax.broken_barh([(t, length)], (pitch - 0.4, 0.8), color="tab:blue")
+            t += length
+        ax.set_xlabel("time (quarter notes)")
+        ax.set_ylabel("MIDI pitch")
+        ax.set_title(title, fontsize=9)
     return path
 
 
 def histogram_figure(h: dict[str, list[list[float]]], path: Path) -> Path:
     """Pitch-class and duration histograms of real, generated and unigram-baseline tunes side by side."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from rnnkit.tasks.music_data import DURATION_LABELS
-
     names = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3))
-    for ax, j, labels in ((axes[0], 0, names), (axes[1], 1, list(DURATION_LABELS))):
-        x = np.arange(len(labels))
-        for k, name in enumerate(("real", "generated", "unigram")):
-            ax.bar(x + (k - 1) * 0.27, h[name][j], width=0.27, label=name)
-        ax.set_xticks(x, labels, fontsize=7)
-    axes[0].set_title("pitch class")
-    axes[1].set_title("duration (quarter notes)")
-    axes[0].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=70)
-    plt.close(fig)
+    with figure(path, size=(10, 3), dpi=70, ncols=2) as (_, axes):
+        for ax, j, labels in ((axes[0], 0, names), (axes[1], 1, list(DURATION_LABELS))):
+            x = np.arange(len(labels))
+            for k, name in enumerate(("real", "generated", "unigram")):
+                ax.bar(x + (k - 1) * 0.27, h[name][j], width=0.27, label=name)
+            ax.set_xticks(x, labels, fontsize=7)
+        axes[0].set_title("pitch class")
+        axes[1].set_title("duration (quarter notes)")
+        axes[0].legend(fontsize=7)
     return path
-
-
-# ---- recipe ----------------------------------------------------------------------------------
-
-
-def train(model: OneToMany, data: MusicData, config: MusicConfig, train_config: TrainConfig, out_dir: Path | None) -> Any:
-    """Fit ``model`` on the training tunes (padded, bucketed by length), validating on ``data.val``; returns the FitResult."""
-    generator = torch.Generator().manual_seed(train_config.seed)
-    lengths = [len(t.text) + 1 for t in data.train]
-
-    def batches(epoch: int) -> list[tuple[Tensor, Tensor, Tensor]]:
-        groups = bucket_batches(lengths, config.batch_size, generator=generator)
-        return [encode([data.train[i] for i in g], data) for g in groups]
-
-    def checkpoint(m: torch.nn.Module, info: dict[str, Any]) -> dict[str, Any]:
-        return {"task": "music", "config": asdict(config), "chars": data.chars.to_dict(), "keys": data.keys.to_dict(),
-                "model": m.state_dict(), **info}
-
-    return fit(model, batches, train_config, loss_fn=tune_loss, evaluate=lambda m: {"val_nll": validation_nll(m, data.val, data)},  # type: ignore[arg-type]
-               monitor="val_nll", mode="min", checkpoint=checkpoint if out_dir else None, out_dir=out_dir)
-
-
-def run(args: argparse.Namespace) -> int:
-    """``rnnkit recipe music``: prepare the tunes, train, evaluate and write example tunes; returns the exit code."""
-    config = dataclass_from_args(MusicConfig, args)
-    train_config = dataclass_from_args(TrainConfig, args, **{k: v for k, v in asdict(TRAIN_DEFAULTS).items()
-                                                              if getattr(args, k, None) is None})
-    print(f"music: {config}\n{train_config}")
-    torch.manual_seed(train_config.seed)
-    data = prepare_data(config, train_config.seed)
-    print(f"{len(data.train)} training and {len(data.val)} validation tunes; {len(data.chars)} symbols, {len(data.keys)} keys")
-    model = build_model(config, data)
-    out = Path(config.out_dir)
-    result = train(model, data, config, train_config, out)
-    start = time.perf_counter()
-    metrics = evaluate(model, data, config, train_config.seed)
-    generated = metrics.pop("generated")
-    ok = metrics.pop("ok")
-    for i, tune in enumerate(generated[:4]):
-        write_piece(tune, out / "generated" / f"tune-{i}", f"rnnkit tune {i} ({'parses' if ok[i] else 'does not parse'})")
-    good = [t for t, g in zip(generated, ok, strict=True) if g]
-    if good:
-        piano_roll(parse_events(good[0].abc()), out / "generated" / "piano-roll.png", f"generated, K:{good[0].key}")
-    histogram_figure(metrics["histograms"], out / "histograms.png")
-    summary = {"config": asdict(config), "train_config": asdict(train_config), "metrics": metrics,
-               "train_seconds": result.seconds, "epochs": result.epochs_run, "stopped": result.stopped_because,
-               "eval_seconds": time.perf_counter() - start}
-    (out / "results.json").write_text(json.dumps(summary, indent=2))
-    shown = {k: v for k, v in metrics.items() if isinstance(v, float)}
-    print(", ".join(f"{k} {v:.4f}" for k, v in shown.items()))
-    print(f"trained {result.seconds:.0f}s ({result.epochs_run} epochs, {result.stopped_because}); pieces in {out / 'generated'}")
-    return 0
-
-
-def load(checkpoint: dict[str, Any]) -> tuple[OneToMany, MusicData, MusicConfig]:
-    """The model (weights loaded), vocabularies and config stored in a music checkpoint."""
-    config = MusicConfig(**checkpoint["config"])
-    data = MusicData(TokenVocab.from_dict(checkpoint["chars"]), TokenVocab.from_dict(checkpoint["keys"]), [], [])
-    model = build_model(config, data)
-    model.load_state_dict(checkpoint["model"])
-    return model.eval(), data, config
 
 
 def parse_prime(prime: str | None, data: MusicData) -> tuple[str, str]:
@@ -411,25 +336,113 @@ def parse_prime(prime: str | None, data: MusicData) -> tuple[str, str]:
     return normalise_key(key.removeprefix("K:")), prefix.replace("\\n", "\n")
 
 
-def generate(checkpoint: dict[str, Any], args: argparse.Namespace) -> int:
-    """Write ``--num`` tunes (ABC, MIDI, MusicXML) conditioned on ``--prime`` (a key, optionally ";" and a first bar)."""
-    model, data, config = load(checkpoint)
-    key, prefix = parse_prime(args.prime, data)
-    tunes = sample_tunes(model, data, [key] * args.num, prefix, config.temperature,
-                         torch.Generator().manual_seed(args.seed))
-    out = Path(args.out or Path(config.out_dir) / "generated")
-    for i, tune in enumerate(tunes):
-        files = write_piece(tune, out / f"sample-{args.seed}-{i}", f"rnnkit sample {i}")
-        print(f"{', '.join(str(f) for f in files)}\n{tune.abc()}")
-    return 0
+# ---- the recipe ------------------------------------------------------------------------------
+
+# the figures of measure_generation for the model's pieces and, prefixed "unigram_", for the baseline's
+GENERATION_FIGURES = ("parse_rate", "pitch_class_tv", "duration_tv", "degree_tv")
 
 
-def predict(checkpoint: dict[str, Any], inputs: list[str], args: argparse.Namespace) -> int:
-    """Score ABC files: the model's negative log-likelihood per event (character) of each file's tunes."""
-    model, data, _ = load(checkpoint)
-    if not inputs:
-        raise ValueError("music: pass one or more ABC files to score.")
-    for name in inputs:
-        tunes = [Tune(t.key if t.key in data.keys else UNK, t.text) for t in load_abc(name)]
-        print(f"{name}: {len(tunes)} tunes, {validation_nll(model, tunes, data):.4f} nats per event")
-    return 0
+def vocabularies(meta: Meta) -> MusicData:
+    """The vocabularies stored in a checkpoint, as a MusicData without tunes (all sampling and scoring need)."""
+    return MusicData(TokenVocab.from_dict(meta["chars"]), TokenVocab.from_dict(meta["keys"]), [], [])
+
+
+class MusicRecipe(Recipe[MusicConfig, MusicData]):
+    """Generate folk tunes in ABC notation, conditioned on the key (one-to-many, character by character)."""
+
+    name = "music"
+    config_class = MusicConfig
+    monitor = "nll_per_event"
+    mode = "min"
+    inputs = "ABC files (X:, K: and the tune's lines), scored by the model's NLL per character"
+
+    def prepare_data(self, config: MusicConfig) -> MusicData:
+        return prepare_data(config, config.seed)
+
+    def describe(self, data: MusicData) -> Meta:
+        return {"chars": data.chars.to_dict(), "keys": data.keys.to_dict()}
+
+    def build_model(self, config: MusicConfig, meta: Meta) -> OneToMany:
+        return build_model(config, vocabularies(meta))
+
+    def generators(self, data: MusicData) -> list[torch.Generator]:
+        return [data.shuffle]
+
+    def batches(self, config: MusicConfig, data: MusicData, epoch: int) -> list[tuple[Tensor, Tensor, Tensor]]:
+        """Padded batches of tunes of similar length, grouped afresh each epoch from ``data.shuffle``."""
+        groups = bucket_batches([len(t.text) + 1 for t in data.train], config.batch_size, generator=data.shuffle)
+        return [encode([data.train[i] for i in g], data) for g in groups]
+
+    def loss(self, model: nn.Module, batch: tuple[Tensor, Tensor, Tensor]) -> Tensor:
+        return tune_loss(self._generator(model), batch)
+
+    def evaluate(self, model: nn.Module, config: MusicConfig, data: MusicData, split: str) -> dict[str, float]:
+        """dev: NLL per event of the validation tunes. test: that, and the generated pieces measured against
+        the same validation tunes (there is no separate test split); the unigram's figures go to ``baselines``."""
+        generator = self._generator(model)
+        metrics = {"nll_per_event": validation_nll(generator, data.val, data)}
+        if split == "dev":
+            return metrics
+        data.evaluation = measure_generation(generator, data, config, config.seed)
+        return metrics | {k: data.evaluation[k] for k in GENERATION_FIGURES}
+
+    def baselines(self, config: MusicConfig, data: MusicData) -> dict[str, dict[str, float]]:
+        """The unigram model, scored on the same prompts and lengths as the model's pieces in ``evaluate``."""
+        if data.evaluation is None:
+            raise ValueError("music: baselines are measured beside the model's pieces; call evaluate(..., 'test') first.")
+        return {"unigram": {k: data.evaluation[f"unigram_{k}"] for k in GENERATION_FIGURES}}
+
+    def report(self, model: nn.Module, config: MusicConfig, data: MusicData, out: Path) -> list[Path]:
+        """The first four pieces (ABC, MIDI, MusicXML, score), a piano roll of the first that parses, the histograms."""
+        if data.evaluation is None:
+            return []
+        generated, ok = data.evaluation["generated"], data.evaluation["ok"]
+        pictures: list[Path] = []
+        for i, tune in enumerate(generated[:4]):
+            written = write_piece(tune, out / "generated" / f"tune-{i}", f"rnnkit tune {i} ({'parses' if ok[i] else 'does not parse'})")
+            pictures += [p for p in written if p.suffix == ".png"]
+        good = [t for t, g in zip(generated, ok, strict=True) if g]
+        if good:
+            pictures.append(piano_roll(parse_events(good[0].abc()), out / "generated" / "piano-roll.png", f"generated, K:{good[0].key}"))
+        pictures.append(histogram_figure(data.evaluation["histograms"], out / "histograms.png"))
+        return pictures
+
+    def predict(self, model: nn.Module, config: MusicConfig, meta: Meta, inputs: Sequence[str]) -> list[dict[str, Any]]:
+        data = vocabularies(meta)
+        results = []
+        for name in inputs:
+            tunes = [Tune(t.key if t.key in data.keys else UNK, t.text) for t in load_abc(name)]
+            results.append({"input": name, "tunes": len(tunes), "nll_per_event": validation_nll(self._generator(model), tunes, data)})
+        return results
+
+    def show(self, result: dict[str, Any]) -> str:
+        if "abc" in result:  # a generated piece
+            return f"{', '.join(result['files'])}\n{result['abc']}"
+        return f"{result['input']}: {result['tunes']} tunes, {result['nll_per_event']:.4f} nats per event"
+
+    def generate(self, model: nn.Module, config: MusicConfig, meta: Meta, options: GenerateOptions) -> list[dict[str, Any]]:
+        """``options.num`` tunes (ABC, MIDI, MusicXML, score) conditioned on ``options.prime``: a key, optionally ";" and a first bar."""
+        data = vocabularies(meta)
+        key, prefix = parse_prime(options.prime, data)
+        tunes = sample_tunes(self._generator(model), data, [key] * options.num, prefix, config.temperature,
+                             torch.Generator().manual_seed(options.seed))
+        out = Path(options.out or Path(config.out or "runs/music") / "generated")
+        return [{"key": tune.key, "abc": tune.abc(),
+                 "files": [str(f) for f in write_piece(tune, out / f"sample-{options.seed}-{i}", f"rnnkit sample {i}")]}
+                for i, tune in enumerate(tunes)]
+
+    def upgrade(self, checkpoint: dict[str, Any]) -> dict[str, Any]:
+        """A checkpoint of the pre-contract recipe: its MusicConfig (with out_dir), the vocabularies beside it."""
+        known = set(MusicConfig.__dataclass_fields__)
+        config = {k: v for k, v in checkpoint["config"].items() if k in known}
+        if "out_dir" in checkpoint["config"]:
+            config["out"] = checkpoint["config"]["out_dir"]
+        return {"format": FORMAT, "version": VERSION, "kind": "music", "config": config, "model": checkpoint["model"],
+                "meta": {"chars": checkpoint["chars"], "keys": checkpoint["keys"]},
+                "epoch": checkpoint.get("epoch"), "step": checkpoint.get("step"), "metrics": checkpoint.get("metrics", {})}
+
+    @staticmethod
+    def _generator(model: nn.Module) -> OneToMany:
+        if not isinstance(model, OneToMany):
+            raise TypeError(f"music: expected a OneToMany model, got {type(model).__name__}.")
+        return model
