@@ -1,4 +1,4 @@
-"""The shared recipe machinery: text utilities, the training loop, entity scores, the data cache."""
+"""The shared recipe machinery: text utilities, the training loop, the data cache."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from torch import nn
 from rnnkit.recipes import data_cache
 from rnnkit.recipes.text import TokenVocab, bucket_batches, pad_batch, pad_float, tokenize
 from rnnkit.recipes.training import TrainConfig, fit
-from rnnkit.tasks.seqeval import entity_scores, get_entities
 from rnnkit.utils.checkpoint import load_checkpoint
 
 # ---- text -------------------------------------------------------------------------------
@@ -119,40 +118,6 @@ def test_fit_rejects_unknown_monitor():
     batches, _, _ = _separable()
     with pytest.raises(ValueError, match="monitor='f1' is not among"):
         fit(Linear(), batches, TrainConfig(epochs=1, progress=False), evaluate=lambda m: {"acc": 1.0}, monitor="f1")
-
-
-# ---- entity scores (seqeval's definition) -------------------------------------------------
-
-
-def test_get_entities_bio_and_lenient_inside():
-    tags = ["B-PER", "I-PER", "O", "B-LOC", "B-LOC", "I-ORG", "I-ORG", "O", "I-PER"]
-    # an I- after O or after another type opens a new entity (conlleval); B-LOC B-LOC is two entities
-    assert get_entities(tags) == [("PER", 0, 1), ("LOC", 3, 3), ("LOC", 4, 4), ("ORG", 5, 6), ("PER", 8, 8)]
-    assert get_entities(["O", "O"]) == []
-    assert get_entities(["B-X", "I-Y"]) == [("X", 0, 0), ("Y", 1, 1)]
-
-
-def test_entity_scores_hand_computed():
-    gold = [["B-PER", "I-PER", "O", "B-LOC"], ["B-ORG", "O", "B-PER"]]
-    pred = [["B-PER", "O", "O", "B-LOC"], ["B-ORG", "O", "B-LOC"]]
-    # gold: PER(0,0-1) LOC(0,3) ORG(1,0) PER(1,2) = 4; pred: PER(0,0) LOC(0,3) ORG(1,0) LOC(1,2) = 4
-    # exact matches: LOC(0,3), ORG(1,0) = 2 (the truncated PER span does not count)
-    s = entity_scores(gold, pred)
-    assert (s.gold, s.predicted, s.correct) == (4, 4, 2)
-    assert s.precision == pytest.approx(0.5) and s.recall == pytest.approx(0.5) and s.f1 == pytest.approx(0.5)
-    assert s.per_type["PER"] == pytest.approx((0.0, 0.0, 0.0, 2))
-    assert s.per_type["LOC"] == pytest.approx((0.5, 1.0, 2 / 3, 1))
-    assert s.per_type["ORG"] == pytest.approx((1.0, 1.0, 1.0, 1))
-
-
-def test_entity_scores_edge_cases():
-    assert entity_scores([["O"]], [["O"]]).f1 == 0.0  # nothing to find, nothing found
-    s = entity_scores([["B-A", "I-A", "I-A"]], [["B-A", "I-A", "I-A"]])
-    assert (s.precision, s.recall, s.f1) == (1.0, 1.0, 1.0)
-    with pytest.raises(ValueError, match="sentence 0 has 2 gold tags but 1 predicted"):
-        entity_scores([["O", "O"]], [["O"]])
-    with pytest.raises(ValueError, match="not BIO"):
-        get_entities(["E-PER"])
 
 
 # ---- data cache ---------------------------------------------------------------------------

@@ -21,9 +21,6 @@ from rnnkit.utils.config import add_dataclass_flags, dataclass_from_args
 
 # recipes still in rnnkit.tasks (name -> module), until each moves onto the contract
 LEGACY: dict[str, str] = {
-    "pos": "rnnkit.tasks.pos",
-    "ner": "rnnkit.tasks.ner",
-    "translate": "rnnkit.tasks.translate",
     "forecast": "rnnkit.tasks.forecast",
 }
 
@@ -124,7 +121,12 @@ def _run_translate(args: argparse.Namespace) -> int:
     legacy = _legacy(args.checkpoint)
     if legacy is None:
         run = load_run(args.checkpoint, all_recipes())
-        raise ValueError(f"{args.checkpoint} is a {run.recipe.name!r} checkpoint, not a translation model.")
+        translate = getattr(run.recipe, "translate", None)  # an optional method of the recipes that translate
+        if translate is None:
+            raise ValueError(f"{args.checkpoint} is a {run.recipe.name!r} checkpoint, not a translation model.")
+        for result in translate(run.model, run.config, run.meta, args.sentences, args.beam):
+            print(run.recipe.show(result))
+        return 0
     checkpoint, module = legacy
     if not hasattr(module, "translate"):
         raise ValueError(f"{args.checkpoint} is a {checkpoint['task']!r} checkpoint, not a translation model.")

