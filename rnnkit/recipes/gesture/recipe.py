@@ -76,7 +76,7 @@ class GestureRecipe(Recipe[GestureConfig, Gestures]):
     name = "gesture"
     config_class = GestureConfig
     monitor = "accuracy"
-    inputs = ".ts files or UCR-style CSV/TSV files (label first) of series with the training channels; the label may be empty"
+    inputs = ".ts files or UCR-style CSV/TSV files (label first, or empty) of series with the training channels"
 
     def prepare_data(self, config: GestureConfig) -> Gestures:
         train_set, test_set = read_splits(config.dataset, config.data, config.test)

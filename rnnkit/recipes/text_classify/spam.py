@@ -162,8 +162,8 @@ class SpamRecipe(TextClassifyRecipe[SpamConfig]):
 
     name = "spam"
     config_class = SpamConfig
-    inputs = ("e-mail files (.eml or any raw message; a folder of them), raw e-mail text starting with its headers, or a "
-              "CSV/TSV with the training text column; bare text (a sentence) only with a model trained with --body-only")
+    inputs = ("e-mail files (.eml or any raw message, or a folder of them), raw e-mail text starting with its headers, "
+              "or a CSV/TSV with the training text column, and bare text (a sentence) only if trained with --body-only")
 
     def prepare_data(self, config: SpamConfig) -> TextData:
         return split_texts(self.name, config, *read_emails(config))

@@ -159,4 +159,4 @@ def test_predict_help_says_what_each_recipe_takes(capsys: pytest.CaptureFixture[
     assert stop.value.code == 0
     shown = " ".join(capsys.readouterr().out.split())
     assert f"spam: {' '.join(SpamRecipe.inputs.split())}" in shown
-    assert "only with a model trained with --body-only" in shown and "sentiment: sentences" in shown
+    assert "bare text (a sentence) only if trained with --body-only" in shown and "sentiment: sentences" in shown
