@@ -5,7 +5,7 @@ how to fix it. torch.nn raises RuntimeError for some of the same mistakes (a sta
 shape), TypeError or ValueError for others, and not always the one rnnkit chose. Each class
 below subclasses both, so that ``except ValueError`` written against rnnkit and
 ``except RuntimeError`` written against torch.nn both keep catching the same mistake.
-``tests/test_torch_error_parity.py`` runs every case through both libraries.
+``tests/layers/test_torch_error_parity.py`` runs every case through both libraries.
 
 torch.nn sometimes fails with an AttributeError or IndexError (a list where a tensor belongs,
 one tensor where a pair belongs). Those are accidents of its code, and both classes mean

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 import torch
-from conftest import ln_lstm_by_hand, randn
+from support import ln_lstm_by_hand, randn
 from torch import Tensor, nn
 
 import rnnkit

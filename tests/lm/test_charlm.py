@@ -333,6 +333,6 @@ def test_charlm_checkpoints_use_the_one_layout(text_file, tmp_path):
     assert (raw["format"], raw["version"], raw["kind"]) == (FORMAT, 1, "charlm")
     model, vocab, meta = load_model(tmp_path / "last.pt")
     assert raw["meta"]["vocab"] == vocab.to_list() and meta["step"] == 2
-    digits = Path(__file__).parent / "fixtures" / "checkpoints" / "digits-2026-11.pt"
+    digits = Path(__file__).parents[1] / "fixtures" / "checkpoints" / "digits-2026-11.pt"
     with pytest.raises(ValueError, match="not a character-LM checkpoint: it holds a 'digits' recipe model"):
         load_model(digits)
