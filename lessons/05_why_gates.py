@@ -38,7 +38,7 @@ import torch
 from rnnkit.lab.gradient_flow import GradientFlowConfig, gradient_flow
 from rnnkit.lab.long_term import LongTermConfig, run_long_term
 from rnnkit.lab.model import ProbeModel
-from rnnkit.lab.tasks import COUNTRIES, RecallTask
+from rnnkit.lab.problems import COUNTRIES, RecallTask
 
 SMALL = os.environ.get("RNNKIT_LESSON_SMALL") == "1"  # the tests run every lesson in this mode
 torch.set_num_threads(1)  # small models on a shared 2-core machine: one thread measured 4x faster than two

@@ -27,7 +27,7 @@ from torch import Tensor
 
 from rnnkit.lab.long_term import parse_cells, parse_ints
 from rnnkit.lab.model import ProbeModel
-from rnnkit.lab.tasks import TASKS, make_task
+from rnnkit.lab.problems import TASKS, make_task
 from rnnkit.layers import RecurrentBase
 from rnnkit.layers.reference import run_direction
 

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from rnnkit.lab.model import LAYERS, ProbeModel
-from rnnkit.lab.tasks import TASKS, make_task
+from rnnkit.lab.problems import TASKS, make_task
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from typing import Any
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.lab.tasks import Task
+from rnnkit.lab.problems import Task
 from rnnkit.layers import LAYERS
 
 

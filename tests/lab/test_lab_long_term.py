@@ -10,7 +10,7 @@ import torch
 from rnnkit.lab import commands
 from rnnkit.lab.long_term import LongTermConfig, run_long_term, steps_for, train_one
 from rnnkit.lab.model import ProbeModel
-from rnnkit.lab.tasks import AddingTask, CopyTask, RecallTask
+from rnnkit.lab.problems import AddingTask, CopyTask, RecallTask
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,4 @@
-"""Synthetic tasks whose difficulty is one number: the gap T that a memory must bridge.
+"""Synthetic problems whose difficulty is one number: the gap T that a memory must bridge.
 
 Each task draws whole batches from a ``torch.Generator``, so a seed fixes the data, and
 knows the score of the best model that remembers nothing (its trivial baseline):

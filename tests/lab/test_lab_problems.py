@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from rnnkit.lab.tasks import COUNTRIES, AddingTask, CopyTask, RecallTask, make_task
+from rnnkit.lab.problems import COUNTRIES, AddingTask, CopyTask, RecallTask, make_task
 
 
 def gen(seed: int = 0) -> torch.Generator:
