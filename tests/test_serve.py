@@ -169,18 +169,19 @@ def test_predict_classifier_gives_labels_with_probabilities(server, runs):
 
 
 def test_predict_tagger_gives_a_tag_and_probability_per_token(runs, tmp_path):
-    from rnnkit.serve.models import module
-    from rnnkit.utils.checkpoint import load_checkpoint
-
-    tokenize, tagging = module("text").tokenize, module("tagging")
+    from rnnkit.recipes import all_recipes, load_run
+    from rnnkit.recipes.tagging.model import Vocabs, encode, predict_tags
+    from rnnkit.recipes.text import tokenize
 
     run = tagger_checkpoint(tmp_path / "pos")
     models = load_models([str(run)])
-    assert models["pos"].kind == "tagger" and models["pos"].info["labels"]
+    assert models["pos"].kind == "tagger" and models["pos"].info["labels"] == ["DET", "NOUN", "VERB"]
     texts = ["the quick brown fox", "said no ."]
     got = models["pos"].predict(texts)
-    model, vocabs = tagging.load(load_checkpoint(run))
-    want = tagging.predict_tags(model, [tagging.encode(tokenize(t, lowercase=False), None, vocabs) for t in texts], vocabs)
+    # as the recipe's own functions tag them, from the checkpoint's parts
+    loaded = load_run(run, all_recipes())
+    vocabs = Vocabs.from_dict(loaded.meta["vocabs"])
+    want = predict_tags(loaded.model, [encode(tokenize(t, lowercase=False), None, vocabs) for t in texts], vocabs)
     for out, text, (tags, probs) in zip(got, texts, want, strict=True):
         assert [t["token"] for t in out["tokens"]] == tokenize(text, lowercase=False)
         assert [t["tag"] for t in out["tokens"]] == tags
@@ -188,10 +189,10 @@ def test_predict_tagger_gives_a_tag_and_probability_per_token(runs, tmp_path):
 
 
 def test_predict_translator_gives_the_translation_and_its_attention(tmp_path):
-    from rnnkit.serve.models import module
-    from rnnkit.utils.checkpoint import load_checkpoint
-
-    pad_batch, translate, td = module("text").pad_batch, module("translate"), module("translate_data")
+    from rnnkit.recipes import all_recipes, load_run
+    from rnnkit.recipes.text import pad_batch
+    from rnnkit.recipes.translate import data as td
+    from rnnkit.recipes.translate.recipe import tokenizers, translate_sentences
 
     assert load_models([str(translate_checkpoint(tmp_path / "beam", beam=3))])["beam"].predict(["the dog"])[0]["attention"]
     run = translate_checkpoint(tmp_path / "translate", beam=1)
@@ -199,18 +200,20 @@ def test_predict_translator_gives_the_translation_and_its_attention(tmp_path):
     assert models["translate"].kind == "translator"
     sentences = ["the quick brown fox", "and the dog said no"]
     got = models["translate"].predict(sentences)
-    model, data, config = translate.load(load_checkpoint(run))
+    loaded = load_run(run, all_recipes())
+    model, config, (source_tok, target_tok) = loaded.model, loaded.config, tokenizers(loaded.meta)
     # as `rnnkit translate "SENTENCE"` (one at a time: in a batch the length limit follows the longest source)
-    assert [g["translation"] for g in got] == [translate.translate_sentences(model, data, [s], 1, config.max_tokens)[0] for s in sentences]
+    one_by_one = [translate_sentences(model, source_tok, target_tok, [s], 1, config.max_tokens)[0] for s in sentences]
+    assert [g["translation"] for g in got] == one_by_one
     for sentence, out in zip(sentences, got, strict=True):
         att = out["attention"]
         weights = torch.tensor(att["weights"])  # (T, S): one row per output subword
         assert weights.shape == (len(att["target"]), len(att["source"]))
         torch.testing.assert_close(weights.sum(1), torch.ones(len(att["target"])), atol=1e-4, rtol=0)
         # greedy decoding step by step gives the same attention as the decoder run on its output at once
-        inputs, lengths = pad_batch([td.encode(data.source_tok, [sentence], config.max_tokens)[0]])
+        inputs, lengths = pad_batch([td.encode(source_tok, [sentence], config.max_tokens)[0]])
         tokens, n, stepwise = model.generate(inputs, lengths, max_length=min(model.config.max_length, 2 * int(lengths.max()) + 10))
-        assert att["target"] == [data.target_tok.id_to_token(i) for i in tokens[0, : int(n[0])].tolist()]
+        assert att["target"] == [target_tok.id_to_token(i) for i in tokens[0, : int(n[0])].tolist()]
         torch.testing.assert_close(weights, stepwise[0, : int(n[0])], atol=1e-4, rtol=0)
 
 
@@ -310,7 +313,7 @@ def slow_server(runs):
     models = load_models([str(runs["lstm"])], max_batch=2, max_queue=1)
     model = models["lstm"].charlm
     model.head = SlowHead(model.head)
-    running = Running(create_app(models, Limits(max_length=1000, timeout=1.5, retry_after=2)))
+    running = Running(create_app(models, Limits(max_length=1000, timeout=3.0, retry_after=2)))
     running.models = models
     yield running
     running.stop()
@@ -337,7 +340,7 @@ def test_full_queue_answers_503_with_retry_after_and_timeouts_end_requests(slow_
         assert r.status_code == 503 and r.headers["retry-after"] == "2" and "busy" in r.json()["error"]
         assert time.monotonic() - t0 < 1.0  # answered at once, not after a wait
         results = [f.result() for f in started]
-        # 1000 steps take 20 s at 20 ms a step; the 1.5 s timeout ends them early with what was made
+        # 1000 steps take 20 s at 20 ms a step; the 3 s timeout ends them early with what was made
         assert all(r["finish_reason"] == "timeout" and 10 < len(r["text"]) < 1000 for r in results)
         assert queued.result()["finish_reason"] in ("length", "timeout")
     assert wait_for(lambda: load()["active"] == 0, 5)
@@ -359,8 +362,8 @@ def test_client_giving_up_on_a_whole_answer_takes_its_job_out_too(slow_server):
     load = lambda: httpx.get(slow_server.url + "/health").json()["load"]["lstm"]  # noqa: E731
     with pytest.raises(httpx.ReadTimeout):
         httpx.post(slow_server.url + "/v1/generate", json={"length": 1000}, timeout=0.5)  # 20 s of work asked for
-    # gone well before the server's 1.5 s timeout would have ended it
-    assert wait_for(lambda: load()["active"] == 0, 0.6)
+    # gone well before the server's 3 s timeout would have ended it (0.5 s + 1.5 s)
+    assert wait_for(lambda: load()["active"] == 0, 1.5)
 
 
 def test_sigterm_lets_the_stream_end_then_exits(runs, tmp_path):

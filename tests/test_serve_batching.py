@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import torch
 
@@ -123,4 +125,36 @@ def test_without_batching_jobs_run_one_at_a_time_exactly_as_sample():
         assert texts == [sample(model, p, n, generator=torch.Generator().manual_seed(seed), **kw) for p, n, seed, kw in specs]
         assert batcher.steps == 30 + 20 + 25  # nothing stepped together
     finally:
+        batcher.close()
+
+
+def test_the_queue_counts_jobs_from_submission_to_their_end():
+    """max_batch running plus max_queue waiting are accepted, however far the worker has got; one more is refused."""
+    import threading
+
+    from rnnkit.lm import CharLM, CharLMConfig, Vocab
+    from rnnkit.serve.batching import Batcher, Job, QueueFull
+
+    torch.manual_seed(0)
+    vocab = Vocab("abc\n")
+    model = CharLM(CharLMConfig(vocab_size=len(vocab), hidden_size=8, embedding_size=4), vocab).eval()
+    gate = threading.Event()
+    slow = model.head.forward
+    model.head.forward = lambda h: (gate.wait(10), slow(h))[1]  # the worker blocks inside its first step
+    batcher = Batcher(model, max_batch=2, max_queue=1)
+    try:
+        ended = []
+        jobs = [Job(ids=[0], length=3, seed=k, emit=lambda e, k=k: ended.append(k) if e.get("done") else None) for k in range(4)]
+        for job in jobs[:3]:
+            batcher.submit(job)  # 2 to run, 1 to wait: all accepted, even before the worker has taken any
+        with pytest.raises(QueueFull):
+            batcher.submit(jobs[3])
+        gate.set()
+        deadline = time.monotonic() + 10
+        while len(ended) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert sorted(ended) == [0, 1, 2] and batcher.open_jobs == 0
+        batcher.submit(jobs[3])  # room again
+    finally:
+        gate.set()
         batcher.close()

@@ -71,6 +71,7 @@ class Job:
     emit: Callable[[Event], None] = lambda event: None
     cancelled: threading.Event = field(default_factory=threading.Event)
     produced: int = 0
+    finished: bool = False  # its last event (done or error) has been sent
     generator: torch.Generator = field(default_factory=torch.Generator)
     current: int = 0  # the id fed at the next step
     state: Any = None  # the warmed state before the job has a row
@@ -106,6 +107,7 @@ class Batcher:
         self.closing = False
         self.drain_until = float("inf")
         self.steps = 0  # batch steps taken (for /health and the tests)
+        self.open_jobs = 0  # submitted and not yet ended (running, waiting, or between the two)
         self.outbox: list[tuple[Job, Event]] = []  # events of this round, handed over together
         # how events reach the jobs: None calls each job's emit from the worker thread; the server sets
         # its event loop's call_soon_threadsafe, so one wake-up per step carries every job's character
@@ -116,12 +118,14 @@ class Batcher:
     # ---- the public side (any thread) ------------------------------------------------------------
 
     def submit(self, job: Job) -> None:
-        """Queue a job; raise QueueFull if max_queue jobs are already waiting."""
+        """Queue a job; raise QueueFull if the batch is full and max_queue jobs are already waiting for it."""
         with self.lock:
             if self.closing:
                 raise QueueFull("the server is shutting down")
-            if len(self.waiting) >= self.max_queue:
-                raise QueueFull(f"{len(self.waiting)} requests are already waiting")
+            # counted from submission to the end event, so a job the worker has not picked up yet still counts
+            if self.open_jobs >= self.max_batch + self.max_queue:
+                raise QueueFull(f"{self.max_batch} requests are running and {self.open_jobs - self.max_batch} waiting")
+            self.open_jobs += 1
             job.generator = torch.Generator()
             if job.seed is not None:
                 job.generator.manual_seed(job.seed)
@@ -172,6 +176,12 @@ class Batcher:
         self._flush()
 
     def _out(self, job: Job, event: Event) -> None:
+        if job.finished:
+            return  # a job ends once (the error path may name a job that had already ended)
+        if event.get("done") or "error" in event:  # the job's last event: its place is free
+            job.finished = True
+            with self.lock:
+                self.open_jobs -= 1
         self.outbox.append((job, event))
 
     def _flush(self) -> None:
