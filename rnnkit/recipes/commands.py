@@ -15,13 +15,14 @@ import json
 from types import ModuleType
 from typing import Any
 
+import torch
+
 from rnnkit.recipes import RECIPES, all_recipes, get_recipe, load_run, run_recipe
 from rnnkit.recipes.contract import GenerateOptions
 from rnnkit.utils.config import add_dataclass_flags, dataclass_from_args
 
 # recipes still in rnnkit.tasks (name -> module), until each moves onto the contract
 LEGACY: dict[str, str] = {
-    "forecast": "rnnkit.tasks.forecast",
 }
 
 
@@ -94,7 +95,9 @@ def _run_predict(args: argparse.Namespace) -> int:
     run = load_run(args.checkpoint, all_recipes())
     if not args.inputs:
         raise ValueError(f"predict {run.recipe.name}: give the inputs: {run.recipe.inputs}.")
-    for result in run.recipe.predict(run.model, run.config, run.meta, args.inputs):
+    with torch.no_grad():
+        results = run.recipe.predict(run.model, run.config, run.meta, args.inputs)
+    for result in results:
         print(json.dumps(result) if args.json else run.recipe.show(result))
     return 0
 

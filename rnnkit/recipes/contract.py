@@ -92,7 +92,8 @@ class Recipe(ABC, Generic[C, D]):
 
     @abstractmethod
     def predict(self, model: nn.Module, config: C, meta: Meta, inputs: Sequence[str]) -> list[dict[str, Any]]:
-        """Apply a trained model to ``inputs`` (texts or file paths, as ``inputs`` says): one JSON-able dict per result."""
+        """Apply a trained model (eval mode, no grad) to ``inputs`` (texts or file paths, as ``inputs`` says):
+        one JSON-able dict per result."""
 
     # ---- optional ---------------------------------------------------------------------------
 
@@ -121,6 +122,15 @@ class Recipe(ABC, Generic[C, D]):
         """New outputs from a trained model (``rnnkit generate``): one JSON-able dict each; files written are
         listed under a "files" key (by default: this recipe does not generate)."""
         raise ValueError(f"recipe {self.name!r} does not generate; use `rnnkit predict`.")
+
+    def runs(self, config: C) -> list[C] | None:
+        """The runs one command makes, for a recipe that trains several models in one command (forecast's
+        ``--series all``): their configs, each with its own ``out``. None (the default): one run of ``config``."""
+        return None
+
+    def combine(self, config: C, summaries: list[dict[str, Any]]) -> dict[str, Any]:
+        """The results of ``runs(config)`` as one summary (written to ``config.out``/results.json; print its table)."""
+        return {"recipe": self.name, "runs": summaries}
 
     def upgrade(self, checkpoint: dict[str, Any]) -> dict[str, Any]:
         """A checkpoint written before the recipe contract, in the current layout (by default: refused)."""
