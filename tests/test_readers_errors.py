@@ -20,12 +20,12 @@ from rnnkit.lm.data import load_corpus
 from rnnkit.lm.vocab import CharVocab
 from rnnkit.recipes import classify
 from rnnkit.recipes.digits import data as digits
+from rnnkit.recipes.forecast import data as forecast_data
 from rnnkit.recipes.gesture import data as gesture
 from rnnkit.recipes.music import data as music_data
 from rnnkit.recipes.tagging import data as tagging
 from rnnkit.recipes.text_classify import spam
 from rnnkit.recipes.translate import data as translate_data
-from rnnkit.tasks import forecast_data
 from rnnkit.utils import config
 from rnnkit.utils.reading import DataFormatError
 

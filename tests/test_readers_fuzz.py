@@ -45,12 +45,12 @@ from rnnkit.lm.data import load_corpus
 from rnnkit.lm.vocab import CharVocab
 from rnnkit.recipes import classify
 from rnnkit.recipes.digits.data import read_pixels
+from rnnkit.recipes.forecast.data import load_csv
 from rnnkit.recipes.gesture.data import read_series
 from rnnkit.recipes.tagging.data import read_conll
 from rnnkit.recipes.music.data import load_abc
 from rnnkit.recipes.text_classify import sentiment, spam
 from rnnkit.recipes.translate.data import read_parallel, read_tsv
-from rnnkit.tasks.forecast_data import load_csv
 from rnnkit.utils.reading import DataFormatError, read_json_object
 
 EXAMPLES = {"fast": 60, "thorough": 600}

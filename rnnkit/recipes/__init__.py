@@ -24,6 +24,7 @@ RECIPES: dict[str, str] = {
     "caption": "rnnkit.recipes.caption.recipe:CaptionRecipe",
     "music": "rnnkit.recipes.music.recipe:MusicRecipe",
     "digits": "rnnkit.recipes.digits.recipe:DigitsRecipe",
+    "forecast": "rnnkit.recipes.forecast.recipe:ForecastRecipe",
     "ner": "rnnkit.recipes.tagging.recipe:NerRecipe",
     "pos": "rnnkit.recipes.tagging.recipe:PosRecipe",
     "translate": "rnnkit.recipes.translate.recipe:TranslateRecipe",

@@ -32,6 +32,11 @@ def run_recipe(recipe: Recipe[Any, Any], config: RecipeConfig) -> dict[str, Any]
     """Train and evaluate ``recipe`` with ``config``; write the run directory; return the summary."""
     if not isinstance(config, recipe.config_class):
         raise TypeError(f"run_recipe: {recipe.name} takes a {recipe.config_class.__name__}, got {type(config).__name__}.")
+    parts = recipe.runs(config)
+    if parts is not None:  # several models from one command: each run as below, then one summary of them all
+        combined = recipe.combine(config, [run_recipe(recipe, part) for part in parts])
+        write_json(run_dir(recipe, config) / "results.json", combined)
+        return combined
     out = run_dir(recipe, config)
     print(f"{recipe.name}: {config}")
 
@@ -86,17 +91,22 @@ def summarise(recipe: Recipe[Any, Any], config: RecipeConfig, result: FitResult,
         "pictures": [str(p) for p in pictures],
         "config": dataclasses.asdict(config),
     }
-    path = out / "results.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(summary, indent=2) + "\n")
-    os.replace(tmp, path)
+    path = write_json(out / "results.json", summary)
     print(f"{recipe.name}: test " + ", ".join(f"{k} {v:.4f}" for k, v in test.items())
           + f"; {result.epochs_run} epochs, {result.seconds:.0f}s ({result.stopped_because})")
     for name, scores in baselines.items():
         print(f"{recipe.name}: baseline {name}: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
     print(f"{recipe.name}: checkpoint {out / 'best.pt'}; results {path}")
     return summary
+
+
+def write_json(path: Path, obj: Any) -> Path:
+    """Write ``obj`` as indented JSON through a temporary file, so a reader never sees half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(obj, indent=2) + "\n")
+    os.replace(tmp, path)
+    return path
 
 
 def training_curve(result: FitResult, monitor: str, path: Path) -> Path:
