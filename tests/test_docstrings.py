@@ -3,8 +3,7 @@ rendered by mkdocstrings, which hides members without one) shows it.
 
 The public API: the names in ``__all__`` of rnnkit, rnnkit.cells, rnnkit.layers, rnnkit.models
 and rnnkit.lm, with the public methods and properties each class defines itself; and, for
-rnnkit.tasks and rnnkit.recipes (no ``__all__``), every module and the public functions and classes
-defined in it.
+rnnkit.recipes (no ``__all__``), every module and the public functions and classes defined in it.
 ``forward`` and ``extra_repr`` are torch.nn hooks, documented by the class's Shapes block.
 Constants (``CELLS``, ``LAYERS``, ``__version__``) cannot carry a docstring and are not listed.
 """
@@ -13,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import importlib.util
 import inspect
 import pkgutil
 import re
@@ -25,8 +23,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ["rnnkit", "rnnkit.cells", "rnnkit.layers", "rnnkit.models", "rnnkit.lm"]
-# documented module by module (docs/api/recipes.md, docs/api/tasks.md); rnnkit.tasks is moving into rnnkit.recipes
-MODULE_PACKAGES = [name for name in ("rnnkit.tasks", "rnnkit.recipes") if importlib.util.find_spec(name) is not None]
+MODULE_PACKAGES = ["rnnkit.recipes"]  # documented module by module (docs/api/recipes.md)
 HOOKS = {"forward", "extra_repr"}
 
 
