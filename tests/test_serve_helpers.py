@@ -113,37 +113,35 @@ def sse_events(lines: Any) -> list[tuple[str, dict[str, Any]]]:
 
 
 def tagger_checkpoint(out: Path, seed: int = 0) -> Path:
-    """A ``recipe pos`` checkpoint (word features -> BiLSTM tagger) with seeded random weights."""
-    from rnnkit.models.many_to_many import ManyToManyConfig
-    from rnnkit.serve.models import module
-
-    tokenize, tagging = module("text").tokenize, module("tagging")
-    Sentence, Tagger, WordFeaturesConfig, build_vocabs = tagging.Sentence, tagging.Tagger, tagging.WordFeaturesConfig, tagging.build_vocabs
+    """A ``recipe pos`` checkpoint as ``rnnkit recipe pos`` writes it (word features -> BiLSTM tagger), seeded random weights."""
+    from rnnkit.recipes.tagging.data import Sentence
+    from rnnkit.recipes.tagging.model import build_vocabs
+    from rnnkit.recipes.tagging.recipe import PosConfig, build_tagger
+    from rnnkit.recipes.text import tokenize
+    from rnnkit.utils.checkpoint import make_checkpoint as make_recipe_checkpoint
 
     torch.manual_seed(seed)
     sentences = [Sentence(tokenize(line, lowercase=False), ["DET", "NOUN", "VERB"] * 20) for line in TEXT.splitlines()[:2]]
     sentences = [Sentence(s.tokens, s.tags[: len(s.tokens)]) for s in sentences]
     vocabs = build_vocabs(sentences, min_freq=1, chars=True)
-    features = WordFeaturesConfig(vocab_size=len(vocabs.words), embedding_size=8, char_vocab_size=len(vocabs.chars), char_filters=6)
-    config = ManyToManyConfig(num_tags=len(vocabs.tags), input_size=features.size, hidden_size=8)
-    model = Tagger(features, config)
-    atomic_save({"task": "pos", "config": {"tag_column": -1}, "features_config": dataclasses.asdict(features),
-                 "model_config": dataclasses.asdict(config), "model": model.state_dict(), "vocabs": vocabs.to_dict()}, out / "best.pt")
+    config = PosConfig(embedding_size=8, char_filters=6, hidden_size=8)
+    model = build_tagger(config, vocabs)
+    atomic_save(make_recipe_checkpoint("pos", model, dataclasses.asdict(config), {"vocabs": vocabs.to_dict()}), out / "best.pt")
     return out
 
 
 def translate_checkpoint(out: Path, seed: int = 0, beam: int = 1) -> Path:
-    """A ``recipe translate`` checkpoint (BPE both sides, attentional seq2seq) with seeded random weights."""
-    from rnnkit.serve.models import module
-
-    td, translate = module("translate_data"), module("translate")
-    TranslateConfig, build_model = translate.TranslateConfig, translate.build_model
+    """A ``recipe translate`` checkpoint as ``rnnkit recipe translate`` writes it (BPE both sides, attentional seq2seq),
+    seeded random weights."""
+    from rnnkit.recipes.translate import data as td
+    from rnnkit.recipes.translate.recipe import TranslateConfig, build_seq2seq
+    from rnnkit.utils.checkpoint import make_checkpoint as make_recipe_checkpoint
 
     torch.manual_seed(seed)
     lines = TEXT.splitlines()[:2]
     source, target = td.train_tokenizer(lines, 60), td.train_tokenizer([line.upper() for line in lines], 60)
     config = TranslateConfig(embed_size=8, hidden_size=12, beam=beam, max_tokens=20)
-    model = build_model(config, source.get_vocab_size(), target.get_vocab_size())
-    atomic_save({"task": "translate", "config": dataclasses.asdict(config), "source_tokenizer": source.to_str(),
-                 "target_tokenizer": target.to_str(), "model": model.state_dict()}, out / "best.pt")
+    model = build_seq2seq(config, source.get_vocab_size(), target.get_vocab_size())
+    meta = {"source_tokenizer": source.to_str(), "target_tokenizer": target.to_str()}
+    atomic_save(make_recipe_checkpoint("translate", model, dataclasses.asdict(config), meta), out / "best.pt")
     return out

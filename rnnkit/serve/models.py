@@ -36,9 +36,6 @@ MODULES = {
     "classify": ("rnnkit.recipes.classify", "rnnkit.tasks.classify"),
     "text": ("rnnkit.recipes.text", "rnnkit.tasks.text"),
     "text_classifier": ("rnnkit.recipes.text_classify.classifier", "rnnkit.tasks.text_classifier"),
-    "tagging": ("rnnkit.recipes.tagging.model", "rnnkit.tasks.tagging"),
-    "translate": ("rnnkit.recipes.translate.recipe", "rnnkit.tasks.translate"),
-    "translate_data": ("rnnkit.recipes.translate.data", "rnnkit.tasks.translate_data"),
 }
 
 
@@ -114,10 +111,6 @@ def load_one(name: str, path: Path, max_batch: int, max_queue: int, batching: bo
     model = ServedModel(name, kind, str(path), info)
     if kind == "classifier":
         model.predictor, info["labels"], info["vocab_size"] = _classifier(checkpoint)
-    elif kind == "tagger":
-        model.predictor, info["labels"], info["vocab_size"] = _tagger(checkpoint)
-    elif kind == "translator":
-        model.predictor, info["vocab_size"] = _translator(checkpoint)
     return model
 
 
@@ -144,6 +137,8 @@ def _load_contract(name: str, path: Path) -> ServedModel:
             info["labels"] = [str(v) for v in meta[key]]
     if isinstance(meta.get("vocab"), dict) and isinstance(meta["vocab"].get("itos"), list):
         info["vocab_size"] = len(meta["vocab"]["itos"])
+    if isinstance(meta.get("vocabs"), dict):  # a tagger's words and tags
+        info["labels"], info["vocab_size"] = list(meta["vocabs"]["tags"]["itos"]), len(meta["vocabs"]["words"]["itos"])
     served = ServedModel(name, KINDS.get(recipe.name, recipe.name), str(path), info)
     if hasattr(recipe, "rankings"):  # text in, every class with its probability out
 
@@ -227,50 +222,6 @@ def _classifier(checkpoint: dict[str, Any]) -> tuple[Any, list[str], int]:
         return out
 
     return predict, classes, len(vocab)
-
-
-def _tagger(checkpoint: dict[str, Any]) -> tuple[Any, list[str], int]:
-    tagging, tokenize = module("tagging"), module("text").tokenize
-    model, vocabs = tagging.load(checkpoint)
-
-    def predict(texts: list[str]) -> list[dict[str, Any]]:
-        sentences = [tokenize(t, lowercase=False) or ["."] for t in texts]
-        results = tagging.predict_tags(model, [tagging.encode(s, None, vocabs) for s in sentences], vocabs)
-        return [{"tokens": [{"token": w, "tag": t, "p": round(float(p), 6)} for w, t, p in zip(s, tags, probs, strict=True)]}
-                for s, (tags, probs) in zip(sentences, results, strict=True)]
-
-    return predict, list(vocabs.tags.itos), len(vocabs.words)
-
-
-def _translator(checkpoint: dict[str, Any]) -> tuple[Any, int]:
-    """Translations decoded as ``translate_sentences`` decodes them (the recipe's beam, or greedy), one
-    sentence at a time, each with the attention over the source subwords of every output subword."""
-    translate, td, pad_batch = module("translate"), module("translate_data"), module("text").pad_batch
-    model, data, config = translate.load(checkpoint)
-    src, tgt = data.source_tok, data.target_tok
-    bos = model.config.bos_id
-
-    def one(sentence: str) -> dict[str, Any]:
-        source = td.encode(src, [sentence], config.max_tokens)[0] or [td.SPECIALS.index(td.UNK)]
-        inputs, lengths = pad_batch([source])
-        limit = min(model.config.max_length, 2 * int(lengths.max()) + 10)  # as translate_sentences
-        if config.beam > 1:
-            tokens = model.beam_search(inputs, lengths, beam_width=config.beam, max_length=limit)[0][0].tokens
-        else:
-            ids, n, _ = model.generate(inputs, lengths, max_length=limit)
-            tokens = ids[0, : int(n[0])].tolist()
-        out: dict[str, Any] = {"translation": td.decode(tgt, tokens), "attention": None}
-        if model.attention is not None and tokens:
-            _, weights, _ = model.decode(model.encode(inputs, lengths), torch.tensor([[bos, *tokens[:-1]]]))  # (1, T, S)
-            assert weights is not None
-            out["attention"] = {"source": [src.id_to_token(i) for i in source], "target": [tgt.id_to_token(i) for i in tokens],
-                                "weights": [[round(float(w), 5) for w in row] for row in weights[0]]}
-        return out
-
-    def predict(texts: list[str]) -> list[dict[str, Any]]:
-        return [one(text) for text in texts]
-
-    return predict, src.get_vocab_size()
 
 
 def _metrics(path: Path, checkpoint: dict[str, Any]) -> dict[str, Any]:

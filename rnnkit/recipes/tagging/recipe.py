@@ -195,7 +195,7 @@ class TaggingRecipe(Recipe[TaggingConfig, Tagged]):
         """One result per sentence: each token with its tag and the tag's probability (a CRF's exact marginal)."""
         assert isinstance(model, Tagger)
         sentences = read_sentences(inputs, config.tag_column)
-        if not any(sentences):
+        if not sentences:
             raise ValueError(f"predict {self.name}: give one or more sentences, or a CoNLL/.txt file.")
         vocabs = Vocabs.from_dict(meta["vocabs"])
         words = [s for s in sentences if s]
