@@ -47,8 +47,8 @@ from rnnkit.recipes import classify
 from rnnkit.recipes.digits.data import read_pixels
 from rnnkit.recipes.forecast.data import load_csv
 from rnnkit.recipes.gesture.data import read_series
-from rnnkit.recipes.tagging.data import read_conll
 from rnnkit.recipes.music.data import load_abc
+from rnnkit.recipes.tagging.data import read_conll
 from rnnkit.recipes.text_classify import sentiment, spam
 from rnnkit.recipes.translate.data import read_parallel, read_tsv
 from rnnkit.utils.reading import DataFormatError, read_json_object

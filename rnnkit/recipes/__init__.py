@@ -25,12 +25,12 @@ RECIPES: dict[str, str] = {
     "music": "rnnkit.recipes.music.recipe:MusicRecipe",
     "digits": "rnnkit.recipes.digits.recipe:DigitsRecipe",
     "forecast": "rnnkit.recipes.forecast.recipe:ForecastRecipe",
+    "gesture": "rnnkit.recipes.gesture.recipe:GestureRecipe",
     "ner": "rnnkit.recipes.tagging.recipe:NerRecipe",
     "pos": "rnnkit.recipes.tagging.recipe:PosRecipe",
-    "translate": "rnnkit.recipes.translate.recipe:TranslateRecipe",
-    "gesture": "rnnkit.recipes.gesture.recipe:GestureRecipe",
     "sentiment": "rnnkit.recipes.text_classify.sentiment:SentimentRecipe",
     "spam": "rnnkit.recipes.text_classify.spam:SpamRecipe",
+    "translate": "rnnkit.recipes.translate.recipe:TranslateRecipe",
 }
 
 
