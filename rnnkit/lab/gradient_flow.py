@@ -30,6 +30,7 @@ from rnnkit.lab.model import ProbeModel
 from rnnkit.lab.problems import TASKS, make_task
 from rnnkit.layers import RecurrentBase
 from rnnkit.layers.reference import run_direction
+from rnnkit.utils.plotting import new_figure
 
 
 def state_gradients(
@@ -156,13 +157,9 @@ def probe_gradients(model: ProbeModel, x: Tensor, y: Tensor) -> Tensor:
 
 def plot_gradient_flow(curves: list[FlowCurve], task_name: str, path: str | Path) -> None:
     """One panel per training checkpoint: log-scale ||dL/dh_t|| against t, one line per cell."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     checkpoints = sorted({c.trained_steps for c in curves})
-    fig, axes = plt.subplots(1, len(checkpoints), figsize=(5.0 * len(checkpoints), 3.8), dpi=100, squeeze=False)
+    fig = new_figure((5.0 * len(checkpoints), 3.8))
+    axes = fig.subplots(1, len(checkpoints), squeeze=False)
     for ax, steps in zip(axes[0], checkpoints, strict=True):
         for c in (c for c in curves if c.trained_steps == steps):
             values = [10.0 ** v for v in c.mean_log_norm]
@@ -175,7 +172,6 @@ def plot_gradient_flow(curves: list[FlowCurve], task_name: str, path: str | Path
     fig.suptitle(f"Gradient flow through time, {task_name} problem, T = {len(curves[0].mean_log_norm)}")
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
 
 
 def write_curves(curves: list[FlowCurve], path: str | Path) -> None:

@@ -28,6 +28,7 @@ from torch import nn
 
 from rnnkit.lab.model import LAYERS, ProbeModel
 from rnnkit.lab.problems import TASKS, make_task
+from rnnkit.utils.plotting import new_figure
 
 
 @dataclass(frozen=True)
@@ -231,12 +232,8 @@ def markdown_table(results: list[RunResult], config: LongTermConfig) -> str:
 
 def plot_results(results: list[RunResult], path: Path) -> None:
     """Held-out metric against T per cell (log scale), with the trivial baseline and the solved bar."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.0, 4.0), dpi=100)
+    fig = new_figure((6.0, 4.0))
+    ax = fig.subplots()
     groups = _grouped(results)
     for cell in dict.fromkeys(r.cell for r in results):
         points = [(length, sum(r.metric for r in runs) / len(runs))
@@ -260,7 +257,6 @@ def plot_results(results: list[RunResult], path: Path) -> None:
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
 
 
 def _grouped(results: list[RunResult]) -> dict[tuple[str, int], list[RunResult]]:

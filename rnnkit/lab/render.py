@@ -17,17 +17,11 @@ from pathlib import Path
 import numpy as np
 
 from rnnkit.lab.neurons import SIGMOID_GATES, Neuron, TextTrace, saturation
+from rnnkit.utils.plotting import colormap, new_figure
 
 LEVELS = 21  # colour steps in the HTML text view; an odd number keeps a neutral white middle
 
 
-def _pyplot():  # type: ignore[no-untyped-def]
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only, never a window
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def activation_levels(values: np.ndarray) -> np.ndarray:
@@ -69,15 +63,14 @@ def _wrap(text: str, columns: int) -> list[list[int]]:
 
 def text_png(text: str, values: np.ndarray, path: str | Path, title: str = "", columns: int = 80) -> Path:
     """The text as a grid of characters, each cell coloured by ``values`` (T,); returns the path."""
-    plt = _pyplot()
     rows = _wrap(text, columns)
     levels = activation_levels(values)
-    cmap = plt.get_cmap("RdBu_r", LEVELS)
+    cmap = colormap("RdBu_r", LEVELS)
     grid = np.ones((len(rows), columns, 4))  # (rows, columns, RGBA), white where there is no character
     for y, row in enumerate(rows):
         for x, t in enumerate(row):
             grid[y, x] = cmap(levels[t])
-    fig = plt.figure(figsize=(columns * 0.085, len(rows) * 0.16 + 0.5), dpi=100)
+    fig = new_figure((columns * 0.085, len(rows) * 0.16 + 0.5))
     ax = fig.add_axes((0.0, 0.0, 1.0, len(rows) * 0.16 / (len(rows) * 0.16 + 0.5)))
     ax.imshow(grid, aspect="auto", interpolation="nearest")
     for y, row in enumerate(rows):
@@ -88,7 +81,6 @@ def text_png(text: str, values: np.ndarray, path: str | Path, title: str = "", c
     ax.set_axis_off()
     fig.suptitle(title, fontsize=9, y=1.0 - 0.12 / (len(rows) * 0.16 + 0.5), va="top")
     fig.savefig(path)
-    plt.close(fig)
     return Path(path)
 
 
@@ -97,8 +89,8 @@ def saturation_png(trace: TextTrace, path: str | Path, low: float = 0.1, high: f
     gates = SIGMOID_GATES.get(trace.mode)
     if not gates:
         raise ValueError(f"saturation_png: a {trace.mode!r} layer has no sigmoid gates; use an LSTM or a GRU.")
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, len(gates), figsize=(3.2 * len(gates), 3.3), dpi=100, squeeze=False)
+    fig = new_figure((3.2 * len(gates), 3.3))
+    axes = fig.subplots(1, len(gates), squeeze=False)
     for ax, gate in zip(axes[0], gates, strict=True):
         for layer, steps in enumerate(trace.steps):
             left, right = saturation(steps[gate], low, high)
@@ -113,7 +105,6 @@ def saturation_png(trace: TextTrace, path: str | Path, low: float = 0.1, high: f
     fig.suptitle("Gate saturation, one dot per unit", fontsize=10)
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
     return Path(path)
 
 
@@ -121,13 +112,12 @@ def heatmap_png(trace: TextTrace, path: str | Path, layer: int = 0, start: int =
     """Every gate and state of ``layer`` over text[start:start + length], one panel each (units x time)."""
     if not 0 <= layer < trace.num_layers:
         raise ValueError(f"heatmap_png: layer must be in 0..{trace.num_layers - 1}, got {layer}.")
-    plt = _pyplot()
     steps = trace.steps[layer]
     names = [n for n in ("i", "f", "g", "o", "r", "z", "n", "a", "c", "h") if n in steps]
     stop = min(start + length, len(trace.text))
     chars = ["↵" if ch == "\n" else ch for ch in trace.text[start:stop]]
-    fig, axes = plt.subplots(len(names), 1, figsize=(max(6.0, 0.09 * len(chars) + 1.5), 1.5 * len(names) + 0.6),
-                             dpi=100, squeeze=False)
+    fig = new_figure((max(6.0, 0.09 * len(chars) + 1.5), 1.5 * len(names) + 0.6))
+    axes = fig.subplots(len(names), 1, squeeze=False)
     for ax, name in zip(axes[:, 0], names, strict=True):
         values = steps[name][start:stop].T  # (H, length)
         sigmoid = name in ("i", "f", "o", "r", "z")
@@ -140,7 +130,6 @@ def heatmap_png(trace: TextTrace, path: str | Path, layer: int = 0, start: int =
     fig.suptitle(f"Layer {layer + 1}: gates and states at each character", fontsize=10)
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
     return Path(path)
 
 
@@ -155,8 +144,7 @@ def text_html(text: str, values: np.ndarray) -> str:
 
 
 def _css() -> str:
-    plt = _pyplot()
-    cmap = plt.get_cmap("RdBu_r", LEVELS)
+    cmap = colormap("RdBu_r", LEVELS)
     rules = []
     for level in range(LEVELS):
         r, g, b, _ = cmap(level)

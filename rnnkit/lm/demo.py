@@ -13,6 +13,7 @@ import torch
 
 from rnnkit.lm.sample import sample
 from rnnkit.lm.train import TrainConfig, TrainResult, train
+from rnnkit.utils.plotting import new_figure
 
 TEMPERATURES = (0.5, 1.0)  # conservative and adventurous
 SAMPLE_LENGTH = 600  # characters per sample: a few paragraphs
@@ -68,14 +69,10 @@ def write_report(folder: Path, result: TrainResult, config: TrainConfig, samples
 
 def plot_losses(result: TrainResult, path: Path) -> None:
     """Training loss (every logged step) and validation loss (every evaluation) against steps."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display needed
-    import matplotlib.pyplot as plt
-
     train_rows = [r for r in result.history if "loss" in r]
     val_rows = [r for r in result.history if "val_loss" in r]
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig = new_figure((7, 4))
+    ax = fig.subplots()
     ax.plot([r["step"] for r in train_rows], [r["loss"] for r in train_rows], label="training", alpha=0.7)
     ax.plot([r["step"] for r in val_rows], [r["val_loss"] for r in val_rows], "o-", label="validation")
     ax.set_xlabel("step")
@@ -85,4 +82,3 @@ def plot_losses(result: TrainResult, path: Path) -> None:
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)

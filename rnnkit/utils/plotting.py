@@ -1,7 +1,8 @@
-"""The one way rnnkit draws a picture: a matplotlib figure written to a file, never a window.
+"""The one way rnnkit draws a picture: a matplotlib Figure written to a file, never a window.
 
-matplotlib is imported here, only when a picture is drawn, so that importing rnnkit stays fast
-and works where no display exists::
+Figures are made without pyplot, so that drawing one neither opens a window nor switches the
+backend of a notebook or a program that uses rnnkit; and matplotlib is imported only when a
+picture is drawn, so importing rnnkit stays fast::
 
     with figure(out / "loss.png", size=(6, 3.5)) as (fig, ax):
         ax.plot(steps, losses)
@@ -15,26 +16,27 @@ from pathlib import Path
 from typing import Any
 
 
-def pyplot() -> Any:
-    """matplotlib.pyplot on the file-only Agg backend."""
+def new_figure(size: tuple[float, float] = (6.0, 4.0), dpi: int = 100) -> Any:
+    """A matplotlib Figure of ``size`` inches that belongs to no window (saving it picks the file's backend)."""
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=size, dpi=dpi)
+
+
+def colormap(name: str, levels: int | None = None) -> Any:
+    """matplotlib's colormap ``name``, cut into ``levels`` steps if given."""
     import matplotlib
 
-    matplotlib.use("Agg")  # files only: no display is needed, and none is opened
-    import matplotlib.pyplot as plt
-
-    return plt
+    cmap = matplotlib.colormaps[name]
+    return cmap.resampled(levels) if levels else cmap
 
 
 @contextmanager
 def figure(path: str | Path, size: tuple[float, float] = (6.0, 4.0), dpi: int = 120, **subplots: Any) -> Iterator[tuple[Any, Any]]:
-    """Yield ``(fig, axes)`` from ``plt.subplots(**subplots)``; on leaving, save to ``path`` (folders made) and close."""
-    plt = pyplot()
-    fig, axes = plt.subplots(figsize=size, **subplots)
-    try:
-        yield fig, axes
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.tight_layout()
-        fig.savefig(path, dpi=dpi)
-    finally:
-        plt.close(fig)
+    """Yield ``(fig, axes)`` with ``axes = fig.subplots(**subplots)``; on leaving, save to ``path`` (folders made)."""
+    fig = new_figure(size, dpi)
+    yield fig, fig.subplots(**subplots)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
