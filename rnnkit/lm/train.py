@@ -1,7 +1,11 @@
 """Training a CharLM: stateful truncated BPTT, AdamW with warm-up and cosine decay, exact resume.
 
 ``train()`` reads top to bottom: config -> data -> model -> optimizer -> loop (forward,
-backward, clip, step) -> eval -> checkpoint. What makes a resumed run identical to an
+backward, clip, step) -> eval -> checkpoint; its parts follow it, each on a screen: where the run
+stands (``_Position``, ``_restore``), the schedule (``_set_learning_rate``), one step (``_step``),
+the stop rules (``_stop_reason``), evaluation and checkpoint (``_evaluate``, ``_save``). The
+metrics log, the progress bar, the divergence guard and the schedule's math are shared with the
+recipes' loop (``rnnkit.utils.training``). What makes a resumed run identical to an
 uninterrupted one: batch k is a pure function of k, the dropout generator is reseeded from
 (seed, step, rank) before every step, and the checkpoint holds the optimizer state and the
 recurrent state carried across chunks. (A run bounded by --time-budget decays its learning
@@ -11,9 +15,7 @@ rate with elapsed time, which no machine repeats exactly; a --max-steps run repe
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
-import os
 import signal
 import tempfile
 import time
@@ -34,6 +36,7 @@ from rnnkit.lm.data import ERRORS, Corpus, RandomWindows, StreamBatches, corpus_
 from rnnkit.lm.embedded import embedded_text
 from rnnkit.lm.vocab import CharVocab
 from rnnkit.utils.checkpoint import atomic_save
+from rnnkit.utils.training import DivergenceGuard, MetricsLog, ProgressBar, warmup_cosine
 
 DEFAULT_TIME_BUDGET = 300.0  # seconds, when neither --max-steps nor --time-budget is given
 # settings that decide which characters each step sees: a resumed run must keep them
@@ -94,11 +97,7 @@ class TrainResult:
 
 def learning_rate(config: TrainConfig, step: int, progress: float) -> float:
     """Linear warm-up to ``lr``, then a cosine from ``lr`` down to ``lr * final_lr_fraction`` as progress goes 0 -> 1."""
-    if step < config.warmup_steps:
-        return config.lr * (step + 1) / config.warmup_steps
-    p = min(max(progress, 0.0), 1.0)
-    f = config.final_lr_fraction
-    return config.lr * (f + (1 - f) * 0.5 * (1 + math.cos(math.pi * p)))
+    return warmup_cosine(config.lr, step, config.warmup_steps, progress, config.final_lr_fraction)
 
 
 @torch.no_grad()
@@ -175,28 +174,92 @@ def train(
     out_dir = Path(out) if out is not None else None
     checkpoint = read_checkpoint(_resume_file(resume), "cpu") if resume is not None else None
     if checkpoint is not None:
-        where = str(resume)
-        check_same("train --resume", dataclasses.asdict(config), checkpoint["train_config"], where, RESUME_FIXED)
-        check_same("train --resume", dict(model_options or {}), checkpoint["config"], where)
+        check_same("train --resume", dataclasses.asdict(config), checkpoint["train_config"], str(resume), RESUME_FIXED)
+        check_same("train --resume", dict(model_options or {}), checkpoint["config"], str(resume))
         text = text if text is not None else checkpoint["data"]["text"]
 
     # ---- data --------------------------------------------------------------------------------
     vocab = CharVocab(checkpoint["meta"]["vocab"]) if checkpoint is not None else None
     corpus = load_training_text(text, vocab, config, out_dir)
-    vocab = corpus.vocab
     train_ids, val_ids = corpus.split(config.val_fraction)
-    if config.batching == "stream":
-        batches: StreamBatches | RandomWindows = StreamBatches(train_ids, config.batch_size, config.bptt, d.rank, d.world_size)
-    else:
-        batches = RandomWindows(train_ids, config.batch_size, config.bptt, config.seed, d.rank, d.world_size)
+    batches = _batches(train_ids, config, d)
     if len(val_ids) < 2:
         raise ValueError(
             f"the validation split has {len(val_ids)} characters (val_fraction={config.val_fraction} of {len(corpus.ids)}); "
             "use a larger --val-fraction or a longer text."
         )
 
-    # ---- model -------------------------------------------------------------------------------
-    torch.manual_seed(config.seed)
+    # ---- model, optimizer, and where the run stands (fresh, or restored from the checkpoint) --------
+    model = _model(checkpoint, model_options, corpus.vocab, config.seed, d)
+    net: nn.Module = DistributedDataParallel(model) if d.active else model
+    optimizer = _optimizer(model, config, checkpoint)
+    pos = _restore(checkpoint, config, d, resume)
+    log = MetricsLog.reopen(out_dir, through_step=pos.step, write=d.is_main) if checkpoint is not None else MetricsLog(out_dir, write=d.is_main)
+    if d.is_main and progress:
+        print(f"data: {corpus.source}: {len(corpus.ids):,} characters, vocabulary {len(corpus.vocab)}, "
+              f"train {len(train_ids):,} / validation {len(val_ids):,}")
+        print(f"model: {model.config}  ({sum(p.numel() for p in model.parameters()):,} parameters)")
+        print(f"train: {config}" + (f"  (resuming at step {pos.step})" if checkpoint is not None else ""))
+    data_entry = {"text": str(Path(text).resolve()) if text is not None else None, "source": corpus.source, "characters": len(corpus.ids)}
+
+    # ---- loop: the learning rate, one step, why it might be the last, then eval and checkpoint ----
+    stopped, interrupted = "", [False]
+    previous_handler = _catch_interrupt(interrupted)
+    bar = _progress_bar(config, pos, enabled=progress and d.is_main)
+    guard = DivergenceGuard(log, out_dir / "last.pt" if out_dir is not None else None)
+    net.train()
+    t0 = clock() - pos.elapsed  # the clock continues where a resumed run left off
+    try:
+        while not stopped:
+            lr = _set_learning_rate(optimizer, config, pos)
+            loss, grad_norm, stop_votes = _step(net, model, optimizer, batches, config, pos, d, lambda: clock() - t0, interrupted, guard)
+            _show(bar, config, pos, loss)
+            row = {"step": pos.step, "loss": loss, "lr": lr, "grad_norm": grad_norm, "elapsed": round(pos.elapsed, 3)}
+            wants_stop = False
+            if pos.step % config.log_every == 0:
+                log.write(row)
+                wants_stop = bool(callback(row)) if callback is not None else False
+            stopped = _stop_reason(config, pos, stop_votes, wants_stop, d)
+            if pos.step % config.eval_every == 0 or stopped:
+                improved = _evaluate(model, val_ids, config, pos, log, d)
+                if config.patience is not None and pos.bad_evals >= config.patience and not stopped:
+                    stopped = "early_stopping"
+                _save(out_dir, model, corpus.vocab, optimizer, config, pos, log, data_entry, improved, d)
+                net.train()
+    finally:
+        bar.close()
+        _restore_interrupt(previous_handler)
+
+    # ---- result ------------------------------------------------------------------------------
+    if d.is_main and progress:
+        print(f"stopped ({stopped}) at step {pos.step} after {pos.elapsed:.0f} s: val_loss={pos.last_val:.4f} "
+              f"bpc={pos.last_val / math.log(2):.4f} (best {pos.best_val:.4f})" + (f"; checkpoints in {out_dir}" if out_dir else ""))
+    distributed.barrier(d)
+    distributed.teardown(d)
+    return TrainResult(pos.step, pos.best_val, pos.last_val, log.rows, stopped, model, corpus.vocab, out_dir)
+
+
+def resume_config(resume: str | Path, explicit: Mapping[str, Any]) -> TrainConfig:
+    """The TrainConfig of the run in ``resume``, with the settings given ``explicit``ly on top."""
+    saved = read_checkpoint(_resume_file(resume))["train_config"]
+    return TrainConfig(**{**saved, **explicit})
+
+
+# ---- the parts of train(): the model, the optimizer, where the run stands, the schedule, one step, --------
+# ---- the stop rules, evaluation and checkpoint ----------------------------------------------------------
+
+
+def _batches(train_ids: np.ndarray, config: TrainConfig, d: distributed.Dist) -> StreamBatches | RandomWindows:
+    """This rank's share of every step's chunks: consecutive ones per stream (stream), or independent windows (random)."""
+    if config.batching == "stream":
+        return StreamBatches(train_ids, config.batch_size, config.bptt, d.rank, d.world_size)
+    return RandomWindows(train_ids, config.batch_size, config.bptt, config.seed, d.rank, d.world_size)
+
+
+def _model(checkpoint: dict[str, Any] | None, model_options: Mapping[str, Any] | None, vocab: CharVocab, seed: int,
+           d: distributed.Dist) -> CharLM:
+    """A new CharLM (initialised from ``seed``), or the checkpoint's with its weights."""
+    torch.manual_seed(seed)
     if checkpoint is not None:
         model_config = CharLMConfig(**checkpoint["config"])
     else:
@@ -204,135 +267,150 @@ def train(
     model = CharLM(model_config, vocab).to(d.device)
     if checkpoint is not None:
         model.load_state_dict(checkpoint["model"])
-    net: nn.Module = DistributedDataParallel(model) if d.active else model
+    return model
 
-    # ---- optimizer: decay weight matrices only (not biases, not the embedding table) ------------
+
+def _optimizer(model: CharLM, config: TrainConfig, checkpoint: dict[str, Any] | None) -> torch.optim.AdamW:
+    """AdamW that decays the weight matrices only (not biases, not the embedding table); a resumed run's state restored."""
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and not n.startswith("embedding")]
     no_decay = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and not n.startswith("embedding"))]
     optimizer = torch.optim.AdamW(
         [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
         lr=config.lr, betas=(0.9, config.beta2),
     )
-
-    # ---- where the run stands (fresh, or restored from the checkpoint) --------------------------
-    step, elapsed, best_val, last_val, bad_evals = 0, 0.0, math.inf, math.inf, 0
-    carry: State | None = None
     if checkpoint is not None:
         optimizer.load_state_dict(checkpoint["optimizer"])
-        step, elapsed = checkpoint["step"], checkpoint["elapsed"]
-        best_val, last_val, bad_evals = checkpoint["metrics"]["best_val_loss"], checkpoint["metrics"]["val_loss"], checkpoint["bad_evals"]
-        carry = _local_carry(checkpoint["carry"], d)
-        if (config.max_steps is not None and step >= config.max_steps) or (config.time_budget is not None and elapsed >= config.time_budget):
-            raise ValueError(
-                f"train --resume: the run in {resume} already reached its bounds (step {step}, {elapsed:.0f} s; "
-                f"max_steps={config.max_steps}, time_budget={config.time_budget}). Give a larger --max-steps or --time-budget."
-            )
-    history = _read_history(out_dir, step) if checkpoint is not None and out_dir is not None else []
-    log = _MetricsLog(out_dir if d.is_main else None, history)
-    if d.is_main and progress:
-        print(f"data: {corpus.source}: {len(corpus.ids):,} characters, vocabulary {len(vocab)}, "
-              f"train {len(train_ids):,} / validation {len(val_ids):,}")
-        print(f"model: {model_config}  ({sum(p.numel() for p in model.parameters()):,} parameters)")
-        print(f"train: {config}" + (f"  (resuming at step {step})" if checkpoint is not None else ""))
-    data_entry = {"text": str(Path(text).resolve()) if text is not None else None, "source": corpus.source,
-                  "characters": len(corpus.ids)}
-
-    def save(improved: bool) -> None:
-        """best.pt when the validation loss improved, then last.pt always (atomic writes, rank 0)."""
-        if out_dir is None:
-            return
-        full_carry = _global_carry(carry, d)  # a collective: every rank takes part
-        if d.is_main:
-            state = make_checkpoint(
-                model, vocab, train_config=dataclasses.asdict(config), step=step, elapsed=elapsed,
-                metrics={"val_loss": last_val, "best_val_loss": best_val, "train_loss": log.last_loss},
-                bad_evals=bad_evals, data=data_entry, optimizer=optimizer.state_dict(), carry=full_carry,
-            )
-            # best.pt first: killed between the two writes, the run resumes from the previous last.pt,
-            # repeats these steps and writes best.pt again (the other order would lose this best model)
-            if improved:
-                atomic_save(state, out_dir / "best.pt")
-            atomic_save(state, out_dir / "last.pt")
-
-    # ---- loop --------------------------------------------------------------------------------
-    stopped, interrupted = "", [False]
-    previous_handler = _catch_interrupt(interrupted)
-    bar = _progress_bar(config, step, elapsed, enabled=progress and d.is_main)
-    net.train()
-    t0 = clock() - elapsed  # the clock continues where a resumed run left off
-    try:
-        while not stopped:
-            # one step: the learning rate for this point of the run, the next chunk of every stream
-            progress_frac = max(elapsed / config.time_budget if config.time_budget else 0.0,
-                                (step - config.warmup_steps) / max(config.max_steps - config.warmup_steps, 1) if config.max_steps else 0.0)
-            lr = learning_rate(config, step, progress_frac)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            if batches.starts_epoch(step):
-                carry = None  # the streams start over: a state from their ends would be wrong context
-            x, y = batches.batch(step)
-            torch.manual_seed(_step_seed(config.seed, step, d.rank))  # dropout masks depend on the step alone
-
-            # forward; every rank learns the mean loss (and whether anyone was interrupted) before going on
-            _, loss = net(x.to(d.device), y.to(d.device), carry)
-            carry = detach_state(model.final_state)
-            loss_sum, time_sum, stop_votes = distributed.sum_all(
-                d, [float(loss.detach()), clock() - t0, float(interrupted[0])])
-            loss_value = loss_sum / d.world_size
-            if not math.isfinite(loss_value):
-                raise ValueError(_diverged("loss", loss_value, step, out_dir, log.last_loss))
-
-            # backward, clip, step
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip))
-            if not math.isfinite(grad_norm):
-                raise ValueError(_diverged("gradient norm", grad_norm, step, out_dir, log.last_loss))
-            optimizer.step()
-            step += 1
-            elapsed = time_sum / d.world_size  # the same number on every rank, so they all stop together
-            bar.update(step, elapsed, loss_value)
-
-            row = {"step": step, "loss": loss_value, "lr": lr, "grad_norm": grad_norm, "elapsed": round(elapsed, 3)}
-            wants_stop = False
-            if step % config.log_every == 0:
-                log.write(row)
-                wants_stop = bool(callback(row)) if callback is not None else False
-
-            # why this might be the last step
-            if config.max_steps is not None and step >= config.max_steps:
-                stopped = "max_steps"
-            elif config.time_budget is not None and elapsed >= config.time_budget:
-                stopped = "time_budget"
-            elif stop_votes > 0 or distributed.sum_all(d, [float(wants_stop)])[0] > 0:
-                stopped = "interrupted"
-
-            # ---- eval and checkpoint ---------------------------------------------------------------
-            if step % config.eval_every == 0 or stopped:
-                last_val = evaluate(model, val_ids, config.batch_size, max(config.bptt, 256), config.eval_chars, d)
-                improved = last_val < best_val
-                best_val, bad_evals = (last_val, 0) if improved else (best_val, bad_evals + 1)
-                log.write({"step": step, "val_loss": last_val, "elapsed": round(elapsed, 3)})
-                bar.set_val(last_val)
-                if config.patience is not None and bad_evals >= config.patience and not stopped:
-                    stopped = "early_stopping"
-                save(improved)
-                net.train()
-    finally:
-        bar.close()
-        _restore_interrupt(previous_handler)
-    if d.is_main and progress:
-        print(f"stopped ({stopped}) at step {step} after {elapsed:.0f} s: val_loss={last_val:.4f} "
-              f"bpc={last_val / math.log(2):.4f} (best {best_val:.4f})" + (f"; checkpoints in {out_dir}" if out_dir else ""))
-    distributed.barrier(d)
-    distributed.teardown(d)
-    return TrainResult(step, best_val, last_val, log.rows, stopped, model, vocab, out_dir)
+    return optimizer
 
 
-def resume_config(resume: str | Path, explicit: Mapping[str, Any]) -> TrainConfig:
-    """The TrainConfig of the run in ``resume``, with the settings given ``explicit``ly on top."""
-    saved = read_checkpoint(_resume_file(resume))["train_config"]
-    return TrainConfig(**{**saved, **explicit})
+@dataclass
+class _Position:
+    """Where a run stands. last.pt holds it (with the weights and the optimizer state), so a resumed run goes on exactly."""
+
+    step: int = 0  # optimizer steps done
+    elapsed: float = 0.0  # seconds of training, over every life of the run
+    best_val: float = math.inf
+    last_val: float = math.inf
+    bad_evals: int = 0  # evaluations since the best one (early stopping)
+    carry: State | None = None  # this rank's recurrent state at the end of the last chunk, fed to the next
+
+
+def _restore(checkpoint: dict[str, Any] | None, config: TrainConfig, d: distributed.Dist, resume: str | Path | None) -> _Position:
+    """Where the checkpoint's run stopped (the start, without one); a run already at its bounds is refused."""
+    if checkpoint is None:
+        return _Position()
+    metrics = checkpoint["metrics"]
+    pos = _Position(checkpoint["step"], checkpoint["elapsed"], metrics["best_val_loss"], metrics["val_loss"], checkpoint["bad_evals"],
+                    _local_carry(checkpoint["carry"], d))
+    if _bound_reached(config, pos):
+        raise ValueError(
+            f"train --resume: the run in {resume} already reached its bounds (step {pos.step}, {pos.elapsed:.0f} s; "
+            f"max_steps={config.max_steps}, time_budget={config.time_budget}). Give a larger --max-steps or --time-budget."
+        )
+    return pos
+
+
+def _set_learning_rate(optimizer: torch.optim.Optimizer, config: TrainConfig, pos: _Position) -> float:
+    """The schedule: set (and return) the rate for this step, by steps or by elapsed time, whichever is further along."""
+    by_time = pos.elapsed / config.time_budget if config.time_budget else 0.0
+    by_steps = (pos.step - config.warmup_steps) / max(config.max_steps - config.warmup_steps, 1) if config.max_steps else 0.0
+    lr = learning_rate(config, pos.step, max(by_time, by_steps))
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    return lr
+
+
+def _step(net: nn.Module, model: CharLM, optimizer: torch.optim.Optimizer, batches: StreamBatches | RandomWindows,
+          config: TrainConfig, pos: _Position, d: distributed.Dist, seconds: Callable[[], float], interrupted: list[bool],
+          guard: DivergenceGuard) -> tuple[float, float, float]:
+    """One step of truncated BPTT on the next chunk of every stream: forward, loss guard, backward, clip, gradient guard, update.
+
+    Advances ``pos`` (step, elapsed, carried state). Returns the loss (the mean over ranks), the gradient norm, and how
+    many ranks were interrupted.
+    """
+    if batches.starts_epoch(pos.step):
+        pos.carry = None  # the streams start over: a state from their ends would be wrong context
+    x, y = batches.batch(pos.step)
+    torch.manual_seed(_step_seed(config.seed, pos.step, d.rank))  # dropout masks depend on the step alone
+
+    # forward; every rank learns the mean loss (and whether anyone was interrupted) before going on
+    _, loss = net(x.to(d.device), y.to(d.device), pos.carry)
+    pos.carry = detach_state(model.final_state)
+    loss_sum, time_sum, stop_votes = distributed.sum_all(d, [float(loss.detach()), seconds(), float(interrupted[0])])
+    loss_value = loss_sum / d.world_size
+    guard.check("loss", loss_value, f"step {pos.step + 1}")
+
+    # backward, clip, step
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip))
+    guard.check("gradient norm", grad_norm, f"step {pos.step + 1}")
+    optimizer.step()
+    pos.step += 1
+    pos.elapsed = time_sum / d.world_size  # the same number on every rank, so they all stop together
+    return loss_value, grad_norm, stop_votes
+
+
+def _bound_reached(config: TrainConfig, pos: _Position) -> str:
+    """"max_steps" or "time_budget" if the run has reached that bound, else ""."""
+    if config.max_steps is not None and pos.step >= config.max_steps:
+        return "max_steps"
+    if config.time_budget is not None and pos.elapsed >= config.time_budget:
+        return "time_budget"
+    return ""
+
+
+def _stop_reason(config: TrainConfig, pos: _Position, stop_votes: float, wants_stop: bool, d: distributed.Dist) -> str:
+    """The stop rules: why the step just taken is the last ("" if it is not). Early stopping is decided by the evaluation."""
+    if bound := _bound_reached(config, pos):
+        return bound
+    # Ctrl-C on any rank, or the callback; the same on every rank, so all of them reach the collective or none does
+    if stop_votes > 0 or distributed.sum_all(d, [float(wants_stop)])[0] > 0:
+        return "interrupted"
+    return ""
+
+
+def _evaluate(model: CharLM, val_ids: np.ndarray, config: TrainConfig, pos: _Position, log: MetricsLog, d: distributed.Dist) -> bool:
+    """The validation loss into ``pos`` and the log; returns whether it is the best so far."""
+    pos.last_val = evaluate(model, val_ids, config.batch_size, max(config.bptt, 256), config.eval_chars, d)
+    improved = pos.last_val < pos.best_val
+    pos.best_val, pos.bad_evals = (pos.last_val, 0) if improved else (pos.best_val, pos.bad_evals + 1)
+    log.write({"step": pos.step, "val_loss": pos.last_val, "elapsed": round(pos.elapsed, 3)})
+    return improved
+
+
+def _save(out_dir: Path | None, model: CharLM, vocab: CharVocab, optimizer: torch.optim.Optimizer, config: TrainConfig,
+          pos: _Position, log: MetricsLog, data: dict[str, Any], improved: bool, d: distributed.Dist) -> None:
+    """best.pt when the validation loss improved, then last.pt always (atomic writes, rank 0)."""
+    if out_dir is None:
+        return
+    full_carry = _global_carry(pos.carry, d)  # a collective: every rank takes part
+    if d.is_main:
+        state = make_checkpoint(
+            model, vocab, train_config=dataclasses.asdict(config), step=pos.step, elapsed=pos.elapsed,
+            metrics={"val_loss": pos.last_val, "best_val_loss": pos.best_val, "train_loss": log.last_loss},
+            bad_evals=pos.bad_evals, data=data, optimizer=optimizer.state_dict(), carry=full_carry,
+        )
+        log.sync()  # the rows this checkpoint counts are on disk before it
+        # best.pt first: killed between the two writes, the run resumes from the previous last.pt,
+        # repeats these steps and writes best.pt again (the other order would lose this best model)
+        if improved:
+            atomic_save(state, out_dir / "best.pt")
+        atomic_save(state, out_dir / "last.pt")
+
+
+def _progress_bar(config: TrainConfig, pos: _Position, enabled: bool) -> ProgressBar:
+    """Over steps (with --max-steps) or seconds (with a time budget only)."""
+    if config.max_steps is not None:
+        return ProgressBar(config.max_steps, pos.step, "step", enabled=enabled)
+    return ProgressBar(int(config.time_budget or 0), int(pos.elapsed), "s", enabled=enabled)
+
+
+def _show(bar: ProgressBar, config: TrainConfig, pos: _Position, loss: float) -> None:
+    bar.move_to(pos.step if config.max_steps is not None else int(pos.elapsed))
+    if pos.step % 10 == 0:
+        val = {"val": f"{pos.last_val:.3f}"} if math.isfinite(pos.last_val) else {}
+        bar.show(step=str(pos.step), loss=f"{loss:.3f}", **val)
 
 
 # ---- helpers -------------------------------------------------------------------------------------
@@ -365,45 +443,6 @@ def _local_carry(saved: list[torch.Tensor] | None, d: distributed.Dist) -> State
     return (parts[0], parts[1]) if len(parts) == 2 else parts[0]
 
 
-def _diverged(what: str, value: float, step: int, out_dir: Path | None, last_loss: float | None) -> str:
-    kept = f"the last good checkpoint is kept in {out_dir / 'last.pt'}" if out_dir is not None else "no checkpoint was written"
-    return (f"the {what} became {value} at step {step + 1} (the last logged loss was {last_loss}); training stopped "
-            f"before the bad update was applied and {kept}. Try a lower --lr, a smaller --clip, or --resume with those.")
-
-
-class _MetricsLog:
-    """metrics.jsonl: one JSON object per line, training rows and evaluation rows."""
-
-    def __init__(self, out_dir: Path | None, rows: list[dict[str, Any]]) -> None:
-        self.rows = rows
-        self.path = out_dir / "metrics.jsonl" if out_dir is not None else None
-        if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            # drops rows a crash left past the checkpoint; via a temporary file, so that a kill mid-write cannot empty the log
-            tmp = self.path.with_name(f".{self.path.name}.tmp")
-            tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
-            os.replace(tmp, self.path)
-
-    @property
-    def last_loss(self) -> float | None:
-        losses = [r["loss"] for r in self.rows if "loss" in r]
-        return losses[-1] if losses else None
-
-    def write(self, row: dict[str, Any]) -> None:
-        self.rows.append(row)
-        if self.path is not None:
-            with self.path.open("a") as f:
-                f.write(json.dumps(row) + "\n")
-
-
-def _read_history(out_dir: Path, step: int) -> list[dict[str, Any]]:
-    path = out_dir / "metrics.jsonl"
-    if not path.exists():
-        return []
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [r for r in rows if r["step"] <= step]
-
-
 def _catch_interrupt(flag: list[bool]) -> Any:
     """The first Ctrl-C finishes the current step, checkpoints and stops; a second one aborts."""
     def handler(signum: int, frame: Any) -> None:
@@ -420,34 +459,3 @@ def _catch_interrupt(flag: list[bool]) -> Any:
 def _restore_interrupt(previous: Any) -> None:
     if previous is not None:
         signal.signal(signal.SIGINT, previous)
-
-
-class _progress_bar:
-    """A tqdm bar over steps (with --max-steps) or seconds (with a time budget only)."""
-
-    def __init__(self, config: TrainConfig, step: int, elapsed: float, enabled: bool) -> None:
-        from tqdm import tqdm
-
-        self.by_steps = config.max_steps is not None
-        total = config.max_steps if self.by_steps else int(config.time_budget or 0)
-        start = step if self.by_steps else int(elapsed)
-        self.bar = tqdm(total=total, initial=start, unit="step" if self.by_steps else "s", disable=not enabled,
-                        dynamic_ncols=True, leave=True)
-        self.val: float | None = None
-        self.position = start
-
-    def update(self, step: int, elapsed: float, loss: float) -> None:
-        now = step if self.by_steps else min(int(elapsed), self.bar.total)
-        self.bar.update(now - self.position)
-        self.position = now
-        if step % 10 == 0:
-            post = {"step": step, "loss": f"{loss:.3f}"}
-            if self.val is not None:
-                post["val"] = f"{self.val:.3f}"
-            self.bar.set_postfix(post, refresh=False)
-
-    def set_val(self, val: float) -> None:
-        self.val = val
-
-    def close(self) -> None:
-        self.bar.close()

@@ -29,15 +29,15 @@ trained on are skipped, so a killed and resumed run repeats the uninterrupted on
 bit, as long as ``train_batches(epoch)`` depends only on the epoch and those generators
 (not on the wall clock). A run bounded by ``max_minutes`` stops wherever the clock says,
 which no machine repeats.
+
+The metrics log, the progress bar, the divergence guard and the cosine's math are the ones the
+char-LM's loop uses too (``rnnkit.utils.training``).
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
-import json
-import math
-import os
 import random
 import time
 from collections.abc import Callable, Iterable, Sequence, Sized
@@ -51,6 +51,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from rnnkit.utils.checkpoint import atomic_save, load_checkpoint
+from rnnkit.utils.training import DivergenceGuard, MetricsLog, ProgressBar, cosine_factor
 
 FIT_FORMAT = "rnnkit.fit/1"
 # settings a resumed run may change: none of them changes which batch or dropout mask a step sees
@@ -120,7 +121,7 @@ def schedule_factor(schedule: str, epoch: int, epochs: int) -> float:
     if schedule == "constant":
         return 1.0
     if schedule == "cosine":
-        return 0.5 * (1.0 + math.cos(math.pi * (epoch - 1) / max(epochs, 1)))
+        return cosine_factor(epoch - 1, max(epochs, 1))
     raise ValueError(f"TrainConfig: schedule must be one of {SCHEDULES}, got {schedule!r}.")
 
 
@@ -174,7 +175,7 @@ def fit(
         generators: generators of the recipe's own that ``train_batches`` draws from across epochs;
             saved in last.pt and restored on resume like the global ones (else resume is not exact).
     Raises:
-        ValueError: on a NaN or exploding loss, naming the epoch and step; on ``config.resume``
+        ValueError: on a NaN or exploding loss or gradient norm, naming the epoch and step; on ``config.resume``
             with a last.pt whose settings differ, naming both values.
     """
     if mode not in ("max", "min"):
@@ -221,7 +222,8 @@ def _fit(
         model.load_state_dict(saved["model"])
         opt.load_state_dict(saved["optimizer"])
         pos, best_state = _Position(**saved["position"]), saved["best_state"]
-    log = _MetricsLog(out, keep=pos.log_rows)
+    log = MetricsLog.reopen(out, rows=pos.log_rows)
+    guard = DivergenceGuard(log, out / "last.pt" if out is not None else None, prefix="fit: ")
     start = time.perf_counter() - pos.seconds  # the clock continues where a resumed run left off
 
     def result() -> FitResult:
@@ -231,11 +233,12 @@ def _fit(
         """last.pt: the recipe's entries, and under "fit" everything needed to carry on exactly from here."""
         if out is None:
             return
-        pos.seconds, pos.log_rows = time.perf_counter() - start, log.rows
+        pos.seconds, pos.log_rows = time.perf_counter() - start, len(log.rows)
         state = checkpoint(model, info) if checkpoint is not None else {}
         state["fit"] = {"format": FIT_FORMAT, "config": dataclasses.asdict(config), "monitor": monitor, "mode": mode,
                         "position": dataclasses.asdict(pos), "model": model.state_dict(), "optimizer": opt.state_dict(),
                         "best_state": best_state, "rng_epoch_start": epoch_rng, "rng": _rng_state(generators)}
+        log.sync()  # the rows this checkpoint counts are on disk before it
         atomic_save(state, out / "last.pt")
 
     if saved is not None:
@@ -260,25 +263,22 @@ def _fit(
         if epoch == resumed_epoch and pos.batches_done > 0:
             _skip(iterator, pos.batches_done, epoch, out)  # drawn again from the same generators, already trained on
             _set_rng_state(saved["rng"], generators)  # type: ignore[index]  # and the generators as they were after the last of them
-        bar = tqdm(iterator, desc=f"epoch {epoch}/{config.epochs}", total=size, initial=pos.batches_done,
-                   disable=not config.progress, leave=False)
-        for batch in bar:
+        bar = ProgressBar(size, pos.batches_done, "batch", desc=f"epoch {epoch}/{config.epochs}", enabled=config.progress, leave=False)
+        for batch in iterator:
             # forward, backward, clip, step
             loss = loss_fn(model, batch)
             value = float(loss.detach())
-            if not math.isfinite(value) or (pos.first_loss is not None and value > 100 * max(pos.first_loss, 1.0)):
-                raise ValueError(
-                    f"fit: loss is {value:.4g} at epoch {epoch}, step {pos.step + 1} (first loss {pos.first_loss}); "
-                    "training diverged. Lower --lr or --clip."
-                )
+            guard.check("loss", value, f"epoch {epoch}, step {pos.step + 1}", first=pos.first_loss)
             pos.first_loss = value if pos.first_loss is None else pos.first_loss
             opt.zero_grad(set_to_none=True)
             loss.backward()
             params = [p for p in model.parameters() if p.grad is not None]
             grad_norm = float(torch.nn.utils.clip_grad_norm_(params, config.clip if config.clip > 0 else float("inf")))
+            guard.check("gradient norm", grad_norm, f"epoch {epoch}, step {pos.step + 1}")
             opt.step()
             pos.step, pos.batches_done, pos.total = pos.step + 1, pos.batches_done + 1, pos.total + value
-            bar.set_postfix(loss=f"{pos.total / pos.batches_done:.4f}", grad=f"{grad_norm:.2f}")
+            bar.move_to(pos.batches_done)
+            bar.show(loss=f"{pos.total / pos.batches_done:.4f}", grad=f"{grad_norm:.2f}")
             if config.log_every and pos.step % config.log_every == 0:
                 log.write({"epoch": epoch, "step": pos.step, "loss": value, "grad_norm": grad_norm})
             if config.max_steps is not None and pos.step >= config.max_steps:
@@ -386,31 +386,3 @@ def _set_rng_state(state: dict[str, Any], generators: list[torch.Generator]) -> 
     for generator, saved in zip(generators, state["local"], strict=True):
         generator.set_state(saved)
 
-
-class _MetricsLog:
-    """metrics.jsonl: one JSON row per logged step ({epoch, step, loss, grad_norm}) and per epoch (the history record).
-
-    Opening it keeps the first ``keep`` rows (those a resumed checkpoint already counts) and drops
-    the rest, which a killed run wrote after its last checkpoint and the resumed run writes again.
-    """
-
-    def __init__(self, out: Path | None, keep: int) -> None:
-        self.path = out / "metrics.jsonl" if out is not None else None
-        self.rows = 0
-        if self.path is None:
-            return
-        lines = self.path.read_text().splitlines(keepends=True)[:keep] if keep and self.path.exists() else []
-        if len(lines) < keep:
-            tqdm.write(f"fit: {self.path} has {len(lines)} rows but the checkpoint counts {keep}; the rows in between are lost")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        tmp.write_text("".join(lines))  # into a temporary file first: a kill mid-write must not empty the log
-        os.replace(tmp, self.path)
-        self.rows = len(lines)
-
-    def write(self, row: dict[str, Any]) -> None:
-        if self.path is None:
-            return
-        with self.path.open("a") as f:
-            f.write(json.dumps(row) + "\n")
-        self.rows += 1
