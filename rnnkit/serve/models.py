@@ -6,12 +6,11 @@
     translator   ``recipe translate``: /v1/predict gives the translation
 
 Every checkpoint goes through ``rnnkit.utils.checkpoint.load_checkpoint`` (char-LMs through
-``rnnkit.lm.checkpoint.load_model``, built on it). The recipe models are driven by the same
-functions ``rnnkit predict`` uses (a recipe's ``predict`` on the recipe contract, or the helpers of a
-recipe not yet moved onto it), but only with text: ``rnnkit predict`` also reads a file when an
-input names one, which a server must never do for a client. The
-other recipes (digits, gesture, forecast, music, caption) take files or arrays, not text; they
-are listed by /v1/models with ``"predict": false``.
+``rnnkit.lm.checkpoint.load_model``, recipes through ``rnnkit.recipes.load_run``, both built on it).
+The recipe models answer through the recipe contract, as ``rnnkit predict`` does, but only with
+text: ``rnnkit predict`` also reads a file when an input names one, which a server must never do
+for a client. The other recipes (digits, gesture, forecast, music, caption) take files or arrays,
+not text; they are listed by /v1/models with ``"predict": false``.
 """
 
 from __future__ import annotations
@@ -29,28 +28,6 @@ from rnnkit.lm.char_lm import CharLM
 from rnnkit.serve.batching import Batcher
 
 KINDS = {"sentiment": "classifier", "spam": "classifier", "pos": "tagger", "ner": "tagger", "translate": "translator"}
-
-# where each helper module lives: recipes are moving from rnnkit.tasks onto the recipe contract in
-# rnnkit.recipes, one by one; the first of these that imports is the one used
-MODULES = {
-    "classify": ("rnnkit.recipes.classify", "rnnkit.tasks.classify"),
-    "text": ("rnnkit.recipes.text", "rnnkit.tasks.text"),
-    "text_classifier": ("rnnkit.recipes.text_classify.classifier", "rnnkit.tasks.text_classifier"),
-}
-
-
-def module(name: str) -> Any:
-    """The helper module ``name`` (see MODULES), wherever this version of rnnkit keeps it."""
-    import importlib
-
-    for candidate in MODULES[name]:
-        try:
-            return importlib.import_module(candidate)
-        except ModuleNotFoundError as e:
-            if e.name is None or not candidate.startswith(e.name):
-                raise
-    raise ValueError(f"rnnkit serve: this rnnkit has none of {', '.join(MODULES[name])}.")
-
 
 @dataclass
 class ServedModel:
@@ -94,24 +71,17 @@ def load_models(run_dirs: list[str], max_batch: int = 32, max_queue: int = 64, b
 
 
 def load_one(name: str, path: Path, max_batch: int, max_queue: int, batching: bool) -> ServedModel:
-    """A char-LM, a recipe on the contract (``kind``), or a recipe checkpoint of the older layout (``task``)."""
+    """A char-LM, or a recipe model (its checkpoint names it in ``kind``, or ``task`` in the older layout the contract upgrades)."""
     from rnnkit.lm.checkpoint import is_charlm
     from rnnkit.utils.checkpoint import load_checkpoint
 
     checkpoint = load_checkpoint(path)
     if is_charlm(checkpoint):
         return _load_charlm(name, path, max_batch, max_queue, batching)
-    if "kind" in checkpoint or checkpoint.get("task") in _contract_recipes():  # the contract reads older checkpoints too
+    if "kind" in checkpoint or checkpoint.get("task") in _contract_recipes():
         return _load_contract(name, path)
-    if "task" not in checkpoint:
-        raise ValueError(f"rnnkit serve: {path} is neither a char-LM nor a recipe checkpoint (no format, kind or task).")
-    task = str(checkpoint["task"])
-    kind = KINDS.get(task, task)
-    info = {"task": task, "config": _jsonable(checkpoint.get("config", {})), "metrics": _metrics(path, checkpoint)}
-    model = ServedModel(name, kind, str(path), info)
-    if kind == "classifier":
-        model.predictor, info["labels"], info["vocab_size"] = _classifier(checkpoint)
-    return model
+    raise ValueError(f"rnnkit serve: {path} is neither a char-LM nor a checkpoint of a recipe this rnnkit has "
+                     f"(kind {checkpoint.get('kind')!r}, task {checkpoint.get('task')!r}); recipes: {', '.join(_contract_recipes())}.")
 
 
 def _contract_recipes() -> tuple[str, ...]:
@@ -206,22 +176,6 @@ def _interesting_units(model: CharLM, meta: dict[str, Any], k: int = 3) -> list[
             found.append({"feature": feature, "layer": neuron.layer, "name": neuron.state, "unit": neuron.unit,
                           "r": round(neuron.r, 3)})
     return found
-
-
-def _classifier(checkpoint: dict[str, Any]) -> tuple[Any, list[str], int]:
-    classify, text_classifier = module("classify"), module("text_classifier")
-    model, vocab, classes, config = text_classifier.load(checkpoint)
-
-    def predict(texts: list[str]) -> list[dict[str, Any]]:
-        probs = classify.predict_proba(model, text_classifier.encode(texts, vocab, config["max_len"]))  # (N, C)
-        out = []
-        for p in probs:
-            order = torch.argsort(p, descending=True).tolist()
-            out.append({"label": classes[order[0]],
-                        "probabilities": [{"label": classes[i], "p": round(float(p[i]), 6)} for i in order]})
-        return out
-
-    return predict, classes, len(vocab)
 
 
 def _metrics(path: Path, checkpoint: dict[str, Any]) -> dict[str, Any]:
