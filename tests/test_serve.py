@@ -215,6 +215,11 @@ def test_predict_translator_gives_the_translation_and_its_attention(tmp_path):
         tokens, n, stepwise = model.generate(inputs, lengths, max_length=min(model.config.max_length, 2 * int(lengths.max()) + 10))
         assert att["target"] == [target_tok.id_to_token(i) for i in tokens[0, : int(n[0])].tolist()]
         torch.testing.assert_close(weights, stepwise[0, : int(n[0])], atol=1e-4, rtol=0)
+    # a file's path is translated as the text it is (`rnnkit predict` would translate the file's lines)
+    lines = tmp_path / "lines.txt"
+    lines.write_text("the dog\nthe fox\nno\n")
+    (out,) = models["translate"].predict([str(lines)])
+    assert out["translation"] == translate_sentences(model, source_tok, target_tok, [str(lines)], 1, config.max_tokens)[0]
 
 
 # ---- bad input: always a 4xx naming the field --------------------------------------------------

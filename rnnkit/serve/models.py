@@ -118,6 +118,12 @@ def _load_contract(name: str, path: Path) -> ServedModel:
                     for r in recipe.rankings(model, config, meta, read)]
 
         served.kind, served.predictor = "classifier", rank
+    elif hasattr(recipe, "translate"):  # sentences in, each translated on its own with its attention; no file is ever read
+
+        def translate(texts: list[str]) -> list[dict[str, Any]]:
+            return _jsonable(recipe.translate(model, config, meta, texts, config.beam))  # type: ignore[attr-defined]
+
+        served.predictor = translate
     elif recipe.name in KINDS:  # their inputs are text; the others' (digits, gesture, ...) are files, which a server must not read
 
         def predict(texts: list[str]) -> list[dict[str, Any]]:
