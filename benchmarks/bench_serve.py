@@ -6,7 +6,7 @@
 For each setting a fresh server process is started (``python -m rnnkit.cli serve``, so the
 clients here do not share its interpreter), then N clients each send streaming /v1/generate
 requests one after another, up to ``--requests`` each or until ``--seconds`` have passed (the
-requests in flight then finish; the server's own timeout bounds them). Reported per setting:
+requests in flight then finish; the server's own timeout bounds them), after one uncounted warm-up request. Reported per setting:
 characters per second over the whole run, and the p50/p95 of the request latency and of the
 time to the first character (from sending the request to reading its first SSE event).
 
@@ -116,6 +116,8 @@ async def load(url: str, clients: int, requests: int, seconds: float, length: in
     result = Result(clients, batching, 0, 0, 0.0, [], [], 0)
     limits = httpx.Limits(max_connections=clients + 4, max_keepalive_connections=clients + 4)
     async with httpx.AsyncClient(timeout=httpx.Timeout(900.0), limits=limits) as client:
+        # one request first, not counted: the server's first step pays for allocations and kernel choice
+        await one_request(client, url, {"prime": "def ", "length": 5, "seed": 0, "stream": True})
         start = time.perf_counter()
 
         async def client_loop(k: int) -> None:
