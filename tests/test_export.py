@@ -228,3 +228,80 @@ def test_export_cli_writes_a_text_classifier_with_its_vocabulary(tmp_path):
     np.testing.assert_allclose(probs, want.numpy(), rtol=1e-5, atol=1e-6)
     assert info["classes"] == classes
     assert main(["export", str(run), "--format", "torchscript", "--out", str(tmp_path / "clf.pt")]) == 2
+
+
+# ---- the encoder-decoder -------------------------------------------------------------------------
+
+
+def greedy_onnx(encoder: ort.InferenceSession, decoder: ort.InferenceSession, inputs: np.ndarray, lengths: np.ndarray,
+                bos: int, eos: int, max_length: int) -> tuple[list[list[int]], list[np.ndarray]]:
+    """Greedy decoding in onnxruntime alone: argmax fed back from bos until eos (or max_length)."""
+    memory, mask, *state = encoder.run(None, {"inputs": inputs, "lengths": lengths})
+    names = [i.name for i in decoder.get_inputs()]
+    tokens = np.full(len(inputs), bos, dtype=np.int64)
+    out: list[list[int]] = [[] for _ in inputs]
+    done = np.zeros(len(inputs), dtype=bool)
+    weights = []
+    for _ in range(max_length):
+        feeds = dict(zip(names, [tokens, *state, memory, mask], strict=True))
+        logits, *state, w = decoder.run(None, feeds)
+        weights.append(w)
+        tokens = logits.argmax(-1).astype(np.int64)
+        for b, t in enumerate(tokens):
+            if not done[b]:
+                out[b].append(int(t))
+                done[b] = t == eos
+        if done.all():
+            break
+    return out, weights
+
+
+@pytest.mark.parametrize("cell,attention,layers", [("lstm", "additive", 1), ("gru", "dot", 2), ("lstm", "general", 2),
+                                                   ("rnn", "additive", 1), ("gru", "none", 1)])
+def test_seq2seq_graphs_decode_as_the_model_does(cell, attention, layers):
+    from rnnkit.export.seq2seq import seq2seq_onnx
+    from rnnkit.models import Seq2Seq, Seq2SeqConfig
+
+    torch.manual_seed(0)
+    model = Seq2Seq(Seq2SeqConfig(vocab_size=15, input_vocab_size=12, input_size=6, embed_size=5, hidden_size=7,
+                                  num_layers=layers, cell=cell, bidirectional=True, attention=attention,
+                                  bos_id=1, eos_id=2, max_length=12)).eval()
+    graphs = seq2seq_onnx(model)
+    encoder, decoder = session(graphs["encoder"]), session(graphs["decoder"])
+    inputs = torch.randint(3, 12, (4, 9), generator=torch.Generator().manual_seed(1))
+    lengths = torch.tensor([9, 3, 6, 1])
+    with torch.no_grad():
+        encoded = model.encode(inputs, lengths)
+        tokens, n, weights = model.generate(inputs, lengths, max_length=12)
+    memory, mask, *state = encoder.run(None, {"inputs": inputs.numpy(), "lengths": lengths.numpy()})
+    np.testing.assert_allclose(memory, encoded.memory.numpy(), rtol=1e-5, atol=1e-5)
+    assert (mask == encoded.mask.numpy()).all()
+    for got, want in zip(state, encoded.state if cell == "lstm" else [encoded.state], strict=True):
+        np.testing.assert_allclose(got, want.numpy(), rtol=1e-5, atol=1e-5)
+    got, got_weights = greedy_onnx(encoder, decoder, inputs.numpy(), lengths.numpy(), 1, 2, 12)
+    assert got == [tokens[b, : int(n[b])].tolist() for b in range(4)]
+    if weights is not None:  # the attention of every step, for the rows still decoding
+        for b in range(4):
+            for t in range(int(n[b])):
+                np.testing.assert_allclose(got_weights[t][b], weights[b, t].numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_export_cli_writes_a_translator_that_translates_without_rnnkit(tmp_path):
+    from test_serve_helpers import translate_checkpoint
+    from tokenizers import Tokenizer
+
+    from rnnkit.recipes import all_recipes, load_run
+    from rnnkit.recipes.translate.recipe import tokenizers, translate_sentences
+
+    run = translate_checkpoint(tmp_path / "translate", beam=1)
+    assert main(["export", str(run), "--out", str(tmp_path / "tr.onnx")]) == 0
+    info = json.loads((tmp_path / "tr.json").read_text())
+    encoder, decoder = ort.InferenceSession(str(tmp_path / "tr.onnx")), ort.InferenceSession(str(tmp_path / "tr.decoder.onnx"))
+    source, target = Tokenizer.from_str(info["source_tokenizer"]), Tokenizer.from_str(info["target_tokenizer"])
+    loaded = load_run(run, all_recipes())
+    for sentence in ["the quick brown fox", "and the dog said no"]:
+        ids = source.encode(sentence).ids[: info["max_tokens"]]
+        got, _ = greedy_onnx(encoder, decoder, np.array([ids], dtype=np.int64), np.array([len(ids)], dtype=np.int64),
+                             info["bos_id"], info["eos_id"], min(info["max_length"], 2 * len(ids) + 10))
+        text = target.decode([i for i in got[0] if i >= 4])  # the four specials dropped
+        assert text == translate_sentences(loaded.model, *tokenizers(loaded.meta), [sentence], 1, info["max_tokens"])[0]

@@ -2,6 +2,8 @@
 
     char-LM                      FILE (whole sequence) + FILE.step.onnx (one step), or a TorchScript FILE; FILE.json
     sentiment / spam classifier  FILE (ids and lengths -> logits); FILE.json with vocabulary, classes, tokenisation
+    translate (encoder-decoder)  FILE (the encoder) + FILE.decoder.onnx (one decoder step); FILE.json with both
+                                 subword tokenizers (Hugging Face tokenizers JSON), bos/eos ids and how to decode
 """
 
 from __future__ import annotations
@@ -30,11 +32,13 @@ def export_run(run_dir: str | Path, fmt: str, out: str | Path) -> list[Path]:
     sidecar = out.with_suffix(".json")
     name = checkpoint.get("kind") or checkpoint.get("task")
     if name is not None and name != "charlm":
-        if name not in CLASSIFIERS:
-            raise ValueError(f"export: a {name!r} checkpoint is not exported yet; char-LMs and the text classifiers "
-                             f"({', '.join(CLASSIFIERS)}) are.")
+        if name not in (*CLASSIFIERS, "translate"):
+            raise ValueError(f"export: a {name!r} checkpoint is not exported yet; char-LMs, the text classifiers "
+                             f"({', '.join(CLASSIFIERS)}) and translate are.")
         if fmt != "onnx":
-            raise ValueError(f"export: a {name!r} classifier is exported as ONNX only; use --format onnx.")
+            raise ValueError(f"export: a {name!r} model is exported as ONNX only; use --format onnx.")
+        if name == "translate":
+            return _export_translate(run_dir, out, sidecar)
         from rnnkit.export.classifier import classifier_onnx, describe_text_classifier
 
         model, vocab, classes, max_len = _classifier_parts(run_dir, checkpoint)
@@ -74,3 +78,28 @@ def _classifier_parts(run_dir: str | Path, checkpoint: dict[str, Any]) -> tuple[
     model = ManyToOne(ManyToOneConfig(**checkpoint["model_config"]))
     model.load_state_dict(checkpoint["model"])
     return model.eval(), checkpoint["vocab"], list(checkpoint["classes"]), int(checkpoint["config"]["max_len"])
+
+
+def _export_translate(run_dir: str | Path, out: Path, sidecar: Path) -> list[Path]:
+    from rnnkit.export.seq2seq import seq2seq_onnx
+    from rnnkit.models.seq2seq import Seq2Seq
+    from rnnkit.recipes import all_recipes, load_run
+
+    run = load_run(run_dir, all_recipes())
+    model = run.model
+    assert isinstance(model, Seq2Seq)
+    graphs = seq2seq_onnx(model, {"rnnkit.task": "translate"})
+    decoder = out.with_suffix(".decoder.onnx")
+    onnx.save(graphs["encoder"], out)
+    onnx.save(graphs["decoder"], decoder)
+    c = model.config
+    info = {"format": "rnnkit.seq2seq.onnx/1", "task": "translate", "files": {"encoder": out.name, "decoder": decoder.name},
+            "bos_id": c.bos_id, "eos_id": c.eos_id, "max_length": c.max_length, "max_tokens": getattr(run.config, "max_tokens", None),
+            "source_tokenizer": run.meta["source_tokenizer"], "target_tokenizer": run.meta["target_tokenizer"],
+            "encoder": "inputs (B, S) int64 source subword ids (at most max_tokens; an empty sentence is [<unk>]), lengths (B,) "
+                       "-> memory, mask, h[, c]",
+            "decoder": "tokens (B,), h[, c], memory, mask -> logits (B, V), h_new[, c_new], weights (B, S): start from bos_id, "
+                       "feed each step's argmax back, stop at eos_id or after min(max_length, 2 * source length + 10) steps "
+                       "(greedy, as rnnkit translate --beam 1); decode the ids with the target tokenizer, specials dropped"}
+    sidecar.write_text(json.dumps(info, indent=1) + "\n")
+    return [out, decoder, sidecar]
