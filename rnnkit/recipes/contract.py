@@ -132,15 +132,6 @@ class Recipe(ABC, Generic[C, D]):
         """The results of ``runs(config)`` as one summary (written to ``config.out``/results.json; print its table)."""
         return {"recipe": self.name, "runs": summaries}
 
-    def runs(self, config: C) -> list[C] | None:
-        """The runs one command makes, for a recipe that trains several models in one command (forecast's
-        ``--series all``): their configs, each with its own ``out``. None (the default): one run of ``config``."""
-        return None
-
-    def combine(self, config: C, summaries: list[dict[str, Any]]) -> dict[str, Any]:
-        """The results of ``runs(config)`` as one summary (written to ``config.out``/results.json; print its table)."""
-        return {"recipe": self.name, "runs": summaries}
-
     def upgrade(self, checkpoint: dict[str, Any]) -> dict[str, Any]:
         """A checkpoint written before the recipe contract, in the current layout (by default: refused)."""
         raise ValueError(f"this {self.name} checkpoint was written before the recipe contract and cannot be read "
