@@ -114,6 +114,23 @@ def test_fit_stops_on_nan_with_a_clear_message():
         fit(Nan(), batches, TrainConfig(progress=False))
 
 
+def test_fit_stops_on_a_non_finite_gradient_before_applying_it():
+    class InfiniteSlope(Linear):
+        def forward(self, inputs, targets=None):
+            out = self.w(inputs)
+            return out, out.sum() * 0.0 + self.w.bias.abs().sqrt().sum()  # d sqrt(|b|) / db is infinite at b = 0
+
+    model = InfiniteSlope()
+    with torch.no_grad():
+        model.w.bias.zero_()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    batches, _, _ = _separable()
+    with pytest.raises(ValueError, match=r"fit: the gradient norm became (nan|inf) at epoch 1, step 1 .*lower --lr"):
+        fit(model, batches, TrainConfig(progress=False))
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, before[name]), name  # the bad update was not applied
+
+
 def test_fit_rejects_unknown_monitor():
     batches, _, _ = _separable()
     with pytest.raises(ValueError, match="monitor='f1' is not among"):
