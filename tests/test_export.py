@@ -305,3 +305,70 @@ def test_export_cli_writes_a_translator_that_translates_without_rnnkit(tmp_path)
                              info["bos_id"], info["eos_id"], min(info["max_length"], 2 * len(ids) + 10))
         text = target.decode([i for i in got[0] if i >= 4])  # the four specials dropped
         assert text == translate_sentences(loaded.model, *tokenizers(loaded.meta), [sentence], 1, info["max_tokens"])[0]
+
+
+# ---- the taggers ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("chars,cell,crf,layers", [(True, "lstm", False, 1), (False, "gru", True, 2), (True, "rnn", True, 1)])
+def test_tagger_graph_gives_the_models_emissions_and_tags(chars, cell, crf, layers):
+    from rnnkit.export.tagger import tagger_onnx, viterbi
+    from rnnkit.models.many_to_many import ManyToManyConfig
+    from rnnkit.recipes.tagging.model import Tagger, WordFeaturesConfig
+
+    torch.manual_seed(0)
+    features = WordFeaturesConfig(vocab_size=30, embedding_size=6, char_vocab_size=20 if chars else None, char_filters=5)
+    model = Tagger(features, ManyToManyConfig(num_tags=7, input_size=features.size, hidden_size=5, num_layers=layers,
+                                              cell=cell, bidirectional=True, crf=crf)).eval()
+    sess = session(tagger_onnx(model))
+    g = torch.Generator().manual_seed(3)
+    B, T, W = 4, 8, 6
+    words, cases = torch.randint(1, 30, (B, T), generator=g), torch.randint(0, 4, (B, T), generator=g)
+    char_ids = torch.randint(1, 20, (B, T, W), generator=g)
+    char_ids[:, :, 4:] = 0  # words of four characters, then padding
+    char_ids[1, 2, 1:] = 0  # one of a single character
+    lengths = torch.tensor([8, 3, 5, 1])
+    feeds = {"words": words.numpy(), "cases": cases.numpy(), "lengths": lengths.numpy(), **({"chars": char_ids.numpy()} if chars else {})}
+    (emissions,) = sess.run(None, feeds)
+    with torch.no_grad():
+        want, _ = model(words, None, lengths, cases, char_ids if chars else None)
+        tags = model.tagger.decode(model.features(words, cases, char_ids if chars else None), lengths)
+    for b, n in enumerate(lengths.tolist()):
+        np.testing.assert_allclose(emissions[b, :n], want[b, :n].numpy(), rtol=1e-5, atol=1e-5)
+        if crf:
+            crf_layer = model.tagger.crf
+            path = viterbi(emissions[b, :n], crf_layer.transitions.detach().numpy(), crf_layer.start.detach().numpy(),
+                           crf_layer.end.detach().numpy())
+        else:
+            path = emissions[b, :n].argmax(-1).tolist()
+        assert path == tags[b, :n].tolist()
+
+
+def test_export_cli_writes_a_tagger_that_tags_without_rnnkit(tmp_path):
+    from test_serve_helpers import tagger_checkpoint
+
+    from rnnkit.serve.models import load_models
+
+    run = tagger_checkpoint(tmp_path / "pos")
+    assert main(["export", str(run), "--out", str(tmp_path / "pos.onnx")]) == 0
+    info = json.loads((tmp_path / "pos.json").read_text())
+    sess = ort.InferenceSession(str(tmp_path / "pos.onnx"))
+    sentence = "The quick Brown fox said NO 42".split()
+    # a runtime without rnnkit: the sidecar's vocabularies and rules make the inputs
+    words = {w: i for i, w in enumerate(info["words"])}
+    chars = {c: i for i, c in enumerate(info["chars"])}
+    case = lambda t: 3 if not any(c.isalpha() for c in t) else 2 if t.isupper() else 1 if t[0].isupper() else 0  # noqa: E731
+    norm = lambda t: "".join("0" if c.isdigit() else c for c in t.lower())  # noqa: E731
+    ids = [[chars.get(c, info["chars_unk_id"]) for c in t[: info["max_word"]]] for t in sentence]
+    W = max(map(len, ids))
+    feeds = {"words": np.array([[words.get(norm(t), info["words_unk_id"]) for t in sentence]], dtype=np.int64),
+             "cases": np.array([[case(t) for t in sentence]], dtype=np.int64),
+             "chars": np.array([[row + [0] * (W - len(row)) for row in ids]], dtype=np.int64),
+             "lengths": np.array([len(sentence)], dtype=np.int64)}
+    (emissions,) = sess.run(None, feeds)
+    p = np.exp(emissions[0] - emissions[0].max(-1, keepdims=True))
+    p /= p.sum(-1, keepdims=True)
+    got = [(info["tags"][k], float(p[t, k])) for t, k in enumerate(p.argmax(-1))]
+    want = load_models([str(run)])["pos"].predict([" ".join(sentence)])[0]["tokens"]
+    assert [tag for tag, _ in got] == [t["tag"] for t in want]
+    assert [q for _, q in got] == pytest.approx([t["p"] for t in want], abs=1e-5)

@@ -2,6 +2,8 @@
 
     char-LM                      FILE (whole sequence) + FILE.step.onnx (one step), or a TorchScript FILE; FILE.json
     sentiment / spam classifier  FILE (ids and lengths -> logits); FILE.json with vocabulary, classes, tokenisation
+    pos / ner tagger             FILE (word, case, character ids and lengths -> emissions); FILE.json with the
+                                 vocabularies, the input rules and a CRF's transition scores
     translate (encoder-decoder)  FILE (the encoder) + FILE.decoder.onnx (one decoder step); FILE.json with both
                                  subword tokenizers (Hugging Face tokenizers JSON), bos/eos ids and how to decode
 """
@@ -18,6 +20,7 @@ from rnnkit.export.charlm import charlm_onnx, charlm_torchscript, describe
 from rnnkit.models.many_to_one import ManyToOne
 
 CLASSIFIERS = ("sentiment", "spam")
+TAGGERS = ("pos", "ner")
 
 
 def export_run(run_dir: str | Path, fmt: str, out: str | Path) -> list[Path]:
@@ -32,13 +35,15 @@ def export_run(run_dir: str | Path, fmt: str, out: str | Path) -> list[Path]:
     sidecar = out.with_suffix(".json")
     name = checkpoint.get("kind") or checkpoint.get("task")
     if name is not None and name != "charlm":
-        if name not in (*CLASSIFIERS, "translate"):
+        if name not in (*CLASSIFIERS, *TAGGERS, "translate"):
             raise ValueError(f"export: a {name!r} checkpoint is not exported yet; char-LMs, the text classifiers "
-                             f"({', '.join(CLASSIFIERS)}) and translate are.")
+                             f"({', '.join(CLASSIFIERS)}), the taggers ({', '.join(TAGGERS)}) and translate are.")
         if fmt != "onnx":
             raise ValueError(f"export: a {name!r} model is exported as ONNX only; use --format onnx.")
         if name == "translate":
             return _export_translate(run_dir, out, sidecar)
+        if name in TAGGERS:
+            return _export_tagger(run_dir, out, sidecar)
         from rnnkit.export.classifier import classifier_onnx, describe_text_classifier
 
         model, vocab, classes, max_len = _classifier_parts(run_dir, checkpoint)
@@ -103,3 +108,32 @@ def _export_translate(run_dir: str | Path, out: Path, sidecar: Path) -> list[Pat
                        "(greedy, as rnnkit translate --beam 1); decode the ids with the target tokenizer, specials dropped"}
     sidecar.write_text(json.dumps(info, indent=1) + "\n")
     return [out, decoder, sidecar]
+
+
+def _export_tagger(run_dir: str | Path, out: Path, sidecar: Path) -> list[Path]:
+    from rnnkit.export.tagger import tagger_onnx
+    from rnnkit.recipes import all_recipes, load_run
+    from rnnkit.recipes.tagging.model import MAX_WORD
+
+    run = load_run(run_dir, all_recipes())
+    from rnnkit.recipes.tagging.model import Tagger
+
+    model, vocabs = run.model, run.meta["vocabs"]
+    assert isinstance(model, Tagger)
+    onnx.save(tagger_onnx(model, {"rnnkit.task": run.recipe.name, "rnnkit.tags": json.dumps(vocabs["tags"]["itos"])}), out)
+    crf = model.tagger.crf  # None without a CRF
+    chars = vocabs["chars"]
+    info: dict[str, Any] = {
+        "format": "rnnkit.tagger.onnx/1", "task": run.recipe.name, "files": {"model": out.name},
+        "tags": vocabs["tags"]["itos"], "words": vocabs["words"]["itos"], "words_unk_id": vocabs["words"]["itos"].index(vocabs["words"]["unk"]),
+        "chars": chars["itos"] if chars else None, "chars_unk_id": chars["itos"].index(chars["unk"]) if chars else None,
+        "max_word": MAX_WORD,
+        "inputs": "words (B, T): ids of each token lower-cased with every digit as 0 (unknown: words_unk_id); cases (B, T): "
+                  "0 lower/other, 1 Capitalised, 2 UPPER, 3 no letters; chars (B, T, W) (when chars is not null): ids of the "
+                  "first max_word characters of each token, 0-padded (unknown: chars_unk_id); lengths (B,)",
+        "outputs": "emissions (B, T, K): " + ("Viterbi over them with crf's transitions[i][j] (i -> j), start and end"
+                                              if crf is not None else "argmax is the tag, softmax its probability"),
+        "crf": None if crf is None else {"transitions": crf.transitions.tolist(), "start": crf.start.tolist(), "end": crf.end.tolist()},
+    }
+    sidecar.write_text(json.dumps(info, indent=1) + "\n")
+    return [out, sidecar]
