@@ -8,6 +8,7 @@ what ``rnnkit sample --seed`` writes, character for character; the TorchScript m
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -372,3 +373,24 @@ def test_export_cli_writes_a_tagger_that_tags_without_rnnkit(tmp_path):
     want = load_models([str(run)])["pos"].predict([" ".join(sentence)])[0]["tokens"]
     assert [tag for tag, _ in got] == [t["tag"] for t in want]
     assert [q for _, q in got] == pytest.approx([t["p"] for t in want], abs=1e-5)
+
+
+def test_export_cli_writes_a_feature_classifier_recipe(tmp_path):
+    """A recipe on real-valued features (gesture): its ManyToOne as one graph, its meta beside it."""
+    from rnnkit.recipes import all_recipes, load_run
+    from rnnkit.recipes.gesture.recipe import GestureConfig, GestureRecipe
+    from rnnkit.utils.checkpoint import atomic_save, make_checkpoint
+
+    torch.manual_seed(0)
+    config, meta = GestureConfig(hidden_size=6, pooling="attention"), {"classes": ["a", "b", "c"], "mean": [0.0] * 3, "std": [1.0] * 3}
+    model = GestureRecipe().build_model(config, meta)
+    atomic_save(make_checkpoint("gesture", model, dataclasses.asdict(config), meta), tmp_path / "gesture" / "best.pt")
+    assert main(["export", str(tmp_path / "gesture"), "--out", str(tmp_path / "g.onnx")]) == 0
+    info = json.loads((tmp_path / "g.json").read_text())
+    assert info["meta"] == meta and info["task"] == "gesture"
+    x, lengths = torch.randn(3, 11, 3), torch.tensor([11, 4, 7])
+    (got,) = ort.InferenceSession(str(tmp_path / "g.onnx")).run(None, {"inputs": x.numpy(), "lengths": lengths.numpy()})
+    with torch.no_grad():
+        want, _ = load_run(tmp_path / "gesture", all_recipes()).model(x, lengths=lengths)
+    np.testing.assert_allclose(got, want.numpy(), rtol=1e-5, atol=1e-5)
+    assert main(["export", str(tmp_path / "gesture"), "--format", "torchscript", "--out", str(tmp_path / "g.pt")]) == 2

@@ -4,12 +4,15 @@
     sentiment / spam classifier  FILE (ids and lengths -> logits); FILE.json with vocabulary, classes, tokenisation
     pos / ner tagger             FILE (word, case, character ids and lengths -> emissions); FILE.json with the
                                  vocabularies, the input rules and a CRF's transition scores
+    another recipe on ManyToOne  FILE (features (B, T, F) and lengths -> outputs); FILE.json with the recipe's meta
+    (gesture, digits by rows)    (classes, scales), since the runtime must prepare the features as the recipe does
     translate (encoder-decoder)  FILE (the encoder) + FILE.decoder.onnx (one decoder step); FILE.json with both
                                  subword tokenizers (Hugging Face tokenizers JSON), bos/eos ids and how to decode
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -35,11 +38,10 @@ def export_run(run_dir: str | Path, fmt: str, out: str | Path) -> list[Path]:
     sidecar = out.with_suffix(".json")
     name = checkpoint.get("kind") or checkpoint.get("task")
     if name is not None and name != "charlm":
-        if name not in (*CLASSIFIERS, *TAGGERS, "translate"):
-            raise ValueError(f"export: a {name!r} checkpoint is not exported yet; char-LMs, the text classifiers "
-                             f"({', '.join(CLASSIFIERS)}), the taggers ({', '.join(TAGGERS)}) and translate are.")
         if fmt != "onnx":
             raise ValueError(f"export: a {name!r} model is exported as ONNX only; use --format onnx.")
+        if name not in (*CLASSIFIERS, *TAGGERS, "translate"):
+            return _export_sequence_classifier(run_dir, name, out, sidecar)
         if name == "translate":
             return _export_translate(run_dir, out, sidecar)
         if name in TAGGERS:
@@ -136,4 +138,25 @@ def _export_tagger(run_dir: str | Path, out: Path, sidecar: Path) -> list[Path]:
         "crf": None if crf is None else {"transitions": crf.transitions.tolist(), "start": crf.start.tolist(), "end": crf.end.tolist()},
     }
     sidecar.write_text(json.dumps(info, indent=1) + "\n")
+    return [out, sidecar]
+
+
+def _export_sequence_classifier(run_dir: str | Path, name: str, out: Path, sidecar: Path) -> list[Path]:
+    """A recipe whose model is a ManyToOne over real-valued features (gesture, digits read by rows)."""
+    from rnnkit.export.classifier import classifier_onnx
+    from rnnkit.models.many_to_one import ManyToOne
+    from rnnkit.recipes import all_recipes, load_run
+
+    run = load_run(run_dir, all_recipes())
+    if not isinstance(run.model, ManyToOne):
+        raise ValueError(f"export: a {name!r} model ({type(run.model).__name__}) is not exported yet; char-LMs and the "
+                         "models of the classifier, tagger, translate, gesture and digits (by rows) recipes are.")
+    onnx.save(classifier_onnx(run.model, {"rnnkit.task": name}), out)
+    c = run.model.config
+    info = {"format": "rnnkit.sequence_classifier.onnx/1", "task": name, "files": {"model": out.name},
+            "meta": run.meta, "config": dataclasses.asdict(run.config),
+            "inputs": (f"inputs (B, T, {c.input_size}) float features prepared as the {name} recipe prepares them "
+                       "(see meta: e.g. its mean/std or scale), lengths (B,) int64"),
+            "outputs": f"logits (B, {c.num_outputs})" + ("; softmax gives the class probabilities" if c.task == "classification" else "")}
+    sidecar.write_text(json.dumps(info, indent=1, default=str) + "\n")
     return [out, sidecar]
