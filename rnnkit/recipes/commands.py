@@ -1,47 +1,32 @@
 """``rnnkit recipe NAME``, ``rnnkit predict``, ``rnnkit generate`` and ``rnnkit translate``.
 
-A recipe on the contract gets its flags from its config dataclass (one flag per field, with
-the field's help text) and runs through ``run_recipe``; its checkpoints name it in ``kind``.
-The recipes not yet moved onto the contract still live in ``rnnkit.tasks`` as modules with
-``add_arguments``, ``run`` and ``predict``, and their checkpoints name them in ``task``.
+Each recipe gets its flags from its config dataclass (one flag per field, with the field's help
+text) and runs through ``run_recipe``; its checkpoints name it in ``kind``, which is how
+predict, generate and translate find the recipe that rebuilds the model (``load_run``).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import json
-from types import ModuleType
-from typing import Any
 
 import torch
 
-from rnnkit.recipes import RECIPES, all_recipes, get_recipe, load_run, run_recipe
+from rnnkit.recipes import RECIPES, Run, all_recipes, get_recipe, load_run, run_recipe
 from rnnkit.recipes.contract import GenerateOptions
 from rnnkit.utils.config import add_dataclass_flags, dataclass_from_args
-
-# recipes still in rnnkit.tasks (name -> module), until each moves onto the contract
-LEGACY: dict[str, str] = {
-}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``rnnkit recipe NAME`` to the CLI: one subcommand per recipe, its flags from the recipe's config."""
     recipe = sub.add_parser("recipe", help="train and evaluate a recipe on real data")
     recipes = recipe.add_subparsers(dest="recipe", required=True, metavar="NAME")
-    for name in sorted({*RECIPES, *LEGACY}):
-        if name in RECIPES:
-            r = get_recipe(name)
-            doc = (type(r).__doc__ or name).strip().splitlines()[0]
-            p = recipes.add_parser(name, help=doc, description=doc)
-            add_dataclass_flags(p, r.config_class)
-            p.set_defaults(run=_run_recipe)
-        elif importlib.util.find_spec(LEGACY[name]) is not None:
-            module = importlib.import_module(LEGACY[name])
-            p = recipes.add_parser(name, help=(module.__doc__ or name).strip().splitlines()[0])
-            module.add_arguments(p)
-            p.set_defaults(run=module.run)
+    for name in sorted(RECIPES):
+        r = get_recipe(name)
+        doc = (type(r).__doc__ or name).strip().splitlines()[0]
+        p = recipes.add_parser(name, help=doc, description=doc)
+        add_dataclass_flags(p, r.config_class)
+        p.set_defaults(run=_run_recipe)
 
     inputs = "; ".join(f"{n}: {r.inputs}" for n, r in all_recipes().items())
     predict = sub.add_parser("predict", help="apply a trained recipe checkpoint to new inputs",
@@ -72,27 +57,13 @@ def _run_recipe(args: argparse.Namespace) -> int:
     return 0
 
 
-def _legacy(path: str) -> tuple[dict[str, Any], ModuleType] | None:
-    """(checkpoint, module) for a checkpoint of a recipe still in rnnkit.tasks; None for a contract recipe's."""
-    from rnnkit.utils.checkpoint import load_checkpoint
-
-    checkpoint = load_checkpoint(path)
-    task = checkpoint.get("task")
-    if "format" in checkpoint or task in RECIPES:
-        return None
-    if task is None:
-        raise ValueError(f"{path} has no 'task' entry: it was not written by `rnnkit recipe`.")
-    if task not in LEGACY:
-        raise ValueError(f"{path} was written by the {task!r} recipe, which this rnnkit does not have.")
-    return checkpoint, importlib.import_module(LEGACY[task])
+def _load(path: str) -> Run:
+    """The trained recipe model in ``path``: a .pt file or a run directory written by `rnnkit recipe`."""
+    return load_run(path, all_recipes())
 
 
 def _run_predict(args: argparse.Namespace) -> int:
-    legacy = _legacy(args.checkpoint)
-    if legacy is not None:
-        checkpoint, module = legacy
-        return int(module.predict(checkpoint, args.inputs, args))
-    run = load_run(args.checkpoint, all_recipes())
+    run = _load(args.checkpoint)
     if not args.inputs:
         raise ValueError(f"predict {run.recipe.name}: give the inputs: {run.recipe.inputs}.")
     with torch.no_grad():
@@ -103,34 +74,25 @@ def _run_predict(args: argparse.Namespace) -> int:
 
 
 def _run_generate(args: argparse.Namespace) -> int:
-    legacy = _legacy(args.checkpoint)
-    if legacy is None:
-        run = load_run(args.checkpoint, all_recipes())
-        options = GenerateOptions(num=args.num, seed=args.seed, out=args.out, prime=args.prime)
+    run = _load(args.checkpoint)
+    options = GenerateOptions(num=args.num, seed=args.seed, out=args.out, prime=args.prime)
+    with torch.no_grad():
         results = run.recipe.generate(run.model, run.config, run.meta, options)
-        shown = [run.recipe.show(result) for result in results]
-        print("\n".join(shown))
-        for path in dict.fromkeys(f for result in results for f in result.get("files", [])):
-            if not any(path in line for line in shown):  # a file the recipe's lines do not name already
-                print(f"saved {path}")
-        return 0
-    checkpoint, module = legacy
-    if not hasattr(module, "generate"):
-        raise ValueError(f"recipe {checkpoint['task']!r} does not generate; use `rnnkit predict`.")
-    return int(module.generate(checkpoint, args))
+    shown = [run.recipe.show(result) for result in results]
+    print("\n".join(shown))
+    for path in dict.fromkeys(f for result in results for f in result.get("files", [])):
+        if not any(path in line for line in shown):  # a file the recipe's lines do not name already
+            print(f"saved {path}")
+    return 0
 
 
 def _run_translate(args: argparse.Namespace) -> int:
-    legacy = _legacy(args.checkpoint)
-    if legacy is None:
-        run = load_run(args.checkpoint, all_recipes())
-        translate = getattr(run.recipe, "translate", None)  # an optional method of the recipes that translate
-        if translate is None:
-            raise ValueError(f"{args.checkpoint} is a {run.recipe.name!r} checkpoint, not a translation model.")
-        for result in translate(run.model, run.config, run.meta, args.sentences, args.beam):
-            print(run.recipe.show(result))
-        return 0
-    checkpoint, module = legacy
-    if not hasattr(module, "translate"):
-        raise ValueError(f"{args.checkpoint} is a {checkpoint['task']!r} checkpoint, not a translation model.")
-    return int(module.translate(checkpoint, args.sentences, args))
+    run = _load(args.checkpoint)
+    translate = getattr(run.recipe, "translate", None)  # an optional method of the recipes that translate
+    if translate is None:
+        raise ValueError(f"{args.checkpoint} is a {run.recipe.name!r} checkpoint, not a translation model.")
+    with torch.no_grad():
+        results = translate(run.model, run.config, run.meta, args.sentences, args.beam)
+    for result in results:
+        print(run.recipe.show(result))
+    return 0

@@ -1,1 +1,0 @@
-"""Recipes: real-data applications of the five configurations, one module per recipe."""
