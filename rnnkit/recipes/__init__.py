@@ -25,6 +25,7 @@ RECIPES: dict[str, str] = {
     "music": "rnnkit.recipes.music.recipe:MusicRecipe",
     "digits": "rnnkit.recipes.digits.recipe:DigitsRecipe",
     "forecast": "rnnkit.recipes.forecast.recipe:ForecastRecipe",
+    "fraud": "rnnkit.recipes.fraud.recipe:FraudRecipe",
     "gesture": "rnnkit.recipes.gesture.recipe:GestureRecipe",
     "ner": "rnnkit.recipes.tagging.recipe:NerRecipe",
     "pos": "rnnkit.recipes.tagging.recipe:PosRecipe",
