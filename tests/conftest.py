@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,3 +18,19 @@ def one_thread() -> Any:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def offline_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty rnnkit cache, no data package installed, and pip/npm failing as they do without a network."""
+    from rnnkit.recipes import data_cache
+
+    monkeypatch.setenv("RNNKIT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(data_cache.importlib.util, "find_spec", lambda name: None)
+
+    def no_network(*args: Any, **kwargs: Any) -> Any:
+        raise OSError("no route to host (tests never fetch packages)")
+
+    monkeypatch.setattr(data_cache.subprocess, "run", no_network)
+    (tmp_path / "cache" / "pypi").mkdir(parents=True)
+    return tmp_path / "cache"

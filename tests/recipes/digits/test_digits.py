@@ -10,25 +10,11 @@ from pathlib import Path
 import pytest
 
 from rnnkit.cli import main
-from rnnkit.recipes import data_cache
 from rnnkit.recipes.digits import data as digits
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "recipes"
 QUICK = ["--epochs", "2", "--no-progress", "--threads", "1"]
 
-
-@pytest.fixture
-def offline_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty cache; no package is installed and running a package manager is an error."""
-    monkeypatch.setenv("RNNKIT_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(data_cache.importlib.util, "find_spec", lambda name: None)
-
-    def no_fetch(*args, **kwargs):
-        raise AssertionError("tests must not run npm or pip")
-
-    monkeypatch.setattr(data_cache.subprocess, "run", no_fetch)
-    (tmp_path / "cache" / "pypi").mkdir(parents=True)
-    return tmp_path / "cache"
 
 
 def test_parse_pixels_square_images_and_errors():

