@@ -449,7 +449,8 @@ def test_recipe_survives_many_sigkills(tmp_path: Path):
     whole = subprocess.run([c for c in _digits_command(data, tmp_path / "whole", epochs=5, model="rows")(False) if c != "--resume"],
                            env=ENV, capture_output=True, text=True)
     assert whole.returncode == 0, whole.stdout[-2000:]
-    # the run logs 125 rows (120 steps, 5 epochs; the flat baseline logs none): lives of at most 15 new rows leave room for ten kills
+    # the run logs 125 rows (120 steps, 5 epochs; the flat baseline logs none): lives of at most 15 new rows
+    # leave room for ten kills
     kills = train_with_kills(_digits_command(data, tmp_path / "run", epochs=5, model="rows"), tmp_path / "run", kills=10, seed=2,
                              check=_check_recipe, max_rows_per_life=15)
     _report(kills)

@@ -181,26 +181,21 @@ def train(
     # ---- data --------------------------------------------------------------------------------
     vocab = CharVocab(checkpoint["meta"]["vocab"]) if checkpoint is not None else None
     corpus = load_training_text(text, vocab, config, out_dir)
-    train_ids, val_ids = corpus.split(config.val_fraction)
-    batches = _batches(train_ids, config, d)
-    if len(val_ids) < 2:
-        raise ValueError(
-            f"the validation split has {len(val_ids)} characters (val_fraction={config.val_fraction} of {len(corpus.ids)}); "
-            "use a larger --val-fraction or a longer text."
-        )
+    train_ids, val_ids, batches = _split(corpus, config, d)
 
     # ---- model, optimizer, and where the run stands (fresh, or restored from the checkpoint) --------
     model = _model(checkpoint, model_options, corpus.vocab, config.seed, d)
     net: nn.Module = DistributedDataParallel(model) if d.active else model
     optimizer = _optimizer(model, config, checkpoint)
     pos = _restore(checkpoint, config, d, resume)
-    log = MetricsLog.reopen(out_dir, through_step=pos.step, write=d.is_main) if checkpoint is not None else MetricsLog(out_dir, write=d.is_main)
+    if checkpoint is not None:
+        log = MetricsLog.reopen(out_dir, through_step=pos.step, write=d.is_main)  # the rows the checkpoint counts
+    else:
+        log = MetricsLog(out_dir, write=d.is_main)
     if d.is_main and progress:
-        print(f"data: {corpus.source}: {len(corpus.ids):,} characters, vocabulary {len(corpus.vocab)}, "
-              f"train {len(train_ids):,} / validation {len(val_ids):,}")
-        print(f"model: {model.config}  ({sum(p.numel() for p in model.parameters()):,} parameters)")
-        print(f"train: {config}" + (f"  (resuming at step {pos.step})" if checkpoint is not None else ""))
-    data_entry = {"text": str(Path(text).resolve()) if text is not None else None, "source": corpus.source, "characters": len(corpus.ids)}
+        _announce(corpus, len(train_ids), len(val_ids), model, config, pos.step if checkpoint is not None else None)
+    data_entry = {"text": str(Path(text).resolve()) if text is not None else None, "source": corpus.source,
+                  "characters": len(corpus.ids)}
 
     # ---- loop: the learning rate, one step, why it might be the last, then eval and checkpoint ----
     stopped, interrupted = "", [False]
@@ -212,7 +207,8 @@ def train(
     try:
         while not stopped:
             lr = _set_learning_rate(optimizer, config, pos)
-            loss, grad_norm, stop_votes = _step(net, model, optimizer, batches, config, pos, d, lambda: clock() - t0, interrupted, guard)
+            loss, grad_norm, stop_votes = _step(net, model, optimizer, batches, config, pos, d, lambda: clock() - t0,
+                                                interrupted, guard)
             _show(bar, config, pos, loss)
             row = {"step": pos.step, "loss": loss, "lr": lr, "grad_norm": grad_norm, "elapsed": round(pos.elapsed, 3)}
             wants_stop = False
@@ -233,7 +229,8 @@ def train(
     # ---- result ------------------------------------------------------------------------------
     if d.is_main and progress:
         print(f"stopped ({stopped}) at step {pos.step} after {pos.elapsed:.0f} s: val_loss={pos.last_val:.4f} "
-              f"bpc={pos.last_val / math.log(2):.4f} (best {pos.best_val:.4f})" + (f"; checkpoints in {out_dir}" if out_dir else ""))
+              f"bpc={pos.last_val / math.log(2):.4f} (best {pos.best_val:.4f})"
+              + (f"; checkpoints in {out_dir}" if out_dir else ""))
     distributed.barrier(d)
     distributed.teardown(d)
     return TrainResult(pos.step, pos.best_val, pos.last_val, log.rows, stopped, model, corpus.vocab, out_dir)
@@ -245,15 +242,35 @@ def resume_config(resume: str | Path, explicit: Mapping[str, Any]) -> TrainConfi
     return TrainConfig(**{**saved, **explicit})
 
 
-# ---- the parts of train(): the model, the optimizer, where the run stands, the schedule, one step, --------
-# ---- the stop rules, evaluation and checkpoint ----------------------------------------------------------
+# ---- the parts of train(): the data, the model, the optimizer, where the run stands, the schedule, -------
+# ---- one step, the stop rules, evaluation and checkpoint ------------------------------------------------
 
 
-def _batches(train_ids: np.ndarray, config: TrainConfig, d: distributed.Dist) -> StreamBatches | RandomWindows:
-    """This rank's share of every step's chunks: consecutive ones per stream (stream), or independent windows (random)."""
+def _split(corpus: Corpus, config: TrainConfig, d: distributed.Dist
+           ) -> tuple[np.ndarray, np.ndarray, StreamBatches | RandomWindows]:
+    """The training and validation ids, and this rank's share of every step's chunks: consecutive ones per stream
+    (stream) or independent windows (random). A validation split too short to score is refused."""
+    train_ids, val_ids = corpus.split(config.val_fraction)
     if config.batching == "stream":
-        return StreamBatches(train_ids, config.batch_size, config.bptt, d.rank, d.world_size)
-    return RandomWindows(train_ids, config.batch_size, config.bptt, config.seed, d.rank, d.world_size)
+        batches: StreamBatches | RandomWindows = StreamBatches(train_ids, config.batch_size, config.bptt, d.rank,
+                                                               d.world_size)
+    else:
+        batches = RandomWindows(train_ids, config.batch_size, config.bptt, config.seed, d.rank, d.world_size)
+    if len(val_ids) < 2:
+        raise ValueError(
+            f"the validation split has {len(val_ids)} characters "
+            f"(val_fraction={config.val_fraction} of {len(corpus.ids)}); "
+            "use a larger --val-fraction or a longer text."
+        )
+    return train_ids, val_ids, batches
+
+
+def _announce(corpus: Corpus, train_chars: int, val_chars: int, model: CharLM, config: TrainConfig,
+              resumed_at: int | None) -> None:
+    print(f"data: {corpus.source}: {len(corpus.ids):,} characters, vocabulary {len(corpus.vocab)}, "
+          f"train {train_chars:,} / validation {val_chars:,}")
+    print(f"model: {model.config}  ({sum(p.numel() for p in model.parameters()):,} parameters)")
+    print(f"train: {config}" + (f"  (resuming at step {resumed_at})" if resumed_at is not None else ""))
 
 
 def _model(checkpoint: dict[str, Any] | None, model_options: Mapping[str, Any] | None, vocab: CharVocab, seed: int,
@@ -271,7 +288,7 @@ def _model(checkpoint: dict[str, Any] | None, model_options: Mapping[str, Any] |
 
 
 def _optimizer(model: CharLM, config: TrainConfig, checkpoint: dict[str, Any] | None) -> torch.optim.AdamW:
-    """AdamW that decays the weight matrices only (not biases, not the embedding table); a resumed run's state restored."""
+    """AdamW decaying the weight matrices only (not biases, not the embedding table); a resumed run's state restored."""
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and not n.startswith("embedding")]
     no_decay = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and not n.startswith("embedding"))]
     optimizer = torch.optim.AdamW(
@@ -285,7 +302,7 @@ def _optimizer(model: CharLM, config: TrainConfig, checkpoint: dict[str, Any] | 
 
 @dataclass
 class _Position:
-    """Where a run stands. last.pt holds it (with the weights and the optimizer state), so a resumed run goes on exactly."""
+    """Where a run stands; last.pt holds it, with the weights and the optimizer state, for a resumed run to go on."""
 
     step: int = 0  # optimizer steps done
     elapsed: float = 0.0  # seconds of training, over every life of the run
@@ -295,25 +312,28 @@ class _Position:
     carry: State | None = None  # this rank's recurrent state at the end of the last chunk, fed to the next
 
 
-def _restore(checkpoint: dict[str, Any] | None, config: TrainConfig, d: distributed.Dist, resume: str | Path | None) -> _Position:
+def _restore(checkpoint: dict[str, Any] | None, config: TrainConfig, d: distributed.Dist,
+             resume: str | Path | None) -> _Position:
     """Where the checkpoint's run stopped (the start, without one); a run already at its bounds is refused."""
     if checkpoint is None:
         return _Position()
     metrics = checkpoint["metrics"]
-    pos = _Position(checkpoint["step"], checkpoint["elapsed"], metrics["best_val_loss"], metrics["val_loss"], checkpoint["bad_evals"],
-                    _local_carry(checkpoint["carry"], d))
+    pos = _Position(checkpoint["step"], checkpoint["elapsed"], metrics["best_val_loss"], metrics["val_loss"],
+                    checkpoint["bad_evals"], _local_carry(checkpoint["carry"], d))
     if _bound_reached(config, pos):
         raise ValueError(
             f"train --resume: the run in {resume} already reached its bounds (step {pos.step}, {pos.elapsed:.0f} s; "
-            f"max_steps={config.max_steps}, time_budget={config.time_budget}). Give a larger --max-steps or --time-budget."
+            f"max_steps={config.max_steps}, time_budget={config.time_budget}). "
+            "Give a larger --max-steps or --time-budget."
         )
     return pos
 
 
 def _set_learning_rate(optimizer: torch.optim.Optimizer, config: TrainConfig, pos: _Position) -> float:
-    """The schedule: set (and return) the rate for this step, by steps or by elapsed time, whichever is further along."""
+    """The schedule: set (and return) the rate for this step, by steps or by time, whichever is further along."""
     by_time = pos.elapsed / config.time_budget if config.time_budget else 0.0
-    by_steps = (pos.step - config.warmup_steps) / max(config.max_steps - config.warmup_steps, 1) if config.max_steps else 0.0
+    decay_steps = max(config.max_steps - config.warmup_steps, 1) if config.max_steps else 0
+    by_steps = (pos.step - config.warmup_steps) / decay_steps if config.max_steps else 0.0
     lr = learning_rate(config, pos.step, max(by_time, by_steps))
     for group in optimizer.param_groups:
         group["lr"] = lr
@@ -321,9 +341,10 @@ def _set_learning_rate(optimizer: torch.optim.Optimizer, config: TrainConfig, po
 
 
 def _step(net: nn.Module, model: CharLM, optimizer: torch.optim.Optimizer, batches: StreamBatches | RandomWindows,
-          config: TrainConfig, pos: _Position, d: distributed.Dist, seconds: Callable[[], float], interrupted: list[bool],
-          guard: DivergenceGuard) -> tuple[float, float, float]:
-    """One step of truncated BPTT on the next chunk of every stream: forward, loss guard, backward, clip, gradient guard, update.
+          config: TrainConfig, pos: _Position, d: distributed.Dist, seconds: Callable[[], float],
+          interrupted: list[bool], guard: DivergenceGuard) -> tuple[float, float, float]:
+    """One step of truncated BPTT on the next chunk of every stream: forward, loss guard, backward, clip, gradient
+    guard, update.
 
     Advances ``pos`` (step, elapsed, carried state). Returns the loss (the mean over ranks), the gradient norm, and how
     many ranks were interrupted.
@@ -361,7 +382,7 @@ def _bound_reached(config: TrainConfig, pos: _Position) -> str:
 
 
 def _stop_reason(config: TrainConfig, pos: _Position, stop_votes: float, wants_stop: bool, d: distributed.Dist) -> str:
-    """The stop rules: why the step just taken is the last ("" if it is not). Early stopping is decided by the evaluation."""
+    """The stop rules: why the step just taken is the last ("" if it is not). Early stopping is the evaluation's."""
     if bound := _bound_reached(config, pos):
         return bound
     # Ctrl-C on any rank, or the callback; the same on every rank, so all of them reach the collective or none does
@@ -370,7 +391,8 @@ def _stop_reason(config: TrainConfig, pos: _Position, stop_votes: float, wants_s
     return ""
 
 
-def _evaluate(model: CharLM, val_ids: np.ndarray, config: TrainConfig, pos: _Position, log: MetricsLog, d: distributed.Dist) -> bool:
+def _evaluate(model: CharLM, val_ids: np.ndarray, config: TrainConfig, pos: _Position, log: MetricsLog,
+              d: distributed.Dist) -> bool:
     """The validation loss into ``pos`` and the log; returns whether it is the best so far."""
     pos.last_val = evaluate(model, val_ids, config.batch_size, max(config.bptt, 256), config.eval_chars, d)
     improved = pos.last_val < pos.best_val

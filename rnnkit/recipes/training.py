@@ -263,7 +263,8 @@ def _fit(
         if epoch == resumed_epoch and pos.batches_done > 0:
             _skip(iterator, pos.batches_done, epoch, out)  # drawn again from the same generators, already trained on
             _set_rng_state(saved["rng"], generators)  # type: ignore[index]  # and the generators as they were after the last of them
-        bar = ProgressBar(size, pos.batches_done, "batch", desc=f"epoch {epoch}/{config.epochs}", enabled=config.progress, leave=False)
+        bar = ProgressBar(size, pos.batches_done, "batch", desc=f"epoch {epoch}/{config.epochs}",
+                          enabled=config.progress, leave=False)
         for batch in iterator:
             # forward, backward, clip, step
             loss = loss_fn(model, batch)

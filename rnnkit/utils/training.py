@@ -1,4 +1,4 @@
-"""The parts both training loops share: the char-LM's (``rnnkit.lm.train``) and the recipes' (``rnnkit.recipes.training.fit``).
+"""The parts both training loops share: the char-LM's (``rnnkit.lm.train``) and the recipes' (``fit``).
 
 - ``MetricsLog``: metrics.jsonl, one JSON row per line, reopened by a resumed run with exactly the rows its
   checkpoint counts.
@@ -40,7 +40,8 @@ def cosine_factor(done: float, total: float = 1.0, final: float = 0.0) -> float:
 
 
 def warmup_cosine(peak: float, step: int, warmup_steps: int, progress: float, final: float) -> float:
-    """Equation (2): a linear warm-up over ``warmup_steps``, then a cosine from ``peak`` to ``peak * final`` as ``progress`` goes 0 -> 1."""
+    """Equation (2): a linear warm-up over ``warmup_steps``, then a cosine from ``peak`` to ``peak * final``
+    as ``progress`` goes 0 -> 1."""
     if step < warmup_steps:
         return peak * (step + 1) / warmup_steps  # (2), warm-up
     return peak * cosine_factor(progress, 1.0, final)  # (2), decay
@@ -79,7 +80,8 @@ class MetricsLog:
         to step ``through_step``. The rest, written by a killed run after its last checkpoint, are dropped: the resumed
         run writes them again. A line that does not parse (cut short by a power cut) is dropped with a note."""
         if (rows is None) == (through_step is None):
-            raise TypeError(f"MetricsLog.reopen: give exactly one of rows and through_step, got rows={rows}, through_step={through_step}.")
+            raise TypeError("MetricsLog.reopen: give exactly one of rows and through_step, "
+                            f"got rows={rows}, through_step={through_step}.")
         path = out_dir / "metrics.jsonl" if out_dir is not None else None
         if path is None or not path.exists():
             lines: list[str] = []
@@ -107,7 +109,7 @@ class MetricsLog:
                 f.write(json.dumps(row) + "\n")
 
     def sync(self) -> None:
-        """Flush the log to disk: called before a checkpoint is written, so that the rows it counts survive a power cut."""
+        """Flush the log to disk; called before a checkpoint is written, so the rows it counts survive a power cut."""
         if self.path is not None and self.path.exists():
             _fsync(self.path)
 
@@ -147,7 +149,8 @@ class ProgressBar:
 
     def __init__(self, total: int | None, start: int = 0, unit: str = "step", desc: str | None = None,
                  enabled: bool = True, leave: bool = True) -> None:
-        self.bar = tqdm(total=total, initial=start, unit=unit, desc=desc, disable=not enabled, dynamic_ncols=True, leave=leave)
+        self.bar = tqdm(total=total, initial=start, unit=unit, desc=desc, disable=not enabled, dynamic_ncols=True,
+                        leave=leave)
         self.total = total
         self.position = start
 
@@ -171,7 +174,7 @@ class ProgressBar:
 
 @dataclass(frozen=True)
 class DivergenceGuard:
-    """Stops training, before the bad update is applied, when a loss or gradient norm is NaN, infinite or has exploded.
+    """Stops training, before the bad update is applied, when a loss or gradient norm is NaN, infinite or exploded.
 
     The ValueError says what became what, where (``at``: "step 11", "epoch 2, step 9"), which checkpoint
     is kept, and what to try. ``prefix`` starts the message ("fit: "); ``log`` gives the last logged loss.
@@ -182,16 +185,21 @@ class DivergenceGuard:
     prefix: str = ""
 
     def check(self, what: str, value: float, at: str, first: float | None = None) -> None:
-        """Raise ValueError if ``value`` is not finite or, given the run's ``first`` loss, above EXPLODED times it (or 1)."""
+        """Raise ValueError if ``value`` is not finite or, given the run's ``first`` loss, above EXPLODED times it
+        (or 1, if that is larger)."""
         exploded = first is not None and value > EXPLODED * max(first, 1.0)
         if math.isfinite(value) and not exploded:
             return
-        became = f"{value:.4g} at {at}, over {EXPLODED:g} times the first loss of {first:.4g}" if exploded else f"{value} at {at}"
+        if exploded:
+            became = f"{value:.4g} at {at}, over {EXPLODED:g} times the first loss of {first:.4g}"
+        else:
+            became = f"{value} at {at}"
         if self.checkpoint is None:
             kept = "no checkpoint was written"
         elif self.checkpoint.exists():
             kept = f"the last good checkpoint is kept in {self.checkpoint}"
         else:
             kept = "no checkpoint was written yet"
-        raise ValueError(f"{self.prefix}the {what} became {became} (the last logged loss was {self.log.last_loss}); training stopped "
-                         f"before the bad update was applied and {kept}. Try a lower --lr, a smaller --clip, or --resume with those.")
+        raise ValueError(f"{self.prefix}the {what} became {became} (the last logged loss was {self.log.last_loss}); "
+                         f"training stopped before the bad update was applied and {kept}. "
+                         "Try a lower --lr, a smaller --clip, or --resume with those.")

@@ -68,11 +68,13 @@ def test_learning_rate_warms_up_then_follows_the_cosine_by_step(text_file):
     # with --max-steps only: lr * (k + 1) / W for the first W steps, then, with progress p = (k - W) / (N - W),
     # lr * (f + (1 - f) * (1 + cos(pi * p)) / 2), from lr down to lr * f at the last step (k counted from 0)
     lr, W, N, f = 1e-2, 5, 30, 0.02
-    rows = train(tiny_config(max_steps=N, warmup_steps=W, final_lr_fraction=f), TINY, text=str(text_file), progress=False).history
-    logged = [r["lr"] for r in rows if "lr" in r]
-    closed = [lr * (k + 1) / W if k < W else lr * (f + (1 - f) * (1 + math.cos(math.pi * (k - W) / (N - W))) / 2) for k in range(N)]
+    config = tiny_config(max_steps=N, warmup_steps=W, final_lr_fraction=f)
+    logged = [r["lr"] for r in train(config, TINY, text=str(text_file), progress=False).history if "lr" in r]
+    closed = [lr * (k + 1) / W if k < W else lr * (f + (1 - f) * (1 + math.cos(math.pi * (k - W) / (N - W))) / 2)
+              for k in range(N)]
     assert logged == pytest.approx(closed, rel=1e-12)
-    assert logged[W] == pytest.approx(lr) and logged[-1] == pytest.approx(lr * (f + (1 - f) * (1 + math.cos(math.pi * 24 / 25)) / 2))
+    assert logged[W] == pytest.approx(lr)  # the peak right after the warm-up
+    assert logged[-1] == pytest.approx(lr * (f + (1 - f) * (1 + math.cos(math.pi * 24 / 25)) / 2))  # near lr * f
 
 
 def test_forward_contract_and_final_state():

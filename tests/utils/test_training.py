@@ -40,11 +40,12 @@ def test_cosine_factor_equals_the_closed_form_everywhere():
 
 def test_warmup_cosine_rises_linearly_then_falls_to_the_final_fraction():
     peak, warmup, final = 0.01, 4, 0.1
-    assert [warmup_cosine(peak, s, warmup, 0.0, final) for s in range(warmup)] == pytest.approx([0.0025, 0.005, 0.0075, 0.01])
+    rising = [warmup_cosine(peak, s, warmup, 0.0, final) for s in range(warmup)]
+    assert rising == pytest.approx([0.0025, 0.005, 0.0075, 0.01])
     assert warmup_cosine(peak, warmup, warmup, 0.0, final) == pytest.approx(peak)  # the warm-up ends at the peak
-    assert warmup_cosine(peak, 50, warmup, 0.5, final) == pytest.approx(peak * (final + (1 - final) / 2))  # cos(pi/2) = 0
+    assert warmup_cosine(peak, 50, warmup, 0.5, final) == pytest.approx(peak * (final + (1 - final) / 2))  # cos(pi/2)=0
     assert warmup_cosine(peak, 99, warmup, 1.0, final) == pytest.approx(peak * final)
-    assert warmup_cosine(peak, 2, warmup, 1.0, final) == pytest.approx(0.0075)  # warm-up goes by the step, not the progress
+    assert warmup_cosine(peak, 2, warmup, 1.0, final) == pytest.approx(0.0075)  # the warm-up goes by the step alone
 
 
 # ---- the metrics log ------------------------------------------------------------------------------
@@ -138,10 +139,10 @@ def test_the_guard_says_what_became_what_where_what_is_kept_and_what_to_try(tmp_
     with pytest.raises(ValueError) as caught:
         guard.check("loss", float("nan"), "epoch 2, step 11")
     assert str(caught.value) == (
-        f"fit: the loss became nan at epoch 2, step 11 (the last logged loss was 2.5); training stopped before the bad update "
-        f"was applied and the last good checkpoint is kept in {tmp_path / 'last.pt'}. "
+        "fit: the loss became nan at epoch 2, step 11 (the last logged loss was 2.5); training stopped before the bad "
+        f"update was applied and the last good checkpoint is kept in {tmp_path / 'last.pt'}. "
         "Try a lower --lr, a smaller --clip, or --resume with those.")
-    with pytest.raises(ValueError, match=r"^the gradient norm became inf at step 3 .* no checkpoint was written yet\. Try"):
+    with pytest.raises(ValueError, match=r"^the gradient norm became inf at step 3 .* no checkpoint was written yet\."):
         DivergenceGuard(log, tmp_path / "none" / "last.pt").check("gradient norm", math.inf, "step 3")
     with pytest.raises(ValueError, match=r"and no checkpoint was written\. Try"):
         DivergenceGuard(log, None).check("loss", -math.inf, "step 3")
