@@ -70,12 +70,10 @@ def header_columns(header: Sequence[str], name: str, line: int, need_class: bool
 def _numbers(rows: list[list[str]], lines: list[int], header: Sequence[str], name: str) -> np.ndarray:
     """The rows as a float array; a cell that is not a finite number is a DataFormatError naming its line and column."""
     try:
-        values = np.array(rows, dtype=np.float64)  # (n, columns)
-    except ValueError:  # find the cell numpy could not read, and say which
-        for row, line in zip(rows, lines, strict=True):
-            for cell, column in zip(row, header, strict=True):
-                parse_finite(cell, name, line, f"column {column.strip()}")
-        raise
+        values = np.array(rows, dtype=np.float64)  # (n, columns): numpy reads the whole chunk at C speed
+    except ValueError:  # cell by cell instead: the first one that is not a number raises, naming itself
+        values = np.array([[parse_finite(cell, name, line, f"column {column.strip()}") for cell, column in zip(row, header, strict=True)]
+                           for row, line in zip(rows, lines, strict=True)])
     bad = np.argwhere(~np.isfinite(values))
     if len(bad):
         r, c = bad[0]
@@ -100,8 +98,8 @@ def parse_transactions(text: str, name: str, need_class: bool = True) -> Transac
         except csv.Error as e:
             raise DataFormatError(name, f"the CSV record cannot be read ({e})", "well-formed CSV fields", line=line + 1) from None
         start, line = line + 1, reader.line_num  # a quoted field may span lines: a record is named by its first
-        if not "".join(row).strip():
-            continue  # a blank line
+        if len(row) <= 1 and not "".join(row).strip():
+            continue  # a blank line (a line of commas is a row, and has too few numbers)
         if header is None:
             header, header_line = row, start
             index = header_columns(header, name, start, need_class)

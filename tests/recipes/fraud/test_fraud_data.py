@@ -88,6 +88,8 @@ def test_fields_class_and_amount_are_checked():
         fraud.parse_transactions(with_cell(5, "Class", '"2"'), "bad.csv")
     with pytest.raises(DataFormatError, match=r"^bad.csv:9: Amount is -3; expected an amount of 0 or more"):
         fraud.parse_transactions(with_cell(9, "Amount", "-3"), "bad.csv")
+    with pytest.raises(DataFormatError, match=r"^bad.csv:4: column Time '' is not a number"):
+        fraud.parse_transactions("\n".join([*lines[:3], "," * 30, *lines[3:]]), "bad.csv")  # a line of commas is no blank line
     with pytest.raises(DataFormatError, match=r"^e.csv:1: the file is empty"):
         fraud.parse_transactions("\n\n", "e.csv")
     with pytest.raises(DataFormatError, match=r"^h.csv:2: the header is not followed by any transaction"):
