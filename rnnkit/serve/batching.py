@@ -13,7 +13,7 @@ differently depending on how many rows it has: measured here (MKL/oneDNN, float3
 5-row batch (an edge tile), while batches of 4, 8, 16, ... 128 rows gave every row bit-identical
 results at any position. So the batch is padded to a power of two of at least ``MIN_ROWS`` rows;
 that is what makes a seeded request give the same text alone or beside 31 others
-(tests/test_serve_batching.py checks the property, tests/test_serve.py the requests).
+(tests/serve/test_serve_batching.py checks the property, tests/serve/test_serve.py the requests).
 
 With ``batching=False`` the worker serves one request at a time, start to finish (the baseline
 of benchmarks/bench_serve.py).

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 import torch
-from test_serve_helpers import Running, sentiment_checkpoint, tagger_checkpoint, train_tiny_charlm, translate_checkpoint
+from serve_support import Running, sentiment_checkpoint, tagger_checkpoint, train_tiny_charlm, translate_checkpoint
 
 from rnnkit.serve.app import Limits, create_app
 from rnnkit.serve.models import load_models

@@ -17,7 +17,7 @@ import time
 import httpx
 import psutil
 import pytest
-from test_serve_helpers import train_tiny_charlm
+from serve_support import train_tiny_charlm
 
 REQUESTS = int(os.environ.get("RNNKIT_FUZZ_REQUESTS", "250"))  # bounded: ~5 s on a busy two-core machine; raise it for a longer run
 KEYS = ["model", "prime", "length", "temperature", "top_k", "top_p", "seed", "stream", "watch", "inputs"]

@@ -15,7 +15,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
-from test_serve_helpers import random_charlm, train_tiny_charlm
+from serve_support import random_charlm, train_tiny_charlm
 
 import rnnkit
 from rnnkit import export
@@ -208,7 +208,7 @@ def test_classifier_graph_equals_the_model(tmp_path, pooling, cell, bidirectiona
 
 
 def test_export_cli_writes_a_text_classifier_with_its_vocabulary(tmp_path):
-    from test_serve_helpers import sentiment_checkpoint, sentiment_reference
+    from serve_support import sentiment_checkpoint, sentiment_reference
 
     from rnnkit.recipes.text import tokenize
 
@@ -288,7 +288,7 @@ def test_seq2seq_graphs_decode_as_the_model_does(cell, attention, layers):
 
 
 def test_export_cli_writes_a_translator_that_translates_without_rnnkit(tmp_path):
-    from test_serve_helpers import translate_checkpoint
+    from serve_support import translate_checkpoint
     from tokenizers import Tokenizer
 
     from rnnkit.recipes import all_recipes, load_run
@@ -346,7 +346,7 @@ def test_tagger_graph_gives_the_models_emissions_and_tags(chars, cell, crf, laye
 
 
 def test_export_cli_writes_a_tagger_that_tags_without_rnnkit(tmp_path):
-    from test_serve_helpers import tagger_checkpoint
+    from serve_support import tagger_checkpoint
 
     from rnnkit.serve.models import load_models
 

@@ -34,7 +34,7 @@ from rnnkit.utils.checkpoint import (
     load_checkpoint,
 )
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parents[1] / "fixtures"
 OLD_CHARLM = FIXTURES / "checkpoints" / "charlm-2026-11.pt"
 OLD_DIGITS = FIXTURES / "checkpoints" / "digits-2026-11.pt"
 

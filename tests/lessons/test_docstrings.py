@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ["rnnkit", "rnnkit.cells", "rnnkit.layers", "rnnkit.models", "rnnkit.lm"]
 MODULE_PACKAGES = ["rnnkit.recipes"]  # documented module by module (docs/api/recipes.md)
 HOOKS = {"forward", "extra_repr"}

@@ -1,4 +1,4 @@
-"""The inputs the reader fuzzing (tests/test_readers_fuzz.py) and its review turned up, one by one.
+"""The inputs the reader fuzzing (tests/utils/test_readers_fuzz.py) and its review turned up, one by one.
 
 Each was a bare exception, a silently wrong reading or a lost record before rnnkit.utils.reading;
 the comment says which. Now each reads correctly or raises DataFormatError at the right line.

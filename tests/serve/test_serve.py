@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 import torch
-from test_serve_helpers import (
+from serve_support import (
     Running,
     random_charlm,
     sentiment_checkpoint,

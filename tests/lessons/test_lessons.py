@@ -15,7 +15,7 @@ import pytest
 pytest.importorskip("jupytext", reason="the lessons need the dev extra: pip install -e '.[dev]'")
 pytest.importorskip("nbclient", reason="the lessons need the dev extra: pip install -e '.[dev]'")
 
-LESSONS = Path(__file__).resolve().parent.parent / "lessons"
+LESSONS = Path(__file__).resolve().parents[2] / "lessons"
 _spec = importlib.util.spec_from_file_location("lesson_execute", LESSONS / "execute.py")
 assert _spec is not None and _spec.loader is not None
 execute = importlib.util.module_from_spec(_spec)
