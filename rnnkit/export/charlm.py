@@ -97,7 +97,7 @@ class _ScriptedLSTM(nn.Module):
 
     def __init__(self, model: CharLM) -> None:
         super().__init__()
-        self.embedding, self.rnn, self.head = model.embedding, to_torch(model.rnn), model.head  # type: ignore[arg-type]
+        self.embedding, self.rnn, self.head = model.embedding, to_torch(model.rnn), model.head
 
     def forward(self, ids: Tensor, lengths: Tensor, h0: Tensor, c0: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         packed = pack_padded_sequence(self.embedding(ids), lengths.cpu(), batch_first=True, enforce_sorted=False)
@@ -116,7 +116,7 @@ class _ScriptedRNN(nn.Module):
 
     def __init__(self, model: CharLM) -> None:
         super().__init__()
-        self.embedding, self.rnn, self.head = model.embedding, to_torch(model.rnn), model.head  # type: ignore[arg-type]
+        self.embedding, self.rnn, self.head = model.embedding, to_torch(model.rnn), model.head
 
     def forward(self, ids: Tensor, lengths: Tensor, h0: Tensor) -> tuple[Tensor, Tensor]:
         packed = pack_padded_sequence(self.embedding(ids), lengths.cpu(), batch_first=True, enforce_sorted=False)

@@ -122,7 +122,7 @@ def _direction(g: Graph, layer: RecurrentBase, l: int, d: int, x: str, mask: str
                                helper.make_tensor_value_info(m_in, TensorProto.BOOL, None)],
                               [*state_out, helper.make_tensor_value_info(y, FLOAT, None)])
     inputs = [h0, c0] if is_lstm else [h0]
-    outs = g.op("Scan", [*inputs, x, mask], outputs=len(inputs) + 1, body=graph, num_scan_inputs=2)  # type: ignore[list-item]
+    outs = g.op("Scan", [*inputs, x, mask], outputs=len(inputs) + 1, body=graph, num_scan_inputs=2)
     out = outs[-1]
     if d:
         out = g.op("ReverseSequence", [out, lengths], batch_axis=1, time_axis=0)

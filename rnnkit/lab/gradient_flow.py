@@ -141,7 +141,7 @@ def gradient_flow(config: GradientFlowConfig) -> list[FlowCurve]:
                 _, final = model(probe_x, probe_y)
             model.train()
             mean_log = norms.clamp_min(1e-30).log10().mean(0)  # (T,)
-            curves.append(FlowCurve(cell, target, mean_log.tolist(), float(final)))  # type: ignore[arg-type]
+            curves.append(FlowCurve(cell, target, mean_log.tolist(), float(final)))
     return curves
 
 

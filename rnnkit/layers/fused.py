@@ -115,7 +115,7 @@ class GRUFunction(torch.autograd.Function):
     """One GRU direction over x (T, B, I) from h0 (B, H); returns out (T, B, H) and h_n (B, H)."""
 
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: Any, x: Tensor, h0: Tensor, w_ih: Tensor, w_hh: Tensor,
         b_ih: Tensor | None, b_hh: Tensor | None, batch_sizes: list[int] | None,
     ) -> tuple[Tensor, Tensor]:
@@ -240,7 +240,7 @@ class ElmanFunction(torch.autograd.Function):
     """One Elman direction (tanh or relu) over x (T, B, I) from h0 (B, H); returns out (T, B, H) and h_n (B, H)."""
 
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: Any, x: Tensor, h0: Tensor, w_ih: Tensor, w_hh: Tensor,
         b_ih: Tensor | None, b_hh: Tensor | None, batch_sizes: list[int] | None, relu: bool,
     ) -> tuple[Tensor, Tensor]:
@@ -363,8 +363,8 @@ def fused_direction(
     w_ih, w_hh = weights[0], weights[1]
     b_ih, b_hh = (weights[2], weights[3]) if has_biases else (None, None)
     if mode == "gru":
-        return GRUFunction.apply(x.contiguous(), h0.contiguous(), w_ih, w_hh, b_ih, b_hh, batch_sizes)  # type: ignore[no-any-return]
-    return ElmanFunction.apply(x.contiguous(), h0.contiguous(), w_ih, w_hh, b_ih, b_hh, batch_sizes, mode == "rnn_relu")  # type: ignore[no-any-return]
+        return GRUFunction.apply(x.contiguous(), h0.contiguous(), w_ih, w_hh, b_ih, b_hh, batch_sizes)
+    return ElmanFunction.apply(x.contiguous(), h0.contiguous(), w_ih, w_hh, b_ih, b_hh, batch_sizes, mode == "rnn_relu")
 
 
 def fused_forward(

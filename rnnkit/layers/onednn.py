@@ -71,10 +71,10 @@ class Linear:
         if self.packed is None:
             w_t = self.weight.t()
             return torch.mm(x, w_t) if bias is None else torch.addmm(bias, x, w_t)
-        return _LINEAR(x, self.packed, bias, "none", [], "")  # type: ignore[no-any-return]
+        return _LINEAR(x, self.packed, bias, "none", [], "")
 
     def plus(self, x: Tensor, other: Tensor) -> Tensor:
         """``x W^T + other`` for ``other`` of the output's shape, the addition fused into the product."""
         if self.packed is None:
             return torch.addmm(other, x, self.weight.t())
-        return _LINEAR.binary(x, other, self.packed, None, "add")  # type: ignore[no-any-return]
+        return _LINEAR.binary(x, other, self.packed, None, "add")

@@ -277,7 +277,7 @@ class RecurrentBase(nn.Module):
 
         return x, h0, c0, lengths, restore
 
-    def _initial_state(self, hx, x: Tensor, unbatched: bool) -> tuple[Tensor, Tensor | None]:  # type: ignore[no-untyped-def]
+    def _initial_state(self, hx, x: Tensor, unbatched: bool) -> tuple[Tensor, Tensor | None]:
         name, B = type(self).__name__, x.size(1)
         LD, H, H_out = self.num_layers * self.num_directions, self.hidden_size, self.proj_size or self.hidden_size
         is_lstm = self.mode == "lstm"
@@ -308,7 +308,7 @@ class LSTM(RecurrentBase):
 
     mode = "lstm"
 
-    def __init__(self, *args, forget_bias: float | None = None, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, *args, forget_bias: float | None = None, **kwargs) -> None:
         if forget_bias is not None and (isinstance(forget_bias, bool) or not isinstance(forget_bias, numbers.Real)):
             raise errors.ArgumentTypeError(f"LSTM: forget_bias must be a number or None, got {forget_bias!r}.")
         self.forget_bias = None if forget_bias is None else float(forget_bias)
@@ -336,7 +336,7 @@ class GRU(RecurrentBase):
 
     mode = "gru"
 
-    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, *args, **kwargs) -> None:
         _no_option(type(self).__name__, kwargs, "proj_size", "layer_norm")
         super().__init__(*args, **kwargs)
 
@@ -344,7 +344,7 @@ class GRU(RecurrentBase):
 class RNN(RecurrentBase):
     """A multi-layer Elman RNN, a drop-in for ``torch.nn.RNN``: ``nonlinearity`` is "tanh" or "relu"."""
 
-    def __init__(self, *args, nonlinearity: str = "tanh", **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, *args, nonlinearity: str = "tanh", **kwargs) -> None:
         if nonlinearity not in ("tanh", "relu"):
             raise errors.ArgumentValueError(f"RNN: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}.")
         _no_option(type(self).__name__, kwargs, "proj_size", "layer_norm")

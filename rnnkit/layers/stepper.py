@@ -212,7 +212,7 @@ class Stepper:
             w_ih, w_hh, b, a_ih, s_ih, a_hh, s_hh, a_c, s_c, w_hr = self.weights[l]
             x = xh[:, : xh.size(1) - self.H_out]
             h, c = ln_lstm_step(
-                x, h_prev, self.c[l], w_ih, w_hh, b, (a_ih, s_ih), (a_hh, s_hh), (a_c, s_c), weight_hr=w_hr  # type: ignore[arg-type]
+                x, h_prev, self.c[l], w_ih, w_hh, b, (a_ih, s_ih), (a_hh, s_hh), (a_c, s_c), weight_hr=w_hr
             )
             self.c[l].copy_(c)
             h_prev.copy_(h)

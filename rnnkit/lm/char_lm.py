@@ -82,7 +82,7 @@ class CharLM(nn.Module):
             raise ValueError(f"CharLM: expected ids of shape (B, T), got {tuple(ids.shape)}; add a batch dimension.")
         x = F.dropout(self.embedding(ids), self.config.dropout, self.training)  # (B, T, E)
         out, self.final_state = self.rnn(x, state)  # (B, T, H)
-        out = F.dropout(out, self.config.dropout, self.training)  # type: ignore[arg-type]
+        out = F.dropout(out, self.config.dropout, self.training)
         logits = self.head(out)  # (B, T, V)
         if targets is None:
             return logits, None

@@ -52,7 +52,7 @@ def sample(
     # encode the prime; an empty prime starts from the first character of the vocabulary (usually "\n")
     ids = vocab.encode(prime, skip_unknown=skip_unknown) or [vocab.index.get("\n", 0)]
     # warm the state on all but the prime's last character in one sequence call (the fast kernel)
-    stepper = Stepper(model.rnn, batch_size=1)  # type: ignore[arg-type]
+    stepper = Stepper(model.rnn, batch_size=1)
     if len(ids) > 1:
         model(torch.tensor([ids[:-1]], device=device))
         stepper.reset(model.final_state)

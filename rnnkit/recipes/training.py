@@ -368,7 +368,7 @@ def _rng_state(generators: list[torch.Generator]) -> dict[str, Any]:
     """The global generators (torch, CUDA, Python, NumPy) and the recipe's own, as tensors and plain numbers
     (so that weights_only loading reads them)."""
     version, mt, gauss = random.getstate()
-    name, keys, where, has_gauss, cached = np.random.get_state(legacy=True)  # type: ignore[misc]
+    name, keys, where, has_gauss, cached = np.random.get_state(legacy=True)
     return {"torch": torch.get_rng_state(),
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
             "python": [version, list(mt), gauss],

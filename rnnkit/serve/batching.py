@@ -266,7 +266,7 @@ class Batcher:
                     job.state = _select(states, i)
         if old is None or old.batch_size != size:
             if size not in self.steppers:
-                self.steppers[size] = Stepper(self.model.rnn, batch_size=size)  # type: ignore[arg-type]
+                self.steppers[size] = Stepper(self.model.rnn, batch_size=size)
             self.stepper = self.steppers[size]
             self.stepper.reset()
             self.rows = [None] * size
