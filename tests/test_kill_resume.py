@@ -325,7 +325,8 @@ def train_with_kills(command: Callable[[bool], list[str]], run: Path, kills: int
     ``last_life`` runs the final, unkilled command in this process instead (saving a launch).
 
     A life is killed (with probabilities ``shares`` for the first two):
-      - at a random time 0.5-4 s after its launch, when it may still be starting up;
+      - at a random time 0.5-4 s after its launch, when it may still be starting up (or once it has
+        logged max_rows_per_life rows beyond the furthest row so far, if that comes first);
       - at a checkpoint write: once it has logged 1..max_rows_per_life rows beyond the furthest
         row so far, as soon as a new ``.*.tmp`` file appears (atomic_save is writing);
       - otherwise once it has logged those rows, plus a random 0-50 ms (any phase of a step).
@@ -350,7 +351,8 @@ def train_with_kills(command: Callable[[bool], list[str]], run: Path, kills: int
         mode = rng.random()
         if mode < shares[0]:
             deadline = start + rng.uniform(0.5, 4.0)
-            while proc.poll() is None and time.perf_counter() < deadline:
+            furthest = before_rows + max_rows_per_life  # on a fast machine a few seconds are most of a run
+            while proc.poll() is None and time.perf_counter() < deadline and _rows(run) < furthest:
                 time.sleep(0.002)
         else:
             target = before_rows + rng.randint(1, max_rows_per_life)
