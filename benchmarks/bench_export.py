@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from common import machine_summary
 
 from rnnkit.export.files import export_run
 from rnnkit.export.runtime import OnnxCharLM
@@ -63,6 +64,7 @@ def main() -> int:
     parser.add_argument("--chars", type=int, default=2000, help="characters per contender per round")
     parser.add_argument("--rounds", type=int, default=3, help="rounds; each contender runs once per round")
     args = parser.parse_args()
+    print(machine_summary(), flush=True)
 
     with tempfile.TemporaryDirectory() as tmp:
         run = make_model(Path(tmp), args.hidden_size, args.num_layers)

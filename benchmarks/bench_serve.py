@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from common import machine_summary
 
 
 @dataclass
@@ -153,6 +154,7 @@ def main() -> int:
     parser.add_argument("--batching", default="on,off", help="on, off or on,off")
     parser.add_argument("--json", default=None, help="also write the results to this JSON file")
     args = parser.parse_args()
+    print(machine_summary(), flush=True)
 
     clients = [int(c) for c in args.clients.split(",")]
     modes = [m.strip() == "on" for m in args.batching.split(",")]

@@ -79,8 +79,21 @@ def gemm_ceiling(n: int = 1024) -> tuple[list[tuple[str, Callable[[], object]]],
     return fns, 2.0 * n**3
 
 
+def cpu_features() -> str:
+    """The CPU's model and the features that decide kernel speed here (AVX2, AVX-512, bf16, AMX), from /proc/cpuinfo."""
+    try:
+        info = open("/proc/cpuinfo").read()
+    except OSError:
+        return "CPU features unknown (no /proc/cpuinfo)"
+    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "?")
+    family = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("cpu family")), "?")
+    flags = next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), [])
+    wanted = [f for f in flags if f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "avx512_vnni")]
+    return f"{model} (family {family}): {' '.join(wanted) or 'no AVX2/AVX-512'}"
+
+
 def machine_summary() -> str:
     """One line about the machine and the load on it, for the results header."""
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
-    return (f"{os.cpu_count()} CPUs, torch {torch.__version__}, {torch.get_num_threads()} threads, "
+    return (f"{cpu_features()}; {os.cpu_count()} CPUs, torch {torch.__version__}, {torch.get_num_threads()} threads, "
             f"load average {load}")
