@@ -20,25 +20,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import machine_summary
+from common import machine_summary, random_charlm
 
 from rnnkit.export.files import export_run
 from rnnkit.export.runtime import OnnxCharLM
 from rnnkit.layers import to_torch
-from rnnkit.lm import CharLM, CharLMConfig, CharVocab, load_model, sample
-from rnnkit.lm.checkpoint import make_checkpoint
+from rnnkit.lm import CharLM, load_model, sample
 from rnnkit.lm.sample import next_char_distribution
-from rnnkit.utils.checkpoint import atomic_save
-
-
-def make_model(out: Path, hidden_size: int, num_layers: int) -> Path:
-    from pydoc_data.topics import topics
-
-    torch.manual_seed(0)
-    vocab = CharVocab("".join(topics.values()))
-    model = CharLM(CharLMConfig(vocab_size=len(vocab), hidden_size=hidden_size, num_layers=num_layers), vocab)
-    atomic_save(make_checkpoint(model, vocab, step=0, metrics={}), out / "best.pt")
-    return out
 
 
 @torch.no_grad()
@@ -67,7 +55,7 @@ def main() -> int:
     print(machine_summary(), flush=True)
 
     with tempfile.TemporaryDirectory() as tmp:
-        run = make_model(Path(tmp), args.hidden_size, args.num_layers)
+        run = random_charlm(Path(tmp), args.hidden_size, args.num_layers)
         export_run(run, "onnx", Path(tmp) / "lm.onnx")
         model, _, _ = load_model(run)
         # no busy-waiting threads: they would slow the other contenders in this process between their turns

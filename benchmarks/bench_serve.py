@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from common import machine_summary
+from common import machine_summary, random_charlm
 
 
 @dataclass
@@ -54,22 +54,6 @@ class Result:
                 f"{pct(self.latencies, 0.5)} | {pct(self.latencies, 0.95)} | {pct(self.first_char, 0.5)} | "
                 f"{pct(self.first_char, 0.95)} | {self.errors} |")
 
-
-def make_model(out: Path, hidden_size: int, num_layers: int) -> Path:
-    """A char-LM checkpoint with seeded random weights over the characters of Python's reference docs."""
-    from pydoc_data.topics import topics
-
-    import torch
-
-    from rnnkit.lm import CharLM, CharLMConfig, CharVocab
-    from rnnkit.lm.checkpoint import make_checkpoint
-    from rnnkit.utils.checkpoint import atomic_save
-
-    torch.manual_seed(0)
-    vocab = CharVocab("".join(topics.values()))
-    model = CharLM(CharLMConfig(vocab_size=len(vocab), hidden_size=hidden_size, num_layers=num_layers), vocab)
-    atomic_save(make_checkpoint(model, vocab, step=0, metrics={}), out / "best.pt")
-    return out
 
 
 class Server:
@@ -159,7 +143,7 @@ def main() -> int:
     clients = [int(c) for c in args.clients.split(",")]
     modes = [m.strip() == "on" for m in args.batching.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
-        run = Path(args.run) if args.run else make_model(Path(tmp), args.hidden_size, args.num_layers)
+        run = Path(args.run) if args.run else random_charlm(Path(tmp), args.hidden_size, args.num_layers)
         results = []
         for batching in modes:
             for n in clients:

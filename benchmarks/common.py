@@ -13,6 +13,7 @@ import os
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 
@@ -97,3 +98,19 @@ def machine_summary() -> str:
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     return (f"{cpu_features()}; {os.cpu_count()} CPUs, torch {torch.__version__}, {torch.get_num_threads()} threads, "
             f"load average {load}")
+
+
+def random_charlm(out: Path, hidden_size: int, num_layers: int) -> Path:
+    """A char-LM checkpoint in ``out`` with seeded random weights over the characters of Python's reference docs
+    (speed does not depend on what the weights learnt)."""
+    from pydoc_data.topics import topics
+
+    from rnnkit.lm import CharLM, CharLMConfig, CharVocab
+    from rnnkit.lm.checkpoint import make_checkpoint
+    from rnnkit.utils.checkpoint import atomic_save
+
+    torch.manual_seed(0)
+    vocab = CharVocab("".join(topics.values()))
+    model = CharLM(CharLMConfig(vocab_size=len(vocab), hidden_size=hidden_size, num_layers=num_layers), vocab)
+    atomic_save(make_checkpoint(model, vocab, step=0, metrics={}), out / "best.pt")
+    return out
