@@ -83,7 +83,7 @@ def gemm_ceiling(n: int = 1024) -> tuple[list[tuple[str, Callable[[], object]]],
 def cpu_features() -> str:
     """The CPU's model and the features that decide kernel speed here (AVX2, AVX-512, bf16, AMX), from /proc/cpuinfo."""
     try:
-        info = open("/proc/cpuinfo").read()
+        info = Path("/proc/cpuinfo").read_text()
     except OSError:
         return "CPU features unknown (no /proc/cpuinfo)"
     model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "?")

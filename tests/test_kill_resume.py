@@ -142,7 +142,8 @@ def test_fit_resume_of_a_finished_run_gives_back_its_result(tmp_path: Path, caps
     rows = (tmp_path / "metrics.jsonl").read_text()
     again, again_model = _run_fit(tmp_path, resume=True)
     assert "had finished (finished all epochs); nothing left to train" in capsys.readouterr().out
-    assert without_clock(again.history) == without_clock(whole.history) and again.steps == whole.steps
+    assert without_clock(again.history) == without_clock(whole.history)
+    assert again.steps == whole.steps
     assert_same_weights(again_model.state_dict(), whole_model.state_dict())
     assert (tmp_path / "metrics.jsonl").read_text() == rows
 
@@ -212,7 +213,8 @@ def test_charlm_resume_of_a_directory_continues_from_last_pt_not_best_pt(text_fi
     best = load_checkpoint(run / "best.pt")
     # make best.pt older than last.pt, as after an evaluation that did not improve
     early = lm_train(_lm_config(max_steps=5), LM_MODEL, text=str(text_file), out=tmp_path / "early", progress=False)
-    assert early.step == 5 and best["step"] == 10
+    assert early.step == 5
+    assert best["step"] == 10
     (tmp_path / "early" / "best.pt").replace(run / "best.pt")
     seen: list[int] = []
     lm_train(_lm_config(max_steps=12), {}, out=run, resume=run, progress=False, callback=lambda row: seen.append(row["step"]))
@@ -243,7 +245,8 @@ def test_charlm_crash_between_checkpoint_writes_keeps_best_pt_right(text_file: P
     monkeypatch.undo()
     if load_checkpoint(run / "last.pt")["step"] < 20:  # the run is not over: resume it
         lm_train(_lm_config(), {}, out=run, resume=run, progress=False)
-    assert whole.step == 20 and load_checkpoint(tmp_path / "whole" / "best.pt")["step"] == 20  # the last evaluation improved
+    assert whole.step == 20
+    assert load_checkpoint(tmp_path / "whole" / "best.pt")["step"] == 20
     for name in ("best.pt", "last.pt"):
         theirs, ours = load_checkpoint(tmp_path / "whole" / name), load_checkpoint(run / name)
         assert ours["step"] == theirs["step"], name
@@ -429,7 +432,8 @@ def _report(kills: list[Kill]) -> None:
 
 def in_process(command: list[str]) -> None:
     """Run ``python -m rnnkit.cli ARGS`` as ``main(ARGS)`` here: the same arithmetic (one thread, same code), no launch."""
-    assert command[1:3] == ["-m", "rnnkit.cli"] and main(command[3:]) == 0
+    assert command[1:3] == ["-m", "rnnkit.cli"]
+    assert main(command[3:]) == 0
 
 
 def test_recipe_survives_sigkill(tmp_path: Path):
@@ -467,7 +471,7 @@ LM_STEPS = 120
 def _words_text(path: Path) -> Path:
     """Seeded random sentences from a small vocabulary: a char-LM keeps improving on it for hundreds of steps."""
     g = random.Random(0)
-    words = "the a quick lazy brown red fox dog cat jumps runs over under near river hill and then".split()
+    words = ["the", "a", "quick", "lazy", "brown", "red", "fox", "dog", "cat", "jumps", "runs", "over", "under", "near", "river", "hill", "and", "then"]
     path.write_text("".join(" ".join(g.choice(words) for _ in range(g.randint(4, 9))) + ".\n" for _ in range(3000)))
     return path
 
@@ -507,6 +511,7 @@ def test_charlm_survives_many_sigkills(tmp_path: Path):
     assert log_rows(run / "metrics.jsonl") == log_rows(tmp_path / "whole" / "metrics.jsonl")  # every loss, grad norm, val loss
     for name in ("best.pt", "last.pt"):
         ours, theirs = load_checkpoint(run / name), load_checkpoint(tmp_path / "whole" / name)
-        assert ours["step"] == theirs["step"] and ours["metrics"] == theirs["metrics"], name
+        assert ours["step"] == theirs["step"], name
+        assert ours["metrics"] == theirs["metrics"], name
         assert_same_weights(ours["model"], theirs["model"])
         assert_same_weights(ours["optimizer"]["state"][0], theirs["optimizer"]["state"][0])

@@ -39,7 +39,8 @@ def seq2seq_onnx(model: Seq2Seq, metadata: dict[str, str] | None = None) -> dict
         raise TypeError(f"seq2seq_onnx: expected a rnnkit Seq2Seq model, got {type(model).__name__}.")
     c = model.config
     encoder, decoder = model.encoder, model.decoder
-    assert isinstance(encoder, RecurrentBase) and isinstance(decoder, RecurrentBase)
+    assert isinstance(encoder, RecurrentBase)
+    assert isinstance(decoder, RecurrentBase)
     if model.inputs.embedding is None:
         raise ValueError("seq2seq_onnx: the model reads real-valued inputs; only token-id encoders are exported.")
     L, H, D, lstm = c.num_layers, c.hidden_size, encoder.num_directions, c.cell == "lstm"
@@ -67,7 +68,8 @@ def seq2seq_onnx(model: Seq2Seq, metadata: dict[str, str] | None = None) -> dict
     ins = [value("inputs", ["B", "S"], TensorProto.INT64), value("lengths", ["B"], TensorProto.INT64)]
     outs = [value("memory", ["B", "S", H]), value("mask", ["B", "S"], TensorProto.BOOL), value("h", [L, "B", H])]
     if lstm:
-        assert c_n is not None and model.bridge_c is not None
+        assert c_n is not None
+        assert model.bridge_c is not None
         g.nodes.append(helper.make_node("Identity", [_linear(g, per_layer(c_n), model.bridge_c, "bridge_c")], ["c"]))
         outs.append(value("c", [L, "B", H]))
     graphs = {"encoder": model_proto(g, ins, outs, "rnnkit_seq2seq_encoder", meta)}

@@ -51,7 +51,8 @@ def fast_forward(
         out, h_n = fused_forward(mode, x, h0, flat_weights, lengths, has_biases, num_layers, dropout, training, bidirectional)
         return out, h_n, None
     if use_segments(mode, x, h0, flat_weights, lengths):
-        assert c0 is not None and lengths is not None
+        assert c0 is not None
+        assert lengths is not None
         return lstm_by_segments(x, h0, c0, flat_weights, lengths, has_biases, num_layers, dropout, training, bidirectional)
     fn = _VF_FUNCTIONS[mode]
     hx: Any = (h0, c0) if c0 is not None else h0
@@ -62,7 +63,8 @@ def fast_forward(
         return out, h_n, (result[2] if mode == "lstm" else None)
     packed = pack_padded_sequence(x, lengths, enforce_sorted=False)
     order, restore = packed.sorted_indices, packed.unsorted_indices
-    assert order is not None and restore is not None
+    assert order is not None
+    assert restore is not None
     hx = tuple(s.index_select(1, order) for s in hx) if isinstance(hx, tuple) else hx.index_select(1, order)
     result = fn(packed.data, packed.batch_sizes, hx, *args)
     out_packed = PackedSequence(result[0], packed.batch_sizes, order, restore)

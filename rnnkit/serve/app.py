@@ -124,7 +124,8 @@ def create_app(models: dict[str, ServedModel], limits: Limits | None = None, dra
     @app.post("/v1/generate", response_model=None)
     async def generate(body: GenerateRequest, request: Request) -> Any:
         served = _pick(models, body.model, "generate")
-        assert served.batcher is not None and served.charlm is not None
+        assert served.batcher is not None
+        assert served.charlm is not None
         job = _job(served, body, limits)
         loop, events = asyncio.get_running_loop(), asyncio.Queue[Event]()
         def hop(event: Event) -> None:  # from the worker thread onto this loop
@@ -187,7 +188,8 @@ def _pick(models: dict[str, ServedModel], name: str | None, what: Literal["gener
 
 def _job(served: ServedModel, body: GenerateRequest, limits: Limits) -> Job:
     model = served.charlm
-    assert model is not None and model.vocab is not None
+    assert model is not None
+    assert model.vocab is not None
     if body.length > limits.max_length:
         raise ApiError(422, f"length: {body.length} is more than this server's limit of {limits.max_length} characters")
     if len(body.prime) > limits.max_prime:

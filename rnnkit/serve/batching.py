@@ -282,7 +282,8 @@ class Batcher:
     def _step(self) -> None:
         """One step of every active job: embed, advance the batch, score, draw each job's next character."""
         stepper, model = self.stepper, self.model
-        assert stepper is not None and model.vocab is not None
+        assert stepper is not None
+        assert model.vocab is not None
         size = stepper.batch_size
         current = torch.tensor([job.current if job is not None else 0 for job in self.rows])  # (B,)
         watched = [(row, job) for row, job in enumerate(self.rows) if job is not None and job.watch is not None]

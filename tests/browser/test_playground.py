@@ -111,7 +111,8 @@ def test_generation_streams_coloured_characters_and_switching_unit_recolours(pag
     page.select_option("#name", "c")
     page.wait_for_function("() => document.querySelector('#status').textContent.startsWith('recoloured')")
     again = spans.evaluate_all("els => els.map(e => getComputedStyle(e).backgroundColor)")
-    assert "".join(spans.all_inner_texts()) == text and again != backgrounds
+    assert "".join(spans.all_inner_texts()) == text
+    assert again != backgrounds
     page.screenshot(path=str(tmp_path / "recoloured.png"), full_page=True)
 
 

@@ -76,15 +76,16 @@ def test_cell_matches_torch(pair: tuple[Any, Any, dict[str, Any]], with_hx: bool
 def test_lstm_cell_returns_a_named_state() -> None:
     h, c = rnnkit.LSTMCell(I, H)(torch.zeros(2, I))
     state = rnnkit.LSTMCell(I, H)(torch.zeros(2, I))
-    assert isinstance(state, rnnkit.LSTMState) and state.h.shape == state.c.shape == h.shape == c.shape == (2, H)
+    assert isinstance(state, rnnkit.LSTMState)
+    assert state.h.shape == state.c.shape == h.shape == c.shape == (2, H)
 
 
 def test_cells_factory_names_every_cell() -> None:
-    assert CELLS == {"rnn": rnnkit.RNNCell, "lstm": rnnkit.LSTMCell, "gru": rnnkit.GRUCell}
+    assert {"rnn": rnnkit.RNNCell, "lstm": rnnkit.LSTMCell, "gru": rnnkit.GRUCell} == CELLS
 
 
 @pytest.mark.parametrize(
-    "call, error, fragments",
+    ("call", "error", "fragments"),
     [
         (lambda: rnnkit.LSTMCell(I, H)(torch.zeros(2, 3)), ValueError, ("LSTMCell:", "(B, 4) or (4,)", "got (2, 3)")),
         (lambda: rnnkit.GRUCell(I, H)(torch.zeros(3, 2, I)), ValueError, ("GRUCell:", "got (3, 2, 4)", "use the layers")),

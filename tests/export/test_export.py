@@ -44,7 +44,7 @@ def make_layer(mode: str, **kw) -> rnnkit.layers.RecurrentBase:
     return {"lstm": rnnkit.LSTM, "gru": rnnkit.GRU}[mode](I, H, batch_first=True, **kw).eval()
 
 
-@pytest.mark.parametrize("mode,kw", CASES, ids=[f"{m}-{'-'.join(f'{k}={v}' for k, v in kw.items())}" for m, kw in CASES])
+@pytest.mark.parametrize(("mode", "kw"), CASES, ids=[f"{m}-{'-'.join(f'{k}={v}' for k, v in kw.items())}" for m, kw in CASES])
 def test_layer_sequence_graph_equals_the_layer(mode, kw):
     layer = make_layer(mode, **kw)
     graphs = layer_graphs(layer)
@@ -68,7 +68,7 @@ def test_layer_sequence_graph_equals_the_layer(mode, kw):
     assert ("step" in graphs) == (not layer.bidirectional)
 
 
-@pytest.mark.parametrize("mode,kw", [c for c in CASES if not c[1].get("bidirectional")])
+@pytest.mark.parametrize(("mode", "kw"), [c for c in CASES if not c[1].get("bidirectional")])
 def test_layer_step_graph_equals_the_layer_one_step_at_a_time(mode, kw):
     layer = make_layer(mode, **kw)
     sess = session(layer_graphs(layer)["step"])
@@ -138,7 +138,7 @@ def test_numpy_distribution_equals_next_char_distribution():
                                    rtol=1e-6, atol=1e-7)
 
 
-@pytest.mark.parametrize("cell,prime,kw", [("lstm", "the ", {}), ("lstm", "", {"temperature": 0.8, "top_k": 6}),
+@pytest.mark.parametrize(("cell", "prime", "kw"), [("lstm", "the ", {}), ("lstm", "", {"temperature": 0.8, "top_k": 6}),
                                            ("gru", 'said "', {"top_p": 0.9}), ("rnn", "dog", {})])
 def test_onnxruntime_sampling_reproduces_rnnkit_sample_seed(charlms, tmp_path, capsys, cell, prime, kw):
     """The same logits and the same Exp(1) draws that torch.multinomial takes from a seeded generator."""
@@ -152,7 +152,8 @@ def test_onnxruntime_sampling_reproduces_rnnkit_sample_seed(charlms, tmp_path, c
     generator = torch.Generator().manual_seed(7)
     draws = lambda V: torch.empty(1, V).exponential_(generator=generator)[0].numpy()  # noqa: E731
     got = OnnxCharLM(out).sample(prime, 300, draws, **kw)
-    assert len(want) == 300 and got == want
+    assert len(want) == 300
+    assert got == want
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
@@ -181,7 +182,9 @@ def test_export_cli_writes_the_files_and_says_what_is_wrong(charlms, tmp_path, c
     assert main(["export", str(charlms["lstm"]), "--format", "torchscript", "--out", str(tmp_path / "ts" / "lm.pt")]) == 0
     info = json.loads((tmp_path / "ts" / "lm.json").read_text())
     model, vocab, _ = load_model(charlms["lstm"])
-    assert info["vocab"] == vocab.chars and info["config"]["cell"] == "lstm" and info["files"] == {"module": "lm.pt"}
+    assert info["vocab"] == vocab.chars
+    assert info["config"]["cell"] == "lstm"
+    assert info["files"] == {"module": "lm.pt"}
     assert main(["export", str(tmp_path / "nothing"), "--out", str(tmp_path / "x.onnx")]) == 2
     assert "no checkpoint" in capsys.readouterr().err
 
@@ -189,7 +192,7 @@ def test_export_cli_writes_the_files_and_says_what_is_wrong(charlms, tmp_path, c
 # ---- the text classifiers ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("pooling,cell,bidirectional", [("max", "lstm", True), ("last", "gru", True), ("mean", "rnn", False),
+@pytest.mark.parametrize(("pooling", "cell", "bidirectional"), [("max", "lstm", True), ("last", "gru", True), ("mean", "rnn", False),
                                                         ("attention", "lstm", True), ("last", "lstm", False)])
 def test_classifier_graph_equals_the_model(tmp_path, pooling, cell, bidirectional):
     from rnnkit.models.many_to_one import ManyToOne, ManyToOneConfig
@@ -257,7 +260,7 @@ def greedy_onnx(encoder: ort.InferenceSession, decoder: ort.InferenceSession, in
     return out, weights
 
 
-@pytest.mark.parametrize("cell,attention,layers", [("lstm", "additive", 1), ("gru", "dot", 2), ("lstm", "general", 2),
+@pytest.mark.parametrize(("cell", "attention", "layers"), [("lstm", "additive", 1), ("gru", "dot", 2), ("lstm", "general", 2),
                                                    ("rnn", "additive", 1), ("gru", "none", 1)])
 def test_seq2seq_graphs_decode_as_the_model_does(cell, attention, layers):
     from rnnkit.export.seq2seq import seq2seq_onnx
@@ -311,7 +314,7 @@ def test_export_cli_writes_a_translator_that_translates_without_rnnkit(tmp_path)
 # ---- the taggers ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("chars,cell,crf,layers", [(True, "lstm", False, 1), (False, "gru", True, 2), (True, "rnn", True, 1)])
+@pytest.mark.parametrize(("chars", "cell", "crf", "layers"), [(True, "lstm", False, 1), (False, "gru", True, 2), (True, "rnn", True, 1)])
 def test_tagger_graph_gives_the_models_emissions_and_tags(chars, cell, crf, layers):
     from rnnkit.export.tagger import tagger_onnx, viterbi
     from rnnkit.models.many_to_many import ManyToManyConfig
@@ -354,7 +357,7 @@ def test_export_cli_writes_a_tagger_that_tags_without_rnnkit(tmp_path):
     assert main(["export", str(run), "--out", str(tmp_path / "pos.onnx")]) == 0
     info = json.loads((tmp_path / "pos.json").read_text())
     sess = ort.InferenceSession(str(tmp_path / "pos.onnx"))
-    sentence = "The quick Brown fox said NO 42".split()
+    sentence = ["The", "quick", "Brown", "fox", "said", "NO", "42"]
     # a runtime without rnnkit: the sidecar's vocabularies and rules make the inputs
     words = {w: i for i, w in enumerate(info["words"])}
     chars = {c: i for i, c in enumerate(info["chars"])}
@@ -387,7 +390,8 @@ def test_export_cli_writes_a_feature_classifier_recipe(tmp_path):
     atomic_save(make_checkpoint("gesture", model, dataclasses.asdict(config), meta), tmp_path / "gesture" / "best.pt")
     assert main(["export", str(tmp_path / "gesture"), "--out", str(tmp_path / "g.onnx")]) == 0
     info = json.loads((tmp_path / "g.json").read_text())
-    assert info["meta"] == meta and info["task"] == "gesture"
+    assert info["meta"] == meta
+    assert info["task"] == "gesture"
     x, lengths = torch.randn(3, 11, 3), torch.tensor([11, 4, 7])
     (got,) = ort.InferenceSession(str(tmp_path / "g.onnx")).run(None, {"inputs": x.numpy(), "lengths": lengths.numpy()})
     with torch.no_grad():

@@ -77,7 +77,8 @@ def test_recorded_gates_equal_a_manual_recomputation(cell):
     model = TinyLM(cell).double()
     trace = trace_text(model, encode, TEXT)
     want = manual_steps(model, TEXT)
-    assert trace.num_layers == 2 and trace.text == TEXT
+    assert trace.num_layers == 2
+    assert trace.text == TEXT
     for layer in range(2):
         assert set(trace.steps[layer]) == set(want[layer])
         for name, values in want[layer].items():
@@ -136,9 +137,12 @@ def test_saturation_fractions():
 
 
 def decodes_as_png(path, min_bytes=2000):
-    assert path.exists() and path.stat().st_size > min_bytes
+    assert path.exists()
+    assert path.stat().st_size > min_bytes
     image = matplotlib.image.imread(path)
-    assert image.ndim == 3 and image.shape[0] > 50 and image.shape[1] > 50
+    assert image.ndim == 3
+    assert image.shape[0] > 50
+    assert image.shape[1] > 50
     return image
 
 
@@ -171,7 +175,9 @@ def test_text_html_has_one_span_per_character_and_escapes():
     parser.feed(text_html('<a & "b">', np.linspace(-1, 1, 9)))
     assert parser.spans == 9
     page = text_html("<a &", np.zeros(4))
-    assert ">&lt;</span>" in page and ">&amp;</span>" in page and "<a" not in page
+    assert ">&lt;</span>" in page
+    assert ">&amp;</span>" in page
+    assert "<a" not in page
 
 
 def test_inspect_report_writes_a_self_contained_page(tmp_path):
@@ -182,10 +188,12 @@ def test_inspect_report_writes_a_self_contained_page(tmp_path):
     assert 5_000 < len(source.encode()) < 1_000_000
     parser = PageParser()
     parser.feed(source)
-    assert parser.tags[0] == "html" and "script" not in parser.tags
+    assert parser.tags[0] == "html"
+    assert "script" not in parser.tags
     shown = parser.spans // len(TEXT)
     assert shown >= 2  # the best unit per non-constant feature, plus the one asked for
-    assert all(src.startswith("data:image/png;base64,") for src in parser.images) and len(parser.images) == 3
+    assert all(src.startswith("data:image/png;base64,") for src in parser.images)
+    assert len(parser.images) == 3
     for src in parser.images:  # saturation and one heatmap per layer, inlined and decodable
         image = matplotlib.image.imread(io.BytesIO(base64.b64decode(src.split(",", 1)[1])), format="png")
         assert image.shape[0] > 50
@@ -215,7 +223,8 @@ def test_inspect_command_on_a_charlm_checkpoint(tmp_path, capsys):
     args = parser.parse_args(["inspect", str(path), "--text", TEXT, "--neuron", "2:c:3", "--out", str(tmp_path / "o")])
     assert args.run(args) == 0
     assert "wrote" in capsys.readouterr().out
-    assert (tmp_path / "o" / "index.html").exists() and (tmp_path / "o" / "neuron_L2_c3.png").exists()
+    assert (tmp_path / "o" / "index.html").exists()
+    assert (tmp_path / "o" / "neuron_L2_c3.png").exists()
     for argv, message in ((["--text", "\u00e9t\u00e9"], "does not fit the model's vocabulary"),
                           (["--text", "a", "--neuron", "0:c:1"], "LAYER:STATE:UNIT"),
                           (["--text-file", str(latin)], r"latin.txt:1: byte 7 \(0xe9\) is not valid UTF-8")):

@@ -66,7 +66,7 @@ def reference_norms(layer, x, readout):
     return out
 
 
-@pytest.mark.parametrize("cell,num_layers", [("lstm", 1), ("lstm", 2), ("gru", 2), ("rnn", 1)])
+@pytest.mark.parametrize(("cell", "num_layers"), [("lstm", 1), ("lstm", 2), ("gru", 2), ("rnn", 1)])
 def test_state_gradients_equal_direct_autograd(cell, num_layers):
     torch.manual_seed(0)
     layer = LAYERS[cell](3, 5, num_layers, batch_first=True).double()
@@ -113,7 +113,8 @@ def test_gradient_flow_writes_curves_and_plot(tmp_path):
     assert len((tmp_path / "flow.csv").read_text().splitlines()) == 1 + 4 * 12
     plot_gradient_flow(curves, "adding", tmp_path / "flow.png")
     image = matplotlib.image.imread(tmp_path / "flow.png")
-    assert image.shape[0] > 100 and image.shape[1] > 400
+    assert image.shape[0] > 100
+    assert image.shape[1] > 400
 
 
 def test_gradient_flow_command(tmp_path, capsys):
@@ -127,4 +128,5 @@ def test_gradient_flow_command(tmp_path, capsys):
                               "--batch-size", "2", "--train-steps", "0", "--threads", "0", "--out", str(tmp_path)])
     assert args.run(args) == 0
     assert "gru after 0 steps" in capsys.readouterr().out
-    assert (tmp_path / "gradient_flow.png").exists() and (tmp_path / "gradient_flow.csv").exists()
+    assert (tmp_path / "gradient_flow.png").exists()
+    assert (tmp_path / "gradient_flow.csv").exists()

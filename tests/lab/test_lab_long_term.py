@@ -30,7 +30,9 @@ def test_probe_model_contract(task, cell):
     x, y = task.sample(5, torch.Generator().manual_seed(0))
     output, loss = model(x, y)
     assert output.shape == (5, x.size(1), task.output_size)
-    assert loss is not None and loss.dim() == 0 and torch.isfinite(loss)
+    assert loss is not None
+    assert loss.dim() == 0
+    assert torch.isfinite(loss)
     assert model(x)[1] is None
 
 
@@ -61,12 +63,15 @@ def test_run_writes_csv_table_plot_and_skips_after_failures(tmp_path):
     assert any("skipped" in line for line in lines)
     with open(tmp_path / "results.csv") as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == 6 and rows[0]["cell"] == "rnn" and float(rows[0]["baseline"]) == pytest.approx(1 / 6)
+    assert len(rows) == 6
+    assert rows[0]["cell"] == "rnn"
+    assert float(rows[0]["baseline"]) == pytest.approx(1 / 6)
     table = (tmp_path / "results.md").read_text()
     assert "| rnn | 8 | – | 0.1667 | – | not run (failed shorter T) |" in table
     assert "- **gru**: longest solved none; first not solved T = 4." in table
     image = matplotlib.image.imread(tmp_path / "results.png")
-    assert image.ndim == 3 and image.shape[0] > 200
+    assert image.ndim == 3
+    assert image.shape[0] > 200
 
 
 def test_early_stop_ends_a_run_at_the_first_evaluation_below_its_bar():
@@ -74,7 +79,10 @@ def test_early_stop_ends_a_run_at_the_first_evaluation_below_its_bar():
     # "solved" still means below the task's own bar (MSE 0.01), which 5 steps do not reach
     config = LongTermConfig(budget=150, eval_every=5, eval_size=16, hidden_size=4, early_stop=1e9)
     result = train_one(config, "rnn", 3, seed=0)
-    assert result.steps == 5 and result.metric > 0.01 and result.status == "not solved" and result.solved_at is None
+    assert result.steps == 5
+    assert result.metric > 0.01
+    assert result.status == "not solved"
+    assert result.solved_at is None
 
 
 def parse(argv):
@@ -87,7 +95,8 @@ def test_command_runs_and_reports_bad_values(tmp_path, capsys):
     args = parse(["lab", "long-term", "--task", "copy", "--cells", "lstm", "--lengths", "3", "--budget", "6", "--threads", "0",
                   "--eval-every", "1", "--eval-size", "8", "--hidden-size", "4", "--out", str(tmp_path)])
     assert args.run(args) == 0
-    assert "wrote" in capsys.readouterr().out and (tmp_path / "results.md").exists()
+    assert "wrote" in capsys.readouterr().out
+    assert (tmp_path / "results.md").exists()
     for flag, value, message in (("--cells", "lstm,tcn", "--cells must name cells"),
                                  ("--lengths", "10,x", "--lengths must be comma-separated integers")):
         args = parse(["lab", "long-term", flag, value, "--out", str(tmp_path)])

@@ -16,7 +16,8 @@ def gen(seed: int = 0) -> torch.Generator:
 @pytest.mark.parametrize("T", [2, 7, 50])
 def test_adding_target_is_the_sum_of_the_two_marked_numbers(T):
     x, y = AddingTask(T).sample(256, gen())
-    assert x.shape == (256, T, 2) and y.shape == (256,)
+    assert x.shape == (256, T, 2)
+    assert y.shape == (256,)
     values, marks = x[..., 0], x[..., 1]
     assert torch.equal(marks.sum(1), torch.full((256,), 2.0))  # exactly two marks per sequence
     assert bool((marks[:, : T // 2].sum(1) == 1).all())  # one in the first half
@@ -35,7 +36,8 @@ def test_adding_baseline_is_the_mse_of_predicting_the_mean():
 
 def test_adding_samples_are_reproducible_from_the_seed():
     a, b, c = (AddingTask(10).sample(4, gen(s)) for s in (3, 3, 4))
-    assert torch.equal(a[0], b[0]) and not torch.equal(a[0], c[0])
+    assert torch.equal(a[0], b[0])
+    assert not torch.equal(a[0], c[0])
 
 
 @pytest.mark.parametrize("T", [1, 5, 30])
@@ -67,11 +69,13 @@ def test_copy_baseline_is_the_cross_entropy_of_blanks_then_a_uniform_guess(T):
 def test_recall_answer_depends_only_on_the_country_far_back():
     task = RecallTask(12)
     x, y = task.sample(200, gen())
-    assert x.shape == (200, 12 + 9) and y.shape == (200,)
+    assert x.shape == (200, 12 + 9)
+    assert y.shape == (200,)
     words = task.vocabulary
     for b in range(200):
         sentence = task.decode(x[b]).split()
-        assert sentence[:4] == ["i", "grew", "up", "in"] and sentence[-4:] == [".", "i", "speak", "fluent"]
+        assert sentence[:4] == ["i", "grew", "up", "in"]
+        assert sentence[-4:] == [".", "i", "speak", "fluent"]
         assert words[y[b]] == COUNTRIES[sentence[4]]
         assert not set(sentence[5:-4]) & (set(COUNTRIES) | set(COUNTRIES.values()))  # filler names nothing
     assert task.baseline() == pytest.approx(math.log(len(COUNTRIES)))

@@ -52,7 +52,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("mode,kw,lengths", CASES)
+@pytest.mark.parametrize(("mode", "kw", "lengths"), CASES)
 def test_fused_equals_reference_and_torch(mode: str, kw: dict, lengths: list[int] | None) -> None:
     layer, ref = _pair(mode, **kw)
     D = 2 if kw.get("bidirectional") else 1
@@ -147,7 +147,7 @@ def test_gradcheck_elman_function(relu: bool, batch_sizes: list[int] | None) -> 
     assert torch.autograd.gradcheck(lambda *a: ElmanFunction.apply(*a, batch_sizes, relu), args)
 
 
-@pytest.mark.parametrize("mode,kw,lengths", CASES)
+@pytest.mark.parametrize(("mode", "kw", "lengths"), CASES)
 def test_fused_float32_on_onednn_equals_torch(mode: str, kw: dict, lengths: list[int] | None) -> None:
     """float32 takes the oneDNN products (packed weights); results equal torch.nn and the torch.mm path."""
     from rnnkit.layers.onednn import use_onednn
@@ -177,7 +177,8 @@ def test_onednn_linear_packs_only_float32_on_cpu() -> None:
     assert (lin.packed is not None) == torch.backends.mkldnn.is_available()
     torch.testing.assert_close(lin(x, b), torch.addmm(b, x, w.t()))
     torch.testing.assert_close(lin(x.t().contiguous().t()), x @ w.t())  # a column-major input
-    assert Linear(w.double(), 8).packed is None and not onednn_applies(w.double())
+    assert Linear(w.double(), 8).packed is None
+    assert not onednn_applies(w.double())
     with use_onednn(False):
         assert Linear(w, 8).packed is None
     assert onednn_applies(w) == torch.backends.mkldnn.is_available()  # restored after the block

@@ -110,7 +110,7 @@ def test_hx_of_the_wrong_type() -> None:
 
 
 @pytest.mark.parametrize(
-    "lengths, error, fragments",
+    ("lengths", "error", "fragments"),
     [
         ([5, 2], ValueError, ("every entry of lengths must be in [1, T=4]", "max 5", "pad the input")),
         ([0, 2], ValueError, ("every entry of lengths must be in [1, T=4]", "min 0", "Drop empty sequences")),

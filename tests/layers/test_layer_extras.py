@@ -54,7 +54,8 @@ def test_forget_bias_sets_the_total_bias_of_the_forget_gate(forget_bias: float, 
         torch.testing.assert_close(b_ih[H : 2 * H] + b_hh[H : 2 * H], torch.full((H,), forget_bias, dtype=torch.float64))
         for b in (b_ih, b_hh):
             others = torch.cat([b[:H], b[2 * H :]])  # i, g, o keep PyTorch's uniform initialisation
-            assert others.abs().max() <= bound and others.std() > 0
+            assert others.abs().max() <= bound
+            assert others.std() > 0
         f_plain = getattr(plain, "bias_ih" + s)[H : 2 * H] + getattr(plain, "bias_hh" + s)[H : 2 * H]
         assert not torch.allclose(f_plain, torch.full_like(f_plain, forget_bias))
 
@@ -161,7 +162,8 @@ def test_recurrent_dropout_does_nothing_in_eval_mode(mode: str, fast: bool) -> N
     ours.train()
     torch.manual_seed(0)
     first, second = ours(x)[0], ours(x)[0]
-    assert not torch.allclose(first, theirs(x)[0]) and not torch.allclose(first, second)  # fresh masks per call
+    assert not torch.allclose(first, theirs(x)[0])
+    assert not torch.allclose(first, second)
     ours.eval()
     assert_results_equal(run(ours, x, kind="dense"), run(theirs, x, kind="dense"))
 

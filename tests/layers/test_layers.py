@@ -267,6 +267,7 @@ def test_sorted_packed_sequence_keeps_its_layout(mode: str, fast: bool) -> None:
     ours, theirs = twins(mode, fast=fast, bidirectional=True)
     packed = pack_sequence([randn(n, I, seed=n) for n in (4, 2, 1)], enforce_sorted=True)
     (out, state), (expected_out, expected_state) = ours(packed), theirs(packed)
-    assert out.sorted_indices is None and torch.equal(out.batch_sizes, expected_out.batch_sizes)
+    assert out.sorted_indices is None
+    assert torch.equal(out.batch_sizes, expected_out.batch_sizes)
     torch.testing.assert_close(out.data, expected_out.data)
     torch.testing.assert_close(state, expected_state)

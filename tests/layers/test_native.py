@@ -100,7 +100,8 @@ def test_layers_work_when_the_kernels_cannot_be_built(monkeypatch: pytest.Monkey
     with pytest.raises(native.NativeBuildError, match="no C compiler"):
         native.build()
     assert native.kernels_for(torch.zeros(1)) is None
-    assert native._failure is not None and "no C compiler" in native._failure
+    assert native._failure is not None
+    assert "no C compiler" in native._failure
     layer = rnnkit.GRU(4, 5)
     x = torch.randn(3, 2, 4, requires_grad=True)
     y, _ = layer(x)

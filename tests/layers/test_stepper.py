@@ -34,7 +34,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("kind,num_layers,kw", CASES)
+@pytest.mark.parametrize(("kind", "num_layers", "kw"), CASES)
 def test_stepper_equals_forward(kind: str, num_layers: int, kw: dict) -> None:
     layer = _layer(kind, num_layers, **kw)
     if kw.get("layer_norm"):

@@ -326,7 +326,8 @@ def test_documented_differences(name: str) -> None:
         assert rnnkit_error is None, repr(rnnkit_error)
         assert expected.same_as is not None
         same_error, same_result = outcome(nn, Case(case.id, case.cls, expected.same_as, case.call))
-        assert same_error is None and rnnkit_result == same_result
+        assert same_error is None
+        assert rnnkit_result == same_result
     else:
         assert isinstance(rnnkit_error, expected.rnnkit), repr(rnnkit_error)
         assert str(rnnkit_error).startswith(f"{case.cls}:"), str(rnnkit_error)
@@ -341,9 +342,12 @@ def test_the_table_is_broad() -> None:
 
 def test_existing_except_clauses_keep_working() -> None:
     """The error classes are both what rnnkit raised before and what torch.nn raises."""
-    assert issubclass(errors.ShapeError, ValueError) and issubclass(errors.ShapeError, RuntimeError)
-    assert issubclass(errors.DtypeError, TypeError) and issubclass(errors.DtypeError, ValueError)
-    assert issubclass(errors.ArgumentTypeError, TypeError) and issubclass(errors.ArgumentTypeError, ValueError)
+    assert issubclass(errors.ShapeError, ValueError)
+    assert issubclass(errors.ShapeError, RuntimeError)
+    assert issubclass(errors.DtypeError, TypeError)
+    assert issubclass(errors.DtypeError, ValueError)
+    assert issubclass(errors.ArgumentTypeError, TypeError)
+    assert issubclass(errors.ArgumentTypeError, ValueError)
     with pytest.raises(ValueError, match="LSTM: expected h_0 of shape"):
         rnnkit.LSTM(I, H)(z(T, B, I), (z(2, B, H), z(2, B, H)))
     with pytest.raises(RuntimeError, match="LSTM: expected h_0 of shape"):

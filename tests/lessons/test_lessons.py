@@ -17,7 +17,8 @@ pytest.importorskip("nbclient", reason="the lessons need the dev extra: pip inst
 
 LESSONS = Path(__file__).resolve().parents[2] / "lessons"
 _spec = importlib.util.spec_from_file_location("lesson_execute", LESSONS / "execute.py")
-assert _spec is not None and _spec.loader is not None
+assert _spec is not None
+assert _spec.loader is not None
 execute = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(execute)
 
@@ -33,7 +34,8 @@ def test_there_are_six_lessons_in_order() -> None:
 def test_lesson_runs_in_small_mode(path: Path) -> None:
     notebook, _ = execute.run_lesson(path, small=True)
     code = [c for c in notebook.cells if c.cell_type == "code"]
-    assert code and all(c.execution_count is not None for c in code), "every code cell ran"
+    assert code, "every code cell ran"
+    assert all(c.execution_count is not None for c in code), "every code cell ran"
     errors = [o for c in code for o in c.outputs if o.output_type == "error"]
     assert not errors
     # every cell that shows a figure has it in the notebook: a library call that switched matplotlib

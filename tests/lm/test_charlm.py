@@ -99,7 +99,8 @@ def test_seeded_sampling_is_reproducible():
     a = sample(model, "the ", 100, generator=torch.Generator().manual_seed(7))
     b = sample(model, "the ", 100, generator=torch.Generator().manual_seed(7))
     c = sample(model, "the ", 100, generator=torch.Generator().manual_seed(8))
-    assert a == b and len(a) == 100
+    assert a == b
+    assert len(a) == 100
     assert a != c
 
 
@@ -124,7 +125,7 @@ def test_temperature_to_zero_equals_greedy():
     assert cold == greedy
 
 
-@pytest.mark.parametrize("top_k, top_p", [(3, None), (None, 0.5), (1, None), (None, 1e-9)])
+@pytest.mark.parametrize(("top_k", "top_p"), [(3, None), (None, 0.5), (1, None), (None, 1e-9)])
 def test_top_k_and_top_p_never_emit_excluded_characters(top_k, top_p):
     model = random_model(2)
     vocab = model.vocab
@@ -172,7 +173,8 @@ def test_interrupted_and_resumed_run_equals_uninterrupted(text_file, tmp_path):
     whole = train(config, options, text=str(text_file), out=tmp_path / "whole", progress=False)
     stop_at_13 = lambda row: row["step"] == 13  # noqa: E731  (what Ctrl-C does: finish the step, checkpoint, stop)
     first = train(config, options, text=str(text_file), out=tmp_path / "split", progress=False, callback=stop_at_13)
-    assert first.stopped == "interrupted" and first.step == 13
+    assert first.stopped == "interrupted"
+    assert first.step == 13
     resumed = train(config, {}, text=None, out=tmp_path / "split", resume=tmp_path / "split", progress=False)
     assert resumed.step == 24
 
@@ -193,10 +195,15 @@ def test_interrupted_and_resumed_run_equals_uninterrupted(text_file, tmp_path):
 def test_checkpoint_describes_itself_and_loads(text_file, tmp_path):
     result = train(tiny_config(max_steps=10, eval_every=5), TINY, text=str(text_file), out=tmp_path / "run", progress=False)
     model, vocab, meta = load_model(tmp_path / "run", map_location="cpu")
-    assert vocab == result.vocab and model.config == result.model.config
-    assert meta["step"] == 10 and meta["config"]["hidden_size"] == 32 and meta["rnnkit_version"]
-    assert math.isfinite(meta["metrics"]["best_val_loss"]) and meta["train_config"]["batch_size"] == 4
-    assert (tmp_path / "run" / "last.pt").exists() and (tmp_path / "run" / "best.pt").exists()
+    assert vocab == result.vocab
+    assert model.config == result.model.config
+    assert meta["step"] == 10
+    assert meta["config"]["hidden_size"] == 32
+    assert meta["rnnkit_version"]
+    assert math.isfinite(meta["metrics"]["best_val_loss"])
+    assert meta["train_config"]["batch_size"] == 4
+    assert (tmp_path / "run" / "last.pt").exists()
+    assert (tmp_path / "run" / "best.pt").exists()
     assert not any(p.name.endswith(".tmp") for p in (tmp_path / "run").iterdir())
 
 
@@ -262,7 +269,8 @@ def test_streaming_loader_gives_the_same_batches_as_in_memory(tmp_path):
     path.write_text(text, encoding="utf-8")
     memory = load_corpus(path)
     streamed = load_corpus(path, stream=True, cache_dir=tmp_path / "cache", chunk_bytes=7)
-    assert isinstance(streamed.ids, np.memmap) and not isinstance(memory.ids, np.memmap)
+    assert isinstance(streamed.ids, np.memmap)
+    assert not isinstance(memory.ids, np.memmap)
     assert streamed.vocab == memory.vocab
     np.testing.assert_array_equal(np.asarray(streamed.ids), memory.ids)
     assert memory.vocab.decode(memory.ids) == text
@@ -324,11 +332,14 @@ def test_cli_train_eval_sample(text_file, tmp_path, capsys):
     assert main(["eval", str(run), "--text", str(text_file)]) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
     val_loss, bpc = (float(part.split("=")[1]) for part in last.split())
-    assert last.startswith("val_loss=") and bpc == pytest.approx(val_loss / math.log(2), abs=1e-3)
+    assert last.startswith("val_loss=")
+    assert bpc == pytest.approx(val_loss / math.log(2), abs=1e-3)
     assert main(["sample", str(run), "--prime", "the ", "--length", "30", "--seed", "1"]) == 0
     first = capsys.readouterr().out
     assert main(["sample", str(run), "--prime", "the ", "--length", "30", "--seed", "1"]) == 0
-    assert capsys.readouterr().out == first and first.startswith("the ") and len(first) == 4 + 30 + 1
+    assert capsys.readouterr().out == first
+    assert first.startswith("the ")
+    assert len(first) == 4 + 30 + 1
     assert main(["sample", str(run), "--prime", "ZZ"]) == 2
     assert "--skip-unknown" in capsys.readouterr().err
     # a resumed CLI run keeps its settings without repeating them
@@ -345,7 +356,8 @@ def test_charlm_checkpoints_use_the_one_layout(text_file, tmp_path):
     raw = load_checkpoint(tmp_path / "last.pt")
     assert (raw["format"], raw["version"], raw["kind"]) == (FORMAT, 1, "charlm")
     model, vocab, meta = load_model(tmp_path / "last.pt")
-    assert raw["meta"]["vocab"] == vocab.to_list() and meta["step"] == 2
+    assert raw["meta"]["vocab"] == vocab.to_list()
+    assert meta["step"] == 2
     digits = Path(__file__).parents[1] / "fixtures" / "checkpoints" / "digits-2026-11.pt"
     with pytest.raises(ValueError, match="not a character-LM checkpoint: it holds a 'digits' recipe model"):
         load_model(digits)

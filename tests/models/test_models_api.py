@@ -34,7 +34,8 @@ CONFIGS = [
 def test_package_example_runs():
     torch.manual_seed(0)
     result = doctest.testmod(rnnkit.models, verbose=False)
-    assert result.attempted >= 8 and result.failed == 0
+    assert result.attempted >= 8
+    assert result.failed == 0
 
 
 @pytest.mark.parametrize(("model_cls", "config"), CONFIGS)
@@ -47,7 +48,8 @@ def test_configs_are_frozen_and_round_trip_through_flags_and_checkpoints(model_c
     args = parser.parse_args(["--hidden-size", "9", "--cell", "gru"])
     first = dataclasses.fields(config)[0].name  # the required field (sizes of the output)
     rebuilt = dataclass_from_args(type(config), args, **{first: getattr(config, first)})
-    assert rebuilt.hidden_size == 9 and rebuilt.cell == "gru"
+    assert rebuilt.hidden_size == 9
+    assert rebuilt.cell == "gru"
     # a checkpoint stores asdict(config) and the state dict; both load back into an equal model
     model = model_cls(config)
     again = model_cls(type(config)(**dataclasses.asdict(config)))
@@ -60,7 +62,8 @@ def test_layer_options_reach_the_core_layer():
                           dropout=0.2, recurrent_dropout=0.1, layer_norm=True)
     rnn = ManyToOne(cfg).rnn
     assert (rnn.num_layers, rnn.bidirectional, rnn.dropout, rnn.recurrent_dropout, rnn.layer_norm) == (2, True, 0.2, 0.1, True)
-    assert type(rnn).__name__ == "LSTM" and rnn.batch_first
+    assert type(rnn).__name__ == "LSTM"
+    assert rnn.batch_first
     assert type(Seq2Seq(Seq2SeqConfig(vocab_size=5, cell="rnn")).decoder).__name__ == "RNN"
     with pytest.raises(ValueError, match="Seq2Seq: layer_norm needs cell='lstm', got cell='gru'"):
         Seq2Seq(Seq2SeqConfig(vocab_size=5, cell="gru", layer_norm=True))

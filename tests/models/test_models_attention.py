@@ -33,7 +33,8 @@ def test_weights_match_the_formulas_and_ignore_padding(kind):
     att = Attention(kind, H, H).double()
     query, keys, mask = inputs()
     context, weights = att(query, keys, mask)
-    assert weights.shape == (B, T_OUT, T_IN) and context.shape == (B, T_OUT, H)
+    assert weights.shape == (B, T_OUT, T_IN)
+    assert context.shape == (B, T_OUT, H)
     torch.testing.assert_close(weights.sum(2), torch.ones(B, T_OUT, dtype=torch.float64))
     assert (weights.masked_select(~mask.unsqueeze(1).expand_as(weights)) == 0).all()
     for b in range(B):
@@ -59,16 +60,19 @@ def test_seq2seq_returns_attention_for_inspection(kind):
     src = torch.randn(B, T_IN, 3)
     encoded = model.encode(src, LENGTHS)
     _, weights, _ = model.decode(encoded, torch.randint(0, 7, (B, T_OUT)))
-    assert weights is not None and weights.shape == (B, T_OUT, T_IN)
+    assert weights is not None
+    assert weights.shape == (B, T_OUT, T_IN)
     torch.testing.assert_close(weights.sum(2), torch.ones(B, T_OUT))
     pad = ~encoded.mask.unsqueeze(1).expand_as(weights)
     assert (weights[pad] == 0).all()
     tokens, _, generated = model.generate(src, LENGTHS, max_length=5)
-    assert generated is not None and generated.shape == (B, tokens.size(1), T_IN)
+    assert generated is not None
+    assert generated.shape == (B, tokens.size(1), T_IN)
     assert (generated[~encoded.mask.unsqueeze(1).expand_as(generated)] == 0).all()
 
 
 def test_no_attention_returns_none():
     model = Seq2Seq(Seq2SeqConfig(vocab_size=7, input_size=3, hidden_size=8, attention="none"))
     _, weights, _ = model.decode(model.encode(torch.randn(2, 3, 3)), torch.zeros(2, 2, dtype=torch.long))
-    assert weights is None and model.generate(torch.randn(2, 3, 3), max_length=3)[2] is None
+    assert weights is None
+    assert model.generate(torch.randn(2, 3, 3), max_length=3)[2] is None

@@ -40,18 +40,22 @@ def test_greedy_is_suboptimal_and_a_wider_beam_finds_the_better_output():
     tokens, lengths, _ = generate_tokens(table_step, torch.empty(1, 0, dtype=torch.long), 1, BOS, EOS, 5, torch.device("cpu"))
     assert tokens[0, : int(lengths[0])].tolist() == [A, EOS]
     narrow, wide = run_beam(1)[0][0], run_beam(2)[0][0]
-    assert narrow.tokens == [A, EOS] and narrow.log_prob == pytest.approx(math.log(0.30))
-    assert wide.tokens == [B_, EOS] and wide.log_prob == pytest.approx(math.log(0.36))
+    assert narrow.tokens == [A, EOS]
+    assert narrow.log_prob == pytest.approx(math.log(0.30))
+    assert wide.tokens == [B_, EOS]
+    assert wide.log_prob == pytest.approx(math.log(0.36))
     assert wide.score > narrow.score
 
 
 def test_n_best_is_sorted_and_batched_over_sentences():
     results = run_beam(3, n_best=3, batch=2)
-    assert len(results) == 2 and results[0] == results[1]  # two identical sentences, decoded side by side
+    assert len(results) == 2
+    assert results[0] == results[1]
     hyps = results[0]
     assert [h.tokens for h in hyps[:2]] == [[B_, EOS], [A, EOS]]
     scores = [h.score for h in hyps]
-    assert scores == sorted(scores, reverse=True) and len(hyps) == 3
+    assert scores == sorted(scores, reverse=True)
+    assert len(hyps) == 3
 
 
 def test_length_penalty_divides_by_length():
@@ -62,7 +66,8 @@ def test_length_penalty_divides_by_length():
 def test_max_length_cuts_off_unfinished_hypotheses():
     history = torch.empty(1, 0, dtype=torch.long)
     (hyp,) = beam_search(table_step, table_select, history, 1, BOS, EOS, 2, 1)[0]
-    assert not hyp.finished and hyp.tokens == [A]
+    assert not hyp.finished
+    assert hyp.tokens == [A]
 
 
 def test_bad_beam_arguments():
@@ -117,7 +122,8 @@ def test_one_to_many_width_one_equals_greedy():
 
 def test_filters():
     logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
-    assert torch.isinf(filter_logits(logits, top_k=2)[0, 2:]).all() and torch.isfinite(filter_logits(logits, top_k=2)[0, :2]).all()
+    assert torch.isinf(filter_logits(logits, top_k=2)[0, 2:]).all()
+    assert torch.isfinite(filter_logits(logits, top_k=2)[0, :2]).all()
     # top-p 0.7: 0.5 alone is short of 0.7, so 0.3 joins; the rest goes
     kept = torch.isfinite(filter_logits(logits, top_p=0.7))[0].tolist()
     assert kept == [True, True, False, False]

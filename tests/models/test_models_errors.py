@@ -130,7 +130,7 @@ def test_bad_generation_arguments():
 
 
 @pytest.mark.parametrize(
-    "make, field, value, expected",
+    ("make", "field", "value", "expected"),
     [
         (lambda **kw: ManyToOne(ManyToOneConfig(**{"num_outputs": 3, **kw})), "num_outputs", True, "an int"),
         (lambda **kw: ManyToOne(ManyToOneConfig(**{"num_outputs": 3, **kw})), "hidden_size", 64.0, "an int"),

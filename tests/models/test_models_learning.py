@@ -148,7 +148,7 @@ def first_symbol_batches(seed: int, batch: int = 32, shortest: int = 5, longest:
         yield x, y, lengths
 
 
-@pytest.mark.parametrize("forget_bias, learns", [(1.0, True), (None, False)])
+@pytest.mark.parametrize(("forget_bias", "learns"), [(1.0, True), (None, False)])
 def test_the_default_forget_bias_lets_an_lstm_remember_across_a_long_gap(forget_bias: float | None, learns: bool):
     # with PyTorch's initialisation the forget gate starts half-closed: after 200 steps the first token's
     # trace has not survived 60 steps and accuracy is still at chance; starting at 1 it is learnt

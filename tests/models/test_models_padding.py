@@ -86,7 +86,8 @@ def test_many_to_many(cell, crf):
         n = int(LENGTHS[b])
         e, l_b = model(ids[b : b + 1, :n], tags[b : b + 1, :n])
         torch.testing.assert_close(emissions[b : b + 1, :n], e)
-        assert torch.equal(decoded[b, :n], model.decode(ids[b : b + 1, :n])[0]) and (decoded[b, n:] == -1).all()
+        assert torch.equal(decoded[b, :n], model.decode(ids[b : b + 1, :n])[0])
+        assert (decoded[b, n:] == -1).all()
         losses.append(l_b * (1 if crf else n))
     expected = torch.stack(losses).sum() / (B if crf else int(LENGTHS.sum()))  # CRF: per sequence; softmax: per token
     torch.testing.assert_close(loss, expected)
@@ -126,7 +127,8 @@ def test_seq2seq(cell, attention):
         total = total + l_b * m
         t_alone, len_alone, w_alone = model.generate(src[b : b + 1, :n])
         k = int(len_alone[0])
-        assert int(out_lengths[b]) == k and torch.equal(tokens[b, :k], t_alone[0, :k])
+        assert int(out_lengths[b]) == k
+        assert torch.equal(tokens[b, :k], t_alone[0, :k])
         if weights is not None and w_alone is not None:
             torch.testing.assert_close(weights[b, :k, :n], w_alone[0, :k])
     torch.testing.assert_close(loss, total / target_lengths.sum())

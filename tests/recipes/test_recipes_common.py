@@ -29,7 +29,8 @@ def test_vocab_min_freq_unknown_and_order():
     # specials first, then by decreasing count: b (3), a (2); c and d (once) are dropped
     assert v.itos == ["<pad>", "<unk>", "b", "a"]
     assert v.encode(["a", "c", "b"]) == [3, 1, 2]
-    assert v.pad_id == 0 and v.unk_id == 1
+    assert v.pad_id == 0
+    assert v.unk_id == 1
     assert TokenVocab.from_dict(v.to_dict()).itos == v.itos
 
 
@@ -42,9 +43,12 @@ def test_label_vocab_rejects_unknown():
 
 def test_pad_batch_and_pad_float():
     x, lengths = pad_batch([[5, 6, 7], [8]], pad_id=0)
-    assert x.tolist() == [[5, 6, 7], [8, 0, 0]] and lengths.tolist() == [3, 1]
+    assert x.tolist() == [[5, 6, 7], [8, 0, 0]]
+    assert lengths.tolist() == [3, 1]
     f, flen = pad_float([torch.ones(2, 3), torch.ones(4, 3)])
-    assert f.shape == (2, 4, 3) and flen.tolist() == [2, 4] and float(f[0, 2:].abs().sum()) == 0.0
+    assert f.shape == (2, 4, 3)
+    assert flen.tolist() == [2, 4]
+    assert float(f[0, 2:].abs().sum()) == 0.0
 
 
 def test_bucket_batches_cover_every_index_once_and_group_lengths():
@@ -88,19 +92,23 @@ def test_fit_learns_saves_and_restores_best(tmp_path: Path):
 
     result = fit(model, batches, TrainConfig(epochs=15, lr=0.05, progress=False, threads=1), evaluate=accuracy, monitor="acc",
                  checkpoint=lambda m, info: {"task": "t", "model": m.state_dict(), **info}, out_dir=tmp_path)
-    assert result.best_metric is not None and result.best_metric >= 0.95
+    assert result.best_metric is not None
+    assert result.best_metric >= 0.95
     assert accuracy(model)["acc"] == result.best_metric  # the best epoch's weights are back
     saved = load_checkpoint(tmp_path)
-    assert saved["epoch"] == result.best_epoch and (tmp_path / "last.pt").exists()
+    assert saved["epoch"] == result.best_epoch
+    assert (tmp_path / "last.pt").exists()
 
 
 def test_fit_stops_early_and_at_max_steps():
     model = Linear()
     batches, _, _ = _separable()
     result = fit(model, batches, TrainConfig(epochs=50, patience=2, progress=False), evaluate=lambda m: {"m": 1.0}, monitor="m")
-    assert result.epochs_run == 3 and "no better m" in result.stopped_because  # epoch 1 is best, 2 and 3 are not
+    assert result.epochs_run == 3
+    assert "no better m" in result.stopped_because
     result = fit(model, batches, TrainConfig(epochs=50, max_steps=5, progress=False))
-    assert result.steps == 5 and result.epochs_run == 2
+    assert result.steps == 5
+    assert result.epochs_run == 2
 
 
 def test_fit_stops_on_nan_with_a_clear_message():

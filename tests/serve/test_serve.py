@@ -73,16 +73,23 @@ def generate(server, **body) -> dict:
 
 def test_health_and_models(server):
     health = httpx.get(server.url + "/health").json()
-    assert health["status"] == "ok" and health["models"] == ["lstm", "gru", "rnn", "sentiment"]
+    assert health["status"] == "ok"
+    assert health["models"] == ["lstm", "gru", "rnn", "sentiment"]
     models = {m["name"]: m for m in httpx.get(server.url + "/v1/models").json()["models"]}
     lstm = models["lstm"]
     model, vocab, meta = load_model(server.models["lstm"].path)
-    assert lstm["kind"] == "charlm" and lstm["generate"] and not lstm["predict"]
-    assert lstm["vocab_size"] == len(vocab) and lstm["vocab"] == "".join(vocab.chars)
-    assert lstm["config"]["num_layers"] == 2 and lstm["config"]["hidden_size"] == 32
-    assert lstm["step"] == 6 and lstm["metrics"]["train_loss"] == pytest.approx(meta["metrics"]["train_loss"])
+    assert lstm["kind"] == "charlm"
+    assert lstm["generate"]
+    assert not lstm["predict"]
+    assert lstm["vocab_size"] == len(vocab)
+    assert lstm["vocab"] == "".join(vocab.chars)
+    assert lstm["config"]["num_layers"] == 2
+    assert lstm["config"]["hidden_size"] == 32
+    assert lstm["step"] == 6
+    assert lstm["metrics"]["train_loss"] == pytest.approx(meta["metrics"]["train_loss"])
     assert {u["feature"] for u in lstm["units"]} <= {"inside quotes", "position in line", "position in word"}
-    assert models["sentiment"]["kind"] == "classifier" and models["sentiment"]["labels"] == ["negative", "neutral", "positive"]
+    assert models["sentiment"]["kind"] == "classifier"
+    assert models["sentiment"]["labels"] == ["negative", "neutral", "positive"]
     assert models["sentiment"]["metrics"] == {"accuracy": 0.5}
     assert httpx.get(server.url + "/openapi.json").json()["paths"].keys() >= {"/v1/generate", "/v1/predict", "/v1/models"}
 
@@ -95,13 +102,16 @@ def test_generate_equals_rnnkit_sample_with_the_same_seed(server, name):
     for prime, kw in [("the ", {}), ("", {"temperature": 0.7, "top_k": 5}), ('and the dog said "', {"top_p": 0.8})]:
         got = generate(server, model=name, prime=prime, length=80, seed=11, **kw)
         want = sample(model, prime, 80, generator=torch.Generator().manual_seed(11), **kw)
-        assert got["text"] == want and got["finish_reason"] == "length" and got["model"] == name
+        assert got["text"] == want
+        assert got["finish_reason"] == "length"
+        assert got["model"] == name
 
 
 def test_stream_is_the_whole_answer_event_by_event(server):
     whole = generate(server, prime="the ", length=50, seed=3)
     with httpx.stream("POST", server.url + "/v1/generate", json={"prime": "the ", "length": 50, "seed": 3, "stream": True}) as r:
-        assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("text/event-stream")
         events = sse_events(r.iter_lines())
     chars = [data for name, data in events if name == "message"]
     assert [c["index"] for c in chars] == list(range(50))
@@ -109,7 +119,7 @@ def test_stream_is_the_whole_answer_event_by_event(server):
     assert events[-1] == ("end", {"model": "lstm", "done": True, "finish_reason": "length", "produced": 50})
 
 
-@pytest.mark.parametrize("name,watched", [("lstm", ["h", "c", "i", "f", "g", "o"]), ("gru", ["h", "r", "z", "n"]), ("rnn", ["h", "a"])])
+@pytest.mark.parametrize(("name", "watched"), [("lstm", ["h", "c", "i", "f", "g", "o"]), ("gru", ["h", "r", "z", "n"]), ("rnn", ["h", "a"])])
 def test_watched_units_equal_record(server, name, watched):
     model, vocab, _ = load_model(server.models[name].path)
     prime = "the dog "
@@ -175,7 +185,8 @@ def test_predict_tagger_gives_a_tag_and_probability_per_token(runs, tmp_path):
 
     run = tagger_checkpoint(tmp_path / "pos")
     models = load_models([str(run)])
-    assert models["pos"].kind == "tagger" and models["pos"].info["labels"] == ["DET", "NOUN", "VERB"]
+    assert models["pos"].kind == "tagger"
+    assert models["pos"].info["labels"] == ["DET", "NOUN", "VERB"]
     texts = ["the quick brown fox", "said no ."]
     got = models["pos"].predict(texts)
     # as the recipe's own functions tag them, from the checkpoint's parts
@@ -260,7 +271,7 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize("body,status,words", BAD, ids=[str(b)[:40] for b, _, _ in BAD])
+@pytest.mark.parametrize(("body", "status", "words"), BAD, ids=[str(b)[:40] for b, _, _ in BAD])
 def test_bad_generate_input_is_a_4xx_naming_the_field(server, body, status, words):
     content = body if isinstance(body, bytes) else httpx.Request("POST", "/", json=body).content
     r = httpx.post(server.url + "/v1/generate", content=content, headers={"content-type": "application/json"}, timeout=30)
@@ -268,7 +279,7 @@ def test_bad_generate_input_is_a_4xx_naming_the_field(server, body, status, word
     assert words in r.json()["error"]
 
 
-@pytest.mark.parametrize("body,status,words", [
+@pytest.mark.parametrize(("body", "status", "words"), [
     ({"inputs": []}, 422, "inputs"),
     ({"inputs": "a sentence"}, 422, "inputs"),
     ({"inputs": [1, 2]}, 422, "inputs.0"),
@@ -279,7 +290,8 @@ def test_bad_generate_input_is_a_4xx_naming_the_field(server, body, status, word
 ])
 def test_bad_predict_input_is_a_4xx_naming_the_field(server, body, status, words):
     r = post(server, "/v1/predict", body)
-    assert r.status_code == status and words in r.json()["error"], r.text
+    assert r.status_code == status, r.text
+    assert words in r.json()["error"], r.text
 
 
 def raw(server, request: bytes) -> bytes:
@@ -291,7 +303,8 @@ def raw(server, request: bytes) -> bytes:
 
 def test_odd_requests_are_not_errors(server):
     r = httpx.post(server.url + "/v1/generate", content=b'{"length": 3, "seed": 1}', headers={"content-type": "text/plain"})
-    assert r.status_code == 200 and len(r.json()["text"]) == 3  # curl -d sends form-urlencoded; still JSON to us
+    assert r.status_code == 200
+    assert len(r.json()["text"]) == 3
     assert raw(server, b"POST /v1/generate HTTP/1.1\r\nHost: x\r\nContent-Length: banana\r\n\r\n{}").startswith(b"HTTP/1.1 4")
     assert raw(server, b"POST /v1/generate HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n{}").startswith(b"HTTP/1.1 413")
     assert httpx.get(server.url + "/v1/generate").status_code in (404, 405)
@@ -342,7 +355,9 @@ def test_full_queue_answers_503_with_retry_after_and_timeouts_end_requests(slow_
         assert wait_for(lambda: load()["waiting"] == 1, 5)
         t0 = time.monotonic()
         r = post(slow_server, "/v1/generate", {"length": 5})
-        assert r.status_code == 503 and r.headers["retry-after"] == "2" and "busy" in r.json()["error"]
+        assert r.status_code == 503
+        assert r.headers["retry-after"] == "2"
+        assert "busy" in r.json()["error"]
         assert time.monotonic() - t0 < 1.0  # answered at once, not after a wait
         results = [f.result() for f in started]
         # 1000 steps take 20 s at 20 ms a step; the 3 s timeout ends them early with what was made
@@ -388,7 +403,9 @@ def test_sigterm_lets_the_stream_end_then_exits(runs, tmp_path):
             proc.send_signal(signal.SIGTERM)
             events = sse_events(lines)
         # the stream ended properly (whole or cut at shutdown), and the process exited by itself
-        assert events and events[-1][0] == "end" and events[-1][1]["finish_reason"] in ("length", "shutdown")
+        assert events
+        assert events[-1][0] == "end"
+        assert events[-1][1]["finish_reason"] in ("length", "shutdown")
         assert proc.wait(20) == 0
     finally:
         if proc.poll() is None:

@@ -20,7 +20,7 @@ def _layer(kind: str, dtype: torch.dtype = torch.float64, **kw) -> rnnkit.layers
     return cls(I, H, L, dtype=dtype, **kw).eval()
 
 
-@pytest.mark.parametrize("kind,kw", [("lstm", {}), ("lstm", {"proj_size": 2}), ("gru", {}), ("tanh", {})])
+@pytest.mark.parametrize(("kind", "kw"), [("lstm", {}), ("lstm", {"proj_size": 2}), ("gru", {}), ("tanh", {})])
 def test_rows_join_mid_sequence_and_leave_without_disturbing_the_others(kind, kw):
     """Three streams of one layer, started at different steps in one 4-row Stepper, each equal to the layer's forward."""
     layer = _layer(kind, **kw)
@@ -153,7 +153,8 @@ def test_the_queue_counts_jobs_from_submission_to_their_end():
         deadline = time.monotonic() + 10
         while len(ended) < 3 and time.monotonic() < deadline:
             time.sleep(0.01)
-        assert sorted(ended) == [0, 1, 2] and batcher.open_jobs == 0
+        assert sorted(ended) == [0, 1, 2]
+        assert batcher.open_jobs == 0
         batcher.submit(jobs[3])  # room again
     finally:
         gate.set()

@@ -90,11 +90,13 @@ def test_no_command_runs_the_payload(command: str, tmp_path: Path, capsys: pytes
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert not marker.exists(), f"{command}: the payload ran"
-    assert "error:" in err and "Traceback" not in err
+    assert "error:" in err
+    assert "Traceback" not in err
     if command != "convert without --trust":
         assert any(f"{run / name} was not loaded" in err for name in ("best.pt", "last.pt"))
         assert "it asks for posix.system" in err
-        assert "convert-checkpoint" in err and "--trust" in err
+        assert "convert-checkpoint" in err
+        assert "--trust" in err
     else:
         assert "--trust" in err
 
@@ -122,15 +124,18 @@ def test_a_legacy_pickle_is_refused_before_it_is_read(tmp_path: Path):
 
 def test_an_old_charlm_checkpoint_still_loads_and_samples():
     model, vocab, meta = load_model(OLD_CHARLM)
-    assert meta["step"] == 4 and str(meta["torch_version"]).startswith("2.")
+    assert meta["step"] == 4
+    assert str(meta["torch_version"]).startswith("2.")
     text = sample(model, "the ", length=20, generator=torch.Generator().manual_seed(0))
-    assert len(text) == 20 and set(text) <= set(vocab.to_list())
+    assert len(text) == 20
+    assert set(text) <= set(vocab.to_list())
 
 
 def test_an_old_recipe_checkpoint_still_predicts(capsys: pytest.CaptureFixture[str]):
     assert main(["predict", str(OLD_DIGITS), str(FIXTURES / "recipes" / "digits4x4.csv")]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 12 and all("(true: " in line for line in lines)
+    assert len(lines) == 12
+    assert all("(true: " in line for line in lines)
 
 
 def test_new_checkpoints_store_the_torch_version_as_a_plain_string(tmp_path: Path):
@@ -163,7 +168,8 @@ def test_convert_checkpoint_needs_trust_and_then_writes_plain_data(tmp_path: Pat
     new = load_checkpoint(tmp_path / "new.pt")
     torch.testing.assert_close(new["model"]["w"], weights["w"])
     assert new["config"] == {"hidden_size": 8, "where": "/data"}
-    assert new["metrics"] == {"loss": 1.5} and type(new["metrics"]["loss"]) is float
+    assert new["metrics"] == {"loss": 1.5}
+    assert type(new["metrics"]["loss"]) is float
     torch.testing.assert_close(new["history"], torch.tensor([3.0, 2.0], dtype=torch.float64))
     assert new["shape"] == (2, 3)
 
@@ -245,7 +251,8 @@ def test_a_full_disk_leaves_the_previous_checkpoint_intact(tmp_path: Path, monke
     _disk_fills_after(100, monkeypatch)
     with pytest.raises(CheckpointWriteError, match=r"could not write checkpoint .*last.pt: the disk is full; the previous checkpoint there is intact"):
         atomic_save({"step": 2, "w": torch.zeros(3)}, path)
-    assert path.read_bytes() == before and load_checkpoint(path)["step"] == 1
+    assert path.read_bytes() == before
+    assert load_checkpoint(path)["step"] == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"]  # no temporary file left behind
 
 
@@ -268,7 +275,8 @@ def test_training_stops_with_a_clear_message_when_the_disk_fills(tmp_path: Path,
     monkeypatch.setattr(importlib.import_module("rnnkit.lm.train"), "atomic_save", save_until_full)
     assert main(argv) == 1
     err = capsys.readouterr().err
-    assert "the disk is full; the previous checkpoint there is intact" in err and "Traceback" not in err
+    assert "the disk is full; the previous checkpoint there is intact" in err
+    assert "Traceback" not in err
     assert load_checkpoint(run / "last.pt")["step"] == 2
 
 
@@ -297,4 +305,5 @@ def test_temporaries_of_a_killed_writer_are_cleared_by_the_next_save(tmp_path: P
     other = tmp_path / ".best.pt.abc123.tmp"  # another file's temporary is not ours to remove
     other.write_bytes(b"PK")
     atomic_save({"x": 1}, tmp_path / "last.pt")
-    assert not stale.exists() and other.exists()
+    assert not stale.exists()
+    assert other.exists()

@@ -132,7 +132,7 @@ READS: list[tuple[str, str, bytes, Callable[[Path], Any], Any]] = [
 ]
 
 
-@pytest.mark.parametrize("name, file, data, read, line, words", ERRORS, ids=[e[0] for e in ERRORS])
+@pytest.mark.parametrize(("name", "file", "data", "read", "line", "words"), ERRORS, ids=[e[0] for e in ERRORS])
 def test_malformed_input_is_a_data_format_error_at_its_line(tmp_path: Path, name: str, file: str, data: bytes,
                                                             read: Callable[[Path], Any], line: int, words: str) -> None:
     path = tmp_path / file
@@ -141,14 +141,17 @@ def test_malformed_input_is_a_data_format_error_at_its_line(tmp_path: Path, name
     with pytest.raises(DataFormatError) as info:
         read(path)
     e = info.value
-    assert e.file == str(path) and words in str(e)
+    assert e.file == str(path)
+    assert words in str(e)
     if line:
-        assert e.line == line and str(e).startswith(f"{path}:{line}: ")
+        assert e.line == line
+        assert str(e).startswith(f"{path}:{line}: ")
     else:
-        assert e.offset == 0 and str(e).startswith(f"{path}: byte 0: ")
+        assert e.offset == 0
+        assert str(e).startswith(f"{path}: byte 0: ")
 
 
-@pytest.mark.parametrize("name, file, data, read, expected", READS, ids=[r[0] for r in READS])
+@pytest.mark.parametrize(("name", "file", "data", "read", "expected"), READS, ids=[r[0] for r in READS])
 def test_valid_input_reads_what_it_holds(tmp_path: Path, name: str, file: str, data: bytes, read: Callable[[Path], Any],
                                          expected: Any) -> None:
     path = tmp_path / file

@@ -99,10 +99,13 @@ def verdict(counts: Counter[str], read: Callable[[], Any], expected: Any, files:
         message = str(e)
         assert e.file in [str(f) for f in files], f"the error names {e.file!r}, not one of the files read: {message}"
         if e.line is not None:
-            assert e.line >= 1 and f"{e.file}:{e.line}: " in message, message
+            assert e.line >= 1, message
+            assert f"{e.file}:{e.line}: " in message, message
         else:
-            assert e.offset is not None and f"{e.file}: byte {e.offset}: " in message, message
-        assert e.expected and f"expected {e.expected}" in message, message
+            assert e.offset is not None, message
+            assert f"{e.file}: byte {e.offset}: " in message, message
+        assert e.expected, message
+        assert f"expected {e.expected}" in message, message
         assert isinstance(expected, Refused), f"the reader refused a file the reference reads: {message}"
         if expected.line is not None:
             assert e.line == expected.line, f"the error is at line {e.line}, the reference says {expected.line}: {message}"

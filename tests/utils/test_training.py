@@ -64,9 +64,11 @@ def ten_rows(out: Path) -> list[dict]:
 
 def test_reopen_keeps_exactly_the_rows_the_checkpoint_counts(tmp_path: Path):
     written = ten_rows(tmp_path)
-    assert rows_on_disk(tmp_path) == written and len(written) == 10
+    assert rows_on_disk(tmp_path) == written
+    assert len(written) == 10
     log = MetricsLog.reopen(tmp_path, rows=6)
-    assert log.rows == written[:6] and rows_on_disk(tmp_path) == written[:6]
+    assert log.rows == written[:6]
+    assert rows_on_disk(tmp_path) == written[:6]
     log.write({"step": 7, "loss": 0.5})
     assert rows_on_disk(tmp_path) == [*written[:6], {"step": 7, "loss": 0.5}]
     assert log.last_loss == 0.5
@@ -88,9 +90,11 @@ def test_a_last_line_cut_short_is_dropped_with_a_note(tmp_path: Path, capsys: py
     with (tmp_path / "metrics.jsonl").open("a") as f:
         f.write('{"step": 11, "lo')  # the power went while this row was written
     log = MetricsLog.reopen(tmp_path, rows=11)  # the checkpoint counted that row
-    assert log.rows == written and rows_on_disk(tmp_path) == written
+    assert log.rows == written
+    assert rows_on_disk(tmp_path) == written
     err = capsys.readouterr().err
-    assert "line 11 is not a JSON row" in err and "has 10 rows but the checkpoint counts 11" in err
+    assert "line 11 is not a JSON row" in err
+    assert "has 10 rows but the checkpoint counts 11" in err
     # the same file read up to a step, and bytes that are not even UTF-8 (a block of a file system's garbage)
     (tmp_path / "metrics.jsonl").write_bytes((tmp_path / "metrics.jsonl").read_bytes() + b"\x00\xff\xfe\x00\n[1, 2]\n")
     assert MetricsLog.reopen(tmp_path, through_step=100).rows == written
@@ -136,7 +140,7 @@ def test_the_guard_says_what_became_what_where_what_is_kept_and_what_to_try(tmp_
     log.write({"step": 10, "loss": 2.5})
     (tmp_path / "last.pt").write_bytes(b"a checkpoint")
     guard = DivergenceGuard(log, tmp_path / "last.pt", prefix="fit: ")
-    with pytest.raises(ValueError) as caught:
+    with pytest.raises(ValueError, match="became nan") as caught:
         guard.check("loss", float("nan"), "epoch 2, step 11")
     assert str(caught.value) == (
         "fit: the loss became nan at epoch 2, step 11 (the last logged loss was 2.5); training stopped before the bad "
@@ -168,4 +172,5 @@ def test_the_bar_moves_to_positions_and_stops_at_its_total(capsys: pytest.Captur
     bar.move_to(12)  # a time budget's last step ends past it
     assert bar.bar.n == 10
     bar.close()
-    assert "10/10" in capsys.readouterr().err and "loss=1.234" in bar.bar.postfix
+    assert "10/10" in capsys.readouterr().err
+    assert "loss=1.234" in bar.bar.postfix

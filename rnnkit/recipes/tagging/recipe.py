@@ -121,6 +121,10 @@ def tag_metrics(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]], bi
     An entity is a maximal run B-X I-X ... I-X (an I-X after O or another type also opens one); a
     predicted entity counts only if its type, start and end equal a gold one's; micro-averaged.
     """
+    sizes = [len(g) for g in gold], [len(p) for p in pred]
+    if sizes[0] != sizes[1]:
+        raise ValueError(f"tag_metrics: the predictions do not align with the gold tags (sentence lengths {sizes[1]} "
+                         f"against {sizes[0]}); predict one tag per gold token.")
     right = sum(p == g for ps, gs in zip(pred, gold, strict=True) for p, g in zip(ps, gs, strict=True))
     metrics = {"accuracy": right / max(sum(len(g) for g in gold), 1)}
     if bio and not gold:

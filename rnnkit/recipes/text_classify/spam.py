@@ -97,7 +97,7 @@ def _decode(payload: bytes, charset: str | None) -> str:
 def looks_like_email(text: str) -> bool:
     """Whether ``text`` is a raw e-mail: it opens with a header block naming at least one of the usual headers."""
     msg = email.message_from_string(text.lstrip(), policy=email.policy.compat32)
-    return any(key.lower() in MAIL_HEADERS for key in msg.keys())
+    return any(key.lower() in MAIL_HEADERS for key in msg)
 
 
 def spam_assassin(body_only: bool = False) -> tuple[list[str], list[str]]:

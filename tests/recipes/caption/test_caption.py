@@ -65,14 +65,18 @@ def test_items_are_placed_where_the_caption_says(digits):
         # each item sits wholly in its own half, along the layout's axis
         axis = 0 if scene.layout == "horizontal" else 1  # sum over rows -> column profile
         profile = scene.image.sum(axis=axis)
-        assert profile[:half].sum() > 0 and profile[half:].sum() > 0
-        assert scene.image.max() <= 1.0 and scene.image.shape == (CANVAS, CANVAS)
+        assert profile[:half].sum() > 0
+        assert profile[half:].sum() > 0
+        assert scene.image.max() <= 1.0
+        assert scene.image.shape == (CANVAS, CANVAS)
 
 
 def test_held_out_scenes_use_unseen_digit_images(digits):
     labels = digits.labels
     train, dev, test = split_sources(labels)
-    assert not set(train) & set(test) and not set(train) & set(dev) and not set(dev) & set(test)
+    assert not set(train) & set(test)
+    assert not set(train) & set(dev)
+    assert not set(dev) & set(test)
     assert len(train) + len(dev) + len(test) == len(labels)
     assert set(labels[test]) == set(range(10)) == set(labels[dev])  # every digit is in both unseen pools
     with pytest.raises(ValueError, match="digit 1 has 2 source images, too few"):
@@ -104,10 +108,11 @@ def test_ink_box_is_the_square_around_the_ink():
 
 def test_jittered_items_differ_but_keep_their_size_and_range(digits):
     plain = draw_item(digits, 0, 16)
-    assert plain.shape == (16, 16) and plain.max() == pytest.approx(1.0)
+    assert plain.shape == (16, 16)
+    assert plain.max() == pytest.approx(1.0)
     rng = np.random.default_rng(0)
     jittered = [draw_item(digits, 0, 16, rng) for _ in range(5)]
-    assert all(j.shape == (16, 16) and 0.0 <= j.min() and j.max() == pytest.approx(1.0) for j in jittered)
+    assert all(j.shape == (16, 16) and j.min() >= 0.0 and j.max() == pytest.approx(1.0) for j in jittered)
     assert all(not np.allclose(j, plain) for j in jittered)
 
 
@@ -118,9 +123,12 @@ def test_captioner_follows_the_forward_contract(attention):
     images = torch.rand(3, CANVAS, CANVAS)
     targets = torch.tensor([[5, 6, 2], [7, 2, 0], [3, 4, 2]])
     logits, loss = model(images, targets, torch.tensor([3, 2, 3]))
-    assert logits.shape == (3, 3, 12) and loss is not None and loss.requires_grad
+    assert logits.shape == (3, 3, 12)
+    assert loss is not None
+    assert loss.requires_grad
     out = model.caption(images)
-    assert len(out) == 3 and all(2 not in ids for ids in out)
+    assert len(out) == 3
+    assert all(2 not in ids for ids in out)
     assert len(model.caption(images, beam=2)) == 3
     with pytest.raises(ValueError, match=r"expected float images \(B, 32, 32\), got \(3, 28, 28\)"):
         model(torch.rand(3, 28, 28))
@@ -148,11 +156,14 @@ NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight",
 def test_smoke_recipe_predict_and_generate_through_the_cli(tmp_path, capsys):
     assert main(["recipe", "caption", *SMOKE, "--epochs", "2", "--out", str(tmp_path)]) == 0
     result = json.loads((tmp_path / "results.json").read_text())
-    assert result["recipe"] == "caption" and result["epochs_run"] == 2
+    assert result["recipe"] == "caption"
+    assert result["epochs_run"] == 2
     assert {"fact_accuracy", "digits_right", "parsed"} <= set(result["test"])
     # the cosine schedule: epoch 1 at lr, epoch 2 at lr * (1 + cos(pi / 2)) / 2 = lr / 2; patience 0 runs both
-    assert result["config"]["schedule"] == "cosine" and result["config"]["patience"] == 0
-    assert (tmp_path / "captions.png").exists() and (tmp_path / "training.png").exists()
+    assert result["config"]["schedule"] == "cosine"
+    assert result["config"]["patience"] == 0
+    assert (tmp_path / "captions.png").exists()
+    assert (tmp_path / "training.png").exists()
     assert load_checkpoint(tmp_path / "best.pt")["kind"] == "caption"
 
     scene = compose(load_source("sklearn"), np.arange(100), 1, seed=3)[0]
@@ -169,7 +180,9 @@ def test_smoke_recipe_predict_and_generate_through_the_cli(tmp_path, capsys):
 
     assert main(["generate", str(tmp_path), "--num", "2", "--seed", "0", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert len(out) == 3 and all("(placed: a " in line for line in out[:2]) and out[2] == f"saved {tmp_path / 'generated-0.png'}"
+    assert len(out) == 3
+    assert all("(placed: a " in line for line in out[:2])
+    assert out[2] == f"saved {tmp_path / 'generated-0.png'}"
     assert (tmp_path / "generated-0.png").exists()
 
 

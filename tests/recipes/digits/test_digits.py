@@ -19,7 +19,9 @@ QUICK = ["--epochs", "2", "--no-progress", "--threads", "1"]
 
 def test_parse_pixels_square_images_and_errors():
     images, labels = digits.parse_pixels((FIXTURES / "digits4x4.csv").read_text(), "d.csv")
-    assert images.shape == (12, 4, 4) and labels[:2] == [1, 1] and labels[-1] == 7
+    assert images.shape == (12, 4, 4)
+    assert labels[:2] == [1, 1]
+    assert labels[-1] == 7
     assert images[0, :, 1].tolist() == [16.0] * 4  # a vertical bar: column 1 of every row
     with pytest.raises(ValueError, match=r"digits_bad.csv:2: 13 pixels; expected a square image"):
         digits.parse_pixels((FIXTURES / "digits_bad.csv").read_text(), "digits_bad.csv")
@@ -32,7 +34,9 @@ def test_digits_reads_sklearn_file_from_the_cached_wheel(offline_cache: Path):
     with zipfile.ZipFile(offline_cache / "pypi" / "scikit_learn-1.9.1-cp311-cp311-manylinux_x86_64.whl", "w") as z:
         z.writestr("sklearn/datasets/data/digits.csv.gz", gzip.compress(csv))
     images, labels, scale = digits.load_images("sklearn", None, None)
-    assert images.shape == (12, 4, 4) and scale == 16.0 and float(images.max()) == 1.0
+    assert images.shape == (12, 4, 4)
+    assert scale == 16.0
+    assert float(images.max()) == 1.0
 
 
 def test_digits_recipe_smoke_rows_and_flat(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
@@ -42,9 +46,14 @@ def test_digits_recipe_smoke_rows_and_flat(tmp_path: Path, capsys: pytest.Captur
         assert main([*args, "--model", kind, "--out", str(tmp_path / kind)]) == 0
         summary = json.loads((tmp_path / kind / "results.json").read_text())
         other = "flat" if kind == "rows" else "rows"
-        assert set(summary["test"]) == {"accuracy"} and set(summary["baselines"]) == {other}
-        assert summary["recipe"] == "digits" and summary["epochs_run"] == 2 and (tmp_path / kind / "training.png").exists()
+        assert set(summary["test"]) == {"accuracy"}
+        assert set(summary["baselines"]) == {other}
+        assert summary["recipe"] == "digits"
+        assert summary["epochs_run"] == 2
+        assert (tmp_path / kind / "training.png").exists()
         capsys.readouterr()
         assert main(["predict", str(tmp_path / kind), data]) == 0
         lines = capsys.readouterr().out.strip().splitlines()
-        assert len(lines) == 12 and lines[0].split()[0] in ("1", "7") and "(true: 1)" in lines[0]
+        assert len(lines) == 12
+        assert lines[0].split()[0] in ("1", "7")
+        assert "(true: 1)" in lines[0]

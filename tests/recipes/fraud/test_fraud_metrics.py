@@ -23,7 +23,8 @@ def test_hand_worked_ranking():
 def test_ties_flag_together():
     # one fraud and one genuine with equal scores: a tie counts half in AUC; AP is the precision 1/2 at recall 1
     y, s = np.array([1, 0]), np.array([0.5, 0.5])
-    assert metrics.roc_auc(y, s) == 0.5 and metrics.average_precision(y, s) == 0.5
+    assert metrics.roc_auc(y, s) == 0.5
+    assert metrics.average_precision(y, s) == 0.5
     assert metrics.recall_at_fpr(y, s, 0.9) == 0.0  # the only threshold that catches the fraud flags the genuine too
 
 

@@ -38,9 +38,11 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_learns_the_fixture_with_statistics_from_training_rows_only(trained: Path):
     summary = json.loads((trained / "results.json").read_text())
-    assert summary["test"]["auprc"] == 1.0 and summary["test"]["roc_auc"] == 1.0  # the fixture's frauds are separable
+    assert summary["test"]["auprc"] == 1.0
+    assert summary["test"]["roc_auc"] == 1.0
     assert summary["history"][-1]["train_loss"] < 0.05 < summary["history"][0]["train_loss"]
-    assert summary["baselines"] == {} and (trained / "pr_curve.png").stat().st_size > 0
+    assert summary["baselines"] == {}
+    assert (trained / "pr_curve.png").stat().st_size > 0
     run = load_run(trained, all_recipes())
     header, values = fixture_table()
     train = values[:TRAIN_ROWS, 1:30].copy()  # V1..V28, Amount of the first 35 rows
@@ -68,7 +70,9 @@ def test_predict_agrees_with_the_evaluation(trained: Path, capsys: pytest.Captur
     assert flagged_frauds / max(sum(r["flagged"] for r in test), 1) == summary["precision"]
     assert main(["predict", str(trained), str(FIXTURE)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 50 and lines[3].startswith(f"{FIXTURE}:5  p(fraud) ") and lines[3].endswith("(true: fraud)")
+    assert len(lines) == 50
+    assert lines[3].startswith(f"{FIXTURE}:5  p(fraud) ")
+    assert lines[3].endswith("(true: fraud)")
 
 
 def test_predict_rows_without_class_and_bad_files(trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
@@ -78,7 +82,8 @@ def test_predict_rows_without_class_and_bad_files(trained: Path, tmp_path: Path,
     capsys.readouterr()
     assert main(["predict", str(trained), str(rows), "--json"]) == 0
     results = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert len(results) == 3 and all(set(r) == {"input", "fraud_probability", "flagged"} for r in results)
+    assert len(results) == 3
+    assert all(set(r) == {"input", "fraud_probability", "flagged"} for r in results)
     bad = tmp_path / "bad.csv"
     bad.write_text("\n".join(",".join(c for k, c in enumerate(line.split(",")) if k != 29) for line in lines[:4]))
     assert main(["predict", str(trained), str(bad)]) != 0  # the command prints the reader's error, not a traceback
@@ -100,5 +105,6 @@ def test_baselines_score_what_they_must_on_the_fixture(tmp_path: Path):
     for name in ("gradient_boosting", "gradient_boosting_l2"):
         # 35 training rows cannot be split into leaves of min_samples_leaf=20: every tree is one leaf, every
         # score the same, so AUPRC is the test's fraud share (2 of 10) and ROC-AUC a coin's
-        assert baselines[name]["auprc"] == pytest.approx(0.2) and baselines[name]["roc_auc"] == 0.5
+        assert baselines[name]["auprc"] == pytest.approx(0.2)
+        assert baselines[name]["roc_auc"] == 0.5
     assert (out / "pr_curve.png").stat().st_size > 0

@@ -20,7 +20,8 @@ FIXTURES = Path(__file__).parents[2] / "fixtures" / "recipes"
 
 def test_parse_ts_multichannel_variable_length_with_missing_values():
     s = gesture.read_series(FIXTURES / "motions.ts")
-    assert s.classes == ["walk", "run", "rest"] and s.labels[:4] == ["walk", "walk", "walk", "run"]
+    assert s.classes == ["walk", "run", "rest"]
+    assert s.labels[:4] == ["walk", "walk", "walk", "run"]
     assert [tuple(v.shape) for v in s.values[:3]] == [(5, 2), (4, 2), (6, 2)]  # (T, C): channels become columns
     assert s.values[0][:, 1].tolist() == pytest.approx([1.0, 1.2, 1.0, 1.2, 1.0])
     assert math.isnan(float(s.values[7][3, 0]))  # '?' is missing
@@ -39,7 +40,8 @@ def test_parse_ts_errors_name_file_and_line():
 
 def test_parse_ucr_csv_with_ragged_rows():
     s = gesture.read_series(FIXTURES / "wave.csv")
-    assert s.labels == ["1", "1", "2", "2"] and [len(v) for v in s.values] == [5, 4, 5, 4]
+    assert s.labels == ["1", "1", "2", "2"]
+    assert [len(v) for v in s.values] == [5, 4, 5, 4]
     with pytest.raises(ValueError, match=r"w.csv:2: a value is not a number"):
         gesture.parse_ucr("1,0.5,0.2\n2,0.1,x\n", "w.csv", ",")
 

@@ -59,8 +59,12 @@ def test_a_tune_without_notes_is_unparsable():
 
 def test_histograms_and_distance_by_hand():
     pc, du = histograms([[(60, 1.0), (62, 0.5)], [(72, 1.0), (61, 5.0)]])
-    assert pc[0] == 0.5 and pc[1] == 0.25 and pc[2] == 0.25
-    assert du[3] == 0.5 and du[1] == 0.25 and du[-1] == 0.25  # 1.0, 0.5, and 5.0 in "other"
+    assert pc[0] == 0.5
+    assert pc[1] == 0.25
+    assert pc[2] == 0.25
+    assert du[3] == 0.5
+    assert du[1] == 0.25
+    assert du[-1] == 0.25
     assert total_variation(np.array([1.0, 0.0]), np.array([0.0, 1.0])) == 1.0
     assert total_variation(pc, pc) == 0.0
 
@@ -73,7 +77,8 @@ def test_events_are_cached_under_rnnkit_cache(tmp_path, monkeypatch):
     tunes = load_abc(FIXTURES / "tunes.abc")
     first = cached_events(tunes)
     files = list((tmp_path / "music").glob("events-*.json"))
-    assert len(files) == 1 and first[0][0] == (60, 1.0)
+    assert len(files) == 1
+    assert first[0][0] == (60, 1.0)
     files[0].write_text(json.dumps([[[1, 2.0]]] * 3))  # a doctored cache proves the second call reads it
     assert cached_events(tunes)[0] == [(1, 2.0)]
 
@@ -104,11 +109,13 @@ def test_a_trained_model_beats_the_unigram_then_scores_and_generates(tmp_path, m
     test, unigram = summary["test"], summary["baselines"]["unigram"]
     # the pieces are conditioned on the validation tunes' keys: the model writes the key's triad, the unigram
     # draws from all four keys' notes at once, so its pitch classes (pooled, and relative to the tonic) are further off
-    assert test["parse_rate"] >= unigram["parse_rate"] and test["parse_rate"] >= 0.9
+    assert test["parse_rate"] >= unigram["parse_rate"]
+    assert test["parse_rate"] >= 0.9
     assert test["pitch_class_tv"] < unigram["pitch_class_tv"]
     assert test["degree_tv"] < unigram["degree_tv"] - 0.2
     assert test["nll_per_event"] < 1.5  # the unigram's entropy over ~20 characters is about 2.5 nats
-    assert (run / "generated" / "tune-0.abc").exists() and (run / "histograms.png").exists()
+    assert (run / "generated" / "tune-0.abc").exists()
+    assert (run / "histograms.png").exists()
     assert load_checkpoint(run / "best.pt")["kind"] == "music"
 
     capsys.readouterr()
@@ -116,7 +123,8 @@ def test_a_trained_model_beats_the_unigram_then_scores_and_generates(tmp_path, m
     assert re.fullmatch(rf"{re.escape(str(abc))}: 48 tunes, \d\.\d{{4}} nats per event\n", capsys.readouterr().out)
     assert main(["generate", str(run), "--num", "1", "--seed", "0", "--out", str(tmp_path / "gen"), "--prime", "G;M:4/4 L:1/4\\nGB"]) == 0
     abc_out = (tmp_path / "gen" / "sample-0-0.abc").read_text()
-    assert "K:G\nGB" in abc_out and "M:4/4" in abc_out  # the prime is the tune's start
+    assert "K:G\nGB" in abc_out
+    assert "M:4/4" in abc_out
     assert str(tmp_path / "gen" / "sample-0-0.abc") in capsys.readouterr().out
     assert main(["generate", str(run), "--num", "1", "--prime", "F#loc"]) != 0
     assert "unknown key" in capsys.readouterr().err
@@ -140,7 +148,8 @@ def test_sampling_is_reproducible_with_a_seed():
     model = music.build_model(music.MusicConfig(hidden_size=8, embed_size=4, key_size=4, max_chars=20), data)
     a = music.sample_tunes(model, data, ["C", "C"], generator=torch.Generator().manual_seed(5))
     b = music.sample_tunes(model, data, ["C", "C"], generator=torch.Generator().manual_seed(5))
-    assert a == b and all(isinstance(t, Tune) for t in a)
+    assert a == b
+    assert all(isinstance(t, Tune) for t in a)
     assert not any("<" in t.text for t in a)  # specials are never written into the music
 
 
@@ -198,7 +207,9 @@ def test_tonic_relative_histogram_by_hand():
         tonic_pitch_class("Hm")
     # in G, G and D are degrees 0 and 7; in D, D and A are degrees 0 and 7 as well
     h = degree_histogram([[(67, 1.0), (74, 1.0)], [(62, 1.0), (69, 1.0), (71, 1.0), (71, 1.0)]], ["G", "D"])
-    assert h[0] == pytest.approx(2 / 6) and h[7] == pytest.approx(2 / 6) and h[9] == pytest.approx(2 / 6)
+    assert h[0] == pytest.approx(2 / 6)
+    assert h[7] == pytest.approx(2 / 6)
+    assert h[9] == pytest.approx(2 / 6)
 
 
 # ---- score pictures (verovio) ---------------------------------------------------------------
@@ -216,7 +227,9 @@ def test_the_score_prints_the_accidentals_music21_read_and_the_key_signature():
     # SMuFL glyphs: E261 natural, E262 sharp
     assert re.findall(r'class="accid">\s*<use xlink:href="#(E26\d)', svg) == ["E261", "E262", "E262"]
     assert re.findall(r'class="keyAccid">\s*<use xlink:href="#(E26\d)', svg) == ["E262"]  # one sharp
-    assert svg.count('class="note"') == 11 and svg.count('class="rest"') == 2 and "fixture" in svg
+    assert svg.count('class="note"') == 11
+    assert svg.count('class="rest"') == 2
+    assert "fixture" in svg
 
 
 def test_draw_score_writes_a_png_and_write_piece_puts_it_beside_the_midi(tmp_path):

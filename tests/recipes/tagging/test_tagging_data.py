@@ -26,8 +26,10 @@ FIXTURES = Path(__file__).parents[2] / "fixtures" / "recipes"
 def test_conll_bio_file_gives_tokens_and_tags():
     sentences = read_conll(FIXTURES / "ner.conll")
     assert len(sentences) == 5
-    assert sentences[0].tokens[3:5] == ["Arcade", "Fire"] and sentences[0].tags[3:5] == ["B-creative-work", "I-creative-work"]
-    assert sentences[1].tokens[0] == "@sarah" and sentences[1].tags[-2:] == ["B-person", "I-person"]
+    assert sentences[0].tokens[3:5] == ["Arcade", "Fire"]
+    assert sentences[0].tags[3:5] == ["B-creative-work", "I-creative-work"]
+    assert sentences[1].tokens[0] == "@sarah"
+    assert sentences[1].tags[-2:] == ["B-person", "I-person"]
 
 
 def test_conll_error_names_the_file_and_line_of_a_bad_line():
@@ -52,7 +54,8 @@ def test_universal_mapping_of_brown_tags():
              "at": "DET", "in-tl": "ADP", "cs": "ADP", "cc": "CONJ", "cd": "NUM", "to": "PRT", "jjt": "ADJ", "ql": "ADV",
              "pp$": "PRON", "fw-nn-tl": "X", "uh": "X", ".": ".", "--": ".", "''": ".", "NN-HL": "NOUN"}
     assert {t: universal_tag(t) for t in cases} == cases
-    assert strip_markers("NN-TL-HL") == "nn" and strip_markers("fw-in+at") == "in"
+    assert strip_markers("NN-TL-HL") == "nn"
+    assert strip_markers("fw-in+at") == "in"
 
 
 def test_brown_fixture_in_universal_and_original_tags():
@@ -86,4 +89,6 @@ def test_split_is_80_10_10_of_data_without_files_and_takes_given_files():
     assert sorted(s.tokens[0] for s in train + dev + test) == sorted(s.tokens[0] for s in sentences)  # a partition
     assert split_data(sentences, None, None, -1, split_seed=1, max_train=None)[1] == dev  # the seed fixes it
     train, dev, test = split_data(sentences, str(FIXTURES / "ner.conll"), str(FIXTURES / "ner.conll"), -1, split_seed=1, max_train=7)
-    assert len(train) == 7 and len(dev) == len(test) == 5 and dev[0].tokens[3] == "Arcade"
+    assert len(train) == 7
+    assert len(dev) == len(test) == 5
+    assert dev[0].tokens[3] == "Arcade"

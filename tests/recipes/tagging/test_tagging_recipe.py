@@ -32,11 +32,13 @@ def test_ner_smoke_with_crf_then_predict_and_the_checkpoint_scores_what_the_run_
     recipe = get_recipe("ner")
     torch.manual_seed(0)
     again = recipe.evaluate(run.model, run.config, recipe.prepare_data(run.config), "test")
-    assert set(again) == {"accuracy", "precision", "recall", "f1"} and again == pytest.approx(summary["test"])
+    assert set(again) == {"accuracy", "precision", "recall", "f1"}
+    assert again == pytest.approx(summary["test"])
     capsys.readouterr()
     assert main(["predict", str(tmp_path), "Tom visited Paris"]) == 0
     words = capsys.readouterr().out.strip().split()
-    assert [w.split("/")[0] for w in words] == ["Tom", "visited", "Paris"] and all(w.endswith(")") for w in words)
+    assert [w.split("/")[0] for w in words] == ["Tom", "visited", "Paris"]
+    assert all(w.endswith(")") for w in words)
     tags = {w.split("/")[1].split("(")[0] for w in words}
     assert tags <= set(run.meta["vocabs"]["tags"]["itos"])
 
@@ -46,7 +48,8 @@ def test_ner_without_crf_or_chars_on_a_split_of_data(tmp_path: Path):
     args = ["recipe", "ner", "--data", str(FIXTURES / "recipes" / "ner.conll"), "--no-crf", "--no-chars", "--out", str(tmp_path)]
     assert main([*args, *QUICK]) == 0
     run = load_run(tmp_path / "best.pt", all_recipes())
-    assert run.model.tagger.crf is None and run.model.features.char is None
+    assert run.model.tagger.crf is None
+    assert run.model.features.char is None
 
 
 def test_ner_rejects_non_bio_tags(tmp_path: Path, capsys: pytest.CaptureFixture[str]):

@@ -62,7 +62,9 @@ def test_sentiment_trains_and_predicts_what_its_checkpoint_computes(tmp_path: Pa
     out = tmp_path / "run"
     assert main(["recipe", "sentiment", "--data", str(data), "--out", str(out), "--min-freq", "1", *QUICK]) == 0
     summary = json.loads((out / "results.json").read_text())
-    assert summary["recipe"] == "sentiment" and summary["epochs_run"] == 1 and "dev_accuracy" in summary["history"][0]
+    assert summary["recipe"] == "sentiment"
+    assert summary["epochs_run"] == 1
+    assert "dev_accuracy" in summary["history"][0]
 
     # the test accuracy is the share of the test split (the seeded 80/10/10 cut) that the reference gets right
     texts, labels, _ = classify.read_table(data, "text", "label")
@@ -123,8 +125,11 @@ def test_a_whole_email_spam_model_refuses_bare_text_and_says_what_it_takes(spam_
     capsys.readouterr()
     assert main(["predict", str(spam_runs["whole"]), BARE]) == 2
     err = capsys.readouterr().err
-    assert "trained on whole e-mails" in err and ".eml" in err and "CSV/TSV" in err
-    assert "rnnkit recipe spam --body-only" in err and "Traceback" not in err
+    assert "trained on whole e-mails" in err
+    assert ".eml" in err
+    assert "CSV/TSV" in err
+    assert "rnnkit recipe spam --body-only" in err
+    assert "Traceback" not in err
 
 
 def test_a_whole_email_spam_model_reads_files_folders_raw_emails_and_its_csv(spam_runs: dict[str, Path], tmp_path: Path,
@@ -159,4 +164,5 @@ def test_predict_help_says_what_each_recipe_takes(capsys: pytest.CaptureFixture[
     assert stop.value.code == 0
     shown = " ".join(capsys.readouterr().out.split())
     assert f"spam: {' '.join(SpamRecipe.inputs.split())}" in shown
-    assert "bare text (a sentence) only if trained with --body-only" in shown and "sentiment: sentences" in shown
+    assert "bare text (a sentence) only if trained with --body-only" in shown
+    assert "sentiment: sentences" in shown

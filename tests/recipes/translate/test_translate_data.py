@@ -42,7 +42,8 @@ def test_a_multi30k_style_folder_with_gzip(tmp_path: Path):
     shutil.copy(FIXTURES / "pairs.de", tmp_path / "test_2016_flickr.de")
     shutil.copy(FIXTURES / "pairs.en", tmp_path / "test_2016_flickr.en")
     splits = td.read_folder(tmp_path, "de", "en")
-    assert set(splits) == {"train", "val", "test"} and splits["val"][3] == ("Ein Mann fährt Fahrrad.", "A man rides a bike.")
+    assert set(splits) == {"train", "val", "test"}
+    assert splits["val"][3] == ("Ein Mann fährt Fahrrad.", "A man rides a bike.")
     with pytest.raises(ValueError, match="no train.fr"):
         td.read_folder(tmp_path, "fr", "en")
 
@@ -50,7 +51,8 @@ def test_a_multi30k_style_folder_with_gzip(tmp_path: Path):
 def test_subwords_decode_back_to_the_detokenised_sentence():
     sentences = (FIXTURES / "pairs.de").read_text().splitlines()
     tok = td.train_tokenizer(sentences, vocab_size=80)
-    assert tok.token_to_id("<pad>") == 0 and tok.token_to_id("<eos>") == 2
+    assert tok.token_to_id("<pad>") == 0
+    assert tok.token_to_id("<eos>") == 2
     ids = td.encode(tok, sentences, max_tokens=100)
     assert [td.decode(tok, i) for i in ids] == sentences
     assert td.decode(td.tokenizer_from_str(tok.to_str()), ids[0]) == sentences[0]  # as a checkpoint stores it
