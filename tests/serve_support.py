@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -145,3 +148,16 @@ def translate_checkpoint(out: Path, seed: int = 0, beam: int = 1) -> Path:
     meta = {"source_tokenizer": source.to_str(), "target_tokenizer": target.to_str()}
     atomic_save(make_recipe_checkpoint("translate", model, dataclasses.asdict(config), meta), out / "best.pt")
     return out
+
+
+def serve_process(*args: str) -> tuple[subprocess.Popen[str], str]:
+    """``rnnkit serve ARGS --port 0`` in its own process; returns it and its URL once it listens (killed if it never does)."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "rnnkit.cli", "serve", *args, "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if "listening on" in line:
+            return proc, line.split("listening on ")[1].split()[0].rstrip("/")
+    proc.kill()
+    raise AssertionError("the server did not start")

@@ -9,11 +9,8 @@ inputs, each a 4xx naming its field; recipe predictions; and SIGTERM ending a ru
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +24,7 @@ from serve_support import (
     random_charlm,
     sentiment_checkpoint,
     sentiment_reference,
+    serve_process,
     sse_events,
     tagger_checkpoint,
     train_tiny_charlm,
@@ -387,16 +385,8 @@ def test_client_giving_up_on_a_whole_answer_takes_its_job_out_too(slow_server):
 
 
 def test_sigterm_lets_the_stream_end_then_exits(runs, tmp_path):
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "rnnkit.cli", "serve", str(runs["lstm"]), "--port", "0", "--drain", "1"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    proc, url = serve_process(str(runs["lstm"]), "--drain", "1")
     try:
-        url = None
-        for line in proc.stdout:  # type: ignore[union-attr]
-            if "listening on" in line:
-                url = line.split("listening on ")[1].split()[0].rstrip("/")
-                break
-        assert url is not None, "the server did not start"
         with httpx.stream("POST", url + "/v1/generate", json={"length": 2000, "stream": True, "seed": 1}, timeout=30) as r:
             lines = r.iter_lines()
             next(line for line in lines if line.startswith("data:"))

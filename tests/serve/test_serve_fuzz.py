@@ -10,14 +10,12 @@ import json
 import os
 import random
 import socket
-import subprocess
-import sys
 import time
 
 import httpx
 import psutil
 import pytest
-from serve_support import train_tiny_charlm
+from serve_support import serve_process, train_tiny_charlm
 
 REQUESTS = int(os.environ.get("RNNKIT_FUZZ_REQUESTS", "250"))  # bounded: ~5 s on a busy two-core machine; raise it for a longer run
 KEYS = ["model", "prime", "length", "temperature", "top_k", "top_p", "seed", "stream", "watch", "inputs"]
@@ -57,15 +55,7 @@ def junk_body(rng: random.Random) -> bytes:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     run = train_tiny_charlm(tmp_path_factory.mktemp("fuzz") / "lstm", steps=3)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "rnnkit.cli", "serve", str(run), "--port", "0", "--max-length", "200",
-                             "--max-body", "8192", "--timeout", "10"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    url = None
-    for line in proc.stdout:  # type: ignore[union-attr]
-        if "listening on" in line:
-            url = line.split("listening on ")[1].split()[0].rstrip("/")
-            break
-    assert url is not None, "the server did not start"
+    proc, url = serve_process(str(run), "--max-length", "200", "--max-body", "8192", "--timeout", "10")
     yield proc, url
     proc.terminate()
     proc.wait(20)
