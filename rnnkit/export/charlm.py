@@ -28,7 +28,7 @@ from onnx import TensorProto, helper
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from rnnkit.export.onnx_graph import Graph, model_proto, stack_sequence, stack_step, value
+from rnnkit.export.onnx_graph import Graph, model_proto, stack_sequence, stack_step, state_io, value
 from rnnkit.layers import to_torch
 from rnnkit.layers.recurrent import RecurrentBase
 from rnnkit.lm.char_lm import CharLM
@@ -68,26 +68,20 @@ def charlm_onnx(model: CharLM) -> dict[str, onnx.ModelProto]:
     emb, w, b = g.tensor(model.embedding.weight, "embedding"), g.tensor(model.head.weight, "head_w", True), g.tensor(model.head.bias, "head_b")
     x = g.op("Gather", [emb, "ids"], axis=0)  # (B, T, E)
     out, h_n, c_n = stack_sequence(g, rnn, x, "lengths", "h0", "c0" if lstm else None)
-    g.nodes += [helper.make_node("Add", [g.op("MatMul", [out, w]), b], ["logits"]), helper.make_node("Identity", [h_n], ["h_n"])]
-    ins = [value("ids", ["B", "T"], TensorProto.INT64), value("lengths", ["B"], TensorProto.INT64), value("h0", [L, "B", H])]
-    outs = [value("logits", ["B", "T", V]), value("h_n", [L, "B", H])]
-    if c_n is not None:
-        g.nodes.append(helper.make_node("Identity", [c_n], ["c_n"]))
-        ins.append(value("c0", [L, "B", H]))
-        outs.append(value("c_n", [L, "B", H]))
+    g.nodes.append(helper.make_node("Add", [g.op("MatMul", [out, w]), b], ["logits"]))
+    state_ins, state_outs = state_io(g, h_n, c_n, ("h0", "c0"), ("h_n", "c_n"), [L, "B", H], [L, "B", H])
+    ins = [value("ids", ["B", "T"], TensorProto.INT64), value("lengths", ["B"], TensorProto.INT64), *state_ins]
+    outs = [value("logits", ["B", "T", V]), *state_outs]
     graphs["sequence"] = model_proto(g, ins, outs, "rnnkit_charlm_sequence", meta)
     # one step: the state goes in and comes out, so the caller owns it
     s = Graph()
     emb, w, b = s.tensor(model.embedding.weight, "embedding"), s.tensor(model.head.weight, "head_w", True), s.tensor(model.head.bias, "head_b")
     x = s.op("Gather", [emb, "ids"], axis=0)  # (B, E)
     y, h_new, c_new = stack_step(s, rnn, x, "h", "c" if lstm else None)
-    s.nodes += [helper.make_node("Add", [s.op("MatMul", [y, w]), b], ["logits"]), helper.make_node("Identity", [h_new], ["h_new"])]
-    ins = [value("ids", ["B"], TensorProto.INT64), value("h", [L, "B", H])]
-    outs = [value("logits", ["B", V]), value("h_new", [L, "B", H])]
-    if c_new is not None:
-        s.nodes.append(helper.make_node("Identity", [c_new], ["c_new"]))
-        ins.append(value("c", [L, "B", H]))
-        outs.append(value("c_new", [L, "B", H]))
+    s.nodes.append(helper.make_node("Add", [s.op("MatMul", [y, w]), b], ["logits"]))
+    state_ins, state_outs = state_io(s, h_new, c_new, ("h", "c"), ("h_new", "c_new"), [L, "B", H], [L, "B", H])
+    ins = [value("ids", ["B"], TensorProto.INT64), *state_ins]
+    outs = [value("logits", ["B", V]), *state_outs]
     graphs["step"] = model_proto(s, ins, outs, "rnnkit_charlm_step", meta)
     return graphs
 

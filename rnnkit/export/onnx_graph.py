@@ -194,6 +194,19 @@ def model_proto(g: Graph, inputs: list[onnx.ValueInfoProto], outputs: list[onnx.
     return model
 
 
+def state_io(g: Graph, h: str, c: str | None, inputs: tuple[str, str], outputs: tuple[str, str], h_dims: list[Any],
+             c_dims: list[Any]) -> tuple[list[onnx.ValueInfoProto], list[onnx.ValueInfoProto]]:
+    """The recurrent state as explicit graph inputs and outputs: h (and c for an LSTM) in under ``inputs``'
+    names, the final ``h``/``c`` out under ``outputs``' names. Returns (inputs, outputs) to append to the graph's."""
+    g.nodes.append(helper.make_node("Identity", [h], [outputs[0]]))
+    ins, outs = [value(inputs[0], h_dims)], [value(outputs[0], h_dims)]
+    if c is not None:
+        g.nodes.append(helper.make_node("Identity", [c], [outputs[1]]))
+        ins.append(value(inputs[1], c_dims))
+        outs.append(value(outputs[1], c_dims))
+    return ins, outs
+
+
 def value(name: str, dims: list[Any], dtype: int = FLOAT) -> onnx.ValueInfoProto:
     return helper.make_tensor_value_info(name, dtype, dims)
 
@@ -206,23 +219,17 @@ def layer_graphs(layer: RecurrentBase) -> dict[str, onnx.ModelProto]:
     meta = {"rnnkit.mode": layer.mode, "rnnkit.layout": "batch-first x (B, T, I); states (L*D, B, H)"}
     g = Graph()
     out, h_n, c_n = stack_sequence(g, layer, "x", "lengths", "h0", "c0" if is_lstm else None)
-    g.nodes += [helper.make_node("Identity", [out], ["output"]), helper.make_node("Identity", [h_n], ["h_n"])]
-    ins = [value("x", ["B", "T", I]), value("lengths", ["B"], TensorProto.INT64), value("h0", [L * D, "B", H_out])]
-    outs = [value("output", ["B", "T", D * H_out]), value("h_n", [L * D, "B", H_out])]
-    if c_n is not None:
-        g.nodes.append(helper.make_node("Identity", [c_n], ["c_n"]))
-        ins.append(value("c0", [L * D, "B", H]))
-        outs.append(value("c_n", [L * D, "B", H]))
+    g.nodes.append(helper.make_node("Identity", [out], ["output"]))
+    state_ins, state_outs = state_io(g, h_n, c_n, ("h0", "c0"), ("h_n", "c_n"), [L * D, "B", H_out], [L * D, "B", H])
+    ins = [value("x", ["B", "T", I]), value("lengths", ["B"], TensorProto.INT64), *state_ins]
+    outs = [value("output", ["B", "T", D * H_out]), *state_outs]
     graphs = {"sequence": model_proto(g, ins, outs, "rnnkit_sequence", meta)}
     if not layer.bidirectional:
         s = Graph()
         y, h, c = stack_step(s, layer, "x", "h", "c" if is_lstm else None)
-        s.nodes += [helper.make_node("Identity", [y], ["y"]), helper.make_node("Identity", [h], ["h_new"])]
-        ins = [value("x", ["B", I]), value("h", [L, "B", H_out])]
-        outs = [value("y", ["B", H_out]), value("h_new", [L, "B", H_out])]
-        if c is not None:
-            s.nodes.append(helper.make_node("Identity", [c], ["c_new"]))
-            ins.append(value("c", [L, "B", H]))
-            outs.append(value("c_new", [L, "B", H]))
+        s.nodes.append(helper.make_node("Identity", [y], ["y"]))
+        state_ins, state_outs = state_io(s, h, c, ("h", "c"), ("h_new", "c_new"), [L, "B", H_out], [L, "B", H])
+        ins = [value("x", ["B", I]), *state_ins]
+        outs = [value("y", ["B", H_out]), *state_outs]
         graphs["step"] = model_proto(s, ins, outs, "rnnkit_step", meta)
     return graphs

@@ -17,7 +17,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-from rnnkit.export.onnx_graph import Graph, model_proto, stack_sequence, stack_step, value
+from rnnkit.export.onnx_graph import Graph, model_proto, stack_sequence, stack_step, state_io, value
 from rnnkit.layers.recurrent import RecurrentBase
 from rnnkit.models.seq2seq import Seq2Seq
 
@@ -93,15 +93,11 @@ def seq2seq_onnx(model: Seq2Seq, metadata: dict[str, str] | None = None) -> dict
     else:  # no attention: the weights say so by being all zero
         weights = s.op("Mul", [s.op("Cast", ["mask"], to=TensorProto.FLOAT), s.const(0.0, "zero")])
     s.nodes += [helper.make_node("Identity", [_linear(s, y, model.out, "out")], ["logits"]),
-                helper.make_node("Identity", [h_new], ["h_new"]), helper.make_node("Identity", [weights], ["weights"])]
-    ins = [value("tokens", ["B"], TensorProto.INT64), value("h", [L, "B", H])]
-    outs = [value("logits", ["B", c.vocab_size]), value("h_new", [L, "B", H])]
-    if lstm:
-        assert c_new is not None
-        s.nodes.append(helper.make_node("Identity", [c_new], ["c_new"]))
-        ins.append(value("c", [L, "B", H]))
-        outs.append(value("c_new", [L, "B", H]))
-    ins += [value("memory", ["B", "S", H]), value("mask", ["B", "S"], TensorProto.BOOL)]
-    outs.append(value("weights", ["B", "S"]))
+                helper.make_node("Identity", [weights], ["weights"])]
+    assert (c_new is not None) == lstm
+    state_ins, state_outs = state_io(s, h_new, c_new, ("h", "c"), ("h_new", "c_new"), [L, "B", H], [L, "B", H])
+    ins = [value("tokens", ["B"], TensorProto.INT64), *state_ins,
+           value("memory", ["B", "S", H]), value("mask", ["B", "S"], TensorProto.BOOL)]
+    outs = [value("logits", ["B", c.vocab_size]), *state_outs, value("weights", ["B", "S"])]
     graphs["decoder"] = model_proto(s, ins, outs, "rnnkit_seq2seq_decoder", meta)
     return graphs
