@@ -87,6 +87,21 @@ def accuracy(model: nn.Module, data: Labelled, batch_size: int = 256) -> float:
     return float((pred == torch.tensor(data.labels)).float().mean())
 
 
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval of a proportion k/n (95% with z = 1.96; Wilson, 1927), which stays
+    inside [0, 1] and is honest at k = 0 or k = n, where p(1-p)/n is not:
+
+        p = k/n,  centre = (p + z^2/2n) / (1 + z^2/n),  half = z sqrt(p(1-p)/n + z^2/4n^2) / (1 + z^2/n)
+    """
+    if n <= 0 or not 0 <= successes <= n:
+        raise ValueError(f"wilson_interval: need 0 <= successes <= n and n > 0, got {successes} of {n}.")
+    p = successes / n
+    scale = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / scale
+    half = z * (p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5 / scale
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
 def train(
     model: nn.Module,
     train_data: Labelled,
