@@ -10,10 +10,10 @@ from rnnkit.recipes.classify import wilson_interval
 
 
 def test_wilson_interval_at_all_right_and_all_wrong():
-    # k = n = 10, z = 1.96 by hand: z^2 = 3.8416, scale 1.38416, centre 1.19208 / 1.38416 = 0.86124,
-    # half 1.96 * sqrt(3.8416 / 400) / 1.38416 = 0.13877 -> (0.72247, 1); k = 0 mirrors it
-    assert wilson_interval(10, 10) == pytest.approx((0.72247, 1.0), abs=1e-5)
-    assert wilson_interval(0, 10) == pytest.approx((0.0, 0.27753), abs=1e-5)
+    # k = n = 10, z = 1.96 by hand: z^2 = 3.8416, scale 1.38416, centre 1.19208 / 1.38416 = 0.861229,
+    # half 1.96 * 0.098 / 1.38416 = 0.138770 -> (0.722459, 1); k = 0 mirrors it
+    assert wilson_interval(10, 10) == pytest.approx((0.722459, 1.0), abs=1e-6)
+    assert wilson_interval(0, 10) == pytest.approx((0.0, 0.277541), abs=1e-6)
 
 
 @pytest.mark.parametrize(("k", "n"), [(1, 2), (45, 50), (359, 370), (136, 150)])
