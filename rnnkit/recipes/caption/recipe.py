@@ -23,6 +23,7 @@ what the defaults reach and how long they take on one CPU thread.
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,7 @@ from rnnkit.recipes.caption.scenes import (
     load_source,
     split_sources,
 )
+from rnnkit.recipes.captioning import caption_ids, corpus_bleu
 from rnnkit.recipes.contract import GenerateOptions, Meta, Recipe, RecipeConfig
 from rnnkit.recipes.text import BOS, EOS, PAD, UNK, TokenVocab, pad_batch
 from rnnkit.utils.checkpoint import FORMAT, VERSION
@@ -144,16 +146,7 @@ class Captioner(nn.Module):
     def caption(self, images: Tensor, beam: int = 1) -> list[list[int]]:
         """Token ids of one caption per image (without the end token): greedy, or beam search if beam > 1."""
         self.eval()
-        u = self._condition(images)
-        eos = self.decoder.config.eos_id
-        if beam > 1:
-            best = self.decoder.beam_search(u, beam_width=beam)
-            return [[t for t in hyps[0].tokens if t != eos] for hyps in best]
-        if isinstance(self.decoder, OneToMany):
-            tokens, lengths = self.decoder.generate(u, greedy=True)
-        else:
-            tokens, lengths, _ = self.decoder.generate(u, greedy=True)
-        return [[t for t in row[: int(n)].tolist() if t != eos] for row, n in zip(tokens, lengths, strict=True)]
+        return caption_ids(self.decoder, self._condition(images), beam)
 
 
 # ---- data ------------------------------------------------------------------------------------
@@ -210,12 +203,8 @@ def caption_metrics(hyps: list[str], scenes: list[Scene]) -> dict[str, float]:
                         for f, s in zip(facts, scenes, strict=True)])
     metrics = {"fact_accuracy": float(exact), "digits_right": float(digits), "digits_and_relation_right": float(relation),
                "parsed": float(np.mean([f is not None for f in facts]))}
-    try:
-        import sacrebleu
-    except ModuleNotFoundError:
-        return metrics
-    refs = [list(r) for r in zip(*(s.captions() for s in scenes), strict=True)]  # two reference streams
-    metrics["bleu"] = float(sacrebleu.corpus_bleu(hyps, refs).score)
+    if importlib.util.find_spec("sacrebleu") is not None:
+        metrics["bleu"] = corpus_bleu(hyps, [s.captions() for s in scenes])  # both phrasings are references
     return metrics
 
 

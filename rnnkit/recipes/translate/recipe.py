@@ -30,6 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit.models import Seq2Seq, Seq2SeqConfig
+from rnnkit.recipes.captioning import corpus_bleu
 from rnnkit.recipes.contract import Meta, Recipe, RecipeConfig
 from rnnkit.recipes.text import bucket_batches, pad_batch
 from rnnkit.recipes.translate import data as td
@@ -169,12 +170,8 @@ def translate_one(model: Seq2Seq, source_tok: Any, target_tok: Any, sentence: st
 
 
 def bleu(hypotheses: list[str], references: list[str]) -> float:
-    """Corpus BLEU with sacreBLEU's defaults (13a tokenisation, case-sensitive) on detokenised text."""
-    try:
-        import sacrebleu
-    except ModuleNotFoundError:
-        raise ValueError("translate: BLEU needs sacrebleu; `pip install sacrebleu`.") from None
-    return float(sacrebleu.corpus_bleu(hypotheses, [references]).score)
+    """Corpus BLEU with sacreBLEU's defaults (13a tokenisation, case-sensitive) on detokenised text, one reference each."""
+    return corpus_bleu(hypotheses, [[r] for r in references])
 
 
 def mean_loss(model: Seq2Seq, pairs: td.Pairs, data: TranslateData, max_tokens: int) -> float:
