@@ -6,12 +6,13 @@
 
 ``generate_tokens`` runs any one-step decoder (a function ``step(tokens, state) -> (logits,
 state)``) until every sequence has emitted the end token or reached ``max_length``;
-one-to-many and seq2seq both use it.
+one-to-many and seq2seq both use it. ``decode_steps`` is the same loop as an iterator, for
+callers that show each token as soon as it is chosen (the chatbot streams its replies).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -59,30 +60,45 @@ def next_token(
     return torch.multinomial(probs, 1, generator=generator).squeeze(1)
 
 
+def decode_steps(
+    step: StepFn, state: Any, batch_size: int, bos_id: int, eos_id: int, max_length: int, device: torch.device,
+    greedy: bool = True, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
+    generator: torch.Generator | None = None,
+) -> Iterator[tuple[Tensor, Tensor]]:
+    """Decode step by step from ``bos_id``, yielding each step's tokens (B,) and logits (B, V) as they are
+    chosen (to stream them); rows that have ended repeat ``eos_id``. Stops once every row has ended, or
+    after ``max_length`` steps."""
+    tokens = torch.full((batch_size,), bos_id, dtype=torch.long, device=device)  # (B,)
+    done = torch.zeros(batch_size, dtype=torch.bool, device=device)  # (B,)
+    for _ in range(max_length):
+        # run the decoder one step on the previous token
+        logits, state = step(tokens, state)  # (B, V)
+        # choose, then keep finished sequences on the end token
+        tokens = next_token(logits, greedy, temperature, top_k, top_p, generator).masked_fill(done, eos_id)
+        yield tokens, logits
+        done = done | (tokens == eos_id)
+        if bool(done.all()):
+            return
+
+
 def generate_tokens(
     step: StepFn, state: Any, batch_size: int, bos_id: int, eos_id: int, max_length: int, device: torch.device,
     greedy: bool = True, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
     generator: torch.Generator | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """Decode step by step from ``bos_id``.
+    """Decode step by step from ``bos_id`` (``decode_steps``, collected).
 
     Returns tokens (B, T) (eos_id after each sequence's end), lengths (B,) counting the
     end token when one was emitted, and the logits of each step (B, T, V).
     """
-    tokens = torch.full((batch_size,), bos_id, dtype=torch.long, device=device)  # (B,)
     done = torch.zeros(batch_size, dtype=torch.bool, device=device)  # (B,)
     lengths = torch.full((batch_size,), max_length, dtype=torch.long, device=device)
     out, all_logits = [], []
-    for t in range(max_length):
-        # run the decoder one step on the previous token
-        logits, state = step(tokens, state)  # (B, V)
-        all_logits.append(logits)
-        # choose, then keep finished sequences on the end token
-        tokens = next_token(logits, greedy, temperature, top_k, top_p, generator).masked_fill(done, eos_id)
+    steps = decode_steps(step, state, batch_size, bos_id, eos_id, max_length, device, greedy, temperature, top_k, top_p, generator)
+    for t, (tokens, logits) in enumerate(steps):
         out.append(tokens)
+        all_logits.append(logits)
         ended = (tokens == eos_id) & ~done
         lengths = torch.where(ended, torch.full_like(lengths, t + 1), lengths)
         done = done | ended
-        if bool(done.all()):
-            break
     return torch.stack(out, 1), lengths, torch.stack(all_logits, 1)

@@ -222,9 +222,10 @@ class Seq2Seq(nn.Module):
     @torch.no_grad()
     def beam_search(
         self, inputs: Tensor, lengths: Any = None, beam_width: int = 5, max_length: int | None = None,
-        length_penalty: float = 0.0, n_best: int = 1,
+        length_penalty: float = 0.0, n_best: int = 1, no_repeat_ngram: int = 0,
     ) -> list[list[Hypothesis]]:
-        """The n_best translations of each source by beam search (rnnkit.models.beam), best first."""
+        """The n_best translations of each source by beam search (rnnkit.models.beam), best first;
+        ``no_repeat_ngram`` > 0 blocks repeating an n-gram within an output."""
         encoded = self.encode(inputs, lengths)
 
         def select(encoded: Encoded, index: Tensor) -> Encoded:
@@ -233,4 +234,4 @@ class Seq2Seq(nn.Module):
 
         c = self.config
         return beam_search(self._step, select, encoded, encoded.memory.size(0), c.bos_id, c.eos_id, beam_width,
-                           max_length or c.max_length, length_penalty, n_best, encoded.memory.device)
+                           max_length or c.max_length, length_penalty, n_best, encoded.memory.device, no_repeat_ngram)

@@ -1,5 +1,6 @@
 """Beam search and the sampling filters: hand-made decoders with known answers, and real models."""
 
+import itertools
 import math
 
 import pytest
@@ -142,3 +143,77 @@ def test_sampling_is_seeded_and_respects_filters():
     logits[:, 1] = 0.5
     assert set(draw(1).tolist()) == {1, 3}
     assert torch.equal(next_token(logits, True), torch.full((1000,), 3))
+
+
+# ---- n-gram repeat blocking and streaming ------------------------------------------------------
+
+
+@pytest.mark.parametrize(("prefix", "n", "banned"), [
+    ([5, 6, 5], 2, {6}),  # (5, 6) is in the prefix, which ends in 5: 6 would repeat it
+    ([1, 2, 3, 1, 2], 3, {3}),  # (1, 2, 3) again after "1 2"
+    ([1, 2, 3, 1, 2], 2, {3}),  # (2, 3) again after "2"
+    ([4, 4, 7], 1, {4, 7}),  # n = 1: no token twice
+    ([1, 2], 3, set()),  # no complete trigram yet
+    ([], 2, set()),
+])
+def test_repeat_bans_by_hand(prefix, n, banned):
+    from rnnkit.models.beam import repeat_bans
+
+    assert repeat_bans(prefix, n) == banned
+
+
+def loop_step(tokens: torch.Tensor, state: None) -> tuple[torch.Tensor, None]:
+    """A decoder that loops A B A B ...: after A it says B (0.7), after B or bos it says A (0.7); the end is 0.1."""
+    after_a = torch.log(torch.tensor([0.1, 0.2, 0.7, 1e-9]))  # EOS, A, B, BOS
+    after_b = torch.log(torch.tensor([0.1, 0.7, 0.2, 1e-9]))
+    return torch.where((tokens == A).unsqueeze(1), after_a, after_b), state
+
+
+def test_repeat_blocking_stops_a_loop_that_beam_search_prefers():
+    def run(n: int):  # averaged per token (length_penalty 1): ending at once (0.1) scores below the loop (0.7 a token)
+        return beam_search(loop_step, lambda s, i: s, None, 1, BOS, EOS, 3, 8, length_penalty=1.0, no_repeat_ngram=n)[0][0]
+
+    looped = run(0)
+    assert looped.tokens == [A, B_, A, B_, A, B_, A, B_]  # cut off at max_length, unfinished
+    assert not looped.finished
+    blocked = run(2)
+    assert blocked.finished
+    bigrams = list(itertools.pairwise(blocked.tokens))
+    assert len(bigrams) == len(set(bigrams))
+    # brute force: every A/B word without a repeated bigram, then the end, scored by its mean log-probability
+    probs = {(BOS, A): 0.7, (BOS, B_): 0.2, (A, B_): 0.7, (B_, A): 0.7, (A, A): 0.2, (B_, B_): 0.2, (A, EOS): 0.1,
+             (B_, EOS): 0.1, (BOS, EOS): 0.1}
+
+    def mean_logp(tokens: tuple[int, ...]) -> float:
+        path = [BOS, *tokens]
+        return sum(math.log(probs[pair]) for pair in itertools.pairwise(path)) / len(tokens)
+
+    words = [w for n in range(8) for w in itertools.product([A, B_], repeat=n)
+             if len(set(itertools.pairwise(w))) == len(w) - 1]
+    best = max(words, key=lambda w: mean_logp((*w, EOS)))
+    assert blocked.tokens == [*best, EOS] == [A, B_, A, EOS]
+    assert blocked.score == pytest.approx(mean_logp((*best, EOS)), rel=1e-5)
+
+
+def test_bad_repeat_block_argument():
+    with pytest.raises(ValueError, match="no_repeat_ngram must be an integer >= 0"):
+        beam_search(loop_step, lambda s, i: s, None, 1, BOS, EOS, 3, 8, no_repeat_ngram=-1)
+
+
+def test_decode_steps_streams_what_generate_tokens_returns():
+    from rnnkit.models.decoding import decode_steps
+
+    calls = []
+
+    def counting_step(tokens, state):
+        calls.append(1)
+        return table_step(tokens, state)
+
+    history = torch.empty(1, 0, dtype=torch.long)
+    steps = decode_steps(counting_step, history, 1, BOS, EOS, 5, torch.device("cpu"))
+    first, _ = next(steps)
+    assert first.tolist() == [A]
+    assert len(calls) == 1  # the first token comes out before the decoder runs a second step
+    rest = [t.item() for t, _ in steps]
+    tokens, lengths, _ = generate_tokens(table_step, history, 1, BOS, EOS, 5, torch.device("cpu"))
+    assert [A, *rest] == tokens[0, : int(lengths[0])].tolist() == [A, EOS]
