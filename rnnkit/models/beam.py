@@ -140,7 +140,8 @@ def repeat_bans(prefix: list[int], n: int) -> set[int]:
 
 def block_repeats(logp: Tensor, history: Tensor, n: int) -> Tensor:
     """``logp`` (N, V) with -inf on each row's repeat_bans of its prefix ``history`` (N, t)."""
-    rows, cols = [], []
+    rows: list[int] = []
+    cols: list[int] = []
     for r, prefix in enumerate(history.tolist()):
         banned = repeat_bans(prefix, n)
         rows.extend([r] * len(banned))

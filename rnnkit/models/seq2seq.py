@@ -71,6 +71,10 @@ class Encoded:
     mask: Tensor  # (B, S) bool, True on real source positions
     state: State  # the decoder's state: h (L, B, H), or (h, c) for an LSTM
 
+    def select(self, index: Tensor) -> Encoded:
+        """The rows ``index`` (N,) of each part, e.g. to expand every source over beams or candidates."""
+        return Encoded(self.memory.index_select(0, index), self.mask.index_select(0, index), select_state(self.state, index))
+
 
 class Seq2Seq(nn.Module):
     """Encode a source sequence, decode a target sequence with attention.
@@ -227,11 +231,6 @@ class Seq2Seq(nn.Module):
         """The n_best translations of each source by beam search (rnnkit.models.beam), best first;
         ``no_repeat_ngram`` > 0 blocks repeating an n-gram within an output."""
         encoded = self.encode(inputs, lengths)
-
-        def select(encoded: Encoded, index: Tensor) -> Encoded:
-            return Encoded(encoded.memory.index_select(0, index), encoded.mask.index_select(0, index),
-                           select_state(encoded.state, index))
-
         c = self.config
-        return beam_search(self._step, select, encoded, encoded.memory.size(0), c.bos_id, c.eos_id, beam_width,
+        return beam_search(self._step, Encoded.select, encoded, encoded.memory.size(0), c.bos_id, c.eos_id, beam_width,
                            max_length or c.max_length, length_penalty, n_best, encoded.memory.device, no_repeat_ngram)
