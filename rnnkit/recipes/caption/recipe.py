@@ -34,18 +34,10 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit.models import OneToMany, OneToManyConfig, Seq2Seq, Seq2SeqConfig
-from rnnkit.recipes.caption.scenes import (
-    CANVAS,
-    SOURCES,
-    DigitSource,
-    Scene,
-    caption_facts,
-    compose,
-    load_source,
-    split_sources,
-)
+from rnnkit.recipes.caption.scenes import CANVAS, Scene, caption_facts, compose
 from rnnkit.recipes.captioning import caption_ids, corpus_bleu
 from rnnkit.recipes.contract import GenerateOptions, Meta, Recipe, RecipeConfig
+from rnnkit.recipes.handwriting import SOURCES, DigitSource, load_source, split_sources
 from rnnkit.recipes.text import BOS, EOS, PAD, UNK, TokenVocab, pad_batch
 from rnnkit.utils.checkpoint import FORMAT, VERSION
 from rnnkit.utils.plotting import figure

@@ -20,17 +20,8 @@ from rnnkit.recipes.caption.recipe import (  # noqa: E402
     canonical,
     caption_metrics,
 )
-from rnnkit.recipes.caption.scenes import (  # noqa: E402
-    CANVAS,
-    Item,
-    caption_facts,
-    compose,
-    draw_item,
-    ink_boxes,
-    load_source,
-    resample,
-    split_sources,
-)
+from rnnkit.recipes.caption.scenes import CANVAS, Item, caption_facts, compose, draw_item  # noqa: E402
+from rnnkit.recipes.handwriting import ink_boxes, load_source, resample, split_sources  # noqa: E402
 from rnnkit.recipes.text import TokenVocab  # noqa: E402
 from rnnkit.utils.checkpoint import load_checkpoint  # noqa: E402
 
