@@ -24,6 +24,7 @@ RECIPES: dict[str, str] = {
     "caption": "rnnkit.recipes.caption.recipe:CaptionRecipe",
     "music": "rnnkit.recipes.music.recipe:MusicRecipe",
     "digits": "rnnkit.recipes.digits.recipe:DigitsRecipe",
+    "extract": "rnnkit.recipes.extract.recipe:ExtractRecipe",
     "forecast": "rnnkit.recipes.forecast.recipe:ForecastRecipe",
     "fraud": "rnnkit.recipes.fraud.recipe:FraudRecipe",
     "gesture": "rnnkit.recipes.gesture.recipe:GestureRecipe",
