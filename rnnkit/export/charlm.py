@@ -30,8 +30,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from rnnkit.export.onnx_graph import Graph, model_proto, stack_sequence, stack_step, state_io, value
 from rnnkit.layers import to_torch
-from rnnkit.layers.recurrent import RecurrentBase
-from rnnkit.lm.char_lm import CharLM
+from rnnkit.lm.char_lm import CharLM, classic_rnn
 
 SAMPLING = ("p = softmax(logits / temperature), cut to top_k / top_p as rnnkit.lm.sample.next_char_distribution; "
             "next id = argmax(p / E), E ~ Exp(1), one per vocabulary entry (torch.multinomial's draw of one sample)")
@@ -55,8 +54,7 @@ def describe(model: CharLM, fmt: str) -> dict[str, Any]:
 
 def charlm_onnx(model: CharLM) -> dict[str, onnx.ModelProto]:
     """The "sequence" and "step" graphs of a char-LM, with its vocabulary and config as metadata."""
-    rnn = model.rnn
-    assert isinstance(rnn, RecurrentBase)
+    rnn = classic_rnn(model, "export")
     c = model.config
     L, H, V, lstm = c.num_layers, c.hidden_size, c.vocab_size, c.cell == "lstm"
     info = describe(model, "onnx")
@@ -91,7 +89,7 @@ class _ScriptedLSTM(nn.Module):
 
     def __init__(self, model: CharLM) -> None:
         super().__init__()
-        self.embedding, self.rnn, self.head = model.embedding, to_torch(model.rnn), model.head
+        self.embedding, self.rnn, self.head = model.embedding, to_torch(classic_rnn(model, "export")), model.head
 
     def forward(self, ids: Tensor, lengths: Tensor, h0: Tensor, c0: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         packed = pack_padded_sequence(self.embedding(ids), lengths.cpu(), batch_first=True, enforce_sorted=False)
@@ -110,7 +108,7 @@ class _ScriptedRNN(nn.Module):
 
     def __init__(self, model: CharLM) -> None:
         super().__init__()
-        self.embedding, self.rnn, self.head = model.embedding, to_torch(model.rnn), model.head
+        self.embedding, self.rnn, self.head = model.embedding, to_torch(classic_rnn(model, "export")), model.head
 
     def forward(self, ids: Tensor, lengths: Tensor, h0: Tensor) -> tuple[Tensor, Tensor]:
         packed = pack_padded_sequence(self.embedding(ids), lengths.cpu(), batch_first=True, enforce_sorted=False)

@@ -127,7 +127,7 @@ class MinRecurrentBase(nn.Module):
                 h = log_space_scan(*MIN_LOG_COEFFICIENTS[self.mode](layer_input, w, b), h0[layer])  # (B, T, H)
             else:
                 h = self._loop(layer_input, h0[layer], w, b, alive)  # (B, T, H)
-            if lens is None:
+            if lens is None or alive is None:
                 h_n.append(h[:, -1])
             else:
                 # the state at each sequence's own last step; the scan is causal, so padding never leaks backwards
@@ -207,8 +207,8 @@ class MinStepper:
         self.layer, self.batch_size = layer, batch_size
         self.reset()
 
-    def reset(self, hx: Tensor | None = None) -> None:
-        """Zero the state, or set it to h_0 (L, B, H)."""
+    def reset(self, hx: Tensor | tuple[Tensor, Tensor] | None = None) -> None:
+        """Zero the state, or set it to h_0 (L, B, H) (a min-cell's state is h alone: a pair is refused)."""
         L, B, H = self.layer.num_layers, self.batch_size, self.layer.hidden_size
         weight = self.layer.layer_params(0)[0]
         if hx is None:

@@ -6,6 +6,11 @@ B batch, T time, E embedding size, H hidden size, L layers, V vocabulary size.
     e_t = Embedding(x_t)                         # (B, T, E)
     h_t = RNN(e_t, h_{t-1})                      # (B, T, H), L layers deep
     p(x_{t+1} | x_<=t) = softmax(W h_t + b)      # (B, T, V)
+
+The RNN is an LSTM, GRU or Elman stack (``rnnkit.layers.LAYERS``), or a minGRU/minLSTM stack trained
+with a parallel scan (``rnnkit.layers.MIN_LAYERS``). AWD-LSTM's regularisers (``rnnkit.lm.awd``) are
+options, all off by default: DropConnect on W_hh, embedding dropout, locked dropout on the stack's
+input and output, and weight tying (W = the embedding matrix, when E = H).
 """
 
 from __future__ import annotations
@@ -17,11 +22,15 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.func import functional_call
 
-from rnnkit.layers import LAYERS
+from rnnkit.layers import LAYERS, MIN_LAYERS, MinRecurrentBase, RecurrentBase
+from rnnkit.lm.awd import drop_connect, embedding_dropout, locked_dropout
 from rnnkit.lm.vocab import CharVocab
 
 # the whole factory: cell name -> layer class
+LM_LAYERS: dict[str, type[RecurrentBase] | type[MinRecurrentBase]] = {**LAYERS, **MIN_LAYERS}
+PROBABILITIES = ("dropout", "embedding_dropout", "input_dropout", "output_dropout", "weight_dropout")
 
 # a recurrent state: an LSTM's (h, c), each (L, B, H); a GRU's or RNN's h, (L, B, H)
 State = Tensor | tuple[Tensor, Tensor]
@@ -32,22 +41,38 @@ class CharLMConfig:
     """The model's shape; ``asdict`` of it goes into every checkpoint."""
 
     vocab_size: int = field(metadata={"help": "number of distinct characters (set from the data)"})
-    cell: str = field(default="lstm", metadata={"help": "recurrent cell", "choices": sorted(LAYERS)})  # the LSTM trains fastest to a low loss here
+    cell: str = field(default="lstm", metadata={"help": "recurrent cell (mingru, minlstm: Feng et al. 2024, trained with a parallel scan)",
+                                                "choices": sorted(LM_LAYERS)})  # the LSTM trains fastest to a low loss here
     embedding_size: int = field(default=64, metadata={"help": "size of the character embedding"})  # ~V is plenty for ~100 characters
     hidden_size: int = field(default=256, metadata={"help": "units per recurrent layer"})  # best loss after minutes on 2 busy cores; 512 for runs of 20+ minutes (docs/benchmarks.md)
     num_layers: int = field(default=1, metadata={"help": "number of stacked recurrent layers"})  # one layer beat two at equal time on CPU (docs/benchmarks.md)
     dropout: float = field(default=0.0, metadata={"help": "dropout on the embedding, between layers and before the head"})  # runs of minutes underfit: nothing to regularise
     forget_bias: float = field(default=1.0, metadata={"help": "initial forget-gate bias (LSTM only)"})  # Jozefowicz et al. (2015): start out remembering
+    # AWD-LSTM's regularisation (Merity et al., 2017; rnnkit.lm.awd): all off, so the defaults above are unchanged
+    weight_dropout: float = field(default=0.0, metadata={"help": "DropConnect on the hidden-to-hidden weights, one mask per batch (LSTM, GRU, RNN)"})  # AWD-LSTM used 0.5 (word level)
+    embedding_dropout: float = field(default=0.0, metadata={"help": "drop whole embedding rows (characters), one mask per batch"})  # AWD-LSTM used 0.1
+    input_dropout: float = field(default=0.0, metadata={"help": "locked (variational) dropout on the recurrent stack's input: one mask per sequence"})  # AWD-LSTM used 0.65 (word level)
+    output_dropout: float = field(default=0.0, metadata={"help": "locked (variational) dropout on the stack's output, before the head"})  # AWD-LSTM used 0.4
+    tie_weights: bool = field(default=False, metadata={"help": "the head's weight matrix is the embedding's (needs embedding_size == hidden_size)"})  # saves V*H parameters
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "embedding_size", "hidden_size", "num_layers"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"CharLMConfig: {name} must be a positive integer, got {value!r}.")
-        if self.cell not in LAYERS:
-            raise ValueError(f"CharLMConfig: cell must be one of {sorted(LAYERS)}, got {self.cell!r}.")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"CharLMConfig: dropout must be in [0, 1), got {self.dropout!r}.")
+        if self.cell not in LM_LAYERS:
+            raise ValueError(f"CharLMConfig: cell must be one of {sorted(LM_LAYERS)}, got {self.cell!r}.")
+        for name in PROBABILITIES:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value < 1.0:
+                raise ValueError(f"CharLMConfig: {name} must be in [0, 1), got {value!r}.")
+        if self.weight_dropout and self.cell in MIN_LAYERS:
+            raise ValueError(f"CharLMConfig: weight_dropout={self.weight_dropout} needs hidden-to-hidden weights, and "
+                             f"cell={self.cell!r} has none (its gates read the input only); use input_dropout instead.")
+        if self.tie_weights and self.embedding_size != self.hidden_size:
+            raise ValueError(f"CharLMConfig: tie_weights needs embedding_size == hidden_size (the head's matrix is the "
+                             f"embedding's), got embedding_size={self.embedding_size}, hidden_size={self.hidden_size}; "
+                             f"set --embedding-size {self.hidden_size}.")
 
 
 class CharLM(nn.Module):
@@ -71,8 +96,14 @@ class CharLM(nn.Module):
         self.embedding = nn.Embedding(c.vocab_size, c.embedding_size)
         options: dict[str, Any] = {"forget_bias": c.forget_bias} if c.cell == "lstm" else {}
         dropout = c.dropout if c.num_layers > 1 else 0.0  # between layers only; one layer has no "between"
-        self.rnn = LAYERS[c.cell](c.embedding_size, c.hidden_size, c.num_layers, dropout=dropout, batch_first=True, **options)
+        self.rnn = LM_LAYERS[c.cell](c.embedding_size, c.hidden_size, c.num_layers, dropout=dropout, batch_first=True, **options)
         self.head = nn.Linear(c.hidden_size, c.vocab_size)
+        if c.tie_weights:
+            self.head.weight = self.embedding.weight  # one Parameter (V, E = H), read by both ends
+            with torch.no_grad():
+                # N(0, 1) suits an input table but, read by the head, gives logits of size ~sqrt(H): start from
+                # AWD-LSTM's U(-0.1, 0.1) instead
+                self.embedding.weight.uniform_(-0.1, 0.1)
         self.final_state: State | None = None
 
     def forward(self, ids: Tensor, targets: Tensor | None = None, state: State | None = None) -> tuple[Tensor, Tensor | None]:
@@ -80,9 +111,13 @@ class CharLM(nn.Module):
         Returns: logits (B, T, V) and the mean cross-entropy in nats per character (None without targets)."""
         if ids.dim() != 2:
             raise ValueError(f"CharLM: expected ids of shape (B, T), got {tuple(ids.shape)}; add a batch dimension.")
-        x = F.dropout(self.embedding(ids), self.config.dropout, self.training)  # (B, T, E)
-        out, self.final_state = self.rnn(x, state)  # (B, T, H)
-        out = F.dropout(out, self.config.dropout, self.training)
+        c = self.config
+        x = embedding_dropout(self.embedding, ids, c.embedding_dropout, self.training)  # (B, T, E)
+        x = locked_dropout(F.dropout(x, c.dropout, self.training), c.input_dropout, self.training)
+        # DropConnect: the layer runs (its fused kernel too) on W_hh with this batch's mask, one mask for all steps
+        dropped = drop_connect(self.rnn, c.weight_dropout, self.training)
+        out, self.final_state = functional_call(self.rnn, dropped, (x, state)) if dropped else self.rnn(x, state)  # (B, T, H)
+        out = locked_dropout(F.dropout(out, c.dropout, self.training), c.output_dropout, self.training)
         logits = self.head(out)  # (B, T, V)
         if targets is None:
             return logits, None
@@ -98,6 +133,15 @@ class CharLM(nn.Module):
     def describe(self) -> dict[str, Any]:
         """The model's config as a plain dict (what checkpoints and reports record)."""
         return dataclasses.asdict(self.config)
+
+
+def classic_rnn(model: CharLM, what: str) -> RecurrentBase:
+    """``model.rnn`` for code written for LSTM/GRU/RNN stacks only (the batched Stepper, export); a minGRU or
+    minLSTM model is refused with a message that names ``what``."""
+    if not isinstance(model.rnn, RecurrentBase):
+        raise ValueError(f"{what}: supports char-LMs with cell lstm, gru or rnn; this one has cell={model.config.cell!r} "
+                         "(sample it with `rnnkit sample` or rnnkit.lm.sample).")
+    return model.rnn
 
 
 def detach_state(state: State | None) -> State | None:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from rnnkit.layers.min_rnn import MinRecurrentBase, MinStepper
 from rnnkit.layers.stepper import Stepper
 from rnnkit.lm.char_lm import CharLM
 from rnnkit.models.decoding import filter_logits
@@ -52,7 +53,9 @@ def sample(
     # encode the prime; an empty prime starts from the first character of the vocabulary (usually "\n")
     ids = vocab.encode(prime, skip_unknown=skip_unknown) or [vocab.index.get("\n", 0)]
     # warm the state on all but the prime's last character in one sequence call (the fast kernel)
-    stepper = Stepper(model.rnn, batch_size=1)
+    # (a minGRU/minLSTM has no recurrent product for the Stepper to fuse: MinStepper calls its step())
+    rnn = model.rnn
+    stepper = MinStepper(rnn) if isinstance(rnn, MinRecurrentBase) else Stepper(rnn, batch_size=1)
     if len(ids) > 1:
         model(torch.tensor([ids[:-1]], device=device))
         stepper.reset(model.final_state)

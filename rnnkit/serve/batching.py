@@ -33,7 +33,7 @@ from torch import Tensor
 
 from rnnkit.layers.recurrent import RecurrentBase
 from rnnkit.layers.stepper import Stepper
-from rnnkit.lm.char_lm import CharLM
+from rnnkit.lm.char_lm import CharLM, classic_rnn
 from rnnkit.lm.sample import next_char_distribution
 
 MIN_ROWS = 4  # see the module docstring: below 4 rows the product rounds differently
@@ -266,7 +266,7 @@ class Batcher:
                     job.state = _select(states, i)
         if old is None or old.batch_size != size:
             if size not in self.steppers:
-                self.steppers[size] = Stepper(self.model.rnn, batch_size=size)
+                self.steppers[size] = Stepper(classic_rnn(self.model, "rnnkit serve"), batch_size=size)
             self.stepper = self.steppers[size]
             self.stepper.reset()
             self.rows = [None] * size
