@@ -154,6 +154,7 @@ def train(
     progress: bool = True,
     callback: Callable[[dict[str, Any]], bool | None] | None = None,
     clock: Callable[[], float] = time.perf_counter,
+    watch: Callable[[CharLM], None] | None = None,
 ) -> TrainResult:
     """Train a CharLM on ``text`` (a file path; None: the embedded corpus).
 
@@ -164,6 +165,7 @@ def train(
         resume: a run directory (or .pt) to continue; its model config, vocabulary and data position are kept.
         callback: called with every metrics row; returning True stops the run cleanly (like Ctrl-C).
         clock: seconds for --time-budget and the schedule (a benchmark can pause it while a rival runs).
+        watch: called once with the model before the first step (a benchmark scores it between steps).
     Returns:
         a TrainResult with the trained model, its vocabulary and the metrics history.
     """
@@ -188,6 +190,8 @@ def train(
     net: nn.Module = DistributedDataParallel(model) if d.active else model
     optimizer = _optimizer(model, config, checkpoint)
     pos = _restore(checkpoint, config, d, resume)
+    if watch is not None:
+        watch(model)
     if checkpoint is not None:
         log = MetricsLog.reopen(out_dir, through_step=pos.step, write=d.is_main)  # the rows the checkpoint counts
     else:
