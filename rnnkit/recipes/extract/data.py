@@ -59,7 +59,8 @@ def _mapping(value: Any, keys: tuple[str, ...], what: str, file: str, line: int)
 def parse_paper(obj: Any, file: str, line: int) -> Paper:
     """One line's object as a Paper; a missing key, a wrong type or labels that do not match the sentences
     raise a DataFormatError naming the file, the line and the field."""
-    obj = _mapping(obj, ("id", "summary", "sentences", "highlights"), "the line", file, line)
+    named = f"paper {obj['id']}: the line" if isinstance(obj, dict) and isinstance(obj.get("id"), str) else "the line"
+    obj = _mapping(obj, ("id", "summary", "sentences", "highlights"), named, file, line)
     pid = obj["id"]
     if not isinstance(pid, str) or not pid:
         raise DataFormatError(file, f"id is {pid!r}", "a non-empty string such as \"P06-1112\"", line=line)
