@@ -32,7 +32,7 @@ def test_rouge_of_a_hand_case():
 def test_rnnkit_rouge_equals_rouge_score_with_its_default_stemming_tokenizer():
     reference = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
     rng = random.Random(0)
-    words = "models modelling modeled the a running runs ran cats cat's state-of-the-art 20 % BLEU improves improved".split()
+    words = ["models", "modelling", "modeled", "the", "a", "running", "runs", "ran", "cats", "cat's", "state-of-the-art", "20", "%", "BLEU", "improves", "improved"]
     for _ in range(50):
         target, prediction = (" ".join(rng.choices(words, k=rng.randint(1, 12))) for _ in range(2))
         theirs = reference.score(target, prediction)
@@ -75,7 +75,7 @@ def test_greedy_oracle_finds_the_best_subset_of_a_hand_case():
 
 def test_greedy_oracle_against_brute_force_on_random_small_documents():
     rng = random.Random(1)
-    words = "the cat dog sat ran on mat fish a rug ate".split()
+    words = ["the", "cat", "dog", "sat", "ran", "on", "mat", "fish", "a", "rug", "ate"]
     hits = 0
     for _ in range(25):
         doc = [" ".join(rng.choices(words, k=rng.randint(2, 6))) for _ in range(rng.randint(2, 6))]

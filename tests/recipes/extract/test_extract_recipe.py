@@ -15,7 +15,7 @@ from rnnkit.recipes import all_recipes, load_run
 from rnnkit.recipes.extract.data import ASPECTS, SECTIONS
 
 MARKERS = {"challenge": "zorp", "approach": "quix", "outcome": "blin"}
-FILLER = "we the model data results task show method paper new work table using two large small simple".split()
+FILLER = ["we", "the", "model", "data", "results", "task", "show", "method", "paper", "new", "work", "table", "using", "two", "large", "small", "simple"]
 
 
 def made_up_paper(rng: random.Random, number: int) -> dict[str, object]:
