@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[dev,recipes,serve,export]'
 	# the C step kernels of the fused GRU/RNN (about a second; without a compiler rnnkit runs without them)
-	$(BIN)/python -c "import rnnkit.layers.native as n; n.main()"
+	$(BIN)/python -c "import rnnkit.layers.fast.native as n; n.main()"
 	touch $(STAMP)
 
 demo: $(STAMP)

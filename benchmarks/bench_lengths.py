@@ -2,7 +2,7 @@
 
 An LSTM given lengths (or a PackedSequence) in training on the CPU: torch.nn runs PyTorch's
 packed kernel; rnnkit runs the dense kernel once per distinct length when that is faster
-(``rnnkit.layers.segments``). Each configuration times forward + backward (loss = output.sum())
+(``rnnkit.layers.fast.segments``). Each configuration times forward + backward (loss = output.sum())
 for ``torch.nn.LSTM`` on a PackedSequence, ``rnnkit.LSTM`` with lengths, and ``rnnkit.LSTM`` on
 the same batch without lengths (the dense floor), interleaved, and reports medians.
 

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import torch
 
+from rnnkit.utils.machine import cpu_features
+
 Timings = dict[str, list[float]]  # variant name -> seconds per call, one entry per round
 
 
@@ -78,19 +80,6 @@ def gemm_ceiling(n: int = 1024) -> tuple[list[tuple[str, Callable[[], object]]],
     except (RuntimeError, AttributeError):
         pass  # a build without oneDNN: the BLAS ceiling alone
     return fns, 2.0 * n**3
-
-
-def cpu_features() -> str:
-    """The CPU's model and the features that decide kernel speed here (AVX2, AVX-512, bf16, AMX), from /proc/cpuinfo."""
-    try:
-        info = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return "CPU features unknown (no /proc/cpuinfo)"
-    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "?")
-    family = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("cpu family")), "?")
-    flags = next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), [])
-    wanted = [f for f in flags if f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "avx512_vnni")]
-    return f"{model} (family {family}): {' '.join(wanted) or 'no AVX2/AVX-512'}"
 
 
 def machine_summary() -> str:

@@ -11,7 +11,7 @@ from rnnkit.utils.checkpoint import CheckpointWriteError
 
 # the modules that add subcommands, in the order they appear in --help
 COMMAND_MODULES = ("rnnkit.lm.commands", "rnnkit.lab.commands", "rnnkit.recipes.commands", "rnnkit.utils.commands",
-                   "rnnkit.serve.commands")
+                   "rnnkit.serve.commands", "rnnkit.layers.commands")
 
 
 def build_parser() -> argparse.ArgumentParser:

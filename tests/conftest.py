@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
-import pytest
-import torch
+# The suite runs the rule's choice of kernel (rnnkit/layers/fast/choose.py), not a timed one, so that
+# which path runs does not depend on how busy the machine is; tests/layers/test_choose.py times on purpose.
+# Set before rnnkit is imported, and inherited by the CLI's subprocesses.
+os.environ["RNNKIT_AUTOTUNE"] = "0"
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 
 @pytest.fixture

@@ -16,9 +16,9 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -27,7 +27,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 from rnnkit import errors
 from rnnkit.layers import checks
-from rnnkit.layers.fast import fast_forward, on_fast_device
+from rnnkit.layers.fast import Path, Stack, choose_path, run_path
 from rnnkit.layers.reference import DirectionParams, run_direction
 from rnnkit.layers.sequence import reverse_padded
 
@@ -47,6 +47,19 @@ class Recording:
     h_n: Tensor  # (L*D, B, H_out)
     c_n: Tensor | None  # (L*D, B, H) for an LSTM
     steps: list[list[dict[str, Tensor]]] = field(default_factory=list)
+
+
+Output = tuple[Tensor | PackedSequence, Tensor | tuple[Tensor, Tensor]]  # what forward returns: output, h_n or (h_n, c_n)
+
+
+class Prepared(NamedTuple):
+    """A call's input brought to the one layout the paths take, and the way back (``_prepare``)."""
+
+    x: Tensor  # (T, B, I), time-major, batched
+    h0: Tensor  # (L*D, B, H_out)
+    c0: Tensor | None  # (L*D, B, H) for an LSTM
+    lengths: Tensor | None  # (B,), or None when no row is padded
+    restore: Callable[[Tensor, Tensor, Tensor | None], Output]  # (out (T, B, ·), h_n, c_n) -> the caller's layout
 
 
 class RecurrentBase(nn.Module):
@@ -158,7 +171,7 @@ class RecurrentBase(nn.Module):
         input: Tensor | PackedSequence,
         hx: Tensor | tuple[Tensor, Tensor] | None = None,
         lengths: Tensor | Sequence[int] | None = None,
-    ) -> tuple[Tensor | PackedSequence, Tensor | tuple[Tensor, Tensor]]:
+    ) -> Output:
         """Run the stack over a whole sequence.
 
         Args:
@@ -170,13 +183,12 @@ class RecurrentBase(nn.Module):
             output in the input's layout with D*H_out features, and h_n (an LSTM: (h_n, c_n)).
         """
         x, h0, c0, lens, restore = self._prepare(input, hx, lengths)
-        if self._fast_applies(x):
-            out, h_n, c_n = fast_forward(
-                self.mode, x, h0, c0, self.flat_weights(), lens, self.bias,
-                self.num_layers, self.dropout, self.training, self.bidirectional,
-            )
-        else:
+        stack = Stack.of(self)
+        plan = choose_path(self, x, h0, lens, weights=stack.weights)  # which kernel runs: rnnkit/layers/fast/choose.py
+        if plan.path is Path.REFERENCE:
             out, h_n, c_n = self._reference(x, h0, c0, lens, None)
+        else:
+            out, h_n, c_n = run_path(plan, stack, x, h0, c0, lens)
         return restore(out, h_n, c_n)
 
     def record(
@@ -192,11 +204,6 @@ class RecurrentBase(nn.Module):
         traces: list[list[dict[str, Tensor]]] = []
         out, h_n, c_n = self._reference(x, h0, c0, lens, traces)
         return Recording(out.transpose(0, 1), h_n, c_n, traces)
-
-    def _fast_applies(self, x: Tensor) -> bool:
-        plain = not self.layer_norm and not (self.recurrent_dropout and self.training)
-        # an empty batch (B = 0), which torch.nn accepts, takes the loop: the fused kernels split the work by B
-        return self.fast and plain and on_fast_device(x) and x.size(1) > 0
 
     def _reference(
         self, x: Tensor, h0: Tensor, c0: Tensor | None, lengths: Tensor | None,
@@ -239,14 +246,19 @@ class RecurrentBase(nn.Module):
         keep = 1.0 - self.recurrent_dropout
         return torch.bernoulli(torch.full_like(h, keep)) / keep
 
-    def _prepare(self, input: Any, hx: Any, lengths: Any) -> Any:
+    def _prepare(
+        self, input: Tensor | PackedSequence, hx: Tensor | tuple[Tensor, Tensor] | None, lengths: Tensor | Sequence[int] | None,
+    ) -> Prepared:
         """Check everything, bring the input to (T, B, I), and return a function that undoes it."""
         name = type(self).__name__
-        packed = input if isinstance(input, PackedSequence) else None
-        if packed is not None:
+        packed: PackedSequence | None = None
+        packed_lengths = torch.empty(0, dtype=torch.long)  # a PackedSequence's own lengths, to pack the output alike
+        if isinstance(input, PackedSequence):
             if lengths is not None:
                 raise ValueError(f"{name}: a PackedSequence carries its own lengths; do not also pass lengths.")
-            x, lengths = pad_packed_sequence(packed)  # (T, B, I) in the caller's original order
+            packed = input
+            x, packed_lengths = pad_packed_sequence(packed)  # (T, B, I) in the caller's original order
+            lengths = packed_lengths
         else:
             x = input
         checks.check_input(name, x, self.input_size, self.batch_first and packed is None, self.direction_params(0, 0).weight_ih)
@@ -258,24 +270,24 @@ class RecurrentBase(nn.Module):
         elif self.batch_first and packed is None:
             x = x.transpose(0, 1)
         T, B = x.size(0), x.size(1)
-        packed_lengths = lengths
         if lengths is not None:
             lengths = checks.check_lengths(name, lengths, B, T)
             if bool((lengths == T).all()):
                 lengths = None  # nothing is padded: skip the masking
         h0, c0 = self._initial_state(hx, x, unbatched)
 
-        def restore(out: Any, h_n: Tensor, c_n: Tensor | None) -> Any:
+        def restore(out: Tensor, h_n: Tensor, c_n: Tensor | None) -> Output:
+            result: Tensor | PackedSequence = out
             if unbatched:
-                out, h_n = out.squeeze(1), h_n.squeeze(1)
+                result, h_n = out.squeeze(1), h_n.squeeze(1)
                 c_n = c_n.squeeze(1) if c_n is not None else None
             elif packed is not None:
-                out = _repack(out, packed, packed_lengths)
+                result = _repack(out, packed, packed_lengths)
             elif self.batch_first:
-                out = out.transpose(0, 1)
-            return out, ((h_n, c_n) if self.mode == "lstm" else h_n)
+                result = out.transpose(0, 1)
+            return result, ((h_n, c_n) if c_n is not None and self.mode == "lstm" else h_n)
 
-        return x, h0, c0, lengths, restore
+        return Prepared(x, h0, c0, lengths, restore)
 
     def _initial_state(self, hx, x: Tensor, unbatched: bool) -> tuple[Tensor, Tensor | None]:
         name, B = type(self).__name__, x.size(1)
@@ -308,11 +320,30 @@ class LSTM(RecurrentBase):
 
     mode = "lstm"
 
-    def __init__(self, *args, forget_bias: float | None = None, **kwargs) -> None:
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        proj_size: int = 0,
+        recurrent_dropout: float = 0.0,
+        layer_norm: bool = False,
+        fast: bool = True,
+        forget_bias: float | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
         if forget_bias is not None and (isinstance(forget_bias, bool) or not isinstance(forget_bias, numbers.Real)):
             raise errors.ArgumentTypeError(f"LSTM: forget_bias must be a number or None, got {forget_bias!r}.")
         self.forget_bias = None if forget_bias is None else float(forget_bias)
-        super().__init__(*args, **kwargs)
+        super().__init__(
+            input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, proj_size,
+            recurrent_dropout, layer_norm, fast, device, dtype,
+        )
         if forget_bias is not None and not self.bias:
             raise errors.ArgumentValueError(f"LSTM: forget_bias={forget_bias!r} needs a bias, but bias=False; drop one of the two.")
 
@@ -336,21 +367,58 @@ class GRU(RecurrentBase):
 
     mode = "gru"
 
-    def __init__(self, *args, **kwargs) -> None:
-        _no_option(type(self).__name__, kwargs, "proj_size", "layer_norm")
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        proj_size: int = 0,
+        recurrent_dropout: float = 0.0,
+        layer_norm: bool = False,
+        fast: bool = True,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        _no_option(type(self).__name__, proj_size=proj_size, layer_norm=layer_norm)
+        super().__init__(
+            input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, proj_size,
+            recurrent_dropout, layer_norm, fast, device, dtype,
+        )
 
 
 class RNN(RecurrentBase):
     """A multi-layer Elman RNN, a drop-in for ``torch.nn.RNN``: ``nonlinearity`` is "tanh" or "relu"."""
 
-    def __init__(self, *args, nonlinearity: str = "tanh", **kwargs) -> None:
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        proj_size: int = 0,
+        recurrent_dropout: float = 0.0,
+        layer_norm: bool = False,
+        fast: bool = True,
+        nonlinearity: str = "tanh",
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
         if nonlinearity not in ("tanh", "relu"):
             raise errors.ArgumentValueError(f"RNN: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}.")
-        _no_option(type(self).__name__, kwargs, "proj_size", "layer_norm")
+        _no_option(type(self).__name__, proj_size=proj_size, layer_norm=layer_norm)
         self.nonlinearity = nonlinearity
         self.mode = f"rnn_{nonlinearity}"
-        super().__init__(*args, **kwargs)
+        super().__init__(
+            input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, proj_size,
+            recurrent_dropout, layer_norm, fast, device, dtype,
+        )
 
 
 def _repack(out: Tensor, packed: PackedSequence, lengths: Tensor) -> PackedSequence:
@@ -362,12 +430,12 @@ def _repack(out: Tensor, packed: PackedSequence, lengths: Tensor) -> PackedSeque
     return PackedSequence(data, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices)
 
 
-def _no_option(name: str, kwargs: dict, *options: str) -> None:
-    for option in options:
+def _no_option(name: str, **options: Any) -> None:
+    for option, value in options.items():
         # proj_size=0 is accepted (torch.nn.GRU/RNN refuse it): it is what they have, and code that builds
         # any of the three layers from the same arguments keeps working
-        if kwargs.get(option):
-            raise errors.ArgumentValueError(f"{name}: {option} is available for LSTM only, got {option}={kwargs[option]!r}.")
+        if value:
+            raise errors.ArgumentValueError(f"{name}: {option} is available for LSTM only, got {option}={value!r}.")
 
 
 def _kind(hx: Any) -> str:

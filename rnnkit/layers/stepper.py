@@ -11,7 +11,7 @@ once, and a layer costs one matrix multiply plus a handful of in-place gate ops:
     GRU:           gi = x @ W_ih^T + b_ih,  gh = h_prev @ W_hh^T + b_hh     two (r * gh_n needs gh apart)
 
 A product is ``torch.addmm`` for small weights and oneDNN with the weight packed once for
-large ones (see ``_Affine``: at batch 1, MKL's product runs on one thread).
+large ones (``rnnkit.layers.fast.choose.step_onednn``: at batch 1, MKL's product runs on one thread).
 
 The LSTM gate blocks are reordered from PyTorch's i, f, g, o to i, f, o, g, so that the
 three sigmoids are one op on one contiguous slice. A layer-normalised LSTM has no such
@@ -20,14 +20,15 @@ shortcut; it steps through ``ln_lstm_step`` directly.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor
 
 from rnnkit.cells import ln_lstm_step
-from rnnkit.layers.native import kernels_for
-from rnnkit.layers.onednn import Linear, onednn_applies
+from rnnkit.layers.fast.choose import step_native, step_onednn
+from rnnkit.layers.fast.onednn import Linear
 from rnnkit.layers.recurrent import GATES, RecurrentBase
 
 
@@ -73,24 +74,26 @@ class Stepper:
         """Re-read the layer's weights; the state is kept (unless the dtype or device changed: then it is zeroed)."""
         layer, H = self.layer, self.H
         ref = layer.direction_params(0, 0).weight_ih
-        self.weights: list[tuple[Any, ...]] = []
+        self.weights: list[_NormWeights | _GRUWeights | _JointWeights] = []
         with torch.no_grad():
             for l in range(self.L):
                 p = layer.direction_params(l, 0)
                 if layer.layer_norm:
-                    ln = p.ln or ()
-                    self.weights.append((p.weight_ih, p.weight_hh, _bias_sum(p.bias_ih, p.bias_hh), *ln, p.weight_hr))
+                    assert p.ln is not None
+                    a_ih, s_ih, a_hh, s_hh, a_c, s_c = p.ln
+                    b = _bias_sum(p.bias_ih, p.bias_hh)
+                    self.weights.append(_NormWeights(p.weight_ih, p.weight_hh, b, (a_ih, s_ih), (a_hh, s_hh), (a_c, s_c), p.weight_hr))
                 elif self.mode == "gru":
                     B = self.batch_size
-                    self.weights.append((_Affine(p.weight_ih, p.bias_ih, B), _Affine(p.weight_hh, p.bias_hh, B)))
+                    self.weights.append(_GRUWeights(_Affine(p.weight_ih, p.bias_ih, B), _Affine(p.weight_hh, p.bias_hh, B)))
                 else:
                     w = torch.cat([p.weight_ih, p.weight_hh], dim=1)  # (G*H, I_l + H_out)
                     b = _bias_sum(p.bias_ih, p.bias_hh)
                     if self.mode == "lstm":
                         w, b = _ifgo_to_ifog(w, H), (None if b is None else _ifgo_to_ifog(b, H))
                     w_hr = None if p.weight_hr is None else p.weight_hr.t().contiguous()  # (H, P)
-                    self.weights.append((_Affine(w, b, self.batch_size), w_hr))
-        self.native = kernels_for(ref)  # the compiled LSTM gate math (rnnkit.layers.native), float32 on the CPU
+                    self.weights.append(_JointWeights(_Affine(w, b, self.batch_size), w_hr))
+        self.native = step_native(ref)  # the compiled LSTM gate math (kernels.c), float32 on the CPU
         z: Tensor | None = getattr(self, "z", None)
         if z is None or z.dtype != ref.dtype or z.device != ref.device:
             self._allocate(ref.dtype, ref.device)
@@ -206,48 +209,43 @@ class Stepper:
 
     def _layer_step(self, l: int) -> None:
         """One step of layer l, in place: reads its [input, h_prev] window of z, overwrites h_prev with h."""
-        xh, h_prev = self.windows[l], self.h_views[l]
-        if self.layer.layer_norm:
+        xh, h_prev, weights = self.windows[l], self.h_views[l], self.weights[l]
+        if isinstance(weights, _NormWeights):
             assert self.c is not None
-            w_ih, w_hh, b, a_ih, s_ih, a_hh, s_hh, a_c, s_c, w_hr = self.weights[l]
             x = xh[:, : xh.size(1) - self.H_out]
-            h, c = ln_lstm_step(
-                x, h_prev, self.c[l], w_ih, w_hh, b, (a_ih, s_ih), (a_hh, s_hh), (a_c, s_c), weight_hr=w_hr
-            )
+            h, c = ln_lstm_step(x, h_prev, self.c[l], weights.w_ih, weights.w_hh, weights.b, weights.ln_ih, weights.ln_hh,
+                                weights.ln_c, weight_hr=weights.w_hr)
             self.c[l].copy_(c)
             h_prev.copy_(h)
-        elif self.mode == "gru":
-            self._gru_step(l, xh[:, : xh.size(1) - self.H_out], h_prev)
-        elif self.mode == "lstm":
+        elif isinstance(weights, _GRUWeights):
+            self._gru_step(weights, xh[:, : xh.size(1) - self.H_out], h_prev)
+        elif self.mode == "lstm":  # the equations of rnnkit/cells/lstm.py, numbered as there
             assert self.c is not None
-            affine, w_hr = self.weights[l]
             ifo, i, f, o, g = self.lstm_views
             c = self.c[l]  # (B, H)
-            affine(xh, self.gates)  # (B, 4H): [x, h_prev] @ [W_ih; W_hh]^T + b
-            if self.native is not None and w_hr is None:  # the lines below, in one compiled pass
+            weights.affine(xh, self.gates)  # (B, 4H): [x, h_prev] @ [W_ih; W_hh]^T + b, the pre-activations of (1)-(4)
+            if self.native is not None and weights.w_hr is None:  # (1)-(6) below, in one compiled pass (kernels.c)
                 self.native.lstm_step(self.gates, c, h_prev)
                 return
-            ifo.sigmoid_()
-            g.tanh_()
-            c.mul_(f).addcmul_(i, g)  # c = f * c_prev + i * g
+            ifo.sigmoid_()  # (1), (2), (4): i, f, o
+            g.tanh_()  # (3)
+            c.mul_(f).addcmul_(i, g)  # (5) c = f * c_prev + i * g
             tc = torch.tanh(c, out=self.tmp)
-            if w_hr is None:
-                torch.mul(o, tc, out=h_prev)  # h = o * tanh(c)
+            if weights.w_hr is None:
+                torch.mul(o, tc, out=h_prev)  # (6) h = o * tanh(c)
             else:
-                torch.mm(tc.mul_(o), w_hr, out=h_prev)  # h = W_hr (o * tanh(c))
+                torch.mm(tc.mul_(o), weights.w_hr, out=h_prev)  # (6), (7) h = W_hr (o * tanh(c))
         else:
-            affine, _ = self.weights[l]
-            affine(xh, self.gates)  # (B, H): the pre-activation a
+            weights.affine(xh, self.gates)  # (B, H): the pre-activation a
             if self.mode == "rnn_tanh":
                 torch.tanh(self.gates, out=h_prev)
             else:
                 torch.clamp_min(self.gates, 0, out=h_prev)
 
-    def _gru_step(self, l: int, x: Tensor, h_prev: Tensor) -> None:
-        affine_ih, affine_hh = self.weights[l]
+    def _gru_step(self, weights: _GRUWeights, x: Tensor, h_prev: Tensor) -> None:
         H, gi, gh = self.H, self.gates, self.gates_h
-        affine_ih(x, gi)  # (B, 3H): r, z, n blocks of W_i x + b_i
-        affine_hh(h_prev, gh)  # (B, 3H): same blocks of W_h h_prev + b_h
+        weights.ih(x, gi)  # (B, 3H): r, z, n blocks of W_i x + b_i
+        weights.hh(h_prev, gh)  # (B, 3H): same blocks of W_h h_prev + b_h
         rz = gi[:, : 2 * H].add_(gh[:, : 2 * H]).sigmoid_()
         r, z = rz[:, :H], rz[:, H:]
         n = gi[:, 2 * H :].addcmul_(r, gh[:, 2 * H :]).tanh_()  # n = tanh(i_n + r * h_n)
@@ -256,20 +254,12 @@ class Stepper:
 
 
 class _Affine:
-    """``out = x W^T + b`` for a fixed weight W (N, K), into a preallocated ``out``.
-
-    At batch 1 this is a matrix-vector product that only reads W. MKL (behind ``torch.addmm``)
-    runs it on one thread; oneDNN's product with W packed once runs on all of them, and for a
-    large W that wins despite its higher fixed cost per call. Measured here (2 threads, float32,
-    batch 1, microseconds per product): K x N = 256 x 512: addmm 11, oneDNN 21; 512 x 1024: 41 and
-    41; 1024 x 2048: 207 and 80. So W with more than 2^19 entries goes to oneDNN.
-    """
-
-    ONEDNN_MIN_ENTRIES = 1 << 19
+    """``out = x W^T + b`` for a fixed weight W (N, K), into a preallocated ``out``: oneDNN with W
+    packed once, or ``torch.addmm``, as ``rnnkit.layers.fast.choose.step_onednn`` decides."""
 
     def __init__(self, w: Tensor, b: Tensor | None, rows: int) -> None:
         self.b = b
-        use_onednn = w.numel() > self.ONEDNN_MIN_ENTRIES and onednn_applies(w)
+        use_onednn = step_onednn(w)
         self.linear = Linear(w, rows) if use_onednn else None
         self.w_t = None if use_onednn else w.t().contiguous()  # (K, N)
 
@@ -280,6 +270,35 @@ class _Affine:
             torch.mm(x, self.w_t, out=out)  # type: ignore[arg-type]
         else:
             torch.addmm(self.b, x, self.w_t, out=out)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class _JointWeights:
+    """An LSTM or Elman layer: one product over the joined [x, h_prev] (LSTM gate rows in the order i, f, o, g)."""
+
+    affine: _Affine  # [x, h_prev] -> [x, h_prev] @ [W_ih; W_hh]^T + (b_ih + b_hh)
+    w_hr: Tensor | None  # (H, P) the LSTM's projection, transposed; None without one
+
+
+@dataclass(frozen=True)
+class _GRUWeights:
+    """A GRU layer: two products, since r * (W_hn h_prev + b_hn) needs the hidden side apart."""
+
+    ih: _Affine  # x -> W_ih x + b_ih
+    hh: _Affine  # h_prev -> W_hh h_prev + b_hh
+
+
+@dataclass(frozen=True)
+class _NormWeights:
+    """A layer-normalised LSTM layer, stepped by ``rnnkit.cells.ln_lstm_step``."""
+
+    w_ih: Tensor
+    w_hh: Tensor
+    b: Tensor | None  # b_ih + b_hh
+    ln_ih: tuple[Tensor, Tensor]  # gain and shift of the input side's norm
+    ln_hh: tuple[Tensor, Tensor]  # of the hidden side's
+    ln_c: tuple[Tensor, Tensor]  # of the cell state's
+    w_hr: Tensor | None
 
 
 def _bias_sum(b_ih: Tensor | None, b_hh: Tensor | None) -> Tensor | None:

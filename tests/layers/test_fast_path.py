@@ -7,8 +7,8 @@ import torch
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 import rnnkit
-from rnnkit.layers import fast, fused
-from rnnkit.layers.fused import ElmanFunction, GRUFunction
+from rnnkit.layers.fast import Path, choose, fused
+from rnnkit.layers.fast.fused import ElmanFunction, GRUFunction
 
 I, H = 3, 4
 
@@ -72,12 +72,13 @@ def test_fused_equals_reference_and_torch(mode: str, kw: dict, lengths: list[int
 
 def test_fused_path_is_taken_only_when_it_should() -> None:
     gru, _ = _pair("gru")
-    x = torch.randn(3, 2, I, dtype=torch.float64)
-    assert fast.use_fused("gru", x, x.new_zeros(1, 2, H), gru.flat_weights())
+    lstm = rnnkit.LSTM(I, H, dtype=torch.float64)
+    x, h0 = torch.randn(3, 2, I, dtype=torch.float64), torch.zeros(1, 2, H, dtype=torch.float64)
+    assert choose.candidates(gru, x, h0, None) == [Path.FUSED, Path.TORCH]
     with torch.no_grad():
-        assert not fast.use_fused("gru", x, x.new_zeros(1, 2, H), gru.flat_weights())  # inference: torch._VF
-    assert not fast.use_fused("lstm", x, x.new_zeros(1, 2, H), gru.flat_weights())
-    assert not fast.use_fused("gru", x.half(), x.new_zeros(1, 2, H), gru.flat_weights())
+        assert choose.candidates(gru, x, h0, None) == [Path.TORCH]  # inference: torch._VF
+    assert choose.candidates(lstm, x, h0, None) == [Path.TORCH]
+    assert choose.candidates(gru, x.half(), h0.half(), None) == [Path.TORCH]
     out, _ = gru(x)
     assert "GRUFunction" in type(out.grad_fn).__name__
 
@@ -130,7 +131,7 @@ def test_gradcheck_gru_function(batch_sizes: list[int] | None) -> None:
         torch.randn(3 * H_, dtype=torch.float64), torch.randn(3 * H_, dtype=torch.float64),
     ]
     args = [a.requires_grad_() for a in args]
-    assert torch.autograd.gradcheck(lambda *a: GRUFunction.apply(*a, batch_sizes), args)
+    assert torch.autograd.gradcheck(lambda *a: GRUFunction.apply(*a, batch_sizes, None, False), args)
 
 
 @pytest.mark.parametrize("relu", [False, True])
@@ -144,13 +145,13 @@ def test_gradcheck_elman_function(relu: bool, batch_sizes: list[int] | None) -> 
         torch.randn(H_, dtype=torch.float64), torch.randn(H_, dtype=torch.float64),
     ]
     args = [a.requires_grad_() for a in args]
-    assert torch.autograd.gradcheck(lambda *a: ElmanFunction.apply(*a, batch_sizes, relu), args)
+    assert torch.autograd.gradcheck(lambda *a: ElmanFunction.apply(*a, batch_sizes, relu, None, False), args)
 
 
 @pytest.mark.parametrize(("mode", "kw", "lengths"), CASES)
 def test_fused_float32_on_onednn_equals_torch(mode: str, kw: dict, lengths: list[int] | None) -> None:
     """float32 takes the oneDNN products (packed weights); results equal torch.nn and the torch.mm path."""
-    from rnnkit.layers.onednn import use_onednn
+    from rnnkit.layers.fast.onednn import use_onednn
 
     layer, ref = _pair(mode, **kw)
     layer, ref = layer.float(), ref.float()
@@ -169,7 +170,7 @@ def test_fused_float32_on_onednn_equals_torch(mode: str, kw: dict, lengths: list
 
 
 def test_onednn_linear_packs_only_float32_on_cpu() -> None:
-    from rnnkit.layers.onednn import Linear, onednn_applies, use_onednn
+    from rnnkit.layers.fast.onednn import Linear, onednn_applies, use_onednn
 
     w, b = torch.randn(6, 4), torch.randn(6)
     x = torch.randn(8, 4)[:5]  # fewer rows than the packing was made for, and a view
@@ -185,7 +186,7 @@ def test_onednn_linear_packs_only_float32_on_cpu() -> None:
 
 
 def test_onednn_linear_plus_adds_inside_the_product() -> None:
-    from rnnkit.layers.onednn import Linear, use_onednn
+    from rnnkit.layers.fast.onednn import Linear, use_onednn
 
     w, x, other = torch.randn(6, 4), torch.randn(5, 4), torch.randn(5, 6)
     for enabled in (True, False):

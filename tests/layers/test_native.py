@@ -7,8 +7,8 @@ import pytest
 import torch
 
 import rnnkit
-from rnnkit.layers import native
-from rnnkit.layers.native import use_native
+from rnnkit.layers.fast import native
+from rnnkit.layers.fast.native import use_native
 
 kernels = native.kernels_for(torch.zeros(1))
 needs_kernels = pytest.mark.skipif(kernels is None, reason="no C compiler here: the kernels could not be built")
@@ -31,7 +31,7 @@ def test_elman_step_matches_torch_across_the_range_and_keeps_nan() -> None:
 @needs_kernels
 def test_gru_step_matches_the_torch_step() -> None:
     assert kernels is not None
-    from rnnkit.layers.fused import _gru_forward_step
+    from rnnkit.layers.fast.fused import _gru_forward_step
 
     g = torch.Generator().manual_seed(0)
     b, H = 5, 7

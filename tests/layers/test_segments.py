@@ -1,4 +1,4 @@
-"""An LSTM with lengths in training runs the dense kernel segment by segment (rnnkit.layers.segments)."""
+"""An LSTM with lengths in training runs the dense kernel segment by segment (rnnkit.layers.fast.segments)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import torch
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 import rnnkit
-from rnnkit.layers import fast, segments
+from rnnkit.layers.fast import Path, choose, dispatch, segments
 
 
 def test_segments_cut_time_at_every_distinct_length() -> None:
@@ -22,8 +22,8 @@ def test_lstm_with_lengths_in_training_takes_the_segments_and_equals_torch_nn(
     monkeypatch: pytest.MonkeyPatch, bidirectional: bool, proj_size: int
 ) -> None:
     calls = []
-    original = fast.lstm_by_segments
-    monkeypatch.setattr(fast, "lstm_by_segments", lambda *a: calls.append(1) or original(*a))
+    original = dispatch.lstm_by_segments
+    monkeypatch.setattr(dispatch, "lstm_by_segments", lambda *a: calls.append(1) or original(*a))
     torch.manual_seed(0)
     kw = {"bidirectional": bidirectional, "proj_size": proj_size, "dtype": torch.float64}
     ours, peer = rnnkit.LSTM(4, 5, 2, **kw), torch.nn.LSTM(4, 5, 2, **kw)
@@ -50,7 +50,7 @@ def test_lstm_with_lengths_in_training_takes_the_segments_and_equals_torch_nn(
 
 
 def test_inference_with_lengths_keeps_torchs_packed_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(fast, "lstm_by_segments", lambda *a: pytest.fail("segments used without gradients"))
+    monkeypatch.setattr(dispatch, "lstm_by_segments", lambda *a: pytest.fail("segments used without gradients"))
     layer = rnnkit.LSTM(3, 4)
     with torch.no_grad():
         y, _ = layer(torch.randn(5, 2, 3), lengths=torch.tensor([5, 2]))
@@ -58,11 +58,12 @@ def test_inference_with_lengths_keeps_torchs_packed_kernel(monkeypatch: pytest.M
 
 
 def test_short_batches_with_many_distinct_lengths_stay_on_the_packed_kernel() -> None:
-    w = [torch.zeros(1, requires_grad=True)]
+    lstm, gru = rnnkit.LSTM(2, 3), rnnkit.GRU(2, 3)
     x, h0 = torch.zeros(6, 6, 2), torch.zeros(1, 6, 3)
-    assert not fast.use_segments("lstm", x, h0, w, torch.tensor([1, 2, 3, 4, 5, 6]))  # 6 distinct > 6 // 2
-    assert fast.use_segments("lstm", x, h0, w, torch.tensor([6, 6, 3, 3, 1, 1]))  # 3 distinct
-    assert fast.use_segments("lstm", torch.zeros(64, 6, 2), h0, w, torch.arange(59, 65))  # long enough
-    assert not fast.use_segments("gru", x, h0, w, torch.tensor([6, 6, 3, 3, 1, 1]))
+    few, many = torch.tensor([6, 6, 3, 3, 1, 1]), torch.tensor([1, 2, 3, 4, 5, 6])
+    assert choose.candidates(lstm, x, h0, many) == [Path.TORCH, Path.SEGMENTS]  # 6 distinct > 6 // 2
+    assert choose.candidates(lstm, x, h0, few) == [Path.SEGMENTS, Path.TORCH]  # 3 distinct
+    assert choose.candidates(lstm, torch.zeros(64, 6, 2), h0, torch.arange(59, 65))[0] is Path.SEGMENTS  # long enough
+    assert Path.SEGMENTS not in choose.candidates(gru, x, h0, few)
     with torch.no_grad():
-        assert not fast.use_segments("lstm", x, h0, w, torch.tensor([6, 6, 3, 3, 1, 1]))
+        assert choose.candidates(lstm, x, h0, few) == [Path.TORCH]

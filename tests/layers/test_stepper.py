@@ -123,14 +123,14 @@ def test_errors() -> None:
 @pytest.mark.parametrize("batch_size", [1, 2])
 def test_stepper_with_large_float32_weights_uses_onednn_and_equals_forward(kind: str, batch_size: int) -> None:
     """Weights above the size threshold take oneDNN's packed product; the steps still equal the forward."""
-    from rnnkit.layers.onednn import onednn_applies
+    from rnnkit.layers.fast.onednn import onednn_applies
     from rnnkit.layers.stepper import _Affine
 
     torch.manual_seed(0)
     size = 1024 if kind == "tanh" else 512  # every layer's weight above 2^19 entries
     layer = {"lstm": rnnkit.LSTM, "gru": rnnkit.GRU, "tanh": rnnkit.RNN}[kind](size, size, 2).eval()
     stepper = Stepper(layer, batch_size=batch_size)
-    affines = [a for w in stepper.weights for a in w if isinstance(a, _Affine)]
+    affines = [a for w in stepper.weights for a in vars(w).values() if isinstance(a, _Affine)]
     assert len(affines) == (4 if kind == "gru" else 2)
     assert all((a.linear is not None) == onednn_applies(torch.zeros(1)) for a in affines)  # packed when oneDNN is here
     x = torch.randn(4, batch_size, size)

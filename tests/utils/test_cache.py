@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from rnnkit.layers import native
+from rnnkit.layers.fast import native
 from rnnkit.recipes import data_cache
 from rnnkit.recipes.music import data as music_data
 from rnnkit.utils.cache import cache_dir

@@ -1,6 +1,6 @@
 """The compiled step kernels of ``kernels.c``: built once with the machine's C compiler, called through ctypes.
 
-The fused GRU and Elman kernels (``rnnkit.layers.fused``) spend their time in two places: the
+The fused GRU and Elman kernels (``rnnkit.layers.fast.fused``) spend their time in two places: the
 matrix multiplies, which go to oneDNN, and the elementwise gate math between them, which as
 PyTorch ops is 5-10 kernels per step, each a pass over memory plus its dispatch. ``kernels.c``
 does one step's gate math in one vectorised loop. It is compiled the first time it is needed
@@ -11,7 +11,7 @@ involved, so the build needs only a C compiler.
 Where there is no compiler, the build fails, or the tensors are not float32 on the CPU, the
 fused kernels run the same steps as PyTorch ops; ``use_native(False)`` forces that (tests
 compare the two). ``RNNKIT_NATIVE=0`` switches the kernels off, ``CC`` picks the compiler,
-``RNNKIT_CACHE`` moves the cache (rnnkit's one cache directory, ``rnnkit/utils/cache.py``). ``python -c "import rnnkit.layers.native as n; n.main()"``
+``RNNKIT_CACHE`` moves the cache (rnnkit's one cache directory, ``rnnkit/utils/cache.py``). ``python -c "import rnnkit.layers.fast.native as n; n.main()"``
 (what ``make`` runs) builds the kernels and says where they are, or why they could not be built.
 """
 

@@ -25,7 +25,7 @@ GRU gradients, from h = n + z * (h_prev - n) and n = tanh(g_in + r * g_hn) (``rn
 Every per-step coefficient is dh times a factor known after the forward pass, so the four
 factors are stacked into A (T, B, 4, H) and one broadcast multiply produces all of dG_t.
 
-Each step's gate math runs as one compiled loop from ``kernels.c`` (``rnnkit.layers.native``) for
+Each step's gate math runs as one compiled loop from ``kernels.c`` (``rnnkit.layers.fast.native``) for
 float32 on the CPU, and as the PyTorch ops written out below otherwise (float64, no compiler);
 tests hold the two to each other and to torch.nn.
 
@@ -43,15 +43,16 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from rnnkit.layers.native import Kernels, kernels_for
-from rnnkit.layers.onednn import Linear
+from rnnkit.layers.fast.native import Kernels
+from rnnkit.layers.fast.onednn import Linear
+from rnnkit.layers.fast.stack import Stack
 from rnnkit.layers.sequence import run_stack
 
 
-def _input_projection(x: Tensor, w_ih: Tensor, bias: Tensor | None) -> Tensor:
+def _input_projection(x: Tensor, w_ih: Tensor, bias: Tensor | None, onednn: bool) -> Tensor:
     """G_i = X W_ih^T + b for all steps in one GEMM: x (T, B, I) -> (T, B, G*H)."""
     T, B, I = x.shape
-    return Linear(w_ih, T * B)(x.reshape(T * B, I), bias).view(T, B, -1)
+    return Linear(w_ih, T * B, onednn)(x.reshape(T * B, I), bias).view(T, B, -1)
 
 
 def _last_states(out: Tensor, batch_sizes: list[int] | None) -> Tensor:
@@ -112,20 +113,20 @@ def _gru_forward_step(gi: Tensor, gh: Tensor, gh_n: Tensor, h_prev: Tensor, h: T
 
 
 class GRUFunction(torch.autograd.Function):
-    """One GRU direction over x (T, B, I) from h0 (B, H); returns out (T, B, H) and h_n (B, H)."""
+    """One GRU direction over x (T, B, I) from h0 (B, H); returns out (T, B, H) and h_n (B, H).
+    ``native``: the compiled gate math, or None for PyTorch ops; ``onednn``: products through oneDNN."""
 
     @staticmethod
     def forward(
-        ctx: Any, x: Tensor, h0: Tensor, w_ih: Tensor, w_hh: Tensor,
-        b_ih: Tensor | None, b_hh: Tensor | None, batch_sizes: list[int] | None,
+        ctx: Any, x: Tensor, h0: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | None, b_hh: Tensor | None,
+        batch_sizes: list[int] | None, native: Kernels | None, onednn: bool,
     ) -> tuple[Tensor, Tensor]:
         T, B, _ = x.shape
         H = w_hh.size(1)
         gh_n = x.new_empty(T, B, H)  # the n block of W_hh h_prev + b_hh, kept for the backward pass
         out = x.new_zeros(T, B, H) if batch_sizes is not None else x.new_empty(T, B, H)
-        project = Linear(w_ih, B * _chunk_steps(T, B))  # x -> W_ih x + b_ih
-        hidden = Linear(w_hh, B)  # h_prev -> W_hh h_prev (+ b_hh), packed once for all steps
-        native = kernels_for(x)
+        project = Linear(w_ih, B * _chunk_steps(T, B), onednn)  # x -> W_ih x + b_ih
+        hidden = Linear(w_hh, B, onednn)  # h_prev -> W_hh h_prev (+ b_hh), packed once for all steps
         step = native.gru_forward_step if native is not None else _gru_forward_step
         h_prev = h0
         # the gates are kept per time chunk (the backward pass's chunks): one (T, B, 3H) buffer would
@@ -141,7 +142,7 @@ class GRUFunction(torch.autograd.Function):
                 step(_rows(gi[t - t0], b, B), hidden(h_prev, b_hh), _rows(gh_n[t], b, B), h_prev, out_t)
                 h_prev = out_t
         ctx.save_for_backward(x, h0, w_ih, w_hh, gh_n, out, *gi_chunks)
-        ctx.batch_sizes, ctx.has_bias = batch_sizes, b_ih is not None
+        ctx.batch_sizes, ctx.has_bias, ctx.native, ctx.onednn = batch_sizes, b_ih is not None, native, onednn
         ctx.set_materialize_grads(False)
         return out, _last_states(out, batch_sizes)
 
@@ -149,15 +150,15 @@ class GRUFunction(torch.autograd.Function):
     @once_differentiable
     def backward(ctx: Any, d_out: Tensor | None, d_hn: Tensor | None) -> tuple[Tensor | None, ...]:
         x, h0, w_ih, w_hh, gh_n, out, *gi_chunks = ctx.saved_tensors
+        native, onednn = ctx.native, ctx.onednn
         batch_sizes = ctx.batch_sizes
         T, B, _ = x.shape
         H = w_hh.size(1)
-        # the hidden-side gate gradients come in the order n, r, z (see _gru_chunk_torch), so W_hh is used so too
-        w_hh_nrz = Linear(torch.cat([w_hh[2 * H :], w_hh[: 2 * H]]).t(), B)  # dG_h -> dG_h W_hh, rows n, r, z
+        # the hidden-side gate gradients come in the order n, r, z (blocks HN, R, Z above), so W_hh is used so too
+        w_hh_nrz = Linear(torch.cat([w_hh[2 * H :], w_hh[: 2 * H]]).t(), B, onednn)  # dG_h -> dG_h W_hh, rows n, r, z
         steps = _chunk_steps(T, B)
         grads = _Grads(ctx, x, w_ih, 3 * H, H, steps)
         dh = d_hn.clone() if d_hn is not None else h0.new_zeros(B, H)  # (B, H)
-        native = kernels_for(x)
         if native is not None:  # the gate gradients, one chunk at a time
             scratch = (x.new_empty(steps, B, 3 * H), x.new_empty(steps, B, 3 * H))
         for (t0, t1), gi in zip(_chunks(T, B), reversed(gi_chunks), strict=True):
@@ -172,7 +173,14 @@ class GRUFunction(torch.autograd.Function):
             dw_hh = torch.cat([dw_hh[H:], dw_hh[:H]])
         if db_hh is not None:
             db_hh = torch.cat([db_hh[H:], db_hh[:H]])
-        return grads.dx, (dh if ctx.needs_input_grad[1] else None), grads.dw_ih, dw_hh, grads.db_ih, db_hh, None
+        return grads.dx, (dh if ctx.needs_input_grad[1] else None), grads.dw_ih, dw_hh, grads.db_ih, db_hh, None, None, None
+
+
+# The GRU backward's gate gradients of a chunk live in one buffer (T_c, B, 4, H) whose four blocks are, in order,
+# dg_hn, dr, dz, dn. Two overlapping column ranges of it are then the two gradient matrices the products need:
+# the hidden side dG_h = [dg_hn, dr, dz] (blocks 0-2, the rows of W_hh reordered n, r, z) and the input side
+# dG_i = [dr, dz, dn] (blocks 1-3, W_ih's rows r, z, n), with dr and dz shared and nothing copied.
+HN, R, Z, N = range(4)
 
 
 def _gru_chunk_torch(
@@ -182,32 +190,33 @@ def _gru_chunk_torch(
     """Backward through GRU steps t1-1 .. t0 as PyTorch ops; dh (B, H) is dL/dh_{t1-1} and becomes dL/dh_{t0-1};
     gi (T_c, B, 3H) holds these steps' gates r, z, n.
 
-    Returns dh and the chunk's gate gradients, input side dG_i = [dr, dz, dn] and hidden side
-    dG_h = [dg_hn, dr, dz], each (T_c*B, 3H). They are two overlapping views of one buffer whose
-    blocks are [dg_hn, dr, dz, dn]: dG_h is columns 0:3H, dG_i columns H:4H.
+    Returns dh and the chunk's gate gradients dG_i and dG_h, each (T_c*B, 3H): the two views of the buffer
+    described above (blocks HN, R, Z, N).
     """
     B, H = dh.shape
     r, z, n = gi[:, :, :H], gi[:, :, H : 2 * H], gi[:, :, 2 * H :]  # (T_c, B, H) each
-    # the step-independent factors of the four gate gradients, dG = dh * A, for the whole chunk
-    A = dh.new_empty(t1 - t0, B, 4, H)
+    # each gate gradient is dh times a factor known from the forward pass: form the factors for the whole chunk,
+    # in the blocks where the gradients will be, then multiply by each step's dh in place
+    factors = dh.new_empty(t1 - t0, B, 4, H)
     one_minus_z = 1 - z
-    dn = torch.mul(n, n, out=A[:, :, 3]).neg_().add_(1).mul_(one_minus_z)  # dn_pre / dh
-    torch.mul(dn, r, out=A[:, :, 0])  # dg_hn / dh
-    a_r = torch.mul(A[:, :, 0], gh_n[t0:t1], out=A[:, :, 1])
+    dn = torch.mul(n, n, out=factors[:, :, N]).neg_().add_(1).mul_(one_minus_z)  # dn_pre / dh = (1 - z)(1 - n^2)
+    torch.mul(dn, r, out=factors[:, :, HN])  # dg_hn / dh = dn * r
+    a_r = torch.mul(factors[:, :, HN], gh_n[t0:t1], out=factors[:, :, R])
     a_r.addcmul_(a_r, r, value=-1)  # dr_pre / dh = dn * g_hn * r * (1 - r)
-    torch.sub(h_prev, n, out=A[:, :, 2]).mul_(z).mul_(one_minus_z)  # dz_pre / dh
+    torch.sub(h_prev, n, out=factors[:, :, Z]).mul_(z).mul_(one_minus_z)  # dz_pre / dh = (h_prev - n) z (1 - z)
     for t in range(t1 - 1, t0 - 1, -1):
         b = batch_sizes[t] if batch_sizes is not None else B
-        dh_b, e = _rows(dh, b, B), A[t - t0]  # e: (B, 4, H)
+        dh_b, e = _rows(dh, b, B), factors[t - t0]  # e: (B, 4, H)
         if b < B:
             e[b:].zero_()  # finished rows contribute nothing
             e = e[:b]
         if d_out is not None:
             dh_b.add_(_rows(d_out[t], b, B))
-        e.mul_(dh_b.unsqueeze(1))  # dG_t, in place of its factors
-        dh_b.mul_(_rows(z[t - t0], b, B)).add_(w_hh_nrz(e.view(b, 4 * H)[:, : 3 * H]))  # dh * z + dG_h W_hh
-    E = A.view(-1, 4 * H)
-    return dh, E[:, H:], E[:, : 3 * H]
+        e.mul_(dh_b.unsqueeze(1))  # the gate gradients of step t, in place of their factors
+        dg_h_t = e.view(b, 4 * H)[:, HN * H : (Z + 1) * H]  # [dg_hn, dr, dz]
+        dh_b.mul_(_rows(z[t - t0], b, B)).add_(w_hh_nrz(dg_h_t))  # dh_prev = dh * z + dG_h W_hh
+    blocks = factors.view(-1, 4 * H)
+    return dh, blocks[:, R * H : (N + 1) * H], blocks[:, HN * H : (Z + 1) * H]
 
 
 def _gru_chunk_native(
@@ -237,20 +246,20 @@ def _gru_chunk_native(
 
 
 class ElmanFunction(torch.autograd.Function):
-    """One Elman direction (tanh or relu) over x (T, B, I) from h0 (B, H); returns out (T, B, H) and h_n (B, H)."""
+    """One Elman direction (tanh or relu) over x (T, B, I) from h0 (B, H); returns out (T, B, H) and h_n (B, H).
+    ``native``: the compiled step, or None for PyTorch ops; ``onednn``: products through oneDNN."""
 
     @staticmethod
     def forward(
-        ctx: Any, x: Tensor, h0: Tensor, w_ih: Tensor, w_hh: Tensor,
-        b_ih: Tensor | None, b_hh: Tensor | None, batch_sizes: list[int] | None, relu: bool,
+        ctx: Any, x: Tensor, h0: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | None, b_hh: Tensor | None,
+        batch_sizes: list[int] | None, relu: bool, native: Kernels | None, onednn: bool,
     ) -> tuple[Tensor, Tensor]:
         T, B, _ = x.shape
         H = w_hh.size(1)
         bias = None if b_ih is None or b_hh is None else b_ih + b_hh  # the two biases only ever appear summed
-        gi = _input_projection(x, w_ih, bias)  # (T, B, H)
+        gi = _input_projection(x, w_ih, bias, onednn)  # (T, B, H)
         out = x.new_zeros(T, B, H) if batch_sizes is not None else x.new_empty(T, B, H)
-        hidden = Linear(w_hh, B)  # h_prev -> W_hh h_prev, packed once for all steps
-        native = kernels_for(x)
+        hidden = Linear(w_hh, B, onednn)  # h_prev -> W_hh h_prev, packed once for all steps
         h_prev = h0
         for t, (gi_t, out_t) in enumerate(zip(gi.unbind(0), out.unbind(0), strict=True)):
             b = batch_sizes[t] if batch_sizes is not None else B
@@ -265,7 +274,7 @@ class ElmanFunction(torch.autograd.Function):
                     _tanh(a, out=out_t)
             h_prev = out_t
         ctx.save_for_backward(x, h0, w_ih, w_hh, out)
-        ctx.batch_sizes, ctx.has_bias, ctx.relu = batch_sizes, bias is not None, relu
+        ctx.batch_sizes, ctx.has_bias, ctx.relu, ctx.native, ctx.onednn = batch_sizes, bias is not None, relu, native, onednn
         ctx.set_materialize_grads(False)
         return out, _last_states(out, batch_sizes)
 
@@ -273,15 +282,14 @@ class ElmanFunction(torch.autograd.Function):
     @once_differentiable
     def backward(ctx: Any, d_out: Tensor | None, d_hn: Tensor | None) -> tuple[Tensor | None, ...]:
         x, h0, w_ih, w_hh, out = ctx.saved_tensors
-        batch_sizes = ctx.batch_sizes
+        batch_sizes, native = ctx.batch_sizes, ctx.native
         T, B, _ = x.shape
         H = w_hh.size(1)
-        back = Linear(w_hh.t(), B)  # da -> da W_hh
+        back = Linear(w_hh.t(), B, ctx.onednn)  # da -> da W_hh
         dh = d_hn.clone() if d_hn is not None else h0.new_zeros(B, H)
         # the pre-activation gradients of all T steps: (T, B, H) like out itself, so that dX, dW_ih and
         # dW_hh are one GEMM each over all T*B rows and dX needs no copying together
         E = out.new_empty(T, B, H)
-        native = kernels_for(x)
         if native is None and ctx.relu:  # the factors act'(a) for all steps at once, then one multiply per step
             torch.gt(out, 0, out=E)
         elif native is None:
@@ -305,7 +313,7 @@ class ElmanFunction(torch.autograd.Function):
                 dh_b.copy_(dh_prev)
         grads = _Grads(ctx, x, w_ih, H, H, T)
         grads.add_chunk(0, T, E.view(-1, H), E.view(-1, H), h0, out)
-        return grads.dx, (dh if ctx.needs_input_grad[1] else None), grads.dw_ih, grads.dw_hh, grads.db_ih, grads.db_hh, None, None
+        return grads.dx, (dh if ctx.needs_input_grad[1] else None), grads.dw_ih, grads.dw_hh, grads.db_ih, grads.db_hh, None, None, None, None
 
 
 class _Grads:
@@ -315,7 +323,7 @@ class _Grads:
         need, (B, I) = ctx.needs_input_grad, x.shape[1:]
         self.x = x
         self.dx: Tensor | None = None  # allocated by the first chunk, unless that chunk is the whole sequence
-        self.input_back = Linear(w_ih.t(), B * chunk_steps) if need[0] else None  # dG_i -> dG_i W_ih
+        self.input_back = Linear(w_ih.t(), B * chunk_steps, ctx.onednn) if need[0] else None  # dG_i -> dG_i W_ih
         self.dw_ih = w_ih.new_zeros(rows, I) if need[2] else None
         self.dw_hh = w_ih.new_zeros(rows, H) if need[3] else None
         self.db_ih = w_ih.new_zeros(rows) if ctx.has_bias and need[4] else None
@@ -357,34 +365,27 @@ def _add_h_prev_product(dw_hh: Tensor, t0: int, t1: int, dg_h: Tensor, h0: Tenso
 
 
 def fused_direction(
-    mode: str, x: Tensor, h0: Tensor, weights: list[Tensor], has_biases: bool, batch_sizes: list[int] | None
+    mode: str, x: Tensor, h0: Tensor, weights: list[Tensor], batch_sizes: list[int] | None,
+    native: Kernels | None, onednn: bool,
 ) -> tuple[Tensor, Tensor]:
-    """One direction of one layer: x (T, B, I) sorted longest first -> out (T, B, H), h_n (B, H)."""
+    """One direction of one layer: x (T, B, I) sorted longest first -> out (T, B, H), h_n (B, H).
+    ``weights``: w_ih, w_hh and, if present, b_ih, b_hh."""
     w_ih, w_hh = weights[0], weights[1]
-    b_ih, b_hh = (weights[2], weights[3]) if has_biases else (None, None)
+    b_ih, b_hh = (weights[2], weights[3]) if len(weights) == 4 else (None, None)
     if mode == "gru":
-        return GRUFunction.apply(x.contiguous(), h0.contiguous(), w_ih, w_hh, b_ih, b_hh, batch_sizes)
-    return ElmanFunction.apply(x.contiguous(), h0.contiguous(), w_ih, w_hh, b_ih, b_hh, batch_sizes, mode == "rnn_relu")
+        return GRUFunction.apply(x.contiguous(), h0.contiguous(), w_ih, w_hh, b_ih, b_hh, batch_sizes, native, onednn)
+    relu = mode == "rnn_relu"
+    return ElmanFunction.apply(x.contiguous(), h0.contiguous(), w_ih, w_hh, b_ih, b_hh, batch_sizes, relu, native, onednn)
 
 
 def fused_forward(
-    mode: str,
-    x: Tensor,
-    h0: Tensor,
-    flat_weights: list[Tensor],
-    lengths: Tensor | None,
-    has_biases: bool,
-    num_layers: int,
-    dropout: float,
-    training: bool,
-    bidirectional: bool,
+    stack: Stack, x: Tensor, h0: Tensor, lengths: Tensor | None, native: Kernels | None, onednn: bool,
 ) -> tuple[Tensor, Tensor]:
     """A whole GRU or Elman stack on x (T, B, I), h0 (L*D, B, H): returns out (T, B, D*H), h_n (L*D, B, H).
 
-    The same arguments as ``torch._VF.gru``; layers, directions and inter-layer dropout are
-    plain Python around ``fused_direction``.
+    Layers, directions and inter-layer dropout are plain Python around ``fused_direction``;
+    ``native`` and ``onednn`` are the plan's choices (``rnnkit.layers.fast.choose``).
     """
-    per_direction = 4 if has_biases else 2
     T = x.size(0)
     batch_sizes, restore = None, None
     if lengths is not None:
@@ -396,12 +397,11 @@ def fused_forward(
     h_n = []
 
     def direction(k: int, seq: Tensor) -> Tensor:
-        w = flat_weights[k * per_direction : (k + 1) * per_direction]
-        out, h = fused_direction(mode, seq, h0[k], w, has_biases, batch_sizes)
+        out, h = fused_direction(stack.mode, seq, h0[k], stack.direction_weights(k), batch_sizes, native, onednn)
         h_n.append(h)
         return out  # (T, B, H)
 
-    layer_input = run_stack(x, lengths, num_layers, bidirectional, dropout, training, direction)  # (T, B, D*H)
+    layer_input = run_stack(x, lengths, stack.num_layers, stack.bidirectional, stack.dropout, stack.training, direction)
     h_stack = torch.stack(h_n)  # (L*D, B, H)
     if restore is not None:
         layer_input = layer_input.index_select(1, restore.to(x.device))

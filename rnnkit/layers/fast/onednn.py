@@ -9,7 +9,7 @@ faster. Measured on this project's 2-core machine, 2 threads, float32 (GFLOP/s, 
     input projection  X W_ih^T        T*B rows                      114-150 -> 135-210  (1.1-1.4x)
 
 ``torch.nn.LSTM`` already runs on oneDNN; ``torch.nn.GRU``/``RNN`` do not, which is where the
-fused kernels in ``rnnkit.layers.fused`` gain most of their lead. The packed weight is a
+fused kernels in ``rnnkit.layers.fast.fused`` gain most of their lead. The packed weight is a
 private oneDNN tensor (``torch.ops.mkldnn``); whenever that is unavailable (another device or
 dtype, a build without oneDNN, or switched off with ``use_onednn(False)``) the same products
 run through ``torch.mm``/``torch.addmm`` with identical results up to float rounding.
@@ -56,16 +56,18 @@ def use_onednn(enabled: bool) -> AbstractContextManager[None]:
 
 
 class Linear:
-    """``x -> x W^T + b`` for a fixed weight W (N, K) and many inputs x (M, K) with M <= ``rows``.
+    """``x -> x W^T + b`` for a fixed weight W (N, K) and many inputs x (M, K) with M <= ``rows``;
+    through oneDNN if ``onednn`` (the plan's choice) and the weight allows it, else ``torch.mm``.
 
     Packing W costs one copy of it; each product then reads the packed copy. ``rows`` is the
     number of rows the products are expected to have (oneDNN picks its layout for it; fewer
     rows, and row- or column-strided inputs, are still correct).
     """
 
-    def __init__(self, weight: Tensor, rows: int) -> None:
+    def __init__(self, weight: Tensor, rows: int, onednn: bool = True) -> None:
         self.weight = weight.detach()
-        self.packed = _REORDER(self.weight.contiguous(), rows) if onednn_applies(weight) else None
+        use = onednn and onednn_applies(weight)  # the caller's plan, and what this weight allows
+        self.packed = _REORDER(self.weight.contiguous(), rows) if use else None
 
     def __call__(self, x: Tensor, bias: Tensor | None = None) -> Tensor:
         if self.packed is None:

@@ -3,7 +3,7 @@
    rnnkit/layers/fused.py runs the recurrence: the matrix multiplies go to oneDNN, and the gate
    math between them is what this file does. In PyTorch ops that math is 5-10 separate kernels
    per step, each a pass over memory plus a few microseconds of dispatch; here it is one loop
-   per step that the compiler vectorises. rnnkit/layers/native.py compiles this file with the
+   per step that the compiler vectorises. rnnkit/layers/fast/native.py compiles this file with the
    machine's C compiler and calls it through ctypes; without a compiler the same steps run as
    PyTorch ops. Every array is row-major and contiguous; b rows, H hidden units.
 

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import _VF, Tensor
+from torch import Tensor
 
+from rnnkit.layers.fast.stack import Stack, torch_stack
 from rnnkit.layers.sequence import run_stack
 
 Segment = tuple[int, int, int]  # steps [s0, s1) run the first b rows
@@ -37,9 +38,9 @@ def segments(lengths: Tensor) -> list[Segment]:
     return out
 
 
-def _direction(seq: Tensor, h: Tensor, c: Tensor, weights: list[Tensor], has_biases: bool,
-               parts: list[Segment], T: int) -> tuple[Tensor, Tensor, Tensor]:
-    """One direction of one layer: seq (T, B, I), h (1, B, P), c (1, B, H) -> out (T, B, P), h_n, c_n (1, B, ·)."""
+def _direction(seq: Tensor, h: Tensor, c: Tensor, one: Stack, parts: list[Segment], T: int) -> tuple[Tensor, Tensor, Tensor]:
+    """One direction of one layer (``one``: a one-layer, one-direction stack):
+    seq (T, B, I), h (1, B, P), c (1, B, H) -> out (T, B, P), h_n, c_n (1, B, ·)."""
     B = seq.size(1)
     outs, done_h, done_c = [], [], []
     for s0, s1, b in parts:
@@ -47,7 +48,7 @@ def _direction(seq: Tensor, h: Tensor, c: Tensor, weights: list[Tensor], has_bia
             done_h.append(h[:, b:])
             done_c.append(c[:, b:])
             h, c = h[:, :b], c[:, :b]
-        y, h, c = _VF.lstm(seq[s0:s1, :b], (h.contiguous(), c.contiguous()), weights, has_biases, 1, 0.0, True, False, False)
+        y, h, c = torch_stack(one, seq[s0:s1, :b], (h.contiguous(), c.contiguous()))
         outs.append(F.pad(y, (0, 0, 0, B - b)))  # rows that have ended output zeros
     done_h.append(h)
     done_c.append(c)
@@ -56,18 +57,13 @@ def _direction(seq: Tensor, h: Tensor, c: Tensor, weights: list[Tensor], has_bia
     return out, torch.cat(done_h[::-1], dim=1), torch.cat(done_c[::-1], dim=1)
 
 
-def lstm_by_segments(
-    x: Tensor, h0: Tensor, c0: Tensor, flat_weights: list[Tensor], lengths: Tensor,
-    has_biases: bool, num_layers: int, dropout: float, training: bool, bidirectional: bool,
-) -> tuple[Tensor, Tensor, Tensor]:
-    """A whole LSTM stack on padded x (T, B, I) with lengths (B,): the arguments of ``torch._VF.lstm``.
+def lstm_by_segments(stack: Stack, x: Tensor, h0: Tensor, c0: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """A whole LSTM stack on padded x (T, B, I) with lengths (B,), from (h0, c0).
 
     Returns out (T, B, D*P) with zeros past each length, h_n (L*D, B, P) and c_n (L*D, B, H)
     taken at each sequence's own last step, all in the caller's batch order.
     """
     T = x.size(0)
-    D = 2 if bidirectional else 1
-    per_direction = len(flat_weights) // (num_layers * D)
     lengths, order = torch.sort(lengths.cpu(), descending=True, stable=True)
     restore = torch.argsort(order).to(x.device)
     order = order.to(x.device)
@@ -76,13 +72,13 @@ def lstm_by_segments(
     h_n, c_n = [], []
 
     def direction(k: int, seq: Tensor) -> Tensor:
-        w = flat_weights[k * per_direction : (k + 1) * per_direction]
-        out, h, c = _direction(seq, h0[k : k + 1], c0[k : k + 1], w, has_biases, parts, T)
+        one = Stack("lstm", stack.direction_weights(k), stack.has_biases, 1, 0.0, stack.training, False)
+        out, h, c = _direction(seq, h0[k : k + 1], c0[k : k + 1], one, parts, T)
         h_n.append(h)
         c_n.append(c)
         return out
 
-    layer_input = run_stack(x, lengths, num_layers, bidirectional, dropout, training, direction)
+    layer_input = run_stack(x, lengths, stack.num_layers, stack.bidirectional, stack.dropout, stack.training, direction)
     return (
         layer_input.index_select(1, restore),
         torch.cat(h_n).index_select(1, restore),
