@@ -81,6 +81,21 @@ def minlstm_step(
     return h
 
 
+def mingru_coefficients(x: Tensor, weight_ih: Tensor, bias_ih: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """a and b of h_t = a_t * h_{t-1} + b_t, from (1)-(3), for inputs x (..., I); each (..., H)."""
+    k_z, k_h = F.linear(x, weight_ih, bias_ih).chunk(2, dim=-1)
+    z = torch.sigmoid(k_z)  # (1)
+    return torch.sigmoid(-k_z), z * g(k_h)  # (3): a = 1 - z (as sigmoid(-k), exact where z is near 1), b = z * h~
+
+
+def minlstm_coefficients(x: Tensor, weight_ih: Tensor, bias_ih: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """a and b of h_t = a_t * h_{t-1} + b_t, from (4)-(8), for inputs x (..., I); each (..., H)."""
+    k_f, k_i, k_h = F.linear(x, weight_ih, bias_ih).chunk(3, dim=-1)
+    f, i = torch.sigmoid(k_f), torch.sigmoid(k_i)  # (4), (5)
+    total = f + i
+    return f / total, i / total * g(k_h)  # (7), (8): a = f', b = i' * h~
+
+
 def mingru_log_coefficients(x: Tensor, weight_ih: Tensor, bias_ih: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """log a and log b of h_t = a_t * h_{t-1} + b_t (10) for inputs x (..., I), e.g. (B, T, I); each (..., H)."""
     k_z, k_h = F.linear(x, weight_ih, bias_ih).chunk(2, dim=-1)
@@ -95,6 +110,7 @@ def minlstm_log_coefficients(x: Tensor, weight_ih: Tensor, bias_ih: Tensor | Non
 
 
 MIN_STEPS = {"mingru": mingru_step, "minlstm": minlstm_step}
+MIN_COEFFICIENTS = {"mingru": mingru_coefficients, "minlstm": minlstm_coefficients}
 MIN_LOG_COEFFICIENTS = {"mingru": mingru_log_coefficients, "minlstm": minlstm_log_coefficients}
 
 

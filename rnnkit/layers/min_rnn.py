@@ -1,10 +1,13 @@
 """Stacked minGRU and minLSTM layers (Feng et al., 2024): a parallel scan in training, a step for sampling.
 
 The equations are in ``rnnkit.cells.min_rnn``. Every step is h_t = a_t * h_{t-1} + b_t with a_t, b_t
-computed from the input alone, so a layer computes log a and log b for the whole sequence with
-one matrix product and then every h_t with the log-space scan of ``rnnkit.layers.scan``; the
-reference path (``fast=False``) is the plain loop over time calling the cells' step functions, and
-tests prove the two equal. ``step`` advances the stack by one time step (what sampling uses).
+computed from the input alone, so a layer computes a and b for the whole sequence with one matrix
+product and then every h_t with a scan (``rnnkit.layers.scan``): ``scan="parallel"``, the log-space
+scan of the paper (log a, log b, then log-cumsum-exp), or ``scan="sequential"``, a loop of in-place
+steps with a hand-written backward, which is the faster of the two on a CPU; ``"auto"`` (the default)
+takes the sequential scan on the CPU and the parallel one elsewhere. The reference path
+(``fast=False``) is the plain loop over time calling the cells' step functions under autograd, and
+tests prove all three equal. ``step`` advances the stack by one time step (what sampling uses).
 
 The constructor and forward follow ``rnnkit.GRU``: ``MinGRU(input_size, hidden_size, num_layers,
 bias, batch_first, dropout)``, ``forward(input, hx=None, lengths=None) -> (output, h_n)``, parameters
@@ -27,9 +30,11 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
 
 from rnnkit import errors
-from rnnkit.cells.min_rnn import MIN_GATES, MIN_LOG_COEFFICIENTS, MIN_STEPS
+from rnnkit.cells.min_rnn import MIN_COEFFICIENTS, MIN_GATES, MIN_LOG_COEFFICIENTS, MIN_STEPS
 from rnnkit.layers import checks
-from rnnkit.layers.scan import log_space_scan
+from rnnkit.layers.scan import log_space_scan, sequential_scan
+
+SCANS = ("auto", "parallel", "sequential")
 
 
 class MinRecurrentBase(nn.Module):
@@ -49,16 +54,19 @@ class MinRecurrentBase(nn.Module):
         batch_first: bool = False,
         dropout: float = 0.0,
         fast: bool = True,
+        scan: str = "auto",
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
         name = type(self).__name__
+        if scan not in SCANS:
+            raise errors.ArgumentValueError(f"{name}: scan must be one of {SCANS}, got {scan!r}.")
         input_size, hidden_size, num_layers, _, dropout, _ = checks.check_constructor(
             name, input_size, hidden_size, num_layers, dropout, 0, 0.0, dtype, bias=bias, batch_first=batch_first, fast=fast,
         )
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
-        self.bias, self.batch_first, self.dropout, self.fast = bias, batch_first, dropout, fast
+        self.bias, self.batch_first, self.dropout, self.fast, self.scan = bias, batch_first, dropout, fast, scan
         kw: dict[str, Any] = {"device": device, "dtype": dtype}
         G = MIN_GATES[self.mode]
         for layer in range(num_layers):
@@ -84,7 +92,7 @@ class MinRecurrentBase(nn.Module):
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}"
-        for key, default in (("bias", True), ("batch_first", False), ("dropout", 0.0), ("fast", True)):
+        for key, default in (("bias", True), ("batch_first", False), ("dropout", 0.0), ("fast", True), ("scan", "auto")):
             if getattr(self, key) != default:
                 s += f", {key}={getattr(self, key)}"
         return s
@@ -123,10 +131,12 @@ class MinRecurrentBase(nn.Module):
         layer_input = x
         for layer in range(self.num_layers):
             w, b = self.layer_params(layer)
-            if self.fast:
+            if not self.fast:
+                h = self._loop(layer_input, h0[layer], w, b, alive)  # (B, T, H)
+            elif self.scan == "parallel" or (self.scan == "auto" and x.device.type != "cpu"):
                 h = log_space_scan(*MIN_LOG_COEFFICIENTS[self.mode](layer_input, w, b), h0[layer])  # (B, T, H)
             else:
-                h = self._loop(layer_input, h0[layer], w, b, alive)  # (B, T, H)
+                h = sequential_scan(*MIN_COEFFICIENTS[self.mode](layer_input, w, b), h0[layer])  # (B, T, H)
             if lens is None or alive is None:
                 h_n.append(h[:, -1])
             else:

@@ -9,7 +9,7 @@ import torch
 from support import randn
 
 from rnnkit.cells import MIN_CELLS, MinGRUCell, MinLSTMCell, mingru_step, minlstm_step
-from rnnkit.cells.min_rnn import MIN_LOG_COEFFICIENTS, MIN_STEPS, g, log_g
+from rnnkit.cells.min_rnn import MIN_COEFFICIENTS, MIN_LOG_COEFFICIENTS, MIN_STEPS, g, log_g
 from rnnkit.errors import ShapeError
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -39,6 +39,9 @@ def test_log_coefficients_give_the_step(mode):
     log_a, log_b = MIN_LOG_COEFFICIENTS[mode](x, w, b)
     torch.testing.assert_close(log_a.exp() * h_prev + log_b.exp(), MIN_STEPS[mode](x, h_prev, w, b))
     assert bool((log_a < 0).all())  # 0 < a < 1: the state decays towards the candidates
+    a, b_ = MIN_COEFFICIENTS[mode](x, w, b)  # the same in linear space (what the sequential scan takes)
+    torch.testing.assert_close(a, log_a.exp())
+    torch.testing.assert_close(b_, log_b.exp())
 
 
 def test_minlstm_gates_are_normalised():
@@ -62,6 +65,7 @@ def test_step_and_log_coefficients_gradcheck(mode):
     x, h_prev = randn(B, I, seed=7).requires_grad_(), randn(B, H, seed=8).requires_grad_()
     assert torch.autograd.gradcheck(MIN_STEPS[mode], (x, h_prev, w, b))
     assert torch.autograd.gradcheck(MIN_LOG_COEFFICIENTS[mode], (x, w, b))
+    assert torch.autograd.gradcheck(MIN_COEFFICIENTS[mode], (x, w, b))
 
 
 @pytest.mark.parametrize("cls", [MinGRUCell, MinLSTMCell])

@@ -12,7 +12,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 from rnnkit.errors import StateTypeError
 from rnnkit.layers import MIN_LAYERS, MinGRU, MinLSTM, MinStepper
-from rnnkit.layers.scan import log_space_scan
+from rnnkit.layers.scan import log_space_scan, sequential_scan
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -30,16 +30,20 @@ def sequential(log_a: torch.Tensor, log_b: torch.Tensor, h0: torch.Tensor | None
     return torch.stack(out, dim=1)
 
 
-@pytest.mark.parametrize("chunk", [64, 3, 1])
+@pytest.mark.parametrize("chunk", [64, 3, 1, "sequential"])
 @pytest.mark.parametrize("with_h0", [True, False])
 def test_scan_equals_the_sequential_recurrence(chunk, with_h0):
+    # the log-space scan (in chunks of 64, 3 and 1 steps) and the sequential scan with its hand-written backward
     # gates near 0 and near 1 (log a from -8 to 0) and an initial state of both signs
     log_a = (-8 * torch.rand(B, 10, H, generator=torch.Generator().manual_seed(0), dtype=torch.float64)).requires_grad_()
     log_b = randn(B, 10, H, seed=1).requires_grad_()
     h0 = randn(B, H, seed=2).requires_grad_() if with_h0 else None
     inputs = [t for t in (log_a, log_b, h0) if t is not None]
     weight = randn(B, 10, H, seed=3)
-    ours = log_space_scan(log_a, log_b, h0, chunk=chunk)
+    if chunk == "sequential":
+        ours = sequential_scan(log_a.exp(), log_b.exp(), h0 if h0 is not None else torch.zeros(B, H, dtype=torch.float64))
+    else:
+        ours = log_space_scan(log_a, log_b, h0, chunk=chunk)
     ours_grads = torch.autograd.grad((ours * weight).sum(), inputs)
     ref = sequential(log_a, log_b, h0)
     ref_grads = torch.autograd.grad((ref * weight).sum(), inputs)
@@ -52,6 +56,8 @@ def test_scan_gradcheck():
     log_a = (-torch.rand(2, 3, 5, generator=torch.Generator().manual_seed(4), dtype=torch.float64)).requires_grad_()
     log_b, h0 = randn(2, 3, 5, seed=5).requires_grad_(), randn(2, 5, seed=6).requires_grad_()
     assert torch.autograd.gradcheck(lambda a, b, h: log_space_scan(a, b, h, chunk=2), (log_a, log_b, h0))
+    a = log_a.detach().exp().requires_grad_()
+    assert torch.autograd.gradcheck(sequential_scan, (a, log_b, h0))
 
 
 def layer(mode: str, **options: Any) -> MinGRU | MinLSTM:
@@ -73,11 +79,12 @@ def forward_backward(net: torch.nn.Module, x: torch.Tensor, h0: torch.Tensor | N
 
 @pytest.mark.parametrize("lengths", [None, LENGTHS])
 @pytest.mark.parametrize("batch_first", [True, False])
+@pytest.mark.parametrize("scan", ["parallel", "sequential"])
 @pytest.mark.parametrize("mode", ["mingru", "minlstm"])
-def test_scan_path_equals_the_reference_loop(mode, batch_first, lengths):
+def test_scan_path_equals_the_reference_loop(mode, scan, batch_first, lengths):
     x = randn(B, T, I, seed=7) if batch_first else randn(T, B, I, seed=7)
     h0 = randn(L, B, H, seed=8)
-    fast = forward_backward(layer(mode, num_layers=L, batch_first=batch_first), x, h0, lengths)
+    fast = forward_backward(layer(mode, num_layers=L, batch_first=batch_first, scan=scan), x, h0, lengths)
     loop = forward_backward(layer(mode, num_layers=L, batch_first=batch_first, fast=False), x, h0, lengths)
     assert fast.keys() == loop.keys()
     for name in fast:
@@ -89,9 +96,10 @@ def test_scan_path_equals_the_reference_loop(mode, batch_first, lengths):
         torch.testing.assert_close(fast["h_n"][:, 1:2], short)
 
 
+@pytest.mark.parametrize("scan", ["parallel", "sequential"])
 @pytest.mark.parametrize("mode", ["mingru", "minlstm"])
-def test_layer_gradcheck(mode):
-    net = layer(mode, num_layers=2, batch_first=True)
+def test_layer_gradcheck(mode, scan):
+    net = layer(mode, num_layers=2, batch_first=True, scan=scan)
     x, h0 = randn(2, 3, I, seed=9).requires_grad_(), randn(2, 2, H, seed=10).requires_grad_()
     params = list(net.parameters())
 
@@ -123,8 +131,8 @@ def test_step_and_stepper_equal_the_forward(mode):
 def test_float32_stays_close_to_float64_over_long_sequences(mode):
     # the chunked scan keeps log-space cancellation bounded: 2,000 steps in float32 against float64
     torch.manual_seed(0)
-    net32 = MIN_LAYERS[mode](8, 16, batch_first=True)
-    net64 = MIN_LAYERS[mode](8, 16, batch_first=True, dtype=torch.float64)
+    net32 = MIN_LAYERS[mode](8, 16, batch_first=True, scan="parallel")
+    net64 = MIN_LAYERS[mode](8, 16, batch_first=True, scan="sequential", dtype=torch.float64)
     net64.load_state_dict({k: v.double() for k, v in net32.state_dict().items()})
     x = torch.randn(2, 2000, 8)
     with torch.no_grad():
@@ -151,5 +159,7 @@ def test_errors_say_what_to_do():
         net(pack_padded_sequence(x, [T] * B, batch_first=True))
     with pytest.raises(ValueError, match=r"every entry of lengths must be in \[1, T=7\]"):
         net(x, lengths=[0, 1, 2])
+    with pytest.raises(ValueError, match="scan must be one of"):
+        MinGRU(I, H, scan="log")
     with pytest.raises(ValueError, match=r"MinStepper.step: expected x of shape \(B, I\) = \(1, 4\)"):
         MinStepper(net).step(randn(2, I))
