@@ -24,6 +24,8 @@ RECIPES: dict[str, str] = {
     "caption": "rnnkit.recipes.caption.recipe:CaptionRecipe",
     "music": "rnnkit.recipes.music.recipe:MusicRecipe",
     "digits": "rnnkit.recipes.digits.recipe:DigitsRecipe",
+    "digits-ctc": "rnnkit.recipes.speech.recipe:ConnectedDigitsRecipe",
+    "digits-spoken": "rnnkit.recipes.speech.recipe:SpokenDigitsRecipe",
     "extract": "rnnkit.recipes.extract.recipe:ExtractRecipe",
     "forecast": "rnnkit.recipes.forecast.recipe:ForecastRecipe",
     "fraud": "rnnkit.recipes.fraud.recipe:FraudRecipe",

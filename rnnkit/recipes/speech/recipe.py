@@ -1,0 +1,341 @@
+"""Spoken digits, two recipes on one data pipeline: ``digits-spoken`` (isolated words, many-to-one) and
+``digits-ctc`` (connected strings of 1-7 digits, unaligned many-to-many with CTC).
+
+No registry ships a multi-speaker corpus of spoken digits, so training audio is synthesised
+(``synth.py``: espeak-ng's ~100 voice variants in 7 English accents and flite's 5 US voices, each
+take with its own speed and pitch), augmented as a speech system's training is (``augment.py``),
+and the synthetic test is voices never heard in training. The real test is every real recording
+of the words that installs: 21 clips of two speakers (``data.real_clips``), reported with a Wilson
+interval because 21 is few. Features: normalised log-mel frames, three stacked per step.
+
+    rnnkit recipe digits-spoken                  # BiLSTM over frames -> the word; held-out voices and the 21 real clips
+    rnnkit recipe digits-ctc                     # BiLSTM + CTC; digit error rate and string accuracy on held-out voices
+    rnnkit listen runs/digits-ctc call.wav --explain posteriors.png
+
+Targets: >= 97% word accuracy (isolated) and <= 5% digit error rate (connected) on held-out
+synthetic voices; docs/results.md has the measured figures. ``--data-dir`` trains on your own
+recordings instead (DIR/<speaker>/<digits>.wav; speakers are held out as voices are).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from rnnkit.models.many_to_one import ManyToOne, ManyToOneConfig
+from rnnkit.recipes import classify
+from rnnkit.recipes.classify import Labelled
+from rnnkit.recipes.contract import Meta, Recipe, RecipeConfig
+from rnnkit.recipes.speech import ctc, data, pictures
+from rnnkit.recipes.speech.audio import read_wav
+from rnnkit.recipes.speech.augment import augment
+from rnnkit.recipes.speech.data import WORDS, Utterance, spell
+from rnnkit.recipes.speech.features import FeatureConfig, features
+from rnnkit.recipes.speech.metrics import error_rate, string_accuracy, wilson
+from rnnkit.recipes.speech.model import CTCConfig, CTCModel
+from rnnkit.recipes.text import bucket_batches, pad_float
+
+
+@dataclass(frozen=True)
+class SpeechConfig(RecipeConfig):
+    """Settings both spoken-digit recipes share: data, features, model, training."""
+
+    data_dir: str = field(default="", metadata={"help": "train on your own recordings: DIR/<speaker>/<digits>.wav (default: synthesised voices)"})
+    test_voices: int = field(default=16, metadata={"help": "voices (or speakers) held out for the test, never heard in training"})  # plus one flite voice
+    dev_voices: int = field(default=8, metadata={"help": "voices (or speakers) held out for early stopping"})  # plus one flite voice
+    flite_weight: int = field(default=5, metadata={"help": "a flite voice makes this many times the utterances of an espeak-ng variant"})  # 5 flite voices against ~100 variants
+    augment_copies: int = field(default=2, metadata={"help": "augmented copies of each training utterance (speed, noise, gain, shift, telephone band)"})
+    real: bool = field(default=True, metadata={"help": "also test on the 21 real recordings (Asterisk prompts and spokennumbers)"})
+    n_mels: int = field(default=40, metadata={"help": "mel bands per frame"})
+    stack: int = field(default=3, metadata={"help": "10 ms frames stacked into one recurrent step"})  # 30 ms steps: a third of the recurrent work
+    hidden_size: int = field(default=128, metadata={"help": "recurrent units per direction"})
+    num_layers: int = field(default=2, metadata={"help": "stacked bidirectional layers"})
+    cell: str = field(default="lstm", metadata={"help": "lstm, gru or rnn", "choices": ["lstm", "gru", "rnn"]})
+    dropout: float = field(default=0.2, metadata={"help": "dropout on inputs, between layers and before the output"})
+    batch_size: int = field(default=32, metadata={"help": "utterances per batch"})
+    threads: int | None = field(default=2, metadata={"help": "CPU threads for torch"})
+
+
+@dataclass
+class Transcribed:
+    """Feature sequences (T, F) and their words."""
+
+    inputs: list[Tensor]
+    words: list[list[int]]
+    sources: list[str]
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+
+@dataclass
+class SpeechData:
+    train: Transcribed
+    dev: Transcribed
+    test: Transcribed
+    real: Transcribed | None
+    voices: dict[str, list[str]]
+    features: FeatureConfig
+
+
+def featurise(utterances: Sequence[Utterance], fc: FeatureConfig, copies: int = 0, seed: int = 0) -> Transcribed:
+    """Features of each utterance, and of ``copies`` augmented versions of it (seeded)."""
+    rng = np.random.default_rng(seed)
+    out = Transcribed([], [], [])
+    for u in utterances:
+        versions = [u.samples] + [augment(u.samples, fc.rate, rng) for _ in range(copies)]
+        for v in versions:
+            out.inputs.append(features(v, fc))
+            out.words.append(u.words)
+            out.sources.append(u.source)
+    return out
+
+
+class SpeechRecipe(Recipe[SpeechConfig, SpeechData]):
+    """What the isolated and connected recipes share: the data, features, real clips and `rnnkit listen`."""
+
+    kind = "isolated"
+    inputs = "WAV files (16-bit PCM, mono; any sample rate is resampled)"
+
+    def counts(self, config: Any) -> tuple[int, int]:
+        """(training count, held-out count) for ``data.synthetic_split``."""
+        raise NotImplementedError
+
+    def prepare_data(self, config: SpeechConfig) -> SpeechData:
+        fc = FeatureConfig(n_mels=config.n_mels, stack=config.stack)
+        start = time.perf_counter()
+        train_n, held_n = self.counts(config)
+        max_digits = getattr(config, "max_digits", 1)
+        if config.data_dir:
+            by_speaker = data.read_folder(config.data_dir, fc.rate)
+            voices = data.split_voices(sorted(by_speaker), config.dev_voices, config.test_voices, config.seed)
+            splits = {k: [u for s in v for u in by_speaker[s]] for k, v in voices.items()}
+        else:
+            voices = data.split_voices(data.all_voices(), config.dev_voices, config.test_voices, config.seed)
+            splits = {}
+            for n, (k, count) in enumerate([("train", train_n), ("dev", held_n), ("test", held_n)]):
+                splits[k] = data.synthetic_split(voices[k], self.kind, count, max_digits, fc.rate, config.seed * 10 + n,
+                                                 config.flite_weight)
+        if self.kind == "isolated":
+            for us in splits.values():
+                if any(len(u.words) != 1 for u in us):
+                    bad = next(u for u in us if len(u.words) != 1)
+                    raise ValueError(f"{self.name}: {bad.source} holds {len(bad.words)} digits; the isolated recipe takes "
+                                     "one word per file (use digits-ctc for strings).")
+        made = time.perf_counter() - start
+        train = featurise(splits["train"], fc, config.augment_copies, config.seed)
+        dev, test = featurise(splits["dev"], fc), featurise(splits["test"], fc)
+        real = featurise(data.real_clips(fc.rate), fc) if config.real else None
+        print(f"{self.name}: {len(splits['train'])} training utterances ({len(train)} with augmented copies) from "
+              f"{len(voices['train'])} voices, {len(dev)} dev from {len(voices['dev'])}, {len(test)} test from "
+              f"{len(voices['test'])} held-out voices {voices['test']}; {len(real) if real else 0} real clips; "
+              f"audio {made:.0f}s, features {time.perf_counter() - start - made:.0f}s")
+        return SpeechData(train, dev, test, real, voices, fc)
+
+    def describe(self, d: SpeechData) -> Meta:
+        return {"words": list(WORDS), "features": asdict(d.features), "kind": self.kind, "voices": d.voices}
+
+    def validates(self, config: SpeechConfig, d: SpeechData) -> bool:
+        return len(d.dev) > 0
+
+    def split(self, d: SpeechData, split: str) -> Transcribed:
+        return {"dev": d.dev, "test": d.test, "real": d.real}[split] or Transcribed([], [], [])
+
+    # ---- applying a trained model -----------------------------------------------------------------
+
+    def read(self, meta: Meta, paths: Sequence[str], mix: bool = False) -> list[Tensor]:
+        fc = FeatureConfig(**meta["features"])
+        return [features(read_wav(p, fc.rate, mix), fc) for p in paths]
+
+    def hear(self, model: nn.Module, meta: Meta, inputs: Sequence[Tensor], beam: int) -> list[dict[str, Any]]:
+        """What the model hears in each feature sequence: words, digits and a confidence."""
+        raise NotImplementedError
+
+    def predict(self, model: nn.Module, config: SpeechConfig, meta: Meta, inputs: Sequence[str]) -> list[dict[str, Any]]:
+        heard = self.hear(model, meta, self.read(meta, inputs), getattr(config, "beam", 1))
+        return [{"input": p, **h} for p, h in zip(inputs, heard, strict=True)]
+
+    def show(self, result: dict[str, Any]) -> str:
+        return f"{result['digits']}\t{' '.join(result['words'])}\t{result['input']}"
+
+
+# ---- isolated words -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SpokenDigitsConfig(SpeechConfig):
+    """Isolated spoken digits: one word per utterance."""
+
+    takes: int = field(default=4, metadata={"help": "takes of each word by each training voice"})
+    cell: str = field(default="gru", metadata={"help": "lstm, gru or rnn", "choices": ["lstm", "gru", "rnn"]})  # trains faster than the LSTM on CPU, as accurate here
+    held_out_takes: int = field(default=2, metadata={"help": "takes of each word by each dev/test voice"})
+    pooling: str = field(default="attention", metadata={"help": "how frames become one vector", "choices": ["last", "mean", "max", "attention"]})  # the word is somewhere in the clip
+    epochs: int = field(default=15, metadata={"help": "passes over the training set (at most)"})
+    max_minutes: float | None = field(default=15.0, metadata={"help": "stop after this much wall time"})
+    patience: int = field(default=4, metadata={"help": "stop after this many epochs without a better validation accuracy"})
+
+
+class SpokenDigitsRecipe(SpeechRecipe):
+    """Isolated spoken digits: a BiLSTM over log-mel frames names the word; held-out voices and real recordings."""
+
+    name = "digits-spoken"
+    config_class = SpokenDigitsConfig
+    monitor = "accuracy"
+    kind = "isolated"
+
+    def counts(self, config: Any) -> tuple[int, int]:
+        return config.takes, config.held_out_takes
+
+    def build_model(self, config: SpokenDigitsConfig, meta: Meta) -> nn.Module:  # type: ignore[override]
+        fc = FeatureConfig(**meta["features"])
+        return ManyToOne(ManyToOneConfig(num_outputs=len(meta["words"]), input_size=fc.stack * fc.n_mels,
+                                         hidden_size=config.hidden_size, num_layers=config.num_layers, cell=config.cell,
+                                         bidirectional=True, dropout=config.dropout, pooling=config.pooling))
+
+    def labelled(self, t: Transcribed) -> Labelled:
+        return Labelled(t.inputs, [w[0] for w in t.words])
+
+    def batches(self, config: SpeechConfig, d: SpeechData, epoch: int) -> Iterator[dict[str, Tensor]]:
+        return classify.batches(self.labelled(d.train), config.batch_size, shuffle=True, seed=config.seed * 1000 + epoch)
+
+    def evaluate(self, model: nn.Module, config: SpeechConfig, d: SpeechData, split: str) -> dict[str, float]:
+        metrics = {"accuracy": classify.accuracy(model, self.labelled(self.split(d, split)))}
+        if split == "test" and d.real is not None:
+            pred = classify.predict_proba(model, d.real.inputs).argmax(1).tolist()
+            correct = sum(p == w[0] for p, w in zip(pred, d.real.words, strict=True))
+            low, high = wilson(correct, len(d.real))
+            metrics.update({"real_accuracy": correct / len(d.real), "real_correct": float(correct),
+                            "real_clips": float(len(d.real)), "real_low95": low, "real_high95": high})
+            for p, w, s in zip(pred, d.real.words, d.real.sources, strict=True):
+                if p != w[0]:
+                    print(f"{self.name}: real clip {s}: heard {WORDS[p]!r}, said {WORDS[w[0]]!r}")
+        return metrics
+
+    def hear(self, model: nn.Module, meta: Meta, inputs: Sequence[Tensor], beam: int) -> list[dict[str, Any]]:
+        probs = classify.predict_proba(model, inputs)  # (N, C)
+        out = []
+        for row in probs:
+            w = int(row.argmax())
+            out.append({"digits": spell([w]), "words": [WORDS[w]], "p": round(float(row[w]), 4)})
+        return out
+
+    def report(self, model: nn.Module, config: SpeechConfig, d: SpeechData, out: Path) -> list[Path]:
+        test = self.labelled(d.test)
+        pred = classify.predict_proba(model, test.inputs).argmax(1).tolist()
+        return [pictures.confusion(test.labels, pred, list(WORDS), out / "confusion.png", "held-out voices")]
+
+
+# ---- connected strings (CTC) ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConnectedDigitsConfig(SpeechConfig):
+    """Connected digit strings: CTC over frames."""
+
+    train_strings: int = field(default=3000, metadata={"help": "synthesised training strings (before augmentation)"})
+    held_out_strings: int = field(default=400, metadata={"help": "synthesised strings in each of dev and test"})
+    max_digits: int = field(default=7, metadata={"help": "longest string (strings have 1..max_digits words)"})
+    beam: int = field(default=8, metadata={"help": "prefix beam width for the test and for predict (1 = greedy)"})
+    augment_copies: int = field(default=1, metadata={"help": "augmented copies of each training utterance"})
+    lr: float = field(default=3e-3, metadata={"help": "Adam learning rate"})
+    epochs: int = field(default=30, metadata={"help": "passes over the training set (at most)"})
+    max_minutes: float | None = field(default=15.0, metadata={"help": "stop after this much wall time"})
+    patience: int = field(default=4, metadata={"help": "stop after this many epochs without a better validation error rate"})
+
+
+class ConnectedDigitsRecipe(SpeechRecipe):
+    """Connected spoken digits: a BiLSTM trained with CTC hears strings of 1-7 digits; greedy and prefix-beam decoding."""
+
+    name = "digits-ctc"
+    config_class = ConnectedDigitsConfig
+    monitor = "wer"
+    mode = "min"
+    kind = "connected"
+
+    def counts(self, config: Any) -> tuple[int, int]:
+        return config.train_strings, config.held_out_strings
+
+    def build_model(self, config: ConnectedDigitsConfig, meta: Meta) -> nn.Module:  # type: ignore[override]
+        fc = FeatureConfig(**meta["features"])
+        return CTCModel(CTCConfig(num_labels=len(meta["words"]), input_size=fc.stack * fc.n_mels,
+                                  hidden_size=config.hidden_size, num_layers=config.num_layers, cell=config.cell,
+                                  dropout=config.dropout))
+
+    def batches(self, config: SpeechConfig, d: SpeechData, epoch: int) -> Iterator[dict[str, Tensor]]:
+        g = torch.Generator().manual_seed(config.seed * 1000 + epoch)
+        for idx in bucket_batches([len(x) for x in d.train.inputs], config.batch_size, shuffle=True, generator=g):
+            yield ctc_batch([d.train.inputs[i] for i in idx], [d.train.words[i] for i in idx])
+
+    @torch.no_grad()
+    def log_probs(self, model: nn.Module, inputs: Sequence[Tensor]) -> list[Tensor]:
+        """(T_n, V+1) frame log probabilities of each input, in order."""
+        out: list[Tensor] = [torch.empty(0)] * len(inputs)
+        for idx in bucket_batches([len(x) for x in inputs], 64, shuffle=False):
+            x, lengths = pad_float([inputs[i] for i in idx])
+            lp, _ = model(x, lengths=lengths)  # (B, T, V+1)
+            for row, i, n in zip(lp, idx, lengths.tolist(), strict=True):
+                out[i] = row[:n]
+        return out
+
+    def transcribe(self, model: nn.Module, inputs: Sequence[Tensor], beam: int) -> list[list[int]]:
+        """Word ids heard in each input (CTC label l is word l-1)."""
+        return [[label - 1 for label in ctc.decode(lp, beam)] for lp in self.log_probs(model, inputs)]
+
+    def evaluate(self, model: nn.Module, config: SpeechConfig, d: SpeechData, split: str) -> dict[str, float]:
+        t = self.split(d, split)
+        greedy = self.transcribe(model, t.inputs, 1)
+        metrics = {"wer": error_rate(t.words, greedy), "string_accuracy": string_accuracy(t.words, greedy)}
+        if split == "test":
+            beam = self.transcribe(model, t.inputs, config.beam)  # type: ignore[attr-defined]
+            metrics.update({"wer_beam": error_rate(t.words, beam), "string_accuracy_beam": string_accuracy(t.words, beam)})
+            if d.real is not None:
+                heard = self.transcribe(model, d.real.inputs, config.beam)  # type: ignore[attr-defined]
+                correct = sum(h == w for h, w in zip(heard, d.real.words, strict=True))
+                low, high = wilson(correct, len(d.real))
+                metrics.update({"real_string_accuracy": correct / len(d.real), "real_correct": float(correct),
+                                "real_clips": float(len(d.real)), "real_low95": low, "real_high95": high,
+                                "real_wer": error_rate(d.real.words, heard)})
+                for h, w, s in zip(heard, d.real.words, d.real.sources, strict=True):
+                    if h != w:
+                        print(f"{self.name}: real clip {s}: heard {spell(h) or '(nothing)'}, said {spell(w)}")
+        return metrics
+
+    def hear(self, model: nn.Module, meta: Meta, inputs: Sequence[Tensor], beam: int) -> list[dict[str, Any]]:
+        out = []
+        for lp in self.log_probs(model, inputs):
+            best = ctc.prefix_beam_search(lp, max(beam, 1))[0] if beam > 1 else (tuple(ctc.greedy(lp)), float("nan"))
+            words = [label - 1 for label in best[0]]
+            out.append({"digits": spell(words), "words": [WORDS[w] for w in words], "frames": int(lp.shape[0])})
+        return out
+
+    def explain(self, model: nn.Module, meta: Meta, path: str, png: str | Path, mix: bool = False) -> Path:
+        """Picture of the frame-level CTC posteriors of one WAV file."""
+        x = self.read(meta, [path], mix)[0]
+        lp = self.log_probs(model, [x])[0]
+        fc = FeatureConfig(**meta["features"])
+        heard = spell([label - 1 for label in ctc.greedy(lp)])
+        return pictures.posteriors(x[:, : fc.n_mels], lp, list(WORDS), fc.stack * fc.hop_ms / 1000, Path(png),
+                                   f"{Path(path).name}: heard {heard or '(nothing)'}")
+
+    def report(self, model: nn.Module, config: SpeechConfig, d: SpeechData, out: Path) -> list[Path]:
+        i = max(range(min(len(d.test), 50)), key=lambda n: len(d.test.words[n]))  # a long string among the first 50
+        lp = self.log_probs(model, [d.test.inputs[i]])[0]
+        heard = spell([label - 1 for label in ctc.greedy(lp)])
+        return [pictures.posteriors(d.test.inputs[i][:, : d.features.n_mels], lp, list(WORDS),
+                                    d.features.stack * d.features.hop_ms / 1000, out / "posteriors.png",
+                                    f"held-out voice {d.test.sources[i]}: said {spell(d.test.words[i])}, heard {heard}")]
+
+
+def ctc_batch(inputs: Sequence[Tensor], words: Sequence[Sequence[int]]) -> dict[str, Tensor]:
+    """Padded features and the concatenated CTC targets (word w is label w+1; 0 is the blank)."""
+    x, lengths = pad_float(inputs)  # (B, T, F), (B,)
+    targets = torch.tensor([w + 1 for ws in words for w in ws], dtype=torch.long)  # (sum of U,)
+    target_lengths = torch.tensor([len(ws) for ws in words], dtype=torch.long)  # (B,)
+    return {"inputs": x, "targets": targets, "lengths": lengths, "target_lengths": target_lengths}
