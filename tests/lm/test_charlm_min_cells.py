@@ -72,3 +72,13 @@ def test_cli_trains_saves_loads_and_samples_a_mingru(text_file, tmp_path, capsys
     with pytest.raises(SystemExit):  # argparse: not among the choices
         main(["train", "charlm", "--cell", "minrnn", "--no-progress"])
     assert "invalid choice: 'minrnn'" in capsys.readouterr().err
+
+
+def test_export_refuses_a_min_cell_model_by_name():
+    pytest.importorskip("onnx")
+    from rnnkit.export.charlm import charlm_onnx
+
+    vocab = CharVocab(PANGRAM)
+    model = CharLM(CharLMConfig(vocab_size=len(vocab), hidden_size=8, embedding_size=4, cell="minlstm"), vocab)
+    with pytest.raises(ValueError, match="export: supports char-LMs with cell lstm, gru or rnn; this one has cell='minlstm'"):
+        charlm_onnx(model)
