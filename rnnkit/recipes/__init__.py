@@ -22,6 +22,7 @@ from rnnkit.recipes.runner import Run, load_run, run_recipe
 # name -> "module:class"; importing happens only when a recipe is asked for
 RECIPES: dict[str, str] = {
     "caption": "rnnkit.recipes.caption.recipe:CaptionRecipe",
+    "chat": "rnnkit.recipes.chat.recipe:ChatRecipe",
     "music": "rnnkit.recipes.music.recipe:MusicRecipe",
     "digits": "rnnkit.recipes.digits.recipe:DigitsRecipe",
     "digits-ctc": "rnnkit.recipes.speech.recipe:ConnectedDigitsRecipe",
