@@ -7,8 +7,8 @@ B batch, T time, E embedding size, H hidden size, L layers, V vocabulary size.
     h_t = RNN(e_t, h_{t-1})                      # (B, T, H), L layers deep
     p(x_{t+1} | x_<=t) = softmax(W h_t + b)      # (B, T, V)
 
-The RNN is an LSTM, GRU or Elman stack (``rnnkit.layers.LAYERS``), or a minGRU/minLSTM stack trained
-with a parallel scan (``rnnkit.layers.MIN_LAYERS``). AWD-LSTM's regularisers (``rnnkit.lm.awd``) are
+The RNN is an LSTM, GRU or Elman stack (``rnnkit.layers.LAYERS``), or a minGRU/minLSTM stack, whose
+gates read the input only, so that it runs as one scan over the whole sequence (``rnnkit.layers.MIN_LAYERS``). AWD-LSTM's regularisers (``rnnkit.lm.awd``) are
 options, all off by default: DropConnect on W_hh, embedding dropout, locked dropout on the stack's
 input and output, and weight tying (W = the embedding matrix, when E = H).
 """
@@ -41,7 +41,7 @@ class CharLMConfig:
     """The model's shape; ``asdict`` of it goes into every checkpoint."""
 
     vocab_size: int = field(metadata={"help": "number of distinct characters (set from the data)"})
-    cell: str = field(default="lstm", metadata={"help": "recurrent cell (mingru, minlstm: Feng et al. 2024, trained with a parallel scan)",
+    cell: str = field(default="lstm", metadata={"help": "recurrent cell (mingru, minlstm: Feng et al. 2024, gates from the input alone, one scan over time)",
                                                 "choices": sorted(LM_LAYERS)})  # the LSTM trains fastest to a low loss here
     embedding_size: int = field(default=64, metadata={"help": "size of the character embedding"})  # ~V is plenty for ~100 characters
     hidden_size: int = field(default=256, metadata={"help": "units per recurrent layer"})  # best loss after minutes on 2 busy cores; 512 for runs of 20+ minutes (docs/benchmarks.md)
