@@ -44,11 +44,14 @@ class Stepper:
     Args:
         layer: a unidirectional ``rnnkit.LSTM``, ``GRU`` or ``RNN``.
         batch_size: B, the number of sequences stepped together.
+        products: the dtype of the weight products, by default the layer's. ``torch.bfloat16`` keeps the
+            weights in bf16 (half the bytes to read per step, where the CPU multiplies bf16 in hardware;
+            ``rnnkit.utils.precision`` says where) while the state and the gate math stay in the layer's dtype.
     Shapes:
         step: x (B, I) -> top-layer output (B, H_out). ``state``: h (L, B, H_out), or (h, c) with c (L, B, H).
     """
 
-    def __init__(self, layer: RecurrentBase, batch_size: int = 1) -> None:
+    def __init__(self, layer: RecurrentBase, batch_size: int = 1, products: torch.dtype | None = None) -> None:
         if not isinstance(layer, RecurrentBase):
             raise TypeError(
                 f"Stepper: expected an rnnkit LSTM, GRU or RNN layer, got {type(layer).__name__}. "
@@ -61,7 +64,9 @@ class Stepper:
             )
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"Stepper: batch_size must be a positive integer, got {batch_size!r}.")
-        self.layer, self.batch_size = layer, batch_size
+        if products is not None and not (isinstance(products, torch.dtype) and products.is_floating_point):
+            raise TypeError(f"Stepper: products must be a floating torch.dtype such as torch.bfloat16, got {products!r}.")
+        self.layer, self.batch_size, self.products = layer, batch_size, products
         self.mode = layer.mode
         self.L, self.H = layer.num_layers, layer.hidden_size
         self.H_out = layer.proj_size or layer.hidden_size
@@ -85,14 +90,15 @@ class Stepper:
                     self.weights.append(_NormWeights(p.weight_ih, p.weight_hh, b, (a_ih, s_ih), (a_hh, s_hh), (a_c, s_c), p.weight_hr))
                 elif self.mode == "gru":
                     B = self.batch_size
-                    self.weights.append(_GRUWeights(_Affine(p.weight_ih, p.bias_ih, B), _Affine(p.weight_hh, p.bias_hh, B)))
+                    self.weights.append(_GRUWeights(_Affine(p.weight_ih, p.bias_ih, B, self.products),
+                                                    _Affine(p.weight_hh, p.bias_hh, B, self.products)))
                 else:
                     w = torch.cat([p.weight_ih, p.weight_hh], dim=1)  # (G*H, I_l + H_out)
                     b = _bias_sum(p.bias_ih, p.bias_hh)
                     if self.mode == "lstm":
                         w, b = _ifgo_to_ifog(w, H), (None if b is None else _ifgo_to_ifog(b, H))
                     w_hr = None if p.weight_hr is None else p.weight_hr.t().contiguous()  # (H, P)
-                    self.weights.append(_JointWeights(_Affine(w, b, self.batch_size), w_hr))
+                    self.weights.append(_JointWeights(_Affine(w, b, self.batch_size, self.products), w_hr))
         self.native = step_native(ref)  # the compiled LSTM gate math (kernels.c), float32 on the CPU
         z: Tensor | None = getattr(self, "z", None)
         if z is None or z.dtype != ref.dtype or z.device != ref.device:
@@ -255,16 +261,23 @@ class Stepper:
 
 class _Affine:
     """``out = x W^T + b`` for a fixed weight W (N, K), into a preallocated ``out``: oneDNN with W
-    packed once, or ``torch.addmm``, as ``rnnkit.layers.fast.choose.step_onednn`` decides."""
+    packed once, or ``torch.addmm``, as ``rnnkit.layers.fast.choose.step_onednn`` decides. With
+    ``products`` (a dtype other than W's), W is kept in that dtype, x is cast to it for the product,
+    and the result comes back to ``out``'s dtype before the bias is added."""
 
-    def __init__(self, w: Tensor, b: Tensor | None, rows: int) -> None:
+    def __init__(self, w: Tensor, b: Tensor | None, rows: int, products: torch.dtype | None = None) -> None:
         self.b = b
-        use_onednn = step_onednn(w)
+        self.low = products if products is not None and products != w.dtype else None
+        use_onednn = self.low is None and step_onednn(w)
         self.linear = Linear(w, rows) if use_onednn else None
-        self.w_t = None if use_onednn else w.t().contiguous()  # (K, N)
+        self.w_t = None if use_onednn else w.t().to(self.low or w.dtype).contiguous()  # (K, N)
 
     def __call__(self, x: Tensor, out: Tensor) -> None:
-        if self.linear is not None:
+        if self.low is not None:
+            out.copy_(torch.mm(x.to(self.low), self.w_t))  # type: ignore[arg-type]
+            if self.b is not None:
+                out.add_(self.b)
+        elif self.linear is not None:
             out.copy_(self.linear(x, self.b))
         elif self.b is None:
             torch.mm(x, self.w_t, out=out)  # type: ignore[arg-type]

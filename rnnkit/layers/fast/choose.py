@@ -10,7 +10,8 @@ correctly, best-known first, and returns a ``Plan``:
     not on CPU/CUDA, not a floating dtype, an empty batch
     LSTM, CPU, lengths, a backward pass follows                  SEGMENTS if T >= 64 or at most one distinct
                                                                  length per two steps, else TORCH; then the other
-    GRU or Elman, CPU, float32/float64, a backward pass follows  FUSED, TORCH
+    GRU or Elman, CPU, float32/float64, a backward pass follows  FUSED, TORCH (TORCH alone under bf16 autocast:
+                                                                 the fused kernels compute in float32)
     anything else (inference, GPU, half precision, LSTM          TORCH (``torch._VF``: oneDNN's LSTM on the
     without lengths)                                             CPU, cuDNN on a GPU)
     ===========================================================  ===========================================
@@ -135,7 +136,7 @@ def candidates(
         if lengths is None:
             return [Path.TORCH]
         return [Path.SEGMENTS, Path.TORCH] if segments_rule(x.size(0), lengths) else [Path.TORCH, Path.SEGMENTS]
-    if x.dtype in (torch.float32, torch.float64):
+    if x.dtype in (torch.float32, torch.float64) and not torch.is_autocast_enabled("cpu"):
         return [Path.FUSED, Path.TORCH]
     return [Path.TORCH]
 
