@@ -23,6 +23,7 @@ as most classifiers in the UEA multivariate bake-off reach (Ruiz et al., 2021).
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +35,8 @@ from rnnkit.models.many_to_one import ManyToOne, ManyToOneConfig
 from rnnkit.recipes import classify
 from rnnkit.recipes.classify import Labelled
 from rnnkit.recipes.contract import Meta, Recipe, RecipeConfig
+from rnnkit.recipes.frames import first_differences, stack_frames
+from rnnkit.recipes.gesture import baselines as base
 from rnnkit.recipes.gesture.data import read_series, read_splits, standardise
 from rnnkit.utils.checkpoint import FORMAT, VERSION
 
@@ -56,18 +59,42 @@ class GestureConfig(RecipeConfig):
     epochs: int = field(default=60, metadata={"help": "passes over the training set"})  # 40 series: 5 steps per epoch
     lr: float = field(default=3e-3, metadata={"help": "Adam learning rate"})
     patience: int = field(default=0, metadata={"help": "stop after this many epochs without improvement (0 = never)"})
+    differences: bool = field(default=False, metadata={"help": "also give the model each channel's first difference x_t - x_{t-1} (velocity from position)"})  # off: BasicMotions needs none
+    frame: int = field(default=1, metadata={"help": "steps stacked into one frame of the model's input (the GRU then reads T/frame steps)"})  # 1: as recorded; GunPoint's 150 steps train well at 5
+    baselines: bool = field(default=True, metadata={"help": "also classify the test series by their nearest training series (1-NN DTW, and Euclidean where the lengths agree)"})
 
 
 @dataclass
 class Gestures:
-    """Standardised series with class ids; ``dev`` is None without --dev-fraction."""
+    """The model's inputs with class ids (``dev`` is None without --dev-fraction), and for the baselines
+    the standardised series as recorded: every training series, and the test series."""
 
     train: Labelled
     dev: Labelled | None
     test: Labelled
     classes: list[str]
-    mean: Tensor  # (C,) per-channel mean of the training series
-    std: Tensor  # (C,) and deviation
+    mean: Tensor  # (C',) per-channel mean of the training series (C' = 2C with --differences)
+    std: Tensor  # (C',) and deviation
+    series_train: Labelled
+    series_test: Labelled
+
+
+def with_differences(values: list[Tensor], differences: bool) -> list[Tensor]:
+    """Each series (T, C), with its first differences beside it as C more channels if ``differences``: (T, C')."""
+    return [torch.cat([v, first_differences(v)], 1) if differences else v for v in values]
+
+
+def model_inputs(values: list[Tensor], config: GestureConfig, mean: Tensor, std: Tensor) -> list[Tensor]:
+    """What the model reads of each series (T, C): its channels (and differences), standardised with the
+    training statistics, ``frame`` steps side by side: (ceil(T/frame), frame*C')."""
+    standardised = standardise(with_differences(values, config.differences), mean, std)
+    return [stack_frames(v, config.frame) for v in standardised]
+
+
+def with_interval(accuracy: float, n: int) -> dict[str, float]:
+    """A test accuracy on n series with its 95% Wilson interval (accuracy_low, accuracy_high)."""
+    low, high = classify.wilson_interval(round(accuracy * n), n)
+    return {"accuracy": accuracy, "accuracy_low": low, "accuracy_high": high}
 
 
 class GestureRecipe(Recipe[GestureConfig, Gestures]):
@@ -75,7 +102,8 @@ class GestureRecipe(Recipe[GestureConfig, Gestures]):
 
     name = "gesture"
     config_class = GestureConfig
-    monitor = "accuracy"
+    monitor = "loss"  # validation cross-entropy: on 10-50 validation series accuracy ties for many epochs, the first of them too early
+    mode = "min"
     inputs = ".ts files or UCR-style CSV/TSV files (label first, or empty) of series with the training channels"
 
     def prepare_data(self, config: GestureConfig) -> Gestures:
@@ -84,26 +112,35 @@ class GestureRecipe(Recipe[GestureConfig, Gestures]):
         channels = train_set.values[0].shape[1]
         if test_set.values[0].shape[1] != channels:
             raise ValueError(f"recipe gesture: training series have {channels} channels, test series {test_set.values[0].shape[1]}.")
-        stacked = torch.cat(train_set.values)  # (sum T, C)
-        mean = stacked.nanmean(0)  # (C,)
-        std = torch.sqrt(torch.nanmean((stacked - mean) ** 2, 0)).clamp(min=1e-6)  # (C,)
-        data = Labelled(standardise(train_set.values, mean, std), [classes.index(y) for y in train_set.labels])
-        test = Labelled(standardise(test_set.values, mean, std), [classes.index(y) for y in test_set.labels])
+        if config.frame < 1:
+            raise ValueError(f"recipe gesture: --frame must be 1 or more steps per frame, got {config.frame}.")
+        stacked = torch.cat(with_differences(train_set.values, config.differences))  # (sum T, C')
+        mean = stacked.nanmean(0)  # (C',)
+        std = torch.sqrt(torch.nanmean((stacked - mean) ** 2, 0)).clamp(min=1e-6)  # (C',)
+        train_labels, test_labels = [classes.index(y) for y in train_set.labels], [classes.index(y) for y in test_set.labels]
+        data = Labelled(model_inputs(train_set.values, config, mean, std), train_labels)
+        test = Labelled(model_inputs(test_set.values, config, mean, std), test_labels)
+        series_train = Labelled(standardise(train_set.values, mean[:channels], std[:channels]), train_labels)
+        series_test = Labelled(standardise(test_set.values, mean[:channels], std[:channels]), test_labels)
         train, dev = data, None
         if config.dev_fraction > 0:
             tr, de = classify.split(len(data), [1 - config.dev_fraction, config.dev_fraction], config.seed)
             train, dev = data.subset(tr), data.subset(de)
-        lengths = sorted({len(v) for v in data.inputs})
+        lengths = sorted({len(v) for v in series_train.inputs})
         print(f"gesture: {len(train)} train, {len(dev) if dev else 0} dev, {len(test)} test series; {channels} channels, "
               f"length {lengths[0]}-{lengths[-1]}; classes {classes}")
-        return Gestures(train, dev, test, classes, mean, std)
+        if config.differences or config.frame > 1:
+            steps = sorted({len(v) for v in data.inputs})
+            print(f"gesture: the model reads {steps[0]}-{steps[-1]} steps of {data.inputs[0].shape[1]} values "
+                  f"({'channels and their differences' if config.differences else 'channels'}, {config.frame} steps a frame)")
+        return Gestures(train, dev, test, classes, mean, std, series_train, series_test)
 
     def describe(self, data: Gestures) -> Meta:
         return {"classes": data.classes, "mean": data.mean, "std": data.std}
 
     def build_model(self, config: GestureConfig, meta: Meta) -> nn.Module:
         return ManyToOne(ManyToOneConfig(
-            num_outputs=len(meta["classes"]), vocab_size=None, input_size=len(meta["mean"]), hidden_size=config.hidden_size,
+            num_outputs=len(meta["classes"]), vocab_size=None, input_size=len(meta["mean"]) * config.frame, hidden_size=config.hidden_size,
             num_layers=config.num_layers, cell=config.cell, bidirectional=config.bidirectional,
             dropout=config.dropout, pooling=config.pooling,
         ))
@@ -118,16 +155,42 @@ class GestureRecipe(Recipe[GestureConfig, Gestures]):
         labelled = data.test if split == "test" else data.dev
         if labelled is None:
             raise ValueError("gesture: there is no validation split; train with --dev-fraction above 0 to have one.")
-        return {"accuracy": classify.accuracy(model, labelled)}
+        if split != "test":
+            probs = classify.predict_proba(model, labelled.inputs)  # (N, classes)
+            labels = torch.tensor(labelled.labels)  # (N,)
+            loss = -probs[torch.arange(len(labels)), labels].clamp(min=1e-12).log().mean()  # mean -log p(true class)
+            return {"loss": float(loss), "accuracy": float((probs.argmax(1) == labels).float().mean())}
+        return with_interval(classify.accuracy(model, labelled), len(labelled))
+
+    def baselines(self, config: GestureConfig, data: Gestures) -> dict[str, dict[str, float]]:
+        """1-NN DTW (and 1-NN Euclidean when every series has one length) on the standardised series as recorded
+        (no differences, no frames), with every labelled training series as a reference (validation ones included)."""
+        if not config.baselines:
+            return {}
+        reference, test = data.series_train, data.series_test
+        distances: dict[str, base.Distance] = {"1-NN DTW": base.dtw_distances}
+        if len({len(s) for s in reference.inputs + test.inputs}) == 1:
+            distances["1-NN Euclidean"] = base.euclidean_distances
+        scores, threads = {}, torch.get_num_threads()
+        if config.threads is not None:
+            torch.set_num_threads(config.threads)  # as in training: on a busy machine one thread is much faster
+        try:
+            for name, distance in distances.items():
+                start = time.perf_counter()
+                accuracy = base.nearest_neighbour_accuracy(distance, reference.inputs, reference.labels, test.inputs, test.labels)
+                scores[name] = {**with_interval(accuracy, len(test)), "seconds": round(time.perf_counter() - start, 1)}
+        finally:
+            torch.set_num_threads(threads)
+        return scores
 
     def predict(self, model: nn.Module, config: GestureConfig, meta: Meta, inputs: Sequence[str]) -> list[dict[str, Any]]:
-        channels = len(meta["mean"])
+        channels = len(meta["mean"]) // (2 if config.differences else 1)  # as recorded, before any differences
         results = []
         for item in inputs:
             series = read_series(item)
             if series.values[0].shape[1] != channels:
                 raise ValueError(f"predict gesture: {item} has {series.values[0].shape[1]} channels; the model expects {channels}.")
-            probs = classify.predict_proba(model, standardise(series.values, meta["mean"], meta["std"]))  # (N, C)
+            probs = classify.predict_proba(model, model_inputs(series.values, config, meta["mean"], meta["std"]))  # (N, classes)
             for n, (p, true) in enumerate(zip(probs, series.labels, strict=True)):
                 ranking = classify.ranked(p, meta["classes"], top=len(meta["classes"]))
                 result: dict[str, Any] = {"input": f"{item} #{n + 1}", "label": ranking[0][0], "p": round(ranking[0][1], 6),
