@@ -35,6 +35,7 @@ RECIPES: dict[str, str] = {
     "pos": "rnnkit.recipes.tagging.recipe:PosRecipe",
     "sentiment": "rnnkit.recipes.text_classify.sentiment:SentimentRecipe",
     "spam": "rnnkit.recipes.text_classify.spam:SpamRecipe",
+    "summarize": "rnnkit.recipes.summarize.recipe:SummarizeRecipe",
     "translate": "rnnkit.recipes.translate.recipe:TranslateRecipe",
 }
 

@@ -16,6 +16,7 @@ from rnnkit.recipes import RECIPES, Run, all_recipes, get_recipe, load_run, run_
 from rnnkit.recipes.chat import command as chat_command
 from rnnkit.recipes.contract import GenerateOptions
 from rnnkit.recipes.speech import command as speech_command
+from rnnkit.recipes.summarize import command as summarize_command
 from rnnkit.utils.config import add_dataclass_flags, dataclass_from_args
 
 
@@ -52,6 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     translate.add_argument("--beam", type=int, default=5, help="beam width (1 = greedy)")
     translate.set_defaults(run=_run_translate)
     chat_command.register(sub)  # rnnkit chat RUN_DIR
+    summarize_command.register(sub)  # rnnkit summarize RUN_DIR FILE...
     speech_command.register(sub)  # rnnkit listen RUN_DIR FILE.wav...
 
 
