@@ -95,6 +95,7 @@ class Batcher:
         if model.vocab is None:
             raise ValueError("Batcher: the model has no vocabulary; load it with rnnkit.lm.checkpoint.load_model.")
         self.model = model.eval()
+        self.rnn = classic_rnn(model, "rnnkit serve")  # refused here, at load time, for a cell the Stepper cannot step
         self.max_batch = max_batch if batching else 1
         self.max_queue = max_queue
         self.batching = batching
@@ -266,7 +267,7 @@ class Batcher:
                     job.state = _select(states, i)
         if old is None or old.batch_size != size:
             if size not in self.steppers:
-                self.steppers[size] = Stepper(classic_rnn(self.model, "rnnkit serve"), batch_size=size)
+                self.steppers[size] = Stepper(self.rnn, batch_size=size)
             self.stepper = self.steppers[size]
             self.stepper.reset()
             self.rows = [None] * size

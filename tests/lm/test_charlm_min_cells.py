@@ -82,3 +82,13 @@ def test_export_refuses_a_min_cell_model_by_name():
     model = CharLM(CharLMConfig(vocab_size=len(vocab), hidden_size=8, embedding_size=4, cell="minlstm"), vocab)
     with pytest.raises(ValueError, match="export: supports char-LMs with cell lstm, gru or rnn; this one has cell='minlstm'"):
         charlm_onnx(model)
+
+
+def test_serve_refuses_a_min_cell_model_when_it_loads():
+    pytest.importorskip("fastapi")
+    from rnnkit.serve.batching import Batcher
+
+    vocab = CharVocab(PANGRAM)
+    model = CharLM(CharLMConfig(vocab_size=len(vocab), hidden_size=8, embedding_size=4, cell="mingru"), vocab)
+    with pytest.raises(ValueError, match="rnnkit serve: supports char-LMs with cell lstm, gru or rnn; this one has cell='mingru'"):
+        Batcher(model)
