@@ -130,3 +130,18 @@ def test_extended_ids_of_an_example():
     assert ex.target == [1, 6, 5, 3]  # "stop" is in neither: <unk>; zuma copied; then <eos>
     plain = make_example(["zuma", "stops", "the", "queue", "zuma"], ["stop", "zuma", "queue"], vocab, copy=False)
     assert plain.target == [1, 1, 5, 3]
+
+
+def test_rnnkit_summarize_runs_the_extractive_recipe_too(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    papers = Path(__file__).parents[2] / "fixtures" / "recipes" / "aclsum" / "papers.jsonl"
+    for split in ("train", "val", "test"):
+        (tmp_path / f"{split}.jsonl").write_bytes(papers.read_bytes())
+    out = tmp_path / "run"
+    assert main(["recipe", "extract", "--data", str(tmp_path), "--out", str(out), "--min-freq", "1", "--embed-size", "8",
+                 "--word-hidden", "8", "--sent-hidden", "8", "--max-steps", "1", "--epochs", "1", "--no-progress", "--threads", "1"]) == 0
+    capsys.readouterr()
+    assert main(["summarize", str(out), str(FIXTURES / "lantern.txt")]) == 0
+    shown = capsys.readouterr().out
+    assert shown.startswith(f"== {FIXTURES / 'lantern.txt'}\n")  # the extract recipe's own display of its result
+    assert "sentences chosen, marked" in shown
+    assert "The lantern keeps a small flame alive through the night." in shown
