@@ -218,17 +218,17 @@ def _place(rng: np.random.Generator, path: np.ndarray) -> tuple[Pose, ...] | Non
 
 
 def make_actor(rng: np.random.Generator, digit: int, frames: int, min_segment: int = 4, max_segments: int = 3,
-               tries: int = 100) -> Actor:
-    """A digit doing 1..max_segments different consecutive actions, each at least ``min_segment`` frames, kept on the canvas."""
+               tries: int = 100, actions: tuple[str, ...] = ACTIONS) -> Actor:
+    """A digit doing 1..max_segments different consecutive ``actions``, each at least ``min_segment`` frames, kept on the canvas."""
     most = max(1, min(max_segments, frames // min_segment))
     for _ in range(tries):
         parts = int(rng.integers(min(2, most), most + 1))  # actions change within the clip whenever there is room
         lengths = _partition(rng, frames, parts, min_segment)
-        actions: list[str] = []
+        chosen: list[str] = []
         for _ in lengths:
-            actions.append(str(rng.choice([a for a in ACTIONS if not actions or a != actions[-1]])))
+            chosen.append(str(rng.choice([a for a in actions if not chosen or a != chosen[-1]])))
         edges = np.cumsum([0, *lengths])
-        segments = [Segment(a, int(b), int(e)) for a, b, e in zip(actions, edges[:-1], edges[1:], strict=True)]
+        segments = [Segment(a, int(b), int(e)) for a, b, e in zip(chosen, edges[:-1], edges[1:], strict=True)]
         poses = _place(rng, _relative_path(rng, segments, frames, rng.uniform(-10.0, 10.0)))
         if poses is not None:
             return Actor(digit, tuple(segments), poses)
@@ -245,14 +245,18 @@ def _too_close(script: Script, least: float = 0.35) -> bool:
 
 
 def make_script(rng: np.random.Generator, frames: tuple[int, int] = (16, 24), actors: tuple[int, int] = (1, 2),
-                min_segment: int = 4, max_segments: int = 3, margin: int = 2, tries: int = 1000) -> Script:
+                min_segment: int = 4, max_segments: int = 3, margin: int = 2, tries: int = 1000,
+                actions: tuple[str, ...] = ACTIONS) -> Script:
     """A random script: ``frames`` and ``actors`` are inclusive ranges; digits differ; the main action leads by ``margin``.
 
     Args:
         min_segment: the shortest a segment may be, in frames (a bounce needs 4 to show one hop).
         max_segments: the most actions one digit does in a clip.
         margin: digit-frames by which the main action must lead the runner-up (scripts are drawn until it does).
+        actions: the actions to draw from (at least two; default all of ACTIONS).
     """
+    if len(set(actions)) < 2 or not set(actions) <= set(ACTIONS):
+        raise ValueError(f"make_script: actions must be two or more of {ACTIONS}, got {actions}.")
     if not 2 <= frames[0] <= frames[1] or not 1 <= actors[0] <= actors[1] <= 2 or min_segment < 1 or frames[0] < min_segment:
         raise ValueError(f"make_script: need 2 <= frames[0] <= frames[1], 1 <= actors <= 2 and min_segment <= frames[0]; "
                          f"got frames={frames}, actors={actors}, min_segment={min_segment}.")
@@ -260,7 +264,7 @@ def make_script(rng: np.random.Generator, frames: tuple[int, int] = (16, 24), ac
     count = int(rng.integers(actors[0], actors[1] + 1))  # drawn once: the checks below must not favour one digit
     for _ in range(tries):
         digits = rng.choice(10, size=count, replace=False)
-        script = Script(length, tuple(make_actor(rng, int(d), length, min_segment, max_segments) for d in digits))
+        script = Script(length, tuple(make_actor(rng, int(d), length, min_segment, max_segments, actions=tuple(actions)) for d in digits))
         counts = sorted(action_counts(script).values(), reverse=True) + [0]
         if counts[0] - counts[1] >= margin and not _too_close(script):
             return script

@@ -221,3 +221,14 @@ def test_read_clip_names_the_file_and_the_problem(tmp_path):
     with pytest.raises(FileNotFoundError, match="missing.npy"):
         read_clip(tmp_path / "missing.npy")
 
+
+
+def test_scripts_draw_only_the_actions_asked_for():
+    rng = np.random.default_rng(11)
+    for _ in range(10):
+        s = make_script(rng, actions=("grows", "rotates"))
+        assert {g.action for a in s.actors for g in a.segments} <= {"grows", "rotates"}
+    with pytest.raises(ValueError, match="actions must be two or more of"):
+        make_script(rng, actions=("grows",))
+    with pytest.raises(ValueError, match="actions must be two or more of"):
+        make_script(rng, actions=("grows", "flies"))
