@@ -145,3 +145,17 @@ def test_rnnkit_summarize_runs_the_extractive_recipe_too(tmp_path: Path, capsys:
     assert shown.startswith(f"== {FIXTURES / 'lantern.txt'}\n")  # the extract recipe's own display of its result
     assert "sentences chosen, marked" in shown
     assert "The lantern keeps a small flame alive through the night." in shown
+
+
+def test_the_man_page_model_is_scored_on_aclsum_papers(trained: Path):
+    from rnnkit.recipes.extract.data import ASPECTS, read_file
+    from rnnkit.recipes.summarize.aclsum import abstract, score_papers
+
+    papers = read_file(Path(__file__).parents[2] / "fixtures" / "recipes" / "aclsum" / "papers.jsonl")
+    scores = score_papers(trained, papers, 3)
+    assert scores["papers"] == 2
+    for aspect in ASPECTS:  # lead: the first three words of each abstract against that aspect's summary
+        assert scores["lead"][aspect] == rouge([p.summaries[aspect] for p in papers], [" ".join(abstract(p).split()[:3]) for p in papers])
+        assert set(scores["model"][aspect]) == {"rouge1", "rouge2", "rougeL"}
+    with pytest.raises(ValueError, match="is a 'spam' run; give a run of `rnnkit recipe summarize`"):
+        score_papers(SPAM_RUN, papers, 3)
