@@ -37,6 +37,7 @@ RECIPES: dict[str, str] = {
     "spam": "rnnkit.recipes.text_classify.spam:SpamRecipe",
     "summarize": "rnnkit.recipes.summarize.recipe:SummarizeRecipe",
     "translate": "rnnkit.recipes.translate.recipe:TranslateRecipe",
+    "video-action": "rnnkit.recipes.video.action_recipe:VideoActionRecipe",
 }
 
 
