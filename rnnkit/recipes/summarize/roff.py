@@ -11,7 +11,8 @@ with escapes inside both (``\\fBbold\\fR``, ``\\-``, ``\\(em``). What this reade
     .so man3/other.3  a page that only points to another: ``is_pointer`` (no summary of its own)
 
 Requests and escapes beyond these (the whole of groff) are dropped rather than interpreted, which
-loses little text on Linux man-pages: they use the man macros throughout.
+loses little text on Linux man-pages: they use the man macros throughout. Of mdoc(7), the BSD macros,
+only the headings (.Sh), the NAME line (.Nm, .Nd) and the common inline macros are read.
 """
 
 from __future__ import annotations
@@ -210,6 +211,10 @@ def _sections(source: str) -> tuple[dict[str, list[str]], dict[str, int]]:
                 words.append(" ".join(unescape(a) for a in _arguments(rest)))
             elif request in _BREAKS or request == "SS":
                 end_paragraph()
+            elif request == "Nd":  # mdoc(7)'s NAME line: ".Nm ls" then ".Nd list directory contents"
+                words.append("- " + " ".join(unescape(a) for a in _arguments(rest)))
+            elif request in ("Nm", "Xr", "Fn", "Ar", "Fl", "Cm", "Pa", "Va", "Dv", "Er", "Ev", "Li", "Sy", "Em"):  # mdoc text macros
+                words.append(("-" if request == "Fl" else "") + " ".join(unescape(a) for a in _arguments(rest)))
             elif request in ("UR", "MT"):
                 continue  # the address; the link text follows on text lines
             continue  # any other request (.TH, .if, .ad, .nh, .UE, ...) prints nothing we keep

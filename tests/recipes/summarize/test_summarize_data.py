@@ -120,3 +120,10 @@ def test_the_debian_corpus():
     assert by_page["access.2.gz"].summary == "check user's permissions for a file"
     assert by_page["access.2.gz"].description.startswith("access() checks whether the calling process can access the file pathname.")
     assert len(corpus.pointers) > 0
+
+
+def test_an_mdoc_page_gives_its_name_line_too():
+    source = ".Dd December 1, 2026\n.Dt LAMP 1\n.Sh NAME\n.Nm lamp\n.Nd give light\n.Sh DESCRIPTION\nThe\n.Nm lamp\nutility glows; see\n.Xr candle 1 .\n"
+    page = roff.parse_page(source, "lamp.1")
+    assert (page.names, page.summary) == (["lamp"], "give light")
+    assert page.description == "The lamp utility glows; see candle 1 ."
