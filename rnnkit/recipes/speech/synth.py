@@ -104,17 +104,17 @@ def espeak_variants(engine: Engine) -> list[str]:
 
 def command(take: Take, engines: dict[str, Engine], out: Path) -> tuple[list[str], dict[str, str]]:
     """The command line and environment that synthesise ``take`` into the WAV file ``out``."""
-    kind, name = take.voice.split(":", 1)
+    kind, _, name = take.voice.partition(":")
+    if kind not in ("espeak", "flite"):
+        raise ValueError(f"synth: unknown voice {take.voice!r}; voices are 'espeak:<variant>' or 'flite:<name>'.")
     engine = engines[kind]
     env = {**os.environ, **dict(engine.env)}
     if kind == "espeak":
         cmd = [engine.program, *engine.args, "-v", f"{take.accent}+{name}", "-s", str(take.speed), "-p", str(take.pitch),
                "-g", str(take.gap), "-w", str(out), take.text]
-    elif kind == "flite":
+    else:
         cmd = [engine.program, *engine.args, "-voice", name, "--setf", f"duration_stretch={175 / take.speed:.3f}",
                "--setf", f"int_f0_target_mean={take.pitch}", "-t", take.text, "-o", str(out)]
-    else:
-        raise ValueError(f"synth: unknown voice {take.voice!r}; voices are 'espeak:<variant>' or 'flite:<name>'.")
     return cmd, env
 
 

@@ -1,0 +1,49 @@
+"""Augmentations do what their equations say: the SNR is the one asked for, speed changes length and pitch,
+the telephone band drops what a phone line drops."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from tones import RATE, tone
+
+from rnnkit.recipes.speech.augment import add_noise, augment, gain, pink_noise, shift, speed, telephone
+
+
+def power(x: np.ndarray) -> float:
+    return float(np.mean(x.astype(np.float64) ** 2))
+
+
+@pytest.mark.parametrize("snr", [20.0, 5.0])
+def test_noise_at_the_asked_snr(snr: float):
+    x = tone(700.0, 0.5)
+    n = pink_noise(x.size, np.random.default_rng(0))
+    y = add_noise(x, snr, n)
+    assert 10 * np.log10(power(x) / power(y - x)) == pytest.approx(snr, abs=1e-3)
+
+
+def test_speed_gain_shift():
+    x = tone(1000.0, 1.0)
+    fast = speed(x, 1.1)
+    assert fast.size == pytest.approx(RATE / 1.1, abs=2)
+    assert np.argmax(np.abs(np.fft.rfft(fast))) * RATE / fast.size == pytest.approx(1100.0, abs=3)
+    assert power(gain(x, 6.0)) / power(x) == pytest.approx(10 ** 0.6, rel=1e-4)
+    s = shift(x, 100, 50)
+    assert s.size == x.size + 150
+    assert not s[:100].any()
+    assert not s[-50:].any()
+
+
+def test_telephone_band():
+    low, mid, high = (power(telephone(tone(f, 0.5), RATE)[2000:-2000]) / power(tone(f, 0.5)[2000:-2000])
+                      for f in (100.0, 1000.0, 5000.0))
+    assert mid > 0.8
+    assert low < 0.05
+    assert high < 0.01
+
+
+def test_augment_is_seeded():
+    x = tone(500.0, 0.4)
+    a, b = augment(x, RATE, np.random.default_rng(3)), augment(x, RATE, np.random.default_rng(3))
+    np.testing.assert_array_equal(a, b)
+    assert np.abs(a).max() <= 1.0

@@ -1,0 +1,96 @@
+"""Both spoken-digit recipes learn a tiny tone-pattern version of their task end to end through
+`rnnkit recipe` (speakers held out as voices are), and `rnnkit listen` reads WAV files with a trained run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tones import corpus, tone, utterance, write
+
+from rnnkit.cli import main
+from rnnkit.recipes import all_recipes, load_run
+from rnnkit.recipes.speech.data import split_voices
+
+TINY = ["--no-real", "--no-progress", "--threads", "1", "--n-mels", "20", "--hidden-size", "24", "--num-layers", "1",
+        "--augment-copies", "0", "--test-voices", "1", "--dev-voices", "1", "--batch-size", "8", "--dropout", "0",
+        "--lr", "0.01", "--patience", "0"]
+
+
+@pytest.fixture(scope="module")
+def isolated_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("spoken")
+    corpus(root / "data", speakers=5, words=[2, 3, 4, 5], takes=12, max_digits=1)
+    out = root / "run"
+    assert main(["recipe", "digits-spoken", "--data-dir", str(root / "data"), "--out", str(out), "--epochs", "12", *TINY]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def ctc_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("ctc")
+    corpus(root / "data", speakers=5, words=[2, 3, 4], takes=24, max_digits=3)
+    out = root / "run"
+    assert main(["recipe", "digits-ctc", "--data-dir", str(root / "data"), "--out", str(out), "--epochs", "25",
+                 "--beam", "4", *TINY]) == 0
+    return out
+
+
+def test_speakers_are_held_out_whole():
+    voices = [f"espeak:v{i}" for i in range(10)] + [f"flite:{v}" for v in ("kal", "awb", "slt", "rms", "kal16")]
+    parts = split_voices(voices, dev=2, test=3, seed=1)
+    assert sum(v.startswith("flite:") for v in parts["test"]) == 1
+    assert sum(v.startswith("flite:") for v in parts["dev"]) == 1
+    assert len(parts["test"]) == 4
+    assert len(parts["dev"]) == 3
+    assert len(parts["train"]) == 8
+    assert not (set(parts["train"]) & set(parts["test"]))
+    assert not (set(parts["train"]) & set(parts["dev"]))
+    assert parts == split_voices(voices, dev=2, test=3, seed=1)
+    with pytest.raises(ValueError, match="cannot give 9 test"):
+        split_voices(voices[:5], dev=1, test=9, seed=0)
+
+
+def test_isolated_learns_held_out_speaker(isolated_run: Path):
+    summary = json.loads((isolated_run / "results.json").read_text())
+    assert summary["test"]["accuracy"] >= 0.9  # 4 words: chance is 0.25
+    run = load_run(isolated_run, all_recipes())
+    assert len(run.meta["voices"]["test"]) == 1
+    assert run.meta["voices"]["test"][0] not in run.meta["voices"]["train"]
+    assert (isolated_run / "confusion.png").stat().st_size > 0
+
+
+def test_ctc_learns_strings_of_a_held_out_speaker(ctc_run: Path):
+    test = json.loads((ctc_run / "results.json").read_text())["test"]
+    assert test["wer"] <= 0.2
+    assert test["wer_beam"] <= 0.2
+    assert test["string_accuracy"] >= 0.6
+    assert (ctc_run / "posteriors.png").stat().st_size > 0
+
+
+def test_listen_prints_what_the_model_hears(ctc_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    run = load_run(ctc_run, all_recipes())
+    speaker = run.meta["voices"]["test"][0]
+    files = sorted((ctc_run.parent / "data" / speaker).glob("*.wav"))[:6]
+    capsys.readouterr()
+    assert main(["listen", str(ctc_run), *map(str, files), "--explain", str(tmp_path / "post.png")]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    heard = run.recipe.hear(run.model, run.meta, run.recipe.read(run.meta, [str(f) for f in files]), 4)
+    assert lines[:-1] == [f"{h['digits']}\t{' '.join(h['words'])}\t{f}" for h, f in zip(heard, files, strict=True)]
+    assert lines[-1] == f"saved {tmp_path / 'post.png'}"
+    assert (tmp_path / "post.png").stat().st_size > 0
+    said = [f.stem.split("_")[0] for f in files]
+    assert sum(h["digits"] == s for h, s in zip(heard, said, strict=True)) >= 4
+
+
+def test_listen_refuses_bad_input_by_name(ctc_run: Path, isolated_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    stereo = write(tmp_path / "two.wav", utterance([2], 1.0, 1.0, np.random.default_rng(0)), channels=2)
+    capsys.readouterr()
+    assert main(["listen", str(ctc_run), str(stereo)]) == 2
+    assert "two.wav: 2 channels" in capsys.readouterr().err
+    assert main(["listen", str(ctc_run), str(stereo), "--mix"]) == 0
+    mono = write(tmp_path / "one.wav", tone(400.0, 0.3))
+    assert main(["listen", str(isolated_run), str(mono), "--explain", str(tmp_path / "x.png")]) == 2
+    assert "not digits-ctc" in capsys.readouterr().err
