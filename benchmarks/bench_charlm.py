@@ -271,7 +271,9 @@ def compare(budget: float, data: Path, plain_configs: list[tuple[int, int, int]]
         contenders.append(c)
         works.append(plain_work)
     turns = Turns([c.name for c in contenders])
-    threads = [threading.Thread(target=c.run, args=(turns, work), name=c.name) for c, work in zip(contenders, works, strict=True)]
+    # daemon threads: a Ctrl-C in the main thread ends the run instead of leaving the others waiting for a turn
+    threads = [threading.Thread(target=c.run, args=(turns, work), name=c.name, daemon=True)
+               for c, work in zip(contenders, works, strict=True)]
     for t in threads:
         t.start()
     for t in threads:
