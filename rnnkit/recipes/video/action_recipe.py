@@ -225,7 +225,7 @@ class VideoActionRecipe(Recipe[VideoActionConfig, VideoData]):
             path = folder / f"clip-{options.seed}-{k}.npy"
             np.save(path, render(script, source, rng, test_pool))
             result = self.predict(model, config, meta, [str(path)])[0]
-            told = "; ".join(f"{a.digit}: " + ", then ".join(f"{s.action} {s.start}-{s.stop - 1}" for s in a.segments) for a in script.actors)
+            told = "; ".join(f"digit {a.digit} " + ", then ".join(f"{s.action} {s.start}-{s.stop - 1}" for s in a.segments) for a in script.actors)
             results.append({**result, "script": f"{told}; main action {main_action(script)}", "files": [str(path)]})
         return results
 
@@ -299,18 +299,20 @@ def draw_strip(sets: np.ndarray, clips: Clips, path: Path) -> Path:
     scripts = clips.source.scripts
     shown = [next(i for i, s in enumerate(scripts) if len(s.actors) == k) for k in (1, 2) if any(len(s.actors) == k for s in scripts)]
     columns = max(int(clips.lengths[i]) for i in shown)
-    with figure(path, size=(0.85 * columns, 1.45 * len(shown)), dpi=80, nrows=len(shown), ncols=columns, squeeze=False) as (fig, axes):
+    with figure(path, size=(0.8 * columns, 1.7 * len(shown)), dpi=80, nrows=len(shown), ncols=columns, squeeze=False) as (fig, axes):
         for row, i in enumerate(shown):
             true = clips.frames[i].numpy().astype(bool)
-            digits = ", ".join(str(a.digit) for a in scripts[i].actors)
             for t, ax in enumerate(axes[row]):
-                ax.axis("off")
+                ax.set_xticks([])
+                ax.set_yticks([])
                 if t >= int(clips.lengths[i]):
+                    ax.axis("off")
                     continue
                 ax.imshow(clips.clips[i, t].numpy(), cmap="gray", vmin=0, vmax=255)
-                label = "\n".join(SHORT[ACTIONS[a]] for a in np.flatnonzero(sets[i, t]))
-                ax.set_title(label, fontsize=6, y=-0.05 - 0.14 * label.count("\n"), va="top",
-                             color="black" if (sets[i, t] == true[t]).all() else "red")
-            axes[row][0].text(-8, 32, f"digits {digits}", rotation=90, va="center", ha="right", fontsize=7)
-        fig.suptitle("held-out clips: predicted actions under each frame (red: not the true set)", fontsize=8)
+                ax.set_title(str(t), fontsize=6, pad=2)
+                right = bool((sets[i, t] == true[t]).all())
+                ax.set_xlabel("\n".join(SHORT[ACTIONS[a]] for a in np.flatnonzero(sets[i, t])), fontsize=7,
+                              color="black" if right else "red")
+            axes[row][0].set_ylabel(("digit " if len(scripts[i].actors) == 1 else "digits ") + ", ".join(str(a.digit) for a in scripts[i].actors), fontsize=7)
+        fig.suptitle("held-out clips, every frame, with the predicted actions under it (red: not the true set)", fontsize=8)
     return path
