@@ -100,3 +100,14 @@ def test_predict_summarizes_files_and_names_a_missing_one(trained: Path, tmp_pat
     assert result["chosen"] == {"challenge": [3], "approach": [2], "outcome": [0]}
     assert main(["predict", str(trained), str(tmp_path / "missing.txt")]) != 0
     assert f"no file {tmp_path / 'missing.txt'}; pass plain-text files" in capsys.readouterr().err
+
+
+def test_rnnkit_summarize_marks_the_chosen_sentences(trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    paper = tmp_path / "paper.txt"
+    paper.write_text("A zorp task is hard.\nWe work with data.\n\nThe blin results are good. A quix model.")
+    capsys.readouterr()
+    assert main(["summarize", str(trained), str(paper)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[:4] == [f"== {paper}", "challenge: A zorp task is hard.", "approach: A quix model.", "outcome: The blin results are good."]
+    assert out[5:] == ["  [C..]   1  A zorp task is hard.", "  [...]   2  We work with data.",
+                       "  [..O]   3  The blin results are good.", "  [.A.]   4  A quix model."]
