@@ -4,6 +4,7 @@ copies of it: every error names the file, the line and the field; the sentence s
 from __future__ import annotations
 
 import json
+import random
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -99,6 +100,43 @@ def test_plain_text_is_split_into_sentences():
     assert split_sentences(text) == ["We count ducks (Smith et al. 2017) in photos.", "It works!", "Does it really?",
                                      "Yes, e.g. Table 2 shows it.", "A new paragraph without a full stop"]
     assert split_sentences(" \n\n ") == []
+
+
+def slots(container: Any) -> list[Any]:
+    """The keys of a dict or the indices of a list."""
+    return list(container) if isinstance(container, dict) else list(range(len(container)))
+
+
+def test_corrupted_copies_are_read_or_refused_by_line_never_crash():
+    """400 seeded corruptions of the fixture (cut short, a byte changed, a value swapped for another JSON value):
+    each is read or raises a DataFormatError naming the file and a line; no other exception gets out."""
+    raw = FIXTURE.read_bytes()
+    rng = random.Random(0)
+    values: list[Any] = [None, 1, -1, 2.5, float("nan"), True, "", "x", [], {}, [0, 1], [[0]], {"abstract": []}]
+    refused = 0
+    for case in range(400):
+        if case % 3 == 0:
+            bad = raw[: rng.randrange(len(raw))]
+        elif case % 3 == 1:
+            at = rng.randrange(len(raw))
+            bad = raw[:at] + bytes([rng.randrange(256)]) + raw[at + 1 :]
+        else:
+            objects = fixture_objects()
+            target: Any = objects[rng.randrange(2)]
+            for _ in range(rng.randint(0, 3)):  # walk down to a random non-empty container ...
+                inner = [k for k in slots(target) if isinstance(target[k], dict | list) and target[k]]
+                if not inner:
+                    break
+                target = target[rng.choice(inner)]
+            target[rng.choice(slots(target))] = rng.choice(values)  # ... and replace one of its values
+            bad = "\n".join(json.dumps(o) for o in objects).encode()
+        try:
+            read_papers(bad, "corrupt.jsonl")
+        except DataFormatError as e:
+            refused += 1
+            assert str(e).startswith("corrupt.jsonl:")
+            assert e.line in (1, 2, 3)
+    assert refused > 200  # most corruptions break the file, and each was named
 
 
 @pytest.mark.slow
