@@ -38,6 +38,7 @@ RECIPES: dict[str, str] = {
     "summarize": "rnnkit.recipes.summarize.recipe:SummarizeRecipe",
     "translate": "rnnkit.recipes.translate.recipe:TranslateRecipe",
     "video-action": "rnnkit.recipes.video.action_recipe:VideoActionRecipe",
+    "video-caption": "rnnkit.recipes.video.caption_recipe:VideoCaptionRecipe",
 }
 
 

@@ -17,6 +17,7 @@ from rnnkit.recipes.chat import command as chat_command
 from rnnkit.recipes.contract import GenerateOptions
 from rnnkit.recipes.speech import command as speech_command
 from rnnkit.recipes.summarize import command as summarize_command
+from rnnkit.recipes.video import command as video_command
 from rnnkit.utils.config import add_dataclass_flags, dataclass_from_args
 
 
@@ -55,6 +56,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     chat_command.register(sub)  # rnnkit chat RUN_DIR
     summarize_command.register(sub)  # rnnkit summarize RUN_DIR FILE...
     speech_command.register(sub)  # rnnkit listen RUN_DIR FILE.wav...
+    video_command.register(sub)  # rnnkit caption-video RUN_DIR CLIP...
 
 
 def _run_recipe(args: argparse.Namespace) -> int:
