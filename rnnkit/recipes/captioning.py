@@ -51,5 +51,5 @@ def corpus_bleu(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) 
         raise ValueError("corpus_bleu: every hypothesis needs at least one reference.")
     most = max((len(refs) for refs in references), default=0)
     # sacreBLEU takes reference *streams*; a sentence with fewer references fills its slots with None
-    streams = [[refs[k] if k < len(refs) else None for refs in references] for k in range(most)]
-    return float(sacrebleu.corpus_bleu(list(hypotheses), streams).score)
+    streams: list[Sequence[str | None]] = [[refs[k] if k < len(refs) else None for refs in references] for k in range(most)]
+    return float(sacrebleu.corpus_bleu(list(hypotheses), streams).score)  # type: ignore[arg-type]  # None: no reference there
