@@ -144,10 +144,11 @@ def classic_rnn(model: CharLM, what: str) -> RecurrentBase:
     return model.rnn
 
 
-def detach_state(state: State | None) -> State | None:
-    """Cut the graph at a chunk boundary: the values carry over, the gradients do not."""
+def detach_state(state: State | None, dtype: torch.dtype | None = None) -> State | None:
+    """Cut the graph at a chunk boundary: the values carry over, the gradients do not. With ``dtype``, the state
+    also comes back to it (under bf16 autocast an LSTM's state leaves its kernel in bf16; it carries in float32)."""
     if state is None:
         return None
     if isinstance(state, tuple):
-        return (state[0].detach(), state[1].detach())
-    return state.detach()
+        return (state[0].detach().to(dtype or state[0].dtype), state[1].detach().to(dtype or state[1].dtype))
+    return state.detach().to(dtype or state.dtype)

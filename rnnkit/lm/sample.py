@@ -37,12 +37,15 @@ def sample(
     greedy: bool = False,
     skip_unknown: bool = False,
     on_text: Callable[[str], None] | None = None,
+    products: torch.dtype | None = None,
 ) -> str:
     """Continue ``prime`` by ``length`` characters and return them (without the prime).
 
     ``greedy`` takes the most likely character at every step (the limit temperature -> 0);
     ``skip_unknown`` drops prime characters outside the vocabulary instead of raising;
-    ``on_text`` receives each character as soon as it exists (for streaming to a terminal).
+    ``on_text`` receives each character as soon as it exists (for streaming to a terminal);
+    ``products=torch.bfloat16`` runs the Stepper's weight products in bf16 (where the CPU has bf16 hardware:
+    ``rnnkit.utils.precision``), the state and the gate math staying in float32.
     """
     if model.vocab is None:
         raise ValueError("sample: the model has no vocabulary; build it as CharLM(config, vocab) or use load_model().")
@@ -55,7 +58,7 @@ def sample(
     # warm the state on all but the prime's last character in one sequence call (the fast kernel)
     # (a minGRU/minLSTM has no recurrent product for the Stepper to fuse: MinStepper calls its step())
     rnn = model.rnn
-    stepper = MinStepper(rnn) if isinstance(rnn, MinRecurrentBase) else Stepper(rnn, batch_size=1)
+    stepper = MinStepper(rnn) if isinstance(rnn, MinRecurrentBase) else Stepper(rnn, batch_size=1, products=products)
     if len(ids) > 1:
         model(torch.tensor([ids[:-1]], device=device))
         stepper.reset(model.final_state)

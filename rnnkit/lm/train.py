@@ -36,6 +36,8 @@ from rnnkit.lm.data import ERRORS, Corpus, RandomWindows, StreamBatches, corpus_
 from rnnkit.lm.embedded import embedded_text
 from rnnkit.lm.vocab import CharVocab
 from rnnkit.utils.checkpoint import atomic_save
+from rnnkit.utils.machine import cpu_features
+from rnnkit.utils.precision import PRECISIONS, autocast, resolve_precision
 from rnnkit.utils.training import DivergenceGuard, MetricsLog, ProgressBar, warmup_cosine
 
 DEFAULT_TIME_BUDGET = 300.0  # seconds, when neither --max-steps nor --time-budget is given
@@ -68,6 +70,9 @@ class TrainConfig:
     seed: int = field(default=0, metadata={"help": "random seed (initialisation, dropout, random windows)"})  # runs repeat exactly
     log_every: int = field(default=10, metadata={"help": "log the training loss every N steps"})  # the metrics log and the progress bar
     device: str = field(default="auto", metadata={"help": "auto (CUDA if present), cpu or cuda", "choices": ["auto", "cpu", "cuda"]})  # CPU is the target
+    precision: str = field(default="fp32", metadata={"help": "matrix products: fp32; bf16 (mixed precision: float32 weights and optimizer, "
+                                                      "bf16 products; only where the CPU or GPU has bf16 hardware); auto (bf16 exactly there)",
+                                                      "choices": list(PRECISIONS)})  # fp32 until bf16 is measured to learn as well per second
 
     def __post_init__(self) -> None:
         positive = ("batch_size", "bptt", "eval_every", "log_every")
@@ -173,6 +178,7 @@ def train(
     if config.max_steps is None and config.time_budget is None:
         config = dataclasses.replace(config, time_budget=DEFAULT_TIME_BUDGET)
     d = distributed.setup(config.device)
+    precision = resolve_precision(config.precision, d.device)  # a clear error for bf16 where it would be emulated
     out_dir = Path(out) if out is not None else None
     checkpoint = read_checkpoint(_resume_file(resume), "cpu") if resume is not None else None
     if checkpoint is not None:
@@ -212,7 +218,7 @@ def train(
         while not stopped:
             lr = _set_learning_rate(optimizer, config, pos)
             loss, grad_norm, stop_votes = _step(net, model, optimizer, batches, config, pos, d, lambda: clock() - t0,
-                                                interrupted, guard)
+                                                interrupted, guard, precision)
             _show(bar, config, pos, loss)
             row = {"step": pos.step, "loss": loss, "lr": lr, "grad_norm": grad_norm, "elapsed": round(pos.elapsed, 3)}
             wants_stop = False
@@ -275,6 +281,9 @@ def _announce(corpus: Corpus, train_chars: int, val_chars: int, model: CharLM, c
           f"train {train_chars:,} / validation {val_chars:,}")
     print(f"model: {model.config}  ({sum(p.numel() for p in model.parameters()):,} parameters)")
     print(f"train: {config}" + (f"  (resuming at step {resumed_at})" if resumed_at is not None else ""))
+    if config.precision != "fp32":
+        print(f"precision: {resolve_precision(config.precision, next(model.parameters()).device)} products "
+              f"({cpu_features()})")
 
 
 def _model(checkpoint: dict[str, Any] | None, model_options: Mapping[str, Any] | None, vocab: CharVocab, seed: int,
@@ -346,7 +355,7 @@ def _set_learning_rate(optimizer: torch.optim.Optimizer, config: TrainConfig, po
 
 def _step(net: nn.Module, model: CharLM, optimizer: torch.optim.Optimizer, batches: StreamBatches | RandomWindows,
           config: TrainConfig, pos: _Position, d: distributed.Dist, seconds: Callable[[], float],
-          interrupted: list[bool], guard: DivergenceGuard) -> tuple[float, float, float]:
+          interrupted: list[bool], guard: DivergenceGuard, precision: str = "fp32") -> tuple[float, float, float]:
     """One step of truncated BPTT on the next chunk of every stream: forward, loss guard, backward, clip, gradient
     guard, update.
 
@@ -359,8 +368,9 @@ def _step(net: nn.Module, model: CharLM, optimizer: torch.optim.Optimizer, batch
     torch.manual_seed(_step_seed(config.seed, pos.step, d.rank))  # dropout masks depend on the step alone
 
     # forward; every rank learns the mean loss (and whether anyone was interrupted) before going on
-    _, loss = net(x.to(d.device), y.to(d.device), pos.carry)
-    pos.carry = detach_state(model.final_state)
+    with autocast(precision, d.device):  # bf16: the products in bf16, the weights and the loss in float32
+        _, loss = net(x.to(d.device), y.to(d.device), pos.carry)
+    pos.carry = detach_state(model.final_state, model.head.weight.dtype)
     loss_sum, time_sum, stop_votes = distributed.sum_all(d, [float(loss.detach()), seconds(), float(interrupted[0])])
     loss_value = loss_sum / d.world_size
     guard.check("loss", loss_value, f"step {pos.step + 1}")
