@@ -29,7 +29,7 @@ docs/results.md): model 11.1/17.0/13.7, lead-3 9.2/11.4/4.2, lead-k 10.9/12.2/6.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -131,13 +131,18 @@ def top_k(scores: Tensor, k: int) -> list[int]:
     return sorted(order[:k])
 
 
+def ranked(scores: Sequence[Tensor]) -> Callable[[int, int], list[int]]:
+    """choose(n, k): the top k sentences of document n by ``scores[n]`` (S,), for ``best_k``."""
+    return lambda n, k: top_k(scores[n], k)
+
+
 def selection_rouge(papers: Sequence[Paper], chosen: Sequence[Sequence[int]], aspect: str) -> dict[str, float]:
     """ROUGE-1/2/L F1 of each paper's chosen sentences, joined, against its summary of ``aspect``."""
     predictions = [" ".join(p.sentences[i] for i in c) for p, c in zip(papers, chosen, strict=True)]
     return rouge([p.summaries[aspect] for p in papers], predictions)
 
 
-def best_k(papers: Sequence[Paper], choose: Any, aspect: str, max_k: int) -> int:
+def best_k(papers: Sequence[Paper], choose: Callable[[int, int], list[int]], aspect: str, max_k: int) -> int:
     """The k in 1..max_k whose selections ``choose(paper_index, k)`` have the best ROUGE-2 (ties: the smaller k)."""
     scores = {k: selection_rouge(papers, [choose(n, k) for n in range(len(papers))], aspect)["rouge2"] for k in range(1, max_k + 1)}
     return max(scores, key=lambda k: (scores[k], -k))
@@ -200,7 +205,7 @@ class ExtractRecipe(Recipe[ExtractConfig, Extract]):
         per_aspect = {}
         for a, aspect in enumerate(ASPECTS):
             if split == "dev":
-                model.k[a] = best_k(papers, lambda n, k, a=a: top_k(probs[n][:, a], k), aspect, config.max_k)
+                model.k[a] = best_k(papers, ranked([p[:, a] for p in probs]), aspect, config.max_k)
             per_aspect[aspect] = selection_rouge(papers, [top_k(p[:, a], int(model.k[a])) for p in probs], aspect)
         return {**flatten(per_aspect), **{f"{aspect}_k": float(model.k[a]) for a, aspect in enumerate(ASPECTS)}}
 
