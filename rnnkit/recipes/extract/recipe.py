@@ -165,6 +165,9 @@ class ExtractRecipe(Recipe[ExtractConfig, Extract]):
     inputs = "plain-text files, one document each (a paper's abstract, introduction and conclusion); each gets a summary per aspect"
 
     def prepare_data(self, config: ExtractConfig) -> Extract:
+        for name in ("max_k", "max_words", "min_freq", "batch_size"):
+            if getattr(config, name) < 1:
+                raise ValueError(f"extract: {name} must be at least 1, got {getattr(config, name)}.")
         if config.data is None:
             print("extract: reading ACLSum from the PyPI package aclsum 0.1.2")
         papers = load_packaged() if config.data is None else load_dir(config.data)

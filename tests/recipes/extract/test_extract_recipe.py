@@ -13,6 +13,7 @@ import pytest
 from rnnkit.cli import main
 from rnnkit.recipes import all_recipes, load_run
 from rnnkit.recipes.extract.data import ASPECTS, SECTIONS
+from rnnkit.recipes.extract.recipe import ExtractConfig, ExtractRecipe
 
 MARKERS = {"challenge": "zorp", "approach": "quix", "outcome": "blin"}
 FILLER = ["we", "the", "model", "data", "results", "task", "show", "method", "paper", "new", "work", "table", "using", "two", "large", "small", "simple"]
@@ -111,3 +112,8 @@ def test_rnnkit_summarize_marks_the_chosen_sentences(trained: Path, tmp_path: Pa
     assert out[:4] == [f"== {paper}", "challenge: A zorp task is hard.", "approach: A quix model.", "outcome: The blin results are good."]
     assert out[5:] == ["  [C..]   1  A zorp task is hard.", "  [...]   2  We work with data.",
                        "  [..O]   3  The blin results are good.", "  [.A.]   4  A quix model."]
+
+
+def test_settings_out_of_range_are_refused_by_name(tmp_path: Path):
+    with pytest.raises(ValueError, match="extract: max_k must be at least 1, got 0"):
+        ExtractRecipe().prepare_data(ExtractConfig(max_k=0, data=str(tmp_path)))
