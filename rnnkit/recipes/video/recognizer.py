@@ -5,8 +5,13 @@ and two heads answer at once, per frame (many-to-many) and per clip (many-to-one
     f_t = CNN([x_t, m_t])                       (B, T, F)   the same CNN on every frame
     o_1..o_T = BiLSTM(f_1..f_T)                 (B, T, 2H)
     u_t = [o_t, f_t]                            (B, T, 2H+F) the frame's own features beside its context
-    p(a in frame t) = sigmoid(W_f u_t + b_f)    (B, T, A)   one yes/no per action: a frame can show two
+    s_t(a) = max over cells c of (V r_tc)(a)    (B, T, A)   r_tc: the CNN's map at cell c of the 8x8 grid
+    p(a in frame t) = sigmoid(W_f u_t + s_t + b_f)  (B, T, A)   one yes/no per action: a frame can show two
     p(clip = a) = softmax(W_c mean_t u_t + b_c) (B, A)      the clip's main action
+
+s_t lets each place on the canvas vote for the action it sees (a max over positions, as in
+multiple-instance learning): with two digits, each one's action has a place that says so,
+where a single frame vector has to hold both at once.
 
 One model with two heads, not two runs: both labels are read off the same script, from the
 same frame features and the same recurrent states, so training one model costs half the CPU
@@ -18,7 +23,9 @@ batch norm in the CNN and the heads on o_t alone, held-out per-frame accuracy wa
 the skip u_t = [o_t, f_t] brought the training loss down twice as fast but validation did
 not follow (batch norm's running statistics lagged the fast-changing weights); group norm,
 which normalises each frame on its own, reached 54% (90% on one-digit clips) in the same 200
-steps, and a tiny left-or-right task that had sat at chance for 150 steps was learnt in 70.
+steps, and a tiny left-or-right task that had sat at chance for 150 steps was learnt in 70;
+the per-position votes s_t then took two-digit frames from 21% to 34% exactly right (54% ->
+61% over all frames) in the same 200 steps.
 """
 
 from __future__ import annotations
@@ -64,10 +71,11 @@ class FrameCNN(nn.Module):
         )
         self.project = nn.Linear(c * 8 * 8 + 2 * c, feature_size)
 
-    def forward(self, frames: Tensor) -> Tensor:
+    def forward(self, frames: Tensor) -> tuple[Tensor, Tensor]:
+        """The frame vectors (N, F) and the map they come from (N, C, 8, 8)."""
         maps = self.net(frames)  # (N, C, 8, 8)
         pooled = torch.cat([maps.mean((2, 3)), maps.amax((2, 3))], dim=1)  # (N, 2C): what happens, wherever it happens
-        return torch.relu(self.project(torch.cat([maps.flatten(1), pooled], dim=1)))  # (N, F)
+        return torch.relu(self.project(torch.cat([maps.flatten(1), pooled], dim=1))), maps  # (N, F), (N, C, 8, 8)
 
 
 def with_motion(clips: Tensor, lengths: Tensor) -> Tensor:
@@ -98,6 +106,7 @@ class ActionRecognizer(nn.Module):
                                   bidirectional=True, forget_bias=1.0)
         self.drop = nn.Dropout(config.dropout)
         self.frame_head = nn.Linear(2 * config.hidden_size + config.feature_size, config.actions)
+        self.cell_votes = nn.Conv2d(config.channels, config.actions, 1)  # V: an action score at every cell of the map
         self.clip_head = nn.Linear(2 * config.hidden_size + config.feature_size, config.actions)
 
     def forward(self, clips: Tensor, lengths: Tensor, frame_targets: Tensor | None = None,
@@ -108,12 +117,14 @@ class ActionRecognizer(nn.Module):
         if lengths.shape != (B,) or int(lengths.min()) < 2 or int(lengths.max()) > T:
             raise ValueError(f"ActionRecognizer: lengths must be ({B},) values in [2, {T}], got {lengths.tolist()}.")
         x = with_motion(clips, lengths).flatten(0, 1)  # (B*T, 2, 64, 64)
-        features = self.drop(self.cnn(x).view(B, T, -1))  # (B, T, F)
+        features, maps = self.cnn(x)  # (B*T, F), (B*T, C, 8, 8)
+        votes = self.cell_votes(maps).amax((2, 3)).view(B, T, -1)  # (B, T, A): s_t, each action's best place
+        features = self.drop(features.view(B, T, -1))  # (B, T, F)
         outputs, _ = self.rnn(features, lengths=lengths)  # (B, T, 2H)
         outputs = self.drop(torch.cat([outputs, features], dim=2))  # (B, T, 2H+F)
         mask = length_mask(lengths, T, clips.device)  # (B, T)
         pooled = (outputs * mask.unsqueeze(2)).sum(1) / lengths.to(outputs).unsqueeze(1)  # (B, 2H): mean over real frames
-        frame_logits, clip_logits = self.frame_head(outputs), self.clip_head(pooled)  # (B, T, A), (B, A)
+        frame_logits, clip_logits = self.frame_head(outputs) + votes, self.clip_head(pooled)  # (B, T, A), (B, A)
         if frame_targets is None or clip_targets is None:
             return (frame_logits, clip_logits), None
         per_frame = F.binary_cross_entropy_with_logits(frame_logits, frame_targets, reduction="none").sum(2)  # (B, T)
