@@ -9,6 +9,7 @@ takes milliseconds.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,7 @@ def randn(*shape: int, seed: int = 0) -> Tensor:
     return torch.randn(*shape, generator=seeded(seed), dtype=torch.float64)
 
 
-def torch_layer(mode: str, **options: Any) -> nn.RNNBase:
+def torch_layer(mode: str, **options: Any) -> nn.LSTM | nn.GRU | nn.RNN:
     """A float64 torch.nn.LSTM/GRU/RNN with seeded weights; options go to its constructor."""
     torch.manual_seed(1234)
     kwargs: dict[str, Any] = {"input_size": I, "hidden_size": H, "dtype": torch.float64, **options}
@@ -68,7 +69,7 @@ def twins(mode: str, fast: bool = True, **options: Any) -> tuple[RecurrentBase, 
     return ours, theirs
 
 
-def initial_state(layer: nn.Module, batch: int = B, seed: int = 1) -> Tensor | tuple[Tensor, Tensor]:
+def initial_state(layer: RecurrentBase | nn.RNNBase, batch: int = B, seed: int = 1) -> Tensor | tuple[Tensor, Tensor]:
     """A random hx of the right shape for a layer (rnnkit or torch.nn): (h_0, c_0) for an LSTM."""
     D = 2 if layer.bidirectional else 1
     h_out = layer.proj_size or layer.hidden_size
@@ -78,7 +79,7 @@ def initial_state(layer: nn.Module, batch: int = B, seed: int = 1) -> Tensor | t
     return h0
 
 
-def run(layer: nn.Module, x: Tensor, hx: Any = None, lengths: list[int] | None = None, kind: str = "dense") -> Result:
+def run(layer: RecurrentBase | nn.RNNBase, x: Tensor, hx: Any = None, lengths: list[int] | None = None, kind: str = "dense") -> Result:
     """Forward and backward through a layer; returns outputs, final states and every gradient.
 
     kind is "dense" (no lengths), "lengths" (padded x plus lengths) or "packed" (a PackedSequence
@@ -98,6 +99,8 @@ def run(layer: nn.Module, x: Tensor, hx: Any = None, lengths: list[int] | None =
         packed_out, state = layer(packed, hx_in)
         assert isinstance(packed_out, PackedSequence)
         assert torch.equal(packed_out.batch_sizes, packed.batch_sizes)
+        assert packed_out.unsorted_indices is not None
+        assert packed.unsorted_indices is not None
         assert torch.equal(packed_out.unsorted_indices, packed.unsorted_indices)
         out = pad_packed_sequence(packed_out, batch_first=layer.batch_first, total_length=steps)[0]
     else:
@@ -107,13 +110,17 @@ def run(layer: nn.Module, x: Tensor, hx: Any = None, lengths: list[int] | None =
         result["h_n"], result["c_n"] = state
     else:
         result["h_n"] = state
-    loss = sum((v * randn(*v.shape, seed=k)).sum() for k, v in enumerate(result.values()))
+    terms = [(v * randn(*v.shape, seed=k)).sum() for k, v in enumerate(result.values())]
+    loss = sum(terms, torch.zeros((), dtype=x.dtype))
     loss.backward()
     result = {k: v.detach() for k, v in result.items()}
+    assert x.grad is not None
     result["grad_input"] = x.grad
     for k, s in enumerate(states_in):
+        assert s.grad is not None, f"grad_hx{k}"
         result[f"grad_hx{k}"] = s.grad
     for name, p in layer.named_parameters():
+        assert p.grad is not None, name
         result[f"grad_{name}"] = p.grad
     return result
 
@@ -122,7 +129,21 @@ def assert_results_equal(actual: Result, expected: Result) -> None:
     """Same keys, and every tensor equal to float64 tolerance."""
     assert actual.keys() == expected.keys()
     for key in expected:
-        torch.testing.assert_close(actual[key], expected[key], msg=lambda m, key=key: f"{key}: {m}")
+        torch.testing.assert_close(actual[key], expected[key], msg=prefixed(key))
+
+
+def parameter_grads(module: nn.Module) -> list[Tensor]:
+    """A copy of every parameter's gradient, in parameters() order; each must have one."""
+    grads = []
+    for name, p in module.named_parameters():
+        assert p.grad is not None, f"{name} has no gradient"
+        grads.append(p.grad.clone())
+    return grads
+
+
+def prefixed(label: str) -> Callable[[str], str]:
+    """An assert_close msg that puts a label before torch's own message."""
+    return lambda message: f"{label}: {message}"
 
 
 

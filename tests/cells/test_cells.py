@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Any
 
 import pytest
 import torch
-from support import ln_lstm_by_hand, randn
+from support import ln_lstm_by_hand, prefixed, randn
 from torch import Tensor, nn
 
 import rnnkit
@@ -70,7 +71,7 @@ def test_cell_matches_torch(pair: tuple[Any, Any, dict[str, Any]], with_hx: bool
     actual = cell_forward_backward(ours, x, hx)
     assert actual.keys() == expected.keys()
     for key in expected:
-        torch.testing.assert_close(actual[key], expected[key], msg=lambda m, key=key: f"{key}: {m}")
+        torch.testing.assert_close(actual[key], expected[key], msg=prefixed(key))
 
 
 def test_lstm_cell_returns_a_named_state() -> None:
@@ -176,7 +177,7 @@ def leaf(*shape: int, seed: int) -> Tensor:
 @pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
 def test_rnn_step_gradcheck(nonlinearity: str) -> None:
     args = (leaf(2, I, seed=1), leaf(2, H, seed=2), leaf(H, I, seed=3), leaf(H, H, seed=4), leaf(H, seed=5), leaf(H, seed=6))
-    assert torch.autograd.gradcheck(lambda *a: rnn_step(*a, nonlinearity=nonlinearity), args)
+    assert torch.autograd.gradcheck(partial(rnn_step, nonlinearity=nonlinearity), args)
 
 
 @pytest.mark.parametrize("projection", [False, True])
@@ -188,11 +189,11 @@ def test_lstm_step_gradcheck(projection: bool) -> None:
 
 
 def test_gru_step_gradcheck() -> None:
-    args = (leaf(2, I, seed=1), leaf(2, H, seed=2), leaf(3 * H, I, seed=3), leaf(3 * H, H, seed=4))
+    args: tuple[Tensor, ...] = (leaf(2, I, seed=1), leaf(2, H, seed=2), leaf(3 * H, I, seed=3), leaf(3 * H, H, seed=4))
     args += (leaf(3 * H, seed=5), leaf(3 * H, seed=6))
     mask = (torch.rand(2, H, generator=torch.Generator().manual_seed(0)) > 0.5).double() * 2
     assert torch.autograd.gradcheck(lambda *a: gru_step(*a), args)
-    assert torch.autograd.gradcheck(lambda *a: gru_step(*a, recurrent_mask=mask), args)
+    assert torch.autograd.gradcheck(partial(gru_step, recurrent_mask=mask), args)
 
 
 def test_ln_lstm_step_gradcheck() -> None:

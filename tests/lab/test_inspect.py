@@ -4,6 +4,7 @@ import argparse
 import base64
 import html.parser
 import io
+from typing import cast
 
 import matplotlib.image
 import numpy as np
@@ -44,7 +45,7 @@ def manual_steps(model, text):
         W_ih, W_hh = getattr(rnn, f"weight_ih_l{k}"), getattr(rnn, f"weight_hh_l{k}")
         b_ih, b_hh = getattr(rnn, f"bias_ih_l{k}"), getattr(rnn, f"bias_hh_l{k}")
         h = c = torch.zeros(rnn.hidden_size, dtype=x.dtype)
-        rec = {}
+        rec: dict[str, list[np.ndarray]] = {}
         hs = []
         for t in range(len(text)):
             gi, gh = W_ih @ x[t] + b_ih, W_hh @ h + b_hh
@@ -123,7 +124,7 @@ def test_top_neurons_finds_a_planted_unit():
     planted = features.inside_quotes(TEXT)
     trace.steps[1]["c"][:, 4] = planted * 2 - 1  # layer 2, c[4] is the quote detector
     best = top_neurons(trace, planted, k=2)
-    assert best[0] == Neuron(1, "c", 4, pytest.approx(1.0))
+    assert best[0] == Neuron(1, "c", 4, cast(float, pytest.approx(1.0)))
     assert best[0].label() == "layer 2 c[4]"
     with pytest.raises(ValueError, match="feature has 3 values"):
         top_neurons(trace, np.zeros(3))

@@ -54,7 +54,7 @@ def test_run_writes_csv_table_plot_and_skips_after_failures(tmp_path):
     # one step cannot solve anything: two failures in a row, so T = 8 is skipped
     config = LongTermConfig(cells="rnn,gru", lengths="6,4,8", budget=1, eval_every=1, eval_size=16,
                             hidden_size=4, skip_after_fails=2, out=str(tmp_path))
-    lines = []
+    lines: list[str] = []
     results = run_long_term(config, log=lines.append)
     assert [(r.cell, r.length, r.status) for r in results] == [
         ("rnn", 4, "not solved"), ("rnn", 6, "not solved"), ("rnn", 8, "skipped"),

@@ -4,6 +4,7 @@ with the timings injected, so each row of the truth table is checked whatever th
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from pathlib import Path as FilePath
 
 import pytest
@@ -15,7 +16,7 @@ from rnnkit.layers.fast.dispatch import time_path
 
 
 @pytest.fixture
-def tuner(tmp_path: FilePath, monkeypatch: pytest.MonkeyPatch) -> choose.Tuner:
+def tuner(tmp_path: FilePath, monkeypatch: pytest.MonkeyPatch) -> Iterator[choose.Tuner]:
     """A fresh tuner whose file lives in an empty cache, with timing switched on."""
     monkeypatch.setenv("RNNKIT_CACHE", str(tmp_path))
     fresh = choose.Tuner()
@@ -24,11 +25,13 @@ def tuner(tmp_path: FilePath, monkeypatch: pytest.MonkeyPatch) -> choose.Tuner:
         yield fresh
 
 
-def _inputs(T: int = 5, B: int = 3, I: int = 4, H: int = 6, layers: int = 1, dtype: torch.dtype = torch.float32):
+def _inputs(
+    T: int = 5, B: int = 3, I: int = 4, H: int = 6, layers: int = 1, dtype: torch.dtype = torch.float32
+) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.randn(T, B, I, dtype=dtype), torch.zeros(layers, B, H, dtype=dtype)
 
 
-def _timings(**seconds: float):
+def _timings(**seconds: float) -> tuple[Callable[[Path], float], list[Path]]:
     """A fake ``measure``: fixed seconds per path, and a record of what was timed."""
     calls: list[Path] = []
 

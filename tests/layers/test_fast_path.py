@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 import rnnkit
+from rnnkit.layers import RecurrentBase
 from rnnkit.layers.fast import Path, choose, fused
 from rnnkit.layers.fast.fused import ElmanFunction, GRUFunction
 
 I, H = 3, 4
 
 
-def _pair(mode: str, **kw):  # type: ignore[no-untyped-def]
+def _pair(mode: str, **kw: Any) -> tuple[RecurrentBase, torch.nn.RNNBase]:
     """An rnnkit layer and a torch.nn layer with the same weights, both float64."""
     torch.manual_seed(0)
+    ref: torch.nn.RNNBase
     if mode == "gru":
         ref = torch.nn.GRU(I, H, dtype=torch.float64, **kw)
     elif mode == "lstm":
@@ -25,7 +29,9 @@ def _pair(mode: str, **kw):  # type: ignore[no-untyped-def]
     return rnnkit.from_torch(ref), ref
 
 
-def _run(layer, x, h0, lengths=None):  # type: ignore[no-untyped-def]
+def _run(
+    layer: torch.nn.Module, x: torch.Tensor, h0: torch.Tensor, lengths: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...]]:
     """Output, final state and the gradients of x, h0 and every parameter for a fixed random loss."""
     x, h0 = x.detach().requires_grad_(), h0.detach().requires_grad_()
     if lengths is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -129,7 +129,7 @@ def test_lengths_need_a_batch_and_no_packed_sequence() -> None:
     raises(ValueError, lambda: rnnkit.GRU(I, H)(x3(T, I), lengths=[2]), "GRU:", "lengths need a batch", "(4, 3)")
     packed = pack_sequence([x3(3, I), x3(2, I)])
     raises(ValueError, lambda: rnnkit.GRU(I, H)(packed, lengths=[3, 2]), "GRU:", "PackedSequence carries its own lengths")
-    raises(TypeError, lambda: rnnkit.GRU(I, H).record(packed), "GRU.record:", "padded tensor and lengths")
+    raises(TypeError, lambda: rnnkit.GRU(I, H).record(cast(Any, packed)), "GRU.record:", "padded tensor and lengths")
 
 
 # ---- constructor -------------------------------------------------------------------------------
@@ -182,8 +182,8 @@ def test_forget_bias_needs_a_bias() -> None:
 def test_conversion_errors() -> None:
     raises(ValueError, lambda: rnnkit.to_torch(rnnkit.LSTM(I, H, layer_norm=True)), "to_torch:", "layer_norm=True", "no torch.nn equivalent")
     raises(ValueError, lambda: rnnkit.to_torch(rnnkit.GRU(I, H, recurrent_dropout=0.2)), "to_torch:", "recurrent_dropout=0.2", "set it to 0.0")
-    raises(TypeError, lambda: rnnkit.from_torch(nn.Linear(I, H)), "from_torch:", "torch.nn.LSTM, GRU or RNN", "got Linear")  # type: ignore[arg-type]
-    raises(TypeError, lambda: rnnkit.to_torch(nn.GRU(I, H)), "to_torch:", "an rnnkit LSTM, GRU or RNN", "got GRU")  # type: ignore[arg-type]
+    raises(TypeError, lambda: rnnkit.from_torch(cast(Any, nn.Linear(I, H))), "from_torch:", "torch.nn.LSTM, GRU or RNN", "got Linear")
+    raises(TypeError, lambda: rnnkit.to_torch(cast(Any, nn.GRU(I, H))), "to_torch:", "an rnnkit LSTM, GRU or RNN", "got GRU")
 
 
 # ---- strict types (issue 15): what torch.nn refuses, and rnnkit's own options -----------------------
@@ -198,21 +198,22 @@ def test_switches_must_be_bools(arg: str, value: Any) -> None:
 
 
 def test_forget_bias_must_be_a_number() -> None:
-    raises(TypeError, lambda: rnnkit.LSTM(I, H, forget_bias="1.0"), "LSTM: forget_bias must be a number or None, got '1.0'")
+    raises(TypeError, lambda: rnnkit.LSTM(I, H, forget_bias=cast(Any, "1.0")), "LSTM: forget_bias must be a number or None, got '1.0'")
     raises(TypeError, lambda: rnnkit.LSTM(I, H, forget_bias=True), "got True")
-    assert rnnkit.LSTM(I, H, forget_bias=np.float32(1.0)).bias_ih_l0[H:2 * H].eq(1.0).all()
+    assert rnnkit.LSTM(I, H, forget_bias=cast(Any, np.float32(1.0))).get_parameter("bias_ih_l0")[H:2 * H].eq(1.0).all()
 
 
 def test_integer_types_are_stored_as_int() -> None:
-    layer = rnnkit.GRU(np.int64(I), torch.tensor(H), np.int32(2), dropout=np.float32(0.5))
+    # what the annotations say is int and float: numpy scalars and a 0-d tensor, accepted and converted at run time
+    layer = rnnkit.GRU(cast(Any, np.int64(I)), cast(Any, torch.tensor(H)), cast(Any, np.int32(2)), dropout=cast(Any, np.float32(0.5)))
     assert [type(v) for v in (layer.input_size, layer.hidden_size, layer.num_layers, layer.dropout)] == [int, int, int, float]
     assert isinstance(rnnkit.to_torch(layer), nn.GRU)  # torch.nn itself wants plain ints
-    cell = rnnkit.LSTMCell(np.int64(I), np.int64(H))
+    cell = rnnkit.LSTMCell(cast(Any, np.int64(I)), cast(Any, np.int64(H)))
     assert (type(cell.input_size), type(cell.hidden_size)) == (int, int)
 
 
 def test_dtype_of_the_parameters() -> None:
-    raises(TypeError, lambda: rnnkit.LSTM(I, H, dtype="float32"), "LSTM: dtype must be a torch.dtype", "'float32'")
+    raises(TypeError, lambda: rnnkit.LSTM(I, H, dtype=cast(Any, "float32")), "LSTM: dtype must be a torch.dtype", "'float32'")
     raises(RuntimeError, lambda: rnnkit.GRU(I, H, dtype=torch.int64), "GRU: dtype must be floating-point", "torch.int64")
 
 
@@ -235,10 +236,10 @@ def test_an_empty_batch_gives_empty_outputs_as_in_torch(cls: type[nn.Module], tr
 
 
 def test_cell_constructor_errors() -> None:
-    raises(TypeError, lambda: rnnkit.LSTMCell(I, 2.0), "LSTMCell: hidden_size must be an integer >= 0, got 2.0 (float)")
+    raises(TypeError, lambda: rnnkit.LSTMCell(I, cast(Any, 2.0)), "LSTMCell: hidden_size must be an integer >= 0, got 2.0 (float)")
     raises(RuntimeError, lambda: rnnkit.GRUCell(-1, H), "GRUCell: input_size must be an integer >= 0, got -1")
     raises(ValueError, lambda: rnnkit.GRUCell(-1, H), "GRUCell:")  # as before the class was also a RuntimeError
-    raises(TypeError, lambda: rnnkit.RNNCell(I, H, bias="False"), "RNNCell: bias must be True or False, got 'False'")
+    raises(TypeError, lambda: rnnkit.RNNCell(I, H, bias=cast(Any, "False")), "RNNCell: bias must be True or False, got 'False'")
     assert rnnkit.RNNCell(0, 0)(torch.zeros(B, 0)).shape == (B, 0)  # zero sizes are fine, as in torch.nn
 
 

@@ -17,6 +17,7 @@ from support import (
     assert_results_equal,
     initial_state,
     ln_lstm_by_hand,
+    prefixed,
     randn,
     rnnkit_layer,
     run,
@@ -63,12 +64,13 @@ def test_forget_bias_sets_the_total_bias_of_the_forget_gate(forget_bias: float, 
 def test_forget_bias_shows_in_the_forget_gate_and_survives_reset() -> None:
     layer = rnnkit_layer("lstm", forget_bias=1.0)
     with torch.no_grad():
-        layer.weight_ih_l0.zero_()
-        layer.weight_hh_l0.zero_()
+        layer.get_parameter("weight_ih_l0").zero_()
+        layer.get_parameter("weight_hh_l0").zero_()
     f = layer.record(torch.zeros(B, T, I, dtype=torch.float64)).steps[0][0]["f"]  # (B, T, H)
     torch.testing.assert_close(f, torch.full_like(f, torch.sigmoid(torch.tensor(1.0)).item()))
     layer.reset_parameters()
-    torch.testing.assert_close(layer.bias_ih_l0[H : 2 * H] + layer.bias_hh_l0[H : 2 * H], torch.ones(H, dtype=torch.float64))
+    forget = layer.get_parameter("bias_ih_l0")[H : 2 * H] + layer.get_parameter("bias_hh_l0")[H : 2 * H]
+    torch.testing.assert_close(forget, torch.ones(H, dtype=torch.float64))
 
 
 # ---- layer_norm --------------------------------------------------------------------------------
@@ -134,9 +136,9 @@ def test_recurrent_dropout_drops_the_same_units_at_every_step(mode: str) -> None
     with torch.no_grad():
         for p in layer.parameters():
             p.zero_()
-        layer.weight_ih_l0[:Hd] = torch.eye(Hd)
-        layer.weight_hh_l0[:Hd] = torch.eye(Hd)
-        layer.bias_ih_l0[Hd:] = 1.0
+        layer.get_parameter("weight_ih_l0")[:Hd] = torch.eye(Hd)
+        layer.get_parameter("weight_hh_l0")[:Hd] = torch.eye(Hd)
+        layer.get_parameter("bias_ih_l0")[Hd:] = 1.0
     torch.manual_seed(0)
     x = torch.ones(Bd, Td, Hd, dtype=torch.float64)
     h0 = torch.ones(1, Bd, Hd, dtype=torch.float64)
@@ -214,7 +216,7 @@ def test_record_matches_a_manual_recomputation(variant: str, batch_first: bool) 
         assert rec.c_n is None
 
     # each sequence alone, each direction stepped by hand over its real steps only, stored in input order
-    h0, c0 = (hx if mode == "lstm" else (hx, None))
+    h0, c0 = hx if isinstance(hx, tuple) else (hx, None)  # a tuple for the LSTM
     for b, length in enumerate(LENGTHS):
         layer_input = x[b, :length]  # (length, I)
         for k, d, s in directions(layer):
@@ -229,7 +231,7 @@ def test_record_matches_a_manual_recomputation(variant: str, batch_first: bool) 
             recorded = rec.steps[k][d]
             assert set(recorded) == set(expected)
             for name, values in expected.items():
-                torch.testing.assert_close(recorded[name][b, :length], torch.stack(values), msg=lambda m, name=name: f"{name}: {m}")
+                torch.testing.assert_close(recorded[name][b, :length], torch.stack(values), msg=prefixed(name))
             if d == 1:  # next layer's input: both directions' h in input order
                 layer_input = torch.cat([rec.steps[k][0]["h"][b, :length], rec.steps[k][1]["h"][b, :length]], dim=1)
 

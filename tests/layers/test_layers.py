@@ -23,6 +23,7 @@ from support import (
     T,
     assert_results_equal,
     initial_state,
+    prefixed,
     randn,
     rnnkit_layer,
     run,
@@ -120,8 +121,8 @@ def test_matches_torch_full_product(case: tuple[str, dict[str, Any]], fast: bool
 def test_fast_path_equals_reference_path(mode: str, dtype: torch.dtype) -> None:
     layer = twins(mode, num_layers=2, bidirectional=True)[0].to(dtype)
     x = randn(T, B, I, seed=7).to(dtype)
-    hx = initial_state(layer)
-    hx = tuple(s.to(dtype) for s in hx) if isinstance(hx, tuple) else hx.to(dtype)
+    state = initial_state(layer)
+    hx = tuple(s.to(dtype) for s in state) if isinstance(state, tuple) else state.to(dtype)
     for kind in ("dense", "lengths"):
         layer.fast = True
         fast = run(layer, x, hx, LENGTHS, kind)
@@ -129,9 +130,9 @@ def test_fast_path_equals_reference_path(mode: str, dtype: torch.dtype) -> None:
         layer.fast = False
         reference = run(layer, x, hx, LENGTHS, kind)
         layer.zero_grad(set_to_none=True)
-        tol = {} if dtype == torch.float64 else {"rtol": 1e-5, "atol": 1e-5}
+        tol: dict[str, Any] = {} if dtype == torch.float64 else {"rtol": 1e-5, "atol": 1e-5}
         for key in reference:
-            torch.testing.assert_close(fast[key], reference[key], **tol, msg=lambda m, key=key, kind=kind: f"{kind} {key}: {m}")
+            torch.testing.assert_close(fast[key], reference[key], **tol, msg=prefixed(f"{kind} {key}"))
 
 
 @pytest.mark.parametrize("fast", [True, False], ids=["fast", "reference"])

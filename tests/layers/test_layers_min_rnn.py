@@ -11,7 +11,8 @@ from support import randn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from rnnkit.errors import StateTypeError
-from rnnkit.layers import MIN_LAYERS, MinGRU, MinLSTM, MinStepper
+from rnnkit.layers import MIN_LAYERS, MinGRU, MinStepper
+from rnnkit.layers.min_rnn import MinRecurrentBase
 from rnnkit.layers.scan import log_space_scan, sequential_scan
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -60,7 +61,7 @@ def test_scan_gradcheck():
     assert torch.autograd.gradcheck(sequential_scan, (a, log_b, h0))
 
 
-def layer(mode: str, **options: Any) -> MinGRU | MinLSTM:
+def layer(mode: str, **options: Any) -> MinRecurrentBase:
     torch.manual_seed(1234)
     return MIN_LAYERS[mode](I, H, dtype=torch.float64, **options)
 

@@ -3,8 +3,11 @@ them, and the fallback when they cannot be built."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
+from support import parameter_grads
 
 import rnnkit
 from rnnkit.layers.fast import native
@@ -51,7 +54,7 @@ def _run(layer: torch.nn.Module, x: torch.Tensor, lengths: torch.Tensor | None) 
     x = x.clone().requires_grad_()
     y, h = layer(x, lengths=lengths) if lengths is not None else layer(x)
     (y.pow(2).sum() + h.sum()).backward()
-    grads = [p.grad.clone() for p in layer.parameters()]  # type: ignore[union-attr]
+    grads = parameter_grads(layer)
     layer.zero_grad()
     assert x.grad is not None
     return [y, h, x.grad, *grads]
@@ -85,13 +88,13 @@ def test_layers_with_kernels_equal_torch_nn(kind: str, lengths: list[int] | None
         y, _ = torch.nn.utils.rnn.pad_packed_sequence(yp, total_length=9)
         (y.pow(2).sum() + h.sum()).backward()
         assert xr.grad is not None
-        expected = [y, h, xr.grad, *[p.grad.clone() for p in peer.parameters()]]  # type: ignore[union-attr]
+        expected = [y, h, xr.grad, *parameter_grads(peer)]
     for a, b, c in zip(got, python_path, expected, strict=True):
         torch.testing.assert_close(a, b, atol=2e-5, rtol=1e-5)
         torch.testing.assert_close(a, c, atol=2e-5, rtol=1e-5)
 
 
-def test_layers_work_when_the_kernels_cannot_be_built(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_layers_work_when_the_kernels_cannot_be_built(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("CC", "no-such-compiler")
     monkeypatch.setattr(native.shutil, "which", lambda name: None)
     monkeypatch.setenv("RNNKIT_CACHE", str(tmp_path))
@@ -112,7 +115,7 @@ def test_layers_work_when_the_kernels_cannot_be_built(monkeypatch: pytest.Monkey
 
 
 @needs_kernels
-def test_build_reports_a_compiler_error_and_leaves_no_partial_file(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_build_reports_a_compiler_error_and_leaves_no_partial_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     bad = tmp_path / "kernels.c"
     bad.write_text("this is not C\n")
     monkeypatch.setattr(native, "SOURCE", bad)

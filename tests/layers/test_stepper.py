@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import pytest
 import torch
 
 import rnnkit
+from rnnkit.layers import RecurrentBase
 from rnnkit.layers.stepper import Stepper
 
 T, B, I, H = 5, 3, 4, 6
 
 
-def _layer(kind: str, num_layers: int, **kw):  # type: ignore[no-untyped-def]
+def _layer(kind: str, num_layers: int, **kw: Any) -> RecurrentBase:
     torch.manual_seed(0)
+    layer: RecurrentBase
     if kind == "lstm":
         layer = rnnkit.LSTM(I, H, num_layers, dtype=torch.float64, **kw)
     elif kind == "gru":
@@ -67,7 +71,7 @@ def test_reset_with_state_and_refresh(kind: str) -> None:
     torch.testing.assert_close(_run_steps(stepper, x), layer(x, hx)[0])
     # after a weight change, refresh() picks up the new weights; before it, the old ones stay
     with torch.no_grad():
-        layer.weight_hh_l1.mul_(-1.5)
+        layer.get_parameter("weight_hh_l1").mul_(-1.5)
     stepper.reset()
     assert not torch.allclose(_run_steps(stepper, x), layer(x)[0])
     stepper.refresh()
@@ -105,7 +109,7 @@ def test_errors() -> None:
     with pytest.raises(ValueError, match="bidirectional"):
         Stepper(rnnkit.LSTM(I, H, bidirectional=True))
     with pytest.raises(TypeError, match="from_torch"):
-        Stepper(torch.nn.LSTM(I, H))  # type: ignore[arg-type]
+        Stepper(cast(Any, torch.nn.LSTM(I, H)))
     with pytest.raises(ValueError, match="batch_size"):
         Stepper(rnnkit.GRU(I, H), batch_size=0)
     stepper = Stepper(rnnkit.GRU(I, H), batch_size=2)

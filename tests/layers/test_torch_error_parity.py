@@ -14,7 +14,7 @@ import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -56,6 +56,7 @@ def _cell_state(cls: str, h: Any) -> Any:
 
 def constructor_cases() -> list[Case]:
     cases = []
+    value: Any  # each loop below tries values of many types on purpose
 
     def add(cls: str, **kwargs: Any) -> None:
         args = {"input_size": I, "hidden_size": H, **kwargs}
@@ -97,7 +98,9 @@ def constructor_cases() -> list[Case]:
 def forward_cases() -> list[Case]:
     cases = []
 
-    def add(label: str, cls: str, call: Callable[[nn.Module], Any], **kwargs: Any) -> None:
+    # Callable[..., Any]: the calls bind loop variables as lambda defaults (lambda m, hx=hx: ...), and mypy
+    # cannot infer a lambda with defaults against Callable[[nn.Module], Any]; each is called with the module alone
+    def add(label: str, cls: str, call: Callable[..., Any], **kwargs: Any) -> None:
         cases.append(Case(f"{cls} {label}", cls, {"input_size": I, "hidden_size": H, **kwargs}, call))
 
     for cls in LAYERS:
@@ -210,6 +213,7 @@ _SIZE = "a bool is not a size: LSTM(10, 20, True) means bias=True, not num_layer
 def difference_cases() -> list[tuple[Case, Difference]]:
     """Where rnnkit deliberately does not do what torch.nn does, and why."""
     out = []
+    value: Any  # each loop below tries values of many types on purpose
 
     def add(cls: str, difference: Difference, call: Callable[[nn.Module], Any] | None = None, label: str = "", **kwargs: Any) -> None:
         args = {"input_size": I, "hidden_size": H, **kwargs}
@@ -221,7 +225,7 @@ def difference_cases() -> list[tuple[Case, Difference]]:
             add(cls, Difference(None, TypeError, _BOOL), bidirectional=value)
         for arg in ("input_size", "hidden_size", "num_layers"):
             if (cls, arg) != ("RNN", "hidden_size"):  # torch.nn.RNN's one gate keeps the bool, and torch.empty refuses it
-                add(cls, Difference(None, TypeError, _SIZE), **{arg: True})
+                add(cls, Difference(None, TypeError, _SIZE), **dict[str, Any]({arg: True}))
         for arg in ("input_size", "hidden_size"):
             for value in (np.int64(3), torch.tensor(3)):
                 add(cls, Difference(TypeError, None, _INTEGER, {"input_size": I, "hidden_size": H, arg: 3}), **{arg: value})
@@ -235,7 +239,7 @@ def difference_cases() -> list[tuple[Case, Difference]]:
             proj_size=0)
     for cls in CELLS:
         for arg in ("input_size", "hidden_size"):
-            add(cls, Difference(None, TypeError, _SIZE), **{arg: True})
+            add(cls, Difference(None, TypeError, _SIZE), **dict[str, Any]({arg: True}))
         for value in ("False", 0, 1, None, np.bool_(True)):
             add(cls, Difference(None, TypeError, _BOOL), bias=value)
         add(cls, Difference(AttributeError, TypeError, _ACCIDENT.format("AttributeError")), lambda m: m([[0.0] * I] * B), "input a list")
@@ -353,4 +357,4 @@ def test_existing_except_clauses_keep_working() -> None:
     with pytest.raises(RuntimeError, match="LSTM: expected h_0 of shape"):
         rnnkit.LSTM(I, H)(z(T, B, I), (z(2, B, H), z(2, B, H)))
     with pytest.raises(TypeError, match="batch_first must be True or False, got 'False' .str., which Python would read as True"):
-        rnnkit.LSTM(10, 20, batch_first="False")
+        rnnkit.LSTM(10, 20, batch_first=cast(Any, "False"))

@@ -109,6 +109,7 @@ def test_greedy_sampling_matches_argmax_of_full_forward(cell):
     # the batch-1 Stepper path and the warm-up must agree with running the whole text through forward()
     model = random_model(cell=cell)
     vocab = model.vocab
+    assert vocab is not None
     prime = "the lazy "
     out = sample(model, prime, 40, greedy=True)
     ids = vocab.encode(prime)
@@ -129,6 +130,7 @@ def test_temperature_to_zero_equals_greedy():
 def test_top_k_and_top_p_never_emit_excluded_characters(top_k, top_p):
     model = random_model(2)
     vocab = model.vocab
+    assert vocab is not None
     prime = "jumps "
     out = sample(model, prime, 150, temperature=3.0, top_k=top_k, top_p=top_p, generator=torch.Generator().manual_seed(0))
     ids = vocab.encode(prime + out)
@@ -210,6 +212,7 @@ def test_checkpoint_describes_itself_and_loads(text_file, tmp_path):
 def test_crash_during_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     path = tmp_path / "last.pt"
     old = random_model(0)
+    assert old.vocab is not None
     atomic_save(make_checkpoint(old, old.vocab, step=1), path)
 
     def dies_halfway(obj, f, *args, **kwargs):
@@ -218,6 +221,7 @@ def test_crash_during_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
 
     monkeypatch.setattr(torch, "save", dies_halfway)
     new = random_model(1)
+    assert new.vocab is not None
     with pytest.raises(OSError, match="simulated crash"):
         atomic_save(make_checkpoint(new, new.vocab, step=2), path)
     monkeypatch.undo()

@@ -51,7 +51,7 @@ def test_locked_dropout_uses_one_mask_for_every_step():
 
 def test_input_and_output_dropout_in_the_model_are_locked():
     m = model(input_dropout=0.5, output_dropout=0.5).train()
-    seen = {}
+    seen: dict[str, torch.Tensor] = {}
     m.rnn.register_forward_pre_hook(lambda mod, args: seen.update(rnn_in=args[0]))
     m.rnn.register_forward_hook(lambda mod, args, out: seen.update(rnn_out=out[0]))
     m.head.register_forward_pre_hook(lambda mod, args: seen.update(head_in=args[0]))
@@ -115,7 +115,7 @@ def test_drop_connect_is_one_scaled_mask_per_batch_and_the_fast_kernel_runs_on_i
     seen.clear()
     m(IDS)[0].sum().backward()
     first = seen[0]
-    grad = m.rnn.weight_hh_l0.grad
+    grad = m.rnn.get_parameter("weight_hh_l0").grad
     assert grad is not None
     assert bool((grad[first == 0] == 0).all())
     assert bool((grad[first != 0] != 0).any())
@@ -125,7 +125,7 @@ def test_drop_connect_is_one_scaled_mask_per_batch_and_the_fast_kernel_runs_on_i
     assert not torch.equal(seen[0], first)
     seen.clear()
     m.eval()(IDS)
-    assert torch.equal(seen[0], m.rnn.weight_hh_l0)
+    assert torch.equal(seen[0], m.rnn.get_parameter("weight_hh_l0"))
 
 
 def test_eval_mode_ignores_every_regulariser():

@@ -164,7 +164,7 @@ def test_forget_bias_is_the_models_default_and_reaches_the_lstm():
     model = ManyToOne(ManyToOneConfig(num_outputs=2, input_size=3, hidden_size=4))
     assert model.config.forget_bias == 1.0
     H = 4
-    total = model.rnn.bias_ih_l0[H : 2 * H] + model.rnn.bias_hh_l0[H : 2 * H]
+    total = model.rnn.get_parameter("bias_ih_l0")[H : 2 * H] + model.rnn.get_parameter("bias_hh_l0")[H : 2 * H]
     torch.testing.assert_close(total, torch.ones(H))
     gru = ManyToOne(ManyToOneConfig(num_outputs=2, input_size=3, hidden_size=4, cell="gru"))  # no forget gate: ignored
     assert not hasattr(gru.rnn, "forget_bias") or gru.rnn.forget_bias is None

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from rnnkit.models.attention import Attention
-from rnnkit.models.pointer import PointerGenerator, PointerGeneratorConfig
+from rnnkit.models.pointer import PointerEncoded, PointerGenerator, PointerGeneratorConfig
 
 V, UNK = 6, 3  # ids 0 pad, 1 bos, 2 eos, 3 unk, then two words: 4 and 5
 INPUTS = torch.tensor([[4, UNK, 5, UNK, UNK], [5, UNK, 4, 0, 0]])  # (B=2, S=5), the second row padded
@@ -29,6 +29,8 @@ def brute_force(m: PointerGenerator, previous: torch.Tensor) -> tuple[list[list[
     x = m.embedding(previous.masked_fill(previous >= V, UNK))
     h, _ = m.decoder(x, encoded.state)
     coverage = torch.zeros(2, 5, dtype=torch.float64)
+    assert m.attention is not None
+    assert m.combine is not None
     weights = []
     for t in range(previous.size(1)):  # attention step by step, each seeing the coverage so far
         _, w = m.attention(h[:, t : t + 1], encoded.memory, encoded.mask, coverage.unsqueeze(1))
@@ -94,6 +96,7 @@ def test_coverage_and_its_loss_by_hand():
         _, weights, after = m.decode(m.encode(INPUTS, LENGTHS, SOURCE_EXT), torch.tensor([[1, 6, 4, 7], [1, 5, 6, 2]]))
     assert loss is not None
     assert weights is not None
+    assert isinstance(after, PointerEncoded)
     a = weights.tolist()  # a[b][t][i]
     by_hand, count = 0.0, 0
     for b, n in ((0, 4), (1, 3)):
@@ -104,7 +107,7 @@ def test_coverage_and_its_loss_by_hand():
             count += 1
     assert float(loss) == pytest.approx(by_hand / count, abs=1e-12)
     # the coverage after the four steps is the attention summed over them (row 1's pad steps included: decode saw 4)
-    torch.testing.assert_close(after.coverage, weights.sum(1), atol=1e-12, rtol=0)  # type: ignore[attr-defined]
+    torch.testing.assert_close(after.coverage, weights.sum(1), atol=1e-12, rtol=0)
     first = [min(x, 0.0) for x in a[0][0]]  # step 1: nothing covered yet, so no loss
     assert sum(first) == 0.0
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from support import parameter_grads
 
 import rnnkit
 from rnnkit.layers.fast import Path, choose
@@ -57,7 +58,7 @@ def test_bf16_products_match_float32_and_keep_float32_weights(cell: type) -> Non
             y, _ = layer(x)
             loss = y.float().pow(2).mean()
         loss.backward()
-        runs[p] = (y.float(), [q.grad.clone() for q in layer.parameters()])  # type: ignore[union-attr]
+        runs[p] = (y.float(), parameter_grads(layer))
     assert all(q.dtype == torch.float32 for q in layer.parameters())  # master weights stay float32
     assert all(g.dtype == torch.float32 for g in runs["bf16"][1])
     torch.testing.assert_close(runs["bf16"][0], runs["fp32"][0], atol=3e-2, rtol=3e-2)
