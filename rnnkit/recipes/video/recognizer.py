@@ -6,8 +6,11 @@ and two heads answer at once, per frame (many-to-many) and per clip (many-to-one
     o_1..o_T = BiLSTM(f_1..f_T)                 (B, T, 2H)
     u_t = [o_t, f_t]                            (B, T, 2H+F) the frame's own features beside its context
     s_t(a) = max over cells c of (V r_tc)(a)    (B, T, A)   r_tc: the CNN's map at cell c of the 8x8 grid
-    p(a in frame t) = sigmoid(W_f u_t + s_t + b_f)  (B, T, A)   one yes/no per action: a frame can show two
-    p(clip = a) = softmax(W_c mean_t u_t + b_c) (B, A)      the clip's main action
+    q_t = p(a in frame t) = sigmoid(W_f u_t + s_t + b_f)  (B, T, A)   one yes/no per action: a frame can show two
+    p(clip = a) = softmax(W_c [mean_t u_t, mean_t q_t] + b_c)  (B, A)   the clip's main action
+
+The clip head also reads mean_t q_t, the share of frames showing each action: the main
+action is the one that fills the most frames, and that share says so directly.
 
 s_t lets each place on the canvas vote for the action it sees (a max over positions, as in
 multiple-instance learning): with two digits, each one's action has a place that says so,
@@ -107,7 +110,7 @@ class ActionRecognizer(nn.Module):
         self.drop = nn.Dropout(config.dropout)
         self.frame_head = nn.Linear(2 * config.hidden_size + config.feature_size, config.actions)
         self.cell_votes = nn.Conv2d(config.channels, config.actions, 1)  # V: an action score at every cell of the map
-        self.clip_head = nn.Linear(2 * config.hidden_size + config.feature_size, config.actions)
+        self.clip_head = nn.Linear(2 * config.hidden_size + config.feature_size + config.actions, config.actions)
 
     def forward(self, clips: Tensor, lengths: Tensor, frame_targets: Tensor | None = None,
                 clip_targets: Tensor | None = None) -> tuple[tuple[Tensor, Tensor], Tensor | None]:
@@ -123,8 +126,9 @@ class ActionRecognizer(nn.Module):
         outputs, _ = self.rnn(features, lengths=lengths)  # (B, T, 2H)
         outputs = self.drop(torch.cat([outputs, features], dim=2))  # (B, T, 2H+F)
         mask = length_mask(lengths, T, clips.device)  # (B, T)
-        pooled = (outputs * mask.unsqueeze(2)).sum(1) / lengths.to(outputs).unsqueeze(1)  # (B, 2H): mean over real frames
-        frame_logits, clip_logits = self.frame_head(outputs) + votes, self.clip_head(pooled)  # (B, T, A), (B, A)
+        frame_logits = self.frame_head(outputs) + votes  # (B, T, A)
+        per_clip = torch.cat([outputs, torch.sigmoid(frame_logits)], dim=2) * mask.unsqueeze(2)  # (B, T, 2H+F+A), zero on padding
+        clip_logits = self.clip_head(per_clip.sum(1) / lengths.to(outputs).unsqueeze(1))  # (B, A), from the means over real frames
         if frame_targets is None or clip_targets is None:
             return (frame_logits, clip_logits), None
         per_frame = F.binary_cross_entropy_with_logits(frame_logits, frame_targets, reduction="none").sum(2)  # (B, T)
