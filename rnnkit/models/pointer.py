@@ -29,7 +29,7 @@ from torch import Tensor, nn
 from rnnkit.errors import ArgumentValueError
 from rnnkit.models.attention import Attention
 from rnnkit.models.beam import Hypothesis, beam_search
-from rnnkit.models.common import check_lengths, length_mask, select_state
+from rnnkit.models.common import select_state
 from rnnkit.models.decoding import generate_tokens
 from rnnkit.models.seq2seq import Encoded, Seq2Seq, Seq2SeqConfig
 
@@ -155,17 +155,9 @@ class PointerGenerator(Seq2Seq):
         if targets is None:
             _, _, log_p = generate_tokens(self._step, encoded, B, c.bos_id, c.eos_id, c.max_length, encoded.memory.device)
             return log_p, None
-        if not isinstance(targets, Tensor) or targets.dim() != 2 or targets.size(0) != B or targets.is_floating_point():
-            got = f"shape {tuple(targets.shape)}, dtype {targets.dtype}" if isinstance(targets, Tensor) else type(targets).__name__
-            raise ValueError(f"PointerGenerator: expected targets of shape ({B}, T) with integer token ids, got {got}.")
-        T = targets.size(1)
-        mask = length_mask(check_lengths("PointerGenerator", target_lengths, B, T, "target_lengths"), T, targets.device)  # (B, T)
-        tokens = targets.masked_fill(~mask, c.eos_id)  # (B, T)
-        limit = c.vocab_size + (encoded.num_oov if self.gen is not None else 0)
-        if T == 0 or int(tokens.min()) < 0 or int(tokens.max()) >= limit:
-            raise ValueError(f"PointerGenerator: target ids must be in [0, {limit}) (the vocabulary and this batch's source "
-                             f"words beyond it), and T > 0; got T = {T}, ids {int(tokens.min()) if T else '-'}..{int(tokens.max()) if T else '-'}.")
-        previous = torch.cat([tokens.new_full((B, 1), c.bos_id), tokens[:, :-1]], dim=1)  # (B, T): y_{t-1}
+        # ids past the vocabulary: this batch's source words beyond it, when copying
+        num_ids = c.vocab_size + (encoded.num_oov if self.gen is not None else 0)
+        tokens, previous, _, mask = self.teacher_inputs(targets, target_lengths, B, num_ids)
         # no target lengths for the decoder: it runs left to right, so padding after a target's end changes nothing
         # before it (and the loss skips it), and one dense kernel call is faster than one per distinct length
         log_p, _, _, coverage_loss = self.decode_with_coverage(encoded, previous)

@@ -164,23 +164,30 @@ class Seq2Seq(nn.Module):
         if targets is None:
             _, _, logits = generate_tokens(self._step, encoded, B, c.bos_id, c.eos_id, c.max_length, encoded.memory.device)
             return logits, None
-        if not isinstance(targets, Tensor) or targets.dim() != 2 or targets.size(0) != B or targets.is_floating_point():
-            got = f"shape {tuple(targets.shape)}, dtype {targets.dtype}" if isinstance(targets, Tensor) else type(targets).__name__
-            raise ValueError(f"Seq2Seq: expected targets of shape ({B}, T) with integer token ids, got {got}.")
-        T = targets.size(1)
-        if T == 0:
-            raise ValueError("Seq2Seq: targets are empty (T = 0); every target needs at least its eos token.")
-        lens = check_lengths("Seq2Seq", target_lengths, B, T, "target_lengths")
-        mask = length_mask(lens, T, targets.device)  # (B, T)
-        tokens = targets.masked_fill(~mask, c.eos_id)  # padding may hold anything; make it a valid id
-        if int(tokens.min()) < 0 or int(tokens.max()) >= c.vocab_size:
-            raise ValueError(f"Seq2Seq: target ids must be in [0, {c.vocab_size}), got {int(tokens.min())}..{int(tokens.max())}.")
-        previous = torch.cat([tokens.new_full((B, 1), c.bos_id), tokens[:, :-1]], dim=1)  # (B, T): y_{t-1}
+        tokens, previous, lens, mask = self.teacher_inputs(targets, target_lengths, B, c.vocab_size)
         if self.training and c.teacher_forcing < 1.0:
             logits = self._scheduled(encoded, previous)
         else:
             logits, _, _ = self.decode(encoded, previous, lens)  # (B, T, V)
         return logits, F.cross_entropy(logits[mask], tokens[mask])
+
+    def teacher_inputs(self, targets: Any, target_lengths: Any, batch_size: int, num_ids: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Checked targets for teacher forcing: tokens (B, T) (padding made eos), previous (B, T) (bos, then
+        y_{t-1}), lengths (B,) and mask (B, T) of the real tokens; ids must be in [0, num_ids)."""
+        name, B, c = type(self).__name__, batch_size, self.config
+        if not isinstance(targets, Tensor) or targets.dim() != 2 or targets.size(0) != B or targets.is_floating_point():
+            got = f"shape {tuple(targets.shape)}, dtype {targets.dtype}" if isinstance(targets, Tensor) else type(targets).__name__
+            raise ValueError(f"{name}: expected targets of shape ({B}, T) with integer token ids, got {got}.")
+        T = targets.size(1)
+        if T == 0:
+            raise ValueError(f"{name}: targets are empty (T = 0); every target needs at least its eos token.")
+        lens = check_lengths(name, target_lengths, B, T, "target_lengths")
+        mask = length_mask(lens, T, targets.device)  # (B, T)
+        tokens = targets.masked_fill(~mask, c.eos_id)  # padding may hold anything; make it a valid id
+        if int(tokens.min()) < 0 or int(tokens.max()) >= num_ids:
+            raise ValueError(f"{name}: target ids must be in [0, {num_ids}), got {int(tokens.min())}..{int(tokens.max())}.")
+        previous = torch.cat([tokens.new_full((B, 1), c.bos_id), tokens[:, :-1]], dim=1)  # (B, T): y_{t-1}
+        return tokens, previous, lens, mask
 
     def _scheduled(self, encoded: Encoded, previous: Tensor) -> Tensor:
         """Step by step; each sequence feeds the true previous token with probability teacher_forcing, else its own guess."""

@@ -159,5 +159,5 @@ def test_config_errors():
     with pytest.raises(ValueError, match="need attention"):
         PointerGenerator(PointerGeneratorConfig(vocab_size=6, input_vocab_size=6, attention="none"))
     m = model()
-    with pytest.raises(ValueError, match=r"target ids must be in \[0, 8\)"):
+    with pytest.raises(ValueError, match=r"^PointerGenerator: target ids must be in \[0, 8\), got 2..9"):
         m(INPUTS, torch.tensor([[9, 2], [2, 2]]), LENGTHS, None, SOURCE_EXT)
