@@ -77,9 +77,11 @@ def _classifier_parts(run_dir: str | Path, checkpoint: dict[str, Any]) -> tuple[
     recipe contract (``kind``, ``meta``) or in the layout from before it (``task``, ``model_config``)."""
     if "kind" in checkpoint:
         from rnnkit.recipes import all_recipes, load_run
+        from rnnkit.recipes.text_classify.classifier import TextClassifierConfig
 
         run = load_run(run_dir, all_recipes())
-        return run.model, run.meta["vocab"], list(run.meta["classes"]), int(run.config.max_len)  # type: ignore[attr-defined]
+        assert isinstance(run.config, TextClassifierConfig)  # CLASSIFIERS are the text_classify recipes
+        return run.model, run.meta["vocab"], list(run.meta["classes"]), int(run.config.max_len)
     from rnnkit.models.many_to_one import ManyToOneConfig
 
     model = ManyToOne(ManyToOneConfig(**checkpoint["model_config"]))

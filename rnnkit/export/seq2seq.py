@@ -16,15 +16,16 @@ from __future__ import annotations
 import numpy as np
 import onnx
 from onnx import TensorProto, helper
+from torch import nn
 
 from rnnkit.export.onnx_graph import Graph, model_proto, stack_sequence, stack_step, state_io, value
 from rnnkit.layers.recurrent import RecurrentBase
 from rnnkit.models.seq2seq import Seq2Seq
 
 
-def _linear(g: Graph, x: str, layer: object, base: str) -> str:
+def _linear(g: Graph, x: str, layer: nn.Linear, base: str) -> str:
     """x @ W^T (+ b) for an nn.Linear."""
-    y = g.op("MatMul", [x, g.tensor(layer.weight, f"{base}_w", True)])  # type: ignore[attr-defined]
+    y = g.op("MatMul", [x, g.tensor(layer.weight, f"{base}_w", True)])
     bias = getattr(layer, "bias", None)
     return g.op("Add", [y, g.tensor(bias, f"{base}_b")]) if bias is not None else y
 

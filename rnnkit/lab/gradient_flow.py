@@ -74,8 +74,9 @@ def state_gradients(
         for k in range(L):
             out, h[k], c[k] = run_direction(layer.mode, step_input, h[k], c[k], params[k])  # out (1, B, H_out)
             hs[k].append(h[k])
-            if c[k] is not None:
-                cs[k].append(c[k])  # type: ignore[arg-type]
+            c_k = c[k]
+            if c_k is not None:
+                cs[k].append(c_k)
             step_input = out
         outputs.append(step_input[0])
     output = torch.stack(outputs, dim=1)  # (B, T, H_out)

@@ -12,7 +12,7 @@ from typing import Any
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.lab.problems import Task
+from rnnkit.lab.problems import CopyTask, Task
 from rnnkit.layers import LAYERS
 
 
@@ -62,6 +62,7 @@ class ProbeModel(nn.Module):
         if not self.task.tokens:
             return None
         if self.task.per_step:
-            memory = self.task.memory  # type: ignore[union-attr]
+            assert isinstance(self.task, CopyTask)  # the one task scored at every step
+            memory = self.task.memory
             return (output[:, -memory:].argmax(-1) == targets[:, -memory:]).float().mean().item()
         return (output[:, -1].argmax(-1) == targets).float().mean().item()

@@ -273,16 +273,19 @@ class _Affine:
         self.w_t = None if use_onednn else w.t().to(self.low or w.dtype).contiguous()  # (K, N)
 
     def __call__(self, x: Tensor, out: Tensor) -> None:
+        if self.linear is not None:  # oneDNN (never with low-precision products)
+            out.copy_(self.linear(x, self.b))
+            return
+        w_t = self.w_t
+        assert w_t is not None  # kept whenever oneDNN is not used
         if self.low is not None:
-            out.copy_(torch.mm(x.to(self.low), self.w_t))  # type: ignore[arg-type]
+            out.copy_(torch.mm(x.to(self.low), w_t))
             if self.b is not None:
                 out.add_(self.b)
-        elif self.linear is not None:
-            out.copy_(self.linear(x, self.b))
         elif self.b is None:
-            torch.mm(x, self.w_t, out=out)  # type: ignore[arg-type]
+            torch.mm(x, w_t, out=out)
         else:
-            torch.addmm(self.b, x, self.w_t, out=out)  # type: ignore[arg-type]
+            torch.addmm(self.b, x, w_t, out=out)
 
 
 @dataclass(frozen=True)

@@ -119,7 +119,7 @@ class InputLayer(nn.Module):
                 )
             if x.dim() != rank_without_features:
                 raise ValueError(f"{name}: expected {what} of token ids with shape {layout}, got {tuple(x.shape)}.")
-            if x.numel() and (int(x.min()) < 0 or int(x.max()) >= self.vocab_size):  # type: ignore[operator]
+            if x.numel() and (int(x.min()) < 0 or int(x.max()) >= self.embedding.num_embeddings):  # num_embeddings: vocab_size
                 raise ValueError(
                     f"{name}: {what} ids must be in [0, vocab_size={self.vocab_size}), "
                     f"got min {int(x.min())}, max {int(x.max())}."

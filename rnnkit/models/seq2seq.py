@@ -135,7 +135,8 @@ class Seq2Seq(nn.Module):
 
         if isinstance(state, tuple):
             h, c = state
-            return Encoded(memory, mask, (torch.tanh(self.bridge_h(per_layer(h))), self.bridge_c(per_layer(c))))  # type: ignore[misc]
+            assert self.bridge_c is not None  # an LSTM encoder (the only one with a tuple state) has it
+            return Encoded(memory, mask, (torch.tanh(self.bridge_h(per_layer(h))), self.bridge_c(per_layer(c))))
         return Encoded(memory, mask, torch.tanh(self.bridge_h(per_layer(state))))  # (L, B, H)
 
     def decode(

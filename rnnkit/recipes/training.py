@@ -260,9 +260,9 @@ def _fit(
         batches = train_batches(epoch) if callable(train_batches) else train_batches
         size = len(batches) if isinstance(batches, Sized) else None
         iterator = iter(batches)
-        if epoch == resumed_epoch and pos.batches_done > 0:
+        if saved is not None and epoch == resumed_epoch and pos.batches_done > 0:
             _skip(iterator, pos.batches_done, epoch, out)  # drawn again from the same generators, already trained on
-            _set_rng_state(saved["rng"], generators)  # type: ignore[index]  # and the generators as they were after the last of them
+            _set_rng_state(saved["rng"], generators)  # and the generators as they were after the last of them
         bar = ProgressBar(size, pos.batches_done, "batch", desc=f"epoch {epoch}/{config.epochs}",
                           enabled=config.progress, leave=False)
         for batch in iterator:

@@ -287,14 +287,14 @@ class Batcher:
         assert model.vocab is not None
         size = stepper.batch_size
         current = torch.tensor([job.current if job is not None else 0 for job in self.rows])  # (B,)
-        watched = [(row, job) for row, job in enumerate(self.rows) if job is not None and job.watch is not None]
+        watched = [(row, job.watch) for row, job in enumerate(self.rows) if job is not None and job.watch is not None]
         before = stepper.z.clone() if watched else None  # [x, h_0, ..., h_{L-1}] before the step, for gates
         x = model.embedding(current)  # (B, E)
         h = stepper.step(x)  # (B, H)
         logits = model.head(h)  # (B, V): all rows, so the product has the same shape whoever is active
         self.steps += 1
         draws = self._draw(logits)
-        values = {row: _watched_value(stepper, model, before, x, row, job.watch) for row, job in watched}  # type: ignore[arg-type]
+        values = {row: _watched_value(stepper, model, before, x, row, watch) for row, watch in watched}
         for row in range(size):
             job = self.rows[row]
             if job is None:

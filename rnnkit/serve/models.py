@@ -118,10 +118,12 @@ def _load_contract(name: str, path: Path) -> ServedModel:
                     for r in recipe.rankings(model, config, meta, read)]
 
         served.kind, served.predictor = "classifier", rank
-    elif hasattr(recipe, "translate"):  # sentences in, each translated on its own with its attention; no file is ever read
+    elif hasattr(recipe, "translate") and hasattr(config, "beam"):
+        # sentences in, each translated on its own with its attention; no file is ever read
+        translator, beam = recipe.translate, config.beam
 
         def translate(texts: list[str]) -> list[dict[str, Any]]:
-            return _jsonable(recipe.translate(model, config, meta, texts, config.beam))  # type: ignore[attr-defined]
+            return _jsonable(translator(model, config, meta, texts, beam))
 
         served.predictor = translate
     elif recipe.name in KINDS:  # their inputs are text; the others' (digits, gesture, ...) are files, which a server must not read

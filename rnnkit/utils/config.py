@@ -12,11 +12,14 @@ import dataclasses
 import types
 import typing
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rnnkit.utils.reading import read_json_object
 
-C = TypeVar("C")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance  # typeshed's name for "any dataclass"; it exists for the checker only
+
+C = TypeVar("C", bound="DataclassInstance")
 
 
 def add_dataclass_flags(parser: argparse.ArgumentParser, cls: type, exclude: tuple[str, ...] = ()) -> None:
@@ -41,7 +44,7 @@ def add_dataclass_flags(parser: argparse.ArgumentParser, cls: type, exclude: tup
 
 def dataclass_from_args(cls: type[C], args: argparse.Namespace, **overrides: Any) -> C:
     """Build ``cls`` from a JSON config (if ``args.config``), then flags that were given, then ``overrides``."""
-    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    names = {f.name for f in dataclasses.fields(cls)}
     values: dict[str, Any] = {}
     config_path = getattr(args, "config", None)
     if config_path is not None:
