@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from typing import Any, cast
 
 import numpy as np
 import onnxruntime as ort
@@ -26,7 +27,7 @@ from rnnkit.lm import load_model
 from rnnkit.lm.sample import next_char_distribution
 
 I, H = 4, 6
-CASES = [
+CASES: list[tuple[str, dict[str, Any]]] = [
     ("lstm", {}), ("lstm", {"num_layers": 2}), ("lstm", {"bidirectional": True}), ("lstm", {"proj_size": 3}),
     ("lstm", {"proj_size": 3, "num_layers": 2, "bidirectional": True}), ("gru", {}), ("gru", {"num_layers": 3, "bidirectional": True}),
     ("rnn_tanh", {"num_layers": 2}), ("rnn_relu", {"bidirectional": True}), ("gru", {"bias": False}),
@@ -89,7 +90,7 @@ def test_layer_norm_and_foreign_layers_are_refused_with_a_reason():
     with pytest.raises(ValueError, match="layer-normalised"):
         layer_graphs(rnnkit.LSTM(I, H, layer_norm=True))
     with pytest.raises(TypeError, match="from_torch"):
-        layer_graphs(torch.nn.LSTM(I, H))
+        layer_graphs(cast(Any, torch.nn.LSTM(I, H)))
 
 
 # ---- the char-LM ---------------------------------------------------------------------------------
@@ -116,9 +117,10 @@ def test_charlm_graphs_equal_the_model(charlms, cell):
     for b, n in enumerate(lengths.tolist()):  # each row against the model run on that row alone, unpadded
         with torch.no_grad():
             logits, _ = model(ids[b : b + 1, :n])
-        state = model.final_state
+        final = model.final_state
+        assert final is not None
         np.testing.assert_allclose(got[0][b, :n], logits[0].numpy(), rtol=1e-5, atol=1e-5)
-        for k, s in enumerate(state if lstm else [state]):
+        for k, s in enumerate(final if lstm else [final]):
             np.testing.assert_allclose(got[1 + k][:, b], s[:, 0].detach().numpy(), rtol=1e-5, atol=1e-5)
     # the step graph, from the sequence graph's state of row 0, continues as the model does
     state = {"h": got[1][:, :1], **({"c": got[2][:, :1]} if lstm else {})}
@@ -133,7 +135,8 @@ def test_charlm_graphs_equal_the_model(charlms, cell):
 
 def test_numpy_distribution_equals_next_char_distribution():
     logits = torch.randn(1, 30, generator=torch.Generator().manual_seed(0)) * 3
-    for kw in [{}, {"temperature": 0.6}, {"top_k": 4}, {"top_p": 0.7}, {"temperature": 1.4, "top_k": 10, "top_p": 0.9}]:
+    settings: list[dict[str, Any]] = [{}, {"temperature": 0.6}, {"top_k": 4}, {"top_p": 0.7}, {"temperature": 1.4, "top_k": 10, "top_p": 0.9}]
+    for kw in settings:
         np.testing.assert_allclose(distribution(logits[0].numpy(), **kw), next_char_distribution(logits, **kw)[0].numpy(),
                                    rtol=1e-6, atol=1e-7)
 
@@ -294,6 +297,7 @@ def test_export_cli_writes_a_translator_that_translates_without_rnnkit(tmp_path)
     from serve_support import translate_checkpoint
     from tokenizers import Tokenizer
 
+    from rnnkit.models.seq2seq import Seq2Seq
     from rnnkit.recipes import all_recipes, load_run
     from rnnkit.recipes.translate.recipe import tokenizers, translate_sentences
 
@@ -303,6 +307,7 @@ def test_export_cli_writes_a_translator_that_translates_without_rnnkit(tmp_path)
     encoder, decoder = ort.InferenceSession(str(tmp_path / "tr.onnx")), ort.InferenceSession(str(tmp_path / "tr.decoder.onnx"))
     source, target = Tokenizer.from_str(info["source_tokenizer"]), Tokenizer.from_str(info["target_tokenizer"])
     loaded = load_run(run, all_recipes())
+    assert isinstance(loaded.model, Seq2Seq)
     for sentence in ["the quick brown fox", "and the dog said no"]:
         ids = source.encode(sentence).ids[: info["max_tokens"]]
         got, _ = greedy_onnx(encoder, decoder, np.array([ids], dtype=np.int64), np.array([len(ids)], dtype=np.int64),
@@ -341,6 +346,7 @@ def test_tagger_graph_gives_the_models_emissions_and_tags(chars, cell, crf, laye
         np.testing.assert_allclose(emissions[b, :n], want[b, :n].numpy(), rtol=1e-5, atol=1e-5)
         if crf:
             crf_layer = model.tagger.crf
+            assert crf_layer is not None
             path = viterbi(emissions[b, :n], crf_layer.transitions.detach().numpy(), crf_layer.start.detach().numpy(),
                            crf_layer.end.detach().numpy())
         else:

@@ -129,7 +129,8 @@ def test_exports_shadowed_by_a_submodule_are_documented_by_their_full_path() -> 
     names it in full (``::: rnnkit.lm.train.train``)."""
     for name in PACKAGES:
         package: ModuleType = importlib.import_module(name)
-        folder = Path(package.__file__).parent  # type: ignore[arg-type]
+        assert package.__file__ is not None  # a regular package, not a namespace one
+        folder = Path(package.__file__).parent
         page = "rnnkit.md" if name == "rnnkit" else f"{name.split('.')[-1]}.md"
         for export in package.__all__:
             if (folder / f"{export}.py").exists() and not inspect.ismodule(getattr(package, export)):

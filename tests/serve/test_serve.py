@@ -13,8 +13,10 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -31,13 +33,22 @@ from serve_support import (
     translate_checkpoint,
 )
 
+from rnnkit.layers import RecurrentBase
 from rnnkit.lm import load_model, sample
 from rnnkit.serve.app import Limits, create_app
-from rnnkit.serve.models import load_models
+from rnnkit.serve.models import ServedModel, load_models
+
+
+class Served(Running):
+    """A test server and the models it serves, at hand for comparing against them."""
+
+    def __init__(self, app: Any, models: dict[str, ServedModel]) -> None:
+        super().__init__(app)
+        self.models = models
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory) -> dict[str, Path]:
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("runs")
@@ -50,8 +61,7 @@ def runs(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def server(runs):
     models = load_models([str(runs[k]) for k in ("lstm", "gru", "rnn", "sentiment")], max_batch=32, max_queue=64)
-    running = Running(create_app(models, Limits(max_length=500, max_prime=200, max_body=16384, max_inputs=8)))
-    running.models = models
+    running = Served(create_app(models, Limits(max_length=500, max_prime=200, max_body=16384, max_inputs=8)), models)
     yield running
     running.stop()
 
@@ -97,7 +107,8 @@ def test_generate_equals_rnnkit_sample_with_the_same_seed(server, name):
     # sample() steps at batch 1 and the server at 4+ rows: the last bit of a logit may differ, which could
     # flip a draw only if it falls within ~1e-7 of a boundary; over 80 draws of a tiny model that does not happen
     model, _, _ = load_model(server.models[name].path)
-    for prime, kw in [("the ", {}), ("", {"temperature": 0.7, "top_k": 5}), ('and the dog said "', {"top_p": 0.8})]:
+    cases: list[tuple[str, dict[str, Any]]] = [("the ", {}), ("", {"temperature": 0.7, "top_k": 5}), ('and the dog said "', {"top_p": 0.8})]
+    for prime, kw in cases:
         got = generate(server, model=name, prime=prime, length=80, seed=11, **kw)
         want = sample(model, prime, 80, generator=torch.Generator().manual_seed(11), **kw)
         assert got["text"] == want
@@ -125,6 +136,7 @@ def test_watched_units_equal_record(server, name, watched):
         layer, unit = (k % model.config.num_layers), (5 * k + 1) % model.config.hidden_size
         got = generate(server, model=name, prime=prime, length=30, seed=k, watch={"layer": layer, "name": what, "unit": unit})
         ids = torch.tensor([vocab.encode(prime + got["text"][:-1])])
+        assert isinstance(model.rnn, RecurrentBase)
         steps = model.rnn.record(model.embedding(ids)).steps[layer][0]
         want = steps[what][0, len(prime) - 1 :, unit]  # the step that read the prime's last character, then each generated one
         torch.testing.assert_close(torch.tensor(got["values"]), want.detach(), rtol=1e-4, atol=1e-5)
@@ -134,8 +146,9 @@ def test_seeded_requests_are_isolated_under_concurrency(server):
     """32 requests with their own seeds, primes, settings and lengths, at once: each gives its text from alone."""
     rng = torch.Generator().manual_seed(0)
     bodies = []
+    choices: list[dict[str, Any]] = [{}, {"temperature": 0.5}, {"top_k": 3}, {"top_p": 0.9, "temperature": 1.3}]
     for k in range(32):
-        settings = [{}, {"temperature": 0.5}, {"top_k": 3}, {"top_p": 0.9, "temperature": 1.3}][k % 4]
+        settings = choices[k % 4]
         start = int(torch.randint(0, 60, (1,), generator=rng))
         bodies.append({"prime": server.models["lstm"].info["vocab"][1:][start % 20:][:k % 7], "length": 40 + 3 * k,
                        "seed": 1000 + k, **settings})
@@ -178,7 +191,7 @@ def test_predict_classifier_gives_labels_with_probabilities(server, runs):
 
 def test_predict_tagger_gives_a_tag_and_probability_per_token(runs, tmp_path):
     from rnnkit.recipes import all_recipes, load_run
-    from rnnkit.recipes.tagging.model import Vocabs, encode, predict_tags
+    from rnnkit.recipes.tagging.model import Tagger, Vocabs, encode, predict_tags
     from rnnkit.recipes.text import tokenize
 
     run = tagger_checkpoint(tmp_path / "pos")
@@ -190,6 +203,7 @@ def test_predict_tagger_gives_a_tag_and_probability_per_token(runs, tmp_path):
     # as the recipe's own functions tag them, from the checkpoint's parts
     loaded = load_run(run, all_recipes())
     vocabs = Vocabs.from_dict(loaded.meta["vocabs"])
+    assert isinstance(loaded.model, Tagger)
     want = predict_tags(loaded.model, [encode(tokenize(t, lowercase=False), None, vocabs) for t in texts], vocabs)
     for out, text, (tags, probs) in zip(got, texts, want, strict=True):
         assert [t["token"] for t in out["tokens"]] == tokenize(text, lowercase=False)
@@ -198,10 +212,11 @@ def test_predict_tagger_gives_a_tag_and_probability_per_token(runs, tmp_path):
 
 
 def test_predict_translator_gives_the_translation_and_its_attention(tmp_path):
+    from rnnkit.models.seq2seq import Seq2Seq
     from rnnkit.recipes import all_recipes, load_run
     from rnnkit.recipes.text import pad_batch
     from rnnkit.recipes.translate import data as td
-    from rnnkit.recipes.translate.recipe import tokenizers, translate_sentences
+    from rnnkit.recipes.translate.recipe import TranslateConfig, tokenizers, translate_sentences
 
     assert load_models([str(translate_checkpoint(tmp_path / "beam", beam=3))])["beam"].predict(["the dog"])[0]["attention"]
     run = translate_checkpoint(tmp_path / "translate", beam=1)
@@ -211,6 +226,8 @@ def test_predict_translator_gives_the_translation_and_its_attention(tmp_path):
     got = models["translate"].predict(sentences)
     loaded = load_run(run, all_recipes())
     model, config, (source_tok, target_tok) = loaded.model, loaded.config, tokenizers(loaded.meta)
+    assert isinstance(model, Seq2Seq)
+    assert isinstance(config, TranslateConfig)
     # as `rnnkit translate "SENTENCE"` (one at a time: in a batch the length limit follows the longest source)
     one_by_one = [translate_sentences(model, source_tok, target_tok, [s], 1, config.max_tokens)[0] for s in sentences]
     assert [g["translation"] for g in got] == one_by_one
@@ -223,6 +240,7 @@ def test_predict_translator_gives_the_translation_and_its_attention(tmp_path):
         inputs, lengths = pad_batch([td.encode(source_tok, [sentence], config.max_tokens)[0]])
         tokens, n, stepwise = model.generate(inputs, lengths, max_length=min(model.config.max_length, 2 * int(lengths.max()) + 10))
         assert att["target"] == [target_tok.id_to_token(i) for i in tokens[0, : int(n[0])].tolist()]
+        assert stepwise is not None
         torch.testing.assert_close(weights, stepwise[0, : int(n[0])], atol=1e-4, rtol=0)
     # a file's path is translated as the text it is (`rnnkit predict` would translate the file's lines)
     lines = tmp_path / "lines.txt"
@@ -328,9 +346,9 @@ class SlowHead(torch.nn.Module):
 def slow_server(runs):
     models = load_models([str(runs["lstm"])], max_batch=2, max_queue=1)
     model = models["lstm"].charlm
-    model.head = SlowHead(model.head)
-    running = Running(create_app(models, Limits(max_length=1000, timeout=3.0, retry_after=2)))
-    running.models = models
+    assert model is not None
+    model.add_module("head", SlowHead(model.head))
+    running = Served(create_app(models, Limits(max_length=1000, timeout=3.0, retry_after=2)), models)
     yield running
     running.stop()
 

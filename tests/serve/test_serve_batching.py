@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 import torch
@@ -95,7 +97,7 @@ def _run_jobs(batcher, jobs, timeout: float = 30.0) -> list[str]:
     """Submit jobs, wait until each has ended, return their texts."""
     import threading
 
-    texts = [[] for _ in jobs]
+    texts: list[list[str]] = [[] for _ in jobs]
     done = [threading.Event() for _ in jobs]
     for k, job in enumerate(jobs):
         def emit(event, k=k):
@@ -118,7 +120,7 @@ def test_without_batching_jobs_run_one_at_a_time_exactly_as_sample():
     model = CharLM(CharLMConfig(vocab_size=len(vocab), hidden_size=16, embedding_size=8, num_layers=2), vocab).eval()
     batcher = Batcher(model, batching=False)
     try:
-        specs = [("the ", 30, 1, {}), ("", 20, 2, {"temperature": 0.5}), ("lazy", 25, 3, {"top_k": 4, "top_p": 0.9})]
+        specs: list[tuple[str, int, int, dict[str, Any]]] = [("the ", 30, 1, {}), ("", 20, 2, {"temperature": 0.5}), ("lazy", 25, 3, {"top_k": 4, "top_p": 0.9})]
         jobs = [Job(ids=vocab.encode(p) or [vocab.index["\n"]], length=n, seed=seed, **kw) for p, n, seed, kw in specs]
         texts = _run_jobs(batcher, jobs)
         # one row, the same arithmetic as rnnkit.lm.sample (a batch-1 Stepper after the same warm-up): the same text
@@ -128,7 +130,7 @@ def test_without_batching_jobs_run_one_at_a_time_exactly_as_sample():
         batcher.close()
 
 
-def test_the_queue_counts_jobs_from_submission_to_their_end():
+def test_the_queue_counts_jobs_from_submission_to_their_end(monkeypatch: pytest.MonkeyPatch) -> None:
     """max_batch running plus max_queue waiting are accepted, however far the worker has got; one more is refused."""
     import threading
 
@@ -140,11 +142,23 @@ def test_the_queue_counts_jobs_from_submission_to_their_end():
     model = CharLM(CharLMConfig(vocab_size=len(vocab), hidden_size=8, embedding_size=4), vocab).eval()
     gate = threading.Event()
     slow = model.head.forward
-    model.head.forward = lambda h: (gate.wait(10), slow(h))[1]  # the worker blocks inside its first step
+
+    def blocked(h: torch.Tensor) -> torch.Tensor:
+        gate.wait(10)
+        return slow(h)
+
+    monkeypatch.setattr(model.head, "forward", blocked)  # the worker blocks inside its first step
     batcher = Batcher(model, max_batch=2, max_queue=1)
     try:
-        ended = []
-        jobs = [Job(ids=[0], length=3, seed=k, emit=lambda e, k=k: ended.append(k) if e.get("done") else None) for k in range(4)]
+        ended: list[int] = []
+
+        def ender(k: int) -> Callable[[dict[str, Any]], None]:
+            def emit(event: dict[str, Any]) -> None:
+                if event.get("done"):
+                    ended.append(k)
+            return emit
+
+        jobs = [Job(ids=[0], length=3, seed=k, emit=ender(k)) for k in range(4)]
         for job in jobs[:3]:
             batcher.submit(job)  # 2 to run, 1 to wait: all accepted, even before the worker has taken any
         with pytest.raises(QueueFull):

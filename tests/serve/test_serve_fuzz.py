@@ -11,6 +11,8 @@ import os
 import random
 import socket
 import time
+from collections.abc import Callable
+from typing import Any
 
 import httpx
 import psutil
@@ -21,8 +23,8 @@ REQUESTS = int(os.environ.get("RNNKIT_FUZZ_REQUESTS", "250"))  # bounded: ~5 s o
 KEYS = ["model", "prime", "length", "temperature", "top_k", "top_p", "seed", "stream", "watch", "inputs"]
 
 
-def junk_value(rng: random.Random, depth: int = 0):
-    choices = [
+def junk_value(rng: random.Random, depth: int = 0) -> Any:
+    choices: list[Callable[[], Any]] = [
         lambda: rng.randint(-10, 60), lambda: rng.choice([0, -1, 2**31, 2**63, 2**64, 10**30]), lambda: rng.uniform(-3, 3),
         lambda: rng.choice([1e308, -1e308, 1e-320, 0.0]), lambda: rng.choice([True, False, None]),
         lambda: "".join(rng.choice('the dog "\n\\\x00é😀ZQ{}[]') for _ in range(rng.randint(0, 30))),
@@ -89,9 +91,11 @@ def test_fuzz_never_5xx_and_the_server_recovers(server):
             if what < 0.75:
                 path = rng.choice(["/v1/generate"] * 6 + ["/v1/predict", "/v1/models", "/health", "/", "/docs", "/v1/nope", "/%ff"])
                 method = rng.choice(["POST"] * 8 + ["GET", "PUT", "DELETE"])
-                headers = rng.choice([{}, {"content-type": "application/json"}, {"content-type": "text/plain; charset=latin-1"},
-                                      {"content-type": "multipart/form-data; boundary=x"}, {"x-junk": b"\xc3\xa9\xff"},
-                                      {"accept": "text/event-stream"}])
+                header_sets: list[dict[str, Any]] = [
+                    {}, {"content-type": "application/json"}, {"content-type": "text/plain; charset=latin-1"},
+                    {"content-type": "multipart/form-data; boundary=x"}, {"x-junk": b"\xc3\xa9\xff"}, {"accept": "text/event-stream"},
+                ]
+                headers = rng.choice(header_sets)
                 r = client.request(method, path, content=junk_body(rng), headers=headers)
                 statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
                 assert r.status_code < 500, (i, method, path, r.status_code, r.text[:300])

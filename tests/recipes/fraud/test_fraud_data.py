@@ -49,6 +49,8 @@ def test_columns_in_any_order_and_class_optional():
     a, b = fraud.read_transactions(FIXTURE), fraud.parse_transactions(reordered, "r.csv")
     assert np.array_equal(a.features, b.features)
     assert np.array_equal(a.time, b.time)
+    assert a.labels is not None
+    assert b.labels is not None
     assert np.array_equal(a.labels, b.labels)
     unlabelled = fraud.parse_transactions("\n".join(",".join(row[:30]) for row in lines), "u.csv", need_class=False)
     assert unlabelled.labels is None

@@ -53,7 +53,7 @@ def test_learns_the_fixture_with_statistics_from_training_rows_only(trained: Pat
     frauds = int(values[:TRAIN_ROWS, 30].sum())
     assert run.meta["fraud_weight"] == pytest.approx(math.sqrt((TRAIN_ROWS - frauds) / frauds))
     # the threshold chosen on validation is saved with the weights it was chosen for
-    assert 1 / (1 + math.exp(-float(run.model.threshold))) == pytest.approx(summary["test"]["threshold_probability"])
+    assert 1 / (1 + math.exp(-float(run.model.get_buffer("threshold")))) == pytest.approx(summary["test"]["threshold_probability"])
 
 
 def test_predict_agrees_with_the_evaluation(trained: Path, capsys: pytest.CaptureFixture[str]):

@@ -11,6 +11,7 @@ import torch
 from rnnkit.cli import main
 from rnnkit.recipes import all_recipes, get_recipe, load_run
 from rnnkit.recipes.tagging.data import parse_brown
+from rnnkit.recipes.tagging.model import Tagger
 
 FIXTURES = Path(__file__).parents[2] / "fixtures"
 QUICK = ["--epochs", "1", "--no-progress", "--batch-size", "2", "--threads", "1"]
@@ -48,6 +49,7 @@ def test_ner_without_crf_or_chars_on_a_split_of_data(tmp_path: Path):
     args = ["recipe", "ner", "--data", str(FIXTURES / "recipes" / "ner.conll"), "--no-crf", "--no-chars", "--out", str(tmp_path)]
     assert main([*args, *QUICK]) == 0
     run = load_run(tmp_path / "best.pt", all_recipes())
+    assert isinstance(run.model, Tagger)
     assert run.model.tagger.crf is None
     assert run.model.features.char is None
 

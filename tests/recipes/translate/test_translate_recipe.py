@@ -104,6 +104,7 @@ def test_checkpoint_of_the_older_layout_translates_as_it_did(capsys: pytest.Capt
     assert capsys.readouterr().out.splitlines() == ["mand" + "d" * 52, "manman" + "d" * 22]
     run = load_run(path, all_recipes())
     assert run.config.out.endswith("/translate")
+    assert isinstance(run.config, TranslateConfig)
     assert run.config.vocab_size == 40
 
 
