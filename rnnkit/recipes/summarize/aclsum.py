@@ -46,6 +46,7 @@ def score_papers(run_path: str | Path, papers: list[Paper], lead_k: int) -> dict
 
 
 def main(argv: list[str]) -> int:
+    """``python -m rnnkit.recipes.summarize.aclsum [RUN]``: print the scores on ACLSum's test papers as JSON."""
     run_path = argv[0] if argv else "runs/summarize"
     results = json.loads((Path(run_path) / "results.json").read_text())
     k = int(results["baselines"]["lead"]["k"]) if "lead" in results.get("baselines", {}) else 20

@@ -28,6 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Load the run, read every file, print each summary (the recipe's ``show``, or JSON)."""
     loaded = load_run(args.checkpoint, all_recipes())
     summarize = getattr(loaded.recipe, "summarize", None)  # the method the summarisation recipes share
     if summarize is None:

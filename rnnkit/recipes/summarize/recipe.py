@@ -189,6 +189,7 @@ class SummarizeRecipe(Recipe[SummarizeConfig, SummarizeData]):
 
     @staticmethod
     def examples(config: SummarizeConfig, vocab: TokenVocab, pairs: Sequence[sd.Pair]) -> list[Example]:
+        """The pages as ids: DESCRIPTION cut to max_source_tokens, the summary to max_summary_tokens."""
         return [make_example(source_words(p.description, config.max_source_tokens),
                              tokenize(p.summary)[: config.max_summary_tokens], vocab, config.copy) for p in pairs]
 
