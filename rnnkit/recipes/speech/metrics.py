@@ -1,14 +1,12 @@
-"""Scores for digit recognition: edit distance, digit (word) error rate, string accuracy, and the
-Wilson interval for an accuracy measured on few examples.
+"""Scores for connected digit recognition: edit distance, digit (word) error rate, string accuracy.
 
     WER = (S + D + I) / N         substitutions, deletions, insertions against N reference digits
-    Wilson interval of k successes in n (Wilson, 1927), z = 1.96 for 95%:
-        centre = (p + z^2 / 2n) / (1 + z^2 / n),   half = z / (1 + z^2 / n) * sqrt(p (1 - p) / n + z^2 / 4n^2)
+
+(The Wilson interval of an accuracy on few clips is ``rnnkit.recipes.classify.wilson_interval``.)
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 
@@ -38,14 +36,3 @@ def string_accuracy(refs: Sequence[Sequence[object]], hyps: Sequence[Sequence[ob
     if len(refs) != len(hyps) or not refs:
         raise ValueError(f"string_accuracy: need as many hypotheses as references (>0), got {len(refs)} and {len(hyps)}.")
     return sum(list(r) == list(h) for r, h in zip(refs, hyps, strict=True)) / len(refs)
-
-
-def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """The Wilson score interval (low, high) for a proportion of ``successes`` in ``n`` (95% for z = 1.96)."""
-    if n <= 0 or not 0 <= successes <= n:
-        raise ValueError(f"wilson: need 0 <= successes <= n and n > 0, got {successes} of {n}.")
-    p = successes / n
-    denominator = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denominator
-    half = z / denominator * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return max(0.0, centre - half), min(1.0, centre + half)

@@ -31,14 +31,14 @@ from torch import Tensor, nn
 
 from rnnkit.models.many_to_one import ManyToOne, ManyToOneConfig
 from rnnkit.recipes import classify
-from rnnkit.recipes.classify import Labelled
+from rnnkit.recipes.classify import Labelled, wilson_interval
 from rnnkit.recipes.contract import Meta, Recipe, RecipeConfig
 from rnnkit.recipes.speech import ctc, data, pictures
 from rnnkit.recipes.speech.audio import read_wav
 from rnnkit.recipes.speech.augment import augment
 from rnnkit.recipes.speech.data import WORDS, Utterance, spell
 from rnnkit.recipes.speech.features import FeatureConfig, features
-from rnnkit.recipes.speech.metrics import error_rate, string_accuracy, wilson
+from rnnkit.recipes.speech.metrics import error_rate, string_accuracy
 from rnnkit.recipes.speech.model import CTCConfig, CTCModel
 from rnnkit.recipes.text import bucket_batches, pad_float
 
@@ -60,7 +60,7 @@ class SpeechConfig(RecipeConfig):
     cell: str = field(default="lstm", metadata={"help": "lstm, gru or rnn", "choices": ["lstm", "gru", "rnn"]})
     dropout: float = field(default=0.2, metadata={"help": "dropout on inputs, between layers and before the output"})
     batch_size: int = field(default=32, metadata={"help": "utterances per batch"})
-    threads: int | None = field(default=2, metadata={"help": "CPU threads for torch"})
+    threads: int | None = field(default=1, metadata={"help": "CPU threads for torch"})  # small batches: one thread is fastest on a busy machine
 
 
 @dataclass
@@ -89,12 +89,17 @@ def featurise(utterances: Sequence[Utterance], fc: FeatureConfig, copies: int = 
     """Features of each utterance, and of ``copies`` augmented versions of it (seeded)."""
     rng = np.random.default_rng(seed)
     out = Transcribed([], [], [])
-    for u in utterances:
-        versions = [u.samples] + [augment(u.samples, fc.rate, rng) for _ in range(copies)]
-        for v in versions:
-            out.inputs.append(features(v, fc))
-            out.words.append(u.words)
-            out.sources.append(u.source)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one short STFT at a time: a second thread only waits (28x slower on a busy 2-core machine)
+    try:
+        for u in utterances:
+            versions = [u.samples] + [augment(u.samples, fc.rate, rng) for _ in range(copies)]
+            for v in versions:
+                out.inputs.append(features(v, fc))
+                out.words.append(u.words)
+                out.sources.append(u.source)
+    finally:
+        torch.set_num_threads(threads)
     return out
 
 
@@ -210,7 +215,7 @@ class SpokenDigitsRecipe(SpeechRecipe):
         if split == "test" and d.real is not None:
             pred = classify.predict_proba(model, d.real.inputs).argmax(1).tolist()
             correct = sum(p == w[0] for p, w in zip(pred, d.real.words, strict=True))
-            low, high = wilson(correct, len(d.real))
+            low, high = wilson_interval(correct, len(d.real))
             metrics.update({"real_accuracy": correct / len(d.real), "real_correct": float(correct),
                             "real_clips": float(len(d.real)), "real_low95": low, "real_high95": high})
             for p, w, s in zip(pred, d.real.words, d.real.sources, strict=True):
@@ -298,7 +303,7 @@ class ConnectedDigitsRecipe(SpeechRecipe):
             if d.real is not None:
                 heard = self.transcribe(model, d.real.inputs, config.beam)  # type: ignore[attr-defined]
                 correct = sum(h == w for h, w in zip(heard, d.real.words, strict=True))
-                low, high = wilson(correct, len(d.real))
+                low, high = wilson_interval(correct, len(d.real))
                 metrics.update({"real_string_accuracy": correct / len(d.real), "real_correct": float(correct),
                                 "real_clips": float(len(d.real)), "real_low95": low, "real_high95": high,
                                 "real_wer": error_rate(d.real.words, heard)})
