@@ -50,7 +50,7 @@ class SummarizeConfig(RecipeConfig):
     coverage: bool = field(default=True, metadata={"help": "coverage in the attention and the coverage loss"})
     coverage_weight: float = field(default=1.0, metadata={"help": "weight of the coverage loss"})  # See et al.
     beam: int = field(default=4, metadata={"help": "beam width for the test summaries and `rnnkit summarize` (1 = greedy)"})  # See et al.'s width
-    compare: bool = field(default=True, metadata={"help": "also train the model without copying (in OUT/no-copy) and score the lead baseline"})
+    compare: bool = field(default=True, metadata={"help": "also train the model without copying (in OUT/no-copy), as a baseline of the same run"})
     max_lead: int = field(default=30, metadata={"help": "the lead baseline tries k = 1..max_lead words on validation"})
     batch_size: int = field(default=16, metadata={"help": "pages per batch (bucketed by length)"})
     epochs: int = field(default=40, metadata={"help": "passes over the training pages (at most)"})
@@ -224,12 +224,10 @@ class SummarizeRecipe(Recipe[SummarizeConfig, SummarizeData]):
 
     def baselines(self, config: SummarizeConfig, data: SummarizeData) -> dict[str, dict[str, float]]:
         """Lead-k (k chosen on validation) and, with --compare, the same model trained without copying."""
-        if not config.compare:
-            return {}
         k = best_lead(data.splits["dev"], config.max_lead)
         test = data.splits["test"]
         out = {"lead": {"k": float(k), **rouge([p.summary for p in test], [lead(p.description, k) for p in test])}}
-        if config.copy:
+        if config.copy and config.compare:
             other = dataclasses.replace(config, copy=False, compare=False, out=str(run_dir(self, config) / "no-copy"))
             summary = run_recipe(self, other)
             out["no_copy"] = {**summary["test"], "train_seconds": summary["train_seconds"]}
