@@ -64,13 +64,14 @@ class VideoActionConfig(RecipeConfig):
     min_frames: int = field(default=16, metadata={"help": "shortest clip, frames"})  # the issue's 16-24
     max_frames: int = field(default=24, metadata={"help": "longest clip, frames"})
     max_digits: int = field(default=2, metadata={"help": "digits per clip: 1, or up to 2"})  # half the clips have two
+    margin: int = field(default=6, metadata={"help": "digit-frames by which a clip's main action must lead every other action (clips are drawn until it does)"})  # a lead of 2-3 left the clip's label to a frame or two at a boundary
     actions: str = field(default="all", metadata={"help": "the actions clips show: all, or two or more of them separated by commas, e.g. 'moves left,moves right'"})  # a subset makes a quick, small task
     channels: int = field(default=32, metadata={"help": "channels of the frame CNN's last blocks"})  # 16, 32, 32
     feature_size: int = field(default=128, metadata={"help": "size of the vector the CNN makes of each frame"})
     hidden_size: int = field(default=96, metadata={"help": "LSTM units per direction"})
     dropout: float = field(default=0.1, metadata={"help": "dropout on frame vectors and LSTM outputs"})  # 3,000 clips are few for 450k weights
     batch_size: int = field(default=32, metadata={"help": "clips per training batch"})
-    epochs: int = field(default=15, metadata={"help": "passes over the training clips (at most)"})
+    epochs: int = field(default=25, metadata={"help": "passes over the training clips (at most)"})
     lr: float = field(default=2e-3, metadata={"help": "AdamW learning rate"})
     patience: int = field(default=5, metadata={"help": "stop after this many epochs without a better validation score"})
     max_minutes: float | None = field(default=14.0, metadata={"help": "stop after this much training time"})  # the 10-15 minute budget
@@ -79,7 +80,7 @@ class VideoActionConfig(RecipeConfig):
 
     def script_options(self) -> dict[str, Any]:
         """The clip generator's options (``make_script``'s keyword arguments)."""
-        options: dict[str, Any] = {"frames": (self.min_frames, self.max_frames), "actors": (1, self.max_digits)}
+        options: dict[str, Any] = {"frames": (self.min_frames, self.max_frames), "actors": (1, self.max_digits), "margin": self.margin}
         if self.actions != "all":
             chosen = tuple(a.strip() for a in self.actions.split(","))
             unknown = [a for a in chosen if a not in ACTIONS]

@@ -20,7 +20,7 @@ pytest.importorskip("sklearn")
 
 # left or right, one digit, 10-12 frames: a motion task a few dozen steps can learn
 TINY = ["--digits", "sklearn", "--actions", "moves left,moves right", "--max-digits", "1", "--min-frames", "10",
-        "--max-frames", "12", "--num-train", "192", "--num-dev", "32", "--num-test", "64", "--channels", "8",
+        "--max-frames", "12", "--margin", "2", "--num-train", "192", "--num-dev", "32", "--num-test", "64", "--channels", "8",
         "--feature-size", "32", "--hidden-size", "32", "--dropout", "0", "--batch-size", "16", "--lr", "0.01",
         "--epochs", "30", "--max-steps", "100", "--patience", "0", "--schedule", "constant", "--no-progress", "--threads", "1"]
 
