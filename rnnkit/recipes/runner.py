@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from rnnkit.recipes.contract import Meta, Recipe, RecipeConfig
-from rnnkit.recipes.training import FitResult, fit
+from rnnkit.recipes.training import FitResult, fit, torch_threads
 from rnnkit.utils.checkpoint import check_kind, load_checkpoint, make_checkpoint
 from rnnkit.utils.plotting import figure
 
@@ -37,6 +37,11 @@ def run_recipe(recipe: Recipe[Any, Any], config: RecipeConfig) -> dict[str, Any]
         combined = recipe.combine(config, [run_recipe(recipe, part) for part in parts])
         write_json(run_dir(recipe, config) / "results.json", combined)
         return combined
+    with torch_threads(config.threads):  # the whole run: data, training, test, baselines, pictures
+        return _run_one(recipe, config)
+
+
+def _run_one(recipe: Recipe[Any, Any], config: RecipeConfig) -> dict[str, Any]:
     out = run_dir(recipe, config)
     print(f"{recipe.name}: {config}")
 

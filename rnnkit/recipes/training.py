@@ -40,7 +40,8 @@ import copy
 import dataclasses
 import random
 import time
-from collections.abc import Callable, Iterable, Sequence, Sized
+from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -191,13 +192,21 @@ def fit(
         raise ValueError(f"fit: log_every and save_every must be 0 (off) or positive, got {config.log_every}, {config.save_every}.")
     out = Path(out_dir) if out_dir is not None else None
     opt = optimizer or torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    threads = torch.get_num_threads()
-    if config.threads is not None:
-        torch.set_num_threads(config.threads)  # on a shared CPU one thread avoids spinning on busy cores
-    try:
+    with torch_threads(config.threads):
         return _fit(model, train_batches, config, evaluate, monitor, mode, loss_fn, checkpoint, out, opt, restore_best, list(generators))
-    finally:
+
+
+@contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """torch's intra-op threads set to ``threads`` inside the block (None: left as they are), then put back.
+    On a shared CPU one thread avoids spinning on busy cores."""
+    before = torch.get_num_threads()
+    if threads is not None:
         torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _fit(

@@ -36,3 +36,31 @@ def test_the_documented_recipe_learns_and_predicts(example: dict, tmp_path: Path
     assert [r["majority"] for r in results] == [0, 1]
     with pytest.raises(ValueError, match="expected 11 characters of 0 and 1"):
         run.recipe.predict(run.model, run.config, run.meta, ["101"])
+
+
+def test_threads_hold_for_the_whole_run(example: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """--threads is for the whole command: data, training, test evaluation and baselines alike."""
+    recipe = example["MajorityRecipe"]()
+    seen: dict[str, int] = {}
+    cls = type(recipe)
+    original_prepare, original_evaluate = cls.prepare_data, cls.evaluate
+
+    def prepare_data(self, config):
+        seen["prepare"] = torch.get_num_threads()
+        return original_prepare(self, config)
+
+    def evaluate(self, model, config, data, split):
+        seen[split] = torch.get_num_threads()
+        return original_evaluate(self, model, config, data, split)
+
+    monkeypatch.setattr(cls, "prepare_data", prepare_data)
+    monkeypatch.setattr(cls, "evaluate", evaluate)
+    monkeypatch.setattr(cls, "baselines", lambda self, config, data: seen.setdefault("baselines", torch.get_num_threads()) and {})
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        run_recipe(recipe, example["MajorityConfig"](out=str(tmp_path), examples=200, epochs=1, progress=False, threads=1))
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    assert seen == {"prepare": 1, "dev": 1, "test": 1, "baselines": 1}

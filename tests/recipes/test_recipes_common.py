@@ -219,3 +219,17 @@ def test_debian_archive_that_is_not_one_is_named(tmp_path: Path):
     bad.write_bytes(b"<html>not a package</html>")
     with pytest.raises(ValueError, match="x_1_all.deb is not a Debian package"):
         data_cache.archive_files(bad, "*")
+
+
+def test_torch_threads_sets_and_restores() -> None:
+    from rnnkit.recipes.training import torch_threads
+
+    before = torch.get_num_threads()
+    with torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with torch_threads(None):
+        assert torch.get_num_threads() == before
+    with pytest.raises(RuntimeError), torch_threads(1):
+        raise RuntimeError("a failing run still gives the threads back")
+    assert torch.get_num_threads() == before
