@@ -241,7 +241,7 @@ def caption_metrics(hyps: list[str], scripts: Sequence[Script], references: Sequ
     return metrics
 
 
-def describe(model: VideoCaptioner, split: Split, vocab: TokenVocab, beam: int, index: Sequence[int] | None = None,
+def caption_clips(model: VideoCaptioner, split: Split, vocab: TokenVocab, beam: int, index: Sequence[int] | None = None,
              batch_size: int = 64) -> list[str]:
     """A caption for each clip of ``split`` (or those in ``index``), from its cached vectors or its frames."""
     index = list(range(len(split.clips))) if index is None else list(index)
@@ -262,7 +262,7 @@ def split_inputs(split: Split, index: Sequence[int]) -> tuple[Tensor, Tensor]:
 
 def draw_attention(model: VideoCaptioner, split: Split, vocab: TokenVocab, beam: int, index: Sequence[int], path: Path) -> Path:
     """For each clip: every second frame, and under it the attention over frames as each word is written."""
-    captions = describe(model, split, vocab, beam, index)
+    captions = caption_clips(model, split, vocab, beam, index)
     inputs, lengths = split_inputs(split, index)
     ids = [vocab.encode(words(c)) for c in captions]
     weights = model.attention(inputs, lengths, ids)
@@ -372,7 +372,7 @@ class VideoCaptionRecipe(Recipe[VideoCaptionConfig, VideoCaptionData]):
         if split not in ("train", "dev", "test"):
             raise ValueError(f"video-caption: split must be train, dev or test, got {split!r}.")
         part: Split = getattr(data, split)
-        hyps = describe(self._captioner(model), part, data.vocab, config.beam if split == "test" else 1)
+        hyps = caption_clips(self._captioner(model), part, data.vocab, config.beam if split == "test" else 1)
         return caption_metrics(hyps, part.clips.scripts, part.references)
 
     def report(self, model: nn.Module, config: VideoCaptionConfig, data: VideoCaptionData, out: Path) -> list[Path]:

@@ -30,8 +30,8 @@ from torch import Tensor, nn
 from rnnkit.models import Seq2Seq, Seq2SeqConfig
 from rnnkit.recipes.captioning import caption_ids
 from rnnkit.recipes.text import pad_batch
+from rnnkit.recipes.video.clips import CANVAS as FRAME  # frames are FRAME x FRAME grey images
 
-FRAME = 64  # frames are FRAME x FRAME grey images
 CONTEXT = 3  # channels per frame: the frame, the change into it, the change out of it
 
 
