@@ -28,7 +28,9 @@ not follow (batch norm's running statistics lagged the fast-changing weights); g
 which normalises each frame on its own, reached 54% (90% on one-digit clips) in the same 200
 steps, and a tiny left-or-right task that had sat at chance for 150 steps was learnt in 70;
 the per-position votes s_t then took two-digit frames from 21% to 34% exactly right (54% ->
-61% over all frames) in the same 200 steps.
+61% over all frames) in the same 200 steps. That head start did not last: after 9 epochs a
+run without the votes and the clip head's frame shares was level with one with them (89.4% vs
+88.9% per frame, 87.7% vs 85.0% per clip on validation); they stay because they cost little.
 """
 
 from __future__ import annotations
