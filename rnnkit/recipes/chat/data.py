@@ -8,7 +8,9 @@ The file is ``chitchat_dataset/dataset.json`` of the PyPI package ``chitchat-dat
 
 ``messages`` is a list of groups of messages. Back-to-back messages of one sender are joined
 (with a space) into one turn, so turns alternate between the two people; every adjacent pair of
-turns is a query -> response pair: 7,168 conversations, 258,145 messages, 131,569 pairs.
+turns is a query -> response pair: 7,168 conversations, 258,145 messages, 131,569 pairs; 131,548
+here, because the 12 turns whose messages are all empty are dropped (their neighbours, one
+person's, then join).
 The split is by conversation (seeded, 90/5/5), so no test reply has its conversation in training.
 """
 
@@ -25,7 +27,7 @@ from rnnkit.utils.reading import DataFormatError, decode_utf8, line_of
 
 PACKAGE = ("chitchat_dataset", "dataset.json", "chitchat-dataset", "0.9.0")  # module, file in it, distribution, version
 FETCH = f"pip download --no-deps {PACKAGE[2]}=={PACKAGE[3]}"
-CONVERSATIONS, MESSAGES, PAIRS = 7168, 258_145, 131_569  # what the packaged file holds
+CONVERSATIONS, MESSAGES, PAIRS = 7168, 258_145, 131_548  # what the packaged file holds (pairs without empty turns)
 
 Turns = list[str]  # one conversation: its turns, the speakers alternating
 Pair = tuple[Turns, str]  # (the turns before a response, at most k of them; the response)

@@ -5,7 +5,7 @@
     reply = beam search (length-normalised, n-gram repeats blocked), or sampling (temperature, top-p)
 
 Data: the BYU Chit-Chat Challenge conversations (PyPI ``chitchat-dataset`` 0.9.0, MIT): 7,168
-conversations, 131,569 query -> response pairs once back-to-back messages of one sender are
+conversations, 131,548 query -> response pairs once back-to-back messages of one sender are
 joined; split by conversation, 90/5/5, seeded. Words (lowercased, punctuation split off) from the
 training split, the ``vocab_size`` most frequent kept, the rest <unk>.
 

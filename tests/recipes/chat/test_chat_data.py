@@ -145,3 +145,20 @@ def test_tfidf_retrieval_ranks_by_cosine_and_replies_from_the_nearest_context():
     assert sims[0] > 0
     assert sims[1] == sims[2] == 0  # no word in common
     assert tfidf.similarity(["pizza is great"], ["pizza is great"])[0] == pytest.approx(1.0)
+
+
+@pytest.mark.slow
+def test_the_packaged_data_has_the_counts_the_issue_gives():
+    try:
+        conversations = cd.load_packaged()
+    except FileNotFoundError as e:
+        pytest.skip(f"chitchat-dataset cannot be fetched here: {e}")
+    assert len(conversations) == cd.CONVERSATIONS == 7168
+    # the issue's count, adjacent message groups read with json alone: 131,569; 12 groups are all empty text
+    raw = json.loads(cd.package_file(*cd.PACKAGE))
+    assert sum(len(c["messages"]) - 1 for c in raw.values()) == 131_569
+    assert sum(len(g) for c in raw.values() for g in c["messages"]) == cd.MESSAGES
+    empty = sum(not "".join(m["text"] for m in g).strip() for c in raw.values() for g in c["messages"])
+    assert empty == 12
+    # dropping an empty turn joins its neighbours (both the other person's): 21 pairs fewer
+    assert sum(len(cd.conversation_pairs(t, 1)) for t in conversations.values()) == cd.PAIRS == 131_548
