@@ -25,7 +25,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -105,7 +105,10 @@ def featurise(utterances: Sequence[Utterance], fc: FeatureConfig, copies: int = 
     return out
 
 
-class SpeechRecipe(Recipe[SpeechConfig, SpeechData]):
+S = TypeVar("S", bound=SpeechConfig)  # each recipe's own config, so its methods can read its own fields
+
+
+class SpeechRecipe(Recipe[S, SpeechData]):
     """What the isolated and connected recipes share: the data, features, real clips and `rnnkit listen`."""
 
     kind = "isolated"
@@ -189,7 +192,7 @@ class SpokenDigitsConfig(SpeechConfig):
     patience: int = field(default=4, metadata={"help": "stop after this many epochs without a better validation accuracy"})
 
 
-class SpokenDigitsRecipe(SpeechRecipe):
+class SpokenDigitsRecipe(SpeechRecipe[SpokenDigitsConfig]):
     """Isolated spoken digits: a BiLSTM over log-mel frames names the word; held-out voices and real recordings."""
 
     name = "digits-spoken"
@@ -200,7 +203,7 @@ class SpokenDigitsRecipe(SpeechRecipe):
     def counts(self, config: Any) -> tuple[int, int]:
         return config.takes, config.held_out_takes
 
-    def build_model(self, config: SpokenDigitsConfig, meta: Meta) -> nn.Module:  # type: ignore[override]
+    def build_model(self, config: SpokenDigitsConfig, meta: Meta) -> nn.Module:
         fc = FeatureConfig(**meta["features"])
         return ManyToOne(ManyToOneConfig(num_outputs=len(meta["words"]), input_size=fc.stack * fc.n_mels,
                                          hidden_size=config.hidden_size, num_layers=config.num_layers, cell=config.cell,
@@ -257,7 +260,7 @@ class ConnectedDigitsConfig(SpeechConfig):
     patience: int = field(default=4, metadata={"help": "stop after this many epochs without a better validation error rate"})
 
 
-class ConnectedDigitsRecipe(SpeechRecipe):
+class ConnectedDigitsRecipe(SpeechRecipe[ConnectedDigitsConfig]):
     """Connected spoken digits: a BiLSTM trained with CTC hears strings of 1-7 digits; greedy and prefix-beam decoding."""
 
     name = "digits-ctc"
@@ -269,7 +272,7 @@ class ConnectedDigitsRecipe(SpeechRecipe):
     def counts(self, config: Any) -> tuple[int, int]:
         return config.train_strings, config.held_out_strings
 
-    def build_model(self, config: ConnectedDigitsConfig, meta: Meta) -> nn.Module:  # type: ignore[override]
+    def build_model(self, config: ConnectedDigitsConfig, meta: Meta) -> nn.Module:
         fc = FeatureConfig(**meta["features"])
         return CTCModel(CTCConfig(num_labels=len(meta["words"]), input_size=fc.stack * fc.n_mels,
                                   hidden_size=config.hidden_size, num_layers=config.num_layers, cell=config.cell,
@@ -295,15 +298,15 @@ class ConnectedDigitsRecipe(SpeechRecipe):
         """Word ids heard in each input (CTC label l is word l-1)."""
         return [[label - 1 for label in ctc.decode(lp, beam)] for lp in self.log_probs(model, inputs)]
 
-    def evaluate(self, model: nn.Module, config: SpeechConfig, d: SpeechData, split: str) -> dict[str, float]:
+    def evaluate(self, model: nn.Module, config: ConnectedDigitsConfig, d: SpeechData, split: str) -> dict[str, float]:
         t = self.split(d, split)
         greedy = self.transcribe(model, t.inputs, 1)
         metrics = {"wer": error_rate(t.words, greedy), "string_accuracy": string_accuracy(t.words, greedy)}
         if split == "test":
-            beam = self.transcribe(model, t.inputs, config.beam)  # type: ignore[attr-defined]
+            beam = self.transcribe(model, t.inputs, config.beam)
             metrics.update({"wer_beam": error_rate(t.words, beam), "string_accuracy_beam": string_accuracy(t.words, beam)})
             if d.real is not None:
-                heard = self.transcribe(model, d.real.inputs, config.beam)  # type: ignore[attr-defined]
+                heard = self.transcribe(model, d.real.inputs, config.beam)
                 correct = sum(h == w for h, w in zip(heard, d.real.words, strict=True))
                 low, high = wilson_interval(correct, len(d.real))
                 metrics.update({"real_string_accuracy": correct / len(d.real), "real_correct": float(correct),
