@@ -12,7 +12,7 @@ import pytest
 from rnnkit.cli import main
 from rnnkit.recipes import all_recipes, load_run
 from rnnkit.recipes.chat import data as cd
-from rnnkit.recipes.chat.recipe import SPECIALS, detokenize, source_ids
+from rnnkit.recipes.chat.recipe import SPECIALS, ChatConfig, ChatRecipe, detokenize, source_ids
 from rnnkit.recipes.text import TokenVocab, tokenize
 
 FIXTURE = Path(__file__).parents[2] / "fixtures" / "recipes" / "chat" / "dataset.json"
@@ -73,6 +73,8 @@ def test_chat_answers_piped_lines_in_context(trained: Path, monkeypatch, capsys,
 
 def test_chat_streams_sampled_words_as_they_are_decoded(trained: Path):
     run = load_run(trained, all_recipes())
+    assert isinstance(run.recipe, ChatRecipe)
+    assert isinstance(run.config, ChatConfig)
     words = run.recipe.reply(run.model, run.config, run.meta, ["i feel hungry", "you should eat", "ok, any tips?"],
                              temperature=0.05)
     assert next(words) == "try"  # the first word is out before the rest are decoded

@@ -70,6 +70,8 @@ def test_learns_the_markers_and_beats_lead_3(trained: Path):
 
 def test_summarize_marks_the_chosen_sentences(trained: Path):
     run = load_run(trained, all_recipes())
+    assert isinstance(run.recipe, ExtractRecipe)
+    assert isinstance(run.config, ExtractConfig)
     text = ("We show the model on two tasks. The new zorp data is large.\n\nTable two shows simple results. "
             "Using the quix method we work. The paper shows blin results. We show two tables.")
     result = run.recipe.summarize(run.model, run.config, run.meta, text)

@@ -5,10 +5,12 @@ length-aware layers, and the --differences / --frame inputs reaching the model a
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 
+from rnnkit.models.many_to_one import ManyToOne
 from rnnkit.recipes.classify import collate, wilson_interval
 from rnnkit.recipes.gesture.data import read_series
 from rnnkit.recipes.gesture.recipe import GestureConfig, GestureRecipe
@@ -16,7 +18,7 @@ from rnnkit.recipes.runner import load_run, run_recipe
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "recipes"
 TRAIN, TEST = FIXTURES / "speakers_TRAIN.ts", FIXTURES / "speakers_TEST.ts"
-QUICK = {"threads": 1, "progress": False, "hidden_size": 16, "batch_size": 4, "lr": 1e-2}
+QUICK: dict[str, Any] = {"threads": 1, "progress": False, "hidden_size": 16, "batch_size": 4, "lr": 1e-2}
 
 
 def test_reader_takes_the_japanese_vowels_layout():
@@ -37,7 +39,8 @@ def test_gesture_learns_the_speakers_through_run_recipe_over_variable_lengths(tm
     # a padded batch of lengths 3-7 scores each series as if it were alone: the bidirectional GRU and the
     # mean pooling see only each series' own steps (lengths reach the layers) ...
     run = load_run(tmp_path, {"gesture": GestureRecipe()})
-    data = GestureRecipe().prepare_data(run.config)  # type: ignore[arg-type]
+    assert isinstance(run.config, GestureConfig)
+    data = GestureRecipe().prepare_data(run.config)
     x, lengths = collate(data.test.inputs)  # (6, 7, 3), (6,)
     assert sorted(lengths.tolist()) == [3, 3, 4, 5, 6, 7]
     with torch.no_grad():
@@ -48,7 +51,7 @@ def test_gesture_learns_the_speakers_through_run_recipe_over_variable_lengths(tm
     assert not torch.allclose(ignoring_lengths, alone, atol=1e-3)  # ... which matters: the padding would change them
 
     data.dev = data.test  # the validation figures that pick the best epoch: mean cross-entropy and accuracy
-    dev = GestureRecipe().evaluate(run.model.eval(), run.config, data, "dev")  # type: ignore[arg-type]
+    dev = GestureRecipe().evaluate(run.model.eval(), run.config, data, "dev")
     want = torch.nn.functional.cross_entropy(alone, torch.tensor(data.test.labels))
     assert dev == pytest.approx({"loss": float(want), "accuracy": 1.0}, abs=1e-5)
 
@@ -59,6 +62,7 @@ def test_differences_and_frames_reach_the_model_and_predict_alike(tmp_path: Path
     run = load_run(tmp_path, {"gesture": GestureRecipe()})
     mean, std = run.meta["mean"], run.meta["std"]
     assert len(mean) == 6  # 3 channels and their 3 differences
+    assert isinstance(run.model, ManyToOne)
     assert run.model.config.input_size == 12  # two steps of those six per frame
     results = run.recipe.predict(run.model, run.config, run.meta, [str(TEST)])
     for series, result in zip(read_series(TEST).values, results, strict=True):

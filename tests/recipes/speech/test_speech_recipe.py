@@ -13,6 +13,7 @@ from tones import corpus, tone, utterance, write
 from rnnkit.cli import main
 from rnnkit.recipes import all_recipes, load_run
 from rnnkit.recipes.speech.data import split_voices
+from rnnkit.recipes.speech.recipe import SpeechRecipe
 
 TINY = ["--no-real", "--no-progress", "--threads", "1", "--n-mels", "20", "--hidden-size", "24", "--num-layers", "1",
         "--augment-copies", "0", "--test-voices", "1", "--dev-voices", "1", "--batch-size", "8", "--dropout", "0",
@@ -77,6 +78,7 @@ def test_listen_prints_what_the_model_hears(ctc_run: Path, tmp_path: Path, capsy
     capsys.readouterr()
     assert main(["listen", str(ctc_run), *map(str, files), "--explain", str(tmp_path / "post.png")]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
+    assert isinstance(run.recipe, SpeechRecipe)
     heard = run.recipe.hear(run.model, run.meta, run.recipe.read(run.meta, [str(f) for f in files]), 4)
     assert lines[:-1] == [f"{h['digits']}\t{' '.join(h['words'])}\t{f}" for h, f in zip(heard, files, strict=True)]
     assert lines[-1] == f"saved {tmp_path / 'post.png'}"

@@ -29,7 +29,7 @@ def made_up_name(rng: random.Random) -> str:
 def copy_task(folder: Path, count: int = 60) -> list[tuple[str, str]]:
     """Pages whose summary holds the page's own made-up name, seen nowhere else: only copying can write it."""
     rng, names = random.Random(7), set()
-    pages = []
+    pages: list[tuple[str, str]] = []
     while len(pages) < count:
         name = made_up_name(rng)
         if name in names:

@@ -14,7 +14,7 @@ pytest.importorskip("sklearn")
 
 from rnnkit.cli import main  # noqa: E402
 from rnnkit.recipes import all_recipes, load_run  # noqa: E402
-from rnnkit.recipes.video.caption_recipe import VideoCaptionRecipe, caption_metrics, frame_labels  # noqa: E402
+from rnnkit.recipes.video.caption_recipe import VideoCaptionConfig, VideoCaptionRecipe, caption_metrics, frame_labels  # noqa: E402
 from rnnkit.recipes.video.clips import Actor, Script, Segment  # noqa: E402
 from rnnkit.recipes.video.sentences import canonical, phrasings  # noqa: E402
 
@@ -67,6 +67,7 @@ def test_tiny_run_learns_to_caption_its_clips(tiny_run: Path):
     # the clips it trained on: a model that did not read them would write one caption for all (1 in 12 right)
     run = load_run(tiny_run / "run", all_recipes())
     recipe = VideoCaptionRecipe()
+    assert isinstance(run.config, VideoCaptionConfig)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("RNNKIT_CACHE", str(tiny_run / "cache"))
         data = recipe.prepare_data(run.config)
