@@ -22,6 +22,8 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check rnnkit tests benchmarks
 	$(BIN)/mypy rnnkit
+	$(BIN)/mypy tests
+	$(BIN)/mypy tests/recipes/video/conftest.py  # the second conftest.py, checked on its own: pyproject.toml [tool.mypy] says why
 
 test: $(STAMP) lint
 	$(BIN)/pytest -q
