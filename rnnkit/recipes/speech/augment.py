@@ -46,6 +46,7 @@ def add_noise(x: np.ndarray, snr_db: float, noise: np.ndarray) -> np.ndarray:
 
 
 def gain(x: np.ndarray, db: float) -> np.ndarray:
+    """``x`` made louder by ``db`` decibels (quieter if negative): amplitude times 10^(db/20)."""
     return (x * 10.0 ** (db / 20.0)).astype(np.float32)
 
 

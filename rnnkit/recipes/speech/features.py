@@ -42,6 +42,7 @@ def hz_to_mel(f: np.ndarray | float) -> np.ndarray:
 
 
 def mel_to_hz(m: np.ndarray | float) -> np.ndarray:
+    """The inverse of ``hz_to_mel``: f = 700 (10^(m / 2595) - 1)."""
     return 700.0 * (10.0 ** (np.asarray(m, dtype=np.float64) / 2595.0) - 1.0)
 
 

@@ -79,6 +79,8 @@ class Transcribed:
 
 @dataclass
 class SpeechData:
+    """The prepared data of a speech recipe: features and transcripts per split, the real clips, the voices."""
+
     train: Transcribed
     dev: Transcribed
     test: Transcribed
@@ -156,11 +158,13 @@ class SpeechRecipe(Recipe[S, SpeechData]):
         return len(d.dev) > 0
 
     def split(self, d: SpeechData, split: str) -> Transcribed:
+        """The utterances of ``split``: "dev", "test" or "real" (empty when there are none)."""
         return {"dev": d.dev, "test": d.test, "real": d.real}[split] or Transcribed([], [], [])
 
     # ---- applying a trained model -----------------------------------------------------------------
 
     def read(self, meta: Meta, paths: Sequence[str], mix: bool = False) -> list[Tensor]:
+        """The features of WAV files, as the model was trained on them (``mix``: average stereo channels)."""
         fc = FeatureConfig(**meta["features"])
         return [features(read_wav(p, fc.rate, mix), fc) for p in paths]
 
@@ -210,6 +214,7 @@ class SpokenDigitsRecipe(SpeechRecipe[SpokenDigitsConfig]):
                                          bidirectional=True, dropout=config.dropout, pooling=config.pooling))
 
     def labelled(self, t: Transcribed) -> Labelled:
+        """Isolated words as a classification set: each utterance's one word is its class."""
         return Labelled(t.inputs, [w[0] for w in t.words])
 
     def batches(self, config: SpeechConfig, d: SpeechData, epoch: int) -> Iterator[dict[str, Tensor]]:

@@ -107,6 +107,7 @@ class Clips:
 
     @staticmethod
     def of(clip_set: ClipSet) -> Clips:
+        """Tensors of a clip set, with its per-frame action targets and each clip's main action."""
         n, t_max = clip_set.clips.shape[:2]
         frames = np.zeros((n, t_max, len(ACTIONS)), dtype=np.float32)
         for i, script in enumerate(clip_set.scripts):
@@ -126,6 +127,8 @@ class Clips:
 
 @dataclass
 class VideoData:
+    """The prepared clips of each split, and the generator that shuffles the training clips."""
+
     train: Clips
     dev: Clips
     test: Clips

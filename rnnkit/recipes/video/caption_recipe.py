@@ -205,6 +205,8 @@ def encode_clips(encoder: FrameEncoder, clips: ClipSet, batch_size: int = 32) ->
 
 
 def make_split(clips: ClipSet, encoder: FrameEncoder | None, references: int, seed: int) -> Split:
+    """A split ready for captioning: its clips, their frame vectors (if an encoder is given) and seeded reference
+    phrasings for each clip."""
     refs = [phrasings(script, references, seed=seed * 1_000_003 + i) for i, script in enumerate(clips.scripts)]
     return Split(clips, encode_clips(encoder, clips) if encoder is not None else None, refs)
 

@@ -337,10 +337,12 @@ def render(script: Script, images: DigitSource, rng: np.random.Generator, pool: 
 
 
 def script_to_dict(script: Script) -> dict[str, Any]:
+    """A script as plain data (for JSON files beside generated clips); ``script_from_dict`` reads it back."""
     return asdict(script)
 
 
 def script_from_dict(d: dict[str, Any]) -> Script:
+    """The script that ``script_to_dict`` wrote."""
     actors = tuple(Actor(a["digit"], tuple(Segment(**s) for s in a["segments"]), tuple(Pose(**p) for p in a["poses"]))
                    for a in d["actors"])
     return Script(d["frames"], actors)

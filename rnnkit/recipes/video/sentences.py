@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from typing import Protocol
 
 from rnnkit.recipes.caption.scenes import NUMBERS
 from rnnkit.recipes.text import tokenize
+from rnnkit.recipes.video.clips import Actor, Script
 
 # action -> its phrasings, the canonical one first. An action not listed is said as it is named.
 VERBS: dict[str, tuple[str, ...]] = {
@@ -47,28 +47,7 @@ CONNECTORS = frozenset({",", "and", "then", "while"})
 Facts = tuple[tuple[int, tuple[str, ...]], ...]
 
 
-class SegmentLike(Protocol):
-    @property
-    def action(self) -> str: ...
-    @property
-    def start(self) -> int: ...
-
-
-class ActorLike(Protocol):
-    @property
-    def digit(self) -> int: ...
-    @property
-    def segments(self) -> Sequence[SegmentLike]: ...
-
-
-class ScriptLike(Protocol):
-    """What the sentences read of a ``rnnkit.recipes.video.clips.Script``."""
-
-    @property
-    def actors(self) -> Sequence[ActorLike]: ...
-
-
-def runs(actor: ActorLike) -> list[tuple[str, int]]:
+def runs(actor: Actor) -> list[tuple[str, int]]:
     """(action, first frame) of each run of equal consecutive segments, in time order."""
     out: list[tuple[str, int]] = []
     for segment in sorted(actor.segments, key=lambda s: s.start):
@@ -77,7 +56,7 @@ def runs(actor: ActorLike) -> list[tuple[str, int]]:
     return out
 
 
-def check_describable(script: ScriptLike) -> None:
+def check_describable(script: Script) -> None:
     """A caption can name each digit only if no two actors show the same digit."""
     digits = [a.digit for a in script.actors]
     if not digits:
@@ -90,7 +69,7 @@ def check_describable(script: ScriptLike) -> None:
             raise ValueError(f"sentences: digit {d} is not in 0..9.")
 
 
-def script_facts(script: ScriptLike) -> Facts:
+def script_facts(script: Script) -> Facts:
     """The facts a true caption states: each digit with its actions in order."""
     check_describable(script)
     return tuple(sorted((a.digit, tuple(action for action, _ in runs(a))) for a in script.actors))
@@ -104,7 +83,7 @@ def _verb(action: str, first: bool, rng: random.Random | None) -> str:
     return choices[0] if rng is None else rng.choice(choices)
 
 
-def by_digit(script: ScriptLike, reverse: bool = False, rng: random.Random | None = None) -> str:
+def by_digit(script: Script, reverse: bool = False, rng: random.Random | None = None) -> str:
     """Digit after digit (increasing, or decreasing with ``reverse``): "the two shrinks, and the seven moves up, then stops"."""
     then = ", then" if rng is None else rng.choice((", then", ", and then", " then"))
     clauses = []
@@ -114,7 +93,7 @@ def by_digit(script: ScriptLike, reverse: bool = False, rng: random.Random | Non
     return ", and ".join(clauses)
 
 
-def in_time(script: ScriptLike, rng: random.Random | None = None) -> str:
+def in_time(script: Script, rng: random.Random | None = None) -> str:
     """Events in the order they start, those starting together joined by "while":
     "the seven moves up while the two shrinks, then the seven stops"."""
     events = sorted(((start, actor.digit, k, action) for actor in script.actors for k, (action, start) in enumerate(runs(actor))))
@@ -134,13 +113,13 @@ def in_time(script: ScriptLike, rng: random.Random | None = None) -> str:
     return text
 
 
-def canonical(script: ScriptLike) -> str:
+def canonical(script: Script) -> str:
     """The phrasing the model is trained to write: by digit, increasing, canonical verbs."""
     check_describable(script)
     return by_digit(script)
 
 
-def phrasings(script: ScriptLike, count: int = 5, seed: int = 0) -> list[str]:
+def phrasings(script: Script, count: int = 5, seed: int = 0) -> list[str]:
     """Up to ``count`` different true captions, the canonical first, then the in-time one, then
     random variants drawn from ``seed`` (the same seed gives the same list)."""
     check_describable(script)
@@ -206,6 +185,6 @@ def caption_facts(caption: str) -> Facts | None:
     return tuple(sorted((digit, tuple(said)) for digit, said in actions.items()))
 
 
-def facts_right(caption: str, script: ScriptLike) -> bool:
+def facts_right(caption: str, script: Script) -> bool:
     """Whether the caption parses and every fact in it (digits, each digit's actions, their order) is the script's."""
     return caption_facts(caption) == script_facts(script)
