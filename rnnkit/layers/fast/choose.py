@@ -187,6 +187,12 @@ def choose_path(
 
         # more than one candidate only ever when a backward pass follows (the table)
         path = TUNER.choose(describe(layer, x, h0, lengths, backward=True), paths, measure)
+    return plan_for(path, x)
+
+
+def plan_for(path: Path, x: Tensor) -> Plan:
+    """The plan that runs ``path`` on tensors like ``x``: for the fused kernels, with the compiled gate math
+    and oneDNN's products wherever they apply."""
     if path is not Path.FUSED:
         return Plan(path)
     return Plan(path, native=kernels_for(x), onednn=onednn_applies(x))

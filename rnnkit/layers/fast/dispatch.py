@@ -18,10 +18,8 @@ import torch
 from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from rnnkit.layers.fast.choose import Path, Plan
+from rnnkit.layers.fast.choose import Path, Plan, plan_for
 from rnnkit.layers.fast.fused import fused_forward
-from rnnkit.layers.fast.native import kernels_for
-from rnnkit.layers.fast.onednn import onednn_applies
 from rnnkit.layers.fast.segments import lstm_by_segments
 from rnnkit.layers.fast.stack import Stack, State, torch_stack
 
@@ -65,7 +63,7 @@ def time_path(layer: RecurrentBase, x: Tensor, h0: Tensor, lengths: Tensor | Non
     first call leaves the run exactly as an untimed one.
     """
     stack = Stack.of(layer)
-    plan = Plan(path, kernels_for(x), onednn_applies(x)) if path is Path.FUSED else Plan(path)
+    plan = plan_for(path, x)
     xs, hs = x.detach().requires_grad_(x.requires_grad), h0.detach().requires_grad_(h0.requires_grad)
     c0 = None
     if layer.mode == "lstm":
