@@ -203,7 +203,7 @@ def train(
     else:
         log = MetricsLog(out_dir, write=d.is_main)
     if d.is_main and progress:
-        _announce(corpus, len(train_ids), len(val_ids), model, config, pos.step if checkpoint is not None else None)
+        _announce(corpus, len(train_ids), len(val_ids), model, config, pos.step if checkpoint is not None else None, precision)
     data_entry = {"text": str(Path(text).resolve()) if text is not None else None, "source": corpus.source,
                   "characters": len(corpus.ids)}
 
@@ -276,14 +276,13 @@ def _split(corpus: Corpus, config: TrainConfig, d: distributed.Dist
 
 
 def _announce(corpus: Corpus, train_chars: int, val_chars: int, model: CharLM, config: TrainConfig,
-              resumed_at: int | None) -> None:
+              resumed_at: int | None, precision: str) -> None:
     print(f"data: {corpus.source}: {len(corpus.ids):,} characters, vocabulary {len(corpus.vocab)}, "
           f"train {train_chars:,} / validation {val_chars:,}")
     print(f"model: {model.config}  ({sum(p.numel() for p in model.parameters()):,} parameters)")
     print(f"train: {config}" + (f"  (resuming at step {resumed_at})" if resumed_at is not None else ""))
     if config.precision != "fp32":
-        print(f"precision: {resolve_precision(config.precision, next(model.parameters()).device)} products "
-              f"({cpu_features()})")
+        print(f"precision: {precision} products ({cpu_features()})")
 
 
 def _model(checkpoint: dict[str, Any] | None, model_options: Mapping[str, Any] | None, vocab: CharVocab, seed: int,
