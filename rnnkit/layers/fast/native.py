@@ -33,6 +33,7 @@ import torch
 from torch import Tensor
 
 from rnnkit.utils.cache import cache_dir as rnnkit_cache
+from rnnkit.utils.machine import cpu
 from rnnkit.utils.switch import Switch
 
 log = logging.getLogger(__name__)
@@ -67,13 +68,8 @@ def compiler() -> str | None:
 def cpu_identity() -> str:
     """What the CPU can run: its feature flags on Linux. ``-march=native`` code built on one CPU may
     not run on another, and a home directory (so the cache) can be shared by different machines."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith(("flags", "Features")):
-                return line
-    except OSError:
-        pass
-    return platform.processor()
+    flags = cpu().flags
+    return "flags: " + " ".join(sorted(flags)) if flags else platform.processor()
 
 
 def library_path(cc: str, arch: list[str]) -> Path:
