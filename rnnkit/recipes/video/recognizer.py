@@ -42,6 +42,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.models.common import length_mask, make_recurrent
+from rnnkit.recipes.video.action_decoding import decode_sets
 from rnnkit.recipes.video.clips import CANVAS
 
 
@@ -138,10 +139,18 @@ class ActionRecognizer(nn.Module):
         return (frame_logits, clip_logits), loss
 
     @torch.no_grad()
-    def predict(self, clips: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
-        """Per-frame action sets as multi-hot (B, T, A) bool (every action over 0.5, else the likeliest one) and clip action ids (B,)."""
+    def predict(self, clips: Tensor, lengths: Tensor, switch_penalty: float | None = 2.0) -> tuple[Tensor, Tensor]:
+        """Per-frame action sets as multi-hot (B, T, A) bool and clip action ids (B,).
+
+        The sets are the Viterbi path of ``action_decoding.decode_sets`` (one or two actions a frame, each
+        change of set costing ``switch_penalty`` in log probability); None reads every action over 0.5
+        on its own (the likeliest one if none is).
+        """
         (frame_logits, clip_logits), _ = self(clips, lengths)
+        mask = length_mask(lengths, clips.shape[1], clips.device)  # (B, T)
+        if switch_penalty is not None:
+            return decode_sets(frame_logits, mask, switch_penalty), clip_logits.argmax(1)
         sets = frame_logits > 0
         top = F.one_hot(frame_logits.argmax(2), frame_logits.shape[2]).bool()  # (B, T, A)
         sets = torch.where(sets.any(2, keepdim=True), sets, top)  # a frame always shows some action
-        return sets & length_mask(lengths, clips.shape[1], clips.device).unsqueeze(2), clip_logits.argmax(1)
+        return sets & mask.unsqueeze(2), clip_logits.argmax(1)
