@@ -42,6 +42,7 @@ from rnnkit.recipes.speech.data import WORDS, Utterance, spell
 from rnnkit.recipes.speech.features import FeatureConfig, features
 from rnnkit.recipes.speech.metrics import error_rate, string_accuracy
 from rnnkit.recipes.speech.model import CTCConfig, CTCModel
+from rnnkit.recipes.speech.specaugment import SpecAugmentConfig, spec_augment
 from rnnkit.recipes.text import bucket_batches, pad_float
 
 
@@ -258,11 +259,24 @@ class ConnectedDigitsConfig(SpeechConfig):
     held_out_strings: int = field(default=400, metadata={"help": "synthesised strings in each of dev and test"})
     max_digits: int = field(default=7, metadata={"help": "longest string (strings have 1..max_digits words)"})
     beam: int = field(default=8, metadata={"help": "prefix beam width for the test and for predict (1 = greedy)"})
+    warp: float = field(default=0.15, metadata={
+        "help": "training features: frequencies scaled by a random factor in [1/(1+w), 1+w] each time an utterance "
+                "is drawn (0 = off)"})  # VTLP: voices differ most in their formants
+    freq_masks: int = field(default=2, metadata={
+        "help": "training features: SpecAugment frequency masks of up to a fifth of the mel bands per utterance"})
+    time_masks: int = field(default=2, metadata={
+        "help": "training features: SpecAugment time masks of up to 4 steps (120 ms) per utterance"})
     augment_copies: int = field(default=1, metadata={"help": "augmented copies of each training utterance"})
     lr: float = field(default=3e-3, metadata={"help": "Adam learning rate"})
-    epochs: int = field(default=30, metadata={"help": "passes over the training set (at most)"})
+    # the cosine's length: about 12 minutes on one thread
+    epochs: int = field(default=12, metadata={"help": "passes over the training set (at most)"})
+    # the masked features keep the loss noisy; the small last rates settle it
+    schedule: str = field(default="cosine", metadata={
+        "help": "learning rate per epoch: cosine (from lr down towards 0) or constant",
+        "choices": ["constant", "cosine"]})
     max_minutes: float | None = field(default=15.0, metadata={"help": "stop after this much wall time"})
-    patience: int = field(default=4, metadata={"help": "stop after this many epochs without a better validation error rate"})
+    patience: int = field(default=6, metadata={
+        "help": "stop after this many epochs without a better validation error rate"})
 
 
 class ConnectedDigitsRecipe(SpeechRecipe[ConnectedDigitsConfig]):
@@ -283,10 +297,13 @@ class ConnectedDigitsRecipe(SpeechRecipe[ConnectedDigitsConfig]):
                                   hidden_size=config.hidden_size, num_layers=config.num_layers, cell=config.cell,
                                   dropout=config.dropout))
 
-    def batches(self, config: SpeechConfig, d: SpeechData, epoch: int) -> Iterator[dict[str, Tensor]]:
+    def batches(self, config: ConnectedDigitsConfig, d: SpeechData, epoch: int) -> Iterator[dict[str, Tensor]]:
         g = torch.Generator().manual_seed(config.seed * 1000 + epoch)
+        masks = torch.Generator().manual_seed(config.seed * 1000 + epoch + 500)  # its own stream: the same batches
+        sa = SpecAugmentConfig(warp=config.warp, freq_masks=config.freq_masks, time_masks=config.time_masks)
         for idx in bucket_batches([len(x) for x in d.train.inputs], config.batch_size, shuffle=True, generator=g):
-            yield ctc_batch([d.train.inputs[i] for i in idx], [d.train.words[i] for i in idx])
+            inputs = [spec_augment(d.train.inputs[i], d.features, sa, masks) for i in idx]
+            yield ctc_batch(inputs, [d.train.words[i] for i in idx])
 
     @torch.no_grad()
     def log_probs(self, model: nn.Module, inputs: Sequence[Tensor]) -> list[Tensor]:
