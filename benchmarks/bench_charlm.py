@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/bench_charlm.py --budget 150        # rnnkit defaults vs plain torch.nn.LSTM scripts
     .venv/bin/python benchmarks/bench_charlm.py --sampling-only     # characters per second at batch 1, 2 x 512 LSTM
     .venv/bin/python benchmarks/bench_charlm.py --budget 150 --preset issue18-150 --plot docs/images/charlm-150s.png
-    .venv/bin/python benchmarks/bench_charlm.py --budget 150 --rnnkit "mingru:cell=mingru" --rnnkit "awd:weight_dropout=0.2"
+    .venv/bin/python benchmarks/bench_charlm.py --budget 150 --rnnkit "mingru:cell=mingru" --rnnkit
+    "awd:weight_dropout=0.2"
 
 Contenders: every ``--rnnkit "LABEL:SETTINGS"`` (CharLMConfig and TrainConfig fields, e.g.
 ``cell=mingru,hidden_size=512,tie_weights=true``; none: the defaults), every ``--preset`` (named
@@ -105,7 +106,8 @@ class PlainCharRNN(nn.Module):
     def forward(self, ids, targets=None, state=None):
         out, self.final_state = self.rnn(self.embedding(ids), state)
         logits = self.head(out)
-        loss = None if targets is None else nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1))
+        loss = None if targets is None else nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)),
+                                                                        targets.reshape(-1))
         return logits, loss
 
 
@@ -177,7 +179,8 @@ class Contender:
     def after_step(self, turns: Turns, elapsed: float | None = None) -> None:
         """Stop the clock, score a curve point if one is due, and wait for the next turn.
 
-        ``elapsed``: the training seconds as train() counts them (its clock less its set-up); default: the whole clock."""
+        ``elapsed``: the training seconds as train() counts them (its clock less its set-up); default: the whole
+        clock."""
         self.clock.pause()
         self.steps += 1
         spent = self.trained = self.clock() if elapsed is None else elapsed
@@ -246,22 +249,25 @@ def compare(budget: float, data: Path, plain_configs: list[tuple[int, int, int]]
         label, settings = parse_contender(spec)
         model_options, train_options = parse_overrides(settings)
         shape = CharLMConfig(**{**model_options, "vocab_size": V})
-        c = Contender(f"rnnkit {label}", f"{shape.cell} {shape.num_layers}x{shape.hidden_size} (emb {shape.embedding_size})"
+        c = Contender(f"rnnkit {label}",
+                      f"{shape.cell} {shape.num_layers}x{shape.hidden_size} (emb {shape.embedding_size})"
                       + (f"; {settings}" if settings else "; the defaults"), budget, curve_ids, every)
         # evaluation inside train() only at the end, on a few characters (the scores here come from evaluate() below)
-        config = TrainConfig(**{"eval_chars": 1000, **train_options, "time_budget": budget, "eval_every": 10**9, "log_every": 1})
+        config = TrainConfig(**{"eval_chars": 1000, **train_options, "time_budget": budget, "eval_every": 10**9,
+                                "log_every": 1})
 
         def work(c: Contender = c, config: TrainConfig = config, model_options: dict[str, Any] = model_options) -> None:
             result = train(config, model_options, text=str(data), progress=False, clock=c.clock,
-                           callback=lambda row: c.after_step(turns, row["elapsed"]), watch=lambda m: setattr(c, "model", m))
+                           callback=lambda row: c.after_step(turns, row["elapsed"]),
+                           watch=lambda m: setattr(c, "model", m))
             c.steps, c.model = result.step, result.model
 
         contenders.append(c)
         works.append(work)
     for L, H, E in plain_configs:
         trainer = PlainTrainer(train_ids, V, L, H, E)
-        c = Contender(f"plain torch.nn.LSTM {L}x{H} (emb {E})", "64 x 100 chars, Adam 2e-3, clip 5", budget, curve_ids, every,
-                      model=trainer.model)
+        c = Contender(f"plain torch.nn.LSTM {L}x{H} (emb {E})", "64 x 100 chars, Adam 2e-3, clip 5", budget, curve_ids,
+                      every, model=trainer.model)
 
         def plain_work(c: Contender = c, trainer: PlainTrainer = trainer) -> None:
             while c.clock() < budget:
@@ -287,8 +293,8 @@ def compare(budget: float, data: Path, plain_configs: list[tuple[int, int, int]]
         loss = evaluate(c.model, val_ids, 32, 256)
         c.curve.append((c.trained, loss))
         scores.append(loss)
-    print(f"\n{data.name}: {len(train_ids):,} training / {len(val_ids):,} validation characters; budget {budget:g} s each; "
-          f"{machine_summary()}")
+    print(f"\n{data.name}: {len(train_ids):,} training / {len(val_ids):,} validation characters; budget {budget:g} s "
+          "each; " f"{machine_summary()}")
     print("| contender | what | steps | training s | val loss (nats/char) | bpc |\n|---|---|---|---|---|---|")
     for c, loss in zip(contenders, scores, strict=True):
         print(f"| {c.name} | {c.settings} | {c.steps} | {c.trained:.0f} | {loss:.3f} | {loss / math.log(2):.3f} |")
@@ -298,7 +304,8 @@ def compare(budget: float, data: Path, plain_configs: list[tuple[int, int, int]]
 
 
 def write_curves(path: Path, contenders: list[Contender], budget: float, data_name: str) -> None:
-    """One PNG with every contender's validation loss against its training seconds, and the numbers as JSON beside it."""
+    """One PNG with every contender's validation loss against its training seconds, and the numbers as JSON beside
+    it."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -319,17 +326,20 @@ def write_curves(path: Path, contenders: list[Contender], budget: float, data_na
     fig.savefig(path, dpi=120)
     plt.close(fig)
     record = {"command": " ".join(sys.argv), "machine": machine_summary(), "budget": budget, "data": data_name,
-              "contenders": [{"name": c.name, "what": c.settings, "steps": c.steps, "curve": c.curve} for c in contenders]}
+              "contenders": [{"name": c.name, "what": c.settings, "steps": c.steps, "curve": c.curve}
+                             for c in contenders]}
     path.with_suffix(".json").write_text(json.dumps(record, indent=1) + "\n")
     print(f"curves: {path} (numbers: {path.with_suffix('.json')})")
 
 
 def sampling_speed(length: int = 400, rounds: int = 5) -> None:
-    """Characters per second at batch 1: rnnkit.lm.sample (the Stepper) vs the same weights stepped through torch.nn.LSTM."""
+    """Characters per second at batch 1: rnnkit.lm.sample (the Stepper) vs the same weights stepped through
+    torch.nn.LSTM."""
     torch.manual_seed(0)
     V = 65
     model = CharLM(CharLMConfig(vocab_size=V, hidden_size=512, num_layers=2, embedding_size=64),
-                   vocab=__import__("rnnkit.lm", fromlist=["CharVocab"]).CharVocab([chr(32 + i) for i in range(V)])).eval()
+                   vocab=__import__("rnnkit.lm",
+                                    fromlist=["CharVocab"]).CharVocab([chr(32 + i) for i in range(V)])).eval()
     twin = to_torch(model.rnn).eval()  # the same weights in a torch.nn.LSTM
 
     @torch.no_grad()
@@ -349,26 +359,32 @@ def sampling_speed(length: int = 400, rounds: int = 5) -> None:
         torch_nn_sample(length, torch.Generator().manual_seed(r))
         theirs.append(length / (time.perf_counter() - t))
     a, b = statistics.median(ours), statistics.median(theirs)
-    print(f"\nsampling at batch 1, 2x512 LSTM, {length} characters x {rounds} rounds (median), torch threads {torch.get_num_threads()}:")
-    print(f"| path | characters/s |\n|---|---|\n| rnnkit.lm.sample (Stepper) | {a:.0f} |\n| torch.nn.LSTM, one call per character | {b:.0f} |")
+    print(f"\nsampling at batch 1, 2x512 LSTM, {length} characters x {rounds} rounds (median), torch threads "
+          f"{torch.get_num_threads()}:")
+    print(f"| path | characters/s |\n|---|---|\n| rnnkit.lm.sample (Stepper) | {a:.0f} |\n| torch.nn.LSTM, one call "
+          f"per character | {b:.0f} |")
     print(f"speed-up: {a / b:.1f}x")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", type=float, default=150.0, help="training seconds per contender")
-    parser.add_argument("--data", type=Path, default=DATA, help="the text (default: ../shared/data/tinyshakespeare.txt)")
+    parser.add_argument("--data", type=Path, default=DATA,
+                        help="the text (default: ../shared/data/tinyshakespeare.txt)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own choice)")
-    parser.add_argument("--plain", default="2x256x65,1x512x64", help="plain contenders, LAYERSxHIDDENxEMBEDDING, comma-separated "
-                        "('' for none)")
+    parser.add_argument("--plain", default="2x256x65,1x512x64",
+                        help="plain contenders, LAYERSxHIDDENxEMBEDDING, comma-separated " "('' for none)")
     parser.add_argument("--rnnkit", action="append", default=None, metavar="[LABEL:]SETTINGS",
                         help="an rnnkit contender: settings that differ from the defaults, e.g. "
-                        "'AWD:hidden_size=512,weight_dropout=0.25' (CharLMConfig and TrainConfig field names); repeat for more")
+                             "'AWD:hidden_size=512,weight_dropout=0.25' (CharLMConfig and TrainConfig field names); "
+                             "repeat for more")
     parser.add_argument("--preset", action="append", default=[], choices=sorted(PRESETS),
                         help="a named list of rnnkit contenders (see PRESETS in this file); repeatable")
-    parser.add_argument("--curve-points", type=int, default=10, help="validation scores per contender during its budget")
+    parser.add_argument("--curve-points", type=int, default=10,
+                        help="validation scores per contender during its budget")
     parser.add_argument("--curve-chars", type=int, default=0, help="validation characters per curve point (0: all)")
-    parser.add_argument("--plot", type=Path, default=None, help="write the loss-against-seconds curves to this PNG (and .json)")
+    parser.add_argument("--plot", type=Path, default=None,
+                        help="write the loss-against-seconds curves to this PNG (and .json)")
     parser.add_argument("--sampling-only", action="store_true", help="only measure sampling speed")
     parser.add_argument("--no-sampling", action="store_true", help="skip the sampling-speed measurement")
     args = parser.parse_args()
@@ -383,7 +399,8 @@ def main() -> int:
         return 0
     plain = [tuple(int(v) for v in spec.split("x")) for spec in args.plain.split(",") if spec]
     specs = [spec for name in args.preset for spec in PRESETS[name]] + (args.rnnkit or [])
-    compare(args.budget, args.data.resolve(), plain, specs or [""], args.curve_points, args.curve_chars, args.plot)  # type: ignore[arg-type]
+    compare(args.budget, args.data.resolve(), plain, specs or [""], args.curve_points, args.curve_chars,
+            args.plot)  # type: ignore[arg-type]
     return 0
 
 

@@ -63,7 +63,8 @@ def main() -> int:
         rng = np.random.default_rng(0)
         prime = "def "
         contenders = {
-            "onnxruntime step graph": lambda n: onnx_lm.sample(prime, n, lambda V: rng.exponential(size=V).astype(np.float32)),
+            "onnxruntime step graph":
+                lambda n: onnx_lm.sample(prime, n, lambda V: rng.exponential(size=V).astype(np.float32)),
             "rnnkit Stepper": lambda n: sample(model, prime, n, generator=torch.Generator().manual_seed(0)),
             "torch.nn.LSTM per call": lambda n: sample_torch_nn(model, prime, n, torch.Generator().manual_seed(0)),
         }
@@ -76,8 +77,8 @@ def main() -> int:
                 text = run_one(args.chars)
                 seconds[name] += time.perf_counter() - t0
                 assert len(text) == args.chars
-    print(f"batch-1 sampling, {args.num_layers} x {args.hidden_size} LSTM char-LM, {args.rounds} x {args.chars} characters each, "
-          f"{torch.get_num_threads()} threads")
+    print(f"batch-1 sampling, {args.num_layers} x {args.hidden_size} LSTM char-LM, {args.rounds} x {args.chars} "
+          "characters each, " f"{torch.get_num_threads()} threads")
     print("| contender | chars/s |\n|---|---|")
     for name, s in seconds.items():
         print(f"| {name} | {args.rounds * args.chars / s:,.0f} |")

@@ -118,7 +118,8 @@ def stepping_section(Hs: list[int], rounds: int, clock: Callable[[], float]) -> 
             def rk_step(stepper: Stepper = stepper, x: torch.Tensor = x) -> None:
                 stepper.step(x[0])
 
-            s = run_interleaved([("torch.nn", nn_step), ("rnnkit", rk_step)], rounds, target_s=0.05, warmup=20, clock=clock)
+            s = run_interleaved([("torch.nn", nn_step), ("rnnkit", rk_step)], rounds, target_s=0.05, warmup=20,
+                                clock=clock)
             row = {"mode": mode, "H": H, "L": L, "nn_us": median(s["torch.nn"]) * 1e6,
                    "rk_us": median(s["rnnkit"]) * 1e6, "speedup": paired_speedup(s, "torch.nn", "rnnkit")}
             rows.append(row)
@@ -137,7 +138,8 @@ def markdown(train: list[dict], steps: list[dict], command: str, started: str, h
         "GFLOP/s uses fwd = 2·B·T·(I+H)·G·H, fwd+bwd = 3× fwd; \"% of mm\" is rnnkit's rate over a 1024² float32",
         "torch.mm timed in the same rounds (\"% of oneDNN\": over oneDNN's linear).",
         "",
-        "| cell | B | H | torch.nn ms | rnnkit ms | speed-up | torch.nn GFLOP/s | rnnkit GFLOP/s | % of mm | % of oneDNN |",
+        "| cell | B | H | torch.nn ms | rnnkit ms | speed-up | torch.nn GFLOP/s | rnnkit GFLOP/s | % of mm | % of "
+        "oneDNN |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in train:
@@ -152,10 +154,11 @@ def markdown(train: list[dict], steps: list[dict], command: str, started: str, h
         )
     done = [r for r in train if not r.get("skipped")]
     if done:
-        lines += ["", f"GEMM ceiling measured in the same rounds (median over configurations): torch.mm 1024² "
-                      f"{median([r['mm_gflops'] for r in done]):.1f} GFLOP/s"
-                      + (f", oneDNN linear {median([r['onednn_gflops'] for r in done if 'onednn_gflops' in r]):.1f} GFLOP/s"
-                         if any("onednn_gflops" in r for r in done) else "") + "."]
+        lines += ["",
+                  f"GEMM ceiling measured in the same rounds (median over configurations): torch.mm 1024² "
+                  f"{median([r['mm_gflops'] for r in done]):.1f} GFLOP/s"
+                  + (f", oneDNN linear {median([r['onednn_gflops'] for r in done if 'onednn_gflops' in r]):.1f} GFLOP/s"
+                     if any("onednn_gflops" in r for r in done) else "") + "."]
     lines += [
         "",
         "**Stepping** (generation), batch 1, 2 layers, one step per call, no_grad: `Stepper.step` against calling",
@@ -184,7 +187,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="smoke run: a few small configurations, ~1 minute")
     ap.add_argument("--rounds", type=int, default=5,
-                    help="interleaved rounds per training configuration (the slowest get 2 fewer); more rounds, steadier medians")
+                    help="interleaved rounds per training configuration (the slowest get 2 fewer); more rounds, "
+                         "steadier medians")
     ap.add_argument("--budget", type=float, default=1080.0,
                     help="soft wall-clock budget in seconds; training configurations that would overrun it are skipped")
     ap.add_argument("--write-docs", action="store_true", help="write the tables into docs/benchmarks.md")

@@ -55,11 +55,13 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--hidden", type=int, default=256)
     args = ap.parse_args()
-    print("| B | T | distinct lengths | torch.nn packed ms | rnnkit with lengths ms | speed-up | same batch, no lengths ms |")
+    print("| B | T | distinct lengths | torch.nn packed ms | rnnkit with lengths ms | speed-up | same batch, no "
+          "lengths ms |")
     print("|---:|---:|---:|---:|---:|---:|---:|")
     for B, T in CONFIGS:
         r = measure(B, T, args.hidden, args.rounds)
-        print(f"| {B} | {T} | {r['distinct']:.0f} | {r['packed']:,.0f} | {r['rnnkit']:,.0f} | {r['speedup']:.2f} | {r['dense']:,.0f} |", flush=True)
+        print(f"| {B} | {T} | {r['distinct']:.0f} | {r['packed']:,.0f} | {r['rnnkit']:,.0f} | {r['speedup']:.2f} | "
+              f"{r['dense']:,.0f} |", flush=True)
     return 0
 
 

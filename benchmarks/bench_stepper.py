@@ -55,7 +55,8 @@ def variants_for(model: CharLM, B: int, steps: int) -> list[tuple[str, Callable[
         out, state["hx"] = twin(x.unsqueeze(0), state["hx"])  # (1, B, H)
         return out[0]
 
-    out = [("rnnkit", generator_of(model, B, steps, stepper.step)), ("torch.nn", generator_of(model, B, steps, torch_step))]
+    out = [("rnnkit", generator_of(model, B, steps, stepper.step)),
+           ("torch.nn", generator_of(model, B, steps, torch_step))]
     if bf16_runs_fast(torch.device("cpu")):
         low = Stepper(model.rnn, batch_size=B, products=torch.bfloat16)
         out.insert(1, ("rnnkit bf16", generator_of(model, B, steps, low.step)))

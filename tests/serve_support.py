@@ -37,7 +37,8 @@ def random_charlm(out: Path, cell: str, num_layers: int = 2, seed: int = 0) -> P
     """A char-LM checkpoint with seeded random weights, written as training writes one."""
     torch.manual_seed(seed)
     vocab = CharVocab(TEXT)
-    model = CharLM(CharLMConfig(vocab_size=len(vocab), cell=cell, hidden_size=24, embedding_size=8, num_layers=num_layers), vocab)
+    model = CharLM(CharLMConfig(vocab_size=len(vocab), cell=cell, hidden_size=24, embedding_size=8,
+                                num_layers=num_layers), vocab)
     atomic_save(make_checkpoint(model, vocab, step=0, metrics={}), out / "best.pt")
     return out
 
@@ -49,10 +50,11 @@ def sentiment_checkpoint(out: Path, seed: int = 0) -> Path:
 
     torch.manual_seed(seed)
     words = TokenVocab.build([tokenize(line) for line in TEXT.splitlines()], min_freq=1)
-    config = ManyToOneConfig(num_outputs=3, vocab_size=len(words), input_size=8, hidden_size=12, bidirectional=True, pooling="max")
+    config = ManyToOneConfig(num_outputs=3, vocab_size=len(words), input_size=8, hidden_size=12, bidirectional=True,
+                             pooling="max")
     model = ManyToOne(config)
-    settings = {"max_len": 60, "text_column": "text", "embedding_size": 8, "hidden_size": 12, "num_layers": 1, "cell": "lstm",
-                "bidirectional": True, "pooling": "max", "dropout": 0.0}
+    settings = {"max_len": 60, "text_column": "text", "embedding_size": 8, "hidden_size": 12, "num_layers": 1,
+                "cell": "lstm", "bidirectional": True, "pooling": "max", "dropout": 0.0}
     checkpoint = {"task": "sentiment", "config": settings, "model_config": dataclasses.asdict(config),
                   "model": model.state_dict(), "vocab": words.to_dict(), "classes": ["negative", "neutral", "positive"]}
     atomic_save(checkpoint, out / "best.pt")
@@ -116,7 +118,8 @@ def sse_events(lines: Any) -> list[tuple[str, dict[str, Any]]]:
 
 
 def tagger_checkpoint(out: Path, seed: int = 0) -> Path:
-    """A ``recipe pos`` checkpoint as ``rnnkit recipe pos`` writes it (word features -> BiLSTM tagger), seeded random weights."""
+    """A ``recipe pos`` checkpoint as ``rnnkit recipe pos`` writes it (word features -> BiLSTM tagger), seeded random
+    weights."""
     from rnnkit.recipes.tagging.data import Sentence
     from rnnkit.recipes.tagging.model import build_vocabs
     from rnnkit.recipes.tagging.recipe import PosConfig, build_tagger
@@ -124,12 +127,14 @@ def tagger_checkpoint(out: Path, seed: int = 0) -> Path:
     from rnnkit.utils.checkpoint import make_checkpoint as make_recipe_checkpoint
 
     torch.manual_seed(seed)
-    sentences = [Sentence(tokenize(line, lowercase=False), ["DET", "NOUN", "VERB"] * 20) for line in TEXT.splitlines()[:2]]
+    sentences = [Sentence(tokenize(line, lowercase=False), ["DET", "NOUN", "VERB"] * 20)
+                 for line in TEXT.splitlines()[:2]]
     sentences = [Sentence(s.tokens, s.tags[: len(s.tokens)]) for s in sentences]
     vocabs = build_vocabs(sentences, min_freq=1, chars=True)
     config = PosConfig(embedding_size=8, char_filters=6, hidden_size=8)
     model = build_tagger(config, vocabs)
-    atomic_save(make_recipe_checkpoint("pos", model, dataclasses.asdict(config), {"vocabs": vocabs.to_dict()}), out / "best.pt")
+    atomic_save(make_recipe_checkpoint("pos", model, dataclasses.asdict(config), {"vocabs": vocabs.to_dict()}),
+                out / "best.pt")
     return out
 
 
@@ -151,7 +156,8 @@ def translate_checkpoint(out: Path, seed: int = 0, beam: int = 1) -> Path:
 
 
 def serve_process(*args: str) -> tuple[subprocess.Popen[str], str]:
-    """``rnnkit serve ARGS --port 0`` in its own process; returns it and its URL once it listens (killed if it never does)."""
+    """``rnnkit serve ARGS --port 0`` in its own process; returns it and its URL once it listens (killed if it never
+    does)."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "rnnkit.cli", "serve", *args, "--port", "0"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)

@@ -79,7 +79,8 @@ def initial_state(layer: RecurrentBase | nn.RNNBase, batch: int = B, seed: int =
     return h0
 
 
-def run(layer: RecurrentBase | nn.RNNBase, x: Tensor, hx: Any = None, lengths: list[int] | None = None, kind: str = "dense") -> Result:
+def run(layer: RecurrentBase | nn.RNNBase, x: Tensor, hx: Any = None, lengths: list[int] | None = None,
+        kind: str = "dense") -> Result:
     """Forward and backward through a layer; returns outputs, final states and every gradient.
 
     kind is "dense" (no lengths), "lengths" (padded x plus lengths) or "packed" (a PackedSequence
@@ -88,7 +89,8 @@ def run(layer: RecurrentBase | nn.RNNBase, x: Tensor, hx: Any = None, lengths: l
     The loss weighs every output by a fixed random tensor, so that each gradient entry differs.
     """
     x = x.detach().clone().requires_grad_()
-    states_in = [] if hx is None else [s.detach().clone().requires_grad_() for s in (hx if isinstance(hx, tuple) else (hx,))]
+    states_in = [] if hx is None else [s.detach().clone().requires_grad_()
+                                       for s in (hx if isinstance(hx, tuple) else (hx,))]
     hx_in = None if hx is None else (tuple(states_in) if isinstance(hx, tuple) else states_in[0])
     steps = x.size(1 if layer.batch_first else 0)
     to_pack = kind == "packed" or (kind == "lengths" and isinstance(layer, nn.RNNBase))
@@ -157,7 +159,8 @@ def ln_lstm_by_hand(
     Written from the paper with F.layer_norm, not by calling rnnkit, so that it can disagree.
     """
     H = c_prev.size(1)
-    pre = F.layer_norm(x @ w_ih.T, (4 * H,), ln[0], ln[1], eps) + F.layer_norm(h_prev @ w_hh.T, (4 * H,), ln[2], ln[3], eps)
+    pre = F.layer_norm(x @ w_ih.T, (4 * H,), ln[0], ln[1],
+                       eps) + F.layer_norm(h_prev @ w_hh.T, (4 * H,), ln[2], ln[3], eps)
     if b is not None:
         pre = pre + b
     i, f = pre[:, :H].sigmoid(), pre[:, H : 2 * H].sigmoid()

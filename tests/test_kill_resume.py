@@ -72,7 +72,8 @@ class Tagger(nn.Module):
         self.drop = nn.Dropout(0.3)
         self.head = nn.Linear(8, 2)
 
-    def forward(self, inputs: torch.Tensor, targets: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def forward(self, inputs: torch.Tensor,
+                targets: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         _, h = self.rnn(inputs)
         logits = self.head(self.drop(h[-1]))  # (B, 2)
         return logits, (nn.functional.cross_entropy(logits, targets) if targets is not None else None)
@@ -97,11 +98,13 @@ def _accuracy(m: nn.Module) -> dict[str, float]:
     return {"acc": float((m(x)[0].argmax(1) == y).float().mean())}
 
 
-def _run_fit(out: Path, crash_at: int | None = None, shuffle: str = "global", **overrides: Any) -> tuple[FitResult, nn.Module]:
+def _run_fit(out: Path, crash_at: int | None = None, shuffle: str = "global",
+             **overrides: Any) -> tuple[FitResult, nn.Module]:
     torch.manual_seed(0)
     generator = torch.Generator().manual_seed(7) if shuffle == "own" else None
     model = Tagger()
-    settings = {"epochs": 4, "lr": 0.02, "patience": 0, "progress": False, "threads": 1, "log_every": 1, "save_every": 3}
+    settings = {"epochs": 4, "lr": 0.02, "patience": 0, "progress": False, "threads": 1, "log_every": 1,
+                "save_every": 3}
     config = TrainConfig(**{**settings, **overrides})
     steps = [0]
 
@@ -112,15 +115,16 @@ def _run_fit(out: Path, crash_at: int | None = None, shuffle: str = "global", **
         return m(**batch)[1]
 
     checkpoint = lambda m, info: {"task": "test", "model": m.state_dict(), **info}  # noqa: E731
-    result = fit(model, lambda epoch: _epoch_batches(generator), config, evaluate=_accuracy, monitor="acc", loss_fn=loss_fn,
-                 checkpoint=checkpoint, out_dir=out, generators=[generator] if generator is not None else [])
+    result = fit(model, lambda epoch: _epoch_batches(generator), config, evaluate=_accuracy, monitor="acc",
+                 loss_fn=loss_fn, checkpoint=checkpoint, out_dir=out,
+                 generators=[generator] if generator is not None else [])
     return result, model
 
 
 # 8 steps per epoch, last.pt every 3 steps and after each epoch. Crashing at step 2: before any last.pt;
 # 5: mid-epoch 1; 9: right after epoch 1 (last.pt at 8); 20: mid-epoch 3; 30: in the last epoch
-@pytest.mark.parametrize(("crash_at", "shuffle"), [(2, "global"), (5, "global"), (9, "global"), (20, "global"), (30, "global"),
-                                                   (9, "own"), (20, "own")])
+@pytest.mark.parametrize(("crash_at", "shuffle"), [(2, "global"), (5, "global"), (9, "global"), (20, "global"),
+                                                   (30, "global"), (9, "own"), (20, "own")])
 def test_fit_resumes_exactly_after_a_crash(tmp_path: Path, crash_at: int, shuffle: str):
     whole, whole_model = _run_fit(tmp_path / "whole", shuffle=shuffle)
     run = tmp_path / "run"
@@ -130,7 +134,8 @@ def test_fit_resumes_exactly_after_a_crash(tmp_path: Path, crash_at: int, shuffl
         assert load_checkpoint(run / "last.pt")["fit"]["position"]["step"] < crash_at
     resumed, resumed_model = _run_fit(run, shuffle=shuffle, resume=True)
     assert without_clock(resumed.history) == without_clock(whole.history)
-    assert (resumed.steps, resumed.best_epoch, resumed.best_metric) == (whole.steps, whole.best_epoch, whole.best_metric)
+    assert (resumed.steps, resumed.best_epoch,
+            resumed.best_metric) == (whole.steps, whole.best_epoch, whole.best_metric)
     assert log_rows(run / "metrics.jsonl") == log_rows(tmp_path / "whole" / "metrics.jsonl")  # no row lost, none twice
     assert_same_weights(resumed_model.state_dict(), whole_model.state_dict())
     for name in ("best.pt", "last.pt"):
@@ -217,7 +222,8 @@ def test_charlm_resume_of_a_directory_continues_from_last_pt_not_best_pt(text_fi
     assert best["step"] == 10
     (tmp_path / "early" / "best.pt").replace(run / "best.pt")
     seen: list[int] = []
-    lm_train(_lm_config(max_steps=12), {}, out=run, resume=run, progress=False, callback=lambda row: seen.append(row["step"]))
+    lm_train(_lm_config(max_steps=12), {}, out=run, resume=run, progress=False,
+             callback=lambda row: seen.append(row["step"]))
     assert seen[0] == 11  # from last.pt (step 10); best.pt (step 5) would have repeated steps 6-10
 
 
@@ -225,7 +231,8 @@ def _lm_whole(text_file: Path, out: Path) -> Any:
     return lm_train(_lm_config(), LM_MODEL, text=str(text_file), out=out, progress=False)
 
 
-def test_charlm_crash_between_checkpoint_writes_keeps_best_pt_right(text_file: Path, tmp_path: Path, monkeypatch, one_thread):
+def test_charlm_crash_between_checkpoint_writes_keeps_best_pt_right(text_file: Path, tmp_path: Path, monkeypatch,
+                                                                    one_thread):
     whole = _lm_whole(text_file, tmp_path / "whole")
     run = tmp_path / "run"
     real_save = lm_module.atomic_save
@@ -394,9 +401,10 @@ def _digits_csv(path: Path, n: int = 600) -> Path:
 
 
 def _digits_command(data: Path, run: Path, epochs: int, model: str) -> Callable[[bool], list[str]]:
-    base = [sys.executable, "-m", "rnnkit.cli", "recipe", "digits", "--data", str(data), "--out", str(run), "--model", model,
-            "--hidden-size", "64", "--batch-size", "16", "--epochs", str(epochs), "--patience", "0", "--dev-fraction", "0.2",
-            "--max-minutes", "1000", "--threads", "1", "--no-progress", "--log-every", "1", "--save-every", "1"]
+    base = [sys.executable, "-m", "rnnkit.cli", "recipe", "digits", "--data", str(data), "--out", str(run), "--model",
+            model, "--hidden-size", "64", "--batch-size", "16", "--epochs", str(epochs), "--patience", "0",
+            "--dev-fraction", "0.2", "--max-minutes", "1000", "--threads", "1", "--no-progress", "--log-every", "1",
+            "--save-every", "1"]
     return lambda resume: base + ["--resume"]  # --resume starts afresh while there is no last.pt
 
 
@@ -412,7 +420,8 @@ def _assert_recipe_runs_equal(run: Path, whole: Path) -> None:
     for sub in (Path("."), Path("flat")):
         if not (whole / sub / "last.pt").exists():
             continue
-        assert log_rows(run / sub / "metrics.jsonl") == log_rows(whole / sub / "metrics.jsonl"), sub  # every step and epoch
+        # every step and epoch
+        assert log_rows(run / sub / "metrics.jsonl") == log_rows(whole / sub / "metrics.jsonl"), sub
         for name in ("best.pt", "last.pt"):
             ours, theirs = load_checkpoint(run / sub / name), load_checkpoint(whole / sub / name)
             assert (ours["epoch"], ours["step"]) == (theirs["epoch"], theirs["step"]), (sub, name)
@@ -422,7 +431,8 @@ def _assert_recipe_runs_equal(run: Path, whole: Path) -> None:
         summary["config"] = {k: v for k, v in summary["config"].items() if k not in ("out", "resume")}
         summary["history"] = [{k: v for k, v in row.items() if k != "seconds"} for row in summary["history"]]
         summary["pictures"] = [Path(p).name for p in summary["pictures"]]
-    assert {k: v for k, v in ours.items() if "seconds" not in k} == {k: v for k, v in theirs.items() if "seconds" not in k}
+    assert {k: v for k,
+            v in ours.items() if "seconds" not in k} == {k: v for k, v in theirs.items() if "seconds" not in k}
 
 
 def _report(kills: list[Kill]) -> None:
@@ -431,7 +441,8 @@ def _report(kills: list[Kill]) -> None:
 
 
 def in_process(command: list[str]) -> None:
-    """Run ``python -m rnnkit.cli ARGS`` as ``main(ARGS)`` here: the same arithmetic (one thread, same code), no launch."""
+    """Run ``python -m rnnkit.cli ARGS`` as ``main(ARGS)`` here: the same arithmetic (one thread, same code), no
+    launch."""
     assert command[1:3] == ["-m", "rnnkit.cli"]
     assert main(command[3:]) == 0
 
@@ -441,8 +452,8 @@ def test_recipe_survives_sigkill(tmp_path: Path):
     (in this process, as the uninterrupted run it is compared with)."""
     data = _digits_csv(tmp_path / "digits.csv", n=300)
     in_process([c for c in _digits_command(data, tmp_path / "whole", epochs=2, model="rows")(False) if c != "--resume"])
-    kills = train_with_kills(_digits_command(data, tmp_path / "run", epochs=2, model="rows"), tmp_path / "run", kills=1, seed=1,
-                             check=_check_recipe, max_rows_per_life=20, shares=(0.0, 1.0), last_life=in_process)
+    kills = train_with_kills(_digits_command(data, tmp_path / "run", epochs=2, model="rows"), tmp_path / "run", kills=1,
+                             seed=1, check=_check_recipe, max_rows_per_life=20, shares=(0.0, 1.0), last_life=in_process)
     _report(kills)
     assert len(kills) == 1
     _assert_recipe_runs_equal(tmp_path / "run", tmp_path / "whole")
@@ -452,13 +463,13 @@ def test_recipe_survives_sigkill(tmp_path: Path):
 def test_recipe_survives_many_sigkills(tmp_path: Path):
     """Ten kills of a digits run (the rows model, then the flat baseline), each resumed with --resume."""
     data = _digits_csv(tmp_path / "digits.csv")
-    whole = subprocess.run([c for c in _digits_command(data, tmp_path / "whole", epochs=5, model="rows")(False) if c != "--resume"],
-                           env=ENV, capture_output=True, text=True)
+    whole = subprocess.run([c for c in _digits_command(data, tmp_path / "whole", epochs=5, model="rows")(False) if c
+                            != "--resume"], env=ENV, capture_output=True, text=True)
     assert whole.returncode == 0, whole.stdout[-2000:]
     # the run logs 125 rows (120 steps, 5 epochs; the flat baseline logs none): lives of at most 15 new rows
     # leave room for ten kills
-    kills = train_with_kills(_digits_command(data, tmp_path / "run", epochs=5, model="rows"), tmp_path / "run", kills=10, seed=2,
-                             check=_check_recipe, max_rows_per_life=15)
+    kills = train_with_kills(_digits_command(data, tmp_path / "run", epochs=5, model="rows"), tmp_path / "run",
+                             kills=10, seed=2, check=_check_recipe, max_rows_per_life=15)
     _report(kills)
     assert len(kills) == 10
     assert any(k.landed.startswith("inside atomic_save") for k in kills)
@@ -471,17 +482,19 @@ LM_STEPS = 120
 def _words_text(path: Path) -> Path:
     """Seeded random sentences from a small vocabulary: a char-LM keeps improving on it for hundreds of steps."""
     g = random.Random(0)
-    words = ["the", "a", "quick", "lazy", "brown", "red", "fox", "dog", "cat", "jumps", "runs", "over", "under", "near", "river", "hill", "and", "then"]
+    words = ["the", "a", "quick", "lazy", "brown", "red", "fox", "dog", "cat", "jumps", "runs", "over", "under", "near",
+             "river", "hill", "and", "then"]
     path.write_text("".join(" ".join(g.choice(words) for _ in range(g.randint(4, 9))) + ".\n" for _ in range(3000)))
     return path
 
 
 def _lm_command(text: Path, run: Path) -> Callable[[bool], list[str]]:
-    fresh = [sys.executable, "-m", "rnnkit.cli", "train", "charlm", "--text", str(text), "--out", str(run), "--no-progress",
-             "--max-steps", str(LM_STEPS), "--eval-every", "4", "--log-every", "1", "--eval-chars", "2000", "--warmup-steps", "10",
-             "--batch-size", "8", "--bptt", "32", "--hidden-size", "96", "--embedding-size", "16", "--num-layers", "2",
-             "--dropout", "0.1"]
-    resume = [sys.executable, "-m", "rnnkit.cli", "train", "charlm", "--resume", str(run), "--no-progress"]  # its settings come from last.pt
+    fresh = [sys.executable, "-m", "rnnkit.cli", "train", "charlm", "--text", str(text), "--out", str(run),
+             "--no-progress", "--max-steps", str(LM_STEPS), "--eval-every", "4", "--log-every", "1", "--eval-chars",
+             "2000", "--warmup-steps", "10", "--batch-size", "8", "--bptt", "32", "--hidden-size", "96",
+             "--embedding-size", "16", "--num-layers", "2", "--dropout", "0.1"]
+    # its settings come from last.pt
+    resume = [sys.executable, "-m", "rnnkit.cli", "train", "charlm", "--resume", str(run), "--no-progress"]
     return lambda has_checkpoint: resume if has_checkpoint else fresh
 
 
@@ -504,11 +517,13 @@ def test_charlm_survives_many_sigkills(tmp_path: Path):
     whole = subprocess.run(_lm_command(text, tmp_path / "whole")(False), env=ENV, capture_output=True, text=True)
     assert whole.returncode == 0, whole.stdout[-2000:]
     run = tmp_path / "run"
-    kills = train_with_kills(_lm_command(text, run), run, kills=10, seed=3, check=_check_lm, finished=_lm_finished, max_rows_per_life=15)
+    kills = train_with_kills(_lm_command(text, run), run, kills=10, seed=3, check=_check_lm, finished=_lm_finished,
+                             max_rows_per_life=15)
     _report(kills)
     assert len(kills) == 10
     assert any(k.landed.startswith("inside atomic_save") for k in kills)
-    assert log_rows(run / "metrics.jsonl") == log_rows(tmp_path / "whole" / "metrics.jsonl")  # every loss, grad norm, val loss
+    # every loss, grad norm, val loss
+    assert log_rows(run / "metrics.jsonl") == log_rows(tmp_path / "whole" / "metrics.jsonl")
     for name in ("best.pt", "last.pt"):
         ours, theirs = load_checkpoint(run / name), load_checkpoint(tmp_path / "whole" / name)
         assert ours["step"] == theirs["step"], name

@@ -54,9 +54,11 @@ def log_g(x: Tensor) -> Tensor:
 
 
 def mingru_step(
-    x: Tensor, h_prev: Tensor, weight_ih: Tensor, bias_ih: Tensor | None = None, record: dict[str, Tensor] | None = None,
+    x: Tensor, h_prev: Tensor, weight_ih: Tensor, bias_ih: Tensor | None = None,
+    record: dict[str, Tensor] | None = None,
 ) -> Tensor:
-    """One minGRU step. Shapes: x (B, I), h_prev (B, H), weight_ih (2H, I). ``record`` receives z and h~. Returns h (B, H)."""
+    """One minGRU step. Shapes: x (B, I), h_prev (B, H), weight_ih (2H, I). ``record`` receives z and h~. Returns h (B,
+    H)."""
     k_z, k_h = F.linear(x, weight_ih, bias_ih).chunk(2, dim=-1)  # (B, H) each
     z = torch.sigmoid(k_z)  # (1)
     h_tilde = g(k_h)  # (2)
@@ -67,9 +69,11 @@ def mingru_step(
 
 
 def minlstm_step(
-    x: Tensor, h_prev: Tensor, weight_ih: Tensor, bias_ih: Tensor | None = None, record: dict[str, Tensor] | None = None,
+    x: Tensor, h_prev: Tensor, weight_ih: Tensor, bias_ih: Tensor | None = None,
+    record: dict[str, Tensor] | None = None,
 ) -> Tensor:
-    """One minLSTM step. Shapes: x (B, I), h_prev (B, H), weight_ih (3H, I). ``record`` receives f', i', h~. Returns h (B, H)."""
+    """One minLSTM step. Shapes: x (B, I), h_prev (B, H), weight_ih (3H, I). ``record`` receives f', i', h~. Returns h
+    (B, H)."""
     k_f, k_i, k_h = F.linear(x, weight_ih, bias_ih).chunk(3, dim=-1)  # (B, H) each
     f = torch.sigmoid(k_f)  # (4)
     i = torch.sigmoid(k_i)  # (5)

@@ -118,21 +118,20 @@ def check_cell_call(cell: nn.Module, input: Tensor, states: tuple[Tensor, ...]) 
     if not isinstance(input, Tensor):
         raise TypeError(f"{name}: expected a floating-point tensor input, got {type(input).__name__}.")
     if not input.is_floating_point():
-        raise DtypeError(
-            f"{name}: expected a floating-point tensor input, got dtype {input.dtype}. Embed token ids first (torch.nn.Embedding)."
-        )
+        raise DtypeError(f"{name}: expected a floating-point tensor input, got dtype {input.dtype}. Embed token ids "
+                         "first (torch.nn.Embedding).")
     if input.dim() not in (1, 2) or input.size(-1) != cell.input_size:
-        raise ShapeError(
-            f"{name}: expected input of shape (B, {cell.input_size}) or ({cell.input_size},), got {tuple(input.shape)}. "
-            "A cell takes one time step; for whole sequences use the layers (rnnkit.LSTM, GRU, RNN)."
-        )
+        raise ShapeError(f"{name}: expected input of shape (B, {cell.input_size}) or ({cell.input_size},), got "
+                         f"{tuple(input.shape)}. "
+                         "A cell takes one time step; for whole sequences use the layers (rnnkit.LSTM, GRU, RNN).")
     expected = (*input.shape[:-1], cell.hidden_size)
     for k, state in enumerate(states):
         what = "hx" if len(states) == 1 else ("h_0", "c_0")[k]
         if not isinstance(state, Tensor):
             raise StateTypeError(f"{name}: {what} must be a torch.Tensor, got {type(state).__name__}.")
         if tuple(state.shape) != expected:
-            raise ShapeError(f"{name}: expected {what} of shape {expected} to go with input {tuple(input.shape)}, got {tuple(state.shape)}.")
+            raise ShapeError(f"{name}: expected {what} of shape {expected} to go with input {tuple(input.shape)}, got "
+                             f"{tuple(state.shape)}.")
     if torch.is_autocast_enabled(input.device.type):  # autocast converts by itself
         return
     weight = cell.weight_ih

@@ -10,4 +10,5 @@ from rnnkit.export.onnx_graph import layer_graphs
 from rnnkit.export.seq2seq import seq2seq_onnx
 from rnnkit.export.tagger import tagger_onnx
 
-__all__ = ["charlm_onnx", "charlm_torchscript", "classifier_onnx", "export_run", "layer_graphs", "seq2seq_onnx", "tagger_onnx"]
+__all__ = ["charlm_onnx", "charlm_torchscript", "classifier_onnx", "export_run", "layer_graphs", "seq2seq_onnx",
+           "tagger_onnx"]

@@ -44,10 +44,12 @@ def describe(model: CharLM, fmt: str) -> dict[str, Any]:
     state = "h (L, B, H)" + (", c (L, B, H)" if lstm else "")
     return {
         "format": f"rnnkit.charlm.{fmt}/1", "config": dataclasses.asdict(c), "vocab": model.vocab.chars,
-        "sequence": {"inputs": "ids (B, T) int64, lengths (B,) int64, " + state.replace("h (", "h0 (").replace("c (", "c0 ("),
+        "sequence": {"inputs": "ids (B, T) int64, lengths (B,) int64, "
+                     + state.replace("h (", "h0 (").replace("c (", "c0 ("),
                      "outputs": "logits (B, T, V), h_n" + (", c_n" if lstm else "")},
         "step": {"inputs": "ids (B,) int64, " + state, "outputs": "logits (B, V), h_new" + (", c_new" if lstm else "")},
-        "prime": "an empty prime starts from the id of '\\n' (or 0); the state is the sequence graph's over all but the prime's last character",
+        "prime": "an empty prime starts from the id of '\\n' (or 0); the state is the sequence graph's over all but "
+                 "the prime's last character",
         "sampling": SAMPLING,
     }
 
@@ -58,12 +60,13 @@ def charlm_onnx(model: CharLM) -> dict[str, onnx.ModelProto]:
     c = model.config
     L, H, V, lstm = c.num_layers, c.hidden_size, c.vocab_size, c.cell == "lstm"
     info = describe(model, "onnx")
-    meta = {"rnnkit.kind": "charlm", "rnnkit.vocab": json.dumps(info["vocab"]), "rnnkit.config": json.dumps(info["config"]),
-            "rnnkit.sampling": SAMPLING}
+    meta = {"rnnkit.kind": "charlm", "rnnkit.vocab": json.dumps(info["vocab"]),
+            "rnnkit.config": json.dumps(info["config"]), "rnnkit.sampling": SAMPLING}
     graphs = {}
     # the whole sequence: embedding -> stack (a Scan over time) -> head
     g = Graph()
-    emb, w, b = g.tensor(model.embedding.weight, "embedding"), g.tensor(model.head.weight, "head_w", True), g.tensor(model.head.bias, "head_b")
+    emb, w, b = g.tensor(model.embedding.weight,
+                         "embedding"), g.tensor(model.head.weight, "head_w", True), g.tensor(model.head.bias, "head_b")
     x = g.op("Gather", [emb, "ids"], axis=0)  # (B, T, E)
     out, h_n, c_n = stack_sequence(g, rnn, x, "lengths", "h0", "c0" if lstm else None)
     g.nodes.append(helper.make_node("Add", [g.op("MatMul", [out, w]), b], ["logits"]))
@@ -73,7 +76,8 @@ def charlm_onnx(model: CharLM) -> dict[str, onnx.ModelProto]:
     graphs["sequence"] = model_proto(g, ins, outs, "rnnkit_charlm_sequence", meta)
     # one step: the state goes in and comes out, so the caller owns it
     s = Graph()
-    emb, w, b = s.tensor(model.embedding.weight, "embedding"), s.tensor(model.head.weight, "head_w", True), s.tensor(model.head.bias, "head_b")
+    emb, w, b = s.tensor(model.embedding.weight,
+                         "embedding"), s.tensor(model.head.weight, "head_w", True), s.tensor(model.head.bias, "head_b")
     x = s.op("Gather", [emb, "ids"], axis=0)  # (B, E)
     y, h_new, c_new = stack_step(s, rnn, x, "h", "c" if lstm else None)
     s.nodes.append(helper.make_node("Add", [s.op("MatMul", [y, w]), b], ["logits"]))

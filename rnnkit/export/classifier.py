@@ -37,8 +37,9 @@ def classifier_onnx(model: ManyToOne, metadata: dict[str, str] | None = None) ->
         x, first = "inputs", value("inputs", ["B", "T", c.input_size])
     # the initial state is zero: built from the batch size so the graph has only the inputs a caller has
     B = g.op("Gather", [g.op("Shape", ["lengths"]), g.const(0, "zero", np.int64)], axis=0)
-    zeros_shape = g.op("Concat", [g.const([L * D], "ld", np.int64), g.op("Unsqueeze", [B, g.const([0], "axes", np.int64)]),
-                                  g.const([H], "h", np.int64)], axis=0)
+    zeros_shape = g.op("Concat",
+                       [g.const([L * D], "ld", np.int64), g.op("Unsqueeze", [B, g.const([0], "axes", np.int64)]),
+                        g.const([H], "h", np.int64)], axis=0)
     h0 = g.op("ConstantOfShape", [zeros_shape], value=helper.make_tensor("z", TensorProto.FLOAT, [1], [0.0]))
     outputs, h_n, _ = stack_sequence(g, rnn, x, "lengths", h0, h0 if rnn.mode == "lstm" else None)  # (B, T, D*H)
     T = g.op("Gather", [g.op("Shape", [outputs]), g.const(1, "one", np.int64)], axis=0)
@@ -51,7 +52,8 @@ def classifier_onnx(model: ManyToOne, metadata: dict[str, str] | None = None) ->
         pooled = g.op("Reshape", [g.op("Transpose", [top], perm=[1, 0, 2]), g.const([0, D * H], "shape", np.int64)])
     elif c.pooling == "mean":  # padding is zero, so the sum is over the real steps
         total = g.op("ReduceSum", [outputs, g.const([1], "axes", np.int64)], keepdims=0)  # (B, D*H)
-        pooled = g.op("Div", [total, g.op("Unsqueeze", [g.op("Cast", ["lengths"], to=TensorProto.FLOAT), g.const([1], "axes", np.int64)])])
+        pooled = g.op("Div", [total, g.op("Unsqueeze", [g.op("Cast", ["lengths"], to=TensorProto.FLOAT),
+                                                        g.const([1], "axes", np.int64)])])
     elif c.pooling == "max":
         mask3 = g.op("Unsqueeze", [mask, g.const([2], "axes", np.int64)])  # (B, T, 1)
         masked = g.op("Where", [mask3, outputs, g.const(-np.inf, "minus_inf")])
@@ -61,10 +63,12 @@ def classifier_onnx(model: ManyToOne, metadata: dict[str, str] | None = None) ->
         a = model.attention
         hidden = g.op("Tanh", [g.op("Add", [g.op("MatMul", [outputs, g.tensor(a.proj.weight, "att_w", True)]),
                                             g.tensor(a.proj.bias, "att_b")])])
-        scores = g.op("Squeeze", [g.op("MatMul", [hidden, g.tensor(a.query.weight, "att_v", True)]), g.const([2], "axes", np.int64)])
+        scores = g.op("Squeeze", [g.op("MatMul", [hidden, g.tensor(a.query.weight, "att_v", True)]),
+                                  g.const([2], "axes", np.int64)])
         weights = g.op("Softmax", [g.op("Where", [mask, scores, g.const(-np.inf, "minus_inf")])], axis=1)  # (B, T)
-        pooled = g.op("Squeeze", [g.op("MatMul", [g.op("Unsqueeze", [weights, g.const([1], "axes", np.int64)]), outputs]),
-                                  g.const([1], "axes", np.int64)])  # (B, D*H)
+        # (B, D*H)
+        pooled = g.op("Squeeze", [g.op("MatMul", [g.op("Unsqueeze", [weights, g.const([1], "axes", np.int64)]),
+                                                  outputs]), g.const([1], "axes", np.int64)])
     g.nodes.append(helper.make_node("Add", [g.op("MatMul", [pooled, g.tensor(model.head.weight, "head_w", True)]),
                                             g.tensor(model.head.bias, "head_b")], ["logits"]))
     meta = {"rnnkit.kind": "classifier", **(metadata or {})}
@@ -77,8 +81,10 @@ def describe_text_classifier(task: str, vocab: dict[str, Any], classes: list[str
     from rnnkit.recipes.text import TokenVocab
 
     words = TokenVocab.from_dict(vocab)
-    return {"format": "rnnkit.classifier.onnx/1", "task": task, "classes": classes,
-            "vocab": list(words.itos), "unk_id": words.unk_id, "max_len": max_len,
-            "tokenize": "rnnkit.recipes.text.tokenize: lower-cased, words (with inner apostrophes or hyphens) and single punctuation marks",
-            "inputs": "inputs (B, T) int64 word ids (at least one per text: an empty text is [unk_id]), lengths (B,) int64",
-            "outputs": "logits (B, C); softmax over C gives the class probabilities"}
+    return {"format": "rnnkit.classifier.onnx/1", "task": task, "classes": classes, "vocab": list(words.itos),
+            "unk_id": words.unk_id, "max_len": max_len,
+            "tokenize": "rnnkit.recipes.text.tokenize: lower-cased, words (with inner apostrophes or hyphens) and "
+                        "single punctuation marks",
+                        "inputs": "inputs (B, T) int64 word ids (at least one per text: an empty text is [unk_id]), "
+                                  "lengths (B,) int64",
+                                  "outputs": "logits (B, C); softmax over C gives the class probabilities"}

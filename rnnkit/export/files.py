@@ -102,14 +102,18 @@ def _export_translate(run_dir: str | Path, out: Path, sidecar: Path) -> list[Pat
     onnx.save(graphs["encoder"], out)
     onnx.save(graphs["decoder"], decoder)
     c = model.config
-    info = {"format": "rnnkit.seq2seq.onnx/1", "task": "translate", "files": {"encoder": out.name, "decoder": decoder.name},
-            "bos_id": c.bos_id, "eos_id": c.eos_id, "max_length": c.max_length, "max_tokens": getattr(run.config, "max_tokens", None),
+    info = {"format": "rnnkit.seq2seq.onnx/1", "task": "translate",
+            "files": {"encoder": out.name, "decoder": decoder.name}, "bos_id": c.bos_id, "eos_id": c.eos_id,
+            "max_length": c.max_length, "max_tokens": getattr(run.config, "max_tokens", None),
             "source_tokenizer": run.meta["source_tokenizer"], "target_tokenizer": run.meta["target_tokenizer"],
-            "encoder": "inputs (B, S) int64 source subword ids (at most max_tokens; an empty sentence is [<unk>]), lengths (B,) "
-                       "-> memory, mask, h[, c]",
-            "decoder": "tokens (B,), h[, c], memory, mask -> logits (B, V), h_new[, c_new], weights (B, S): start from bos_id, "
-                       "feed each step's argmax back, stop at eos_id or after min(max_length, 2 * source length + 10) steps "
-                       "(greedy, as rnnkit translate --beam 1); decode the ids with the target tokenizer, specials dropped"}
+            "encoder": "inputs (B, S) int64 source subword ids (at most max_tokens; an empty sentence is [<unk>]), "
+                       "lengths (B,) " "-> memory, mask, h[, c]",
+                       "decoder": "tokens (B,), h[, c], memory, mask -> logits (B, V), h_new[, c_new], weights (B, S): "
+                                  "start from bos_id, "
+                                  "feed each step's argmax back, stop at eos_id or after min(max_length, 2 * source "
+                                  "length + 10) steps "
+                                  "(greedy, as rnnkit translate --beam 1); decode the ids with the target tokenizer, "
+                                  "specials dropped"}
     sidecar.write_text(json.dumps(info, indent=1) + "\n")
     return [out, decoder, sidecar]
 
@@ -124,20 +128,25 @@ def _export_tagger(run_dir: str | Path, out: Path, sidecar: Path) -> list[Path]:
 
     model, vocabs = run.model, run.meta["vocabs"]
     assert isinstance(model, Tagger)
-    onnx.save(tagger_onnx(model, {"rnnkit.task": run.recipe.name, "rnnkit.tags": json.dumps(vocabs["tags"]["itos"])}), out)
+    onnx.save(tagger_onnx(model, {"rnnkit.task": run.recipe.name, "rnnkit.tags": json.dumps(vocabs["tags"]["itos"])}),
+              out)
     crf = model.tagger.crf  # None without a CRF
     chars = vocabs["chars"]
     info: dict[str, Any] = {
         "format": "rnnkit.tagger.onnx/1", "task": run.recipe.name, "files": {"model": out.name},
-        "tags": vocabs["tags"]["itos"], "words": vocabs["words"]["itos"], "words_unk_id": vocabs["words"]["itos"].index(vocabs["words"]["unk"]),
+        "tags": vocabs["tags"]["itos"], "words": vocabs["words"]["itos"],
+        "words_unk_id": vocabs["words"]["itos"].index(vocabs["words"]["unk"]),
         "chars": chars["itos"] if chars else None, "chars_unk_id": chars["itos"].index(chars["unk"]) if chars else None,
         "max_word": MAX_WORD,
-        "inputs": "words (B, T): ids of each token lower-cased with every digit as 0 (unknown: words_unk_id); cases (B, T): "
-                  "0 lower/other, 1 Capitalised, 2 UPPER, 3 no letters; chars (B, T, W) (when chars is not null): ids of the "
+        "inputs": "words (B, T): ids of each token lower-cased with every digit as 0 (unknown: words_unk_id); cases "
+                  "(B, T): "
+                  "0 lower/other, 1 Capitalised, 2 UPPER, 3 no letters; chars (B, T, W) (when chars is not null): ids "
+                  "of the "
                   "first max_word characters of each token, 0-padded (unknown: chars_unk_id); lengths (B,)",
         "outputs": "emissions (B, T, K): " + ("Viterbi over them with crf's transitions[i][j] (i -> j), start and end"
                                               if crf is not None else "argmax is the tag, softmax its probability"),
-        "crf": None if crf is None else {"transitions": crf.transitions.tolist(), "start": crf.start.tolist(), "end": crf.end.tolist()},
+        "crf": None if crf is None
+        else {"transitions": crf.transitions.tolist(), "start": crf.start.tolist(), "end": crf.end.tolist()},
     }
     sidecar.write_text(json.dumps(info, indent=1) + "\n")
     return [out, sidecar]
@@ -155,10 +164,11 @@ def _export_sequence_classifier(run_dir: str | Path, name: str, out: Path, sidec
                          "models of the classifier, tagger, translate, gesture and digits (by rows) recipes are.")
     onnx.save(classifier_onnx(run.model, {"rnnkit.task": name}), out)
     c = run.model.config
-    info = {"format": "rnnkit.sequence_classifier.onnx/1", "task": name, "files": {"model": out.name},
-            "meta": run.meta, "config": dataclasses.asdict(run.config),
+    info = {"format": "rnnkit.sequence_classifier.onnx/1", "task": name, "files": {"model": out.name}, "meta": run.meta,
+            "config": dataclasses.asdict(run.config),
             "inputs": (f"inputs (B, T, {c.input_size}) float features prepared as the {name} recipe prepares them "
                        "(see meta: e.g. its mean/std or scale), lengths (B,) int64"),
-            "outputs": f"logits (B, {c.num_outputs})" + ("; softmax gives the class probabilities" if c.task == "classification" else "")}
+                       "outputs": f"logits (B, {c.num_outputs})"
+                       + ("; softmax gives the class probabilities" if c.task == "classification" else "")}
     sidecar.write_text(json.dumps(info, indent=1, default=str) + "\n")
     return [out, sidecar]

@@ -70,7 +70,8 @@ def _affine(g: Graph, x: str, w_t: str, b: str | None) -> str:
 def _params(g: Graph, layer: RecurrentBase, l: int, d: int) -> dict[str, str | None]:
     p = layer.direction_params(l, d)
     return {"w_ih": g.weight(p.weight_ih, "w_ih", True), "w_hh": g.weight(p.weight_hh, "w_hh", True),
-            "b_ih": g.weight(p.bias_ih, "b_ih"), "b_hh": g.weight(p.bias_hh, "b_hh"), "w_hr": g.weight(p.weight_hr, "w_hr", True)}
+            "b_ih": g.weight(p.bias_ih, "b_ih"), "b_hh": g.weight(p.bias_hh, "b_hh"),
+            "w_hr": g.weight(p.weight_hr, "w_hr", True)}
 
 
 def cell_step(g: Graph, mode: str, H: int, p: dict[str, Any], x: str, h: str, c: str | None) -> tuple[str, str | None]:
@@ -129,7 +130,8 @@ def _direction(g: Graph, layer: RecurrentBase, l: int, d: int, x: str, mask: str
     return out, outs[0], (outs[1] if is_lstm else None)
 
 
-def stack_sequence(g: Graph, layer: RecurrentBase, x: str, lengths: str, h0: str, c0: str | None) -> tuple[str, str, str | None]:
+def stack_sequence(g: Graph, layer: RecurrentBase, x: str, lengths: str, h0: str,
+                   c0: str | None) -> tuple[str, str, str | None]:
     """The whole stack on x (B, T, I): output (B, T, D*H_out), h_n (L*D, B, H_out), c_n (L*D, B, H) or None."""
     _check_exportable(layer)
     xt = g.op("Transpose", [x], perm=[1, 0, 2])  # (T, B, I)
@@ -161,7 +163,8 @@ def stack_step(g: Graph, layer: RecurrentBase, x: str, h: str, c: str | None) ->
     """One step of the whole (unidirectional) stack: x (B, I), h (L, B, H_out), c -> top output (B, H_out), h', c'."""
     _check_exportable(layer)
     if layer.bidirectional:
-        raise ValueError("export: a bidirectional layer has no step graph (its reverse direction needs the whole sequence).")
+        raise ValueError("export: a bidirectional layer has no step graph (its reverse direction needs the whole "
+                         "sequence).")
     hs, cs = [], []
     for l in range(layer.num_layers):
         k = g.const(l, "k", np.int64)

@@ -15,8 +15,10 @@ from pathlib import Path
 import numpy as np
 
 
-def distribution(logits: np.ndarray, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None) -> np.ndarray:
-    """Probabilities (V,) from logits (V,): tempered, cut to the top-k, then to the top-p nucleus (as next_char_distribution)."""
+def distribution(logits: np.ndarray, temperature: float = 1.0, top_k: int | None = None,
+                 top_p: float | None = None) -> np.ndarray:
+    """Probabilities (V,) from logits (V,): tempered, cut to the top-k, then to the top-p nucleus (as
+    next_char_distribution)."""
     z = logits.astype(np.float32) / np.float32(temperature)
     if top_k is not None:
         kth = np.sort(z)[::-1][min(top_k, z.size) - 1]
@@ -44,10 +46,12 @@ class OnnxCharLM:
         options = ort.SessionOptions()
         if threads is not None:
             options.intra_op_num_threads = threads
-        if not spin:  # onnxruntime's idle threads busy-wait by default, taking the CPU from anything else in the process
+        # onnxruntime's idle threads busy-wait by default, taking the CPU from anything else in the process
+        if not spin:
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.sequence = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        self.step_session = ort.InferenceSession(str(path.with_suffix(".step.onnx")), options, providers=["CPUExecutionProvider"])
+        self.step_session = ort.InferenceSession(str(path.with_suffix(".step.onnx")), options,
+                                                 providers=["CPUExecutionProvider"])
         meta = self.sequence.get_modelmeta().custom_metadata_map
         self.chars: list[str] = json.loads(meta["rnnkit.vocab"])
         self.config = json.loads(meta["rnnkit.config"])
@@ -63,7 +67,8 @@ class OnnxCharLM:
         state = self.zero_state(1)
         if not ids:
             return state
-        feeds = {"ids": np.array([ids], dtype=np.int64), "lengths": np.array([len(ids)], dtype=np.int64), "h0": state["h"]}
+        feeds = {"ids": np.array([ids], dtype=np.int64), "lengths": np.array([len(ids)], dtype=np.int64),
+                 "h0": state["h"]}
         if self.lstm:
             feeds["c0"] = state["c"]
         outs = self.sequence.run(None, feeds)

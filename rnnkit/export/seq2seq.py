@@ -45,25 +45,30 @@ def seq2seq_onnx(model: Seq2Seq, metadata: dict[str, str] | None = None) -> dict
     if model.inputs.embedding is None:
         raise ValueError("seq2seq_onnx: the model reads real-valued inputs; only token-id encoders are exported.")
     L, H, D, lstm = c.num_layers, c.hidden_size, encoder.num_directions, c.cell == "lstm"
-    meta = {"rnnkit.kind": "seq2seq", "rnnkit.bos_id": str(c.bos_id), "rnnkit.eos_id": str(c.eos_id), **(metadata or {})}
+    meta = {"rnnkit.kind": "seq2seq", "rnnkit.bos_id": str(c.bos_id), "rnnkit.eos_id": str(c.eos_id),
+            **(metadata or {})}
 
     # ---- the encoder --------------------------------------------------------------------------
     g = Graph()
     x = g.op("Gather", [g.tensor(model.inputs.embedding.weight, "src_embedding"), "inputs"], axis=0)  # (B, S, E)
     B = g.op("Gather", [g.op("Shape", ["lengths"]), g.const(0, "zero", np.int64)], axis=0)
-    shape = g.op("Concat", [g.const([L * D], "ld", np.int64), g.op("Unsqueeze", [B, _axes(g, 0)]), g.const([H], "h", np.int64)], axis=0)
+    shape = g.op("Concat", [g.const([L * D], "ld", np.int64), g.op("Unsqueeze", [B, _axes(g, 0)]),
+                            g.const([H], "h", np.int64)], axis=0)
     zeros = g.op("ConstantOfShape", [shape], value=helper.make_tensor("z", TensorProto.FLOAT, [1], [0.0]))
     outputs, h_n, c_n = stack_sequence(g, encoder, x, "lengths", zeros, zeros if lstm else None)  # (B, S, D*H)
     S = g.op("Gather", [g.op("Shape", [outputs]), g.const(1, "one", np.int64)], axis=0)
     steps = g.op("Range", [g.const(0, "zero", np.int64), S, g.const(1, "one", np.int64)])
-    mask = g.op("Less", [g.op("Unsqueeze", [steps, _axes(g, 0)]), g.op("Unsqueeze", ["lengths", _axes(g, 1)])])  # (B, S)
+    # (B, S)
+    mask = g.op("Less", [g.op("Unsqueeze", [steps, _axes(g, 0)]), g.op("Unsqueeze", ["lengths", _axes(g, 1)])])
     g.nodes.append(helper.make_node("Identity", [mask], ["mask"]))
     keep = g.op("Unsqueeze", [g.op("Cast", [mask], to=TensorProto.FLOAT), _axes(g, 2)])  # (B, S, 1)
-    g.nodes.append(helper.make_node("Mul", [_linear(g, outputs, model.memory, "memory"), keep], ["memory"]))  # zero on padding
+    # zero on padding
+    g.nodes.append(helper.make_node("Mul", [_linear(g, outputs, model.memory, "memory"), keep], ["memory"]))
 
     def per_layer(s: str) -> str:  # (L*D, B, H) -> (L, B, D*H): directions side by side
         four = g.op("Reshape", [s, g.const([L, D, -1, H], "shape", np.int64)])  # (L, D, B, H)
-        return g.op("Reshape", [g.op("Transpose", [four], perm=[0, 2, 1, 3]), g.const([L, 0, D * H], "shape", np.int64)])
+        return g.op("Reshape",
+                    [g.op("Transpose", [four], perm=[0, 2, 1, 3]), g.const([L, 0, D * H], "shape", np.int64)])
 
     g.nodes.append(helper.make_node("Tanh", [_linear(g, per_layer(h_n), model.bridge_h, "bridge_h")], ["h"]))
     ins = [value("inputs", ["B", "S"], TensorProto.INT64), value("lengths", ["B"], TensorProto.INT64)]
@@ -84,12 +89,15 @@ def seq2seq_onnx(model: Seq2Seq, metadata: dict[str, str] | None = None) -> dict
         if a.kind == "additive":
             q = s.op("Unsqueeze", [_linear(s, y, a.w_query, "att_q"), _axes(s, 1)])  # (B, 1, A)
             k = _linear(s, "memory", a.w_key, "att_k")  # (B, S, A)
-            scores = s.op("Squeeze", [_linear(s, s.op("Tanh", [s.op("Add", [q, k])]), a.v, "att_v"), _axes(s, 2)])  # (B, S)
+            # (B, S)
+            scores = s.op("Squeeze", [_linear(s, s.op("Tanh", [s.op("Add", [q, k])]), a.v, "att_v"), _axes(s, 2)])
         else:
             keys = "memory" if a.kind == "dot" else _linear(s, "memory", a.w_key, "att_k")  # (B, S, H)
-            scores = s.op("Squeeze", [s.op("MatMul", [keys, s.op("Unsqueeze", [y, _axes(s, 2)])]), _axes(s, 2)])  # (B, S)
+            # (B, S)
+            scores = s.op("Squeeze", [s.op("MatMul", [keys, s.op("Unsqueeze", [y, _axes(s, 2)])]), _axes(s, 2)])
         weights = s.op("Softmax", [s.op("Where", ["mask", scores, s.const(-np.inf, "minus_inf")])], axis=1)  # (B, S)
-        context = s.op("Squeeze", [s.op("MatMul", [s.op("Unsqueeze", [weights, _axes(s, 1)]), "memory"]), _axes(s, 1)])  # (B, H)
+        # (B, H)
+        context = s.op("Squeeze", [s.op("MatMul", [s.op("Unsqueeze", [weights, _axes(s, 1)]), "memory"]), _axes(s, 1)])
         y = s.op("Tanh", [_linear(s, s.op("Concat", [y, context], axis=1), model.combine, "combine")])  # a_t
     else:  # no attention: the weights say so by being all zero
         weights = s.op("Mul", [s.op("Cast", ["mask"], to=TensorProto.FLOAT), s.const(0.0, "zero")])

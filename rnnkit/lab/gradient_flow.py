@@ -34,7 +34,8 @@ from rnnkit.utils.plotting import new_figure
 
 
 def state_gradients(
-    layer: RecurrentBase, x: Tensor, loss_fn: Callable[[Tensor], Tensor], hx: Tensor | tuple[Tensor, Tensor] | None = None,
+    layer: RecurrentBase, x: Tensor, loss_fn: Callable[[Tensor], Tensor],
+    hx: Tensor | tuple[Tensor, Tensor] | None = None,
 ) -> dict[str, Tensor]:
     """Per-sequence norms of dL/dh_t (and dL/dc_t for an LSTM) at every step of every layer.
 
@@ -96,9 +97,13 @@ class GradientFlowConfig:
     cells: str = field(default="rnn,lstm,gru", metadata={"help": "comma-separated cells to compare"})
     length: int = field(default=100, metadata={"help": "gap length T of the probe sequences"})
     hidden_size: int = field(default=32, metadata={"help": "hidden units H"})  # as in `lab long-term`
-    batch_size: int = field(default=64, metadata={"help": "sequences per training step, and in the probe batch the norms are averaged over"})
-    train_steps: str = field(default="0,1000", metadata={"help": "comma-separated training steps after which to measure"})
-    lr: float = field(default=1e-2, metadata={"help": "Adam learning rate for the training steps"})  # as in `lab long-term`
+    batch_size: int = field(default=64,
+                            metadata={"help": "sequences per training step, and in the probe batch the norms are "
+                                              "averaged over"})
+    train_steps: str = field(default="0,1000",
+                             metadata={"help": "comma-separated training steps after which to measure"})
+    # as in `lab long-term`
+    lr: float = field(default=1e-2, metadata={"help": "Adam learning rate for the training steps"})
     clip: float = field(default=1.0, metadata={"help": "gradient-norm clipping threshold"})
     forget_bias: float = field(default=1.0, metadata={"help": "LSTM forget-gate bias at init"})
     seed: int = field(default=0, metadata={"help": "seed for init, training data and the probe batch"})

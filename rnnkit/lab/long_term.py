@@ -2,7 +2,8 @@
 
 ``run_long_term(config)`` trains a ``ProbeModel`` per (cell, T, seed) with Adam and gradient
 clipping for budget / T steps (at most ``max_steps``), so that every run may process the
-same number of time steps, scores it on a fixed held-out batch, and writes ``results.csv`` (one row per run), ``results.md`` (a table per cell and T, with
+same number of time steps, scores it on a fixed held-out batch, and writes ``results.csv`` (one row per run),
+``results.md`` (a table per cell and T, with
 the trivial baseline and where each cell stops learning) and ``results.png`` (metric
 against T per cell, baseline drawn). The files are rewritten after every run, so an
 interrupted lab keeps what it measured.
@@ -37,18 +38,27 @@ class LongTermConfig:
     cells: str = field(default="rnn,lstm,gru", metadata={"help": "comma-separated cells to compare"})
     lengths: str = field(default="10,50,100,200,400", metadata={"help": "comma-separated gap lengths T"})
     seeds: str = field(default="0", metadata={"help": "comma-separated seeds; each seed fixes init and data"})
-    hidden_size: int = field(default=32, metadata={"help": "hidden units H"})  # ample for one sum; 64 needed more steps, each 2-3x dearer
+    # ample for one sum; 64 needed more steps, each 2-3x dearer
+    hidden_size: int = field(default=32, metadata={"help": "hidden units H"})
     batch_size: int = field(default=64, metadata={"help": "sequences per step"})
-    budget: int = field(default=300_000, metadata={"help": "training budget per run in time steps (steps x T): 1500 steps at T = 200"})  # every long run costs the same; ~25 min in all on 2 busy cores
-    max_steps: int = field(default=2000, metadata={"help": "at most this many steps per run, however short T is"})  # caps the short lengths
-    lr: float = field(default=1e-2, metadata={"help": "Adam learning rate"})  # with clipping, 2x fewer steps to solve T = 100 than 3e-3
-    clip: float = field(default=1.0, metadata={"help": "gradient-norm clipping threshold"})  # tames the RNN's explosions
+    # every long run costs the same; ~25 min in all on 2 busy cores
+    budget: int = field(default=300_000,
+                        metadata={"help": "training budget per run in time steps (steps x T): 1500 steps at T = 200"})
+    # caps the short lengths
+    max_steps: int = field(default=2000, metadata={"help": "at most this many steps per run, however short T is"})
+    # with clipping, 2x fewer steps to solve T = 100 than 3e-3
+    lr: float = field(default=1e-2, metadata={"help": "Adam learning rate"})
+    # tames the RNN's explosions
+    clip: float = field(default=1.0, metadata={"help": "gradient-norm clipping threshold"})
     forget_bias: float = field(default=1.0, metadata={"help": "LSTM forget-gate bias at init"})  # start out remembering
     eval_every: int = field(default=100, metadata={"help": "steps between held-out evaluations"})
     eval_size: int = field(default=512, metadata={"help": "held-out sequences per evaluation"})
-    early_stop: float = field(default=0.25, metadata={"help": "stop a run below this fraction of the solved bar; 0 never"})
-    skip_after_fails: int = field(default=2, metadata={"help": "skip longer T after this many failures in a row; 0 never"})
-    threads: int = field(default=1, metadata={"help": "torch threads (0: torch's default)"})  # tiny models: 1 thread ran 3x faster than 2 on a busy 2-core machine
+    early_stop: float = field(default=0.25,
+                              metadata={"help": "stop a run below this fraction of the solved bar; 0 never"})
+    skip_after_fails: int = field(default=2,
+                                  metadata={"help": "skip longer T after this many failures in a row; 0 never"})
+    # tiny models: 1 thread ran 3x faster than 2 on a busy 2-core machine
+    threads: int = field(default=1, metadata={"help": "torch threads (0: torch's default)"})
     out: str = field(default="lab-long-term", metadata={"help": "output directory"})
 
 
@@ -165,8 +175,8 @@ def run_long_term(config: LongTermConfig, log: Callable[[str], None] = print) ->
             task = make_task(config.task, length)
             if config.skip_after_fails and fails_in_a_row >= config.skip_after_fails:
                 for seed in seeds:
-                    results.append(RunResult(config.task, cell, length, seed, 0, steps_for(config, length), 0.0, math.nan, None,
-                                             task.baseline(), task.solved_below(), None, "skipped"))
+                    results.append(RunResult(config.task, cell, length, seed, 0, steps_for(config, length), 0.0,
+                                             math.nan, None, task.baseline(), task.solved_below(), None, "skipped"))
                 log(f"{cell:>4} T={length:<4} skipped: failed {fails_in_a_row} shorter lengths in a row")
                 write_results(results, config, out)
                 continue
@@ -216,7 +226,8 @@ def markdown_table(results: list[RunResult], config: LongTermConfig) -> str:
         verdict = f"{n_solved}/{len(ran)}" + (f" (at step {', '.join(at)})" if at else "")
         steps = ", ".join(f"{r.steps} / {r.budget_steps}" for r in ran)
         seconds = sum(r.seconds for r in ran)
-        lines.append(f"| {cell} | {length} | {mean:.4f} | {ran[0].baseline:.4f} | {acc} | {verdict} | {steps} | {seconds:.0f} |")
+        lines.append(f"| {cell} | {length} | {mean:.4f} | {ran[0].baseline:.4f} | {acc} | {verdict} | {steps} | "
+                     f"{seconds:.0f} |")
     lines += ["", "Where each cell stops learning (longest T solved, first T not solved within the budget):", ""]
     for cell in dict.fromkeys(r.cell for r in results):
         ran = [r for r in results if r.cell == cell and r.status != "skipped"]

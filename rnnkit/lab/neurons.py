@@ -93,7 +93,8 @@ class Neuron:
         return f"layer {self.layer + 1} {self.state}[{self.unit}]"
 
 
-def top_neurons(trace: TextTrace, feature: np.ndarray, k: int = 3, states: tuple[str, ...] = ("h", "c")) -> list[Neuron]:
+def top_neurons(trace: TextTrace, feature: np.ndarray, k: int = 3,
+                states: tuple[str, ...] = ("h", "c")) -> list[Neuron]:
     """The k units (over all layers and the given states) with the largest |r| with ``feature``."""
     if len(feature) != len(trace.text):
         raise ValueError(f"top_neurons: feature has {len(feature)} values, the text {len(trace.text)} characters.")

@@ -60,7 +60,8 @@ def inspect_report(
         text_png(text, values_t, path, title=f"{neuron.label()}, r = {neuron.r:+.2f} with {feature}")
         images.append((f"{neuron.label()} over the text (r = {neuron.r:+.2f} with {feature})", path))
     if trace.mode in SIGMOID_GATES:
-        images.append(("Gate saturation (Karpathy et al., 2015, Fig. 3)", saturation_png(trace, out / "saturation.png")))
+        images.append(("Gate saturation (Karpathy et al., 2015, Fig. 3)",
+                       saturation_png(trace, out / "saturation.png")))
     for layer in range(trace.num_layers):
         path = heatmap_png(trace, out / f"heatmap_L{layer + 1}.png", layer=layer, length=heatmap_chars)
         images.append((f"Layer {layer + 1}: gates and states over the first {heatmap_chars} characters", path))

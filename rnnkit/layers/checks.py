@@ -29,7 +29,8 @@ def check_constructor(
              (("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers))]
     probabilities = [errors.check_probability(name, arg, value, meaning) for arg, value, meaning in (
         ("dropout", dropout, "the probability of zeroing each output of a layer (except the last)"),
-        ("recurrent_dropout", recurrent_dropout, "the probability of zeroing each unit of h_prev, one mask per sequence"),
+        ("recurrent_dropout", recurrent_dropout,
+         "the probability of zeroing each unit of h_prev, one mask per sequence"),
     )]
     hidden = sizes[1]
     projection = f"{name}: proj_size must be 0 (no projection) or in [1, hidden_size={hidden}), got {proj_size!r}."
@@ -79,7 +80,8 @@ def check_input(name: str, x: Tensor, input_size: int, batch_first: bool, weight
 
 
 def check_lengths(name: str, lengths: Tensor | Sequence[int], batch: int, steps: int, what: str = "lengths") -> Tensor:
-    """Turn ``lengths`` into a CPU int64 tensor of shape (B,) with every entry in [1, T]; ``what`` names it in errors."""
+    """Turn ``lengths`` into a CPU int64 tensor of shape (B,) with every entry in [1, T]; ``what`` names it in
+    errors."""
     try:
         t = torch.as_tensor(lengths)
         t = t.long() if t.numel() == 0 else t  # [] for an empty batch comes out float32
@@ -110,4 +112,5 @@ def check_state(name: str, what: str, state: Tensor, expected: tuple[int, ...], 
             f"got {tuple(state.shape)}.{_TIME_MAJOR_HINT if swapped else ''}"
         )
     if state.dtype != like.dtype:
-        raise errors.DtypeError(f"{name}: {what} has dtype {state.dtype} but the input has {like.dtype}; make them match.")
+        raise errors.DtypeError(f"{name}: {what} has dtype {state.dtype} but the input has {like.dtype}; make them "
+                                "match.")

@@ -59,22 +59,25 @@ def _run_doctor(args: argparse.Namespace) -> int:
     yes = {True: "yes", False: "no"}
     k = r["native_kernels"]
     lines = [
-        f"CPU           {r['cpu']['model']} (family {r['cpu']['family']}): {' '.join(r['cpu']['features']) or 'no AVX2/AVX-512'}",
+        f"CPU           {r['cpu']['model']} (family {r['cpu']['family']}): "
+        f"{' '.join(r['cpu']['features']) or 'no AVX2/AVX-512'}",
         f"threads       torch uses {r['threads']['torch']} of {r['threads']['cpus']} CPUs",
         f"torch         {r['torch']}; oneDNN {yes[r['onednn']['available']]}, packed-weight products "
         f"{yes[r['onednn']['packed_products']]}",
         f"bf16          CPU {yes[r['bf16']['cpu']]}, oneDNN {yes[r['bf16']['onednn']]}"
         + ("" if r["bf16"]["cpu"] else " (bf16 products would be emulated, far slower than float32)"),
         f"C kernels     {'built: ' + k['library'] if k['built'] else 'unavailable: ' + k['why']}",
-        f"autotune      {'on' if r['autotune']['on'] else 'off (RNNKIT_AUTOTUNE=0)'}; choices in {r['autotune']['file']}",
+        f"autotune      {'on' if r['autotune']['on'] else 'off (RNNKIT_AUTOTUNE=0)'}; choices in "
+        f"{r['autotune']['file']}",
     ]
     choices = r["autotune"]["choices"]
     lines.append(f"choices       {len(choices)} made on this CPU" + (":" if choices else " so far (made on first use)"))
     for key, choice in sorted(choices.items()):
         case = dict(part.split("=", 1) for part in key.split(","))
         seconds = ", ".join(f"{p} {1000 * s:.2f} ms" for p, s in sorted(choice["seconds"].items()))
-        lines.append(f"  {case['mode']:<8} {case['dtype']:<8} B={case['batch']:<4} I={case['input']:<4} H={case['hidden']:<5} "
-                     f"L={case['layers']} D={case['directions']} T<={case['steps']:<5} "
-                     f"{'train' if case['backward'] == 'True' else 'infer'}: {choice['path']:<9} ({seconds})")
+        lines.append(f"  {case['mode']:<8} {case['dtype']:<8} B={case['batch']:<4} I={case['input']:<4} "
+                     f"H={case['hidden']:<5} " f"L={case['layers']} D={case['directions']} T<={case['steps']:<5} "
+                                               f"{'train' if case['backward'] == 'True' else 'infer'}: "
+                                               f"{choice['path']:<9} ({seconds})")
     print("\n".join(lines))
     return 0

@@ -63,7 +63,8 @@ class MinRecurrentBase(nn.Module):
         if scan not in SCANS:
             raise errors.ArgumentValueError(f"{name}: scan must be one of {SCANS}, got {scan!r}.")
         input_size, hidden_size, num_layers, _, dropout, _ = checks.check_constructor(
-            name, input_size, hidden_size, num_layers, dropout, 0, 0.0, dtype, bias=bias, batch_first=batch_first, fast=fast,
+            name, input_size, hidden_size, num_layers, dropout, 0, 0.0, dtype, bias=bias, batch_first=batch_first,
+            fast=fast,
         )
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first, self.dropout, self.fast, self.scan = bias, batch_first, dropout, fast, scan
@@ -92,7 +93,8 @@ class MinRecurrentBase(nn.Module):
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}"
-        for key, default in (("bias", True), ("batch_first", False), ("dropout", 0.0), ("fast", True), ("scan", "auto")):
+        for key, default in (("bias", True), ("batch_first", False), ("dropout", 0.0), ("fast", True),
+                             ("scan", "auto")):
             if getattr(self, key) != default:
                 s += f", {key}={getattr(self, key)}"
         return s
@@ -126,7 +128,8 @@ class MinRecurrentBase(nn.Module):
         if lens is not None and bool((lens == T).all()):
             lens = None  # nothing is padded: skip the masking
         h0 = self._initial_state(hx, x, unbatched)  # (L, B, H)
-        alive = None if lens is None else (torch.arange(T).unsqueeze(0) < lens.unsqueeze(1)).unsqueeze(2).to(x.device)  # (B, T, 1)
+        # (B, T, 1)
+        alive = None if lens is None else (torch.arange(T).unsqueeze(0) < lens.unsqueeze(1)).unsqueeze(2).to(x.device)
         h_n = []
         layer_input = x
         for layer in range(self.num_layers):
@@ -239,7 +242,8 @@ class MinStepper:
         """Advance by one step on x (B, I); return the top layer's output (B, H)."""
         if not isinstance(x, Tensor) or tuple(x.shape) != (self.batch_size, self.layer.input_size):
             got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-            raise ValueError(f"MinStepper.step: expected x of shape (B, I) = {(self.batch_size, self.layer.input_size)}, "
+            raise ValueError("MinStepper.step: expected x of shape (B, I) = "
+                             f"{(self.batch_size, self.layer.input_size)}, "
                              f"got {got}. Pass one time step; for a whole sequence call the layer itself.")
         y, self.h = self.layer.step(x, self.h)
         return y

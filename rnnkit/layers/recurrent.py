@@ -49,7 +49,8 @@ class Recording:
     steps: list[list[dict[str, Tensor]]] = field(default_factory=list)
 
 
-Output = tuple[Tensor | PackedSequence, Tensor | tuple[Tensor, Tensor]]  # what forward returns: output, h_n or (h_n, c_n)
+# what forward returns: output, h_n or (h_n, c_n)
+Output = tuple[Tensor | PackedSequence, Tensor | tuple[Tensor, Tensor]]
 
 
 class Prepared(NamedTuple):
@@ -125,7 +126,8 @@ class RecurrentBase(nn.Module):
         return 2 if self.bidirectional else 1
 
     def reset_parameters(self) -> None:
-        """PyTorch's initialisation: every weight and bias from U(-1/sqrt(H), 1/sqrt(H)); layer-norm gains 1, shifts 0."""
+        """PyTorch's initialisation: every weight and bias from U(-1/sqrt(H), 1/sqrt(H)); layer-norm gains 1, shifts
+        0."""
         bound = 1.0 / math.sqrt(self.hidden_size)
         with torch.no_grad():
             for name, p in self.named_parameters():
@@ -150,7 +152,8 @@ class RecurrentBase(nn.Module):
         get: Any = lambda n: getattr(self, n + s, None)  # noqa: E731
         ln = None
         if self.layer_norm:
-            ln = tuple(getattr(self, f"ln_{part}_{kind}{s}") for part in ("ih", "hh", "c") for kind in ("weight", "bias"))
+            ln = tuple(getattr(self, f"ln_{part}_{kind}{s}") for part in ("ih", "hh", "c")
+                       for kind in ("weight", "bias"))
         return DirectionParams(get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh"), get("weight_hr"), ln)
 
     def flat_weights(self) -> list[Tensor]:
@@ -247,7 +250,8 @@ class RecurrentBase(nn.Module):
         return torch.bernoulli(torch.full_like(h, keep)) / keep
 
     def _prepare(
-        self, input: Tensor | PackedSequence, hx: Tensor | tuple[Tensor, Tensor] | None, lengths: Tensor | Sequence[int] | None,
+        self, input: Tensor | PackedSequence, hx: Tensor | tuple[Tensor, Tensor] | None,
+        lengths: Tensor | Sequence[int] | None,
     ) -> Prepared:
         """Check everything, bring the input to (T, B, I), and return a function that undoes it."""
         name = type(self).__name__
@@ -261,7 +265,8 @@ class RecurrentBase(nn.Module):
             lengths = packed_lengths
         else:
             x = input
-        checks.check_input(name, x, self.input_size, self.batch_first and packed is None, self.direction_params(0, 0).weight_ih)
+        checks.check_input(name, x, self.input_size, self.batch_first and packed is None,
+                           self.direction_params(0, 0).weight_ih)
         unbatched = x.dim() == 2
         if unbatched:
             if lengths is not None:
@@ -299,7 +304,8 @@ class RecurrentBase(nn.Module):
         if is_lstm and not (isinstance(hx, tuple | list) and len(hx) == 2):
             raise errors.StateTypeError(f"{name}: hx must be a pair (h_0, c_0) for an LSTM, got {_kind(hx)}.")
         if not is_lstm and isinstance(hx, tuple | list):
-            raise errors.StateTypeError(f"{name}: hx must be one tensor h_0 of shape (L*D, B, H), got a {type(hx).__name__}.")
+            raise errors.StateTypeError(f"{name}: hx must be one tensor h_0 of shape (L*D, B, H), got a "
+                                        f"{type(hx).__name__}.")
         states = list(hx) if is_lstm else [hx]
         sizes = [H_out, H]
         for k, (what, s) in enumerate(zip(("h_0", "c_0"), states, strict=False)):
@@ -345,10 +351,12 @@ class LSTM(RecurrentBase):
             recurrent_dropout, layer_norm, fast, device, dtype,
         )
         if forget_bias is not None and not self.bias:
-            raise errors.ArgumentValueError(f"LSTM: forget_bias={forget_bias!r} needs a bias, but bias=False; drop one of the two.")
+            raise errors.ArgumentValueError(f"LSTM: forget_bias={forget_bias!r} needs a bias, but bias=False; drop one "
+                                            "of the two.")
 
     def reset_parameters(self) -> None:
-        """PyTorch's initialisation, then, when ``forget_bias`` is given, the forget-gate block of bias_ih set to it and that of bias_hh to 0."""
+        """PyTorch's initialisation, then, when ``forget_bias`` is given, the forget-gate block of bias_ih set to it
+        and that of bias_hh to 0."""
         super().reset_parameters()
         if self.forget_bias is None or not self.bias:
             return

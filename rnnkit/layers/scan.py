@@ -1,6 +1,7 @@
 """Two ways to run the linear recurrence h_t = a_t * h_{t-1} + b_t over a whole sequence (a_t > 0).
 
-**In parallel, in log space** (``log_space_scan``; Heinsen, 2023). Unrolled, with A_t = log a_1 + ... + log a_t (A_0 = 0):
+**In parallel, in log space** (``log_space_scan``; Heinsen, 2023). Unrolled, with A_t = log a_1 + ... + log a_t (A_0 =
+0):
 
     h_t = exp(A_t) * h_0 + sum_{k<=t} exp(A_t - A_k) * b_k                               (1)
         = exp(A_t) * h_0 + exp(A_t + logcumsumexp_{k<=t}(log b_k - A_k))                  (2)

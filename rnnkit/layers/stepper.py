@@ -65,7 +65,8 @@ class Stepper:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"Stepper: batch_size must be a positive integer, got {batch_size!r}.")
         if products is not None and not (isinstance(products, torch.dtype) and products.is_floating_point):
-            raise TypeError(f"Stepper: products must be a floating torch.dtype such as torch.bfloat16, got {products!r}.")
+            raise TypeError("Stepper: products must be a floating torch.dtype such as torch.bfloat16, got "
+                            f"{products!r}.")
         self.layer, self.batch_size, self.products = layer, batch_size, products
         self.mode = layer.mode
         self.L, self.H = layer.num_layers, layer.hidden_size
@@ -87,7 +88,8 @@ class Stepper:
                     assert p.ln is not None
                     a_ih, s_ih, a_hh, s_hh, a_c, s_c = p.ln
                     b = _bias_sum(p.bias_ih, p.bias_hh)
-                    self.weights.append(_NormWeights(p.weight_ih, p.weight_hh, b, (a_ih, s_ih), (a_hh, s_hh), (a_c, s_c), p.weight_hr))
+                    self.weights.append(_NormWeights(p.weight_ih, p.weight_hh, b, (a_ih, s_ih), (a_hh, s_hh),
+                                                     (a_c, s_c), p.weight_hr))
                 elif self.mode == "gru":
                     B = self.batch_size
                     self.weights.append(_GRUWeights(_Affine(p.weight_ih, p.bias_ih, B, self.products),
@@ -137,7 +139,8 @@ class Stepper:
             if is_lstm and not (isinstance(hx, tuple | list) and len(hx) == 2):
                 raise TypeError(f"Stepper.reset: an LSTM state is a pair (h_0, c_0), got {type(hx).__name__}.")
             if not is_lstm and not isinstance(hx, Tensor):
-                raise TypeError(f"Stepper.reset: expected one tensor h_0 of shape ({L}, {B}, {H_out}), got {type(hx).__name__}.")
+                raise TypeError(f"Stepper.reset: expected one tensor h_0 of shape ({L}, {B}, {H_out}), got "
+                                f"{type(hx).__name__}.")
             h0 = hx[0] if is_lstm else hx
             _check_shape("h_0", h0, (L, B, H_out))
             c0 = hx[1] if is_lstm else None
@@ -172,11 +175,13 @@ class Stepper:
         L, R, H, H_out = self.L, len(rows), self.H, self.H_out
         if hx is None:
             zeros = torch.zeros(L, R, H_out, dtype=self.z.dtype, device=self.z.device)
-            hx = (zeros, torch.zeros(L, R, H, dtype=self.z.dtype, device=self.z.device)) if self.c is not None else zeros
+            hx = (zeros,
+                  torch.zeros(L, R, H, dtype=self.z.dtype, device=self.z.device)) if self.c is not None else zeros
         if self.c is not None and not (isinstance(hx, tuple | list) and len(hx) == 2):
             raise TypeError(f"Stepper.set_rows: an LSTM state is a pair (h, c), got {type(hx).__name__}.")
         if self.c is None and not isinstance(hx, Tensor):
-            raise TypeError(f"Stepper.set_rows: expected one tensor h of shape ({L}, {R}, {H_out}), got {type(hx).__name__}.")
+            raise TypeError(f"Stepper.set_rows: expected one tensor h of shape ({L}, {R}, {H_out}), got "
+                            f"{type(hx).__name__}.")
         h0: Tensor = hx[0] if isinstance(hx, tuple | list) else hx
         _check_shape("h", h0, (L, R, H_out), "set_rows")
         with torch.no_grad():
@@ -219,8 +224,8 @@ class Stepper:
         if isinstance(weights, _NormWeights):
             assert self.c is not None
             x = xh[:, : xh.size(1) - self.H_out]
-            h, c = ln_lstm_step(x, h_prev, self.c[l], weights.w_ih, weights.w_hh, weights.b, weights.ln_ih, weights.ln_hh,
-                                weights.ln_c, weight_hr=weights.w_hr)
+            h, c = ln_lstm_step(x, h_prev, self.c[l], weights.w_ih, weights.w_hh, weights.b, weights.ln_ih,
+                                weights.ln_hh, weights.ln_c, weight_hr=weights.w_hr)
             self.c[l].copy_(c)
             h_prev.copy_(h)
         elif isinstance(weights, _GRUWeights):

@@ -12,7 +12,8 @@ from rnnkit.lm.sample import sample
 from rnnkit.lm.train import TrainConfig, TrainResult, evaluate, train
 from rnnkit.lm.vocab import CharVocab
 
-Vocab = CharVocab  # the name before the token vocabulary (rnnkit.recipes.text.TokenVocab) got its own; kept for old code
+# the name before the token vocabulary (rnnkit.recipes.text.TokenVocab) got its own; kept for old code
+Vocab = CharVocab
 
 __all__ = [
     "CharLM", "CharLMConfig", "CharVocab", "TrainConfig", "TrainResult", "Vocab", "detach_state", "evaluate",

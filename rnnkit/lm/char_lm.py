@@ -8,7 +8,8 @@ B batch, T time, E embedding size, H hidden size, L layers, V vocabulary size.
     p(x_{t+1} | x_<=t) = softmax(W h_t + b)      # (B, T, V)
 
 The RNN is an LSTM, GRU or Elman stack (``rnnkit.layers.LAYERS``), or a minGRU/minLSTM stack, whose
-gates read the input only, so that it runs as one scan over the whole sequence (``rnnkit.layers.MIN_LAYERS``). AWD-LSTM's regularisers (``rnnkit.lm.awd``) are
+gates read the input only, so that it runs as one scan over the whole sequence (``rnnkit.layers.MIN_LAYERS``).
+AWD-LSTM's regularisers (``rnnkit.lm.awd``) are
 options, all off by default: DropConnect on W_hh, embedding dropout, locked dropout on the stack's
 input and output, and weight tying (W = the embedding matrix, when E = H).
 """
@@ -41,19 +42,41 @@ class CharLMConfig:
     """The model's shape; ``asdict`` of it goes into every checkpoint."""
 
     vocab_size: int = field(metadata={"help": "number of distinct characters (set from the data)"})
-    cell: str = field(default="lstm", metadata={"help": "recurrent cell (mingru, minlstm: Feng et al. 2024, gates from the input alone, one scan over time)",
-                                                "choices": sorted(LM_LAYERS)})  # the LSTM trains fastest to a low loss here
-    embedding_size: int = field(default=64, metadata={"help": "size of the character embedding"})  # ~V is plenty for ~100 characters
-    hidden_size: int = field(default=256, metadata={"help": "units per recurrent layer"})  # best loss after minutes on 2 busy cores; 512 for runs of 20+ minutes (docs/benchmarks.md)
-    num_layers: int = field(default=1, metadata={"help": "number of stacked recurrent layers"})  # one layer beat two at equal time on CPU (docs/benchmarks.md)
-    dropout: float = field(default=0.0, metadata={"help": "dropout on the embedding, between layers and before the head"})  # runs of minutes underfit: nothing to regularise
-    forget_bias: float = field(default=1.0, metadata={"help": "initial forget-gate bias (LSTM only)"})  # Jozefowicz et al. (2015): start out remembering
+    # the LSTM trains fastest to a low loss here
+    cell: str = field(default="lstm",
+                      metadata={"help": "recurrent cell (mingru, minlstm: Feng et al. 2024, gates from the input "
+                                        "alone, one scan over time)", "choices": sorted(LM_LAYERS)})
+    # ~V is plenty for ~100 characters
+    embedding_size: int = field(default=64, metadata={"help": "size of the character embedding"})
+    # best loss after minutes on 2 busy cores; 512 for runs of 20+ minutes (docs/benchmarks.md)
+    hidden_size: int = field(default=256, metadata={"help": "units per recurrent layer"})
+    # one layer beat two at equal time on CPU (docs/benchmarks.md)
+    num_layers: int = field(default=1, metadata={"help": "number of stacked recurrent layers"})
+    # runs of minutes underfit: nothing to regularise
+    dropout: float = field(default=0.0,
+                           metadata={"help": "dropout on the embedding, between layers and before the head"})
+    # Jozefowicz et al. (2015): start out remembering
+    forget_bias: float = field(default=1.0, metadata={"help": "initial forget-gate bias (LSTM only)"})
     # AWD-LSTM's regularisation (Merity et al., 2017; rnnkit.lm.awd): all off, so the defaults above are unchanged
-    weight_dropout: float = field(default=0.0, metadata={"help": "DropConnect on the hidden-to-hidden weights, one mask per batch (LSTM, GRU, RNN)"})  # AWD-LSTM used 0.5 (word level)
-    embedding_dropout: float = field(default=0.0, metadata={"help": "drop whole embedding rows (characters), one mask per batch"})  # AWD-LSTM used 0.1
-    input_dropout: float = field(default=0.0, metadata={"help": "locked (variational) dropout on the recurrent stack's input: one mask per sequence"})  # AWD-LSTM used 0.65 (word level)
-    output_dropout: float = field(default=0.0, metadata={"help": "locked (variational) dropout on the stack's output, before the head"})  # AWD-LSTM used 0.4
-    tie_weights: bool = field(default=False, metadata={"help": "the head's weight matrix is the embedding's (needs embedding_size == hidden_size)"})  # saves V*H parameters
+    # AWD-LSTM used 0.5 (word level)
+    weight_dropout: float = field(default=0.0,
+                                  metadata={"help": "DropConnect on the hidden-to-hidden weights, one mask per batch "
+                                                    "(LSTM, GRU, RNN)"})
+    # AWD-LSTM used 0.1
+    embedding_dropout: float = field(default=0.0,
+                                     metadata={"help": "drop whole embedding rows (characters), one mask per batch"})
+    # AWD-LSTM used 0.65 (word level)
+    input_dropout: float = field(default=0.0,
+                                 metadata={"help": "locked (variational) dropout on the recurrent stack's input: one "
+                                                   "mask per sequence"})
+    # AWD-LSTM used 0.4
+    output_dropout: float = field(default=0.0,
+                                  metadata={"help": "locked (variational) dropout on the stack's output, before the "
+                                                    "head"})
+    # saves V*H parameters
+    tie_weights: bool = field(default=False,
+                              metadata={"help": "the head's weight matrix is the embedding's (needs embedding_size == "
+                                                "hidden_size)"})
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "embedding_size", "hidden_size", "num_layers"):
@@ -96,7 +119,8 @@ class CharLM(nn.Module):
         self.embedding = nn.Embedding(c.vocab_size, c.embedding_size)
         options: dict[str, Any] = {"forget_bias": c.forget_bias} if c.cell == "lstm" else {}
         dropout = c.dropout if c.num_layers > 1 else 0.0  # between layers only; one layer has no "between"
-        self.rnn = LM_LAYERS[c.cell](c.embedding_size, c.hidden_size, c.num_layers, dropout=dropout, batch_first=True, **options)
+        self.rnn = LM_LAYERS[c.cell](c.embedding_size, c.hidden_size, c.num_layers, dropout=dropout, batch_first=True,
+                                     **options)
         self.head = nn.Linear(c.hidden_size, c.vocab_size)
         if c.tie_weights:
             self.head.weight = self.embedding.weight  # one Parameter (V, E = H), read by both ends
@@ -106,7 +130,8 @@ class CharLM(nn.Module):
                 self.embedding.weight.uniform_(-0.1, 0.1)
         self.final_state: State | None = None
 
-    def forward(self, ids: Tensor, targets: Tensor | None = None, state: State | None = None) -> tuple[Tensor, Tensor | None]:
+    def forward(self, ids: Tensor, targets: Tensor | None = None,
+                state: State | None = None) -> tuple[Tensor, Tensor | None]:
         """Args: ids (B, T) int64; targets (B, T), the next characters; state from a previous chunk.
         Returns: logits (B, T, V) and the mean cross-entropy in nats per character (None without targets)."""
         if ids.dim() != 2:
@@ -116,7 +141,8 @@ class CharLM(nn.Module):
         x = locked_dropout(F.dropout(x, c.dropout, self.training), c.input_dropout, self.training)
         # DropConnect: the layer runs (its fused kernel too) on W_hh with this batch's mask, one mask for all steps
         dropped = drop_connect(self.rnn, c.weight_dropout, self.training)
-        out, self.final_state = functional_call(self.rnn, dropped, (x, state)) if dropped else self.rnn(x, state)  # (B, T, H)
+        # (B, T, H)
+        out, self.final_state = functional_call(self.rnn, dropped, (x, state)) if dropped else self.rnn(x, state)
         out = locked_dropout(F.dropout(out, c.dropout, self.training), c.output_dropout, self.training)
         logits = self.head(out)  # (B, T, V)
         if targets is None:
@@ -139,8 +165,8 @@ def classic_rnn(model: CharLM, what: str) -> RecurrentBase:
     """``model.rnn`` for code written for LSTM/GRU/RNN stacks only (the batched Stepper, export); a minGRU or
     minLSTM model is refused with a message that names ``what``."""
     if not isinstance(model.rnn, RecurrentBase):
-        raise ValueError(f"{what}: supports char-LMs with cell lstm, gru or rnn; this one has cell={model.config.cell!r} "
-                         "(sample it with `rnnkit sample` or rnnkit.lm.sample).")
+        raise ValueError(f"{what}: supports char-LMs with cell lstm, gru or rnn; this one has "
+                         f"cell={model.config.cell!r} " "(sample it with `rnnkit sample` or rnnkit.lm.sample).")
     return model.rnn
 
 

@@ -24,7 +24,8 @@ WEIGHT_KEYS = ("model", "optimizer", "carry")  # the big entries; everything els
 
 
 def make_checkpoint(model: CharLM, vocab: CharVocab, **entries: Any) -> dict[str, Any]:
-    """The dict to ``atomic_save``: weights on CPU (so it loads anywhere), config, vocab (in ``meta``), and ``entries``."""
+    """The dict to ``atomic_save``: weights on CPU (so it loads anywhere), config, vocab (in ``meta``), and
+    ``entries``."""
     return shared.make_checkpoint(KIND, model, dataclasses.asdict(model.config), {"vocab": vocab.to_list()}, **entries)
 
 
@@ -34,7 +35,8 @@ def metadata(checkpoint: dict[str, Any]) -> dict[str, Any]:
 
 def is_charlm(checkpoint: dict[str, Any]) -> bool:
     """Whether a loaded checkpoint holds a char-LM (in the current layout or the one before it)."""
-    return checkpoint.get("format") == LEGACY_FORMAT or (checkpoint.get("format") == shared.FORMAT and checkpoint.get("kind") == KIND)
+    return checkpoint.get("format") == LEGACY_FORMAT or (checkpoint.get("format") == shared.FORMAT
+                                                         and checkpoint.get("kind") == KIND)
 
 
 def read_checkpoint(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -43,14 +45,17 @@ def read_checkpoint(path: str | os.PathLike[str], map_location: str | torch.devi
     if checkpoint.get("format") == LEGACY_FORMAT:
         return {**checkpoint, "meta": {"vocab": checkpoint["vocab"]}}
     if not is_charlm(checkpoint):
-        kind = checkpoint.get("task") if "format" not in checkpoint else checkpoint.get("kind")  # "task": the older layout
-        found = f"a {kind!r} recipe model; use `rnnkit predict` with it" if kind else f"format {checkpoint.get('format')!r}"
+        # "task": the older layout
+        kind = checkpoint.get("task") if "format" not in checkpoint else checkpoint.get("kind")
+        found = (f"a {kind!r} recipe model; use `rnnkit predict` with it" if kind
+                 else f"format {checkpoint.get('format')!r}")
         raise shared.CheckpointError(f"{path} is not a character-LM checkpoint: it holds {found}.")
     shared.check_kind(checkpoint, path, (KIND,))
     return checkpoint
 
 
-def load_model(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> tuple[CharLM, CharVocab, dict[str, Any]]:
+def load_model(path: str | os.PathLike[str],
+               map_location: str | torch.device = "cpu") -> tuple[CharLM, CharVocab, dict[str, Any]]:
     """Rebuild a trained CharLM from its checkpoint. Returns (model in eval mode, vocab, metadata).
 
     ``map_location`` defaults to the CPU, so a model trained on a GPU loads on any machine.
@@ -68,7 +73,8 @@ def load_model(path: str | os.PathLike[str], map_location: str | torch.device = 
     return model.to(map_location).eval(), vocab, metadata(checkpoint)
 
 
-def check_same(what: str, ours: dict[str, Any], theirs: dict[str, Any], where: str, keys: tuple[str, ...] | None = None) -> None:
+def check_same(what: str, ours: dict[str, Any], theirs: dict[str, Any], where: str,
+               keys: tuple[str, ...] | None = None) -> None:
     """Raise if any of ``keys`` differs between the settings asked for and a checkpoint's, naming both."""
     diffs = [k for k in (keys or tuple(ours)) if k in ours and k in theirs and ours[k] != theirs[k]]
     if diffs:

@@ -22,24 +22,32 @@ def register(sub: argparse._SubParsersAction) -> None:
     charlm = kinds.add_parser("charlm", help="a character-level language model (stateful truncated BPTT)",
                               description="Train a character-level LM on a UTF-8 text (default: the embedded corpus). "
                                           "Runs under `torchrun --nproc_per_node N` too.")
-    charlm.add_argument("--text", default=None, help="UTF-8 text file to train on (default: Python's bundled reference documentation)")
-    charlm.add_argument("--out", default=None, help="run directory: best.pt, last.pt and metrics.jsonl are written there")
-    charlm.add_argument("--resume", default=None, help="continue the run in this directory exactly where it stopped (implies --out DIR)")
-    charlm.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar or startup summary")
+    charlm.add_argument("--text", default=None,
+                        help="UTF-8 text file to train on (default: Python's bundled reference documentation)")
+    charlm.add_argument("--out", default=None,
+                        help="run directory: best.pt, last.pt and metrics.jsonl are written there")
+    charlm.add_argument("--resume", default=None,
+                        help="continue the run in this directory exactly where it stopped (implies --out DIR)")
+    charlm.add_argument("--no-progress", dest="progress", action="store_false",
+                        help="no progress bar or startup summary")
     add_dataclass_flags(charlm, CharLMConfig, exclude=("vocab_size",))
     add_dataclass_flags(charlm, TrainConfig)
     charlm.set_defaults(run=_run_train)
 
     sample = sub.add_parser("sample", help="generate text from a char-LM checkpoint (streams to the terminal)")
     sample.add_argument("checkpoint", help="a .pt file, or a run directory (its best.pt)")
-    sample.add_argument("--prime", default="", help="text that warms up the state before generating (default: a newline)")
+    sample.add_argument("--prime", default="",
+                        help="text that warms up the state before generating (default: a newline)")
     sample.add_argument("--length", type=int, default=500, help="number of characters to generate")
-    sample.add_argument("--temperature", type=float, default=0.8, help="below 1: safer and more repetitive; above 1: wilder")
+    sample.add_argument("--temperature", type=float, default=0.8,
+                        help="below 1: safer and more repetitive; above 1: wilder")
     sample.add_argument("--top-k", type=int, default=None, help="sample only among the k most likely characters")
-    sample.add_argument("--top-p", type=float, default=None, help="sample only among the most likely characters whose probabilities sum to p")
+    sample.add_argument("--top-p", type=float, default=None,
+                        help="sample only among the most likely characters whose probabilities sum to p")
     sample.add_argument("--greedy", action="store_true", help="always take the most likely character (argmax)")
     sample.add_argument("--seed", type=int, default=None, help="random seed, for a repeatable sample")
-    sample.add_argument("--skip-unknown", action="store_true", help="drop prime characters outside the vocabulary instead of failing")
+    sample.add_argument("--skip-unknown", action="store_true",
+                        help="drop prime characters outside the vocabulary instead of failing")
     sample.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "auto"],
                         help="weight products: fp32; bf16 (half the bytes per step; only on CPUs with bf16 hardware); "
                              "auto (bf16 exactly there)")
@@ -47,13 +55,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     evaluate = sub.add_parser("eval", help="score a char-LM checkpoint on a text: nats and bits per character")
     evaluate.add_argument("checkpoint", help="a .pt file, or a run directory (its best.pt)")
-    evaluate.add_argument("--text", default=None, help="UTF-8 text to score (default: the validation split of the training text)")
-    evaluate.add_argument("--errors", default="strict", choices=["strict", "replace", "ignore"], help="undecodable bytes: strict (error), replace or ignore")
-    evaluate.add_argument("--skip-unknown", action="store_true", help="drop characters outside the model's vocabulary instead of failing")
-    evaluate.add_argument("--bptt", type=int, default=256, help="characters per evaluation chunk (the state carries across chunks)")
+    evaluate.add_argument("--text", default=None,
+                          help="UTF-8 text to score (default: the validation split of the training text)")
+    evaluate.add_argument("--errors", default="strict", choices=["strict", "replace", "ignore"],
+                          help="undecodable bytes: strict (error), replace or ignore")
+    evaluate.add_argument("--skip-unknown", action="store_true",
+                          help="drop characters outside the model's vocabulary instead of failing")
+    evaluate.add_argument("--bptt", type=int, default=256,
+                          help="characters per evaluation chunk (the state carries across chunks)")
     evaluate.set_defaults(run=_run_eval)
 
-    demo = sub.add_parser("demo", help="train a small char-LM on the embedded corpus for a few minutes, sample, write a report")
+    demo = sub.add_parser("demo",
+                          help="train a small char-LM on the embedded corpus for a few minutes, sample, write a report")
     demo.add_argument("--out", default=None, help="report folder (default: runs/demo-<date>-<time>)")
     demo.add_argument("--time-budget", type=float, default=240.0, help="seconds of training")
     demo.add_argument("--seed", type=int, default=0, help="random seed")
@@ -72,7 +85,8 @@ def _settings(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]
         values = read_json_object(args.config)
         unknown = sorted(set(values) - model_keys - train_keys)
         if unknown:
-            raise ValueError(f"{args.config}: unknown setting(s) {unknown}; valid settings are {sorted(model_keys | train_keys)}.")
+            raise ValueError(f"{args.config}: unknown setting(s) {unknown}; valid settings are "
+                             f"{sorted(model_keys | train_keys)}.")
     values.update({k: getattr(args, k) for k in model_keys | train_keys if getattr(args, k, None) is not None})
     return {k: v for k, v in values.items() if k in model_keys}, {k: v for k, v in values.items() if k in train_keys}
 

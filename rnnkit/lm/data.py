@@ -122,7 +122,8 @@ def load_corpus(
     cache = Path(cache_dir) if cache_dir is not None else path.parent
     cache.mkdir(parents=True, exist_ok=True)
     stat = path.stat()
-    key = hashlib.sha1(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{errors}|{''.join(vocab.chars)}".encode()).hexdigest()[:16]
+    identity = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{errors}|{''.join(vocab.chars)}"
+    key = hashlib.sha1(identity.encode()).hexdigest()[:16]
     ids_path = cache / f"{path.name}.{key}.ids"
     if not ids_path.exists() or ids_path.stat().st_size != n * np.dtype(vocab.dtype).itemsize:
         tmp = ids_path.with_suffix(".tmp")
@@ -144,8 +145,10 @@ def corpus_from_text(text: str, vocab: CharVocab | None = None, source: str = "<
     return Corpus(vocab.encode_array(text), vocab, source)
 
 
-def _check_vocab(vocab: CharVocab | None, chars: set[str], source: str, texts: Callable[[], Iterable[str]]) -> CharVocab:
-    """The vocabulary of ``chars``, or ``vocab`` if it covers them; ``texts`` re-reads the text to point at a problem."""
+def _check_vocab(vocab: CharVocab | None, chars: set[str], source: str,
+                 texts: Callable[[], Iterable[str]]) -> CharVocab:
+    """The vocabulary of ``chars``, or ``vocab`` if it covers them; ``texts`` re-reads the text to point at a
+    problem."""
     if not chars:
         raise DataFormatError(source, "the text is empty: there is nothing to learn from", "some text", line=1,
                               hint="Pass a text file with some content.")
@@ -158,7 +161,8 @@ def _check_vocab(vocab: CharVocab | None, chars: set[str], source: str, texts: C
             source, f"the text has {len(extra)} character(s) outside the model's vocabulary of {len(vocab)}: {shown} "
             "(the first of them is on this line)", "only characters of the model's vocabulary",
             line=_first_line_with(texts(), set(extra)),
-            hint="The vocabulary is fixed when a model is created; train a new model on this text, or remove those characters.",
+            hint="The vocabulary is fixed when a model is created; train a new model on this text, or remove those "
+                 "characters.",
         )
     return vocab
 
@@ -201,7 +205,8 @@ class StreamBatches:
     def batch(self, k: int) -> tuple[Tensor, Tensor]:
         """Inputs and targets (B_local, T) of batch ``k`` (k counts on past an epoch)."""
         at = (k % self.chunks_per_epoch) * self.bptt
-        rows = np.stack([self.ids[s * self.stream_len + at : s * self.stream_len + at + self.bptt + 1] for s in self.streams])
+        rows = np.stack([self.ids[s * self.stream_len + at : s * self.stream_len + at + self.bptt + 1]
+                         for s in self.streams])
         rows_t = torch.from_numpy(rows.astype(np.int64))  # (B, T+1)
         return rows_t[:, :-1], rows_t[:, 1:]
 

@@ -49,7 +49,8 @@ def write_report(folder: Path, result: TrainResult, config: TrainConfig, samples
     lines = [
         "# rnnkit demo: a character-level LSTM",
         "",
-        f"Trained on {result.model.vocab and len(result.model.vocab)} distinct characters of Python's bundled reference "
+        f"Trained on {result.model.vocab and len(result.model.vocab)} distinct characters of Python's bundled "
+        "reference "
         f"documentation for {result.history[-1]['elapsed']:.0f} s ({result.step} steps, stopped by {result.stopped}).",
         "",
         f"- validation loss: {result.last_val_loss:.4f} nats/char = {result.last_val_loss / math.log(2):.4f} bits/char "

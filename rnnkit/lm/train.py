@@ -47,32 +47,67 @@ RESUME_FIXED = ("batch_size", "bptt", "batching", "val_fraction", "errors", "see
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """How to train; ``asdict`` of it goes into every checkpoint. Defaults are tuned for loss per second on 2 CPU cores."""
+    """How to train; ``asdict`` of it goes into every checkpoint. Defaults are tuned for loss per second on 2 CPU
+    cores."""
 
-    batch_size: int = field(default=32, metadata={"help": "streams per batch (the global batch under torchrun)"})  # more streams barely raise throughput on 2 cores
-    bptt: int = field(default=64, metadata={"help": "characters per chunk: how far gradients flow back"})  # the carried state sees further back than this
-    batching: str = field(default="stream", metadata={"help": "stream: consecutive chunks carry the state (char-rnn); random: independent windows",
-                                                      "choices": ["stream", "random"]})  # carrying state gives context for free
-    lr: float = field(default=1e-2, metadata={"help": "peak learning rate of AdamW"})  # high, because the cosine decay cleans up (best of 4e-3..1e-2)
-    final_lr_fraction: float = field(default=0.02, metadata={"help": "learning rate at the end, as a fraction of --lr"})  # most of the final gain comes from the decay
-    warmup_steps: int = field(default=50, metadata={"help": "steps of linear learning-rate warm-up"})  # Adam's early steps are noisy
-    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay on weight matrices"})  # mild: short runs underfit
-    beta2: float = field(default=0.99, metadata={"help": "AdamW beta2"})  # small batches: let the second moment adapt quickly
-    clip: float = field(default=1.0, metadata={"help": "clip the global gradient norm to this"})  # guards against the rare exploding step
-    max_steps: int | None = field(default=None, metadata={"help": "stop after this many steps"})  # None: bounded by time instead
-    time_budget: float | None = field(default=None, metadata={"help": f"stop after this many seconds of training ({DEFAULT_TIME_BUDGET:g} if --max-steps is not given either)"})  # see DEFAULT_TIME_BUDGET
-    eval_every: int = field(default=250, metadata={"help": "evaluate and checkpoint every N steps"})  # about every 20-30 s here
-    eval_chars: int | None = field(default=200_000, metadata={"help": "evaluate on at most this many validation characters (0: all)"})  # keeps evaluation to seconds
-    patience: int | None = field(default=None, metadata={"help": "early stopping: stop after N evaluations without improvement"})  # None: never stop early
-    val_fraction: float = field(default=0.1, metadata={"help": "the last fraction of the text held out for validation"})  # the usual 90/10 split
-    errors: str = field(default="strict", metadata={"help": "undecodable bytes: strict (error), replace (U+FFFD) or ignore", "choices": list(ERRORS)})  # never guess silently
-    stream_above_mb: float = field(default=256.0, metadata={"help": "texts larger than this many MB are memory-mapped instead of read into memory"})  # bounded memory for huge corpora
-    seed: int = field(default=0, metadata={"help": "random seed (initialisation, dropout, random windows)"})  # runs repeat exactly
-    log_every: int = field(default=10, metadata={"help": "log the training loss every N steps"})  # the metrics log and the progress bar
-    device: str = field(default="auto", metadata={"help": "auto (CUDA if present), cpu or cuda", "choices": ["auto", "cpu", "cuda"]})  # CPU is the target
-    precision: str = field(default="fp32", metadata={"help": "matrix products: fp32; bf16 (mixed precision: float32 weights and optimizer, "
-                                                      "bf16 products; only where the CPU or GPU has bf16 hardware); auto (bf16 exactly there)",
-                                                      "choices": list(PRECISIONS)})  # fp32 until bf16 is measured to learn as well per second
+    # more streams barely raise throughput on 2 cores
+    batch_size: int = field(default=32, metadata={"help": "streams per batch (the global batch under torchrun)"})
+    # the carried state sees further back than this
+    bptt: int = field(default=64, metadata={"help": "characters per chunk: how far gradients flow back"})
+    # carrying state gives context for free
+    batching: str = field(default="stream",
+                          metadata={"help": "stream: consecutive chunks carry the state (char-rnn); random: "
+                                            "independent windows", "choices": ["stream", "random"]})
+    # high, because the cosine decay cleans up (best of 4e-3..1e-2)
+    lr: float = field(default=1e-2, metadata={"help": "peak learning rate of AdamW"})
+    # most of the final gain comes from the decay
+    final_lr_fraction: float = field(default=0.02, metadata={"help": "learning rate at the end, as a fraction of --lr"})
+    # Adam's early steps are noisy
+    warmup_steps: int = field(default=50, metadata={"help": "steps of linear learning-rate warm-up"})
+    # mild: short runs underfit
+    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay on weight matrices"})
+    # small batches: let the second moment adapt quickly
+    beta2: float = field(default=0.99, metadata={"help": "AdamW beta2"})
+    # guards against the rare exploding step
+    clip: float = field(default=1.0, metadata={"help": "clip the global gradient norm to this"})
+    # None: bounded by time instead
+    max_steps: int | None = field(default=None, metadata={"help": "stop after this many steps"})
+    # see DEFAULT_TIME_BUDGET
+    time_budget: float | None = field(default=None,
+                                      metadata={"help": "stop after this many seconds of training "
+                                                        f"({DEFAULT_TIME_BUDGET:g} if --max-steps is not given "
+                                                        "either)"})
+    # about every 20-30 s here
+    eval_every: int = field(default=250, metadata={"help": "evaluate and checkpoint every N steps"})
+    # keeps evaluation to seconds
+    eval_chars: int | None = field(default=200_000,
+                                   metadata={"help": "evaluate on at most this many validation characters (0: all)"})
+    # None: never stop early
+    patience: int | None = field(default=None,
+                                 metadata={"help": "early stopping: stop after N evaluations without improvement"})
+    # the usual 90/10 split
+    val_fraction: float = field(default=0.1, metadata={"help": "the last fraction of the text held out for validation"})
+    # never guess silently
+    errors: str = field(default="strict",
+                        metadata={"help": "undecodable bytes: strict (error), replace (U+FFFD) or ignore",
+                                  "choices": list(ERRORS)})
+    # bounded memory for huge corpora
+    stream_above_mb: float = field(default=256.0,
+                                   metadata={"help": "texts larger than this many MB are memory-mapped instead of read "
+                                                     "into memory"})
+    # runs repeat exactly
+    seed: int = field(default=0, metadata={"help": "random seed (initialisation, dropout, random windows)"})
+    # the metrics log and the progress bar
+    log_every: int = field(default=10, metadata={"help": "log the training loss every N steps"})
+    # CPU is the target
+    device: str = field(default="auto",
+                        metadata={"help": "auto (CUDA if present), cpu or cuda", "choices": ["auto", "cpu", "cuda"]})
+    # fp32 until bf16 is measured to learn as well per second
+    precision: str = field(default="fp32",
+                           metadata={"help": "matrix products: fp32; bf16 (mixed precision: float32 weights and "
+                                             "optimizer, "
+                                             "bf16 products; only where the CPU or GPU has bf16 hardware); auto (bf16 "
+                                             "exactly there)", "choices": list(PRECISIONS)})
 
     def __post_init__(self) -> None:
         positive = ("batch_size", "bptt", "eval_every", "log_every")
@@ -84,7 +119,8 @@ class TrainConfig:
         if self.time_budget is not None and self.time_budget <= 0:
             raise ValueError(f"TrainConfig: time_budget must be positive (seconds), got {self.time_budget!r}.")
         if self.lr <= 0 or not 0 <= self.final_lr_fraction <= 1:
-            raise ValueError(f"TrainConfig: need lr > 0 and final_lr_fraction in [0, 1], got {self.lr!r}, {self.final_lr_fraction!r}.")
+            raise ValueError(f"TrainConfig: need lr > 0 and final_lr_fraction in [0, 1], got {self.lr!r}, "
+                             f"{self.final_lr_fraction!r}.")
 
 
 @dataclass
@@ -101,7 +137,8 @@ class TrainResult:
 
 
 def learning_rate(config: TrainConfig, step: int, progress: float) -> float:
-    """Linear warm-up to ``lr``, then a cosine from ``lr`` down to ``lr * final_lr_fraction`` as progress goes 0 -> 1."""
+    """Linear warm-up to ``lr``, then a cosine from ``lr`` down to ``lr * final_lr_fraction`` as progress goes 0 ->
+    1."""
     return warmup_cosine(config.lr, step, config.warmup_steps, progress, config.final_lr_fraction)
 
 
@@ -116,7 +153,8 @@ def evaluate(model: nn.Module, ids: np.ndarray, batch_size: int = 32, bptt: int 
     ids = ids[:max_chars] if max_chars else ids
     if len(ids) < 2:
         raise ValueError(f"evaluate: the text to score has {len(ids)} character(s); it needs at least 2.")
-    # the same streams whatever the number of processes (so N ranks score exactly what one would); rank r takes rows r, r+N, ...
+    # the same streams whatever the number of processes (so N ranks score exactly what one would); rank r takes rows r,
+    # r+N, ...
     bptt = min(bptt, len(ids) - 1)
     streams = min(batch_size, (len(ids) - 1) // bptt)
     batches = StreamBatches(ids, streams, bptt, what="validation split")
@@ -137,14 +175,16 @@ def evaluate(model: nn.Module, ids: np.ndarray, batch_size: int = 32, bptt: int 
     return total / count
 
 
-def load_training_text(text: str | None, vocab: CharVocab | None, config: TrainConfig, cache_dir: Path | None) -> Corpus:
+def load_training_text(text: str | None, vocab: CharVocab | None, config: TrainConfig,
+                       cache_dir: Path | None) -> Corpus:
     """The corpus for a run: a file (memory-mapped when large), or the embedded default."""
     if text is None:
         body, source = embedded_text()
         return corpus_from_text(body, vocab, source)
     path = Path(text)
     if not path.is_file():
-        raise FileNotFoundError(f"no text file at {path}; pass --text FILE, or leave --text out to use the embedded corpus.")
+        raise FileNotFoundError(f"no text file at {path}; pass --text FILE, or leave --text out to use the embedded "
+                                "corpus.")
     stream = path.stat().st_size > config.stream_above_mb * 2**20
     cache = cache_dir or Path(tempfile.gettempdir()) / "rnnkit-ids"
     return load_corpus(path, vocab, config.errors, cache, stream=stream)
@@ -203,7 +243,8 @@ def train(
     else:
         log = MetricsLog(out_dir, write=d.is_main)
     if d.is_main and progress:
-        _announce(corpus, len(train_ids), len(val_ids), model, config, pos.step if checkpoint is not None else None, precision)
+        _announce(corpus, len(train_ids), len(val_ids), model, config, pos.step if checkpoint is not None else None,
+                  precision)
     data_entry = {"text": str(Path(text).resolve()) if text is not None else None, "source": corpus.source,
                   "characters": len(corpus.ids)}
 

@@ -13,7 +13,8 @@ candidates; a sentence is done once it has ``beam_width`` finished hypotheses (e
 length_penalty = 0, since live prefixes can only lose probability), or at ``max_length``,
 where unfinished prefixes join the list. With length_penalty > 0 a longer prefix may still
 overtake them, so the sentence also waits until no live prefix can: the best a prefix can
-reach is logp / max_length ** length_penalty (its log-probability only falls, its length grows). With beam_width = 1 this is greedy decoding.
+reach is logp / max_length ** length_penalty (its log-probability only falls, its length grows). With beam_width = 1
+this is greedy decoding.
 
 n-gram repeat blocking (``no_repeat_ngram`` = n > 0; Paulus et al., 2018): a prefix may not
 extend with a token that would complete an n-gram it already holds, so
@@ -64,7 +65,8 @@ def beam_search(
     if isinstance(no_repeat_ngram, bool) or not isinstance(no_repeat_ngram, int) or no_repeat_ngram < 0:
         raise ValueError(f"beam_search: no_repeat_ngram must be an integer >= 0 (0 = off), got {no_repeat_ngram!r}.")
     if n_best > beam_width:
-        raise ValueError(f"beam_search: n_best={n_best} exceeds beam_width={beam_width}; a beam keeps at most that many.")
+        raise ValueError(f"beam_search: n_best={n_best} exceeds beam_width={beam_width}; a beam keeps at most that "
+                         "many.")
     B, K = batch_size, beam_width
     state = select(state, torch.arange(B, device=device).repeat_interleave(K))  # B*K rows, beams of a sentence adjacent
     tokens = torch.full((B * K,), bos_id, dtype=torch.long, device=device)  # (B*K,)
@@ -125,7 +127,8 @@ def beam_search(
             for k in range(K):
                 s = float(scores[b, k])
                 if not done[b] and s != float("-inf"):
-                    finished[b].append(Hypothesis(history[b * K + k].tolist(), normalised(s, history.size(1)), s, False))
+                    finished[b].append(Hypothesis(history[b * K + k].tolist(), normalised(s, history.size(1)), s,
+                                                  False))
     return [sorted(hyps, key=lambda h: h.score, reverse=True)[:n_best] for hyps in finished]
 
 

@@ -74,13 +74,15 @@ def check_field_types(name: str, config: Any) -> None:
     hints = typing.get_type_hints(type(config))
     for f in dataclasses.fields(config):
         value, hint = getattr(config, f.name), hints[f.name]
-        allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union else (hint,)
+        union = isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union
+        allowed = typing.get_args(hint) if union else (hint,)
         if not any(_holds(value, t) for t in allowed):
             expected = " or ".join(_TYPE_NAMES.get(t, getattr(t, "__name__", str(t))) for t in allowed)
             raise ArgumentTypeError(f"{name}: {f.name} must be {expected}, got {value!r} ({type(value).__name__}).")
 
 
-_TYPE_NAMES: dict[Any, str] = {int: "an int", bool: "True or False", float: "a number", str: "a string", type(None): "None"}
+_TYPE_NAMES: dict[Any,
+                  str] = {int: "an int", bool: "True or False", float: "a number", str: "a string", type(None): "None"}
 
 
 def _holds(value: Any, kind: Any) -> bool:
@@ -119,7 +121,8 @@ class InputLayer(nn.Module):
                 )
             if x.dim() != rank_without_features:
                 raise ValueError(f"{name}: expected {what} of token ids with shape {layout}, got {tuple(x.shape)}.")
-            if x.numel() and (int(x.min()) < 0 or int(x.max()) >= self.embedding.num_embeddings):  # num_embeddings: vocab_size
+            # num_embeddings: vocab_size
+            if x.numel() and (int(x.min()) < 0 or int(x.max()) >= self.embedding.num_embeddings):
                 raise ValueError(
                     f"{name}: {what} ids must be in [0, vocab_size={self.vocab_size}), "
                     f"got min {int(x.min())}, max {int(x.max())}."
@@ -178,7 +181,8 @@ def head_loss(name: str, task: str, output: Tensor, targets: Any) -> Tensor:
                 f"got shape {tuple(targets.shape)} and dtype {targets.dtype}."
             )
         if int(targets.min()) < 0 or int(targets.max()) >= C:
-            raise ValueError(f"{name}: class ids must be in [0, {C}), got min {int(targets.min())}, max {int(targets.max())}.")
+            raise ValueError(f"{name}: class ids must be in [0, {C}), got min {int(targets.min())}, max "
+                             f"{int(targets.max())}.")
         return F.cross_entropy(output, targets)
     if C == 1 and targets.shape == (B,):
         targets = targets.unsqueeze(1)  # one regression target per sequence may come as (B,)

@@ -33,7 +33,8 @@ def check_sampling(name: str, temperature: float, top_k: int | None, top_p: floa
         raise ValueError(f"{name}: max_length must be a positive integer, got {max_length!r}.")
 
 
-def filter_logits(logits: Tensor, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None) -> Tensor:
+def filter_logits(logits: Tensor, temperature: float = 1.0, top_k: int | None = None,
+                  top_p: float | None = None) -> Tensor:
     """Scale by temperature and set every filtered-out logit to -inf. (N, V) -> (N, V)."""
     logits = logits / temperature
     if top_k is not None and top_k < logits.size(-1):
@@ -94,7 +95,8 @@ def generate_tokens(
     done = torch.zeros(batch_size, dtype=torch.bool, device=device)  # (B,)
     lengths = torch.full((batch_size,), max_length, dtype=torch.long, device=device)
     out, all_logits = [], []
-    steps = decode_steps(step, state, batch_size, bos_id, eos_id, max_length, device, greedy, temperature, top_k, top_p, generator)
+    steps = decode_steps(step, state, batch_size, bos_id, eos_id, max_length, device, greedy, temperature, top_k, top_p,
+                         generator)
     for t, (tokens, logits) in enumerate(steps):
         out.append(tokens)
         all_logits.append(logits)

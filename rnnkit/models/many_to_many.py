@@ -27,17 +27,37 @@ class ManyToManyConfig:
     """A sequence tagger: softmax per token, or a CRF on top."""
 
     num_tags: int = field(metadata={"help": "number of output labels K"})
-    vocab_size: int | None = field(default=None, metadata={"help": "token-id inputs with this vocabulary; None for real-valued (B, T, F) inputs"})  # None: features
-    input_size: int = field(default=32, metadata={"help": "feature size F of real inputs, or the embedding size for ids"})  # small: toy vocabularies
-    hidden_size: int = field(default=64, metadata={"help": "hidden units per direction"})  # enough for the synthetic tagging tasks
-    num_layers: int = field(default=1, metadata={"help": "stacked recurrent layers"})  # one bidirectional layer is the classic tagger
-    cell: str = field(default="lstm", metadata={"help": "rnn, lstm or gru", "choices": ["rnn", "lstm", "gru"]})  # BiLSTM(-CRF), Huang et al. 2015
-    forget_bias: float | None = field(default=1.0, metadata={"help": "initial forget-gate bias of an LSTM (ignored for rnn/gru; None: PyTorch's initialisation)"})  # start out remembering (Jozefowicz et al., 2015; Keras's default): PyTorch's init, 0, leaves the gate half-closed and long gaps unlearnt
-    bidirectional: bool = field(default=True, metadata={"help": "read the sequence both ways"})  # on: tags depend on right context too
-    dropout: float = field(default=0.0, metadata={"help": "dropout on inputs, between layers and before the emissions"})  # off for toy tasks
-    recurrent_dropout: float = field(default=0.0, metadata={"help": "dropout on the recurrent state, one mask per sequence (slower: reference loop)"})  # off: the fused kernels stay usable
-    layer_norm: bool = field(default=False, metadata={"help": "layer-normalised LSTM cell (cell='lstm' only; slower: reference loop)"})  # off: plain cells train fine at these sizes
-    crf: bool = field(default=False, metadata={"help": "add a linear-chain CRF layer with Viterbi decoding"})  # off: softmax per token is the baseline
+    # None: features
+    vocab_size: int | None = field(default=None,
+                                   metadata={"help": "token-id inputs with this vocabulary; None for real-valued (B, "
+                                                     "T, F) inputs"})
+    # small: toy vocabularies
+    input_size: int = field(default=32,
+                            metadata={"help": "feature size F of real inputs, or the embedding size for ids"})
+    # enough for the synthetic tagging tasks
+    hidden_size: int = field(default=64, metadata={"help": "hidden units per direction"})
+    # one bidirectional layer is the classic tagger
+    num_layers: int = field(default=1, metadata={"help": "stacked recurrent layers"})
+    # BiLSTM(-CRF), Huang et al. 2015
+    cell: str = field(default="lstm", metadata={"help": "rnn, lstm or gru", "choices": ["rnn", "lstm", "gru"]})
+    # start out remembering (Jozefowicz et al., 2015; Keras's default): PyTorch's init, 0, leaves the gate half-closed
+    # and long gaps unlearnt
+    forget_bias: float | None = field(default=1.0,
+                                      metadata={"help": "initial forget-gate bias of an LSTM (ignored for rnn/gru; "
+                                                        "None: PyTorch's initialisation)"})
+    # on: tags depend on right context too
+    bidirectional: bool = field(default=True, metadata={"help": "read the sequence both ways"})
+    # off for toy tasks
+    dropout: float = field(default=0.0, metadata={"help": "dropout on inputs, between layers and before the emissions"})
+    # off: the fused kernels stay usable
+    recurrent_dropout: float = field(default=0.0,
+                                     metadata={"help": "dropout on the recurrent state, one mask per sequence (slower: "
+                                                       "reference loop)"})
+    # off: plain cells train fine at these sizes
+    layer_norm: bool = field(default=False,
+                             metadata={"help": "layer-normalised LSTM cell (cell='lstm' only; slower: reference loop)"})
+    # off: softmax per token is the baseline
+    crf: bool = field(default=False, metadata={"help": "add a linear-chain CRF layer with Viterbi decoding"})
 
 
 class ManyToMany(nn.Module):
@@ -61,8 +81,8 @@ class ManyToMany(nn.Module):
         self.config = c
         D = 2 if c.bidirectional else 1
         self.inputs = InputLayer("ManyToMany", c.vocab_size, c.input_size)
-        self.rnn = make_recurrent("ManyToMany", c.cell, c.input_size, c.hidden_size, c.num_layers, c.dropout, c.bidirectional,
-                                   c.recurrent_dropout, c.layer_norm, c.forget_bias)
+        self.rnn = make_recurrent("ManyToMany", c.cell, c.input_size, c.hidden_size, c.num_layers, c.dropout,
+                                  c.bidirectional, c.recurrent_dropout, c.layer_norm, c.forget_bias)
         self.drop = nn.Dropout(c.dropout)
         self.emissions = nn.Linear(D * c.hidden_size, c.num_tags)
         self.crf = CRF(c.num_tags) if c.crf else None
@@ -75,17 +95,20 @@ class ManyToMany(nn.Module):
         outputs, _ = self.rnn(x, lengths=lens)  # (B, T, D*H)
         return self.emissions(self.drop(outputs)), length_mask(lens, T, x.device)  # (B, T, K), (B, T)
 
-    def forward(self, inputs: Tensor, targets: Tensor | None = None, lengths: Any = None) -> tuple[Tensor, Tensor | None]:
+    def forward(self, inputs: Tensor, targets: Tensor | None = None,
+                lengths: Any = None) -> tuple[Tensor, Tensor | None]:
         emissions, mask = self._emit(inputs, lengths)
         if targets is None:
             return emissions, None
         B, T, K = emissions.shape
         if not isinstance(targets, Tensor) or targets.shape != (B, T) or targets.is_floating_point():
-            got = f"shape {tuple(targets.shape)}, dtype {targets.dtype}" if isinstance(targets, Tensor) else type(targets).__name__
+            got = (f"shape {tuple(targets.shape)}, dtype {targets.dtype}" if isinstance(targets, Tensor)
+                   else type(targets).__name__)
             raise ValueError(f"ManyToMany: expected targets of shape ({B}, {T}) with integer tag ids, got {got}.")
         real = targets[mask]
         if int(real.min()) < 0 or int(real.max()) >= K:
-            raise ValueError(f"ManyToMany: tag ids must be in [0, {K}), got min {int(real.min())}, max {int(real.max())}.")
+            raise ValueError(f"ManyToMany: tag ids must be in [0, {K}), got min {int(real.min())}, max "
+                             f"{int(real.max())}.")
         tags = targets.masked_fill(~mask, 0)  # any valid id on padding; the mask drops it
         if self.crf is not None:
             return emissions, self.crf(emissions, tags, mask).mean()

@@ -37,18 +37,40 @@ class ManyToOneConfig:
     """A sequence classifier or regressor."""
 
     num_outputs: int = field(metadata={"help": "classes (classification) or values per sequence (regression)"})
-    vocab_size: int | None = field(default=None, metadata={"help": "token-id inputs with this vocabulary; None for real-valued (B, T, F) inputs"})  # None: features, the general case
-    input_size: int = field(default=32, metadata={"help": "feature size F of real inputs, or the embedding size for ids"})  # small: test tasks have tiny vocabularies
-    hidden_size: int = field(default=64, metadata={"help": "hidden units per direction"})  # enough for parity/sum tasks on CPU
-    num_layers: int = field(default=1, metadata={"help": "stacked recurrent layers"})  # one layer learns the synthetic tasks
-    cell: str = field(default="lstm", metadata={"help": "rnn, lstm or gru", "choices": ["rnn", "lstm", "gru"]})  # lstm: the safe default for long gaps
-    forget_bias: float | None = field(default=1.0, metadata={"help": "initial forget-gate bias of an LSTM (ignored for rnn/gru; None: PyTorch's initialisation)"})  # start out remembering (Jozefowicz et al., 2015; Keras's default): PyTorch's init, 0, leaves the gate half-closed and long gaps unlearnt
-    bidirectional: bool = field(default=False, metadata={"help": "read the sequence both ways"})  # off: "last" then means the true last state
-    dropout: float = field(default=0.0, metadata={"help": "dropout on inputs, between layers and before the head"})  # off: tiny tasks do not overfit
-    recurrent_dropout: float = field(default=0.0, metadata={"help": "dropout on the recurrent state, one mask per sequence (slower: reference loop)"})  # off: the fused kernels stay usable
-    layer_norm: bool = field(default=False, metadata={"help": "layer-normalised LSTM cell (cell='lstm' only; slower: reference loop)"})  # off: plain cells train fine at these sizes
-    pooling: str = field(default="last", metadata={"help": "last, mean, max or attention", "choices": list(POOLINGS)})  # last: the classic many-to-one
-    task: str = field(default="classification", metadata={"help": "classification or regression", "choices": ["classification", "regression"]})  # classification: cross-entropy head
+    # None: features, the general case
+    vocab_size: int | None = field(default=None,
+                                   metadata={"help": "token-id inputs with this vocabulary; None for real-valued (B, "
+                                                     "T, F) inputs"})
+    # small: test tasks have tiny vocabularies
+    input_size: int = field(default=32,
+                            metadata={"help": "feature size F of real inputs, or the embedding size for ids"})
+    # enough for parity/sum tasks on CPU
+    hidden_size: int = field(default=64, metadata={"help": "hidden units per direction"})
+    # one layer learns the synthetic tasks
+    num_layers: int = field(default=1, metadata={"help": "stacked recurrent layers"})
+    # lstm: the safe default for long gaps
+    cell: str = field(default="lstm", metadata={"help": "rnn, lstm or gru", "choices": ["rnn", "lstm", "gru"]})
+    # start out remembering (Jozefowicz et al., 2015; Keras's default): PyTorch's init, 0, leaves the gate half-closed
+    # and long gaps unlearnt
+    forget_bias: float | None = field(default=1.0,
+                                      metadata={"help": "initial forget-gate bias of an LSTM (ignored for rnn/gru; "
+                                                        "None: PyTorch's initialisation)"})
+    # off: "last" then means the true last state
+    bidirectional: bool = field(default=False, metadata={"help": "read the sequence both ways"})
+    # off: tiny tasks do not overfit
+    dropout: float = field(default=0.0, metadata={"help": "dropout on inputs, between layers and before the head"})
+    # off: the fused kernels stay usable
+    recurrent_dropout: float = field(default=0.0,
+                                     metadata={"help": "dropout on the recurrent state, one mask per sequence (slower: "
+                                                       "reference loop)"})
+    # off: plain cells train fine at these sizes
+    layer_norm: bool = field(default=False,
+                             metadata={"help": "layer-normalised LSTM cell (cell='lstm' only; slower: reference loop)"})
+    # last: the classic many-to-one
+    pooling: str = field(default="last", metadata={"help": "last, mean, max or attention", "choices": list(POOLINGS)})
+    # classification: cross-entropy head
+    task: str = field(default="classification",
+                      metadata={"help": "classification or regression", "choices": ["classification", "regression"]})
 
 
 class AttentionPooling(nn.Module):
@@ -87,8 +109,8 @@ class ManyToOne(nn.Module):
         self.config = c
         D = 2 if c.bidirectional else 1
         self.inputs = InputLayer("ManyToOne", c.vocab_size, c.input_size)
-        self.rnn = make_recurrent("ManyToOne", c.cell, c.input_size, c.hidden_size, c.num_layers, c.dropout, c.bidirectional,
-                                   c.recurrent_dropout, c.layer_norm, c.forget_bias)
+        self.rnn = make_recurrent("ManyToOne", c.cell, c.input_size, c.hidden_size, c.num_layers, c.dropout,
+                                  c.bidirectional, c.recurrent_dropout, c.layer_norm, c.forget_bias)
         self.attention = AttentionPooling(D * c.hidden_size) if c.pooling == "attention" else None
         self.drop = nn.Dropout(c.dropout)
         self.head = nn.Linear(D * c.hidden_size, c.num_outputs)
@@ -113,7 +135,8 @@ class ManyToOne(nn.Module):
             pooled, weights = self.attention(outputs, mask)
         return pooled, weights
 
-    def forward(self, inputs: Tensor, targets: Tensor | None = None, lengths: Any = None) -> tuple[Tensor, Tensor | None]:
+    def forward(self, inputs: Tensor, targets: Tensor | None = None,
+                lengths: Any = None) -> tuple[Tensor, Tensor | None]:
         pooled, _ = self.encode(inputs, lengths)
         output = self.head(self.drop(pooled))  # (B, C)
         loss = head_loss("ManyToOne", self.config.task, output, targets) if targets is not None else None

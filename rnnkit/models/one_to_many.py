@@ -38,21 +38,44 @@ class OneToManyConfig:
     """A conditioned sequence generator (captioning, class-to-sequence, seeded melody)."""
 
     vocab_size: int = field(metadata={"help": "output vocabulary V, including the bos and eos tokens"})
-    input_vocab_size: int | None = field(default=None, metadata={"help": "condition is a class id with this many classes; None for a real (B, F) vector"})  # None: features
-    input_size: int = field(default=32, metadata={"help": "feature size F of the condition, or its embedding size for ids"})  # small: toy conditions
-    embed_size: int = field(default=32, metadata={"help": "embedding size of the output tokens"})  # toy vocabularies need little
-    hidden_size: int = field(default=64, metadata={"help": "hidden units of the generator"})  # enough to count digits on CPU
-    num_layers: int = field(default=1, metadata={"help": "stacked recurrent layers"})  # one layer learns the synthetic tasks
-    cell: str = field(default="lstm", metadata={"help": "rnn, lstm or gru", "choices": ["rnn", "lstm", "gru"]})  # lstm: keeps the condition over long outputs
-    forget_bias: float | None = field(default=1.0, metadata={"help": "initial forget-gate bias of an LSTM (ignored for rnn/gru; None: PyTorch's initialisation)"})  # start out remembering (Jozefowicz et al., 2015; Keras's default): PyTorch's init, 0, leaves the gate half-closed and long gaps unlearnt
-    dropout: float = field(default=0.0, metadata={"help": "dropout on token embeddings, between layers and before the output"})  # off for toy tasks
-    recurrent_dropout: float = field(default=0.0, metadata={"help": "dropout on the recurrent state, one mask per sequence (slower: reference loop)"})  # off: the fused kernels stay usable
-    layer_norm: bool = field(default=False, metadata={"help": "layer-normalised LSTM cell (cell='lstm' only; slower: reference loop)"})  # off: plain cells train fine at these sizes
-    init_state: bool = field(default=True, metadata={"help": "the condition initialises the hidden state"})  # on: the show-and-tell way
-    feed_condition: bool = field(default=True, metadata={"help": "the condition is concatenated to every step's input"})  # on: it is never forgotten
+    # None: features
+    input_vocab_size: int | None = field(default=None,
+                                         metadata={"help": "condition is a class id with this many classes; None for a "
+                                                           "real (B, F) vector"})
+    # small: toy conditions
+    input_size: int = field(default=32,
+                            metadata={"help": "feature size F of the condition, or its embedding size for ids"})
+    # toy vocabularies need little
+    embed_size: int = field(default=32, metadata={"help": "embedding size of the output tokens"})
+    # enough to count digits on CPU
+    hidden_size: int = field(default=64, metadata={"help": "hidden units of the generator"})
+    # one layer learns the synthetic tasks
+    num_layers: int = field(default=1, metadata={"help": "stacked recurrent layers"})
+    # lstm: keeps the condition over long outputs
+    cell: str = field(default="lstm", metadata={"help": "rnn, lstm or gru", "choices": ["rnn", "lstm", "gru"]})
+    # start out remembering (Jozefowicz et al., 2015; Keras's default): PyTorch's init, 0, leaves the gate half-closed
+    # and long gaps unlearnt
+    forget_bias: float | None = field(default=1.0,
+                                      metadata={"help": "initial forget-gate bias of an LSTM (ignored for rnn/gru; "
+                                                        "None: PyTorch's initialisation)"})
+    # off for toy tasks
+    dropout: float = field(default=0.0,
+                           metadata={"help": "dropout on token embeddings, between layers and before the output"})
+    # off: the fused kernels stay usable
+    recurrent_dropout: float = field(default=0.0,
+                                     metadata={"help": "dropout on the recurrent state, one mask per sequence (slower: "
+                                                       "reference loop)"})
+    # off: plain cells train fine at these sizes
+    layer_norm: bool = field(default=False,
+                             metadata={"help": "layer-normalised LSTM cell (cell='lstm' only; slower: reference loop)"})
+    # on: the show-and-tell way
+    init_state: bool = field(default=True, metadata={"help": "the condition initialises the hidden state"})
+    # on: it is never forgotten
+    feed_condition: bool = field(default=True, metadata={"help": "the condition is concatenated to every step's input"})
     bos_id: int = field(default=1, metadata={"help": "start token fed at the first step"})  # 0 is left for padding
     eos_id: int = field(default=2, metadata={"help": "end token that stops generation"})  # right after bos
-    max_length: int = field(default=50, metadata={"help": "generation stops after this many tokens"})  # a safe cap for toy outputs
+    # a safe cap for toy outputs
+    max_length: int = field(default=50, metadata={"help": "generation stops after this many tokens"})
 
 
 class OneToMany(nn.Module):
@@ -70,14 +93,17 @@ class OneToMany(nn.Module):
     def __init__(self, config: OneToManyConfig) -> None:
         super().__init__()
         c = config
-        check_config("OneToMany", c, vocab_size=c.vocab_size, input_vocab_size=c.input_vocab_size, input_size=c.input_size,
-                     embed_size=c.embed_size, hidden_size=c.hidden_size, num_layers=c.num_layers, cell=c.cell,
-                     dropout=c.dropout, recurrent_dropout=c.recurrent_dropout, max_length=c.max_length)
+        check_config("OneToMany", c, vocab_size=c.vocab_size, input_vocab_size=c.input_vocab_size,
+                     input_size=c.input_size, embed_size=c.embed_size, hidden_size=c.hidden_size,
+                     num_layers=c.num_layers, cell=c.cell, dropout=c.dropout, recurrent_dropout=c.recurrent_dropout,
+                     max_length=c.max_length)
         if not (c.init_state or c.feed_condition):
-            raise ArgumentValueError("OneToMany: the condition must reach the generator; set init_state and/or feed_condition.")
+            raise ArgumentValueError("OneToMany: the condition must reach the generator; set init_state and/or "
+                                     "feed_condition.")
         for key in ("bos_id", "eos_id"):
             if not 0 <= getattr(c, key) < c.vocab_size:
-                raise ArgumentValueError(f"OneToMany: {key} must be in [0, vocab_size={c.vocab_size}), got {getattr(c, key)}.")
+                raise ArgumentValueError(f"OneToMany: {key} must be in [0, vocab_size={c.vocab_size}), got "
+                                         f"{getattr(c, key)}.")
         self.config = c
         L, H = c.num_layers, c.hidden_size
         self.inputs = InputLayer("OneToMany", c.input_vocab_size, c.input_size)
@@ -85,8 +111,8 @@ class OneToMany(nn.Module):
         self.init_h = nn.Linear(c.input_size, L * H) if c.init_state else None
         self.init_c = nn.Linear(c.input_size, L * H) if c.init_state and c.cell == "lstm" else None
         step_input = c.embed_size + (c.input_size if c.feed_condition else 0)
-        self.rnn = make_recurrent("OneToMany", c.cell, step_input, H, L, c.dropout, False, c.recurrent_dropout, c.layer_norm,
-                                   c.forget_bias)
+        self.rnn = make_recurrent("OneToMany", c.cell, step_input, H, L, c.dropout, False, c.recurrent_dropout,
+                                  c.layer_norm, c.forget_bias)
         self.drop = nn.Dropout(c.dropout)
         self.out = nn.Linear(H, c.vocab_size)
 
@@ -111,7 +137,8 @@ class OneToMany(nn.Module):
         return self.out(self.drop(h)), state  # (B, T, V)
 
     def step(self, tokens: Tensor, carry: tuple[Tensor, State]) -> tuple[Tensor, tuple[Tensor, State]]:
-        """One generation step: tokens (B,) and carry (condition, state) from ``condition()`` -> logits (B, V), new carry.
+        """One generation step: tokens (B,) and carry (condition, state) from ``condition()`` -> logits (B, V), new
+        carry.
 
         Public so that callers can prime the state with their own tokens before sampling.
         """
@@ -119,7 +146,8 @@ class OneToMany(nn.Module):
         logits, state = self._run(u, tokens.unsqueeze(1), state)
         return logits[:, 0], (u, state)  # (B, V)
 
-    def forward(self, inputs: Tensor, targets: Tensor | None = None, lengths: Any = None) -> tuple[Tensor, Tensor | None]:
+    def forward(self, inputs: Tensor, targets: Tensor | None = None,
+                lengths: Any = None) -> tuple[Tensor, Tensor | None]:
         u, state = self.condition(inputs)
         if targets is None:
             c = self.config
@@ -127,7 +155,8 @@ class OneToMany(nn.Module):
             return logits, None
         B = u.size(0)
         if not isinstance(targets, Tensor) or targets.dim() != 2 or targets.size(0) != B or targets.is_floating_point():
-            got = f"shape {tuple(targets.shape)}, dtype {targets.dtype}" if isinstance(targets, Tensor) else type(targets).__name__
+            got = (f"shape {tuple(targets.shape)}, dtype {targets.dtype}" if isinstance(targets, Tensor)
+                   else type(targets).__name__)
             raise ValueError(f"OneToMany: expected targets of shape ({B}, T) with integer token ids, got {got}.")
         T = targets.size(1)
         if T == 0:
@@ -136,7 +165,8 @@ class OneToMany(nn.Module):
         mask = length_mask(lens, T, targets.device)  # (B, T)
         tokens = targets.masked_fill(~mask, self.config.eos_id)  # padding may hold anything; make it a valid id
         if int(tokens.min()) < 0 or int(tokens.max()) >= self.config.vocab_size:
-            raise ValueError(f"OneToMany: target ids must be in [0, {self.config.vocab_size}), got {int(tokens.min())}..{int(tokens.max())}.")
+            raise ValueError(f"OneToMany: target ids must be in [0, {self.config.vocab_size}), got "
+                             f"{int(tokens.min())}..{int(tokens.max())}.")
         previous = torch.cat([tokens.new_full((B, 1), self.config.bos_id), tokens[:, :-1]], dim=1)  # (B, T): y_{t-1}
         logits, _ = self._run(u, previous, state, lens)  # (B, T, V)
         return logits, F.cross_entropy(logits[mask], tokens[mask])

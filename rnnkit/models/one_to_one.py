@@ -24,14 +24,29 @@ class OneToOneConfig:
     """A single-step classifier or regressor."""
 
     num_outputs: int = field(metadata={"help": "classes (classification) or values per input (regression)"})
-    vocab_size: int | None = field(default=None, metadata={"help": "token-id inputs with this vocabulary; None for real-valued (B, F) inputs"})  # None: features
-    input_size: int = field(default=32, metadata={"help": "feature size F of real inputs, or the embedding size for ids"})  # small: toy tasks
-    hidden_size: int = field(default=64, metadata={"help": "hidden units"})  # one hidden layer of 64 fits most toy mappings
-    num_layers: int = field(default=1, metadata={"help": "stacked recurrent layers (depth of the network)"})  # 1: a one-hidden-layer network
-    cell: str = field(default="lstm", metadata={"help": "rnn, lstm or gru", "choices": ["rnn", "lstm", "gru"]})  # same default as the other configurations
-    forget_bias: float | None = field(default=1.0, metadata={"help": "initial forget-gate bias of an LSTM (ignored for rnn/gru; None: PyTorch's initialisation)"})  # start out remembering (Jozefowicz et al., 2015; Keras's default): PyTorch's init, 0, leaves the gate half-closed and long gaps unlearnt
-    dropout: float = field(default=0.0, metadata={"help": "dropout on the input, between layers and before the head"})  # off
-    task: str = field(default="classification", metadata={"help": "classification or regression", "choices": ["classification", "regression"]})  # cross-entropy head
+    # None: features
+    vocab_size: int | None = field(default=None,
+                                   metadata={"help": "token-id inputs with this vocabulary; None for real-valued (B, "
+                                                     "F) inputs"})
+    # small: toy tasks
+    input_size: int = field(default=32,
+                            metadata={"help": "feature size F of real inputs, or the embedding size for ids"})
+    # one hidden layer of 64 fits most toy mappings
+    hidden_size: int = field(default=64, metadata={"help": "hidden units"})
+    # 1: a one-hidden-layer network
+    num_layers: int = field(default=1, metadata={"help": "stacked recurrent layers (depth of the network)"})
+    # same default as the other configurations
+    cell: str = field(default="lstm", metadata={"help": "rnn, lstm or gru", "choices": ["rnn", "lstm", "gru"]})
+    # start out remembering (Jozefowicz et al., 2015; Keras's default): PyTorch's init, 0, leaves the gate half-closed
+    # and long gaps unlearnt
+    forget_bias: float | None = field(default=1.0,
+                                      metadata={"help": "initial forget-gate bias of an LSTM (ignored for rnn/gru; "
+                                                        "None: PyTorch's initialisation)"})
+    # off
+    dropout: float = field(default=0.0, metadata={"help": "dropout on the input, between layers and before the head"})
+    # cross-entropy head
+    task: str = field(default="classification",
+                      metadata={"help": "classification or regression", "choices": ["classification", "regression"]})
 
 
 class OneToOne(nn.Module):
@@ -56,7 +71,8 @@ class OneToOne(nn.Module):
         self.drop = nn.Dropout(c.dropout)
         self.head = nn.Linear(c.hidden_size, c.num_outputs)
 
-    def forward(self, inputs: Tensor, targets: Tensor | None = None, lengths: Any = None) -> tuple[Tensor, Tensor | None]:
+    def forward(self, inputs: Tensor, targets: Tensor | None = None,
+                lengths: Any = None) -> tuple[Tensor, Tensor | None]:
         self.inputs.check(inputs, "inputs", 1)
         if lengths is not None and not bool((torch.as_tensor(lengths) == 1).all()):
             raise ValueError("OneToOne: every input has length 1; pass lengths=None (or use ManyToOne for sequences).")

@@ -40,10 +40,15 @@ _TINY = 1e-12  # floor of P(w) before the log: an extended id no source word car
 class PointerGeneratorConfig(Seq2SeqConfig):
     """A Seq2Seq that copies (6) and keeps coverage (1, 2, 7)."""
 
-    copy: bool = field(default=True, metadata={"help": "mix copying from the source into the output distribution (6)"})  # the point of the model
-    coverage: bool = field(default=True, metadata={"help": "coverage vector in the attention (2) and the coverage loss (7)"})  # curbs repeating
-    coverage_weight: float = field(default=1.0, metadata={"help": "lambda of the coverage loss (7)"})  # See et al.'s value
-    unk_id: int = field(default=3, metadata={"help": "the unknown-word id, fed back for a copied word outside the vocabulary"})
+    # the point of the model
+    copy: bool = field(default=True, metadata={"help": "mix copying from the source into the output distribution (6)"})
+    # curbs repeating
+    coverage: bool = field(default=True,
+                           metadata={"help": "coverage vector in the attention (2) and the coverage loss (7)"})
+    # See et al.'s value
+    coverage_weight: float = field(default=1.0, metadata={"help": "lambda of the coverage loss (7)"})
+    unk_id: int = field(default=3,
+                        metadata={"help": "the unknown-word id, fed back for a copied word outside the vocabulary"})
 
 
 @dataclass
@@ -81,9 +86,11 @@ class PointerGenerator(Seq2Seq):
         if c.attention == "none":
             raise ArgumentValueError("PointerGenerator: copying and coverage need attention; set attention='additive'.")
         if not 0 <= c.unk_id < c.vocab_size:
-            raise ArgumentValueError(f"PointerGenerator: unk_id must be in [0, vocab_size={c.vocab_size}), got {c.unk_id}.")
+            raise ArgumentValueError(f"PointerGenerator: unk_id must be in [0, vocab_size={c.vocab_size}), got "
+                                     f"{c.unk_id}.")
         if c.teacher_forcing != 1.0:
-            raise ArgumentValueError(f"PointerGenerator: trains with full teacher forcing; got teacher_forcing={c.teacher_forcing}.")
+            raise ArgumentValueError("PointerGenerator: trains with full teacher forcing; got "
+                                     f"teacher_forcing={c.teacher_forcing}.")
         if c.coverage_weight < 0:
             raise ArgumentValueError(f"PointerGenerator: coverage_weight must be >= 0, got {c.coverage_weight}.")
         H = c.hidden_size
@@ -99,12 +106,14 @@ class PointerGenerator(Seq2Seq):
         ext = inputs if source_ext is None else source_ext
         if not isinstance(ext, Tensor) or ext.shape != (B, S) or ext.is_floating_point():
             got = tuple(ext.shape) if isinstance(ext, Tensor) else type(ext).__name__
-            raise ValueError(f"PointerGenerator: source_ext must be integer ids of the inputs' shape ({B}, {S}), got {got}.")
+            raise ValueError(f"PointerGenerator: source_ext must be integer ids of the inputs' shape ({B}, {S}), got "
+                             f"{got}.")
         ext = ext.masked_fill(~base.mask, 0)
         num_oov = max(0, int(ext.max()) + 1 - self.config.vocab_size) if ext.numel() else 0
         return PointerEncoded(base.memory, base.mask, base.state, ext, num_oov, base.memory.new_zeros(B, S))
 
-    def decode(self, encoded: Encoded, previous: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, Tensor | None, Encoded]:
+    def decode(self, encoded: Encoded, previous: Tensor,
+               lengths: Tensor | None = None) -> tuple[Tensor, Tensor | None, Encoded]:
         """Decoder over previous tokens (B, T) (extended ids allowed): log P (B, T, V + num_oov) of (6), the
         attention (B, T, S), and ``encoded`` with the new state and coverage."""
         log_p, weights, encoded, _ = self.decode_with_coverage(encoded, previous, lengths)
@@ -112,7 +121,8 @@ class PointerGenerator(Seq2Seq):
 
     def decode_with_coverage(self, encoded: Encoded, previous: Tensor,
                              lengths: Tensor | None = None) -> tuple[Tensor, Tensor, PointerEncoded, Tensor]:
-        """As ``decode``, and the coverage loss sum_i min(a^t_i, cov^t_i) of each step (B, T) (zeros without coverage)."""
+        """As ``decode``, and the coverage loss sum_i min(a^t_i, cov^t_i) of each step (B, T) (zeros without
+        coverage)."""
         if not isinstance(encoded, PointerEncoded):
             raise TypeError("PointerGenerator: decode takes what PointerGenerator.encode returns.")
         c, V = self.pg_config, self.config.vocab_size
@@ -126,7 +136,9 @@ class PointerGenerator(Seq2Seq):
             projected = self.attention.project(encoded.memory)  # (B, S, A), once for all steps
             contexts, steps, losses = [], [], []
             for t in range(T):  # coverage makes step t depend on the attention of the steps before it
-                context_t, w = self.attention(h[:, t : t + 1], encoded.memory, encoded.mask, coverage.unsqueeze(1), projected)  # (2), (3)
+                # (2), (3)
+                context_t, w = self.attention(h[:, t : t + 1], encoded.memory, encoded.mask, coverage.unsqueeze(1),
+                                              projected)
                 contexts.append(context_t)
                 steps.append(w)
                 losses.append(torch.minimum(w[:, 0], coverage).sum(1))  # (B,)  # (7)
@@ -153,7 +165,8 @@ class PointerGenerator(Seq2Seq):
         encoded = self.encode(inputs, lengths, source_ext)
         B, c = encoded.memory.size(0), self.config
         if targets is None:
-            _, _, log_p = generate_tokens(self._step, encoded, B, c.bos_id, c.eos_id, c.max_length, encoded.memory.device)
+            _, _, log_p = generate_tokens(self._step, encoded, B, c.bos_id, c.eos_id, c.max_length,
+                                          encoded.memory.device)
             return log_p, None
         # ids past the vocabulary: this batch's source words beyond it, when copying
         num_ids = c.vocab_size + (encoded.num_oov if self.gen is not None else 0)
@@ -193,4 +206,5 @@ class PointerGenerator(Seq2Seq):
         """The n_best outputs of each source (extended ids: an id >= vocab_size is source_ext's word), best first;
         Seq2Seq.beam_search's, with the copy state (PointerEncoded.select) following the beams."""
         encoded = self.encode(inputs, lengths, source_ext)
-        return self._search(encoded, beam_width, max_length or self.config.max_length, length_penalty, n_best, no_repeat_ngram)
+        return self._search(encoded, beam_width, max_length or self.config.max_length, length_penalty, n_best,
+                            no_repeat_ngram)

@@ -45,22 +45,49 @@ class Seq2SeqConfig:
     """An attentional encoder-decoder."""
 
     vocab_size: int = field(metadata={"help": "output vocabulary V, including the bos and eos tokens"})
-    input_vocab_size: int | None = field(default=None, metadata={"help": "source token vocabulary; None for real-valued (B, S, F) inputs"})  # None: features
-    input_size: int = field(default=32, metadata={"help": "source feature size F, or the source embedding size for ids"})  # small: toy vocabularies
-    embed_size: int = field(default=32, metadata={"help": "embedding size of the output tokens"})  # small: toy vocabularies
-    hidden_size: int = field(default=64, metadata={"help": "hidden units per direction (encoder) and of the decoder"})  # enough to reverse 20 symbols
-    num_layers: int = field(default=1, metadata={"help": "stacked layers in encoder and decoder"})  # one is enough with attention
-    cell: str = field(default="lstm", metadata={"help": "rnn, lstm or gru", "choices": ["rnn", "lstm", "gru"]})  # lstm: the seq2seq classic
-    forget_bias: float | None = field(default=1.0, metadata={"help": "initial forget-gate bias of an LSTM (ignored for rnn/gru; None: PyTorch's initialisation)"})  # start out remembering (Jozefowicz et al., 2015; Keras's default): PyTorch's init, 0, leaves the gate half-closed and long gaps unlearnt
-    bidirectional: bool = field(default=True, metadata={"help": "bidirectional encoder"})  # on: each memory slot sees both sides
-    dropout: float = field(default=0.0, metadata={"help": "dropout on embeddings, between layers and before the output"})  # off for toy tasks
-    recurrent_dropout: float = field(default=0.0, metadata={"help": "dropout on the recurrent state, one mask per sequence (slower: reference loop)"})  # off: the fused kernels stay usable
-    layer_norm: bool = field(default=False, metadata={"help": "layer-normalised LSTM cell (cell='lstm' only; slower: reference loop)"})  # off: plain cells train fine at these sizes
-    attention: str = field(default="additive", metadata={"help": "additive, dot, general or none", "choices": list(ATTENTIONS)})  # Bahdanau scores
-    teacher_forcing: float = field(default=1.0, metadata={"help": "probability of feeding the true previous token in training"})  # 1: fastest, one decoder call
-    bos_id: int = field(default=1, metadata={"help": "start token fed at the first decoder step"})  # 0 is left for padding
+    # None: features
+    input_vocab_size: int | None = field(default=None,
+                                         metadata={"help": "source token vocabulary; None for real-valued (B, S, F) "
+                                                           "inputs"})
+    # small: toy vocabularies
+    input_size: int = field(default=32,
+                            metadata={"help": "source feature size F, or the source embedding size for ids"})
+    # small: toy vocabularies
+    embed_size: int = field(default=32, metadata={"help": "embedding size of the output tokens"})
+    # enough to reverse 20 symbols
+    hidden_size: int = field(default=64, metadata={"help": "hidden units per direction (encoder) and of the decoder"})
+    # one is enough with attention
+    num_layers: int = field(default=1, metadata={"help": "stacked layers in encoder and decoder"})
+    # lstm: the seq2seq classic
+    cell: str = field(default="lstm", metadata={"help": "rnn, lstm or gru", "choices": ["rnn", "lstm", "gru"]})
+    # start out remembering (Jozefowicz et al., 2015; Keras's default): PyTorch's init, 0, leaves the gate half-closed
+    # and long gaps unlearnt
+    forget_bias: float | None = field(default=1.0,
+                                      metadata={"help": "initial forget-gate bias of an LSTM (ignored for rnn/gru; "
+                                                        "None: PyTorch's initialisation)"})
+    # on: each memory slot sees both sides
+    bidirectional: bool = field(default=True, metadata={"help": "bidirectional encoder"})
+    # off for toy tasks
+    dropout: float = field(default=0.0,
+                           metadata={"help": "dropout on embeddings, between layers and before the output"})
+    # off: the fused kernels stay usable
+    recurrent_dropout: float = field(default=0.0,
+                                     metadata={"help": "dropout on the recurrent state, one mask per sequence (slower: "
+                                                       "reference loop)"})
+    # off: plain cells train fine at these sizes
+    layer_norm: bool = field(default=False,
+                             metadata={"help": "layer-normalised LSTM cell (cell='lstm' only; slower: reference loop)"})
+    # Bahdanau scores
+    attention: str = field(default="additive",
+                           metadata={"help": "additive, dot, general or none", "choices": list(ATTENTIONS)})
+    # 1: fastest, one decoder call
+    teacher_forcing: float = field(default=1.0,
+                                   metadata={"help": "probability of feeding the true previous token in training"})
+    # 0 is left for padding
+    bos_id: int = field(default=1, metadata={"help": "start token fed at the first decoder step"})
     eos_id: int = field(default=2, metadata={"help": "end token that stops decoding"})  # right after bos
-    max_length: int = field(default=50, metadata={"help": "decoding stops after this many tokens"})  # a safe cap for toy outputs
+    # a safe cap for toy outputs
+    max_length: int = field(default=50, metadata={"help": "decoding stops after this many tokens"})
 
 
 @dataclass
@@ -73,7 +100,8 @@ class Encoded:
 
     def select(self, index: Tensor) -> Encoded:
         """The rows ``index`` (N,) of each part, e.g. to expand every source over beams or candidates."""
-        return Encoded(self.memory.index_select(0, index), self.mask.index_select(0, index), select_state(self.state, index))
+        return Encoded(self.memory.index_select(0, index), self.mask.index_select(0, index),
+                       select_state(self.state, index))
 
 
 class Seq2Seq(nn.Module):
@@ -91,16 +119,19 @@ class Seq2Seq(nn.Module):
     def __init__(self, config: Seq2SeqConfig) -> None:
         super().__init__()
         c = config
-        check_config("Seq2Seq", c, vocab_size=c.vocab_size, input_vocab_size=c.input_vocab_size, input_size=c.input_size,
-                     embed_size=c.embed_size, hidden_size=c.hidden_size, num_layers=c.num_layers, cell=c.cell,
-                     dropout=c.dropout, recurrent_dropout=c.recurrent_dropout, max_length=c.max_length)
+        check_config("Seq2Seq", c, vocab_size=c.vocab_size, input_vocab_size=c.input_vocab_size,
+                     input_size=c.input_size, embed_size=c.embed_size, hidden_size=c.hidden_size,
+                     num_layers=c.num_layers, cell=c.cell, dropout=c.dropout, recurrent_dropout=c.recurrent_dropout,
+                     max_length=c.max_length)
         if c.attention not in ATTENTIONS:
             raise ArgumentValueError(f"Seq2Seq: attention must be one of {ATTENTIONS}, got {c.attention!r}.")
         if not 0.0 <= c.teacher_forcing <= 1.0:
-            raise ArgumentValueError(f"Seq2Seq: teacher_forcing must be a probability in [0, 1], got {c.teacher_forcing!r}.")
+            raise ArgumentValueError("Seq2Seq: teacher_forcing must be a probability in [0, 1], got "
+                                     f"{c.teacher_forcing!r}.")
         for key in ("bos_id", "eos_id"):
             if not 0 <= getattr(c, key) < c.vocab_size:
-                raise ArgumentValueError(f"Seq2Seq: {key} must be in [0, vocab_size={c.vocab_size}), got {getattr(c, key)}.")
+                raise ArgumentValueError(f"Seq2Seq: {key} must be in [0, vocab_size={c.vocab_size}), got "
+                                         f"{getattr(c, key)}.")
         self.config = c
         H, D = c.hidden_size, 2 if c.bidirectional else 1
         self.inputs = InputLayer("Seq2Seq", c.input_vocab_size, c.input_size)
@@ -163,7 +194,8 @@ class Seq2Seq(nn.Module):
         encoded = self.encode(inputs, lengths)
         c, B = self.config, encoded.memory.size(0)
         if targets is None:
-            _, _, logits = generate_tokens(self._step, encoded, B, c.bos_id, c.eos_id, c.max_length, encoded.memory.device)
+            _, _, logits = generate_tokens(self._step, encoded, B, c.bos_id, c.eos_id, c.max_length,
+                                           encoded.memory.device)
             return logits, None
         tokens, previous, lens, mask = self.teacher_inputs(targets, target_lengths, B, c.vocab_size)
         if self.training and c.teacher_forcing < 1.0:
@@ -172,12 +204,14 @@ class Seq2Seq(nn.Module):
             logits, _, _ = self.decode(encoded, previous, lens)  # (B, T, V)
         return logits, F.cross_entropy(logits[mask], tokens[mask])
 
-    def teacher_inputs(self, targets: Any, target_lengths: Any, batch_size: int, num_ids: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    def teacher_inputs(self, targets: Any, target_lengths: Any, batch_size: int,
+                       num_ids: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Checked targets for teacher forcing: tokens (B, T) (padding made eos), previous (B, T) (bos, then
         y_{t-1}), lengths (B,) and mask (B, T) of the real tokens; ids must be in [0, num_ids)."""
         name, B, c = type(self).__name__, batch_size, self.config
         if not isinstance(targets, Tensor) or targets.dim() != 2 or targets.size(0) != B or targets.is_floating_point():
-            got = f"shape {tuple(targets.shape)}, dtype {targets.dtype}" if isinstance(targets, Tensor) else type(targets).__name__
+            got = (f"shape {tuple(targets.shape)}, dtype {targets.dtype}" if isinstance(targets, Tensor)
+                   else type(targets).__name__)
             raise ValueError(f"{name}: expected targets of shape ({B}, T) with integer token ids, got {got}.")
         T = targets.size(1)
         if T == 0:
@@ -186,12 +220,14 @@ class Seq2Seq(nn.Module):
         mask = length_mask(lens, T, targets.device)  # (B, T)
         tokens = targets.masked_fill(~mask, c.eos_id)  # padding may hold anything; make it a valid id
         if int(tokens.min()) < 0 or int(tokens.max()) >= num_ids:
-            raise ValueError(f"{name}: target ids must be in [0, {num_ids}), got {int(tokens.min())}..{int(tokens.max())}.")
+            raise ValueError(f"{name}: target ids must be in [0, {num_ids}), got "
+                             f"{int(tokens.min())}..{int(tokens.max())}.")
         previous = torch.cat([tokens.new_full((B, 1), c.bos_id), tokens[:, :-1]], dim=1)  # (B, T): y_{t-1}
         return tokens, previous, lens, mask
 
     def _scheduled(self, encoded: Encoded, previous: Tensor) -> Tensor:
-        """Step by step; each sequence feeds the true previous token with probability teacher_forcing, else its own guess."""
+        """Step by step; each sequence feeds the true previous token with probability teacher_forcing, else its own
+        guess."""
         B, T = previous.shape
         steps, token = [], previous[:, 0]
         for t in range(T):

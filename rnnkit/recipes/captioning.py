@@ -14,7 +14,8 @@ from torch import Tensor
 from rnnkit.models import OneToMany, Seq2Seq
 
 
-def caption_ids(decoder: OneToMany | Seq2Seq, condition: Tensor, beam: int = 1, lengths: Tensor | None = None) -> list[list[int]]:
+def caption_ids(decoder: OneToMany | Seq2Seq, condition: Tensor, beam: int = 1,
+                lengths: Tensor | None = None) -> list[list[int]]:
     """Token ids of one caption per row of ``condition`` (without the end token): greedy, or beam search if beam > 1.
 
     ``condition`` is what the decoder starts from: a vector (B, F) for a OneToMany, a sequence
@@ -46,10 +47,13 @@ def corpus_bleu(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) 
     except ModuleNotFoundError:
         raise ValueError("BLEU needs sacrebleu; `pip install sacrebleu` (it is in rnnkit's recipes extra).") from None
     if len(hypotheses) != len(references):
-        raise ValueError(f"corpus_bleu: {len(hypotheses)} hypotheses but {len(references)} reference lists; give one list per hypothesis.")
+        raise ValueError(f"corpus_bleu: {len(hypotheses)} hypotheses but {len(references)} reference lists; give one "
+                         "list per hypothesis.")
     if any(len(refs) == 0 for refs in references):
         raise ValueError("corpus_bleu: every hypothesis needs at least one reference.")
     most = max((len(refs) for refs in references), default=0)
     # sacreBLEU takes reference *streams*; a sentence with fewer references fills its slots with None
-    streams: list[Sequence[str | None]] = [[refs[k] if k < len(refs) else None for refs in references] for k in range(most)]
-    return float(sacrebleu.corpus_bleu(list(hypotheses), streams).score)  # type: ignore[arg-type]  # None: no reference there
+    streams: list[Sequence[str | None]] = [[refs[k] if k < len(refs) else None for refs in references]
+                                           for k in range(most)]
+    return float(sacrebleu.corpus_bleu(list(hypotheses),
+                                       streams).score)  # type: ignore[arg-type]  # None: no reference there

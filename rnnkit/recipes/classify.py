@@ -128,7 +128,8 @@ def config_dict(config: Any) -> dict[str, Any]:
     return dataclasses.asdict(config)
 
 
-def summarise(task: str, out_dir: str | Path, metrics: dict[str, Any], config: Any, result: FitResult) -> dict[str, Any]:
+def summarise(task: str, out_dir: str | Path, metrics: dict[str, Any], config: Any,
+              result: FitResult) -> dict[str, Any]:
     """Print the results and write them to ``out_dir/results.json``."""
     summary = {
         "task": task,
@@ -174,7 +175,8 @@ def read_table(path: str | Path, text_column: str, label_column: str | None) -> 
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no file {path}; pass a CSV/TSV with a header row and columns {text_column!r}, {label_column!r}.")
+        raise FileNotFoundError(f"no file {path}; pass a CSV/TSV with a header row and columns {text_column!r}, "
+                                f"{label_column!r}.")
     name = str(path)
     raw = decode_utf8(path.read_bytes(), name)
     delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","

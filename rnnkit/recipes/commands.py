@@ -34,9 +34,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     inputs = "; ".join(f"{n}: {r.inputs}" for n, r in all_recipes().items())
     predict = sub.add_parser("predict", help="apply a trained recipe checkpoint to new inputs",
-                             description=f"Apply a trained recipe model to new inputs. What each recipe takes: {inputs}.")
+                             description="Apply a trained recipe model to new inputs. What each recipe takes: "
+                                         f"{inputs}.")
     predict.add_argument("checkpoint", help="a checkpoint file (or run directory) written by `rnnkit recipe`")
-    predict.add_argument("inputs", nargs="*", help="what the recipe's model was trained on (see above): texts, or files in its format")
+    predict.add_argument("inputs", nargs="*",
+                         help="what the recipe's model was trained on (see above): texts, or files in its format")
     predict.add_argument("--json", action="store_true", help="one JSON object per result instead of a line of text")
     predict.set_defaults(run=_run_predict)
 
@@ -45,7 +47,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     generate.add_argument("--out", default=None, help="directory for generated files")
     generate.add_argument("--num", type=int, default=4, help="how many outputs to generate")
     generate.add_argument("--seed", type=int, default=0, help="random seed")
-    generate.add_argument("--prime", default=None, help="what to condition on (recipe-specific: a seed note, a key, ...)")
+    generate.add_argument("--prime", default=None,
+                          help="what to condition on (recipe-specific: a seed note, a key, ...)")
     generate.set_defaults(run=_run_generate)
 
     translate = sub.add_parser("translate", help="translate sentences with a trained `recipe translate` checkpoint")

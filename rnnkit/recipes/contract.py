@@ -40,7 +40,8 @@ Meta = dict[str, Any]  # plain data (vocabularies, class names, scales) stored i
 class RecipeConfig(TrainConfig):
     """Settings every recipe has: the shared training settings, and where the run is written."""
 
-    out: str = field(default="", metadata={"help": "run directory: best.pt, last.pt, results.json, pictures (default: runs/NAME)"})
+    out: str = field(default="",
+                     metadata={"help": "run directory: best.pt, last.pt, results.json, pictures (default: runs/NAME)"})
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,8 @@ class Recipe(ABC, Generic[C, D]):
         return True
 
     def generators(self, data: D) -> list[torch.Generator]:
-        """The recipe's own generators that ``batches`` draws from across epochs (kept in last.pt for an exact resume)."""
+        """The recipe's own generators that ``batches`` draws from across epochs (kept in last.pt for an exact
+        resume)."""
         return []
 
     def baselines(self, config: C, data: D) -> dict[str, dict[str, float]]:

@@ -40,7 +40,8 @@ def _run(cmd: list[str], what: str, hint: str) -> None:
         raise FileNotFoundError(f"could not fetch {what}: `{' '.join(cmd)}` failed ({e}). {hint}") from None
     if proc.returncode != 0:
         tail = " ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
-        raise FileNotFoundError(f"could not fetch {what}: `{' '.join(cmd)}` exited with {proc.returncode}: {tail} {hint}")
+        raise FileNotFoundError(f"could not fetch {what}: `{' '.join(cmd)}` exited with {proc.returncode}: {tail} "
+                                f"{hint}")
 
 
 def npm_archive(name: str, version: str, hint: str = "") -> Path:
@@ -51,12 +52,15 @@ def npm_archive(name: str, version: str, hint: str = "") -> Path:
     if path is not None:
         return path
     if shutil.which("npm") is None:
-        raise FileNotFoundError(f"fetching npm package {name}@{version} needs the `npm` command, which is not installed. {hint}")
+        raise FileNotFoundError(f"fetching npm package {name}@{version} needs the `npm` command, which is not "
+                                f"installed. {hint}")
     folder.mkdir(parents=True, exist_ok=True)
-    _run(["npm", "pack", f"{name}@{version}", "--pack-destination", str(folder), "--silent"], f"npm package {name}@{version}", hint)
+    _run(["npm", "pack", f"{name}@{version}", "--pack-destination", str(folder), "--silent"],
+         f"npm package {name}@{version}", hint)
     path = _cached(folder, f"{stem}-{version}.tgz")
     if path is None:
-        raise FileNotFoundError(f"`npm pack {name}@{version}` ran but no {stem}-{version}.tgz appeared in {folder}. {hint}")
+        raise FileNotFoundError(f"`npm pack {name}@{version}` ran but no {stem}-{version}.tgz appeared in {folder}. "
+                                f"{hint}")
     return path
 
 
@@ -85,17 +89,21 @@ def debian_archive(name: str, hint: str = "") -> Path:
     if path is not None:
         return path
     if shutil.which("apt-get") is None:
-        raise FileNotFoundError(f"fetching Debian package {name} needs `apt-get`, which this machine does not have. {hint}")
+        raise FileNotFoundError(f"fetching Debian package {name} needs `apt-get`, which this machine does not have. "
+                                f"{hint}")
     folder.mkdir(parents=True, exist_ok=True)
     try:
         proc = subprocess.run(["apt-get", "download", name], cwd=folder, capture_output=True, text=True, timeout=600)
     except (OSError, subprocess.TimeoutExpired) as e:
-        raise FileNotFoundError(f"could not fetch Debian package {name}: `apt-get download {name}` failed ({e}). {hint}") from None
+        raise FileNotFoundError(f"could not fetch Debian package {name}: `apt-get download {name}` failed ({e}). "
+                                f"{hint}") from None
     path = _cached(folder, f"{name}_*.deb")
     if proc.returncode != 0 or path is None:
         tail = " ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
-        raise FileNotFoundError(f"could not fetch Debian package {name}: `apt-get download {name}` (in {folder}) exited "
-                                f"with {proc.returncode}: {tail} (if the package lists are empty, `apt-get update` first) {hint}")
+        raise FileNotFoundError(f"could not fetch Debian package {name}: `apt-get download {name}` (in {folder}) "
+                                "exited "
+                                f"with {proc.returncode}: {tail} (if the package lists are empty, `apt-get update` "
+                                f"first) {hint}")
     return path
 
 

@@ -58,8 +58,10 @@ def load_source(name: str = "mnist5k") -> DigitSource:
     if name not in SOURCES:
         raise ValueError(f"handwriting: unknown digit source {name!r}; expected one of {SOURCES}.")
     module, member, dist, version, scale = DATASETS[name]
-    raw = package_file(module, member, dist, version, hint=f"Install {dist} (`pip install {dist}=={version}`) or use the other --digits source.")
-    table = np.loadtxt((gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw).decode().splitlines(), delimiter=",", dtype=np.float32)
+    raw = package_file(module, member, dist, version,
+                       hint=f"Install {dist} (`pip install {dist}=={version}`) or use the other --digits source.")
+    table = np.loadtxt((gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw).decode().splitlines(), delimiter=",",
+                       dtype=np.float32)
     side = int(round(np.sqrt(table.shape[1] - 1)))
     images = (table[:, :-1] / scale).reshape(-1, side, side).astype(np.float32)  # (N, S, S)
     labels = table[:, -1].astype(np.int64)
@@ -67,7 +69,8 @@ def load_source(name: str = "mnist5k") -> DigitSource:
     return DigitSource(name, images, labels, boxes)
 
 
-def split_sources(labels: np.ndarray, test_fraction: float = 0.2, dev_fraction: float = 0.1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def split_sources(labels: np.ndarray, test_fraction: float = 0.2,
+                  dev_fraction: float = 0.1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Indices of source images for training, development and held-out data (in that order within each class)."""
     train: list[int] = []
     dev: list[int] = []
@@ -78,7 +81,8 @@ def split_sources(labels: np.ndarray, test_fraction: float = 0.2, dev_fraction: 
         n_dev = int(round(dev_fraction * len(idx)))
         cut = len(idx) - n_test - n_dev
         if cut < 1:
-            raise ValueError(f"handwriting: digit {c} has {len(idx)} source images, too few for test_fraction={test_fraction} and dev_fraction={dev_fraction}.")
+            raise ValueError(f"handwriting: digit {c} has {len(idx)} source images, too few for "
+                             f"test_fraction={test_fraction} and dev_fraction={dev_fraction}.")
         train.extend(idx[:cut])
         dev.extend(idx[cut : cut + n_dev])
         test.extend(idx[cut + n_dev :])
@@ -86,7 +90,8 @@ def split_sources(labels: np.ndarray, test_fraction: float = 0.2, dev_fraction: 
 
 
 def _overlap(start: float, side: float, size: int, n: int) -> np.ndarray:
-    """(size, n) weights: the share of target pixel i covered by source pixel j, for the window [start, start + side)."""
+    """(size, n) weights: the share of target pixel i covered by source pixel j, for the window [start, start +
+    side)."""
     edges = start + side * np.arange(size + 1) / size  # target pixel boundaries in source coordinates
     j = np.arange(n)
     covered = np.minimum(edges[1:, None], j + 1) - np.maximum(edges[:-1, None], j)  # (size, n)

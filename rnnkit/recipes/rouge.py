@@ -55,7 +55,8 @@ def _scorer() -> Any:
 def rouge(references: Sequence[str], predictions: Sequence[str]) -> dict[str, float]:
     """Mean ROUGE-1/2/L F1 (x100) of ``predictions`` against ``references``, pair by pair."""
     if len(references) != len(predictions):
-        raise ValueError(f"rouge: {len(references)} references but {len(predictions)} predictions; give one prediction per reference.")
+        raise ValueError(f"rouge: {len(references)} references but {len(predictions)} predictions; give one prediction "
+                         "per reference.")
     if not references:
         raise ValueError("rouge: no pairs to score.")
     totals = dict.fromkeys(KINDS, 0.0)

@@ -31,7 +31,8 @@ def run_dir(recipe: Recipe[Any, Any], config: RecipeConfig) -> Path:
 def run_recipe(recipe: Recipe[Any, Any], config: RecipeConfig) -> dict[str, Any]:
     """Train and evaluate ``recipe`` with ``config``; write the run directory; return the summary."""
     if not isinstance(config, recipe.config_class):
-        raise TypeError(f"run_recipe: {recipe.name} takes a {recipe.config_class.__name__}, got {type(config).__name__}.")
+        raise TypeError(f"run_recipe: {recipe.name} takes a {recipe.config_class.__name__}, got "
+                        f"{type(config).__name__}.")
     parts = recipe.runs(config)
     if parts is not None:  # several models from one command: each run as below, then one summary of them all
         combined = recipe.combine(config, [run_recipe(recipe, part) for part in parts])

@@ -51,7 +51,8 @@ class TokenVocab:
             raise ValueError(f"TokenVocab: tokens must be unique, got duplicates {dup[:5]}.")
         for name, special in (("unk", unk), ("pad", pad)):
             if special is not None and special not in itos:
-                raise ValueError(f"TokenVocab: {name} token {special!r} is not in the token list; add it or pass {name}=None.")
+                raise ValueError(f"TokenVocab: {name} token {special!r} is not in the token list; add it or pass "
+                                 f"{name}=None.")
         self.itos: list[str] = list(itos)
         self.stoi: dict[str, int] = {t: i for i, t in enumerate(self.itos)}
         self.unk = unk
@@ -69,7 +70,8 @@ class TokenVocab:
         if min_freq < 1:
             raise ValueError(f"TokenVocab.build: min_freq must be >= 1, got {min_freq}.")
         counts = Counter(t for seq in sequences for t in seq)
-        kept = sorted((t for t, n in counts.items() if n >= min_freq and t not in specials), key=lambda t: (-counts[t], t))
+        kept = sorted((t for t, n in counts.items() if n >= min_freq and t not in specials),
+                      key=lambda t: (-counts[t], t))
         if max_size is not None:
             kept = kept[: max(0, max_size - len(specials))]
         return cls(

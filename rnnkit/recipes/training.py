@@ -56,7 +56,8 @@ from rnnkit.utils.training import DivergenceGuard, MetricsLog, ProgressBar, cosi
 
 FIT_FORMAT = "rnnkit.fit/1"
 # settings a resumed run may change: none of them changes which batch or dropout mask a step sees
-RESUME_MAY_CHANGE = ("resume", "progress", "threads", "epochs", "max_steps", "max_minutes", "save_every", "out", "out_dir")
+RESUME_MAY_CHANGE = ("resume", "progress", "threads", "epochs", "max_steps", "max_minutes", "save_every", "out",
+                     "out_dir")
 
 
 SCHEDULES = ("constant", "cosine")
@@ -66,20 +67,43 @@ SCHEDULES = ("constant", "cosine")
 class TrainConfig:
     """Optimisation settings shared by the recipes (each recipe chooses its own defaults)."""
 
-    epochs: int = field(default=10, metadata={"help": "passes over the training set (at most)"})  # early stopping usually ends sooner
+    # early stopping usually ends sooner
+    epochs: int = field(default=10, metadata={"help": "passes over the training set (at most)"})
     lr: float = field(default=2e-3, metadata={"help": "Adam learning rate"})  # a safe Adam rate for 1-2 layer RNNs
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay"})  # dropout regularises enough here
-    clip: float = field(default=5.0, metadata={"help": "clip the gradient norm to this (0 = off)"})  # guards against the rare exploding step
-    patience: int = field(default=3, metadata={"help": "stop after this many epochs without a better validation metric"})  # 0 = never stop early
-    max_steps: int | None = field(default=None, metadata={"help": "stop after this many optimizer steps in total"})  # for smoke tests
-    max_minutes: float | None = field(default=None, metadata={"help": "stop after this much wall time (checked after each step)"})  # keeps a run within budget
-    threads: int | None = field(default=None, metadata={"help": "CPU threads for torch (default: torch's choice; 1 is fastest on a busy machine)"})  # see docs/results.md
-    seed: int = field(default=0, metadata={"help": "random seed for initialisation, shuffling and dropout"})  # runs are reproducible
+    # guards against the rare exploding step
+    clip: float = field(default=5.0, metadata={"help": "clip the gradient norm to this (0 = off)"})
+    # 0 = never stop early
+    patience: int = field(default=3,
+                          metadata={"help": "stop after this many epochs without a better validation metric"})
+    # for smoke tests
+    max_steps: int | None = field(default=None, metadata={"help": "stop after this many optimizer steps in total"})
+    # keeps a run within budget
+    max_minutes: float | None = field(default=None,
+                                      metadata={"help": "stop after this much wall time (checked after each step)"})
+    # see docs/results.md
+    threads: int | None = field(default=None,
+                                metadata={"help": "CPU threads for torch (default: torch's choice; 1 is fastest on a "
+                                                  "busy machine)"})
+    # runs are reproducible
+    seed: int = field(default=0, metadata={"help": "random seed for initialisation, shuffling and dropout"})
     progress: bool = field(default=True, metadata={"help": "show a progress bar"})  # off in tests and logs
-    log_every: int = field(default=10, metadata={"help": "write the training loss to metrics.jsonl every N steps (0 = per epoch only)"})  # a loss curve without a huge file
-    save_every: int = field(default=0, metadata={"help": "also write last.pt every N steps, to resume mid-epoch (0 = after each epoch only)"})  # epochs are short here
-    resume: bool = field(default=False, metadata={"help": "continue the run in the output directory from its last.pt, exactly where it stopped (starts afresh if there is none yet)"})  # rerun the same command after a crash
-    schedule: str = field(default="constant", metadata={"help": "learning rate per epoch: constant, or cosine (from lr at epoch 1 down towards 0 after the last)", "choices": list(SCHEDULES)})  # cosine: the last epochs, at a small rate, let a slow-settling part converge
+    # a loss curve without a huge file
+    log_every: int = field(default=10,
+                           metadata={"help": "write the training loss to metrics.jsonl every N steps (0 = per epoch "
+                                             "only)"})
+    # epochs are short here
+    save_every: int = field(default=0,
+                            metadata={"help": "also write last.pt every N steps, to resume mid-epoch (0 = after each "
+                                              "epoch only)"})
+    # rerun the same command after a crash
+    resume: bool = field(default=False,
+                         metadata={"help": "continue the run in the output directory from its last.pt, exactly where "
+                                           "it stopped (starts afresh if there is none yet)"})
+    # cosine: the last epochs, at a small rate, let a slow-settling part converge
+    schedule: str = field(default="constant",
+                          metadata={"help": "learning rate per epoch: constant, or cosine (from lr at epoch 1 down "
+                                            "towards 0 after the last)", "choices": list(SCHEDULES)})
 
 
 @dataclass
@@ -127,7 +151,8 @@ def schedule_factor(schedule: str, epoch: int, epochs: int) -> float:
 
 
 def _set_epoch_lr(opt: torch.optim.Optimizer, config: TrainConfig, epoch: int) -> None:
-    """Set each parameter group's rate for ``epoch`` from its base rate (kept as ``initial_lr``, as torch's schedulers do)."""
+    """Set each parameter group's rate for ``epoch`` from its base rate (kept as ``initial_lr``, as torch's schedulers
+    do)."""
     if config.schedule == "constant":
         return  # leave the optimizer's rates alone (a caller's own optimizer may set them)
     factor = schedule_factor(config.schedule, epoch, config.epochs)
@@ -189,11 +214,13 @@ def fit(
         raise ValueError("fit: resume=True needs out_dir, the directory whose last.pt to continue from.")
     schedule_factor(config.schedule, 1, config.epochs)  # an unknown schedule fails here, before any training
     if config.log_every < 0 or config.save_every < 0:
-        raise ValueError(f"fit: log_every and save_every must be 0 (off) or positive, got {config.log_every}, {config.save_every}.")
+        raise ValueError(f"fit: log_every and save_every must be 0 (off) or positive, got {config.log_every}, "
+                         f"{config.save_every}.")
     out = Path(out_dir) if out_dir is not None else None
     opt = optimizer or torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     with torch_threads(config.threads):
-        return _fit(model, train_batches, config, evaluate, monitor, mode, loss_fn, checkpoint, out, opt, restore_best, list(generators))
+        return _fit(model, train_batches, config, evaluate, monitor, mode, loss_fn, checkpoint, out, opt, restore_best,
+                    list(generators))
 
 
 @contextmanager
@@ -225,7 +252,8 @@ def _fit(
 ) -> FitResult:
     """The loop itself (``fit`` has checked the arguments)."""
     sign = 1.0 if mode == "max" else -1.0
-    saved = _read_resume_state(out, config, monitor, mode, len(generators)) if config.resume and out is not None else None
+    saved = _read_resume_state(out, config, monitor, mode,
+                               len(generators)) if config.resume and out is not None else None
     pos, best_state = _Position(), None
     if saved is not None:
         model.load_state_dict(saved["model"])
@@ -236,7 +264,8 @@ def _fit(
     start = time.perf_counter() - pos.seconds  # the clock continues where a resumed run left off
 
     def result() -> FitResult:
-        return FitResult(pos.best, pos.best_epoch, len(pos.history), pos.step, time.perf_counter() - start, pos.stopped, pos.history)
+        return FitResult(pos.best, pos.best_epoch, len(pos.history), pos.step, time.perf_counter() - start, pos.stopped,
+                         pos.history)
 
     def save_last(epoch_rng: dict[str, Any], info: dict[str, Any]) -> None:
         """last.pt: the recipe's entries, and under "fit" everything needed to carry on exactly from here."""
@@ -256,7 +285,8 @@ def _fit(
             tqdm.write(f"fit: the run in {out} had finished ({pos.stopped}); nothing left to train")
             return result()
         if config.max_steps is not None and pos.step >= config.max_steps:
-            raise ValueError(f"fit: the run in {out} is already at step {pos.step}; resume it with a larger max_steps than {config.max_steps}.")
+            raise ValueError(f"fit: the run in {out} is already at step {pos.step}; resume it with a larger max_steps "
+                             f"than {config.max_steps}.")
         tqdm.write(f"fit: resuming the run in {out} at epoch {pos.epoch}, step {pos.step}")
         _set_rng_state(saved["rng_epoch_start"], generators)
     resumed_epoch = pos.epoch if saved is not None else 0
@@ -298,11 +328,13 @@ def _fit(
                 pos.stopped = f"reached max_minutes={config.max_minutes}"
                 break
             if config.save_every and pos.step % config.save_every == 0:
-                save_last(epoch_rng, {"epoch": len(pos.history), "step": pos.step, "metrics": pos.history[-1] if pos.history else {}})
+                save_last(epoch_rng, {"epoch": len(pos.history), "step": pos.step,
+                                      "metrics": pos.history[-1] if pos.history else {}})
         bar.close()
 
         # validation, best epoch, early stopping
-        record = {"epoch": float(epoch), "train_loss": pos.total / max(pos.batches_done, 1), "seconds": time.perf_counter() - start}
+        record = {"epoch": float(epoch), "train_loss": pos.total / max(pos.batches_done, 1),
+                  "seconds": time.perf_counter() - start}
         if evaluate is not None:
             model.eval()
             with torch.no_grad():
@@ -335,14 +367,16 @@ def _fit(
     pos.stopped = pos.stopped or "finished all epochs"
     if restore_best and best_state is not None:
         model.load_state_dict(best_state)
-    save_last(_rng_state(generators), {"epoch": pos.best_epoch, "step": pos.step, "metrics": pos.history[pos.best_epoch - 1] if pos.history else {}})
+    save_last(_rng_state(generators), {"epoch": pos.best_epoch, "step": pos.step,
+                                       "metrics": pos.history[pos.best_epoch - 1] if pos.history else {}})
     return result()
 
 
 # ---- resuming ------------------------------------------------------------------------------------
 
 
-def _read_resume_state(out: Path, config: TrainConfig, monitor: str, mode: str, generators: int) -> dict[str, Any] | None:
+def _read_resume_state(out: Path, config: TrainConfig, monitor: str, mode: str,
+                       generators: int) -> dict[str, Any] | None:
     """The "fit" entry of ``out/last.pt``, checked against this run's settings; None if there is no last.pt yet."""
     path = out / "last.pt"
     if not path.exists():
@@ -350,17 +384,22 @@ def _read_resume_state(out: Path, config: TrainConfig, monitor: str, mode: str, 
         return None
     state = load_checkpoint(path).get("fit")
     if not isinstance(state, dict) or state.get("format") != FIT_FORMAT:
-        raise ValueError(f"fit: {path} holds no training state to resume from (expected a 'fit' entry of format {FIT_FORMAT!r}); "
-                         "it was written by an older rnnkit or another program. Start a new run in another output directory.")
+        raise ValueError(f"fit: {path} holds no training state to resume from (expected a 'fit' entry of format "
+                         f"{FIT_FORMAT!r}); "
+                         "it was written by an older rnnkit or another program. Start a new run in another output "
+                         "directory.")
     ours = {**dataclasses.asdict(config), "monitor": monitor, "mode": mode, "generators": generators}
-    theirs = {**state["config"], "monitor": state["monitor"], "mode": state["mode"], "generators": len(state["rng"]["local"])}
+    theirs = {**state["config"], "monitor": state["monitor"], "mode": state["mode"],
+              "generators": len(state["rng"]["local"])}
     diffs = [k for k in ours if k not in RESUME_MAY_CHANGE and k in theirs and ours[k] != theirs[k]]
     if ours.get("schedule", "constant") != "constant" and ours["epochs"] != theirs["epochs"] and "epochs" not in diffs:
-        diffs.append("epochs")  # a scheduled rate depends on the number of epochs: changing it changes every epoch's rate
+        # a scheduled rate depends on the number of epochs: changing it changes every epoch's rate
+        diffs.append("epochs")
     if diffs:
         listed = "; ".join(f"{k}: asked for {ours[k]!r}, the checkpoint has {theirs[k]!r}" for k in diffs)
         raise ValueError(f"fit: resume: settings differ from {path} ({listed}). "
-                         "Drop those flags to continue the run as it was, or start a new run in another output directory.")
+                         "Drop those flags to continue the run as it was, or start a new run in another output "
+                         "directory.")
     return state
 
 
@@ -369,8 +408,10 @@ def _skip(iterator: Any, count: int, epoch: int, out: Path | None) -> None:
     end = object()
     for done in range(count):
         if next(iterator, end) is end:
-            raise ValueError(f"fit: resume: epoch {epoch} now has {done} batches, but the run in {out} had trained on {count} of them; "
-                             "the training data or batching changed since. Start a new run in another output directory.")
+            raise ValueError(f"fit: resume: epoch {epoch} now has {done} batches, but the run in {out} had trained on "
+                             f"{count} of them; "
+                             "the training data or batching changed since. Start a new run in another output "
+                             "directory.")
 
 
 def _rng_state(generators: list[torch.Generator]) -> dict[str, Any]:

@@ -23,10 +23,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("--drain", type=float, default=5.0, help="seconds running streams get to finish after SIGTERM")
     serve.set_defaults(run=_run_serve)
 
-    export = sub.add_parser("export", help="export a trained char-LM (ONNX or TorchScript), or a text classifier, tagger or translator (ONNX)")
-    export.add_argument("run_dir", metavar="RUN_DIR", help="a run directory (or .pt file) of `rnnkit train charlm` or `recipe sentiment/spam/pos/ner/translate`")
+    export = sub.add_parser("export",
+                            help="export a trained char-LM (ONNX or TorchScript), or a text classifier, tagger or "
+                                 "translator (ONNX)")
+    export.add_argument("run_dir", metavar="RUN_DIR",
+                        help="a run directory (or .pt file) of `rnnkit train charlm` or `recipe "
+                             "sentiment/spam/pos/ner/translate`")
     export.add_argument("--format", choices=["onnx", "torchscript"], default="onnx", help="file format")
-    export.add_argument("--out", required=True, help="output file; also FILE.step.onnx (char-LM) or FILE.decoder.onnx (translator); always FILE.json beside")
+    export.add_argument("--out", required=True,
+                        help="output file; also FILE.step.onnx (char-LM) or FILE.decoder.onnx (translator); always "
+                             "FILE.json beside")
     export.set_defaults(run=_run_export)
 
 

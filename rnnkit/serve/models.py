@@ -55,7 +55,8 @@ class ServedModel:
             return list(self.predictor(inputs))
 
 
-def load_models(run_dirs: list[str], max_batch: int = 32, max_queue: int = 64, batching: bool = True) -> dict[str, ServedModel]:
+def load_models(run_dirs: list[str], max_batch: int = 32, max_queue: int = 64,
+                batching: bool = True) -> dict[str, ServedModel]:
     """Load every run directory (or .pt file); names are the directory names, made unique with -2, -3, ..."""
     models: dict[str, ServedModel] = {}
     for run in run_dirs:
@@ -71,7 +72,8 @@ def load_models(run_dirs: list[str], max_batch: int = 32, max_queue: int = 64, b
 
 
 def load_one(name: str, path: Path, max_batch: int, max_queue: int, batching: bool) -> ServedModel:
-    """A char-LM, or a recipe model (its checkpoint names it in ``kind``, or ``task`` in the older layout the contract upgrades)."""
+    """A char-LM, or a recipe model (its checkpoint names it in ``kind``, or ``task`` in the older layout the contract
+    upgrades)."""
     from rnnkit.lm.checkpoint import is_charlm
     from rnnkit.utils.checkpoint import load_checkpoint
 
@@ -81,7 +83,8 @@ def load_one(name: str, path: Path, max_batch: int, max_queue: int, batching: bo
     if "kind" in checkpoint or checkpoint.get("task") in _contract_recipes():
         return _load_contract(name, path)
     raise ValueError(f"rnnkit serve: {path} is neither a char-LM nor a checkpoint of a recipe this rnnkit has "
-                     f"(kind {checkpoint.get('kind')!r}, task {checkpoint.get('task')!r}); recipes: {', '.join(_contract_recipes())}.")
+                     f"(kind {checkpoint.get('kind')!r}, task {checkpoint.get('task')!r}); recipes: "
+                     f"{', '.join(_contract_recipes())}.")
 
 
 def _contract_recipes() -> tuple[str, ...]:
@@ -101,7 +104,8 @@ def _load_contract(name: str, path: Path) -> ServedModel:
 
     run = load_run(path, all_recipes())
     recipe, model, config, meta = run.recipe, run.model, run.config, run.meta
-    info = {"task": recipe.name, "config": _jsonable(dataclasses.asdict(config)), "metrics": _metrics(path, run.checkpoint)}
+    info = {"task": recipe.name, "config": _jsonable(dataclasses.asdict(config)),
+            "metrics": _metrics(path, run.checkpoint)}
     for key in ("classes", "labels", "tags"):
         if isinstance(meta.get(key), list):
             info["labels"] = [str(v) for v in meta[key]]
@@ -126,7 +130,8 @@ def _load_contract(name: str, path: Path) -> ServedModel:
             return _jsonable(translator(model, config, meta, texts, beam))
 
         served.predictor = translate
-    elif recipe.name in KINDS:  # their inputs are text; the others' (digits, gesture, ...) are files, which a server must not read
+    # their inputs are text; the others' (digits, gesture, ...) are files, which a server must not read
+    elif recipe.name in KINDS:
 
         def predict(texts: list[str]) -> list[dict[str, Any]]:
             results = _jsonable(recipe.predict(model, config, meta, texts_only(texts)))
@@ -141,7 +146,8 @@ def _load_contract(name: str, path: Path) -> ServedModel:
 
 
 def texts_only(texts: list[str]) -> list[str]:
-    """The inputs, if none of them names a file or folder: a recipe's predict reads a file it is given, a server must not."""
+    """The inputs, if none of them names a file or folder: a recipe's predict reads a file it is given, a server must
+    not."""
     import os
 
     for i, text in enumerate(texts):

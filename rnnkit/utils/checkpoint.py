@@ -113,7 +113,8 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.devi
     path = resolve_checkpoint(path)
     if not zipfile.is_zipfile(path):
         raise CheckpointError(f"{path} is not a checkpoint: {_describe_non_zip(path)}. "
-                              "rnnkit writes .pt files with torch.save (a zip archive); was the file cut short or overwritten?")
+                              "rnnkit writes .pt files with torch.save (a zip archive); was the file cut short or "
+                              "overwritten?")
     try:
         with torch.serialization.safe_globals(SAFE_GLOBALS):
             obj = torch.load(path, map_location=map_location, weights_only=True)
@@ -234,7 +235,8 @@ def make_checkpoint(kind: str, model: torch.nn.Module, config: Mapping[str, Any]
 
 
 def check_kind(checkpoint: dict[str, Any], path: str | os.PathLike[str], kinds: tuple[str, ...] | None = None) -> str:
-    """The checkpoint's kind, after checking its format tag, version and (if given) that the kind is one of ``kinds``."""
+    """The checkpoint's kind, after checking its format tag, version and (if given) that the kind is one of
+    ``kinds``."""
     found = checkpoint.get("format")
     if found != FORMAT:
         raise CheckpointError(f"{path}: expected an rnnkit checkpoint (format {FORMAT!r}), found "

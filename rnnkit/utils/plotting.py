@@ -32,7 +32,8 @@ def colormap(name: str, levels: int | None = None) -> Any:
 
 
 @contextmanager
-def figure(path: str | Path, size: tuple[float, float] = (6.0, 4.0), dpi: int = 120, **subplots: Any) -> Iterator[tuple[Any, Any]]:
+def figure(path: str | Path, size: tuple[float, float] = (6.0, 4.0), dpi: int = 120,
+           **subplots: Any) -> Iterator[tuple[Any, Any]]:
     """Yield ``(fig, axes)`` with ``axes = fig.subplots(**subplots)``; on leaving, save to ``path`` (folders made)."""
     fig = new_figure(size, dpi)
     yield fig, fig.subplots(**subplots)

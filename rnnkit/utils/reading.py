@@ -62,8 +62,10 @@ def decode_utf8(raw: bytes, file: str, hint: str = "") -> str:
         raise utf8_error(file, at, raw[at], e.reason, line_of(raw, at), raw[:2], hint) from None
 
 
-def utf8_error(file: str, offset: int, byte: int, reason: str, line: int, start: bytes = b"", hint: str = "") -> DataFormatError:
-    """The error for ``byte``, at ``offset`` on ``line``, that UTF-8 does not allow; ``start``: the file's first bytes."""
+def utf8_error(file: str, offset: int, byte: int, reason: str, line: int, start: bytes = b"",
+               hint: str = "") -> DataFormatError:
+    """The error for ``byte``, at ``offset`` on ``line``, that UTF-8 does not allow; ``start``: the file's first
+    bytes."""
     if start[:2] in _UTF16_BOMS and offset <= 1:
         hint = "The file starts with a UTF-16 byte-order mark: save it as UTF-8. " + hint
     return DataFormatError(file, f"byte {offset} (0x{byte:02x}) is not valid UTF-8 ({reason})", "UTF-8 text",
@@ -141,7 +143,8 @@ def read_json_object(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         data = json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as e:
-        raise DataFormatError(name, f"this is not valid JSON ({e.msg}, column {e.colno})", expected, line=e.lineno) from None
+        raise DataFormatError(name, f"this is not valid JSON ({e.msg}, column {e.colno})", expected,
+                              line=e.lineno) from None
     except _Constant as e:
         line = text.count("\n", 0, max(text.find(e.args[0]), 0)) + 1
         raise DataFormatError(name, f"{e.args[0]} is not a JSON number", "finite numbers", line=line) from None

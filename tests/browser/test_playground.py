@@ -49,8 +49,9 @@ class SlowHead(torch.nn.Module):
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("browser")
-    models = load_models([str(train_tiny_charlm(root / "charlm", steps=30)), str(sentiment_checkpoint(root / "sentiment")),
-                          str(translate_checkpoint(root / "translate")), str(tagger_checkpoint(root / "pos"))])
+    models = load_models([str(train_tiny_charlm(root / "charlm", steps=30)),
+                          str(sentiment_checkpoint(root / "sentiment")), str(translate_checkpoint(root / "translate")),
+                          str(tagger_checkpoint(root / "pos"))])
     charlm = models["charlm"].charlm
     assert charlm is not None
     charlm.add_module("head", SlowHead(charlm.head))  # the model's own head, 10 ms slower
@@ -92,12 +93,15 @@ def test_generation_streams_coloured_characters_and_switching_unit_recolours(pag
     page.fill("#unit", "3")
     page.click("#generate")
     # streaming: some characters are on the page while others are still to come
-    page.wait_for_function("() => { const n = document.querySelectorAll('#output .ch').length; return n > 0 && n < 120; }")
-    page.wait_for_function("() => document.querySelectorAll('#output .ch').length === 120 && !document.querySelector('#generate').disabled")
+    page.wait_for_function("() => { const n = document.querySelectorAll('#output .ch').length; return n > 0 && n < "
+                           "120; }")
+    page.wait_for_function("() => document.querySelectorAll('#output .ch').length === 120 && "
+                           "!document.querySelector('#generate').disabled")
     spans = page.locator("#output .ch")
     text = "".join(spans.all_inner_texts())
-    want = httpx.post(server.url + "/v1/generate", json={"prime": "the dog ", "length": 120, "seed": 5,
-                                                         "temperature": 0.8, "watch": {"layer": 0, "name": "f", "unit": 3}}).json()
+    want = httpx.post(server.url + "/v1/generate",
+                      json={"prime": "the dog ", "length": 120, "seed": 5, "temperature": 0.8,
+                            "watch": {"layer": 0, "name": "f", "unit": 3}}).json()
     assert text == want["text"]
     titles = [float(t.split(": ")[1]) for t in spans.evaluate_all("els => els.map(e => e.title)")]
     assert titles == pytest.approx(want["values"], abs=1e-3)
@@ -135,7 +139,8 @@ def test_classifier_shows_labels_with_probabilities(page, server, tmp_path):
     page.fill("#input", "the quick brown fox")
     page.click("#run-predict")
     page.wait_for_selector("table.probs tr.label")
-    rows = page.locator("table.probs tr.label").evaluate_all("rs => rs.map(r => [r.cells[0].textContent, Number(r.cells[1].textContent)])")
+    rows = page.locator("table.probs tr.label").evaluate_all("rs => rs.map(r => [r.cells[0].textContent, "
+                                                             "Number(r.cells[1].textContent)])")
     want = httpx.post(server.url + "/v1/predict", json={"model": "sentiment", "inputs": ["the quick brown fox"]}).json()
     assert rows == [[p["label"], pytest.approx(p["p"], abs=1e-3)] for p in want["outputs"][0]["probabilities"]]
     page.screenshot(path=str(tmp_path / "classifier.png"))
@@ -146,7 +151,8 @@ def test_translation_shows_its_attention_heatmap(page, server, tmp_path):
     page.fill("#input", "the quick brown fox")
     page.click("#run-predict")
     page.wait_for_selector("table.heatmap td")
-    want = httpx.post(server.url + "/v1/predict", json={"model": "translate", "inputs": ["the quick brown fox"]}).json()["outputs"][0]
+    want = httpx.post(server.url + "/v1/predict",
+                      json={"model": "translate", "inputs": ["the quick brown fox"]}).json()["outputs"][0]
     assert page.inner_text("p.translation") == want["translation"]
     attention = want["attention"]
     cells = page.locator("table.heatmap td")
@@ -167,7 +173,8 @@ def test_tagger_shows_a_tag_with_its_probability_under_each_token(page, server):
     page.wait_for_selector("#prediction .tag")
     shown = page.locator("#prediction .tag").evaluate_all(
         "ts => ts.map(t => [t.firstChild.textContent, t.querySelector('small').textContent])")
-    want = httpx.post(server.url + "/v1/predict", json={"model": "pos", "inputs": ["the quick brown fox said no"]}).json()
+    want = httpx.post(server.url + "/v1/predict",
+                      json={"model": "pos", "inputs": ["the quick brown fox said no"]}).json()
     assert shown == [[t["token"], f"{t['tag']} {t['p']:.2f}"] for t in want["outputs"][0]["tokens"]]
 
 

@@ -89,12 +89,18 @@ def test_cells_factory_names_every_cell() -> None:
     ("call", "error", "fragments"),
     [
         (lambda: rnnkit.LSTMCell(I, H)(torch.zeros(2, 3)), ValueError, ("LSTMCell:", "(B, 4) or (4,)", "got (2, 3)")),
-        (lambda: rnnkit.GRUCell(I, H)(torch.zeros(3, 2, I)), ValueError, ("GRUCell:", "got (3, 2, 4)", "use the layers")),
-        (lambda: rnnkit.RNNCell(I, H)(torch.zeros(2, I, dtype=torch.long)), TypeError, ("RNNCell:", "torch.int64", "Embedding")),
-        (lambda: rnnkit.LSTMCell(I, H)(torch.zeros(2, I), torch.zeros(2, H)), TypeError, ("LSTMCell:", "pair (h_0, c_0)", "got Tensor")),
-        (lambda: rnnkit.LSTMCell(I, H)(torch.zeros(2, I), (torch.zeros(2, H), torch.zeros(2, 3))), ValueError, ("expected c_0 of shape (2, 5)", "got (2, 3)")),
-        (lambda: rnnkit.GRUCell(I, H)(torch.zeros(2, I), torch.zeros(H)), ValueError, ("expected hx of shape (2, 5)", "input (2, 4)", "got (5,)")),
-        (lambda: rnnkit.RNNCell(I, H)(torch.zeros(I), [0.0] * H), TypeError, ("RNNCell:", "hx must be a torch.Tensor", "got list")),
+        (lambda: rnnkit.GRUCell(I, H)(torch.zeros(3, 2, I)), ValueError,
+         ("GRUCell:", "got (3, 2, 4)", "use the layers")),
+        (lambda: rnnkit.RNNCell(I, H)(torch.zeros(2, I, dtype=torch.long)), TypeError,
+         ("RNNCell:", "torch.int64", "Embedding")),
+        (lambda: rnnkit.LSTMCell(I, H)(torch.zeros(2, I), torch.zeros(2, H)), TypeError,
+         ("LSTMCell:", "pair (h_0, c_0)", "got Tensor")),
+        (lambda: rnnkit.LSTMCell(I, H)(torch.zeros(2, I), (torch.zeros(2, H), torch.zeros(2, 3))), ValueError,
+         ("expected c_0 of shape (2, 5)", "got (2, 3)")),
+        (lambda: rnnkit.GRUCell(I, H)(torch.zeros(2, I), torch.zeros(H)), ValueError,
+         ("expected hx of shape (2, 5)", "input (2, 4)", "got (5,)")),
+        (lambda: rnnkit.RNNCell(I, H)(torch.zeros(I), [0.0] * H), TypeError,
+         ("RNNCell:", "hx must be a torch.Tensor", "got list")),
     ],
 )
 def test_cell_errors(call: Any, error: type[Exception], fragments: tuple[str, ...]) -> None:
@@ -130,9 +136,11 @@ def test_lstm_step_by_hand() -> None:
     state = lstm_step(one(1.0), one(0.7), one(0.5), w_ih, torch.zeros(4, 1, dtype=torch.float64), record=record)
     torch.testing.assert_close(state.c, one(c))
     torch.testing.assert_close(state.h, one(h))
-    torch.testing.assert_close(torch.cat([record[k] for k in "ifgo"], 1), torch.tensor([[s(1), s(2), math.tanh(3), s(-1)]]).double())
+    torch.testing.assert_close(torch.cat([record[k] for k in "ifgo"], 1),
+                               torch.tensor([[s(1), s(2), math.tanh(3), s(-1)]]).double())
     # a projection multiplies h by weight_hr (P, H) = 2
-    projected = lstm_step(one(1.0), one(0.7), one(0.5), w_ih, torch.zeros(4, 1, dtype=torch.float64), weight_hr=one(2.0))
+    projected = lstm_step(one(1.0), one(0.7), one(0.5), w_ih, torch.zeros(4, 1, dtype=torch.float64),
+                          weight_hr=one(2.0))
     torch.testing.assert_close(projected.h, one(2 * h))
 
 
@@ -162,7 +170,8 @@ def test_ln_lstm_step_matches_the_equations(projection: bool) -> None:
     ln = [randn(n, seed=10 + k) for k, n in enumerate((4 * H, 4 * H, 4 * H, 4 * H, H, H))]
     w_hr = randn(P, H, seed=20) if projection else None
     h, c = ln_lstm_by_hand(x, h_prev, c_prev, w_ih, w_hh, b, ln, w_hr)
-    state = ln_lstm_step(x, h_prev, c_prev, w_ih, w_hh, b, (ln[0], ln[1]), (ln[2], ln[3]), (ln[4], ln[5]), weight_hr=w_hr)
+    state = ln_lstm_step(x, h_prev, c_prev, w_ih, w_hh, b, (ln[0], ln[1]), (ln[2], ln[3]), (ln[4], ln[5]),
+                         weight_hr=w_hr)
     torch.testing.assert_close(state.c, c)
     torch.testing.assert_close(state.h, h)
 
@@ -176,7 +185,8 @@ def leaf(*shape: int, seed: int) -> Tensor:
 
 @pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
 def test_rnn_step_gradcheck(nonlinearity: str) -> None:
-    args = (leaf(2, I, seed=1), leaf(2, H, seed=2), leaf(H, I, seed=3), leaf(H, H, seed=4), leaf(H, seed=5), leaf(H, seed=6))
+    args = (leaf(2, I, seed=1), leaf(2, H, seed=2), leaf(H, I, seed=3), leaf(H, H, seed=4), leaf(H, seed=5),
+            leaf(H, seed=6))
     assert torch.autograd.gradcheck(partial(rnn_step, nonlinearity=nonlinearity), args)
 
 
@@ -197,7 +207,9 @@ def test_gru_step_gradcheck() -> None:
 
 
 def test_ln_lstm_step_gradcheck() -> None:
-    x, h, c, w_ih, w_hh = leaf(2, I, seed=1), leaf(2, H, seed=2), leaf(2, H, seed=3), leaf(4 * H, I, seed=4), leaf(4 * H, H, seed=5)
+    x, h, c, w_ih, w_hh = leaf(2, I,
+                               seed=1), leaf(2, H,
+                                             seed=2), leaf(2, H, seed=3), leaf(4 * H, I, seed=4), leaf(4 * H, H, seed=5)
     b = leaf(4 * H, seed=6)
     ln = [leaf(n, seed=10 + k) for k, n in enumerate((4 * H, 4 * H, 4 * H, 4 * H, H, H))]
 

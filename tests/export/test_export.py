@@ -29,7 +29,8 @@ from rnnkit.lm.sample import next_char_distribution
 I, H = 4, 6
 CASES: list[tuple[str, dict[str, Any]]] = [
     ("lstm", {}), ("lstm", {"num_layers": 2}), ("lstm", {"bidirectional": True}), ("lstm", {"proj_size": 3}),
-    ("lstm", {"proj_size": 3, "num_layers": 2, "bidirectional": True}), ("gru", {}), ("gru", {"num_layers": 3, "bidirectional": True}),
+    ("lstm", {"proj_size": 3, "num_layers": 2, "bidirectional": True}), ("gru", {}),
+    ("gru", {"num_layers": 3, "bidirectional": True}),
     ("rnn_tanh", {"num_layers": 2}), ("rnn_relu", {"bidirectional": True}), ("gru", {"bias": False}),
 ]
 
@@ -45,7 +46,8 @@ def make_layer(mode: str, **kw) -> rnnkit.layers.RecurrentBase:
     return {"lstm": rnnkit.LSTM, "gru": rnnkit.GRU}[mode](I, H, batch_first=True, **kw).eval()
 
 
-@pytest.mark.parametrize(("mode", "kw"), CASES, ids=[f"{m}-{'-'.join(f'{k}={v}' for k, v in kw.items())}" for m, kw in CASES])
+@pytest.mark.parametrize(("mode", "kw"), CASES,
+                         ids=[f"{m}-{'-'.join(f'{k}={v}' for k, v in kw.items())}" for m, kw in CASES])
 def test_layer_sequence_graph_equals_the_layer(mode, kw):
     layer = make_layer(mode, **kw)
     graphs = layer_graphs(layer)
@@ -126,7 +128,8 @@ def test_charlm_graphs_equal_the_model(charlms, cell):
     state = {"h": got[1][:, :1], **({"c": got[2][:, :1]} if lstm else {})}
     more = torch.randint(0, len(vocab), (1, 6), generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
-        want, _ = model(more, state=tuple(torch.from_numpy(v) for v in state.values()) if lstm else torch.from_numpy(state["h"]))
+        want, _ = model(more, state=tuple(torch.from_numpy(v) for v in state.values()) if lstm
+                        else torch.from_numpy(state["h"]))
     for t in range(6):
         logits, *new = step.run(None, {"ids": more[:, t].numpy(), **state})
         state = dict(zip(state, new, strict=True))
@@ -135,10 +138,11 @@ def test_charlm_graphs_equal_the_model(charlms, cell):
 
 def test_numpy_distribution_equals_next_char_distribution():
     logits = torch.randn(1, 30, generator=torch.Generator().manual_seed(0)) * 3
-    settings: list[dict[str, Any]] = [{}, {"temperature": 0.6}, {"top_k": 4}, {"top_p": 0.7}, {"temperature": 1.4, "top_k": 10, "top_p": 0.9}]
+    settings: list[dict[str, Any]] = [{}, {"temperature": 0.6}, {"top_k": 4}, {"top_p": 0.7},
+                                      {"temperature": 1.4, "top_k": 10, "top_p": 0.9}]
     for kw in settings:
-        np.testing.assert_allclose(distribution(logits[0].numpy(), **kw), next_char_distribution(logits, **kw)[0].numpy(),
-                                   rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(distribution(logits[0].numpy(), **kw),
+                                   next_char_distribution(logits, **kw)[0].numpy(), rtol=1e-6, atol=1e-7)
 
 
 @pytest.mark.parametrize(("cell", "prime", "kw"), [("lstm", "the ", {}), ("lstm", "", {"temperature": 0.8, "top_k": 6}),
@@ -182,7 +186,8 @@ def test_torchscript_module_equals_the_model(charlms, tmp_path, cell):
 
 
 def test_export_cli_writes_the_files_and_says_what_is_wrong(charlms, tmp_path, capsys):
-    assert main(["export", str(charlms["lstm"]), "--format", "torchscript", "--out", str(tmp_path / "ts" / "lm.pt")]) == 0
+    assert main(["export", str(charlms["lstm"]), "--format", "torchscript", "--out",
+                 str(tmp_path / "ts" / "lm.pt")]) == 0
     info = json.loads((tmp_path / "ts" / "lm.json").read_text())
     model, vocab, _ = load_model(charlms["lstm"])
     assert info["vocab"] == vocab.chars
@@ -195,14 +200,15 @@ def test_export_cli_writes_the_files_and_says_what_is_wrong(charlms, tmp_path, c
 # ---- the text classifiers ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("pooling", "cell", "bidirectional"), [("max", "lstm", True), ("last", "gru", True), ("mean", "rnn", False),
-                                                        ("attention", "lstm", True), ("last", "lstm", False)])
+@pytest.mark.parametrize(("pooling", "cell", "bidirectional"),
+                         [("max", "lstm", True), ("last", "gru", True), ("mean", "rnn", False),
+                          ("attention", "lstm", True), ("last", "lstm", False)])
 def test_classifier_graph_equals_the_model(tmp_path, pooling, cell, bidirectional):
     from rnnkit.models.many_to_one import ManyToOne, ManyToOneConfig
 
     torch.manual_seed(0)
-    model = ManyToOne(ManyToOneConfig(num_outputs=3, vocab_size=20, input_size=5, hidden_size=6, num_layers=2, cell=cell,
-                                      bidirectional=bidirectional, pooling=pooling)).eval()
+    model = ManyToOne(ManyToOneConfig(num_outputs=3, vocab_size=20, input_size=5, hidden_size=6, num_layers=2,
+                                      cell=cell, bidirectional=bidirectional, pooling=pooling)).eval()
     sess = session(export.classifier_onnx(model))
     for B, T, lengths in [(1, 1, [1]), (4, 9, [9, 1, 4, 7])]:
         ids = torch.randint(0, 20, (B, T), generator=torch.Generator().manual_seed(T))
@@ -263,8 +269,9 @@ def greedy_onnx(encoder: ort.InferenceSession, decoder: ort.InferenceSession, in
     return out, weights
 
 
-@pytest.mark.parametrize(("cell", "attention", "layers"), [("lstm", "additive", 1), ("gru", "dot", 2), ("lstm", "general", 2),
-                                                   ("rnn", "additive", 1), ("gru", "none", 1)])
+@pytest.mark.parametrize(("cell", "attention", "layers"),
+                         [("lstm", "additive", 1), ("gru", "dot", 2), ("lstm", "general", 2), ("rnn", "additive", 1),
+                          ("gru", "none", 1)])
 def test_seq2seq_graphs_decode_as_the_model_does(cell, attention, layers):
     from rnnkit.export.seq2seq import seq2seq_onnx
     from rnnkit.models import Seq2Seq, Seq2SeqConfig
@@ -304,7 +311,8 @@ def test_export_cli_writes_a_translator_that_translates_without_rnnkit(tmp_path)
     run = translate_checkpoint(tmp_path / "translate", beam=1)
     assert main(["export", str(run), "--out", str(tmp_path / "tr.onnx")]) == 0
     info = json.loads((tmp_path / "tr.json").read_text())
-    encoder, decoder = ort.InferenceSession(str(tmp_path / "tr.onnx")), ort.InferenceSession(str(tmp_path / "tr.decoder.onnx"))
+    encoder, decoder = ort.InferenceSession(str(tmp_path
+                                                / "tr.onnx")), ort.InferenceSession(str(tmp_path / "tr.decoder.onnx"))
     source, target = Tokenizer.from_str(info["source_tokenizer"]), Tokenizer.from_str(info["target_tokenizer"])
     loaded = load_run(run, all_recipes())
     assert isinstance(loaded.model, Seq2Seq)
@@ -319,14 +327,16 @@ def test_export_cli_writes_a_translator_that_translates_without_rnnkit(tmp_path)
 # ---- the taggers ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("chars", "cell", "crf", "layers"), [(True, "lstm", False, 1), (False, "gru", True, 2), (True, "rnn", True, 1)])
+@pytest.mark.parametrize(("chars", "cell", "crf", "layers"),
+                         [(True, "lstm", False, 1), (False, "gru", True, 2), (True, "rnn", True, 1)])
 def test_tagger_graph_gives_the_models_emissions_and_tags(chars, cell, crf, layers):
     from rnnkit.export.tagger import tagger_onnx, viterbi
     from rnnkit.models.many_to_many import ManyToManyConfig
     from rnnkit.recipes.tagging.model import Tagger, WordFeaturesConfig
 
     torch.manual_seed(0)
-    features = WordFeaturesConfig(vocab_size=30, embedding_size=6, char_vocab_size=20 if chars else None, char_filters=5)
+    features = WordFeaturesConfig(vocab_size=30, embedding_size=6, char_vocab_size=20 if chars else None,
+                                  char_filters=5)
     model = Tagger(features, ManyToManyConfig(num_tags=7, input_size=features.size, hidden_size=5, num_layers=layers,
                                               cell=cell, bidirectional=True, crf=crf)).eval()
     sess = session(tagger_onnx(model))
@@ -337,7 +347,8 @@ def test_tagger_graph_gives_the_models_emissions_and_tags(chars, cell, crf, laye
     char_ids[:, :, 4:] = 0  # words of four characters, then padding
     char_ids[1, 2, 1:] = 0  # one of a single character
     lengths = torch.tensor([8, 3, 5, 1])
-    feeds = {"words": words.numpy(), "cases": cases.numpy(), "lengths": lengths.numpy(), **({"chars": char_ids.numpy()} if chars else {})}
+    feeds = {"words": words.numpy(), "cases": cases.numpy(), "lengths": lengths.numpy(),
+             **({"chars": char_ids.numpy()} if chars else {})}
     (emissions,) = sess.run(None, feeds)
     with torch.no_grad():
         want, _ = model(words, None, lengths, cases, char_ids if chars else None)
@@ -367,7 +378,9 @@ def test_export_cli_writes_a_tagger_that_tags_without_rnnkit(tmp_path):
     # a runtime without rnnkit: the sidecar's vocabularies and rules make the inputs
     words = {w: i for i, w in enumerate(info["words"])}
     chars = {c: i for i, c in enumerate(info["chars"])}
-    case = lambda t: 3 if not any(c.isalpha() for c in t) else 2 if t.isupper() else 1 if t[0].isupper() else 0  # noqa: E731
+    def case(t: str) -> int:
+        return 3 if not any(c.isalpha() for c in t) else 2 if t.isupper() else 1 if t[0].isupper() else 0
+
     norm = lambda t: "".join("0" if c.isdigit() else c for c in t.lower())  # noqa: E731
     ids = [[chars.get(c, info["chars_unk_id"]) for c in t[: info["max_word"]]] for t in sentence]
     W = max(map(len, ids))
@@ -391,7 +404,8 @@ def test_export_cli_writes_a_feature_classifier_recipe(tmp_path):
     from rnnkit.utils.checkpoint import atomic_save, make_checkpoint
 
     torch.manual_seed(0)
-    config, meta = GestureConfig(hidden_size=6, pooling="attention"), {"classes": ["a", "b", "c"], "mean": [0.0] * 3, "std": [1.0] * 3}
+    config, meta = GestureConfig(hidden_size=6,
+                                 pooling="attention"), {"classes": ["a", "b", "c"], "mean": [0.0] * 3, "std": [1.0] * 3}
     model = GestureRecipe().build_model(config, meta)
     atomic_save(make_checkpoint("gesture", model, dataclasses.asdict(config), meta), tmp_path / "gesture" / "best.pt")
     assert main(["export", str(tmp_path / "gesture"), "--out", str(tmp_path / "g.onnx")]) == 0

@@ -1,4 +1,5 @@
-"""Inspection: recorded gates equal a manual recomputation, features and statistics are right, renderers make valid files."""
+"""Inspection: recorded gates equal a manual recomputation, features and statistics are right, renderers make valid
+files."""
 
 import argparse
 import base64
@@ -33,7 +34,8 @@ class TinyLM(nn.Module):
         super().__init__()
         torch.manual_seed(0)
         self.embedding = nn.Embedding(len(CHARS), 4)
-        self.rnn = {"lstm": rnnkit.LSTM, "gru": rnnkit.GRU, "rnn": rnnkit.RNN}[cell](4, hidden, num_layers, batch_first=True)
+        self.rnn = {"lstm": rnnkit.LSTM, "gru": rnnkit.GRU,
+                    "rnn": rnnkit.RNN}[cell](4, hidden, num_layers, batch_first=True)
         self.head = nn.Linear(hidden, len(CHARS))
 
 
@@ -232,6 +234,7 @@ def test_inspect_command_on_a_charlm_checkpoint(tmp_path, capsys):
         args = parser.parse_args(["inspect", str(path), *argv, "--out", str(tmp_path / "o")])
         with pytest.raises(ValueError, match=message):
             args.run(args)
-    args = parser.parse_args(["inspect", str(path), "--text-file", str(tmp_path / "missing.txt"), "--out", str(tmp_path / "o")])
+    args = parser.parse_args(["inspect", str(path), "--text-file", str(tmp_path / "missing.txt"), "--out",
+                              str(tmp_path / "o")])
     with pytest.raises(FileNotFoundError, match="no text file .*missing.txt"):
         args.run(args)

@@ -92,8 +92,9 @@ def parse(argv):
 
 
 def test_command_runs_and_reports_bad_values(tmp_path, capsys):
-    args = parse(["lab", "long-term", "--task", "copy", "--cells", "lstm", "--lengths", "3", "--budget", "6", "--threads", "0",
-                  "--eval-every", "1", "--eval-size", "8", "--hidden-size", "4", "--out", str(tmp_path)])
+    args = parse(["lab", "long-term", "--task", "copy", "--cells", "lstm", "--lengths", "3", "--budget", "6",
+                  "--threads", "0", "--eval-every", "1", "--eval-size", "8", "--hidden-size", "4", "--out",
+                  str(tmp_path)])
     assert args.run(args) == 0
     assert "wrote" in capsys.readouterr().out
     assert (tmp_path / "results.md").exists()

@@ -88,8 +88,10 @@ def test_without_autotuning_the_rule_stands_and_nothing_is_timed() -> None:
     assert calls == []
 
 
-@pytest.mark.parametrize(("fused", "torch_", "winner"), [(2.0, 1.0, Path.TORCH), (1.0, 2.0, Path.FUSED), (1.0, 1.0, Path.FUSED)])
-def test_the_faster_path_wins_and_a_tie_keeps_the_rule(tuner: choose.Tuner, fused: float, torch_: float, winner: Path) -> None:
+@pytest.mark.parametrize(("fused", "torch_", "winner"),
+                         [(2.0, 1.0, Path.TORCH), (1.0, 2.0, Path.FUSED), (1.0, 1.0, Path.FUSED)])
+def test_the_faster_path_wins_and_a_tie_keeps_the_rule(tuner: choose.Tuner, fused: float, torch_: float,
+                                                       winner: Path) -> None:
     measure, calls = _timings(fused=fused, torch=torch_)
     x, h0 = _inputs()
     assert choose.choose_path(rnnkit.RNN(4, 6), x, h0, None, measure).path is winner
@@ -194,7 +196,8 @@ def test_doctor_shows_the_machine_and_the_choices(tuner: choose.Tuner, capsys: p
     out = capsys.readouterr().out
     assert cpu().model in out
     assert "1 made on this CPU" in out
-    assert "gru      float32  B=3    I=4    H=6     L=1 D=1 T<=8     train: torch     (fused 2.00 ms, torch 1.00 ms)" in out
+    assert ("gru      float32  B=3    I=4    H=6     L=1 D=1 T<=8     train: torch     (fused 2.00 ms, torch 1.00 ms)"
+            in out)
 
     assert main(["doctor", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)

@@ -52,7 +52,8 @@ def test_forget_bias_sets_the_total_bias_of_the_forget_gate(forget_bias: float, 
     for _, _, s in directions(layer):
         b_ih, b_hh = getattr(layer, "bias_ih" + s), getattr(layer, "bias_hh" + s)
         # gates are i, f, g, o: the forget gate is rows H..2H, and only its sum b_ih + b_hh matters
-        torch.testing.assert_close(b_ih[H : 2 * H] + b_hh[H : 2 * H], torch.full((H,), forget_bias, dtype=torch.float64))
+        torch.testing.assert_close(b_ih[H : 2 * H] + b_hh[H : 2 * H],
+                                   torch.full((H,), forget_bias, dtype=torch.float64))
         for b in (b_ih, b_hh):
             others = torch.cat([b[:H], b[2 * H :]])  # i, g, o keep PyTorch's uniform initialisation
             assert others.abs().max() <= bound
@@ -173,7 +174,8 @@ def test_recurrent_dropout_does_nothing_in_eval_mode(mode: str, fast: bool) -> N
 # ---- record() ----------------------------------------------------------------------------------
 
 
-def manual_step(mode: str, x: Tensor, h: Tensor, c: Tensor | None, w: dict[str, Tensor]) -> tuple[dict[str, Tensor], Tensor, Tensor | None]:
+def manual_step(mode: str, x: Tensor, h: Tensor, c: Tensor | None,
+                w: dict[str, Tensor]) -> tuple[dict[str, Tensor], Tensor, Tensor | None]:
     """One step written out with torch ops: the gates, the new h and (LSTM) the new c."""
     gi = x @ w["weight_ih"].T + w["bias_ih"]
     gh = h @ w["weight_hh"].T + w["bias_hh"]
@@ -201,7 +203,8 @@ def manual_step(mode: str, x: Tensor, h: Tensor, c: Tensor | None, w: dict[str, 
 @pytest.mark.parametrize("variant", ["lstm", "lstm_proj", "gru", "rnn_tanh", "rnn_relu"])
 def test_record_matches_a_manual_recomputation(variant: str, batch_first: bool) -> None:
     mode = "lstm" if variant == "lstm_proj" else variant
-    layer = rnnkit_layer(mode, num_layers=2, bidirectional=True, batch_first=batch_first, proj_size=P if variant == "lstm_proj" else 0)
+    layer = rnnkit_layer(mode, num_layers=2, bidirectional=True, batch_first=batch_first,
+                         proj_size=P if variant == "lstm_proj" else 0)
     x = randn(B, T, I, seed=11)  # batch-first here; transposed for a time-major layer
     hx = initial_state(layer)
     rec = layer.record(x if batch_first else x.transpose(0, 1), hx, lengths=LENGTHS)
@@ -220,7 +223,8 @@ def test_record_matches_a_manual_recomputation(variant: str, batch_first: bool) 
     for b, length in enumerate(LENGTHS):
         layer_input = x[b, :length]  # (length, I)
         for k, d, s in directions(layer):
-            w = {n: getattr(layer, n + s) for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr") if hasattr(layer, n + s)}
+            w = {n: getattr(layer, n + s) for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")
+                 if hasattr(layer, n + s)}
             h = h0[k * 2 + d, b]
             c = None if c0 is None else c0[k * 2 + d, b]
             expected: dict[str, list[Tensor]] = {}

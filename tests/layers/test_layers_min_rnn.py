@@ -36,13 +36,15 @@ def sequential(log_a: torch.Tensor, log_b: torch.Tensor, h0: torch.Tensor | None
 def test_scan_equals_the_sequential_recurrence(chunk, with_h0):
     # the log-space scan (in chunks of 64, 3 and 1 steps) and the sequential scan with its hand-written backward
     # gates near 0 and near 1 (log a from -8 to 0) and an initial state of both signs
-    log_a = (-8 * torch.rand(B, 10, H, generator=torch.Generator().manual_seed(0), dtype=torch.float64)).requires_grad_()
+    log_a = (-8
+             * torch.rand(B, 10, H, generator=torch.Generator().manual_seed(0), dtype=torch.float64)).requires_grad_()
     log_b = randn(B, 10, H, seed=1).requires_grad_()
     h0 = randn(B, H, seed=2).requires_grad_() if with_h0 else None
     inputs = [t for t in (log_a, log_b, h0) if t is not None]
     weight = randn(B, 10, H, seed=3)
     if chunk == "sequential":
-        ours = sequential_scan(log_a.exp(), log_b.exp(), h0 if h0 is not None else torch.zeros(B, H, dtype=torch.float64))
+        ours = sequential_scan(log_a.exp(), log_b.exp(),
+                               h0 if h0 is not None else torch.zeros(B, H, dtype=torch.float64))
     else:
         ours = log_space_scan(log_a, log_b, h0, chunk=chunk)
     ours_grads = torch.autograd.grad((ours * weight).sum(), inputs)
@@ -66,7 +68,8 @@ def layer(mode: str, **options: Any) -> MinRecurrentBase:
     return MIN_LAYERS[mode](I, H, dtype=torch.float64, **options)
 
 
-def forward_backward(net: torch.nn.Module, x: torch.Tensor, h0: torch.Tensor | None, lengths: list[int] | None) -> dict[str, torch.Tensor]:
+def forward_backward(net: torch.nn.Module, x: torch.Tensor, h0: torch.Tensor | None,
+                     lengths: list[int] | None) -> dict[str, torch.Tensor]:
     x = x.clone().requires_grad_()
     h0 = None if h0 is None else h0.clone().requires_grad_()
     out, h_n = net(x, h0, lengths=lengths)
@@ -93,7 +96,8 @@ def test_scan_path_equals_the_reference_loop(mode, scan, batch_first, lengths):
     if lengths is not None:  # zero past each length, and h_n from each sequence's own last step
         out = fast["out"] if batch_first else fast["out"].transpose(0, 1)
         assert bool((out[1, 2:] == 0).all())
-        short = layer(mode, num_layers=L, batch_first=True)(x[1:2, :2] if batch_first else x[:2, 1:2].transpose(0, 1), h0[:, 1:2])[1]
+        short = layer(mode, num_layers=L,
+                      batch_first=True)(x[1:2, :2] if batch_first else x[:2, 1:2].transpose(0, 1), h0[:, 1:2])[1]
         torch.testing.assert_close(fast["h_n"][:, 1:2], short)
 
 
@@ -105,7 +109,8 @@ def test_layer_gradcheck(mode, scan):
     params = list(net.parameters())
 
     def run(x: torch.Tensor, h0: torch.Tensor, *weights: torch.Tensor) -> torch.Tensor:
-        out, h_n = torch.func.functional_call(net, dict(zip([n for n, _ in net.named_parameters()], weights, strict=True)), (x, h0))
+        out, h_n = torch.func.functional_call(net, dict(zip([n for n, _ in net.named_parameters()], weights,
+                                                            strict=True)), (x, h0))
         return out.sum() + h_n.sum()
 
     assert torch.autograd.gradcheck(run, (x, h0, *params))

@@ -115,7 +115,8 @@ def test_layers_work_when_the_kernels_cannot_be_built(monkeypatch: pytest.Monkey
 
 
 @needs_kernels
-def test_build_reports_a_compiler_error_and_leaves_no_partial_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_build_reports_a_compiler_error_and_leaves_no_partial_file(monkeypatch: pytest.MonkeyPatch,
+                                                                   tmp_path: Path) -> None:
     bad = tmp_path / "kernels.c"
     bad.write_text("this is not C\n")
     monkeypatch.setattr(native, "SOURCE", bad)
@@ -153,7 +154,8 @@ def test_kernels_with_only_one_of_the_two_gradients(kind: str, loss_on: str) -> 
 
 
 def test_the_library_is_keyed_by_the_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A cache shared by two machines (a network home directory) must not hand one CPU's -march=native build to the other."""
+    """A cache shared by two machines (a network home directory) must not hand one CPU's -march=native build to the
+    other."""
     a = native.library_path("cc", ["-march=native"])
     monkeypatch.setattr(native, "cpu_identity", lambda: "flags: fpu sse2")
     assert native.library_path("cc", ["-march=native"]) != a

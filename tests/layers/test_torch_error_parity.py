@@ -72,7 +72,8 @@ def constructor_cases() -> list[Case]:
         for arg in ("bias", "batch_first"):
             for value in ("False", "True", 0, 1, None, 1.0, np.bool_(True), True, False):
                 add(cls, **{arg: value})
-        for value in (-0.1, 1.5, "0.1", True, None, 0.5j, math.nan, torch.tensor(0.1), 0, 0.5, np.float64(0.2), np.float32(0.2)):
+        for value in (-0.1, 1.5, "0.1", True, None, 0.5j, math.nan, torch.tensor(0.1), 0, 0.5, np.float64(0.2),
+                      np.float32(0.2)):
             add(cls, num_layers=2, dropout=value)
         proj = (-1, H, H + 1, True, 1.5, "2", None, 2, np.int64(2), 0) if cls == "LSTM" else (2, -1, True, None, 0)
         for value in proj:
@@ -121,7 +122,8 @@ def forward_cases() -> list[Case]:
         add("empty sequence batch_first", cls, lambda m: m(z(B, 0, I)), batch_first=True)
         add("empty batch (B = 0)", cls, lambda m: m(z(T, 0, I)))
         add("empty batch (B = 0) with gradients", cls, lambda m: m(z(T, 0, I).requires_grad_()))
-        add("empty batch (B = 0) batch_first, bidirectional", cls, lambda m: m(z(0, T, I)), batch_first=True, bidirectional=True)
+        add("empty batch (B = 0) batch_first, bidirectional", cls, lambda m: m(z(0, T, I)), batch_first=True,
+            bidirectional=True)
         add("hx for 2 layers, layer has 1", cls, lambda m, hx=hx: m(z(T, B, I), hx(z(2, B, H))))
         add("hx for 1 layer, layer has 2", cls, lambda m, hx=hx: m(z(T, B, I), hx(z(1, B, H))), num_layers=2)
         add("hx batch B+1", cls, lambda m, hx=hx: m(z(T, B, I), hx(z(1, B + 1, H))))
@@ -129,18 +131,26 @@ def forward_cases() -> list[Case]:
         add("hx 2-D with batched input", cls, lambda m, hx=hx: m(z(T, B, I), hx(z(B, H), z(B, H))))
         add("hx 3-D with unbatched input", cls, lambda m, hx=hx: m(z(T, I), hx(z(1, B, H), z(1, B, H))))
         add("hx 3-D with unbatched input, B=1", cls, lambda m, hx=hx: m(z(T, I), hx(z(1, 1, H), z(1, 1, H))))
-        add("hx for one direction, layer has two", cls, lambda m, hx=hx: m(z(T, B, I), hx(z(1, B, H))), bidirectional=True)
-        add("hx time-major batch to a batch_first layer", cls, lambda m, hx=hx: m(z(T, B, I), hx(z(1, B, H))), batch_first=True)
+        add("hx for one direction, layer has two", cls, lambda m, hx=hx: m(z(T, B, I), hx(z(1, B, H))),
+            bidirectional=True)
+        add("hx time-major batch to a batch_first layer", cls, lambda m, hx=hx: m(z(T, B, I), hx(z(1, B, H))),
+            batch_first=True)
         for dtype in (torch.float64, torch.int64):
-            add(f"hx of dtype {dtype}", cls, lambda m, hx=hx, dtype=dtype: m(z(T, B, I), hx(z(1, B, H, dtype=dtype), z(1, B, H, dtype=dtype))))
-        add("hx batch with a PackedSequence", cls, lambda m, hx=hx: m(pack_sequence([z(3, I), z(2, I)]), hx(z(1, 3, H))))
+            add(f"hx of dtype {dtype}", cls, lambda m, hx=hx,
+                dtype=dtype: m(z(T, B, I), hx(z(1, B, H, dtype=dtype), z(1, B, H, dtype=dtype))))
+        add("hx batch with a PackedSequence", cls, lambda m,
+            hx=hx: m(pack_sequence([z(3, I), z(2, I)]), hx(z(1, 3, H))))
         add("PackedSequence features I+1", cls, lambda m: m(pack_sequence([z(3, I + 1), z(2, I + 1)])))
         add("PackedSequence of 3-D steps", cls, lambda m: m(pack_sequence([z(3, I, 1), z(2, I, 1)])))
         for dtype in (torch.int64, torch.float64):
-            add(f"PackedSequence of {dtype}", cls, lambda m, dtype=dtype: m(pack_sequence([z(3, I, dtype=dtype), z(2, I, dtype=dtype)])))
-        add("PackedSequence unsorted with hx", cls, lambda m, hx=hx: m(pack_sequence([z(2, I), z(3, I)], enforce_sorted=False), hx(z(1, 2, H))))
-        add("PackedSequence to a batch_first layer", cls, lambda m: m(pack_sequence([z(3, I), z(2, I)])), batch_first=True)
-        add("2 layers, bidirectional, with hx", cls, lambda m, hx=hx: m(z(T, B, I), hx(z(4, B, H))), num_layers=2, bidirectional=True)
+            add(f"PackedSequence of {dtype}", cls, lambda m,
+                dtype=dtype: m(pack_sequence([z(3, I, dtype=dtype), z(2, I, dtype=dtype)])))
+        add("PackedSequence unsorted with hx", cls, lambda m,
+            hx=hx: m(pack_sequence([z(2, I), z(3, I)], enforce_sorted=False), hx(z(1, 2, H))))
+        add("PackedSequence to a batch_first layer", cls, lambda m: m(pack_sequence([z(3, I), z(2, I)])),
+            batch_first=True)
+        add("2 layers, bidirectional, with hx", cls, lambda m, hx=hx: m(z(T, B, I), hx(z(4, B, H))), num_layers=2,
+            bidirectional=True)
         add("unbatched with hx", cls, lambda m, hx=hx: m(z(T, I), hx(z(1, H), z(1, H))))
         add("batch_first with hx", cls, lambda m, hx=hx: m(z(B, T, I), hx(z(1, B, H))), batch_first=True)
         add("float64 layer and input", cls, lambda m, hx=hx: m(z(T, B, I, dtype=torch.float64)), dtype=torch.float64)
@@ -205,8 +215,10 @@ class Difference:
 
 
 _BOOL = "torch.nn takes the truth value of anything here, so 'False' or 'no' silently builds the other module"
-_ACCIDENT = "torch.nn fails inside its own code with {}, a class that getattr/hasattr or old-style iteration would swallow"
-_INTEGER = "numpy.int64 or a 0-d integer tensor is an exact integer; torch.nn accepts it for num_layers and in the cells"
+_ACCIDENT = ("torch.nn fails inside its own code with {}, a class that getattr/hasattr or old-style iteration would "
+             "swallow")
+_INTEGER = ("numpy.int64 or a 0-d integer tensor is an exact integer; torch.nn accepts it for num_layers and in the "
+            "cells")
 _SIZE = "a bool is not a size: LSTM(10, 20, True) means bias=True, not num_layers=1"
 
 
@@ -215,7 +227,8 @@ def difference_cases() -> list[tuple[Case, Difference]]:
     out = []
     value: Any  # each loop below tries values of many types on purpose
 
-    def add(cls: str, difference: Difference, call: Callable[[nn.Module], Any] | None = None, label: str = "", **kwargs: Any) -> None:
+    def add(cls: str, difference: Difference, call: Callable[[nn.Module], Any] | None = None, label: str = "",
+            **kwargs: Any) -> None:
         args = {"input_size": I, "hidden_size": H, **kwargs}
         name = f"{cls} {label}" if label else f"{cls}({', '.join(f'{k}={_show(v)}' for k, v in kwargs.items())})"
         out.append((Case(name, cls, args, call), difference))
@@ -224,25 +237,33 @@ def difference_cases() -> list[tuple[Case, Difference]]:
         for value in ("no", 0, 1, None):
             add(cls, Difference(None, TypeError, _BOOL), bidirectional=value)
         for arg in ("input_size", "hidden_size", "num_layers"):
-            if (cls, arg) != ("RNN", "hidden_size"):  # torch.nn.RNN's one gate keeps the bool, and torch.empty refuses it
+            # torch.nn.RNN's one gate keeps the bool, and torch.empty refuses it
+            if (cls, arg) != ("RNN", "hidden_size"):
                 add(cls, Difference(None, TypeError, _SIZE), **dict[str, Any]({arg: True}))
         for arg in ("input_size", "hidden_size"):
             for value in (np.int64(3), torch.tensor(3)):
-                add(cls, Difference(TypeError, None, _INTEGER, {"input_size": I, "hidden_size": H, arg: 3}), **{arg: value})
+                add(cls, Difference(TypeError, None, _INTEGER, {"input_size": I, "hidden_size": H, arg: 3}),
+                    **{arg: value})
         for value in (1.0, 1):
-            add(cls, Difference(None, ValueError, "dropout=1 zeroes everything between layers: training silently learns nothing"),
-                num_layers=2, dropout=value)
-        add(cls, Difference(AttributeError, TypeError, _ACCIDENT.format("AttributeError")), lambda m: m([[0.0] * I] * T), "input a list")
+            add(cls,
+                Difference(None, ValueError,
+                           "dropout=1 zeroes everything between layers: training silently learns nothing"),
+                           num_layers=2, dropout=value)
+        add(cls, Difference(AttributeError, TypeError, _ACCIDENT.format("AttributeError")),
+            lambda m: m([[0.0] * I] * T), "input a list")
     for cls in ("GRU", "RNN"):
-        add(cls, Difference(ValueError, None, "proj_size=0 is no projection, which is what a GRU or RNN has; code that builds "
-                            "any of the three layers from the same arguments keeps working", {"input_size": I, "hidden_size": H}),
-            proj_size=0)
+        add(cls,
+            Difference(ValueError, None,
+                       "proj_size=0 is no projection, which is what a GRU or RNN has; code that builds "
+                       "any of the three layers from the same arguments keeps working",
+                       {"input_size": I, "hidden_size": H}), proj_size=0)
     for cls in CELLS:
         for arg in ("input_size", "hidden_size"):
             add(cls, Difference(None, TypeError, _SIZE), **dict[str, Any]({arg: True}))
         for value in ("False", 0, 1, None, np.bool_(True)):
             add(cls, Difference(None, TypeError, _BOOL), bias=value)
-        add(cls, Difference(AttributeError, TypeError, _ACCIDENT.format("AttributeError")), lambda m: m([[0.0] * I] * B), "input a list")
+        add(cls, Difference(AttributeError, TypeError, _ACCIDENT.format("AttributeError")),
+            lambda m: m([[0.0] * I] * B), "input a list")
     attribute = Difference(AttributeError, TypeError, _ACCIDENT.format("AttributeError"))
     index = Difference(IndexError, TypeError, _ACCIDENT.format("IndexError"))
     for cls in ("GRU", "RNN"):
@@ -309,9 +330,9 @@ def test_rnnkit_raises_what_torch_raises(case: Case) -> None:
         assert rnnkit_result == torch_result
         return
     assert rnnkit_error is not None, f"torch.nn raises {torch_error!r}, rnnkit accepts"
-    assert isinstance(rnnkit_error, type(torch_error)), (
-        f"torch.nn raises {type(torch_error).__name__} ({torch_error}), rnnkit {type(rnnkit_error).__name__} ({rnnkit_error})"
-    )
+    assert isinstance(rnnkit_error,
+                      type(torch_error)), (f"torch.nn raises {type(torch_error).__name__} ({torch_error}), rnnkit "
+                                           f"{type(rnnkit_error).__name__} ({rnnkit_error})")
     # from rnnkit's own checks, with its message, not from a kernel; a bad device is torch's own business
     if case.kwargs.get("device") != "nonsense":
         assert str(rnnkit_error).startswith(f"{case.cls}:"), str(rnnkit_error)
@@ -356,5 +377,6 @@ def test_existing_except_clauses_keep_working() -> None:
         rnnkit.LSTM(I, H)(z(T, B, I), (z(2, B, H), z(2, B, H)))
     with pytest.raises(RuntimeError, match="LSTM: expected h_0 of shape"):
         rnnkit.LSTM(I, H)(z(T, B, I), (z(2, B, H), z(2, B, H)))
-    with pytest.raises(TypeError, match="batch_first must be True or False, got 'False' .str., which Python would read as True"):
+    with pytest.raises(TypeError,
+                       match="batch_first must be True or False, got 'False' .str., which Python would read as True"):
         rnnkit.LSTM(10, 20, batch_first=cast(Any, "False"))

@@ -89,8 +89,9 @@ def public_api() -> dict[str, Any]:
 def test_the_public_api_is_found() -> None:
     api = public_api()
     # a few names that must be there, so that an empty listing cannot pass the test below
-    for name in ["rnnkit.lstm_step", "rnnkit.LSTM", "rnnkit.layers.RecurrentBase.record", "rnnkit.models.Seq2Seq.generate",
-                 "rnnkit.lm.sample", "rnnkit.lm.CharVocab.encode", "rnnkit.recipes.training"]:
+    for name in ["rnnkit.lstm_step", "rnnkit.LSTM", "rnnkit.layers.RecurrentBase.record",
+                 "rnnkit.models.Seq2Seq.generate", "rnnkit.lm.sample", "rnnkit.lm.CharVocab.encode",
+                 "rnnkit.recipes.training"]:
         assert name in api
     assert len(api) > 150
 

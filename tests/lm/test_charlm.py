@@ -49,7 +49,8 @@ def text_file(tmp_path):
 def random_model(seed: int = 0, cell: str = "lstm", num_layers: int = 2) -> CharLM:
     torch.manual_seed(seed)
     vocab = CharVocab(PANGRAM)
-    return CharLM(CharLMConfig(vocab_size=len(vocab), hidden_size=16, embedding_size=8, num_layers=num_layers, cell=cell), vocab).eval()
+    return CharLM(CharLMConfig(vocab_size=len(vocab), hidden_size=16, embedding_size=8, num_layers=num_layers,
+                               cell=cell), vocab).eval()
 
 
 # ---- learning ------------------------------------------------------------------------------------
@@ -132,7 +133,8 @@ def test_top_k_and_top_p_never_emit_excluded_characters(top_k, top_p):
     vocab = model.vocab
     assert vocab is not None
     prime = "jumps "
-    out = sample(model, prime, 150, temperature=3.0, top_k=top_k, top_p=top_p, generator=torch.Generator().manual_seed(0))
+    out = sample(model, prime, 150, temperature=3.0, top_k=top_k, top_p=top_p,
+                 generator=torch.Generator().manual_seed(0))
     ids = vocab.encode(prime + out)
     with torch.no_grad():
         logits, _ = model(torch.tensor([ids[:-1]]))
@@ -195,7 +197,8 @@ def test_interrupted_and_resumed_run_equals_uninterrupted(text_file, tmp_path):
 
 
 def test_checkpoint_describes_itself_and_loads(text_file, tmp_path):
-    result = train(tiny_config(max_steps=10, eval_every=5), TINY, text=str(text_file), out=tmp_path / "run", progress=False)
+    result = train(tiny_config(max_steps=10, eval_every=5), TINY, text=str(text_file), out=tmp_path / "run",
+                   progress=False)
     model, vocab, meta = load_model(tmp_path / "run", map_location="cpu")
     assert vocab == result.vocab
     assert model.config == result.model.config
@@ -260,7 +263,9 @@ def test_resume_with_other_settings_or_vocabulary_names_both(text_file, tmp_path
         train(tiny_config(max_steps=10), {}, text=str(other), out=run, resume=run, progress=False)
     notours = tmp_path / "recipe.pt"
     torch.save({"task": "sentiment"}, notours)
-    with pytest.raises(ValueError, match=r"not a character-LM checkpoint: it holds a .sentiment. recipe model; use .rnnkit predict."):
+    with pytest.raises(ValueError,
+                       match=r"not a character-LM checkpoint: it holds a .sentiment. recipe model; use .rnnkit "
+                             r"predict."):
         load_model(notours)
 
 
@@ -331,8 +336,9 @@ def test_too_small_corpus_says_how_to_fix_it(tmp_path):
 
 def test_cli_train_eval_sample(text_file, tmp_path, capsys):
     run = tmp_path / "run"
-    assert main(["train", "charlm", "--text", str(text_file), "--out", str(run), "--max-steps", "12", "--eval-every", "6",
-                 "--hidden-size", "32", "--embedding-size", "8", "--batch-size", "4", "--bptt", "16", "--no-progress"]) == 0
+    assert main(["train", "charlm", "--text", str(text_file), "--out", str(run), "--max-steps", "12", "--eval-every",
+                 "6", "--hidden-size", "32", "--embedding-size", "8", "--batch-size", "4", "--bptt", "16",
+                 "--no-progress"]) == 0
     assert main(["eval", str(run), "--text", str(text_file)]) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
     val_loss, bpc = (float(part.split("=")[1]) for part in last.split())

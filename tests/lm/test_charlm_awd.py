@@ -31,7 +31,8 @@ def model(cell: str = "lstm", seed: int = 0, **options) -> CharLM:
 
 def test_all_off_by_default_and_the_default_model_is_unchanged():
     c = CharLMConfig(vocab_size=10)
-    assert (c.weight_dropout, c.embedding_dropout, c.input_dropout, c.output_dropout, c.tie_weights) == (0, 0, 0, 0, False)
+    assert (c.weight_dropout, c.embedding_dropout, c.input_dropout, c.output_dropout,
+            c.tie_weights) == (0, 0, 0, 0, False)
     names = [n for n, _ in CharLM(c).named_parameters()]
     assert names == ["embedding.weight", "rnn.weight_ih_l0", "rnn.weight_hh_l0", "rnn.bias_ih_l0", "rnn.bias_hh_l0",
                      "head.weight", "head.bias"]
@@ -145,8 +146,8 @@ def test_tied_weights_are_one_parameter_and_survive_a_checkpoint(tmp_path):
     text = tmp_path / "pangrams.txt"
     text.write_text(PANGRAM * 20)
     config = TrainConfig(batch_size=4, bptt=16, max_steps=6, eval_every=3, warmup_steps=2, log_every=1)
-    options = {"hidden_size": 16, "embedding_size": 16, "tie_weights": True, "weight_dropout": 0.3, "embedding_dropout": 0.1,
-               "input_dropout": 0.2, "output_dropout": 0.2}
+    options = {"hidden_size": 16, "embedding_size": 16, "tie_weights": True, "weight_dropout": 0.3,
+               "embedding_dropout": 0.1, "input_dropout": 0.2, "output_dropout": 0.2}
     result = train(config, options, text=str(text), out=tmp_path / "run", progress=False)
     loaded, _, meta = load_model(tmp_path / "run" / "last.pt")
     assert meta["config"]["tie_weights"] is True
@@ -163,7 +164,8 @@ def test_resumed_run_with_every_regulariser_equals_uninterrupted(tmp_path):
                "embedding_dropout": 0.1, "input_dropout": 0.2, "output_dropout": 0.2}
     config = TrainConfig(batch_size=4, bptt=16, max_steps=10, eval_every=5, warmup_steps=2, log_every=1)
     whole = train(config, options, text=str(text), out=tmp_path / "whole", progress=False)
-    train(config, options, text=str(text), out=tmp_path / "split", progress=False, callback=lambda row: row["step"] == 5)
+    train(config, options, text=str(text), out=tmp_path / "split", progress=False,
+          callback=lambda row: row["step"] == 5)
     resumed = train(config, {}, out=tmp_path / "split", resume=tmp_path / "split", progress=False)
     losses = lambda rows: [(r["step"], r["loss"]) for r in rows if "loss" in r]  # noqa: E731
     assert losses(resumed.history) == losses(whole.history)

@@ -1,4 +1,5 @@
-"""Data-parallel training: 2 CPU processes under torchrun (gloo) give the losses of 1 process with the same global batch."""
+"""Data-parallel training: 2 CPU processes under torchrun (gloo) give the losses of 1 process with the same global
+batch."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ import sys
 import pytest
 import torch.distributed as dist
 
-pytestmark = pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(), reason="needs torch.distributed with gloo")
+pytestmark = pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(),
+                                reason="needs torch.distributed with gloo")
 
-SETTINGS = ["--max-steps", "12", "--eval-every", "6", "--hidden-size", "32", "--embedding-size", "8", "--num-layers", "2",
-            "--batch-size", "8", "--bptt", "16", "--log-every", "1", "--lr", "0.01", "--no-progress"]
+SETTINGS = ["--max-steps", "12", "--eval-every", "6", "--hidden-size", "32", "--embedding-size", "8", "--num-layers",
+            "2", "--batch-size", "8", "--bptt", "16", "--log-every", "1", "--lr", "0.01", "--no-progress"]
 
 
 def run(args: list[str]) -> None:
@@ -30,7 +32,8 @@ def test_two_processes_match_one_with_the_same_global_batch(tmp_path):
     text = tmp_path / "text.txt"
     text.write_text("the quick brown fox jumps over the lazy dog.\n" * 80)
     common = ["-m", "rnnkit.cli", "train", "charlm", "--text", str(text), *SETTINGS]
-    run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", *common, "--out", str(tmp_path / "ddp")])
+    run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", *common, "--out",
+         str(tmp_path / "ddp")])
     run([sys.executable, *common, "--out", str(tmp_path / "one")])
     ddp, one = rows(tmp_path / "ddp" / "metrics.jsonl"), rows(tmp_path / "one" / "metrics.jsonl")
     assert [r["step"] for r in ddp] == [r["step"] for r in one]

@@ -34,7 +34,8 @@ def test_greedy_sampling_matches_argmax_of_full_forward(cell):
     # the step-by-step path (MinStepper) and the prime's warm-up must agree with the scan over the whole text
     torch.manual_seed(0)
     vocab = CharVocab(PANGRAM)
-    model = CharLM(CharLMConfig(vocab_size=len(vocab), hidden_size=16, embedding_size=8, num_layers=2, cell=cell), vocab).eval()
+    model = CharLM(CharLMConfig(vocab_size=len(vocab), hidden_size=16, embedding_size=8, num_layers=2, cell=cell),
+                   vocab).eval()
     assert isinstance(model.rnn, MinGRU if cell == "mingru" else MinLSTM)
     out = sample(model, "the lazy ", 40, greedy=True)
     ids = vocab.encode("the lazy ")
@@ -80,7 +81,8 @@ def test_export_refuses_a_min_cell_model_by_name():
 
     vocab = CharVocab(PANGRAM)
     model = CharLM(CharLMConfig(vocab_size=len(vocab), hidden_size=8, embedding_size=4, cell="minlstm"), vocab)
-    with pytest.raises(ValueError, match="export: supports char-LMs with cell lstm, gru or rnn; this one has cell='minlstm'"):
+    with pytest.raises(ValueError,
+                       match="export: supports char-LMs with cell lstm, gru or rnn; this one has cell='minlstm'"):
         charlm_onnx(model)
 
 
@@ -90,5 +92,6 @@ def test_serve_refuses_a_min_cell_model_when_it_loads():
 
     vocab = CharVocab(PANGRAM)
     model = CharLM(CharLMConfig(vocab_size=len(vocab), hidden_size=8, embedding_size=4, cell="mingru"), vocab)
-    with pytest.raises(ValueError, match="rnnkit serve: supports char-LMs with cell lstm, gru or rnn; this one has cell='mingru'"):
+    with pytest.raises(ValueError,
+                       match="rnnkit serve: supports char-LMs with cell lstm, gru or rnn; this one has cell='mingru'"):
         Batcher(model)

@@ -32,8 +32,8 @@ def test_bf16_training_follows_float32(text_file) -> None:
     config = TrainConfig(batch_size=4, bptt=16, lr=2e-2, warmup_steps=5, eval_every=1000, log_every=1, max_steps=80)
     results = {}
     for p in ("fp32", "bf16"):
-        result = train(config.__class__(**{**config.__dict__, "precision": p}), {"hidden_size": 32, "embedding_size": 8},
-                       text=str(text_file), progress=False)
+        result = train(config.__class__(**{**config.__dict__, "precision": p}),
+                       {"hidden_size": 32, "embedding_size": 8}, text=str(text_file), progress=False)
         assert all(q.dtype == torch.float32 for q in result.model.parameters())  # master weights
         results[p] = [r["loss"] for r in result.history if "loss" in r], result.last_val_loss
     (loss32, val32), (loss16, val16) = results["fp32"], results["bf16"]
@@ -52,8 +52,9 @@ def test_bf16_where_the_cpu_lacks_it_is_a_clear_error(text_file, tmp_path, monke
     assert "AVX2 Test CPU: no avx512_bf16 or amx_bf16" in err
     assert "--precision fp32" in err
     run = tmp_path / "run"
-    assert main(["train", "charlm", "--text", str(text_file), "--precision", "auto", "--max-steps", "2", "--out", str(run),
-                 "--hidden-size", "16", "--embedding-size", "8", "--batch-size", "2", "--bptt", "8", "--no-progress"]) == 0
+    assert main(["train", "charlm", "--text", str(text_file), "--precision", "auto", "--max-steps", "2", "--out",
+                 str(run), "--hidden-size", "16", "--embedding-size", "8", "--batch-size", "2", "--bptt", "8",
+                 "--no-progress"]) == 0
     assert main(["sample", str(run), "--precision", "bf16", "--length", "5"]) == 2
     assert "no avx512_bf16" in capsys.readouterr().err
 
@@ -62,7 +63,8 @@ def test_bf16_where_the_cpu_lacks_it_is_a_clear_error(text_file, tmp_path, monke
 def test_sampling_with_bf16_products(text_file, tmp_path, capsys) -> None:
     run = tmp_path / "run"
     assert main(["train", "charlm", "--text", str(text_file), "--max-steps", "60", "--out", str(run), "--lr", "0.02",
-                 "--hidden-size", "32", "--embedding-size", "8", "--batch-size", "4", "--bptt", "16", "--no-progress"]) == 0
+                 "--hidden-size", "32", "--embedding-size", "8", "--batch-size", "4", "--bptt", "16",
+                 "--no-progress"]) == 0
     capsys.readouterr()
     for p in ("fp32", "bf16"):
         assert main(["sample", str(run), "--prime", "the quick ", "--length", "20", "--greedy", "--precision", p]) == 0

@@ -1,4 +1,5 @@
-"""The public surface: the package example runs, configs make CLI flags and checkpoints, layer options reach the core."""
+"""The public surface: the package example runs, configs make CLI flags and checkpoints, layer options reach the
+core."""
 
 import argparse
 import dataclasses
@@ -61,7 +62,8 @@ def test_layer_options_reach_the_core_layer():
     cfg = ManyToOneConfig(num_outputs=2, input_size=3, hidden_size=4, num_layers=2, cell="lstm", bidirectional=True,
                           dropout=0.2, recurrent_dropout=0.1, layer_norm=True)
     rnn = ManyToOne(cfg).rnn
-    assert (rnn.num_layers, rnn.bidirectional, rnn.dropout, rnn.recurrent_dropout, rnn.layer_norm) == (2, True, 0.2, 0.1, True)
+    assert (rnn.num_layers, rnn.bidirectional, rnn.dropout, rnn.recurrent_dropout,
+            rnn.layer_norm) == (2, True, 0.2, 0.1, True)
     assert type(rnn).__name__ == "LSTM"
     assert rnn.batch_first
     assert type(Seq2Seq(Seq2SeqConfig(vocab_size=5, cell="rnn")).decoder).__name__ == "RNN"

@@ -38,7 +38,8 @@ def run_beam(width: int, n_best: int = 1, batch: int = 1, **kw):
 
 
 def test_greedy_is_suboptimal_and_a_wider_beam_finds_the_better_output():
-    tokens, lengths, _ = generate_tokens(table_step, torch.empty(1, 0, dtype=torch.long), 1, BOS, EOS, 5, torch.device("cpu"))
+    tokens, lengths, _ = generate_tokens(table_step, torch.empty(1, 0, dtype=torch.long), 1, BOS, EOS, 5,
+                                         torch.device("cpu"))
     assert tokens[0, : int(lengths[0])].tolist() == [A, EOS]
     narrow, wide = run_beam(1)[0][0], run_beam(2)[0][0]
     assert narrow.tokens == [A, EOS]
@@ -81,7 +82,8 @@ def test_bad_beam_arguments():
 @pytest.fixture
 def seq2seq() -> Seq2Seq:
     torch.manual_seed(0)
-    return Seq2Seq(Seq2SeqConfig(vocab_size=7, input_vocab_size=6, input_size=8, embed_size=8, hidden_size=16, max_length=6)).eval()
+    return Seq2Seq(Seq2SeqConfig(vocab_size=7, input_vocab_size=6, input_size=8, embed_size=8, hidden_size=16,
+                                 max_length=6)).eval()
 
 
 def test_width_one_equals_greedy_on_a_model(seq2seq):
@@ -171,7 +173,8 @@ def loop_step(tokens: torch.Tensor, state: None) -> tuple[torch.Tensor, None]:
 
 def test_repeat_blocking_stops_a_loop_that_beam_search_prefers():
     def run(n: int):  # averaged per token (length_penalty 1): ending at once (0.1) scores below the loop (0.7 a token)
-        return beam_search(loop_step, lambda s, i: s, None, 1, BOS, EOS, 3, 8, length_penalty=1.0, no_repeat_ngram=n)[0][0]
+        return beam_search(loop_step, lambda s, i: s, None, 1, BOS, EOS, 3, 8, length_penalty=1.0,
+                           no_repeat_ngram=n)[0][0]
 
     looped = run(0)
     assert looped.tokens == [A, B_, A, B_, A, B_, A, B_]  # cut off at max_length, unfinished

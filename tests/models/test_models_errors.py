@@ -107,7 +107,8 @@ def test_targets_with_the_wrong_shape():
 
 
 def test_wrong_kind_of_input():
-    with pytest.raises(TypeError, match="ManyToOne: inputs must be real-valued features .* For token ids set vocab_size"):
+    with pytest.raises(TypeError,
+                       match="ManyToOne: inputs must be real-valued features .* For token ids set vocab_size"):
         many_to_one()(IDS)
     with pytest.raises(TypeError, match="ManyToMany: inputs must be integer token ids .* vocab_size=7"):
         tagger()(X)

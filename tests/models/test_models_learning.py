@@ -152,7 +152,8 @@ def first_symbol_batches(seed: int, batch: int = 32, shortest: int = 5, longest:
 def test_the_default_forget_bias_lets_an_lstm_remember_across_a_long_gap(forget_bias: float | None, learns: bool):
     # with PyTorch's initialisation the forget gate starts half-closed: after 200 steps the first token's
     # trace has not survived 60 steps and accuracy is still at chance; starting at 1 it is learnt
-    model = ManyToOne(ManyToOneConfig(num_outputs=2, vocab_size=8, input_size=8, hidden_size=32, forget_bias=forget_bias))
+    model = ManyToOne(ManyToOneConfig(num_outputs=2, vocab_size=8, input_size=8, hidden_size=32,
+                                      forget_bias=forget_bias))
     fit(model, first_symbol_batches(seed=0), steps=200, lr=1e-3)
     inputs, targets, lengths = next(first_symbol_batches(seed=999, batch=512))
     with torch.no_grad():

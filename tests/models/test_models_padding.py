@@ -42,7 +42,8 @@ def token_ids() -> torch.Tensor:
 @pytest.mark.parametrize("pooling", ["last", "mean", "max", "attention"])
 def test_many_to_one(cell, pooling):
     torch.manual_seed(0)
-    cfg = ManyToOneConfig(num_outputs=3, input_size=F, hidden_size=6, num_layers=2, cell=cell, bidirectional=True, pooling=pooling)
+    cfg = ManyToOneConfig(num_outputs=3, input_size=F, hidden_size=6, num_layers=2, cell=cell, bidirectional=True,
+                          pooling=pooling)
     model = ManyToOne(cfg).double().eval()
     x = features()
     batched, _ = model(x, lengths=LENGTHS)
@@ -53,7 +54,8 @@ def test_many_to_one(cell, pooling):
 
 def test_many_to_one_loss_ignores_padding():
     torch.manual_seed(0)
-    model = ManyToOne(ManyToOneConfig(num_outputs=1, vocab_size=V, input_size=4, hidden_size=6, task="regression")).double()
+    model = ManyToOne(ManyToOneConfig(num_outputs=1, vocab_size=V, input_size=4, hidden_size=6,
+                                      task="regression")).double()
     ids, y = token_ids(), torch.arange(B, dtype=torch.float64)
     _, loss = model(ids, y, LENGTHS)
     noisy = ids.masked_fill(torch.arange(T).unsqueeze(0) >= LENGTHS.unsqueeze(1), 0)
@@ -75,7 +77,8 @@ def test_one_to_one_rows_are_independent():
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 def test_many_to_many(cell, crf):
     torch.manual_seed(0)
-    model = ManyToMany(ManyToManyConfig(num_tags=3, vocab_size=V, input_size=4, hidden_size=6, cell=cell, crf=crf)).double().eval()
+    model = ManyToMany(ManyToManyConfig(num_tags=3, vocab_size=V, input_size=4, hidden_size=6, cell=cell,
+                                        crf=crf)).double().eval()
     ids = token_ids()
     tags = torch.randint(0, 3, (B, T), generator=torch.Generator().manual_seed(2))
     mask = torch.arange(T).unsqueeze(0) < LENGTHS.unsqueeze(1)
@@ -96,7 +99,8 @@ def test_many_to_many(cell, crf):
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 def test_one_to_many(cell):
     torch.manual_seed(0)
-    model = OneToMany(OneToManyConfig(vocab_size=V, input_vocab_size=3, input_size=4, embed_size=4, hidden_size=6, cell=cell)).double().eval()
+    model = OneToMany(OneToManyConfig(vocab_size=V, input_vocab_size=3, input_size=4, embed_size=4, hidden_size=6,
+                                      cell=cell)).double().eval()
     cond = torch.tensor([0, 1, 2, 1])
     targets = token_ids()
     logits, loss = model(cond, targets, LENGTHS)
@@ -113,7 +117,8 @@ def test_one_to_many(cell):
 @pytest.mark.parametrize("attention", ["additive", "general", "none"])
 def test_seq2seq(cell, attention):
     torch.manual_seed(0)
-    cfg = Seq2SeqConfig(vocab_size=V, input_size=F, embed_size=4, hidden_size=6, num_layers=2, cell=cell, attention=attention, max_length=4)
+    cfg = Seq2SeqConfig(vocab_size=V, input_size=F, embed_size=4, hidden_size=6, num_layers=2, cell=cell,
+                        attention=attention, max_length=4)
     model = Seq2Seq(cfg).double().eval()
     src, targets = features(), token_ids()
     target_lengths = LENGTHS.flip(0)  # source and target lengths differ per pair

@@ -18,8 +18,9 @@ TARGETS = torch.tensor([[6, 4, 7, 2], [5, 6, 2, 0]])  # extended ids, eos = 2, 0
 
 def model(copy: bool = True, coverage: bool = True) -> PointerGenerator:
     torch.manual_seed(0)
-    m = PointerGenerator(PointerGeneratorConfig(vocab_size=V, input_vocab_size=V, input_size=3, embed_size=3, hidden_size=4,
-                                                unk_id=UNK, copy=copy, coverage=coverage, coverage_weight=0.5))
+    m = PointerGenerator(PointerGeneratorConfig(vocab_size=V, input_vocab_size=V, input_size=3, embed_size=3,
+                                                hidden_size=4, unk_id=UNK, copy=copy, coverage=coverage,
+                                                coverage_weight=0.5))
     return m.double().eval()
 
 
@@ -63,8 +64,10 @@ def test_copy_distribution_equals_the_brute_force_sum_and_sums_to_one():
         log_p, weights, _ = m.decode(m.encode(INPUTS, LENGTHS, SOURCE_EXT), previous)
         P, _ = brute_force(m, previous)
     assert log_p.shape == (2, 4, V + 2)
-    torch.testing.assert_close(log_p.exp(), torch.tensor(P, dtype=torch.float64).clamp_min(1e-12), atol=1e-12, rtol=0)  # the floor before the log
-    torch.testing.assert_close(log_p.exp().sum(2), torch.ones(2, 4, dtype=torch.float64), atol=1e-11, rtol=0)  # + the floor of an unused id
+    # the floor before the log
+    torch.testing.assert_close(log_p.exp(), torch.tensor(P, dtype=torch.float64).clamp_min(1e-12), atol=1e-12, rtol=0)
+    # + the floor of an unused id
+    torch.testing.assert_close(log_p.exp().sum(2), torch.ones(2, 4, dtype=torch.float64), atol=1e-11, rtol=0)
     assert weights is not None
     assert weights[1, :, 3:].abs().max() == 0  # padding gets no attention, so nothing is copied from it
 
@@ -118,7 +121,8 @@ def test_without_copying_it_is_the_plain_attentional_distribution():
     previous = torch.tensor([[1, 4, 5], [1, 5, 2]])
     with torch.no_grad():
         log_p, _, _ = m.decode(m.encode(INPUTS, LENGTHS), previous)
-        base_logits, _, _ = super(PointerGenerator, m).decode(super(PointerGenerator, m).encode(INPUTS, LENGTHS), previous)
+        base_logits, _, _ = super(PointerGenerator,
+                                  m).decode(super(PointerGenerator, m).encode(INPUTS, LENGTHS), previous)
     assert log_p.shape == (2, 3, V)
     torch.testing.assert_close(log_p, torch.log_softmax(base_logits, 2), atol=1e-12, rtol=0)
 
@@ -149,7 +153,8 @@ def test_beam_search_can_emit_a_copied_word():
         m.gen.bias.fill_(-50.0)
         hyps = m.beam_search(INPUTS, LENGTHS, beam_width=3, max_length=3, source_ext=SOURCE_EXT)
         tokens, _ = m.greedy(INPUTS, LENGTHS, 3, SOURCE_EXT)
-    assert all(t in SOURCE_EXT[0, :5].tolist() for t in hyps[0][0].tokens)  # only source words, whatever attention picks
+    # only source words, whatever attention picks
+    assert all(t in SOURCE_EXT[0, :5].tolist() for t in hyps[0][0].tokens)
     assert all(t in SOURCE_EXT[1, :3].tolist() for t in tokens[1].tolist())
 
 

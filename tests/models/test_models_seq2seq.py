@@ -58,10 +58,8 @@ def scores(model: Seq2Seq, min_len: int, max_len: int) -> tuple[float, float]:
     """(exact-match rate of greedy decoding, teacher-forced token accuracy) on 500 fresh pairs."""
     src, lengths, tgt, tgt_lengths = reversal(500, torch.Generator().manual_seed(99), min_len, max_len)
     tokens, out_lengths, _ = model.generate(src, lengths, max_length=max_len + 1)
-    exact = sum(
-        int(out_lengths[b]) == int(tgt_lengths[b]) and torch.equal(tokens[b, : int(tgt_lengths[b])], tgt[b, : int(tgt_lengths[b])])
-        for b in range(500)
-    )
+    exact = sum(int(out_lengths[b]) == int(tgt_lengths[b])
+                and torch.equal(tokens[b, : int(tgt_lengths[b])], tgt[b, : int(tgt_lengths[b])]) for b in range(500))
     with torch.no_grad():
         logits, _ = model(src, tgt, lengths, tgt_lengths)
     real = torch.arange(tgt.size(1)).unsqueeze(0) < tgt_lengths.unsqueeze(1)
@@ -70,7 +68,8 @@ def scores(model: Seq2Seq, min_len: int, max_len: int) -> tuple[float, float]:
 
 def small(attention: str, hidden_size: int = 32) -> Seq2SeqConfig:
     V = 3 + SYMBOLS
-    return Seq2SeqConfig(vocab_size=V, input_vocab_size=V, input_size=32, embed_size=32, hidden_size=hidden_size, attention=attention)
+    return Seq2SeqConfig(vocab_size=V, input_vocab_size=V, input_size=32, embed_size=32, hidden_size=hidden_size,
+                         attention=attention)
 
 
 def test_reverses_short_sequences():

@@ -55,11 +55,13 @@ def test_threads_hold_for_the_whole_run(example: dict, tmp_path: Path, monkeypat
 
     monkeypatch.setattr(cls, "prepare_data", prepare_data)
     monkeypatch.setattr(cls, "evaluate", evaluate)
-    monkeypatch.setattr(cls, "baselines", lambda self, config, data: seen.setdefault("baselines", torch.get_num_threads()) and {})
+    monkeypatch.setattr(cls, "baselines", lambda self, config,
+                        data: seen.setdefault("baselines", torch.get_num_threads()) and {})
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        run_recipe(recipe, example["MajorityConfig"](out=str(tmp_path), examples=200, epochs=1, progress=False, threads=1))
+        run_recipe(recipe,
+                   example["MajorityConfig"](out=str(tmp_path), examples=200, epochs=1, progress=False, threads=1))
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)

@@ -90,8 +90,9 @@ def test_fit_learns_saves_and_restores_best(tmp_path: Path):
     def accuracy(m):
         return {"acc": float((m(x)[0].argmax(1) == y).float().mean())}
 
-    result = fit(model, batches, TrainConfig(epochs=15, lr=0.05, progress=False, threads=1), evaluate=accuracy, monitor="acc",
-                 checkpoint=lambda m, info: {"task": "t", "model": m.state_dict(), **info}, out_dir=tmp_path)
+    result = fit(model, batches, TrainConfig(epochs=15, lr=0.05, progress=False, threads=1), evaluate=accuracy,
+                 monitor="acc", checkpoint=lambda m, info: {"task": "t", "model": m.state_dict(), **info},
+                 out_dir=tmp_path)
     assert result.best_metric is not None
     assert result.best_metric >= 0.95
     assert accuracy(model)["acc"] == result.best_metric  # the best epoch's weights are back
@@ -103,7 +104,8 @@ def test_fit_learns_saves_and_restores_best(tmp_path: Path):
 def test_fit_stops_early_and_at_max_steps():
     model = Linear()
     batches, _, _ = _separable()
-    result = fit(model, batches, TrainConfig(epochs=50, patience=2, progress=False), evaluate=lambda m: {"m": 1.0}, monitor="m")
+    result = fit(model, batches, TrainConfig(epochs=50, patience=2, progress=False), evaluate=lambda m: {"m": 1.0},
+                 monitor="m")
     assert result.epochs_run == 3
     assert "no better m" in result.stopped_because
     result = fit(model, batches, TrainConfig(epochs=50, max_steps=5, progress=False))

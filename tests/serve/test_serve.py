@@ -53,7 +53,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("runs")
     paths = {"lstm": train_tiny_charlm(root / "lstm"), "gru": random_charlm(root / "gru", "gru"),
-             "rnn": random_charlm(root / "rnn", "rnn", num_layers=1), "sentiment": sentiment_checkpoint(root / "sentiment")}
+             "rnn": random_charlm(root / "rnn", "rnn", num_layers=1),
+             "sentiment": sentiment_checkpoint(root / "sentiment")}
     yield paths
     torch.set_num_threads(threads)
 
@@ -99,7 +100,8 @@ def test_health_and_models(server):
     assert models["sentiment"]["kind"] == "classifier"
     assert models["sentiment"]["labels"] == ["negative", "neutral", "positive"]
     assert models["sentiment"]["metrics"] == {"accuracy": 0.5}
-    assert httpx.get(server.url + "/openapi.json").json()["paths"].keys() >= {"/v1/generate", "/v1/predict", "/v1/models"}
+    assert httpx.get(server.url
+                     + "/openapi.json").json()["paths"].keys() >= {"/v1/generate", "/v1/predict", "/v1/models"}
 
 
 @pytest.mark.parametrize("name", ["lstm", "gru", "rnn"])
@@ -107,7 +109,8 @@ def test_generate_equals_rnnkit_sample_with_the_same_seed(server, name):
     # sample() steps at batch 1 and the server at 4+ rows: the last bit of a logit may differ, which could
     # flip a draw only if it falls within ~1e-7 of a boundary; over 80 draws of a tiny model that does not happen
     model, _, _ = load_model(server.models[name].path)
-    cases: list[tuple[str, dict[str, Any]]] = [("the ", {}), ("", {"temperature": 0.7, "top_k": 5}), ('and the dog said "', {"top_p": 0.8})]
+    cases: list[tuple[str, dict[str, Any]]] = [("the ", {}), ("", {"temperature": 0.7, "top_k": 5}),
+                                               ('and the dog said "', {"top_p": 0.8})]
     for prime, kw in cases:
         got = generate(server, model=name, prime=prime, length=80, seed=11, **kw)
         want = sample(model, prime, 80, generator=torch.Generator().manual_seed(11), **kw)
@@ -118,7 +121,8 @@ def test_generate_equals_rnnkit_sample_with_the_same_seed(server, name):
 
 def test_stream_is_the_whole_answer_event_by_event(server):
     whole = generate(server, prime="the ", length=50, seed=3)
-    with httpx.stream("POST", server.url + "/v1/generate", json={"prime": "the ", "length": 50, "seed": 3, "stream": True}) as r:
+    with httpx.stream("POST", server.url + "/v1/generate",
+                      json={"prime": "the ", "length": 50, "seed": 3, "stream": True}) as r:
         assert r.status_code == 200
         assert r.headers["content-type"].startswith("text/event-stream")
         events = sse_events(r.iter_lines())
@@ -128,17 +132,20 @@ def test_stream_is_the_whole_answer_event_by_event(server):
     assert events[-1] == ("end", {"model": "lstm", "done": True, "finish_reason": "length", "produced": 50})
 
 
-@pytest.mark.parametrize(("name", "watched"), [("lstm", ["h", "c", "i", "f", "g", "o"]), ("gru", ["h", "r", "z", "n"]), ("rnn", ["h", "a"])])
+@pytest.mark.parametrize(("name", "watched"),
+                         [("lstm", ["h", "c", "i", "f", "g", "o"]), ("gru", ["h", "r", "z", "n"]), ("rnn", ["h", "a"])])
 def test_watched_units_equal_record(server, name, watched):
     model, vocab, _ = load_model(server.models[name].path)
     prime = "the dog "
     for k, what in enumerate(watched):
         layer, unit = (k % model.config.num_layers), (5 * k + 1) % model.config.hidden_size
-        got = generate(server, model=name, prime=prime, length=30, seed=k, watch={"layer": layer, "name": what, "unit": unit})
+        got = generate(server, model=name, prime=prime, length=30, seed=k,
+                       watch={"layer": layer, "name": what, "unit": unit})
         ids = torch.tensor([vocab.encode(prime + got["text"][:-1])])
         assert isinstance(model.rnn, RecurrentBase)
         steps = model.rnn.record(model.embedding(ids)).steps[layer][0]
-        want = steps[what][0, len(prime) - 1 :, unit]  # the step that read the prime's last character, then each generated one
+        # the step that read the prime's last character, then each generated one
+        want = steps[what][0, len(prime) - 1 :, unit]
         torch.testing.assert_close(torch.tensor(got["values"]), want.detach(), rtol=1e-4, atol=1e-5)
 
 
@@ -218,7 +225,8 @@ def test_predict_translator_gives_the_translation_and_its_attention(tmp_path):
     from rnnkit.recipes.translate import data as td
     from rnnkit.recipes.translate.recipe import TranslateConfig, tokenizers, translate_sentences
 
-    assert load_models([str(translate_checkpoint(tmp_path / "beam", beam=3))])["beam"].predict(["the dog"])[0]["attention"]
+    assert load_models([str(translate_checkpoint(tmp_path / "beam",
+                                                 beam=3))])["beam"].predict(["the dog"])[0]["attention"]
     run = translate_checkpoint(tmp_path / "translate", beam=1)
     models = load_models([str(run)])
     assert models["translate"].kind == "translator"
@@ -238,7 +246,8 @@ def test_predict_translator_gives_the_translation_and_its_attention(tmp_path):
         torch.testing.assert_close(weights.sum(1), torch.ones(len(att["target"])), atol=1e-4, rtol=0)
         # greedy decoding step by step gives the same attention as the decoder run on its output at once
         inputs, lengths = pad_batch([td.encode(source_tok, [sentence], config.max_tokens)[0]])
-        tokens, n, stepwise = model.generate(inputs, lengths, max_length=min(model.config.max_length, 2 * int(lengths.max()) + 10))
+        tokens, n, stepwise = model.generate(inputs, lengths,
+                                             max_length=min(model.config.max_length, 2 * int(lengths.max()) + 10))
         assert att["target"] == [target_tok.id_to_token(i) for i in tokens[0, : int(n[0])].tolist()]
         assert stepwise is not None
         torch.testing.assert_close(weights, stepwise[0, : int(n[0])], atol=1e-4, rtol=0)
@@ -246,7 +255,8 @@ def test_predict_translator_gives_the_translation_and_its_attention(tmp_path):
     lines = tmp_path / "lines.txt"
     lines.write_text("the dog\nthe fox\nno\n")
     (out,) = models["translate"].predict([str(lines)])
-    assert out["translation"] == translate_sentences(model, source_tok, target_tok, [str(lines)], 1, config.max_tokens)[0]
+    assert out["translation"] == translate_sentences(model, source_tok, target_tok, [str(lines)], 1,
+                                                     config.max_tokens)[0]
 
 
 # ---- bad input: always a 4xx naming the field --------------------------------------------------
@@ -290,7 +300,8 @@ BAD = [
 @pytest.mark.parametrize(("body", "status", "words"), BAD, ids=[str(b)[:40] for b, _, _ in BAD])
 def test_bad_generate_input_is_a_4xx_naming_the_field(server, body, status, words):
     content = body if isinstance(body, bytes) else httpx.Request("POST", "/", json=body).content
-    r = httpx.post(server.url + "/v1/generate", content=content, headers={"content-type": "application/json"}, timeout=30)
+    r = httpx.post(server.url + "/v1/generate", content=content, headers={"content-type": "application/json"},
+                   timeout=30)
     assert r.status_code == status, r.text
     assert words in r.json()["error"]
 
@@ -318,11 +329,15 @@ def raw(server, request: bytes) -> bytes:
 
 
 def test_odd_requests_are_not_errors(server):
-    r = httpx.post(server.url + "/v1/generate", content=b'{"length": 3, "seed": 1}', headers={"content-type": "text/plain"})
+    r = httpx.post(server.url + "/v1/generate", content=b'{"length": 3, "seed": 1}',
+                   headers={"content-type": "text/plain"})
     assert r.status_code == 200
     assert len(r.json()["text"]) == 3
-    assert raw(server, b"POST /v1/generate HTTP/1.1\r\nHost: x\r\nContent-Length: banana\r\n\r\n{}").startswith(b"HTTP/1.1 4")
-    assert raw(server, b"POST /v1/generate HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n{}").startswith(b"HTTP/1.1 413")
+    assert raw(server,
+               b"POST /v1/generate HTTP/1.1\r\nHost: x\r\nContent-Length: banana\r\n\r\n{}").startswith(b"HTTP/1.1 4")
+    assert raw(server,
+               b"POST /v1/generate HTTP/1.1\r\nHost: x\r\nContent-Length: "
+               b"99999999\r\n\r\n{}").startswith(b"HTTP/1.1 413")
     assert httpx.get(server.url + "/v1/generate").status_code in (404, 405)
     assert httpx.get(server.url + "/no/such/page").status_code == 404
 
@@ -405,7 +420,8 @@ def test_client_giving_up_on_a_whole_answer_takes_its_job_out_too(slow_server):
 def test_sigterm_lets_the_stream_end_then_exits(runs, tmp_path):
     proc, url = serve_process(str(runs["lstm"]), "--drain", "1")
     try:
-        with httpx.stream("POST", url + "/v1/generate", json={"length": 2000, "stream": True, "seed": 1}, timeout=30) as r:
+        with httpx.stream("POST", url + "/v1/generate", json={"length": 2000, "stream": True, "seed": 1},
+                          timeout=30) as r:
             lines = r.iter_lines()
             next(line for line in lines if line.startswith("data:"))
             proc.send_signal(signal.SIGTERM)

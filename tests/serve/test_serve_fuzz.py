@@ -19,20 +19,23 @@ import psutil
 import pytest
 from serve_support import serve_process, train_tiny_charlm
 
-REQUESTS = int(os.environ.get("RNNKIT_FUZZ_REQUESTS", "250"))  # bounded: ~5 s on a busy two-core machine; raise it for a longer run
+# bounded: ~5 s on a busy two-core machine; raise it for a longer run
+REQUESTS = int(os.environ.get("RNNKIT_FUZZ_REQUESTS", "250"))
 KEYS = ["model", "prime", "length", "temperature", "top_k", "top_p", "seed", "stream", "watch", "inputs"]
 
 
 def junk_value(rng: random.Random, depth: int = 0) -> Any:
     choices: list[Callable[[], Any]] = [
-        lambda: rng.randint(-10, 60), lambda: rng.choice([0, -1, 2**31, 2**63, 2**64, 10**30]), lambda: rng.uniform(-3, 3),
+        lambda: rng.randint(-10, 60), lambda: rng.choice([0, -1, 2**31, 2**63, 2**64, 10**30]),
+        lambda: rng.uniform(-3, 3),
         lambda: rng.choice([1e308, -1e308, 1e-320, 0.0]), lambda: rng.choice([True, False, None]),
         lambda: "".join(rng.choice('the dog "\n\\\x00é😀ZQ{}[]') for _ in range(rng.randint(0, 30))),
         lambda: rng.choice(["lstm", "nope", "", "charlm", "h", "c", "f", "x"]),
     ]
     if depth < 2:
         choices += [lambda: [junk_value(rng, depth + 1) for _ in range(rng.randint(0, 4))],
-                    lambda: {rng.choice(KEYS + ["layer", "name", "unit", "zz"]): junk_value(rng, depth + 1) for _ in range(rng.randint(0, 4))}]
+                    lambda: {rng.choice(KEYS + ["layer", "name", "unit", "zz"]): junk_value(rng, depth + 1)
+                             for _ in range(rng.randint(0, 4))}]
     return rng.choice(choices)()
 
 
@@ -89,11 +92,13 @@ def test_fuzz_never_5xx_and_the_server_recovers(server):
         for i in range(REQUESTS):
             what = rng.random()
             if what < 0.75:
-                path = rng.choice(["/v1/generate"] * 6 + ["/v1/predict", "/v1/models", "/health", "/", "/docs", "/v1/nope", "/%ff"])
+                path = rng.choice(["/v1/generate"] * 6
+                                  + ["/v1/predict", "/v1/models", "/health", "/", "/docs", "/v1/nope", "/%ff"])
                 method = rng.choice(["POST"] * 8 + ["GET", "PUT", "DELETE"])
                 header_sets: list[dict[str, Any]] = [
                     {}, {"content-type": "application/json"}, {"content-type": "text/plain; charset=latin-1"},
-                    {"content-type": "multipart/form-data; boundary=x"}, {"x-junk": b"\xc3\xa9\xff"}, {"accept": "text/event-stream"},
+                    {"content-type": "multipart/form-data; boundary=x"}, {"x-junk": b"\xc3\xa9\xff"},
+                    {"accept": "text/event-stream"},
                 ]
                 headers = rng.choice(header_sets)
                 r = client.request(method, path, content=junk_body(rng), headers=headers)
@@ -109,7 +114,8 @@ def test_fuzz_never_5xx_and_the_server_recovers(server):
                 body = junk_body(rng)
                 declared = rng.choice([len(body), len(body) + 10, max(0, len(body) - 3), "x", -1, 10**12])
                 head = f"POST /v1/generate HTTP/1.1\r\nHost: x\r\nContent-Length: {declared}\r\n\r\n".encode()
-                answer = raw(port, rng.choice([head + body, head + body[:3], b"GARBAGE\r\n\r\n", head]), read=rng.random() < 0.8)
+                answer = raw(port, rng.choice([head + body, head + body[:3], b"GARBAGE\r\n\r\n", head]),
+                             read=rng.random() < 0.8)
                 assert not answer.startswith(b"HTTP/1.1 5"), (i, answer)
         health = client.get("/health")
         assert health.status_code == 200
@@ -118,11 +124,12 @@ def test_fuzz_never_5xx_and_the_server_recovers(server):
         deadline = time.monotonic() + 10
         while client.get("/health").json()["load"]["lstm"]["active"] and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert client.get("/health").json()["load"]["lstm"] == {**health.json()["load"]["lstm"], "active": 0, "waiting": 0,
-                                                                "steps": client.get("/health").json()["load"]["lstm"]["steps"]}
+        load = client.get("/health").json()["load"]["lstm"]
+        assert load == {**health.json()["load"]["lstm"], "active": 0, "waiting": 0, "steps": load["steps"]}
         assert client.post("/v1/generate", json={"length": 10, "seed": 1}).json()["finish_reason"] == "length"
     after = memory.memory_info().rss
     assert after < before + 40 * 2**20, f"memory grew from {before / 2**20:.0f} MB to {after / 2**20:.0f} MB"
-    print(f"fuzz: {REQUESTS} requests, statuses {dict(sorted(statuses.items()))}, rss {before / 2**20:.0f} -> {after / 2**20:.0f} MB")
+    print(f"fuzz: {REQUESTS} requests, statuses {dict(sorted(statuses.items()))}, rss {before / 2**20:.0f} -> "
+          f"{after / 2**20:.0f} MB")
     assert statuses.get(200, 0) > 10, statuses
     assert sum(v for k, v in statuses.items() if 400 <= k < 500) > REQUESTS // 3, statuses

@@ -42,8 +42,9 @@ def test_inspection_colours_have_readable_text_at_every_level():
     assert contrast("#053061", "#000000") < 2
 
 
-@pytest.mark.parametrize(("background", "expected"), [("#ffffff", "#000000"), ("#000000", "#ffffff"), ("#f7f7f7", "#000000"),
-                                                 ("#67001f", "#ffffff"), ("#92c5de", "#000000")])
+@pytest.mark.parametrize(("background", "expected"),
+                         [("#ffffff", "#000000"), ("#000000", "#ffffff"), ("#f7f7f7", "#000000"),
+                          ("#67001f", "#ffffff"), ("#92c5de", "#000000")])
 def test_text_colour_picks_the_higher_contrast(background, expected):
     rgb = [int(background[i : i + 2], 16) / 255 for i in (1, 3, 5)]
     assert text_colour(*rgb) == expected

@@ -225,7 +225,8 @@ def test_a_file_that_is_not_a_checkpoint(tmp_path: Path):
     with pytest.raises(CheckpointError, match="expected a dict, got list"):
         load_checkpoint(tmp_path / "list.pt")
     (tmp_path / "empty-run").mkdir()
-    with pytest.raises(FileNotFoundError, match="no checkpoint in .*empty-run: a run directory holds best.pt or last.pt"):
+    with pytest.raises(FileNotFoundError,
+                       match="no checkpoint in .*empty-run: a run directory holds best.pt or last.pt"):
         load_checkpoint(tmp_path / "empty-run")
 
 
@@ -249,7 +250,9 @@ def test_a_full_disk_leaves_the_previous_checkpoint_intact(tmp_path: Path, monke
     atomic_save({"step": 1, "w": torch.ones(3)}, path)
     before = path.read_bytes()
     _disk_fills_after(100, monkeypatch)
-    with pytest.raises(CheckpointWriteError, match=r"could not write checkpoint .*last.pt: the disk is full; the previous checkpoint there is intact"):
+    with pytest.raises(CheckpointWriteError,
+                       match=r"could not write checkpoint .*last.pt: the disk is full; the previous checkpoint there "
+                             r"is intact"):
         atomic_save({"step": 2, "w": torch.zeros(3)}, path)
     assert path.read_bytes() == before
     assert load_checkpoint(path)["step"] == 1
@@ -262,7 +265,8 @@ def test_training_stops_with_a_clear_message_when_the_disk_fills(tmp_path: Path,
     text.write_text("the quick brown fox jumps over the lazy dog. " * 40)
     run = tmp_path / "run"
     argv = ["train", "charlm", "--text", str(text), "--out", str(run), "--hidden-size", "8", "--embedding-size", "4",
-            "--num-layers", "1", "--batch-size", "2", "--bptt", "8", "--eval-every", "2", "--max-steps", "6", "--no-progress"]
+            "--num-layers", "1", "--batch-size", "2", "--bptt", "8", "--eval-every", "2", "--max-steps", "6",
+            "--no-progress"]
     saves = []
     real = ckpt.atomic_save
 

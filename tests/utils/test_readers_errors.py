@@ -57,7 +57,8 @@ def _settings(p: Path) -> Any:
 # (name, file name, bytes, reader, (line, words in the message) of the error, or what it must read)
 ERRORS: list[tuple[str, str, bytes, Callable[[Path], Any], int, str]] = [
     # a Latin-1 CSV was decoded with U+FFFD in place of the accents, silently
-    ("csv latin-1", "a.csv", "text,label\ncafé crème,pos\n".encode("latin-1"), _table, 2, "byte 14 (0xe9) is not valid UTF-8"),
+    ("csv latin-1", "a.csv", "text,label\ncafé crème,pos\n".encode("latin-1"), _table, 2,
+     "byte 14 (0xe9) is not valid UTF-8"),
     # a UTF-16 file: before, a header of mojibake "lacks column(s)"
     ("csv utf-16", "b.csv", "text,label\nhello,pos\n".encode("utf-16"), _table, 1, "UTF-16 byte-order mark"),
     # an inf label: OverflowError from int(); a NaN label: "cannot convert float NaN to integer" without file or line
@@ -70,9 +71,11 @@ ERRORS: list[tuple[str, str, bytes, Callable[[Path], Any], int, str]] = [
     # a non-UTF-8 byte: a bare UnicodeDecodeError
     ("pixels latin-1", "p.csv", b"0,1,2,3,1\n\xe9", digits.read_pixels, 2, "byte 10 (0xe9)"),
     # a cut-short gzip file: a bare EOFError
-    ("pixels bad gzip", "p.csv", gzip.compress(b"0,1,2,3,1\n")[:-5], digits.read_pixels, 0, "byte 0: the gzip data is damaged"),
+    ("pixels bad gzip", "p.csv", gzip.compress(b"0,1,2,3,1\n")[:-5], digits.read_pixels, 0,
+     "byte 0: the gzip data is damaged"),
     # an extra column (e.g. a thousands separator, "1,234.5") read the wrong field as the value, silently
-    ("forecast extra column", "f.csv", b"t,v\n" + b"".join(b"%d,1,%d\n" % (k, k) for k in range(10)), forecast_data.load_csv, 2,
+    ("forecast extra column", "f.csv", b"t,v\n" + b"".join(b"%d,1,%d\n" % (k, k) for k in range(10)),
+     forecast_data.load_csv, 2,
      "3 fields, but the header has 2"),
     # inf was taken as a missing value, and interpolated over with --fill interpolate
     ("forecast inf", "f.csv", b"t,v\n" + b"".join(b"%d,%s\n" % (k, b"inf" if k == 3 else b"1") for k in range(10)),
@@ -91,11 +94,14 @@ ERRORS: list[tuple[str, str, bytes, Callable[[Path], Any], int, str]] = [
     ("conll missing column", "a.conll", b"EU NNP B-NP B-ORG\nrejects VBZ B-VP O\nGerman JJ B-MISC\n", _conll, 3,
      "3 columns, but line 1 has 4"),
     # CoNLL-U with 9 columns: the ID was read as the token and MISC as the tag
-    ("conllu 9 columns", "b.conllu", b"1\tThe\tthe\tDET\t_\t_\t2\tdet\t_\t_\n2\tdog\tdog\tNOUN\t_\t_\t0\troot\t_\n", _conll, 2,
+    ("conllu 9 columns", "b.conllu", b"1\tThe\tthe\tDET\t_\t_\t2\tdet\t_\t_\n2\tdog\tdog\tNOUN\t_\t_\t0\troot\t_\n",
+     _conll, 2,
      "9 columns, but line 1 has 10"),
     ("conll latin-1", "d.conll", b"caf\xe9\tO\n", _conll, 1, "byte 3 (0xe9)"),
-    ("parallel latin-1", "s.de", b"gr\xfc\xdf gott\n", lambda p: translate_data.read_parallel(p, p.with_suffix(".en")), 1, "byte 2 (0xfc)"),
-    ("parallel bad gzip", "u.de.gz", gzip.compress(b"hallo\n")[:-4], translate_data.read_lines, 0, "the gzip data is damaged"),
+    ("parallel latin-1", "s.de", b"gr\xfc\xdf gott\n", lambda p: translate_data.read_parallel(p, p.with_suffix(".en")),
+     1, "byte 2 (0xfc)"),
+    ("parallel bad gzip", "u.de.gz", gzip.compress(b"hallo\n")[:-4], translate_data.read_lines, 0,
+     "the gzip data is damaged"),
     # an empty K: made a tune with the key "" (tonic_pitch_class("") fails later); now it is skipped like a missing K:
     ("abc empty key", "d.abc", b"X:1\nK:\nGAB|\n", _abc, 4, "1 without K: or notes"),
     # --config FILE.json: NaN was taken as a learning rate, a list or a number as the top level gave
@@ -115,7 +121,8 @@ READS: list[tuple[str, str, bytes, Callable[[Path], Any], Any]] = [
     # a CSV field over 131,072 characters (a long e-mail body): a bare csv.Error
     ("csv 200k field", "a.csv", b"text,label\n" + b"x" * 200_000 + b",pos\n", lambda p: len(_table(p)[0][0]), 200_000),
     # blank lines at the end of a series were read as two missing values
-    ("forecast trailing blank lines", "f.csv", SERIES + b"\n\n", lambda p: forecast_data.load_csv(p).values.tolist(), [1.0] * 10),
+    ("forecast trailing blank lines", "f.csv", SERIES + b"\n\n", lambda p: forecast_data.load_csv(p).values.tolist(),
+     [1.0] * 10),
     # a form feed inside a token split the line in two (str.splitlines), so the line was "missing its tag"
     ("conll form feed", "c.conll", b"a\x0cb\tO\nc\tO\n", _conll, [(["a\x0cb", "c"], ["O", "O"])]),
     # a byte-order mark became part of the first source sentence
@@ -124,7 +131,8 @@ READS: list[tuple[str, str, bytes, Callable[[Path], Any], Any]] = [
     ("abc BOM", "b.abc", codecs.BOM_UTF8 + TUNES, _abc, [("G", "M:6/8 L:1/8\nGAB|"), ("D", "M:4/4 L:1/8\nDEF|")]),
     # a UTF-8 file was read as Latin-1: "é" became "Ã©"
     ("abc utf-8", "c.abc", 'X:1\nK:G\n"Gé"GAB|\n'.encode(), _abc, [("G", 'M:4/4 L:1/8\n"Gé"GAB|')]),
-    ("abc CR line ends", "a.abc", TUNES.replace(b"\n", b"\r"), _abc, [("G", "M:6/8 L:1/8\nGAB|"), ("D", "M:4/4 L:1/8\nDEF|")]),
+    ("abc CR line ends", "a.abc", TUNES.replace(b"\n", b"\r"), _abc,
+     [("G", "M:6/8 L:1/8\nGAB|"), ("D", "M:4/4 L:1/8\nDEF|")]),
     # a byte-order mark became a character of the vocabulary
     ("corpus BOM", "bom.txt", codecs.BOM_UTF8 + b"abc", lambda p: load_corpus(p).vocab.chars, ["a", "b", "c"]),
     ("corpus BOM streamed", "bom.txt", codecs.BOM_UTF8 + b"abc",

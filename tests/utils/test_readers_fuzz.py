@@ -70,14 +70,15 @@ class Refused(NamedTuple):
     file: str | None = None
 
 
-def run_cases(reader: str, profile: str, strategy: st.SearchStrategy[Any], check: Callable[[Any, Counter[str]], None]) -> None:
+def run_cases(reader: str, profile: str, strategy: st.SearchStrategy[Any],
+              check: Callable[[Any, Counter[str]], None]) -> None:
     """Run ``check`` on ``EXAMPLES[profile]`` cases drawn from ``strategy``; count them."""
     counts = COUNTS.setdefault((reader, profile), Counter())
     before = counts["cases"]
 
-    @settings(max_examples=EXAMPLES[profile], deadline=timedelta(seconds=10), derandomize=profile == "fast", database=None,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example,
-                                     HealthCheck.filter_too_much])
+    @settings(max_examples=EXAMPLES[profile], deadline=timedelta(seconds=10), derandomize=profile == "fast",
+              database=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                                    HealthCheck.large_base_example, HealthCheck.filter_too_much])
     @given(strategy)
     def prop(case: Any) -> None:
         for kind in case["kind"].split(": ")[-1].split("+"):  # which corruptions the cases had (in the pytest cache)
@@ -108,12 +109,14 @@ def verdict(counts: Counter[str], read: Callable[[], Any], expected: Any, files:
         assert f"expected {e.expected}" in message, message
         assert isinstance(expected, Refused), f"the reader refused a file the reference reads: {message}"
         if expected.line is not None:
-            assert e.line == expected.line, f"the error is at line {e.line}, the reference says {expected.line}: {message}"
+            assert e.line == expected.line, (f"the error is at line {e.line}, the reference says {expected.line}: "
+                                             f"{message}")
         if expected.file is not None:
             assert e.file == expected.file, message
         return
     counts["read"] += 1
-    assert not isinstance(expected, Refused), f"the reader read a file the reference refuses ({expected}); got {got!r:.300}"
+    assert not isinstance(expected,
+                          Refused), f"the reader read a file the reference refuses ({expected}); got {got!r:.300}"
     assert same(got, expected), f"the reader returned {got!r:.400}, the reference {expected!r:.400}"
 
 
@@ -254,7 +257,8 @@ def corpus_cases(draw: st.DrawFn) -> dict[str, Any]:
     text = draw(st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=200))
     kind, raw = draw(corrupted(text.encode()))
     return {"kind": kind, "raw": raw, "original": text, "stream": draw(st.booleans()),
-            "chunk": draw(st.sampled_from([1, 2, 3, 5, 64, 1 << 22])), "errors": draw(st.sampled_from(["strict", "strict", "replace", "ignore"])),
+            "chunk": draw(st.sampled_from([1, 2, 3, 5, 64, 1 << 22])),
+            "errors": draw(st.sampled_from(["strict", "strict", "replace", "ignore"])),
             "fixed_vocab": draw(st.booleans())}
 
 
@@ -298,9 +302,10 @@ def table_cases(draw: st.DrawFn) -> dict[str, Any]:
     header = draw(st.permutations(["text", "label", *draw(st.sampled_from([[], ["id"], ["id", "source"]]))]))
     rows = []
     for _ in range(draw(st.integers(1, 6))):
-        text = draw(st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=40).filter(str.strip))
-        rows.append({"text": text, "label": draw(st.sampled_from(["pos", "neg", "ham"])), "id": str(draw(st.integers(0, 99))),
-                     "source": draw(WORD)})
+        text = draw(st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1,
+                            max_size=40).filter(str.strip))
+        rows.append({"text": text, "label": draw(st.sampled_from(["pos", "neg", "ham"])),
+                     "id": str(draw(st.integers(0, 99))), "source": draw(WORD)})
     suffix = draw(st.sampled_from(["csv", "tsv"]))
     out = io.StringIO()
     ending, minimal = draw(st.sampled_from([("\n", False), ("\r\n", False), ("\r\n", True)]))
@@ -311,7 +316,8 @@ def table_cases(draw: st.DrawFn) -> dict[str, Any]:
     writer.writerow(header)
     writer.writerows([[r[c] for c in header] for r in rows])
     kind, raw = draw(corrupted(out.getvalue().encode()))
-    return {"kind": kind, "raw": raw, "suffix": suffix, "built": ([r["text"] for r in rows], [r["label"] for r in rows])}
+    return {"kind": kind, "raw": raw, "suffix": suffix,
+            "built": ([r["text"] for r in rows], [r["label"] for r in rows])}
 
 
 def ref_table(raw: bytes, delimiter: str) -> tuple[list[str], list[str]] | Refused:
@@ -355,7 +361,8 @@ def test_csv_table(profile: str) -> None:
 
 @st.composite
 def pang_lee_cases(draw: st.DrawFn) -> dict[str, Any]:
-    rows = [(draw(st.sampled_from(["1", "-1"])), draw(st.text(min_size=1, max_size=30).filter(str.strip))) for _ in range(draw(st.integers(1, 5)))]
+    rows = [(draw(st.sampled_from(["1", "-1"])), draw(st.text(min_size=1, max_size=30).filter(str.strip)))
+            for _ in range(draw(st.integers(1, 5)))]
     out = io.StringIO()
     csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator="\n").writerows(rows)
     kind, raw = draw(corrupted(out.getvalue().encode()))
@@ -378,7 +385,8 @@ def ref_pang_lee(raw: bytes) -> tuple[list[str], list[str]] | Refused:
 
 
 def check_pang_lee(case: dict[str, Any], counts: Counter[str]) -> None:
-    verdict(counts, lambda: sentiment.parse_pang_lee(case["raw"], "polarity.csv"), ref_pang_lee(case["raw"]), [Path("polarity.csv")])
+    verdict(counts, lambda: sentiment.parse_pang_lee(case["raw"], "polarity.csv"), ref_pang_lee(case["raw"]),
+            [Path("polarity.csv")])
 
 
 @pytest.mark.timeout(600)
@@ -442,7 +450,8 @@ def check_pixels(case: dict[str, Any], counts: Counter[str]) -> None:
 
     def same(got: tuple[torch.Tensor, list[int]], want: tuple[list[list[float]], list[int]]) -> bool:
         side = math.isqrt(len(want[0][0]))
-        return got[1] == want[1] and torch.equal(got[0], torch.tensor(want[0], dtype=torch.float32).reshape(-1, side, side))
+        return got[1] == want[1] and torch.equal(got[0],
+                                                 torch.tensor(want[0], dtype=torch.float32).reshape(-1, side, side))
 
     with files(pixels_csv=case["raw"]) as f:
         verdict(counts, lambda: read_pixels(f["pixels_csv"]), expected, [f["pixels_csv"]], same)
@@ -461,13 +470,15 @@ def test_pixel_csv(profile: str) -> None:
 def series_cases(draw: st.DrawFn) -> dict[str, Any]:
     header = draw(st.sampled_from([["t", "value"], ["t", "value", "other"], ["value"]]))
     rows = []
-    for k in range(draw(st.one_of(st.integers(0, 7), st.integers(8, 14), st.integers(8, 14)))):  # 8 values at least, mostly
+    # 8 values at least, mostly
+    for k in range(draw(st.one_of(st.integers(0, 7), st.integers(8, 14), st.integers(8, 14)))):
         value = draw(st.sampled_from(["", "NA", "nan", "null"]) if draw(st.integers(0, 9)) == 0 else NUMBERS)
         row = {"t": f"2020-{k + 1:02d}", "value": value, "other": draw(NUMBERS)}
         rows.append(",".join(row[c] for c in header))
     text = ",".join(header) + "\n" + "".join(r + "\n" for r in rows)
     kind, raw = draw(corrupted(text.encode()))
-    return {"kind": kind, "raw": raw, "column": draw(st.sampled_from([None, "value"])), "fill": draw(st.sampled_from(["error", "interpolate"]))}
+    return {"kind": kind, "raw": raw, "column": draw(st.sampled_from([None, "value"])),
+            "fill": draw(st.sampled_from(["error", "interpolate"]))}
 
 
 def ref_series(raw: bytes, column: str | None, fill: str) -> tuple[list[float], tuple[str, ...]] | Refused:
@@ -542,8 +553,8 @@ def ts_cases(draw: st.DrawFn) -> dict[str, Any]:
     cases = []
     for _ in range(draw(st.integers(1, 4))):
         length = draw(st.integers(1, 5))
-        cases.append(([[draw(st.one_of(NUMBERS, NUMBERS, NUMBERS, st.just("?")) if suffix == "ts" else NUMBERS) for _ in range(length)]
-                       for _ in range(channels)], draw(st.sampled_from(classes))))
+        cases.append(([[draw(st.one_of(NUMBERS, NUMBERS, NUMBERS, st.just("?")) if suffix == "ts" else NUMBERS)
+                        for _ in range(length)] for _ in range(channels)], draw(st.sampled_from(classes))))
     if suffix == "ts":
         head = ["# made by the fuzz test", "@problemName Fuzz", "@timeStamps false", "@missing true",
                 f"@classLabel true {' '.join(classes)}", "@data"]
@@ -617,11 +628,17 @@ def ref_ucr(text: str, sep: str) -> tuple[list[list[list[float]]], list[str]] | 
 
 def check_ts(case: dict[str, Any], counts: Counter[str]) -> None:
     text = ref_text(case["raw"])
-    expected = text if isinstance(text, Refused) else ref_ts(text) if case["suffix"] == "ts" else ref_ucr(text, "," if case["suffix"] == "csv" else "\t")
+    if isinstance(text, Refused):
+        expected: Any = text
+    else:
+        expected = ref_ts(text) if case["suffix"] == "ts" else ref_ucr(text, "," if case["suffix"] == "csv" else "\t")
 
     def same(got: Any, want: tuple[list[list[list[float]]], list[str]]) -> bool:
+        def equal(g: torch.Tensor, w: list[list[float]]) -> bool:
+            return torch.equal(g.nan_to_num(12345.0), torch.tensor(w, dtype=torch.float32).nan_to_num(12345.0))
+
         return got.labels == want[1] and len(got.values) == len(want[0]) and all(
-            torch.equal(g.nan_to_num(12345.0), torch.tensor(w, dtype=torch.float32).nan_to_num(12345.0)) for g, w in zip(got.values, want[0], strict=True))
+            equal(g, w) for g, w in zip(got.values, want[0], strict=True))
 
     name = f"series_{case['suffix']}"
     with files(**{name: case["raw"]}) as f:
@@ -643,7 +660,8 @@ TAGS = ["O", "B-PER", "I-PER", "NOUN", "VERB"]
 
 @st.composite
 def conll_cases(draw: st.DrawFn) -> dict[str, Any]:
-    sentences = [[(draw(TOKEN), draw(st.sampled_from(TAGS))) for _ in range(draw(st.integers(1, 5)))] for _ in range(draw(st.integers(1, 3)))]
+    sentences = [[(draw(TOKEN), draw(st.sampled_from(TAGS))) for _ in range(draw(st.integers(1, 5)))]
+                 for _ in range(draw(st.integers(1, 3)))]
     conllu = draw(st.booleans())
     sep = draw(st.sampled_from(["\t", " "]))
     middle = ["NNP", "I-NP"][: draw(st.integers(0, 2))]  # the same columns on every line of a file
@@ -719,7 +737,8 @@ def test_conll(profile: str) -> None:
 
 @st.composite
 def parallel_cases(draw: st.DrawFn) -> dict[str, Any]:
-    sentence = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"], exclude_characters="\r\n\t"), max_size=25)
+    sentence = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"], exclude_characters="\r\n\t"),
+                       max_size=25)
     pairs = [(draw(sentence), draw(sentence)) for _ in range(draw(st.integers(1, 5)))]
     tsv = draw(st.booleans())
     if tsv:
@@ -788,10 +807,12 @@ def abc_cases(draw: st.DrawFn) -> dict[str, Any]:
     for n in range(1, draw(st.integers(1, 3)) + 1):
         head = [f"X:{n}", f"T:{draw(LINE_TEXT)}", f"M:{draw(st.sampled_from(['6/8', '4/4', 'C|']))}", "L:1/8",
                 f"K:{draw(st.sampled_from(['G', 'D', 'Em', 'Ador', 'Bb']))}"]
-        body = [draw(st.text("ABCDEFGabcdefg|:z2/ ", min_size=1, max_size=20).filter(lambda s: s.strip() and not s.startswith("%")))
-                for _ in range(draw(st.integers(1, 3)))]
+        body = [draw(st.text("ABCDEFGabcdefg|:z2/ ", min_size=1,
+                             max_size=20).filter(lambda s: s.strip() and not s.startswith("%")))
+                             for _ in range(draw(st.integers(1, 3)))]
         tunes.append("\n".join(head + body))
-    kind, raw = draw(corrupted(("\n\n".join(tunes) + "\n").encode(draw(st.sampled_from(["utf-8", "latin-1"])), errors="replace"), b":|"))
+    kind, raw = draw(corrupted(("\n\n".join(tunes)
+                                + "\n").encode(draw(st.sampled_from(["utf-8", "latin-1"])), errors="replace"), b":|"))
     return {"kind": kind, "raw": raw}
 
 
@@ -827,7 +848,8 @@ def ref_abc(raw: bytes) -> list[tuple[str, str]] | Refused:
 
 def check_abc(case: dict[str, Any], counts: Counter[str]) -> None:
     with files(tunes_abc=case["raw"]) as f:
-        verdict(counts, lambda: [(t.key, t.text) for t in load_abc(f["tunes_abc"])], ref_abc(case["raw"]), [f["tunes_abc"]])
+        verdict(counts, lambda: [(t.key, t.text) for t in load_abc(f["tunes_abc"])], ref_abc(case["raw"]),
+                [f["tunes_abc"]])
 
 
 @pytest.mark.timeout(600)
@@ -844,8 +866,10 @@ def email_cases(draw: st.DrawFn) -> dict[str, Any]:
     mails: list[tuple[str, bytes, str | None]] = []
     for label in ("ham", "spam"):
         for k in range(draw(st.integers(1, 2))):
-            subject = draw(st.text("abcdefghijklmnopqrstuvwxyz WIN!", min_size=1, max_size=40).filter(str.strip)).strip()
-            body = draw(st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc", "Zl", "Zp")), min_size=1, max_size=80).filter(str.strip))
+            subject = draw(st.text("abcdefghijklmnopqrstuvwxyz WIN!", min_size=1,
+                                   max_size=40).filter(str.strip)).strip()
+            body = draw(st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc", "Zl", "Zp")), min_size=1,
+                                max_size=80).filter(str.strip))
             msg = email.message.EmailMessage()
             msg["Subject"] = subject
             msg.set_content(body)
@@ -883,7 +907,8 @@ def test_email_folders(profile: str) -> None:
 
 @st.composite
 def json_cases(draw: st.DrawFn) -> dict[str, Any]:
-    value = st.one_of(st.integers(-10**6, 10**6), st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=10), st.booleans(), st.none())
+    value = st.one_of(st.integers(-10**6, 10**6), st.floats(allow_nan=False, allow_infinity=False),
+                      st.text(max_size=10), st.booleans(), st.none())
     settings_ = draw(st.dictionaries(st.text(min_size=1, max_size=10), value, max_size=5))
     text = json.dumps(settings_, indent=draw(st.sampled_from([None, 2])), ensure_ascii=draw(st.booleans()))
     kind, raw = draw(corrupted(text.encode(), b",:{}\""))

@@ -198,7 +198,8 @@ def plan_for(path: Path, x: Tensor) -> Plan:
     return Plan(path, native=kernels_for(x), onednn=onednn_applies(x))
 
 
-def fastest(paths: Sequence[Path], measure: Callable[[Path], float], rounds: int = ROUNDS) -> tuple[Path, dict[str, float]]:
+def fastest(paths: Sequence[Path], measure: Callable[[Path], float],
+            rounds: int = ROUNDS) -> tuple[Path, dict[str, float]]:
     """Time each path ``rounds`` times, interleaved, after one warm-up round; the lowest median wins
     (ties go to the earlier path, the rule's choice). Returns the winner and the medians in seconds."""
     for p in paths:
@@ -231,7 +232,8 @@ class Tuner:
             try:
                 saved = json.loads(self.file().read_text())
                 if isinstance(saved, dict):
-                    self.choices = {k: v for k, v in saved.items() if isinstance(v, dict) and "path" in v} | self.choices
+                    self.choices = {k: v for k,
+                                    v in saved.items() if isinstance(v, dict) and "path" in v} | self.choices
             except (OSError, ValueError):
                 pass
         return self.choices

@@ -164,7 +164,8 @@ class GRUFunction(torch.autograd.Function):
         for (t0, t1), gi in zip(_chunks(T, B), reversed(gi_chunks), strict=True):
             h_prev = _prev_states(h0, out, t0, t1)
             if native is not None:
-                dh, dg_i, dg_h = _gru_chunk_native(native, w_hh_nrz, t0, t1, batch_sizes, dh, d_out, gi, gh_n, h_prev, scratch)
+                dh, dg_i, dg_h = _gru_chunk_native(native, w_hh_nrz, t0, t1, batch_sizes, dh, d_out, gi, gh_n, h_prev,
+                                                   scratch)
             else:
                 dh, dg_i, dg_h = _gru_chunk_torch(w_hh_nrz, t0, t1, batch_sizes, dh, d_out, gi, gh_n, h_prev)
             grads.add_chunk(t0, t1, dg_i, dg_h, h0, out)
@@ -173,7 +174,8 @@ class GRUFunction(torch.autograd.Function):
             dw_hh = torch.cat([dw_hh[H:], dw_hh[:H]])
         if db_hh is not None:
             db_hh = torch.cat([db_hh[H:], db_hh[:H]])
-        return grads.dx, (dh if ctx.needs_input_grad[1] else None), grads.dw_ih, dw_hh, grads.db_ih, db_hh, None, None, None
+        return grads.dx, (dh if ctx.needs_input_grad[1]
+                          else None), grads.dw_ih, dw_hh, grads.db_ih, db_hh, None, None, None
 
 
 # The GRU backward's gate gradients of a chunk live in one buffer (T_c, B, 4, H) whose four blocks are, in order,
@@ -274,7 +276,8 @@ class ElmanFunction(torch.autograd.Function):
                     _tanh(a, out=out_t)
             h_prev = out_t
         ctx.save_for_backward(x, h0, w_ih, w_hh, out)
-        ctx.batch_sizes, ctx.has_bias, ctx.relu, ctx.native, ctx.onednn = batch_sizes, bias is not None, relu, native, onednn
+        ctx.batch_sizes, ctx.has_bias, ctx.relu = batch_sizes, bias is not None, relu
+        ctx.native, ctx.onednn = native, onednn
         ctx.set_materialize_grads(False)
         return out, _last_states(out, batch_sizes)
 
@@ -313,7 +316,8 @@ class ElmanFunction(torch.autograd.Function):
                 dh_b.copy_(dh_prev)
         grads = _Grads(ctx, x, w_ih, H, H, T)
         grads.add_chunk(0, T, E.view(-1, H), E.view(-1, H), h0, out)
-        return grads.dx, (dh if ctx.needs_input_grad[1] else None), grads.dw_ih, grads.dw_hh, grads.db_ih, grads.db_hh, None, None, None, None
+        return grads.dx, (dh if ctx.needs_input_grad[1]
+                          else None), grads.dw_ih, grads.dw_hh, grads.db_ih, grads.db_hh, None, None, None, None
 
 
 class _Grads:
@@ -375,7 +379,8 @@ def fused_direction(
     if mode == "gru":
         return GRUFunction.apply(x.contiguous(), h0.contiguous(), w_ih, w_hh, b_ih, b_hh, batch_sizes, native, onednn)
     relu = mode == "rnn_relu"
-    return ElmanFunction.apply(x.contiguous(), h0.contiguous(), w_ih, w_hh, b_ih, b_hh, batch_sizes, relu, native, onednn)
+    return ElmanFunction.apply(x.contiguous(), h0.contiguous(), w_ih, w_hh, b_ih, b_hh, batch_sizes, relu, native,
+                               onednn)
 
 
 def fused_forward(

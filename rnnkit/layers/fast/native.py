@@ -11,7 +11,8 @@ involved, so the build needs only a C compiler.
 Where there is no compiler, the build fails, or the tensors are not float32 on the CPU, the
 fused kernels run the same steps as PyTorch ops; ``use_native(False)`` forces that (tests
 compare the two). ``RNNKIT_NATIVE=0`` switches the kernels off, ``CC`` picks the compiler,
-``RNNKIT_CACHE`` moves the cache (rnnkit's one cache directory, ``rnnkit/utils/cache.py``). ``python -c "import rnnkit.layers.fast.native as n; n.main()"``
+``RNNKIT_CACHE`` moves the cache (rnnkit's one cache directory, ``rnnkit/utils/cache.py``). ``python -c "import
+rnnkit.layers.fast.native as n; n.main()"``
 (what ``make`` runs) builds the kernels and says where they are, or why they could not be built.
 """
 
@@ -74,9 +75,8 @@ def cpu_identity() -> str:
 
 def library_path(cc: str, arch: list[str]) -> Path:
     """Where the library built from this source, with this compiler and flags, for this CPU, lives."""
-    key = hashlib.sha256(
-        "\0".join([SOURCE.read_text(), cc, *FLAGS, *arch, platform.machine(), platform.system(), cpu_identity()]).encode()
-    ).hexdigest()[:16]
+    key = hashlib.sha256("\0".join([SOURCE.read_text(), cc, *FLAGS, *arch, platform.machine(), platform.system(),
+                                    cpu_identity()]).encode()).hexdigest()[:16]
     return cache_dir() / f"kernels-{key}{'.dll' if sys.platform == 'win32' else '.so'}"
 
 
@@ -88,7 +88,8 @@ def build() -> Path:
     """
     cc = compiler()
     if cc is None:
-        raise NativeBuildError("no C compiler found (looked for $CC, cc, gcc, clang); install one, e.g. `apt install gcc`")
+        raise NativeBuildError("no C compiler found (looked for $CC, cc, gcc, clang); install one, e.g. `apt install "
+                               "gcc`")
     errors = []
     for arch in ARCH_FLAGS:
         path = library_path(cc, arch)
@@ -98,7 +99,8 @@ def build() -> Path:
         fd, tmp = tempfile.mkstemp(suffix=path.suffix, dir=path.parent)
         os.close(fd)
         try:
-            run = subprocess.run([cc, *FLAGS, *arch, str(SOURCE), "-o", tmp], capture_output=True, text=True, timeout=120)
+            run = subprocess.run([cc, *FLAGS, *arch, str(SOURCE), "-o", tmp], capture_output=True, text=True,
+                                 timeout=120)
             if run.returncode == 0:
                 os.replace(tmp, path)
                 return path
@@ -139,13 +141,13 @@ class Kernels:
 
     def elman_backward_step(self, dh: Tensor, d_out: Tensor | None, h: Tensor, relu: bool, e: Tensor) -> None:
         """e = (dh + d_out) * act'(a), from the forward's outputs h."""
-        self._lib.elman_backward_step(
-            dh.numel(), dh.data_ptr(), None if d_out is None else d_out.data_ptr(), h.data_ptr(), int(relu), e.data_ptr()
-        )
+        self._lib.elman_backward_step(dh.numel(), dh.data_ptr(), None if d_out is None else d_out.data_ptr(),
+                                      h.data_ptr(), int(relu), e.data_ptr())
 
 
     def lstm_step(self, gates: Tensor, c: Tensor, h: Tensor) -> None:
-        """Stepper's LSTM gate math: gates (b, 4H) in block order i, f, o, g; c (b, H) in place; h (b, H), rows may be strided."""
+        """Stepper's LSTM gate math: gates (b, 4H) in block order i, f, o, g; c (b, H) in place; h (b, H), rows may be
+        strided."""
         b, H = c.shape
         self._lib.lstm_step(b, H, gates.data_ptr(), c.data_ptr(), h.data_ptr(), h.stride(0))
 

@@ -38,7 +38,8 @@ def segments(lengths: Tensor) -> list[Segment]:
     return out
 
 
-def _direction(seq: Tensor, h: Tensor, c: Tensor, one: Stack, parts: list[Segment], T: int) -> tuple[Tensor, Tensor, Tensor]:
+def _direction(seq: Tensor, h: Tensor, c: Tensor, one: Stack, parts: list[Segment],
+               T: int) -> tuple[Tensor, Tensor, Tensor]:
     """One direction of one layer (``one``: a one-layer, one-direction stack):
     seq (T, B, I), h (1, B, P), c (1, B, H) -> out (T, B, P), h_n, c_n (1, B, ·)."""
     B = seq.size(1)

@@ -49,34 +49,62 @@ ATTENTIONS = ("none", "additive", "dot", "general")
 class CaptionConfig(RecipeConfig):
     """Scene data, image encoder, caption decoder and training settings."""
 
-    digits: str = field(default="mnist5k", metadata={"help": "source digits: mnist5k (5,000 MNIST images) or sklearn (1,797 8x8 digits)", "choices": list(SOURCES)})  # more handwriting generalises better
-    augment: bool = field(default=True, metadata={"help": "compose fresh training scenes each epoch from jittered digits (position, scale, stroke weight)"})  # the gap was new handwriting, not the language
-    num_train: int = field(default=8000, metadata={"help": "training scenes per epoch, composed from the training digit images"})  # enough to see every digit pair often
-    num_dev: int = field(default=500, metadata={"help": "validation scenes from development digit images (neither training nor test)"})  # picks the best epoch on new handwriting
-    num_test: int = field(default=500, metadata={"help": "held-out scenes from unseen digit images"})  # +-1.3% on a 90% fact accuracy
-    channels: int = field(default=96, metadata={"help": "channels of the CNN's last layers (the region vector size)"})  # conv blocks of 24, 48, 96, 96
-    feature_size: int = field(default=128, metadata={"help": "size of the image vector that conditions the decoder"})  # attention=none only
+    # more handwriting generalises better
+    digits: str = field(default="mnist5k",
+                        metadata={"help": "source digits: mnist5k (5,000 MNIST images) or sklearn (1,797 8x8 digits)",
+                                  "choices": list(SOURCES)})
+    # the gap was new handwriting, not the language
+    augment: bool = field(default=True,
+                          metadata={"help": "compose fresh training scenes each epoch from jittered digits (position, "
+                                            "scale, stroke weight)"})
+    # enough to see every digit pair often
+    num_train: int = field(default=8000,
+                           metadata={"help": "training scenes per epoch, composed from the training digit images"})
+    # picks the best epoch on new handwriting
+    num_dev: int = field(default=500,
+                         metadata={"help": "validation scenes from development digit images (neither training nor "
+                                           "test)"})
+    # +-1.3% on a 90% fact accuracy
+    num_test: int = field(default=500, metadata={"help": "held-out scenes from unseen digit images"})
+    # conv blocks of 24, 48, 96, 96
+    channels: int = field(default=96, metadata={"help": "channels of the CNN's last layers (the region vector size)"})
+    # attention=none only
+    feature_size: int = field(default=128, metadata={"help": "size of the image vector that conditions the decoder"})
     embed_size: int = field(default=32, metadata={"help": "word embedding size"})  # 25 words need little
-    hidden_size: int = field(default=128, metadata={"help": "LSTM hidden units of the decoder"})  # holds two objects and a relation
-    attention: str = field(default="none", metadata={"help": "none (one image vector) or attention over the 16 regions", "choices": list(ATTENTIONS)})  # none: the classic one-to-many
-    beam: int = field(default=1, metadata={"help": "beam width for the held-out scenes and predict (1 = greedy; validation is always greedy)"})  # greedy is enough for short captions
+    # holds two objects and a relation
+    hidden_size: int = field(default=128, metadata={"help": "LSTM hidden units of the decoder"})
+    # none: the classic one-to-many
+    attention: str = field(default="none", metadata={"help": "none (one image vector) or attention over the 16 regions",
+                                                     "choices": list(ATTENTIONS)})
+    # greedy is enough for short captions
+    beam: int = field(default=1,
+                      metadata={"help": "beam width for the held-out scenes and predict (1 = greedy; validation is "
+                                        "always greedy)"})
     batch_size: int = field(default=64, metadata={"help": "scenes per batch"})  # a CPU-friendly batch
     scene_seed: int = field(default=0, metadata={"help": "seed for composing scenes"})  # the same scenes on every run
     # the digits are learned last and settle while the cosine rate is small, so the schedule
     # sets the length (patience 0: no early stop); the best validation epoch is still kept
-    epochs: int = field(default=24, metadata={"help": "passes over freshly composed training scenes (all run: patience is 0)"})
+    epochs: int = field(default=24,
+                        metadata={"help": "passes over freshly composed training scenes (all run: patience is 0)"})
     lr: float = field(default=3e-3, metadata={"help": "AdamW learning rate at the first epoch"})
-    patience: int = field(default=0, metadata={"help": "stop after this many epochs without a better validation fact accuracy (0 = never)"})
-    max_minutes: float | None = field(default=20.0, metadata={"help": "stop after this much wall time (checked after each step)"})
-    schedule: str = field(default="cosine", metadata={"help": "learning rate per epoch: cosine (from lr down towards 0) or constant", "choices": ["constant", "cosine"]})
-    out: str = field(default="runs/caption", metadata={"help": "run directory: best.pt, last.pt, results.json, captions.png"})
+    patience: int = field(default=0,
+                          metadata={"help": "stop after this many epochs without a better validation fact accuracy (0 "
+                                            "= never)"})
+    max_minutes: float | None = field(default=20.0,
+                                      metadata={"help": "stop after this much wall time (checked after each step)"})
+    schedule: str = field(default="cosine",
+                          metadata={"help": "learning rate per epoch: cosine (from lr down towards 0) or constant",
+                                    "choices": ["constant", "cosine"]})
+    out: str = field(default="runs/caption",
+                     metadata={"help": "run directory: best.pt, last.pt, results.json, captions.png"})
 
 
 # ---- model -----------------------------------------------------------------------------------
 
 
 class ConvEncoder(nn.Module):
-    """Three conv-batchnorm-ReLU-pool blocks and one more conv: (B, 1, 32, 32) -> regions (B, 16, C), a 4x4 grid in raster order.
+    """Three conv-batchnorm-ReLU-pool blocks and one more conv: (B, 1, 32, 32) -> regions (B, 16, C), a 4x4 grid in
+    raster order.
 
     Batch norm is there because the only training signal is the caption loss far downstream;
     without it the encoder took many epochs to start telling digits apart. The last conv
@@ -90,7 +118,8 @@ class ConvEncoder(nn.Module):
         c = channels
         self.net = nn.Sequential(
             nn.Conv2d(1, c // 4, 3, padding=1), nn.BatchNorm2d(c // 4), nn.ReLU(), nn.MaxPool2d(2),  # (B, C/4, 16, 16)
-            nn.Conv2d(c // 4, c // 2, 3, padding=1), nn.BatchNorm2d(c // 2), nn.ReLU(), nn.MaxPool2d(2),  # (B, C/2, 8, 8)
+            # (B, C/2, 8, 8)
+            nn.Conv2d(c // 4, c // 2, 3, padding=1), nn.BatchNorm2d(c // 2), nn.ReLU(), nn.MaxPool2d(2),
             nn.Conv2d(c // 2, c, 3, padding=1), nn.BatchNorm2d(c), nn.ReLU(), nn.MaxPool2d(2),  # (B, C, 4, 4)
             nn.Conv2d(c, c, 3, padding=1), nn.BatchNorm2d(c), nn.ReLU(),  # (B, C, 4, 4), receptive field 38 px
         )
@@ -122,13 +151,15 @@ class Captioner(nn.Module):
 
     def _condition(self, images: Tensor) -> Tensor:
         if images.dim() != 3 or images.shape[1:] != (CANVAS, CANVAS) or not images.is_floating_point():
-            raise ValueError(f"Captioner: expected float images (B, {CANVAS}, {CANVAS}), got {tuple(images.shape)} {images.dtype}.")
+            raise ValueError(f"Captioner: expected float images (B, {CANVAS}, {CANVAS}), got {tuple(images.shape)} "
+                             f"{images.dtype}.")
         regions = self.encoder(images)  # (B, 16, C)
         if isinstance(self.decoder, OneToMany):
             return torch.relu(self.project(regions.flatten(1)))  # (B, F)
         return regions
 
-    def forward(self, images: Tensor, targets: Tensor | None = None, lengths: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+    def forward(self, images: Tensor, targets: Tensor | None = None,
+                lengths: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
         u = self._condition(images)
         if isinstance(self.decoder, OneToMany):
             return self.decoder(u, targets, lengths=lengths)
@@ -176,7 +207,8 @@ def batch(scenes: list[Scene], captions: list[str] | None, vocab: TokenVocab) ->
     return images, targets, lengths
 
 
-def describe_scenes(model: Captioner, scenes: list[Scene], vocab: TokenVocab, beam: int = 1, batch_size: int = 128) -> list[str]:
+def describe_scenes(model: Captioner, scenes: list[Scene], vocab: TokenVocab, beam: int = 1,
+                    batch_size: int = 128) -> list[str]:
     """A caption for each scene: greedy with ``beam=1``, else beam search of that width."""
     out: list[str] = []
     for i in range(0, len(scenes), batch_size):
@@ -193,8 +225,8 @@ def caption_metrics(hyps: list[str], scenes: list[Scene]) -> dict[str, float]:
                       for f, s in zip(facts, scenes, strict=True)])
     relation = np.mean([f is not None and (f[0].digit, f[1], f[2].digit) == (s.first.digit, s.fact()[1], s.second.digit)
                         for f, s in zip(facts, scenes, strict=True)])
-    metrics = {"fact_accuracy": float(exact), "digits_right": float(digits), "digits_and_relation_right": float(relation),
-               "parsed": float(np.mean([f is not None for f in facts]))}
+    metrics = {"fact_accuracy": float(exact), "digits_right": float(digits),
+               "digits_and_relation_right": float(relation), "parsed": float(np.mean([f is not None for f in facts]))}
     if importlib.util.find_spec("sacrebleu") is not None:
         metrics["bleu"] = corpus_bleu(hyps, [s.captions() for s in scenes])  # both phrasings are references
     return metrics
@@ -211,7 +243,8 @@ def render(scenes: list[Scene], captions: list[str], path: Path, columns: int = 
             ok = caption_facts(text) == scene.fact()
             words = text.split()
             cut = len(words) // 2
-            ax.set_title(f"{' '.join(words[:cut])}\n{' '.join(words[cut:])} {'(true)' if ok else '(WRONG)'}", fontsize=8)
+            ax.set_title(f"{' '.join(words[:cut])}\n{' '.join(words[cut:])} {'(true)' if ok else '(WRONG)'}",
+                         fontsize=8)
     return path
 
 
@@ -251,7 +284,8 @@ class CaptionRecipe(Recipe[CaptionConfig, CaptionData]):
         train = compose(source, train_pool, config.num_train, config.scene_seed, augment=config.augment)
         dev = compose(source, dev_pool, config.num_dev, config.scene_seed + 2)
         test = compose(source, test_pool, config.num_test, config.scene_seed + 1)
-        vocab = TokenVocab.build([canonical(s).split() for s in train], specials=(PAD, BOS, EOS, UNK))  # pad 0, bos 1, eos 2
+        # pad 0, bos 1, eos 2
+        vocab = TokenVocab.build([canonical(s).split() for s in train], specials=(PAD, BOS, EOS, UNK))
         return CaptionData(vocab, source, train_pool, train, dev, test, torch.Generator().manual_seed(config.seed))
 
     def describe(self, data: CaptionData) -> Meta:
@@ -265,10 +299,12 @@ class CaptionRecipe(Recipe[CaptionConfig, CaptionData]):
         return [data.shuffle]
 
     def batches(self, config: CaptionConfig, data: CaptionData, epoch: int) -> list[tuple[Tensor, ...]]:
-        """The first epoch's scenes, then (augmenting) freshly composed ones, in an order drawn from ``data.shuffle``."""
+        """The first epoch's scenes, then (augmenting) freshly composed ones, in an order drawn from
+        ``data.shuffle``."""
         scenes = data.train
         if config.augment and epoch > 1:
-            scenes = compose(data.source, data.train_pool, config.num_train, config.scene_seed + 1000 * epoch, augment=True)
+            scenes = compose(data.source, data.train_pool, config.num_train, config.scene_seed + 1000 * epoch,
+                             augment=True)
         order = torch.randperm(len(scenes), generator=data.shuffle).tolist()
         chunks = [order[i : i + config.batch_size] for i in range(0, len(order), config.batch_size)]
         return [batch([scenes[i] for i in c], [canonical(scenes[i]) for i in c], data.vocab) for c in chunks]
@@ -281,9 +317,11 @@ class CaptionRecipe(Recipe[CaptionConfig, CaptionData]):
 
     def report(self, model: nn.Module, config: CaptionConfig, data: CaptionData, out: Path) -> list[Path]:
         shown = data.test[:8]
-        return [render(shown, describe_scenes(self._captioner(model), shown, data.vocab, config.beam), out / "captions.png")]
+        return [render(shown, describe_scenes(self._captioner(model), shown, data.vocab, config.beam),
+                       out / "captions.png")]
 
-    def predict(self, model: nn.Module, config: CaptionConfig, meta: Meta, inputs: Sequence[str]) -> list[dict[str, Any]]:
+    def predict(self, model: nn.Module, config: CaptionConfig, meta: Meta,
+                inputs: Sequence[str]) -> list[dict[str, Any]]:
         vocab = TokenVocab.from_dict(meta["vocab"])
         results = []
         for name in inputs:
@@ -297,15 +335,18 @@ class CaptionRecipe(Recipe[CaptionConfig, CaptionData]):
             return f"{result['caption']}   (placed: {result['placed']})"
         return f"{result['input']}: {result['caption']}"
 
-    def generate(self, model: nn.Module, config: CaptionConfig, meta: Meta, options: GenerateOptions) -> list[dict[str, Any]]:
+    def generate(self, model: nn.Module, config: CaptionConfig, meta: Meta,
+                 options: GenerateOptions) -> list[dict[str, Any]]:
         """Compose ``options.num`` new scenes from held-out digit images, caption them, save a captioned grid."""
         vocab = TokenVocab.from_dict(meta["vocab"])
         source = load_source(config.digits)
         _, _, test_pool = split_sources(source.labels)
         scenes = compose(source, test_pool, options.num, 10_000 + options.seed)
         captions = describe_scenes(self._captioner(model), scenes, vocab, config.beam)
-        picture = render(scenes, captions, Path(options.out or config.out or "runs/caption") / f"generated-{options.seed}.png")
-        return [{"caption": c, "placed": s.captions()[0], "files": [str(picture)]} for s, c in zip(scenes, captions, strict=True)]
+        picture = render(scenes, captions,
+                         Path(options.out or config.out or "runs/caption") / f"generated-{options.seed}.png")
+        return [{"caption": c, "placed": s.captions()[0], "files": [str(picture)]} for s,
+                c in zip(scenes, captions, strict=True)]
 
     def upgrade(self, checkpoint: dict[str, Any]) -> dict[str, Any]:
         """A checkpoint of the pre-contract recipe: its CaptionConfig (with out_dir), the vocabulary beside it."""
@@ -314,8 +355,8 @@ class CaptionRecipe(Recipe[CaptionConfig, CaptionData]):
         if "out_dir" in checkpoint["config"]:
             config["out"] = checkpoint["config"]["out_dir"]
         return {"format": FORMAT, "version": VERSION, "kind": "caption", "config": config, "model": checkpoint["model"],
-                "meta": {"vocab": checkpoint["vocab"]},
-                "epoch": checkpoint.get("epoch"), "step": checkpoint.get("step"), "metrics": checkpoint.get("metrics", {})}
+                "meta": {"vocab": checkpoint["vocab"]}, "epoch": checkpoint.get("epoch"),
+                "step": checkpoint.get("step"), "metrics": checkpoint.get("metrics", {})}
 
     @staticmethod
     def _captioner(model: nn.Module) -> Captioner:

@@ -62,7 +62,8 @@ class BigramLM:
 class TfidfRetrieval:
     """TF-IDF vectors of texts; ranks candidate responses and retrieves replies from training pairs."""
 
-    def __init__(self, contexts: Sequence[str], responses: Sequence[str], tokenizer: Callable[[str], list[str]]) -> None:
+    def __init__(self, contexts: Sequence[str], responses: Sequence[str],
+                 tokenizer: Callable[[str], list[str]]) -> None:
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         self.vectorizer = TfidfVectorizer(tokenizer=tokenizer, lowercase=False, token_pattern=None)

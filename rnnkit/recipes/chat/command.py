@@ -33,8 +33,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--beam", type=int, default=0,
                    help="beam width: beam search with the run's length normalisation and n-gram blocking, the reply "
                         "printed when complete (default 0: sample, streamed word by word)")
-    p.add_argument("--temperature", type=float, default=0.8, help="sampling temperature (below 1: safer replies; default 0.8)")
-    p.add_argument("--top-p", type=float, default=0.9, help="sample from the smallest set of words with this much probability (default 0.9)")
+    p.add_argument("--temperature", type=float, default=0.8,
+                   help="sampling temperature (below 1: safer replies; default 0.8)")
+    p.add_argument("--top-p", type=float, default=0.9,
+                   help="sample from the smallest set of words with this much probability (default 0.9)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the sampling (default 0)")
     p.set_defaults(run=_run_chat)
 
@@ -42,7 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _run_chat(args: argparse.Namespace) -> int:
     run = load_run(args.run_dir, all_recipes())
     if not isinstance(run.recipe, ChatRecipe):
-        raise ValueError(f"{args.run_dir} holds a {run.recipe.name!r} model; `rnnkit chat` needs one trained by `rnnkit recipe chat`.")
+        raise ValueError(f"{args.run_dir} holds a {run.recipe.name!r} model; `rnnkit chat` needs one trained by "
+                         "`rnnkit recipe chat`.")
     if args.beam < 0:
         raise ValueError(f"chat: --beam must be >= 0 (0 = sample), got {args.beam}.")
     check_sampling("chat", args.temperature, None, args.top_p, 1)

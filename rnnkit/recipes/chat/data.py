@@ -112,5 +112,6 @@ def split_conversations(ids: Sequence[str], seed: int, dev: float = 0.05, test: 
     random.Random(seed).shuffle(order)
     n_dev, n_test = max(1, round(dev * len(order))), max(1, round(test * len(order)))
     if n_dev + n_test >= len(order):
-        raise ValueError(f"chat: {len(order)} conversations leave none for training after {n_dev} dev and {n_test} test.")
+        raise ValueError(f"chat: {len(order)} conversations leave none for training after {n_dev} dev and {n_test} "
+                         "test.")
     return {"dev": order[:n_dev], "test": order[n_dev : n_dev + n_test], "train": order[n_dev + n_test :]}

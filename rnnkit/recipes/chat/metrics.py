@@ -1,6 +1,7 @@
 """Chatbot metrics: perplexity, recall@k of the true response among candidates, distinct-n.
 
-    perplexity = exp(-(1/N) sum_i log p(w_i | ...))          over all N response tokens (each reply's end token included)
+    perplexity = exp(-(1/N) sum_i log p(w_i | ...))          over all N response tokens (each reply's end token
+    included)
     recall@k of C = share of queries whose true response ranks in the top k of its C candidates
     distinct-n = |unique n-grams| / |n-grams| over all replies   (Li et al., 2016)
 

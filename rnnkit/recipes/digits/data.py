@@ -41,20 +41,24 @@ def parse_pixels(text: str, name: str, with_labels: bool = True) -> tuple[Tensor
         if with_labels:
             label = values.pop()
             if label != int(label) or label < 0:
-                raise DataFormatError(name, f"the label (last value) must be a class number 0, 1, ..., got {cells[-1]!r}",
+                raise DataFormatError(name,
+                                      f"the label (last value) must be a class number 0, 1, ..., got {cells[-1]!r}",
                                       "comma-separated pixels then a whole-number label", line=number)
             labels.append(int(label))
         width = width or len(values)
         side = math.isqrt(len(values))
         if not values:
-            raise DataFormatError(name, "the line has no pixels", "H*W comma-separated pixels (then the label)", line=number)
-        if len(values) != width or side * side != len(values):
-            raise DataFormatError(name, f"{len(values)} pixels; expected a square image with the same size as line 1 ({width})",
-                                  f"{width} pixels like line 1" if math.isqrt(width) ** 2 == width else "a square number of pixels",
+            raise DataFormatError(name, "the line has no pixels", "H*W comma-separated pixels (then the label)",
                                   line=number)
+        if len(values) != width or side * side != len(values):
+            raise DataFormatError(name,
+                                  f"{len(values)} pixels; expected a square image with the same size as line 1 "
+                                  f"({width})", f"{width} pixels like line 1" if math.isqrt(width) ** 2 == width
+                                  else "a square number of pixels", line=number)
         rows.append(values)
     if not rows:
-        raise DataFormatError(name, "no images found", "one image per line: H*W pixels, then the label", line=number + 1)
+        raise DataFormatError(name, "no images found", "one image per line: H*W pixels, then the label",
+                              line=number + 1)
     side = math.isqrt(len(rows[0]))
     return torch.tensor(rows, dtype=torch.float32).reshape(len(rows), side, side), labels
 
@@ -83,6 +87,7 @@ def load_images(dataset: str, data: str | None, scale: float | None) -> tuple[Te
     else:
         module, member, dist, version, default_scale = DATASETS[dataset]
         raw = package_file(module, member, dist, version, hint="Pass --data FILE.csv to use your own images.")
-        images, labels = parse_pixels(gzip.decompress(raw).decode() if raw[:2] == b"\x1f\x8b" else raw.decode(), f"{dist}:{member}")
+        images, labels = parse_pixels(gzip.decompress(raw).decode() if raw[:2] == b"\x1f\x8b" else raw.decode(),
+                                      f"{dist}:{member}")
     scale = scale or default_scale or float(images.max()) or 1.0
     return images / scale, labels, scale

@@ -46,11 +46,17 @@ KINDS = ("rows", "flat")
 class DigitsConfig(RecipeConfig):
     """Row-by-row digits: data, model and training settings."""
 
-    dataset: str = field(default="sklearn", metadata={"help": "sklearn (8x8) or mnist5k (28x28)", "choices": list(DATASETS)})
+    dataset: str = field(default="sklearn",
+                         metadata={"help": "sklearn (8x8) or mnist5k (28x28)", "choices": list(DATASETS)})
     data: str | None = field(default=None, metadata={"help": "your own CSV: H*W pixels then the label per line"})
-    scale: float | None = field(default=None, metadata={"help": "divide pixels by this (default: 16 for sklearn, 255 for mnist5k, the max for --data)"})
-    model: str = field(default="rows", metadata={"help": "rows (many-to-one) or flat (one-to-one)", "choices": list(KINDS)})
-    baseline: bool = field(default=True, metadata={"help": "also train the other model (flat for rows) in the same run, for comparison"})
+    scale: float | None = field(default=None,
+                                metadata={"help": "divide pixels by this (default: 16 for sklearn, 255 for mnist5k, "
+                                                  "the max for --data)"})
+    model: str = field(default="rows",
+                       metadata={"help": "rows (many-to-one) or flat (one-to-one)", "choices": list(KINDS)})
+    baseline: bool = field(default=True,
+                           metadata={"help": "also train the other model (flat for rows) in the same run, for "
+                                             "comparison"})
     test_fraction: float = field(default=0.2, metadata={"help": "held-out fraction for the test"})  # a fifth
     dev_fraction: float = field(default=0.1, metadata={"help": "fraction of the rest for early stopping"})
     split_seed: int = field(default=1234, metadata={"help": "seed of the split"})
@@ -60,8 +66,11 @@ class DigitsConfig(RecipeConfig):
     batch_size: int = field(default=32, metadata={"help": "images per batch"})
     epochs: int = field(default=60, metadata={"help": "passes over the training set (at most)"})
     lr: float = field(default=5e-3, metadata={"help": "Adam learning rate"})  # 2e-3 stalled near 94% on the 8x8 digits
-    patience: int = field(default=10, metadata={"help": "stop after this many epochs without a better validation accuracy"})  # the dev set is small and noisy
-    max_minutes: float | None = field(default=4.5, metadata={"help": "wall-time budget per model"})  # two models fit in 10 minutes
+    # the dev set is small and noisy
+    patience: int = field(default=10,
+                          metadata={"help": "stop after this many epochs without a better validation accuracy"})
+    # two models fit in 10 minutes
+    max_minutes: float | None = field(default=4.5, metadata={"help": "wall-time budget per model"})
     out: str = field(default="runs/digits", metadata={"help": "run directory: best.pt, last.pt, results.json"})
 
 
@@ -76,7 +85,8 @@ class Digits:
     splits: dict[str, list[int]]  # train, dev, test -> image indices
 
     def subset(self, split: str, kind: str) -> Labelled:
-        """One split (train, dev or test) as labelled sequences: ``kind`` rows (T = H steps of W pixels) or flat (one step)."""
+        """One split (train, dev or test) as labelled sequences: ``kind`` rows (T = H steps of W pixels) or flat (one
+        step)."""
         return Labelled(sequences(self.images, kind), self.y).subset(self.splits[split])
 
 
@@ -93,7 +103,8 @@ class FlatSequence(nn.Module):
         super().__init__()
         self.inner = inner
 
-    def forward(self, inputs: Tensor, targets: Tensor | None = None, lengths: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+    def forward(self, inputs: Tensor, targets: Tensor | None = None,
+                lengths: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
         return self.inner(inputs[:, 0], targets)  # (B, 1, F) -> (B, F)
 
 
@@ -103,7 +114,8 @@ def build(kind: str, config: DigitsConfig, classes: int, height: int, width: int
         return ManyToOne(ManyToOneConfig(num_outputs=classes, input_size=width, hidden_size=config.hidden_size,
                                          cell=config.cell, dropout=config.dropout, pooling="last"))
     return FlatSequence(OneToOne(OneToOneConfig(num_outputs=classes, input_size=height * width,
-                                                hidden_size=config.hidden_size, cell=config.cell, dropout=config.dropout)))
+                                                hidden_size=config.hidden_size, cell=config.cell,
+                                                dropout=config.dropout)))
 
 
 class DigitsRecipe(Recipe[DigitsConfig, Digits]):
@@ -133,7 +145,8 @@ class DigitsRecipe(Recipe[DigitsConfig, Digits]):
         return build(config.model, config, len(meta["classes"]), H, W)
 
     def batches(self, config: DigitsConfig, data: Digits, epoch: int) -> Iterator[dict[str, Tensor]]:
-        return classify.batches(data.subset("train", config.model), config.batch_size, shuffle=True, seed=config.seed * 1000 + epoch)
+        return classify.batches(data.subset("train", config.model), config.batch_size, shuffle=True,
+                                seed=config.seed * 1000 + epoch)
 
     def evaluate(self, model: nn.Module, config: DigitsConfig, data: Digits, split: str) -> dict[str, float]:
         kind = "rows" if isinstance(model, ManyToOne) else "flat"
@@ -152,16 +165,19 @@ class DigitsRecipe(Recipe[DigitsConfig, Digits]):
             evaluate=lambda m: {"dev_accuracy": classify.accuracy(m, data.subset("dev", kind))}, monitor="dev_accuracy")
         return {kind: self.evaluate(model.eval(), other, data, "test")}
 
-    def predict(self, model: nn.Module, config: DigitsConfig, meta: Meta, inputs: Sequence[str]) -> list[dict[str, Any]]:
+    def predict(self, model: nn.Module, config: DigitsConfig, meta: Meta,
+                inputs: Sequence[str]) -> list[dict[str, Any]]:
         H, W = meta["image_size"]
         results = []
         for item in inputs:
             path = Path(item)
             if not path.is_file():
-                raise FileNotFoundError(f"predict digits: no file {item}; pass CSV files of {H}x{W} images, one per line.")
+                raise FileNotFoundError(f"predict digits: no file {item}; pass CSV files of {H}x{W} images, one per "
+                                        "line.")
             images, labels = read_pixels(path, with_labels=None)
             if images.shape[1:] != (H, W):
-                raise ValueError(f"predict digits: {item} holds {images.shape[1]}x{images.shape[2]} images; the model reads {H}x{W}.")
+                raise ValueError(f"predict digits: {item} holds {images.shape[1]}x{images.shape[2]} images; the model "
+                                 f"reads {H}x{W}.")
             probs = classify.predict_proba(model, sequences(images / meta["scale"], config.model))
             for n, p in enumerate(probs):
                 result: dict[str, Any] = {"input": f"{item} #{n + 1}",
@@ -179,7 +195,9 @@ class DigitsRecipe(Recipe[DigitsConfig, Digits]):
         """A checkpoint of the pre-contract recipe: its config had model="both" and one file per kind."""
         known = {f.name for f in dataclasses.fields(DigitsConfig)}
         config = {k: v for k, v in checkpoint["config"].items() if k in known} | {"model": checkpoint["kind"]}
-        weights = checkpoint["model"] if checkpoint["kind"] == "rows" else {f"inner.{k}": v for k, v in checkpoint["model"].items()}
+        weights = (checkpoint["model"] if checkpoint["kind"] == "rows"
+                   else {f"inner.{k}": v for k, v in checkpoint["model"].items()})
         return {"format": FORMAT, "version": VERSION, "kind": "digits", "config": config, "model": weights,
-                "meta": {"classes": checkpoint["classes"], "image_size": checkpoint["image_size"], "scale": checkpoint["scale"]},
-                "epoch": checkpoint.get("epoch"), "step": checkpoint.get("step"), "metrics": checkpoint.get("metrics", {})}
+                "meta": {"classes": checkpoint["classes"], "image_size": checkpoint["image_size"],
+                         "scale": checkpoint["scale"]}, "epoch": checkpoint.get("epoch"),
+                         "step": checkpoint.get("step"), "metrics": checkpoint.get("metrics", {})}

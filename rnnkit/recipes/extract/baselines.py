@@ -33,7 +33,8 @@ def oracle_score(chosen: Sequence[int], sentences: Sequence[Sequence[str]], refe
     return sum(ngram_f1(ngrams(toks, n), ngrams(reference, n)) for n in (1, 2))
 
 
-def greedy_oracle(sentences: Sequence[Sequence[str]], reference: Sequence[str], max_sentences: int | None = None) -> list[int]:
+def greedy_oracle(sentences: Sequence[Sequence[str]], reference: Sequence[str],
+                  max_sentences: int | None = None) -> list[int]:
     """Sentence indices (sorted) picked greedily to maximise ``oracle_score``; the inputs are ROUGE tokens
     (``rnnkit.recipes.rouge.tokens``) of each sentence and of the human summary."""
     chosen: list[int] = []

@@ -49,10 +49,12 @@ class Paper:
 def _mapping(value: Any, keys: tuple[str, ...], what: str, file: str, line: int) -> dict[str, Any]:
     """``value`` as an object with every one of ``keys``; anything else names what is missing."""
     if not isinstance(value, dict):
-        raise DataFormatError(file, f"{what} is a JSON {type(value).__name__}", f"an object with the keys {', '.join(keys)}", line=line)
+        raise DataFormatError(file, f"{what} is a JSON {type(value).__name__}",
+                              f"an object with the keys {', '.join(keys)}", line=line)
     missing = [k for k in keys if k not in value]
     if missing:
-        raise DataFormatError(file, f"{what} has no {', '.join(missing)}", f"an object with the keys {', '.join(keys)}", line=line)
+        raise DataFormatError(file, f"{what} has no {', '.join(missing)}", f"an object with the keys {', '.join(keys)}",
+                              line=line)
     return value
 
 
@@ -68,21 +70,25 @@ def parse_paper(obj: Any, file: str, line: int) -> Paper:
     summary = _mapping(obj["summary"], ASPECTS, f"{where} summary", file, line)
     for aspect in ASPECTS:
         if not isinstance(summary[aspect], str) or not summary[aspect].strip():
-            raise DataFormatError(file, f"{where} summary.{aspect} is {summary[aspect]!r}", "a non-empty string", line=line)
+            raise DataFormatError(file, f"{where} summary.{aspect} is {summary[aspect]!r}", "a non-empty string",
+                                  line=line)
     by_section = _mapping(obj["sentences"], SECTIONS, f"{where} sentences", file, line)
     sentences: list[str] = []
     sections: list[str] = []
     for section in SECTIONS:
         part = by_section[section]
         if not isinstance(part, list) or not all(isinstance(s, str) for s in part):
-            raise DataFormatError(file, f"{where} sentences.{section} is not a list of strings", "a list of sentences", line=line)
+            raise DataFormatError(file, f"{where} sentences.{section} is not a list of strings", "a list of sentences",
+                                  line=line)
         empty = [i for i, s in enumerate(part) if not s.strip()]
         if empty:
-            raise DataFormatError(file, f"{where} sentences.{section}[{empty[0]}] is empty", "sentences with words", line=line)
+            raise DataFormatError(file, f"{where} sentences.{section}[{empty[0]}] is empty", "sentences with words",
+                                  line=line)
         sentences += part
         sections += [section] * len(part)
     if not sentences:
-        raise DataFormatError(file, f"{where} has no sentences", "at least one sentence in abstract, introduction or conclusion", line=line)
+        raise DataFormatError(file, f"{where} has no sentences",
+                              "at least one sentence in abstract, introduction or conclusion", line=line)
     highlights = _mapping(obj["highlights"], ASPECTS, f"{where} highlights", file, line)
     labels: dict[str, list[int]] = {}
     for aspect in ASPECTS:
@@ -96,10 +102,12 @@ def parse_paper(obj: Any, file: str, line: int) -> Paper:
                                       "one 0/1 label per sentence of the section", line=line)
             bad = [m for m in marks if isinstance(m, bool) or m not in (0, 1)]
             if bad:
-                raise DataFormatError(file, f"{where} highlights.{aspect}.{section} holds {bad[0]!r}", "labels 0 or 1", line=line)
+                raise DataFormatError(file, f"{where} highlights.{aspect}.{section} holds {bad[0]!r}", "labels 0 or 1",
+                                      line=line)
             labels[aspect] += [int(m) for m in marks]
     title = obj.get("title", "")
-    return Paper(pid, title if isinstance(title, str) else "", sentences, sections, {a: summary[a] for a in ASPECTS}, labels)
+    return Paper(pid, title if isinstance(title, str) else "", sentences, sections, {a: summary[a] for a in ASPECTS},
+                 labels)
 
 
 def read_papers(raw: bytes, file: str) -> list[Paper]:
@@ -112,10 +120,12 @@ def read_papers(raw: bytes, file: str) -> list[Paper]:
         try:
             obj = json.loads(text)
         except json.JSONDecodeError as e:
-            raise DataFormatError(file, f"this line is not valid JSON ({e.msg}, column {e.colno})", EXPECTED, line=number) from None
+            raise DataFormatError(file, f"this line is not valid JSON ({e.msg}, column {e.colno})", EXPECTED,
+                                  line=number) from None
         paper = parse_paper(obj, file, number)
         if paper.id in seen:
-            raise DataFormatError(file, f"paper {paper.id} appears again (first on line {seen[paper.id]})", "each paper once", line=number)
+            raise DataFormatError(file, f"paper {paper.id} appears again (first on line {seen[paper.id]})",
+                                  "each paper once", line=number)
         seen[paper.id] = number
         papers.append(paper)
     if not papers:
@@ -132,7 +142,8 @@ def read_file(path: str | Path) -> list[Paper]:
 
 def load_packaged() -> dict[str, list[Paper]]:
     """The three splits of ACLSum ("train", "dev", "test") from the aclsum wheel (fetched into the cache if needed)."""
-    hint = f"rnnkit reads ACLSum from the PyPI package {PACKAGE}=={VERSION}; run `{FETCH}` (with network) or pass --data DIR."
+    hint = (f"rnnkit reads ACLSum from the PyPI package {PACKAGE}=={VERSION}; run `{FETCH}` (with network) or pass "
+            "--data DIR.")
     wheel = pypi_archive(PACKAGE, VERSION, hint)
     files = archive_files(wheel, "aclsum/dataset/*.jsonl")
     splits = {}

@@ -40,12 +40,17 @@ class TaggerConfig:
 
     vocab_size: int = field(metadata={"help": "words in the vocabulary, specials included"})
     num_aspects: int = field(default=3, metadata={"help": "outputs per sentence"})  # challenge, approach, outcome
-    embed_size: int = field(default=100, metadata={"help": "word embedding size"})  # SummaRuNNer's (they start from word2vec; we learn from 100 papers)
+    # SummaRuNNer's (they start from word2vec; we learn from 100 papers)
+    embed_size: int = field(default=100, metadata={"help": "word embedding size"})
     word_hidden: int = field(default=64, metadata={"help": "hidden units per direction of the word-level RNN"})
     sent_hidden: int = field(default=64, metadata={"help": "hidden units per direction of the sentence-level RNN"})
-    cell: str = field(default="gru", metadata={"help": "rnn, lstm or gru", "choices": ["rnn", "lstm", "gru"]})  # SummaRuNNer's GRU
-    dropout: float = field(default=0.3, metadata={"help": "dropout on word embeddings and sentence states"})  # 100 papers overfit fast
-    max_position: int = field(default=100, metadata={"help": "absolute positions learnt; later sentences share the last"})  # the longest paper has 112
+    # SummaRuNNer's GRU
+    cell: str = field(default="gru", metadata={"help": "rnn, lstm or gru", "choices": ["rnn", "lstm", "gru"]})
+    # 100 papers overfit fast
+    dropout: float = field(default=0.3, metadata={"help": "dropout on word embeddings and sentence states"})
+    # the longest paper has 112
+    max_position: int = field(default=100,
+                              metadata={"help": "absolute positions learnt; later sentences share the last"})
     position_buckets: int = field(default=10, metadata={"help": "segments of the relative position"})
 
 
@@ -89,7 +94,8 @@ class SentenceTagger(nn.Module):
         self.register_buffer("k", torch.ones(A, dtype=torch.long))
 
     def read_sentences(self, words: Tensor, word_lengths: Tensor, chunk: int = 64) -> Tensor:
-        """Word level: each sentence on its own through the word BiRNN, then the mean of its outputs: (N, T), (N,) -> (N, 2H).
+        """Word level: each sentence on its own through the word BiRNN, then the mean of its outputs: (N, T), (N,) ->
+        (N, 2H).
 
         The sentences go shortest first, ``chunk`` at a time, each chunk cut to its own longest: a
         paper's sentences run from 3 to 60 words, and padding all to 60 would double the work.

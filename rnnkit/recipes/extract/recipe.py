@@ -50,11 +50,19 @@ from rnnkit.utils.reading import decode_utf8
 class ExtractConfig(RecipeConfig):
     """Extractive summarisation of ACLSum papers: data, model and training settings."""
 
-    data: str | None = field(default=None, metadata={"help": "a directory with train.jsonl, val.jsonl, test.jsonl in ACLSum's format (default: the aclsum package)"})
-    labels: str = field(default="highlights", metadata={"help": "what the tagger learns: the human highlights, or the greedy ROUGE oracle's sentences", "choices": ["highlights", "oracle"]})
-    min_freq: int = field(default=2, metadata={"help": "keep words seen at least this often in training"})  # ~5,500 words of 100 papers; the rest are <unk>
-    max_words: int = field(default=60, metadata={"help": "words read per sentence (longer sentences are cut)"})  # 99% of ACLSum's sentences are shorter
-    max_k: int = field(default=5, metadata={"help": "the most sentences a summary may take (k per aspect is chosen on validation)"})
+    data: str | None = field(default=None,
+                             metadata={"help": "a directory with train.jsonl, val.jsonl, test.jsonl in ACLSum's format "
+                                               "(default: the aclsum package)"})
+    labels: str = field(default="highlights",
+                        metadata={"help": "what the tagger learns: the human highlights, or the greedy ROUGE oracle's "
+                                          "sentences", "choices": ["highlights", "oracle"]})
+    # ~5,500 words of 100 papers; the rest are <unk>
+    min_freq: int = field(default=2, metadata={"help": "keep words seen at least this often in training"})
+    # 99% of ACLSum's sentences are shorter
+    max_words: int = field(default=60, metadata={"help": "words read per sentence (longer sentences are cut)"})
+    max_k: int = field(default=5,
+                       metadata={"help": "the most sentences a summary may take (k per aspect is chosen on "
+                                         "validation)"})
     embed_size: int = field(default=100, metadata={"help": "word embedding size"})
     word_hidden: int = field(default=64, metadata={"help": "hidden units per direction, word level"})
     sent_hidden: int = field(default=64, metadata={"help": "hidden units per direction, sentence level"})
@@ -63,9 +71,12 @@ class ExtractConfig(RecipeConfig):
     batch_size: int = field(default=4, metadata={"help": "papers per batch"})  # 25 steps an epoch
     epochs: int = field(default=40, metadata={"help": "passes over the 100 training papers (at most)"})
     lr: float = field(default=1e-3, metadata={"help": "Adam learning rate"})
-    patience: int = field(default=8, metadata={"help": "stop after this many epochs without a better validation ROUGE-2"})  # 50 validation papers: a noisy monitor
+    # 50 validation papers: a noisy monitor
+    patience: int = field(default=8,
+                          metadata={"help": "stop after this many epochs without a better validation ROUGE-2"})
     max_minutes: float | None = field(default=12.0, metadata={"help": "stop after this much training time"})
-    threads: int | None = field(default=1, metadata={"help": "CPU threads for torch (1: fastest on a busy machine)"})  # at load 9, 5 steps took 2.8 s on one thread and 60 s on two
+    # at load 9, 5 steps took 2.8 s on one thread and 60 s on two
+    threads: int | None = field(default=1, metadata={"help": "CPU threads for torch (1: fastest on a busy machine)"})
     out: str = field(default="runs/extract", metadata={"help": "run directory: best.pt, last.pt, results.json"})
 
 
@@ -144,7 +155,8 @@ def selection_rouge(papers: Sequence[Paper], chosen: Sequence[Sequence[int]], as
 
 def best_k(papers: Sequence[Paper], choose: Callable[[int, int], list[int]], aspect: str, max_k: int) -> int:
     """The k in 1..max_k whose selections ``choose(paper_index, k)`` have the best ROUGE-2 (ties: the smaller k)."""
-    scores = {k: selection_rouge(papers, [choose(n, k) for n in range(len(papers))], aspect)["rouge2"] for k in range(1, max_k + 1)}
+    scores = {k: selection_rouge(papers, [choose(n, k) for n in range(len(papers))], aspect)["rouge2"]
+              for k in range(1, max_k + 1)}
     return max(scores, key=lambda k: (scores[k], -k))
 
 
@@ -162,7 +174,8 @@ class ExtractRecipe(Recipe[ExtractConfig, Extract]):
     name = "extract"
     config_class = ExtractConfig
     monitor = "rouge2"
-    inputs = "plain-text files, one document each (a paper's abstract, introduction and conclusion); each gets a summary per aspect"
+    inputs = ("plain-text files, one document each (a paper's abstract, introduction and conclusion); each gets a "
+              "summary per aspect")
 
     def prepare_data(self, config: ExtractConfig) -> Extract:
         for name in ("max_k", "max_words", "min_freq", "batch_size"):
@@ -248,7 +261,8 @@ class ExtractRecipe(Recipe[ExtractConfig, Extract]):
                 "sentences": sentences, "chosen": chosen,
                 "probabilities": [[round(float(p), 4) for p in row] for row in probs]}
 
-    def predict(self, model: nn.Module, config: ExtractConfig, meta: Meta, inputs: Sequence[str]) -> list[dict[str, Any]]:
+    def predict(self, model: nn.Module, config: ExtractConfig, meta: Meta,
+                inputs: Sequence[str]) -> list[dict[str, Any]]:
         results = []
         for item in inputs:
             if not Path(item).is_file():

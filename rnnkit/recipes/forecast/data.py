@@ -65,12 +65,14 @@ def load_builtin(name: str, symbol: str = "AAPL") -> Series:
         s = local_data.stocks()
         s = s[s["symbol"] == symbol]
         if s.empty:
-            raise ValueError(f"forecast: no stock {symbol!r} in vega_datasets; choose one of AAPL, AMZN, GOOG, IBM, MSFT.")
+            raise ValueError(f"forecast: no stock {symbol!r} in vega_datasets; choose one of AAPL, AMZN, GOOG, IBM, "
+                             "MSFT.")
         return Series(f"stocks-{symbol}", s["price"].to_numpy(float), 12, tuple(f"{t:%Y-%m}" for t in s["date"]))
     if name == "seattle":
         w = local_data.seattle_weather().set_index("date")["temp_max"].resample("W").mean()
         return Series(name, w.to_numpy(float), 52, tuple(f"{t:%Y-%m-%d}" for t in w.index))
-    raise ValueError(f"forecast: unknown series {name!r}; built-in series are {', '.join(BUILTIN)}, or pass --csv FILE.")
+    raise ValueError(f"forecast: unknown series {name!r}; built-in series are {', '.join(BUILTIN)}, or pass --csv "
+                     "FILE.")
 
 
 MISSING = ("", "na", "nan", "null")  # cells that mean "no value here" (compared in lower case)
@@ -113,21 +115,25 @@ def load_csv(path: str | Path, column: str | None = None, period: int = 1, fill:
         try:
             values.append(float(cell))
         except ValueError:
-            raise DataFormatError(name, f"forecast: {path} column {col!r} has non-numeric values, e.g. line {n}: {cell!r}",
+            raise DataFormatError(name,
+                                  f"forecast: {path} column {col!r} has non-numeric values, e.g. line {n}: {cell!r}",
                                   "a number, or an empty cell / NA for a missing value", line=n) from None
         if not np.isfinite(values[-1]):
-            raise DataFormatError(name, f"column {col!r} holds {cell!r}", "a finite number, or an empty cell / NA for a missing value",
-                                  line=n)
+            raise DataFormatError(name, f"column {col!r} holds {cell!r}",
+                                  "a finite number, or an empty cell / NA for a missing value", line=n)
     end = records[-1][0] + 1
     if missing and fill == "error":
         where = ", ".join(labels[i] for i in np.flatnonzero(np.isnan(values))[:5])
         raise DataFormatError(
             name, f"forecast: series {path.stem!r} has {len(missing)} missing value(s) (at {where}"
             f"{', ...' if len(missing) > 5 else ''}), the first on this line", "a number in every row",
-            line=missing[0], hint="Fill or drop them in the file, or pass --fill interpolate to interpolate linearly between neighbours.",
+            line=missing[0],
+            hint="Fill or drop them in the file, or pass --fill interpolate to interpolate linearly between "
+                 "neighbours.",
         )
     if len(values) < min_length:
-        raise DataFormatError(name, f"forecast: series {path.stem!r} has {len(values)} values; need at least {min_length}",
+        raise DataFormatError(name,
+                              f"forecast: series {path.stem!r} has {len(values)} values; need at least {min_length}",
                               f"at least {min_length} values", line=end)
     if len(missing) == len(values):
         raise DataFormatError(name, f"every value of column {col!r} is missing", "some numbers", line=end)

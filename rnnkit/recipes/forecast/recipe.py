@@ -47,27 +47,46 @@ from rnnkit.utils.plotting import figure
 class ForecastConfig(RecipeConfig):
     """Data, model, evaluation and training settings of the forecast recipe."""
 
-    series: str = field(default="all", metadata={"help": f"built-in series: {', '.join(BUILTIN)}, or all (one model each, one table; ignored with --csv)"})  # all five: the issue's table
-    csv: str | None = field(default=None, metadata={"help": "forecast one column of this CSV file instead"})  # any user series
-    column: str | None = field(default=None, metadata={"help": "CSV column to forecast (default: the last)"})  # the usual layout is date,value
-    period: int = field(default=1, metadata={"help": "seasonal period of a --csv series (1 = none)"})  # built-ins know their own
-    fill: str = field(default="error", metadata={"help": "missing values: error or interpolate", "choices": ["error", "interpolate"]})  # never guess silently
-    horizon: int = field(default=6, metadata={"help": "steps ahead forecast from every origin"})  # half a year on monthly data
-    window: int | None = field(default=None, metadata={"help": "past values the RNN reads (default: period + horizon, at least 24)"})  # must cover one season
-    test_fraction: float = field(default=0.2, metadata={"help": "share of the series kept for rolling-origin testing"})  # the last fifth
+    # all five: the issue's table
+    series: str = field(default="all",
+                        metadata={"help": f"built-in series: {', '.join(BUILTIN)}, or all (one model each, one table; "
+                                          "ignored with --csv)"})
+    # any user series
+    csv: str | None = field(default=None, metadata={"help": "forecast one column of this CSV file instead"})
+    # the usual layout is date,value
+    column: str | None = field(default=None, metadata={"help": "CSV column to forecast (default: the last)"})
+    # built-ins know their own
+    period: int = field(default=1, metadata={"help": "seasonal period of a --csv series (1 = none)"})
+    # never guess silently
+    fill: str = field(default="error",
+                      metadata={"help": "missing values: error or interpolate", "choices": ["error", "interpolate"]})
+    # half a year on monthly data
+    horizon: int = field(default=6, metadata={"help": "steps ahead forecast from every origin"})
+    # must cover one season
+    window: int | None = field(default=None,
+                               metadata={"help": "past values the RNN reads (default: period + horizon, at least 24)"})
+    # the last fifth
+    test_fraction: float = field(default=0.2, metadata={"help": "share of the series kept for rolling-origin testing"})
     hidden_size: int = field(default=64, metadata={"help": "LSTM hidden units"})  # a few hundred windows need no more
     num_layers: int = field(default=1, metadata={"help": "stacked LSTM layers"})  # small data: one layer
-    cell: str = field(default="lstm", metadata={"help": "rnn, lstm or gru", "choices": ["rnn", "lstm", "gru"]})  # lstm: long windows
-    dropout: float = field(default=0.1, metadata={"help": "dropout before the output layer"})  # some regularisation for tiny data
+    # lstm: long windows
+    cell: str = field(default="lstm", metadata={"help": "rnn, lstm or gru", "choices": ["rnn", "lstm", "gru"]})
+    # some regularisation for tiny data
+    dropout: float = field(default=0.1, metadata={"help": "dropout before the output layer"})
     batch_size: int = field(default=32, metadata={"help": "windows per batch"})  # many steps per epoch on small series
-    arima: bool = field(default=True, metadata={"help": "fit the ARIMA baseline (slow: a minute per series on 2 cores)"})  # the baseline the issue asks for
-    plot: bool = field(default=True, metadata={"help": "save forecast-vs-truth plots (matplotlib)"})  # the comparison figure
+    # the baseline the issue asks for
+    arima: bool = field(default=True,
+                        metadata={"help": "fit the ARIMA baseline (slow: a minute per series on 2 cores)"})
+    # the comparison figure
+    plot: bool = field(default=True, metadata={"help": "save forecast-vs-truth plots (matplotlib)"})
     # tiny data: many short epochs, stop on validation MAE
     epochs: int = field(default=150, metadata={"help": "passes over the training windows (at most)"})
     lr: float = field(default=3e-3, metadata={"help": "AdamW learning rate"})
     clip: float = field(default=1.0, metadata={"help": "clip the gradient norm to this (0 = off)"})
     patience: int = field(default=25, metadata={"help": "stop after this many epochs without a lower validation MAE"})
-    out: str = field(default="runs/forecast", metadata={"help": "run directory (with --series all: one subfolder per series and the table's results.json)"})
+    out: str = field(default="runs/forecast",
+                     metadata={"help": "run directory (with --series all: one subfolder per series and the table's "
+                                       "results.json)"})
 
 
 # ---- data ------------------------------------------------------------------------------------
@@ -144,7 +163,8 @@ def targets(p: Prepared, windows: np.ndarray, future: np.ndarray) -> torch.Tenso
 
 
 def build_model(config: ForecastConfig, horizon: int) -> ManyToOne:
-    """A many-to-one regressor: reads a window (the scaled change and the z-scored level per step), emits the next ``horizon`` values at once."""
+    """A many-to-one regressor: reads a window (the scaled change and the z-scored level per step), emits the next
+    ``horizon`` values at once."""
     return ManyToOne(ManyToOneConfig(
         num_outputs=horizon, input_size=2, hidden_size=config.hidden_size, num_layers=config.num_layers,
         cell=config.cell, dropout=config.dropout, task="regression",
@@ -190,7 +210,8 @@ def _draw(a: Any, b: Any, result: dict[str, Any], p: Prepared, v: np.ndarray, st
     context = max(p.n_train - 3 * max(p.series.period, p.horizon), 0)
     a.plot(np.arange(context, len(v)), v[context:], color="black", lw=1.5, label="truth")
     for name, pred in result["forecasts"].items():
-        a.plot(starts, pred[:, 0], lw=1, label=f"{result['labels'][name]} (MASE {result['scores'][name]['mase_1']:.2f})")
+        a.plot(starts, pred[:, 0], lw=1,
+               label=f"{result['labels'][name]} (MASE {result['scores'][name]['mase_1']:.2f})")
     a.axvline(p.n_train, color="grey", ls=":", lw=1)
     a.set_title(f"{p.series.name}: one-step forecasts on the test part")
     a.legend(fontsize=7)
@@ -234,7 +255,8 @@ class ForecastRecipe(Recipe[ForecastConfig, ForecastData]):
         return [dataclasses.replace(config, series=name, out=str(Path(config.out) / name)) for name in BUILTIN]
 
     def combine(self, config: ForecastConfig, summaries: list[dict[str, Any]]) -> dict[str, Any]:
-        """One table of every series' MASE against the baselines (printed), and how often the RNN beat seasonal naive."""
+        """One table of every series' MASE against the baselines (printed), and how often the RNN beat seasonal
+        naive."""
         rows = [{"series": s["config"]["series"], "scores": {"rnn": s["test"], **s["baselines"]}} for s in summaries]
         wins = sum(r["scores"]["rnn"]["mase"] < r["scores"]["seasonal_naive"]["mase"] for r in rows)
         print(table(rows))
@@ -249,7 +271,8 @@ class ForecastRecipe(Recipe[ForecastConfig, ForecastData]):
         n_val = max(1, len(x_all) // 10)
         x_tr, y_tr = x_all[:-n_val], y_all[:-n_val]
         if len(x_tr) == 0:
-            raise ValueError(f"forecast: series {p.series.name!r} leaves no training windows; lower --window or --horizon.")
+            raise ValueError(f"forecast: series {p.series.name!r} leaves no training windows; lower --window or "
+                             "--horizon.")
         print(f"forecast: {p.series.name}: {len(p.series.values)} values, {p.n_train} for training "
               f"({len(x_tr)} windows of {p.window}, {n_val} validating), horizon {p.horizon}, period {p.series.period}")
         return ForecastData(p, features(p, x_tr), targets(p, x_tr, y_tr), x_all[-n_val:], y_all[-n_val:],
@@ -266,7 +289,8 @@ class ForecastRecipe(Recipe[ForecastConfig, ForecastData]):
     def generators(self, data: ForecastData) -> list[torch.Generator]:
         return [data.shuffle]
 
-    def batches(self, config: ForecastConfig, data: ForecastData, epoch: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def batches(self, config: ForecastConfig, data: ForecastData,
+                epoch: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
         order = torch.randperm(len(data.inputs), generator=data.shuffle)
         return [(data.inputs[i], data.targets[i]) for i in order.split(config.batch_size)]
 
@@ -276,7 +300,8 @@ class ForecastRecipe(Recipe[ForecastConfig, ForecastData]):
         if split == "dev":
             return {"mae": float(np.mean(np.abs(forecast_batch(regressor, data.p, data.x_val) - data.y_val)))}
         starts, truth, scale = rolling_test(data.p)
-        data.forecasts["rnn"] = fe.rolling_forecasts(data.p.series.values, starts, data.p.horizon, rnn_forecaster(regressor, data.p))
+        data.forecasts["rnn"] = fe.rolling_forecasts(data.p.series.values, starts, data.p.horizon,
+                                                     rnn_forecaster(regressor, data.p))
         data.labels["rnn"] = regressor.config.cell.upper()
         return fe.scores(data.forecasts["rnn"], truth, scale)
 
@@ -303,7 +328,8 @@ class ForecastRecipe(Recipe[ForecastConfig, ForecastData]):
         return [plot({"origins": starts, "forecasts": data.forecasts, "labels": data.labels, "scores": scores},
                      data.p, out / f"{data.p.series.name}.png")]
 
-    def predict(self, model: nn.Module, config: ForecastConfig, meta: Meta, inputs: Sequence[str]) -> list[dict[str, Any]]:
+    def predict(self, model: nn.Module, config: ForecastConfig, meta: Meta,
+                inputs: Sequence[str]) -> list[dict[str, Any]]:
         """The next ``horizon`` values after a history: numbers, or one CSV file."""
         if len(inputs) == 1 and Path(inputs[0]).exists():
             history = load_csv(inputs[0]).values
@@ -311,7 +337,8 @@ class ForecastRecipe(Recipe[ForecastConfig, ForecastData]):
             try:
                 history = np.array([float(x) for x in inputs])
             except ValueError:
-                raise ValueError(f"predict forecast: inputs must be numbers or one CSV file, got {list(inputs[:3])}...") from None
+                raise ValueError("predict forecast: inputs must be numbers or one CSV file, got "
+                                 f"{list(inputs[:3])}...") from None
         window = int(meta["window"])
         if len(history) < window or not np.all(np.isfinite(history)):
             raise ValueError(f"predict forecast: this model reads the last {window} values; got {len(history)} "
@@ -330,10 +357,11 @@ class ForecastRecipe(Recipe[ForecastConfig, ForecastData]):
         config = {k: v for k, v in checkpoint["config"].items() if k in known} | {"series": checkpoint["series"]}
         if "out_dir" in checkpoint["config"]:
             config["out"] = checkpoint["config"]["out_dir"]
-        meta = {k: checkpoint[k] for k in ("series", "period", "window", "horizon", "step_scale", "mean", "std", "n_train")}
-        return {"format": FORMAT, "version": VERSION, "kind": "forecast", "config": config, "model": checkpoint["model"],
-                "meta": meta, "epoch": checkpoint.get("epoch"), "step": checkpoint.get("step"),
-                "metrics": checkpoint.get("metrics", {})}
+        meta = {k: checkpoint[k]
+                for k in ("series", "period", "window", "horizon", "step_scale", "mean", "std", "n_train")}
+        return {"format": FORMAT, "version": VERSION, "kind": "forecast", "config": config,
+                "model": checkpoint["model"], "meta": meta, "epoch": checkpoint.get("epoch"),
+                "step": checkpoint.get("step"), "metrics": checkpoint.get("metrics", {})}
 
     @staticmethod
     def _regressor(model: nn.Module) -> ManyToOne:

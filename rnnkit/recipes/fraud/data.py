@@ -62,8 +62,10 @@ def header_columns(header: Sequence[str], name: str, line: int, need_class: bool
             f"missing column{'s' * (len(missing) > 1)} {', '.join(missing)}" if missing else "",
             f"extra column{'s' * (len(extra) > 1)} {', '.join(map(repr, extra))}" if extra else "",
             f"repeated column{'s' * (len(twice) > 1)} {', '.join(twice)}" if twice else "") if part)
-        raise DataFormatError(name, found, f"a header with the columns Time, V1..V28, Amount{', Class' if need_class else ' (and Class, optional)'}",
-                              line=line, hint="The columns may come in any order; nothing else may be there.")
+        raise DataFormatError(name, found,
+                              "a header with the columns Time, V1..V28, "
+                              f"Amount{', Class' if need_class else ' (and Class, optional)'}", line=line,
+                              hint="The columns may come in any order; nothing else may be there.")
     return [names.index(c) if c in names else -1 for c in COLUMNS]
 
 
@@ -72,8 +74,8 @@ def _numbers(rows: list[list[str]], lines: list[int], header: Sequence[str], nam
     try:
         values = np.array(rows, dtype=np.float64)  # (n, columns): numpy reads the whole chunk at C speed
     except ValueError:  # cell by cell instead: the first one that is not a number raises, naming itself
-        values = np.array([[parse_finite(cell, name, line, f"column {column.strip()}") for cell, column in zip(row, header, strict=True)]
-                           for row, line in zip(rows, lines, strict=True)])
+        values = np.array([[parse_finite(cell, name, line, f"column {column.strip()}") for cell,
+                            column in zip(row, header, strict=True)] for row, line in zip(rows, lines, strict=True)])
     bad = np.argwhere(~np.isfinite(values))
     if len(bad):
         r, c = bad[0]
@@ -96,7 +98,8 @@ def parse_transactions(text: str, name: str, need_class: bool = True) -> Transac
         except StopIteration:
             break
         except csv.Error as e:
-            raise DataFormatError(name, f"the CSV record cannot be read ({e})", "well-formed CSV fields", line=line + 1) from None
+            raise DataFormatError(name, f"the CSV record cannot be read ({e})", "well-formed CSV fields",
+                                  line=line + 1) from None
         start, line = line + 1, reader.line_num  # a quoted field may span lines: a record is named by its first
         if len(row) <= 1 and not "".join(row).strip():
             continue  # a blank line (a line of commas is a row, and has too few numbers)
@@ -113,11 +116,13 @@ def parse_transactions(text: str, name: str, need_class: bool = True) -> Transac
             blocks.append(_numbers(rows, lines[-len(rows):], header, name))
             rows = []
     if header is None:
-        raise DataFormatError(name, "the file is empty", "a header row (Time, V1..V28, Amount, Class), then one transaction per line", line=1)
+        raise DataFormatError(name, "the file is empty",
+                              "a header row (Time, V1..V28, Amount, Class), then one transaction per line", line=1)
     if rows:
         blocks.append(_numbers(rows, lines[-len(rows):], header, name))
     if not blocks:
-        raise DataFormatError(name, "the header is not followed by any transaction", "one transaction per line", line=line + 1)
+        raise DataFormatError(name, "the header is not followed by any transaction", "one transaction per line",
+                              line=line + 1)
     return _columns(np.concatenate(blocks), index, np.array(lines), name)
 
 
@@ -180,7 +185,8 @@ def time_split(time: np.ndarray, fractions: Sequence[float] = (0.7, 0.1, 0.2)) -
     one part), so a part may be a little smaller or larger than its fraction.
     """
     if len(fractions) != 3 or min(fractions) <= 0 or abs(sum(fractions) - 1) > 1e-9:
-        raise ValueError(f"fraud: the split fractions must be three positive numbers adding up to 1, got {list(fractions)}.")
+        raise ValueError("fraud: the split fractions must be three positive numbers adding up to 1, got "
+                         f"{list(fractions)}.")
     order = np.argsort(time, kind="stable")
     t = time[order]
     n = len(t)
@@ -188,7 +194,8 @@ def time_split(time: np.ndarray, fractions: Sequence[float] = (0.7, 0.1, 0.2)) -
     parts = dict(zip(("train", "dev", "test"), np.split(order, cuts), strict=True))
     empty = [part for part, rows in parts.items() if len(rows) == 0]
     if empty:
-        raise ValueError(f"fraud: the {' and '.join(empty)} {'parts' if len(empty) > 1 else 'part'} of the split by time "
-                         f"{'are' if len(empty) > 1 else 'is'} empty ({n} transactions, "
-                         f"{len(np.unique(t))} distinct times); the file needs transactions spread over more seconds.")
+        raise ValueError(f"fraud: the {' and '.join(empty)} {'parts' if len(empty) > 1 else 'part'} of the split by "
+                         "time " f"{'are' if len(empty) > 1 else 'is'} empty ({n} transactions, "
+                                 f"{len(np.unique(t))} distinct times); the file needs transactions spread over more "
+                                 "seconds.")
     return parts

@@ -24,11 +24,14 @@ import numpy as np
 def _check(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     y, s = np.asarray(labels), np.asarray(scores, dtype=np.float64)
     if y.shape != s.shape or y.ndim != 1:
-        raise ValueError(f"fraud metrics: labels and scores must be two 1-D arrays of one length, got {y.shape} and {s.shape}.")
+        raise ValueError(f"fraud metrics: labels and scores must be two 1-D arrays of one length, got {y.shape} and "
+                         f"{s.shape}.")
     if not np.isin(y, (0, 1)).all():
-        raise ValueError(f"fraud metrics: labels must be 0 (genuine) or 1 (fraud), got {sorted(set(y.tolist()) - {0, 1})[:5]}.")
+        raise ValueError("fraud metrics: labels must be 0 (genuine) or 1 (fraud), got "
+                         f"{sorted(set(y.tolist()) - {0, 1})[:5]}.")
     if y.sum() == 0 or y.sum() == len(y):
-        raise ValueError(f"fraud metrics: need frauds and genuine transactions both, got {int(y.sum())} frauds of {len(y)}.")
+        raise ValueError(f"fraud metrics: need frauds and genuine transactions both, got {int(y.sum())} frauds of "
+                         f"{len(y)}.")
     return y.astype(np.int64), s
 
 

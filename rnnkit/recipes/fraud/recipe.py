@@ -63,20 +63,30 @@ from rnnkit.utils.plotting import figure
 class FraudConfig(RecipeConfig):
     """Credit-card fraud: data, model and training settings."""
 
-    data: str | None = field(default=None, metadata={"help": "your own CSV with the columns Time, V1..V28, Amount, Class (default: the ULB data)"})
+    data: str | None = field(default=None,
+                             metadata={"help": "your own CSV with the columns Time, V1..V28, Amount, Class (default: "
+                                               "the ULB data)"})
     train_fraction: float = field(default=0.7, metadata={"help": "the earliest transactions that train"})
     dev_fraction: float = field(default=0.1, metadata={"help": "the next ones, that validate (the rest test)"})
-    hidden_size: int = field(default=64, metadata={"help": "recurrent units"})  # 29 features in: a small layer is enough
+    # 29 features in: a small layer is enough
+    hidden_size: int = field(default=64, metadata={"help": "recurrent units"})
     cell: str = field(default="lstm", metadata={"help": "rnn, lstm or gru", "choices": ["rnn", "lstm", "gru"]})
     dropout: float = field(default=0.1, metadata={"help": "dropout on the input and before the head"})
-    fraud_weight: float | None = field(default=None, metadata={"help": "weight of a fraud in the loss (default: sqrt of genuine/fraud in training)"})  # trial runs with 1, 20 and 260 all gave dev AUPRC 0.80-0.85: AUPRC cares little, so a middle way
-    max_fpr: float = field(default=0.001, metadata={"help": "false-positive rate at which recall is reported"})  # 0.1%: 57 false alarms among the 56,961 test transactions
-    baselines: bool = field(default=True, metadata={"help": "also train logistic regression and gradient boosting on the same split"})
+    # trial runs with 1, 20 and 260 all gave dev AUPRC 0.80-0.85: AUPRC cares little, so a middle way
+    fraud_weight: float | None = field(default=None,
+                                       metadata={"help": "weight of a fraud in the loss (default: sqrt of "
+                                                         "genuine/fraud in training)"})
+    # 0.1%: 57 false alarms among the 56,961 test transactions
+    max_fpr: float = field(default=0.001, metadata={"help": "false-positive rate at which recall is reported"})
+    baselines: bool = field(default=True,
+                            metadata={"help": "also train logistic regression and gradient boosting on the same split"})
     batch_size: int = field(default=512, metadata={"help": "transactions per batch"})  # ~1 fraud per batch
     epochs: int = field(default=12, metadata={"help": "passes over the training transactions (at most)"})
     lr: float = field(default=2e-3, metadata={"help": "Adam learning rate"})
-    patience: int = field(default=4, metadata={"help": "stop after this many epochs without a better validation AUPRC"})  # 33 validation frauds: a noisy monitor
-    out: str = field(default="runs/fraud", metadata={"help": "run directory: best.pt, last.pt, results.json, pr_curve.png"})
+    # 33 validation frauds: a noisy monitor
+    patience: int = field(default=4, metadata={"help": "stop after this many epochs without a better validation AUPRC"})
+    out: str = field(default="runs/fraud",
+                     metadata={"help": "run directory: best.pt, last.pt, results.json, pr_curve.png"})
 
 
 class FraudNet(nn.Module):
@@ -91,7 +101,8 @@ class FraudNet(nn.Module):
     class_weight: Tensor  # (2,): genuine 1, fraud fraud_weight
     threshold: Tensor  # ()
 
-    def __init__(self, config: OneToOneConfig, mean: Sequence[float], std: Sequence[float], fraud_weight: float) -> None:
+    def __init__(self, config: OneToOneConfig, mean: Sequence[float], std: Sequence[float],
+                 fraud_weight: float) -> None:
         super().__init__()
         self.net = OneToOne(config)
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32), persistent=False)  # in meta already
@@ -160,17 +171,21 @@ class FraudRecipe(Recipe[FraudConfig, Fraud]):
         for split, part in parts.items():
             frauds = int(y[split].sum())
             if frauds == 0 or frauds == len(y[split]):
-                raise ValueError(f"fraud: the {split} part (Time {part.time.min():g} to {part.time.max():g}) holds {frauds} frauds "
-                                 f"of {len(y[split])} transactions; each part needs both kinds. Use more data or other fractions.")
-            print(f"fraud: {split}: {len(y[split]):,} transactions, {frauds} frauds ({100 * frauds / len(y[split]):.3f}%), "
-                  f"Time {part.time.min():g} to {part.time.max():g} s")
+                raise ValueError(f"fraud: the {split} part (Time {part.time.min():g} to {part.time.max():g}) holds "
+                                 f"{frauds} frauds "
+                                 f"of {len(y[split])} transactions; each part needs both kinds. Use more data or other "
+                                 "fractions.")
+            print(f"fraud: {split}: {len(y[split]):,} transactions, {frauds} frauds "
+                  f"({100 * frauds / len(y[split]):.3f}%), " f"Time {part.time.min():g} to {part.time.max():g} s")
         x = {split: features(part.features) for split, part in parts.items()}
         frauds = int(y["train"].sum())
-        weight = config.fraud_weight if config.fraud_weight is not None else math.sqrt((len(y["train"]) - frauds) / frauds)
+        weight = config.fraud_weight if config.fraud_weight is not None else math.sqrt((len(y["train"]) - frauds)
+                                                                                       / frauds)
         std = x["train"].std(axis=0)
+        # a constant column stays as it is
         meta = {"features": list(FEATURES), "mean": x["train"].mean(axis=0).tolist(),
-                "std": np.where(std > 0, std, 1.0).tolist(),  # a constant column stays as it is
-                "fraud_weight": weight, "split_times": {s: [float(p.time.min()), float(p.time.max())] for s, p in parts.items()}}
+                "std": np.where(std > 0, std, 1.0).tolist(), "fraud_weight": weight,
+                "split_times": {s: [float(p.time.min()), float(p.time.max())] for s, p in parts.items()}}
         return Fraud({s: torch.tensor(v, dtype=torch.float32) for s, v in x.items()}, y, meta)
 
     def describe(self, data: Fraud) -> Meta:
@@ -189,7 +204,8 @@ class FraudRecipe(Recipe[FraudConfig, Fraud]):
             yield {"inputs": x[index], "targets": y[index]}  # (B, F), (B,)
 
     def evaluate(self, model: nn.Module, config: FraudConfig, data: Fraud, split: str) -> dict[str, float]:
-        """AUPRC, ROC-AUC, recall at ``max_fpr``, and precision/recall/F1 at the threshold; on dev, choose the threshold."""
+        """AUPRC, ROC-AUC, recall at ``max_fpr``, and precision/recall/F1 at the threshold; on dev, choose the
+        threshold."""
         model = cast(FraudNet, model)
         z = model.margins(data.x[split])
         if split == "dev":  # the threshold goes with these weights: best.pt saves both together
@@ -199,7 +215,8 @@ class FraudRecipe(Recipe[FraudConfig, Fraud]):
                 "threshold_probability": sigmoid(threshold)}
 
     def baselines(self, config: FraudConfig, data: Fraud) -> dict[str, dict[str, float]]:
-        """Logistic regression and gradient boosting on the same standardised features and split; threshold by dev F1."""
+        """Logistic regression and gradient boosting on the same standardised features and split; threshold by dev
+        F1."""
         if not config.baselines:
             return {}
         mean, std = np.array(data.meta["mean"]), np.array(data.meta["std"])
@@ -226,7 +243,8 @@ class FraudRecipe(Recipe[FraudConfig, Fraud]):
                 tp, fp, _ = metrics.counts(data.y["test"], scores)
                 recall, precision = tp / tp[-1], tp / (tp + fp)
                 ap = metrics.average_precision(data.y["test"], scores)
-                ax.step(np.r_[0.0, recall], np.r_[precision[0], precision], where="pre", label=f"{label}: AUPRC {ap:.3f}")
+                ax.step(np.r_[0.0, recall], np.r_[precision[0], precision], where="pre",
+                        label=f"{label}: AUPRC {ap:.3f}")
             base_rate = data.y["test"].mean()
             ax.axhline(base_rate, color="grey", ls=":", lw=1, label=f"chance: {base_rate:.4f}")
             ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02),

@@ -51,10 +51,11 @@ def parse_ts(text: str, name: str) -> Series:
                 has_labels = bool(words) and words[0].lower() == "true"
                 classes = words[1:]
             elif key == "@timestamps" and rest.strip().lower() == "true":
-                raise DataFormatError(name, "time-stamped .ts files are not supported", "@timeStamps false", line=number,
-                                      hint="Export the values without timestamps.")
+                raise DataFormatError(name, "time-stamped .ts files are not supported", "@timeStamps false",
+                                      line=number, hint="Export the values without timestamps.")
             elif not key.startswith("@"):
-                raise DataFormatError(name, f"{line[:60]!r} comes before '@data'", "a header line starting with '@'", line=number)
+                raise DataFormatError(name, f"{line[:60]!r} comes before '@data'", "a header line starting with '@'",
+                                      line=number)
             continue
         fields = line.split(":")
         label = fields.pop().strip() if has_labels else ""
@@ -69,7 +70,8 @@ def parse_ts(text: str, name: str) -> Series:
         if channels is None:
             channels = len(dims)
         if len(dims) != channels:
-            raise DataFormatError(name, f"{len(dims)} channels, but earlier cases have {channels}", f"{channels} channels", line=number)
+            raise DataFormatError(name, f"{len(dims)} channels, but earlier cases have {channels}",
+                                  f"{channels} channels", line=number)
         if len({len(d) for d in dims}) != 1:
             raise DataFormatError(name, f"channels have different lengths {[len(d) for d in dims]}",
                                   "equal-length channels in each case", line=number)
@@ -91,7 +93,8 @@ def _value(cell: str, name: str, line: int) -> float:
         value = float(cell)
     except ValueError:
         raise DataFormatError(name, f"a value is not a number ({cell[:40]!r})",
-                              "comma-separated numbers, ':' between channels (? for a missing one)", line=line) from None
+                              "comma-separated numbers, ':' between channels (? for a missing one)",
+                              line=line) from None
     if not math.isfinite(value):
         raise DataFormatError(name, f"a value is {cell!r}", "finite numbers (? for a missing one)", line=line)
     return value

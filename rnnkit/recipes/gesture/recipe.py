@@ -57,23 +57,39 @@ from rnnkit.utils.checkpoint import FORMAT, VERSION
 class GestureConfig(RecipeConfig):
     """Gesture/activity recognition: data, model and training settings."""
 
-    dataset: str = field(default="BasicMotions", metadata={"help": "a data set bundled with aeon (BasicMotions, PickupGestureWiimoteZ, GunPoint, ...)"})
-    data: str | None = field(default=None, metadata={"help": "your own training file (.ts, or CSV/TSV with the label first)"})
+    dataset: str = field(default="BasicMotions",
+                         metadata={"help": "a data set bundled with aeon (BasicMotions, PickupGestureWiimoteZ, "
+                                           "GunPoint, ...)"})
+    data: str | None = field(default=None,
+                             metadata={"help": "your own training file (.ts, or CSV/TSV with the label first)"})
     test: str | None = field(default=None, metadata={"help": "your own test file (needed with --data)"})
-    dev_fraction: float = field(default=0.0, metadata={"help": "fraction of training series held out for early stopping"})  # 0: the sets are tiny
+    # 0: the sets are tiny
+    dev_fraction: float = field(default=0.0,
+                                metadata={"help": "fraction of training series held out for early stopping"})
     hidden_size: int = field(default=64, metadata={"help": "recurrent units"})
     num_layers: int = field(default=1, metadata={"help": "stacked recurrent layers"})
-    cell: str = field(default="gru", metadata={"help": "rnn, lstm or gru", "choices": ["rnn", "lstm", "gru"]})  # GRU trained best on these short sets
+    # GRU trained best on these short sets
+    cell: str = field(default="gru", metadata={"help": "rnn, lstm or gru", "choices": ["rnn", "lstm", "gru"]})
     bidirectional: bool = field(default=True, metadata={"help": "read the series both ways"})
-    pooling: str = field(default="mean", metadata={"help": "last, mean, max or attention", "choices": ["last", "mean", "max", "attention"]})  # the whole movement matters
+    # the whole movement matters
+    pooling: str = field(default="mean", metadata={"help": "last, mean, max or attention",
+                                                   "choices": ["last", "mean", "max", "attention"]})
     dropout: float = field(default=0.1, metadata={"help": "dropout on inputs and before the head"})
     batch_size: int = field(default=8, metadata={"help": "series per batch"})
     epochs: int = field(default=60, metadata={"help": "passes over the training set"})  # 40 series: 5 steps per epoch
     lr: float = field(default=3e-3, metadata={"help": "Adam learning rate"})
     patience: int = field(default=0, metadata={"help": "stop after this many epochs without improvement (0 = never)"})
-    differences: bool = field(default=False, metadata={"help": "also give the model each channel's first difference x_t - x_{t-1} (velocity from position)"})  # off: BasicMotions needs none
-    frame: int = field(default=1, metadata={"help": "steps stacked into one frame of the model's input (the GRU then reads T/frame steps)"})  # 1: as recorded; GunPoint's 150 steps train well at 5
-    baselines: bool = field(default=True, metadata={"help": "also classify the test series by their nearest training series (1-NN DTW, and Euclidean where the lengths agree)"})
+    # off: BasicMotions needs none
+    differences: bool = field(default=False,
+                              metadata={"help": "also give the model each channel's first difference x_t - x_{t-1} "
+                                                "(velocity from position)"})
+    # 1: as recorded; GunPoint's 150 steps train well at 5
+    frame: int = field(default=1,
+                       metadata={"help": "steps stacked into one frame of the model's input (the GRU then reads "
+                                         "T/frame steps)"})
+    baselines: bool = field(default=True,
+                            metadata={"help": "also classify the test series by their nearest training series (1-NN "
+                                              "DTW, and Euclidean where the lengths agree)"})
 
 
 @dataclass
@@ -114,7 +130,8 @@ class GestureRecipe(Recipe[GestureConfig, Gestures]):
 
     name = "gesture"
     config_class = GestureConfig
-    monitor = "loss"  # validation cross-entropy: on 10-50 validation series accuracy ties for many epochs, the first of them too early
+    # validation cross-entropy: on 10-50 validation series accuracy ties for many epochs, the first of them too early
+    monitor = "loss"
     mode = "min"
     inputs = ".ts files or UCR-style CSV/TSV files (label first, or empty) of series with the training channels"
 
@@ -123,13 +140,15 @@ class GestureRecipe(Recipe[GestureConfig, Gestures]):
         classes = sorted(set(train_set.labels) | set(test_set.labels))
         channels = train_set.values[0].shape[1]
         if test_set.values[0].shape[1] != channels:
-            raise ValueError(f"recipe gesture: training series have {channels} channels, test series {test_set.values[0].shape[1]}.")
+            raise ValueError(f"recipe gesture: training series have {channels} channels, test series "
+                             f"{test_set.values[0].shape[1]}.")
         if config.frame < 1:
             raise ValueError(f"recipe gesture: --frame must be 1 or more steps per frame, got {config.frame}.")
         stacked = torch.cat(with_differences(train_set.values, config.differences))  # (sum T, C')
         mean = stacked.nanmean(0)  # (C',)
         std = torch.sqrt(torch.nanmean((stacked - mean) ** 2, 0)).clamp(min=1e-6)  # (C',)
-        train_labels, test_labels = [classes.index(y) for y in train_set.labels], [classes.index(y) for y in test_set.labels]
+        train_labels, test_labels = [classes.index(y)
+                                     for y in train_set.labels], [classes.index(y) for y in test_set.labels]
         data = Labelled(model_inputs(train_set.values, config, mean, std), train_labels)
         test = Labelled(model_inputs(test_set.values, config, mean, std), test_labels)
         series_train = Labelled(standardise(train_set.values, mean[:channels], std[:channels]), train_labels)
@@ -139,12 +158,13 @@ class GestureRecipe(Recipe[GestureConfig, Gestures]):
             tr, de = classify.split(len(data), [1 - config.dev_fraction, config.dev_fraction], config.seed)
             train, dev = data.subset(tr), data.subset(de)
         lengths = sorted({len(v) for v in series_train.inputs})
-        print(f"gesture: {len(train)} train, {len(dev) if dev else 0} dev, {len(test)} test series; {channels} channels, "
-              f"length {lengths[0]}-{lengths[-1]}; classes {classes}")
+        print(f"gesture: {len(train)} train, {len(dev) if dev else 0} dev, {len(test)} test series; {channels} "
+              "channels, " f"length {lengths[0]}-{lengths[-1]}; classes {classes}")
         if config.differences or config.frame > 1:
             steps = sorted({len(v) for v in data.inputs})
             print(f"gesture: the model reads {steps[0]}-{steps[-1]} steps of {data.inputs[0].shape[1]} values "
-                  f"({'channels and their differences' if config.differences else 'channels'}, {config.frame} steps a frame)")
+                  f"({'channels and their differences' if config.differences else 'channels'}, {config.frame} steps a "
+                  "frame)")
         return Gestures(train, dev, test, classes, mean, std, series_train, series_test)
 
     def describe(self, data: Gestures) -> Meta:
@@ -152,7 +172,8 @@ class GestureRecipe(Recipe[GestureConfig, Gestures]):
 
     def build_model(self, config: GestureConfig, meta: Meta) -> nn.Module:
         return ManyToOne(ManyToOneConfig(
-            num_outputs=len(meta["classes"]), vocab_size=None, input_size=len(meta["mean"]) * config.frame, hidden_size=config.hidden_size,
+            num_outputs=len(meta["classes"]), vocab_size=None, input_size=len(meta["mean"]) * config.frame,
+            hidden_size=config.hidden_size,
             num_layers=config.num_layers, cell=config.cell, bidirectional=config.bidirectional,
             dropout=config.dropout, pooling=config.pooling,
         ))
@@ -189,24 +210,29 @@ class GestureRecipe(Recipe[GestureConfig, Gestures]):
         try:
             for name, distance in distances.items():
                 start = time.perf_counter()
-                accuracy = base.nearest_neighbour_accuracy(distance, reference.inputs, reference.labels, test.inputs, test.labels)
+                accuracy = base.nearest_neighbour_accuracy(distance, reference.inputs, reference.labels, test.inputs,
+                                                           test.labels)
                 scores[name] = {**with_interval(accuracy, len(test)), "seconds": round(time.perf_counter() - start, 1)}
         finally:
             torch.set_num_threads(threads)
         return scores
 
-    def predict(self, model: nn.Module, config: GestureConfig, meta: Meta, inputs: Sequence[str]) -> list[dict[str, Any]]:
+    def predict(self, model: nn.Module, config: GestureConfig, meta: Meta,
+                inputs: Sequence[str]) -> list[dict[str, Any]]:
         channels = len(meta["mean"]) // (2 if config.differences else 1)  # as recorded, before any differences
         results = []
         for item in inputs:
             series = read_series(item)
             if series.values[0].shape[1] != channels:
-                raise ValueError(f"predict gesture: {item} has {series.values[0].shape[1]} channels; the model expects {channels}.")
-            probs = classify.predict_proba(model, model_inputs(series.values, config, meta["mean"], meta["std"]))  # (N, classes)
+                raise ValueError(f"predict gesture: {item} has {series.values[0].shape[1]} channels; the model expects "
+                                 f"{channels}.")
+            # (N, classes)
+            probs = classify.predict_proba(model, model_inputs(series.values, config, meta["mean"], meta["std"]))
             for n, (p, true) in enumerate(zip(probs, series.labels, strict=True)):
                 ranking = classify.ranked(p, meta["classes"], top=len(meta["classes"]))
-                result: dict[str, Any] = {"input": f"{item} #{n + 1}", "label": ranking[0][0], "p": round(ranking[0][1], 6),
-                                          "ranking": [[name, round(q, 6)] for name, q in ranking]}
+                result: dict[str,
+                             Any] = {"input": f"{item} #{n + 1}", "label": ranking[0][0], "p": round(ranking[0][1], 6),
+                                     "ranking": [[name, round(q, 6)] for name, q in ranking]}
                 if true:
                     result["true"] = true
                 results.append(result)
@@ -218,9 +244,11 @@ class GestureRecipe(Recipe[GestureConfig, Gestures]):
         return classify.ranked_line(result["ranking"][:2], result["input"] + true)
 
     def upgrade(self, checkpoint: dict[str, Any]) -> dict[str, Any]:
-        """A checkpoint of the pre-contract recipe: config, model_config, weights, classes, mean and std side by side."""
+        """A checkpoint of the pre-contract recipe: config, model_config, weights, classes, mean and std side by
+        side."""
         known = {f.name for f in dataclasses.fields(GestureConfig)}
         config = {k: v for k, v in checkpoint["config"].items() if k in known}
         return {"format": FORMAT, "version": VERSION, "kind": "gesture", "config": config, "model": checkpoint["model"],
                 "meta": {"classes": list(checkpoint["classes"]), "mean": checkpoint["mean"], "std": checkpoint["std"]},
-                "epoch": checkpoint.get("epoch"), "step": checkpoint.get("step"), "metrics": checkpoint.get("metrics", {})}
+                "epoch": checkpoint.get("epoch"), "step": checkpoint.get("step"),
+                "metrics": checkpoint.get("metrics", {})}

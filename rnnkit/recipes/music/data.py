@@ -59,10 +59,12 @@ def corpus_dir(name: str = "oneills1850") -> Path:
     try:
         import music21
     except ModuleNotFoundError:
-        raise ValueError("music: the built-in folk corpus needs music21; `pip install music21`, or pass --abc FILE.") from None
+        raise ValueError("music: the built-in folk corpus needs music21; `pip install music21`, or pass --abc "
+                         "FILE.") from None
     path = Path(music21.__file__).parent / "corpus" / name
     if not path.is_dir():
-        raise ValueError(f"music: music21 has no ABC corpus {name!r} (looked in {path}); try oneills1850 or ryansMammoth.")
+        raise ValueError(f"music: music21 has no ABC corpus {name!r} (looked in {path}); try oneills1850 or "
+                         "ryansMammoth.")
     return path
 
 
@@ -168,7 +170,8 @@ def parse_events(abc: str, time_limit: float = 20.0) -> list[tuple[int, float]]:
             raise ValueError(f"music: the tune has an unusual {field}: field {value.strip()!r}; expected e.g. "
                              f"{'6/8, 3/4 or C|' if field == 'M' else '1/8'}.")
     try:
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), _time_limit(time_limit):
+        with (contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()),
+              _time_limit(time_limit)):
             score = music21.converter.parse(abc, format="abc")  # its "assuming C" chatter is not ours to print
         events = []
         for n in score.recurse().notes:
@@ -224,7 +227,8 @@ def tonic_pitch_class(key: str) -> int:
     """The pitch class of a key's tonic: 'G' -> 7, 'Bb' -> 10, 'F#m' -> 6, 'Ador' -> 9."""
     letter = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}.get(key[:1].upper())
     if letter is None:
-        raise ValueError(f"music: cannot read a tonic from the key {key!r}; expected a letter A-G, e.g. 'G', 'Bb' or 'Ador'.")
+        raise ValueError(f"music: cannot read a tonic from the key {key!r}; expected a letter A-G, e.g. 'G', 'Bb' or "
+                         "'Ador'.")
     return (letter + {"#": 1, "b": -1}.get(key[1:2], 0)) % 12
 
 

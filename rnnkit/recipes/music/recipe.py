@@ -65,25 +65,37 @@ from rnnkit.utils.plotting import figure
 class MusicConfig(RecipeConfig):
     """Corpus, model, generation and training settings of the music recipe."""
 
-    abc: str | None = field(default=None, metadata={"help": "ABC file or folder of .abc files (default: the music21 corpus)"})  # any tunes in ABC
-    corpus: str = field(default="oneills1850", metadata={"help": "music21 ABC corpus folder used without --abc"})  # ~2,000 Irish tunes
-    max_tunes: int | None = field(default=None, metadata={"help": "use at most this many tunes (for quick runs)"})  # all of them
-    max_chars: int = field(default=600, metadata={"help": "longer tunes are cut to this many characters"})  # bounds the unrolled length; most tunes are shorter
+    # any tunes in ABC
+    abc: str | None = field(default=None,
+                            metadata={"help": "ABC file or folder of .abc files (default: the music21 corpus)"})
+    # ~2,000 Irish tunes
+    corpus: str = field(default="oneills1850", metadata={"help": "music21 ABC corpus folder used without --abc"})
+    # all of them
+    max_tunes: int | None = field(default=None, metadata={"help": "use at most this many tunes (for quick runs)"})
+    # bounds the unrolled length; most tunes are shorter
+    max_chars: int = field(default=600, metadata={"help": "longer tunes are cut to this many characters"})
     val_fraction: float = field(default=0.1, metadata={"help": "share of tunes held out for validation"})  # ~200 tunes
     key_size: int = field(default=16, metadata={"help": "embedding size of the key condition"})  # ~30 keys
     embed_size: int = field(default=32, metadata={"help": "character embedding size"})  # ~90 characters
-    hidden_size: int = field(default=256, metadata={"help": "LSTM hidden units"})  # folk-rnn used 512 x 3; this fits a CPU budget
+    # folk-rnn used 512 x 3; this fits a CPU budget
+    hidden_size: int = field(default=256, metadata={"help": "LSTM hidden units"})
     num_layers: int = field(default=1, metadata={"help": "stacked LSTM layers"})  # one layer: fast on CPU
-    dropout: float = field(default=0.1, metadata={"help": "dropout on embeddings and before the output layer"})  # mild: 2,000 tunes
+    # mild: 2,000 tunes
+    dropout: float = field(default=0.1, metadata={"help": "dropout on embeddings and before the output layer"})
     batch_size: int = field(default=32, metadata={"help": "tunes per batch"})  # bucketed by length
-    num_generate: int = field(default=200, metadata={"help": "pieces generated for the evaluation"})  # about one per validation tune; 60 left the histogram distances noisy
-    temperature: float = field(default=0.9, metadata={"help": "sampling temperature"})  # 0.9: >= 95% parse and pitch classes closer than a unigram on 4 seeds; 0.8 parses more but narrows the pitch mix (docs/results.md)
+    # about one per validation tune; 60 left the histogram distances noisy
+    num_generate: int = field(default=200, metadata={"help": "pieces generated for the evaluation"})
+    # 0.9: >= 95% parse and pitch classes closer than a unigram on 4 seeds; 0.8 parses more but narrows the pitch mix
+    # (docs/results.md)
+    temperature: float = field(default=0.9, metadata={"help": "sampling temperature"})
     # ~25 epochs fit in the 11-minute cap on one thread (--threads 1)
     epochs: int = field(default=40, metadata={"help": "passes over the training tunes (at most)"})
     lr: float = field(default=3e-3, metadata={"help": "AdamW learning rate"})
     patience: int = field(default=3, metadata={"help": "stop after this many epochs without a lower validation NLL"})
-    max_minutes: float | None = field(default=11.0, metadata={"help": "stop after this much wall time (checked after each step)"})
-    out: str = field(default="runs/music", metadata={"help": "run directory: best.pt, results.json, histograms.png, generated/ pieces"})
+    max_minutes: float | None = field(default=11.0,
+                                      metadata={"help": "stop after this much wall time (checked after each step)"})
+    out: str = field(default="runs/music",
+                     metadata={"help": "run directory: best.pt, results.json, histograms.png, generated/ pieces"})
 
 
 # ---- data ------------------------------------------------------------------------------------
@@ -97,12 +109,14 @@ class MusicData:
     keys: TokenVocab  # conditions: <unk> 0, then the keys
     train: list[Tune]
     val: list[Tune]
-    shuffle: torch.Generator = field(default_factory=torch.Generator)  # buckets the training tunes, running on across epochs
+    # buckets the training tunes, running on across epochs
+    shuffle: torch.Generator = field(default_factory=torch.Generator)
     evaluation: dict[str, Any] | None = None  # the last generation measurement (pieces, histograms, unigram figures)
 
 
 def prepare_data(config: MusicConfig, seed: int = 0) -> MusicData:
-    """Load the tunes, drop those over max_chars, split train/validation at random (``seed``), build both vocabularies."""
+    """Load the tunes, drop those over max_chars, split train/validation at random (``seed``), build both
+    vocabularies."""
     tunes = load_abc(config.abc if config.abc is not None else corpus_dir(config.corpus))
     # whole tunes only: a tune cut at max_chars would teach the model to end mid-bar
     long = sum(len(t.text) > config.max_chars for t in tunes)
@@ -151,11 +165,13 @@ def sample_tunes(model: OneToMany, data: MusicData, keys: list[str], prefix: str
     """
     if isinstance(prefix, list):
         if len(prefix) != len(keys):
-            raise ValueError(f"music: got {len(prefix)} prefixes for {len(keys)} keys; pass one prefix per key, or one string.")
+            raise ValueError(f"music: got {len(prefix)} prefixes for {len(keys)} keys; pass one prefix per key, or one "
+                             "string.")
         out: dict[int, Tune] = {}
         for shared in dict.fromkeys(prefix):  # first-seen order, so a seeded generator gives the same tunes
             rows = [i for i, p in enumerate(prefix) if p == shared]
-            out.update(zip(rows, sample_tunes(model, data, [keys[i] for i in rows], shared, temperature, generator), strict=True))
+            out.update(zip(rows, sample_tunes(model, data, [keys[i] for i in rows], shared, temperature, generator),
+                           strict=True))
         return [out[i] for i in range(len(keys))]
     model.eval()
     unknown = [k for k in keys if k not in data.keys]
@@ -229,7 +245,8 @@ def validation_nll(model: OneToMany, tunes: list[Tune], data: MusicData, batch_s
     return total / max(count, 1)
 
 
-def check_pieces(tunes: list[Tune], low: int, high: int, min_notes: int = 8) -> tuple[list[bool], list[list[tuple[int, float]]]]:
+def check_pieces(tunes: list[Tune], low: int, high: int,
+                 min_notes: int = 8) -> tuple[list[bool], list[list[tuple[int, float]]]]:
     """Whether each tune parses back with music21, has ``min_notes`` notes, and stays within [low, high]."""
     ok: list[bool] = []
     events: list[list[tuple[int, float]]] = []
@@ -389,7 +406,8 @@ class MusicRecipe(Recipe[MusicConfig, MusicData]):
     def baselines(self, config: MusicConfig, data: MusicData) -> dict[str, dict[str, float]]:
         """The unigram model, scored on the same prompts and lengths as the model's pieces in ``evaluate``."""
         if data.evaluation is None:
-            raise ValueError("music: baselines are measured beside the model's pieces; call evaluate(..., 'test') first.")
+            raise ValueError("music: baselines are measured beside the model's pieces; call evaluate(..., 'test') "
+                             "first.")
         return {"unigram": {k: data.evaluation[f"unigram_{k}"] for k in GENERATION_FIGURES}}
 
     def report(self, model: nn.Module, config: MusicConfig, data: MusicData, out: Path) -> list[Path]:
@@ -399,11 +417,13 @@ class MusicRecipe(Recipe[MusicConfig, MusicData]):
         generated, ok = data.evaluation["generated"], data.evaluation["ok"]
         pictures: list[Path] = []
         for i, tune in enumerate(generated[:4]):
-            written = write_piece(tune, out / "generated" / f"tune-{i}", f"rnnkit tune {i} ({'parses' if ok[i] else 'does not parse'})")
+            written = write_piece(tune, out / "generated" / f"tune-{i}",
+                                  f"rnnkit tune {i} ({'parses' if ok[i] else 'does not parse'})")
             pictures += [p for p in written if p.suffix == ".png"]
         good = [t for t, g in zip(generated, ok, strict=True) if g]
         if good:
-            pictures.append(piano_roll(parse_events(good[0].abc()), out / "generated" / "piano-roll.png", f"generated, K:{good[0].key}"))
+            pictures.append(piano_roll(parse_events(good[0].abc()), out / "generated" / "piano-roll.png",
+                                       f"generated, K:{good[0].key}"))
         pictures.append(histogram_figure(data.evaluation["histograms"], out / "histograms.png"))
         return pictures
 
@@ -412,7 +432,8 @@ class MusicRecipe(Recipe[MusicConfig, MusicData]):
         results = []
         for name in inputs:
             tunes = [Tune(t.key if t.key in data.keys else UNK, t.text) for t in load_abc(name)]
-            results.append({"input": name, "tunes": len(tunes), "nll_per_event": validation_nll(self._generator(model), tunes, data)})
+            results.append({"input": name, "tunes": len(tunes),
+                            "nll_per_event": validation_nll(self._generator(model), tunes, data)})
         return results
 
     def show(self, result: dict[str, Any]) -> str:
@@ -420,8 +441,10 @@ class MusicRecipe(Recipe[MusicConfig, MusicData]):
             return f"{', '.join(result['files'])}\n{result['abc']}"
         return f"{result['input']}: {result['tunes']} tunes, {result['nll_per_event']:.4f} nats per event"
 
-    def generate(self, model: nn.Module, config: MusicConfig, meta: Meta, options: GenerateOptions) -> list[dict[str, Any]]:
-        """``options.num`` tunes (ABC, MIDI, MusicXML, score) conditioned on ``options.prime``: a key, optionally ";" and a first bar."""
+    def generate(self, model: nn.Module, config: MusicConfig, meta: Meta,
+                 options: GenerateOptions) -> list[dict[str, Any]]:
+        """``options.num`` tunes (ABC, MIDI, MusicXML, score) conditioned on ``options.prime``: a key, optionally ";"
+        and a first bar."""
         data = vocabularies(meta)
         key, prefix = parse_prime(options.prime, data)
         tunes = sample_tunes(self._generator(model), data, [key] * options.num, prefix, config.temperature,
@@ -438,8 +461,8 @@ class MusicRecipe(Recipe[MusicConfig, MusicData]):
         if "out_dir" in checkpoint["config"]:
             config["out"] = checkpoint["config"]["out_dir"]
         return {"format": FORMAT, "version": VERSION, "kind": "music", "config": config, "model": checkpoint["model"],
-                "meta": {"chars": checkpoint["chars"], "keys": checkpoint["keys"]},
-                "epoch": checkpoint.get("epoch"), "step": checkpoint.get("step"), "metrics": checkpoint.get("metrics", {})}
+                "meta": {"chars": checkpoint["chars"], "keys": checkpoint["keys"]}, "epoch": checkpoint.get("epoch"),
+                "step": checkpoint.get("step"), "metrics": checkpoint.get("metrics", {})}
 
     @staticmethod
     def _generator(model: nn.Module) -> OneToMany:

@@ -39,7 +39,8 @@ def decode_wav(raw: bytes, name: str, rate: int, mix: bool = False) -> np.ndarra
         raise ValueError(f"{name}: a WAV header that cannot be read ({e}). Give 16-bit PCM audio "
                          "(convert with `sox in.wav -b 16 -e signed-integer out.wav`).") from None
     if width != 2:
-        raise ValueError(f"{name}: {8 * width}-bit samples; expected 16-bit PCM. Convert with `sox {name} -b 16 out.wav`.")
+        raise ValueError(f"{name}: {8 * width}-bit samples; expected 16-bit PCM. Convert with `sox {name} -b 16 "
+                         "out.wav`.")
     if channels != 1 and not mix:
         raise ValueError(f"{name}: {channels} channels; expected one (mono). Mix it down (`sox {name} -c 1 out.wav`), "
                          "or ask for the channels to be mixed (`rnnkit listen --mix`).")
@@ -48,7 +49,8 @@ def decode_wav(raw: bytes, name: str, rate: int, mix: bool = False) -> np.ndarra
         raise ValueError(f"{name}: no audio samples (the file holds a header only). Give a recording.")
     samples = samples.reshape(-1, channels).mean(1)  # (N,) mono
     if source_rate < MIN_RATE:
-        raise ValueError(f"{name}: sample rate {source_rate} Hz; expected at least {MIN_RATE} Hz (speech is recorded at 8-48 kHz).")
+        raise ValueError(f"{name}: sample rate {source_rate} Hz; expected at least {MIN_RATE} Hz (speech is recorded "
+                         "at 8-48 kHz).")
     return resample(samples, source_rate, rate)
 
 

@@ -101,7 +101,8 @@ def make_take(voice: str, words: Sequence[int], rng: random.Random) -> synth.Tak
 
 
 def synthesise(takes: Sequence[synth.Take], engines: dict[str, synth.Engine], rate: int) -> list[np.ndarray]:
-    """The audio of ``takes``: read from the cache if these exact takes were made before, else synthesised and cached."""
+    """The audio of ``takes``: read from the cache if these exact takes were made before, else synthesised and
+    cached."""
     key = hashlib.sha1(json.dumps([rate, *[asdict(t) for t in takes]]).encode()).hexdigest()[:16]
     path = cache_dir() / "speech" / f"audio-{key}.npz"
     if path.is_file():
@@ -135,7 +136,8 @@ def all_voices() -> list[str]:
 
 
 def word_lists(kind: str, count: int, max_digits: int, rng: random.Random) -> list[list[int]]:
-    """The words of ``count`` utterances: each word ``count`` times (isolated), or random strings of 1..max_digits words."""
+    """The words of ``count`` utterances: each word ``count`` times (isolated), or random strings of 1..max_digits
+    words."""
     if kind == "isolated":
         return [[w] for w in range(len(WORDS)) for _ in range(count)]
     return [[rng.randrange(len(WORDS)) for _ in range(rng.randint(1, max_digits))] for _ in range(count)]
@@ -171,15 +173,16 @@ def read_folder(folder: str | Path, rate: int) -> dict[str, list[Utterance]]:
     """DIR/<speaker>/<digits>[_...].wav -> utterances by speaker (every error names the file)."""
     root = Path(folder)
     if not root.is_dir():
-        raise FileNotFoundError(f"no folder {root}; give a folder of speaker folders of WAV files named by their digits "
-                                "(DIR/<speaker>/3o91.wav).")
+        raise FileNotFoundError(f"no folder {root}; give a folder of speaker folders of WAV files named by their "
+                                "digits " "(DIR/<speaker>/3o91.wav).")
     speakers: dict[str, list[Utterance]] = {}
     for path in sorted(root.glob("*/*.wav")):
         stem = path.stem.split("_")[0]
         if len(stem) > 1 and stem[-1] in "ab" and stem[:-1] and all(c in SYMBOL_IDS for c in stem[:-1]):
             stem = stem[:-1]  # TIDIGITS names a speaker's two takes 3o91a, 3o91b
         words = parse_digits(stem, str(path))
-        speakers.setdefault(path.parent.name, []).append(Utterance(read_wav(path, rate), words, path.parent.name, str(path)))
+        speakers.setdefault(path.parent.name,
+                            []).append(Utterance(read_wav(path, rate), words, path.parent.name, str(path)))
     if not speakers:
         raise FileNotFoundError(f"{root} holds no DIR/<speaker>/<digits>.wav files; put each speaker's recordings in a "
                                 "folder of their own, named by what is said (3o91.wav).")
@@ -188,11 +191,13 @@ def read_folder(folder: str | Path, rate: int) -> dict[str, list[Utterance]]:
 
 ASTERISK = "asterisk-core-sounds-en-wav"
 SPOKENNUMBERS = ("spokennumbers", "1.0.0")
-REAL_HINT = "The real test clips come from Debian asterisk-core-sounds-en-wav and PyPI spokennumbers==1.0.0; train with --no-real to skip them."
+REAL_HINT = ("The real test clips come from Debian asterisk-core-sounds-en-wav and PyPI spokennumbers==1.0.0; train "
+             "with --no-real to skip them.")
 
 
 def real_clips(rate: int) -> list[Utterance]:
-    """The 21 real recordings: Asterisk's Allison (0-9, oh; 8 kHz) and spokennumbers' default voice (0-9; stereo, mixed down)."""
+    """The 21 real recordings: Asterisk's Allison (0-9, oh; 8 kHz) and spokennumbers' default voice (0-9; stereo, mixed
+    down)."""
     clips: list[Utterance] = []
     files = archive_files(debian_archive(ASTERISK, hint=REAL_HINT), "*/en_US_f_Allison/digits/*.wav")
     for name in [*(f"{d}.wav" for d in range(10)), "oh.wav"]:
@@ -200,13 +205,14 @@ def real_clips(rate: int) -> list[Utterance]:
         if member is None:
             raise FileNotFoundError(f"{ASTERISK} has no en_US_f_Allison/digits/{name}. {REAL_HINT}")
         word = 1 if name == "oh.wav" else SYMBOL_IDS[name[0]]
-        clips.append(Utterance(decode_wav(files[member], f"{ASTERISK}:{member}", rate), [word], "asterisk-allison", member))
+        clips.append(Utterance(decode_wav(files[member], f"{ASTERISK}:{member}", rate), [word], "asterisk-allison",
+                               member))
     wheel = pypi_archive(*SPOKENNUMBERS, hint=REAL_HINT)
     files = archive_files(wheel, "spokennumbers/default/*.wav")
     for d in range(10):
         member = f"spokennumbers/default/{d}.wav"
         if member not in files:
             raise FileNotFoundError(f"{wheel.name} has no {member}. {REAL_HINT}")
-        clips.append(Utterance(decode_wav(files[member], f"{wheel.name}:{member}", rate, mix=True), [SYMBOL_IDS[str(d)]],
-                               "spokennumbers-default", member))
+        clips.append(Utterance(decode_wav(files[member], f"{wheel.name}:{member}", rate, mix=True),
+                               [SYMBOL_IDS[str(d)]], "spokennumbers-default", member))
     return clips

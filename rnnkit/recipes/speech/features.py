@@ -84,7 +84,8 @@ def normalise(frames: Tensor) -> Tensor:
 
 
 def stack_frames(frames: Tensor, stack: int) -> Tensor:
-    """(T, F) -> (ceil(T/stack), stack*F): each step the next ``stack`` frames side by side (the last padded by repeating)."""
+    """(T, F) -> (ceil(T/stack), stack*F): each step the next ``stack`` frames side by side (the last padded by
+    repeating)."""
     T = frames.shape[0]
     pad = (-T) % stack
     if pad:

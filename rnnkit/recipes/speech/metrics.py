@@ -24,7 +24,8 @@ def edit_distance(ref: Sequence[object], hyp: Sequence[object]) -> int:
 def error_rate(refs: Sequence[Sequence[object]], hyps: Sequence[Sequence[object]]) -> float:
     """Total edit distance over total reference length (the word error rate over a corpus)."""
     if len(refs) != len(hyps):
-        raise ValueError(f"error_rate: {len(refs)} references but {len(hyps)} hypotheses; give one hypothesis per reference.")
+        raise ValueError(f"error_rate: {len(refs)} references but {len(hyps)} hypotheses; give one hypothesis per "
+                         "reference.")
     words = sum(len(r) for r in refs)
     if words == 0:
         raise ValueError("error_rate: the references hold no words; the rate is undefined.")
@@ -34,5 +35,6 @@ def error_rate(refs: Sequence[Sequence[object]], hyps: Sequence[Sequence[object]
 def string_accuracy(refs: Sequence[Sequence[object]], hyps: Sequence[Sequence[object]]) -> float:
     """Share of utterances recognised exactly."""
     if len(refs) != len(hyps) or not refs:
-        raise ValueError(f"string_accuracy: need as many hypotheses as references (>0), got {len(refs)} and {len(hyps)}.")
+        raise ValueError(f"string_accuracy: need as many hypotheses as references (>0), got {len(refs)} and "
+                         f"{len(hyps)}.")
     return sum(list(r) == list(h) for r, h in zip(refs, hyps, strict=True)) / len(refs)

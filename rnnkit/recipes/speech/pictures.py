@@ -11,13 +11,15 @@ from torch import Tensor
 from rnnkit.utils.plotting import figure
 
 
-def posteriors(mel: Tensor, log_probs: Tensor, words: Sequence[str], step_seconds: float, path: Path, title: str) -> Path:
+def posteriors(mel: Tensor, log_probs: Tensor, words: Sequence[str], step_seconds: float, path: Path,
+               title: str) -> Path:
     """The first stacked frame's log-mel bands (top) and each label's CTC posterior per step (bottom; dotted: blank)."""
     probs = log_probs.exp().numpy()  # (T, V+1)
     T = probs.shape[0]
     t = np.arange(T) * step_seconds
     with figure(path, size=(9.0, 4.5), dpi=100, nrows=2, sharex=True) as (_, (top, bottom)):
-        top.imshow(mel.T.numpy(), aspect="auto", origin="lower", extent=(0, T * step_seconds, 0, mel.shape[1]), cmap="magma")
+        top.imshow(mel.T.numpy(), aspect="auto", origin="lower", extent=(0, T * step_seconds, 0, mel.shape[1]),
+                   cmap="magma")
         top.set(ylabel="mel band", title=title)
         bottom.plot(t, probs[:, 0], ":", color="grey", lw=1, label="blank")
         for label in range(1, probs.shape[1]):

@@ -27,8 +27,10 @@ from rnnkit.recipes.speech.audio import read_wav
 
 ESPEAK_DEBS = ("espeak-ng", "libespeak-ng1", "espeak-ng-data", "libpcaudio0", "libsonic0")
 FLITE_DEBS = ("flite", "libflite1")
-INSTALL = "Install the synthesisers with `apt-get install espeak-ng flite`, or let rnnkit fetch them (needs `apt-get download` and `dpkg`)."
-ACCENTS = ("en-us", "en", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-us-nyc", "en-gb-x-gbclan")  # espeak-ng's English accents
+INSTALL = ("Install the synthesisers with `apt-get install espeak-ng flite`, or let rnnkit fetch them (needs `apt-get "
+           "download` and `dpkg`).")
+# espeak-ng's English accents
+ACCENTS = ("en-us", "en", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-us-nyc", "en-gb-x-gbclan")
 FLITE_VOICES = {"kal": "m", "kal16": "m", "awb": "m", "rms": "m", "slt": "f"}  # and each one's sex, for its pitch range
 LIBDIR = "usr/lib/x86_64-linux-gnu"
 
@@ -78,11 +80,13 @@ def espeak() -> Engine:
     """espeak-ng: the installed program, or the Debian packages unpacked into the cache."""
     program = shutil.which("espeak-ng")
     if program is not None:
-        data = next((p for p in ("/usr/lib/x86_64-linux-gnu/espeak-ng-data", "/usr/share/espeak-ng-data") if Path(p).is_dir()), "")
+        data = next((p for p in ("/usr/lib/x86_64-linux-gnu/espeak-ng-data", "/usr/share/espeak-ng-data")
+                     if Path(p).is_dir()), "")
         return Engine(program, data=data)
     root = _unpack(ESPEAK_DEBS)
     data = str(root / LIBDIR / "espeak-ng-data")
-    return Engine(str(root / "usr/bin/espeak-ng"), ("--path=" + data,), (("LD_LIBRARY_PATH", str(root / LIBDIR)),), data)
+    return Engine(str(root / "usr/bin/espeak-ng"), ("--path=" + data,), (("LD_LIBRARY_PATH", str(root / LIBDIR)),),
+                  data)
 
 
 def flite() -> Engine:
@@ -110,8 +114,8 @@ def command(take: Take, engines: dict[str, Engine], out: Path) -> tuple[list[str
     engine = engines[kind]
     env = {**os.environ, **dict(engine.env)}
     if kind == "espeak":
-        cmd = [engine.program, *engine.args, "-v", f"{take.accent}+{name}", "-s", str(take.speed), "-p", str(take.pitch),
-               "-g", str(take.gap), "-w", str(out), take.text]
+        cmd = [engine.program, *engine.args, "-v", f"{take.accent}+{name}", "-s", str(take.speed), "-p",
+               str(take.pitch), "-g", str(take.gap), "-w", str(out), take.text]
     else:
         cmd = [engine.program, *engine.args, "-voice", name, "--setf", f"duration_stretch={175 / take.speed:.3f}",
                "--setf", f"int_f0_target_mean={take.pitch}", "-t", take.text, "-o", str(out)]

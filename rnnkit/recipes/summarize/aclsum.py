@@ -40,7 +40,8 @@ def score_papers(run_path: str | Path, papers: list[Paper], lead_k: int) -> dict
     examples = [make_example(source_words(d, config.max_source_tokens), None, vocab, config.copy) for d in docs]
     made = [" ".join(w) for w in summarise_examples(run.model, examples, vocab, config.beam, config.max_summary_tokens)]
     leads = [lead(d, lead_k) for d in docs]
-    return {"papers": len(papers), "lead_k": lead_k, "examples": [{"id": p.id, "summary": s} for p, s in zip(papers, made, strict=True)][:5],
+    return {"papers": len(papers), "lead_k": lead_k,
+            "examples": [{"id": p.id, "summary": s} for p, s in zip(papers, made, strict=True)][:5],
             "model": {a: rouge([p.summaries[a] for p in papers], made) for a in ASPECTS},
             "lead": {a: rouge([p.summaries[a] for p in papers], leads) for a in ASPECTS}}
 

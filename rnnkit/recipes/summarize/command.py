@@ -19,8 +19,10 @@ from rnnkit.recipes.summarize.data import read_document
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``rnnkit summarize`` to the CLI."""
     p = sub.add_parser("summarize", help="summarise a man page or a text file with a trained summarisation run",
-                       description="Print the summary of each FILE: a man page (roff source, .gz ok; its DESCRIPTION is "
-                                   "read) or a plain-text file, by a run of `rnnkit recipe summarize` or `rnnkit recipe extract`.")
+                       description="Print the summary of each FILE: a man page (roff source, .gz ok; its DESCRIPTION "
+                                   "is "
+                                   "read) or a plain-text file, by a run of `rnnkit recipe summarize` or `rnnkit "
+                                   "recipe extract`.")
     p.add_argument("checkpoint", help="a run directory (or .pt file) written by a summarisation recipe")
     p.add_argument("files", nargs="+", help="man pages (roff, .gz ok) or plain-text files")
     p.add_argument("--json", action="store_true", help="one JSON object per file instead of text")

@@ -21,7 +21,8 @@ from rnnkit.recipes.summarize import roff
 from rnnkit.utils.reading import DataFormatError, decode_utf8, gunzip
 
 PACKAGES = ("manpages", "manpages-dev")
-HINT = "The man-page corpus comes from Debian: run `apt-get update`, then `apt-get download manpages manpages-dev`, or pass --pages FOLDER."
+HINT = ("The man-page corpus comes from Debian: run `apt-get update`, then `apt-get download manpages manpages-dev`, "
+        "or pass --pages FOLDER.")
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,8 @@ def load_folder(folder: str | Path) -> Corpus:
     """Every file under ``folder`` (recursively) read as a man page."""
     root = Path(folder)
     if not root.is_dir():
-        raise FileNotFoundError(f"summarize: --pages {folder}: no such folder; give a folder of man pages (roff, .gz or not).")
+        raise FileNotFoundError(f"summarize: --pages {folder}: no such folder; give a folder of man pages (roff, .gz "
+                                "or not).")
     files = {str(p): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
     if not files:
         raise FileNotFoundError(f"summarize: --pages {folder} holds no files.")
@@ -111,7 +113,8 @@ def read_document(path: str | Path) -> str:
 def split(pairs: list[Pair], seed: int, fractions: tuple[float, float] = (0.8, 0.1)) -> dict[str, list[Pair]]:
     """Train / dev / test by a seeded shuffle (``fractions`` of train and dev; test is the rest)."""
     if len(pairs) < 3:
-        raise ValueError(f"summarize: {len(pairs)} page(s) are too few to split into train, dev and test; give at least 3.")
+        raise ValueError(f"summarize: {len(pairs)} page(s) are too few to split into train, dev and test; give at "
+                         "least 3.")
     order = torch.randperm(len(pairs), generator=torch.Generator().manual_seed(seed)).tolist()
     n_dev = max(1, round(fractions[1] * len(pairs)))
     n_train = min(max(1, round(fractions[0] * len(pairs))), len(pairs) - n_dev - 1)

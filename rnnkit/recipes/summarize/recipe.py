@@ -38,31 +38,52 @@ SPECIALS = (PAD, UNK, BOS, EOS)  # ids 0..3
 class SummarizeConfig(RecipeConfig):
     """Data, vocabulary, model, decoding and training settings of the man-page summariser."""
 
-    pages: str | None = field(default=None, metadata={"help": "a folder of your own man pages (roff, .gz or not) instead of Debian's"})  # tests use a tiny folder
-    max_source_tokens: int = field(default=100, metadata={"help": "DESCRIPTION is cut to this many words"})  # the summary is nearly always in the first paragraph; the median page has 190
-    max_summary_tokens: int = field(default=16, metadata={"help": "longest summary decoded (and trained on)"})  # NAME summaries average 5.6 words
-    vocab_size: int = field(default=5000, metadata={"help": "words in the shared vocabulary, most frequent first (the rest are <unk>, copyable)"})
-    min_freq: int = field(default=2, metadata={"help": "a word needs this many training occurrences to enter the vocabulary"})  # a word seen once cannot be learnt as a word
+    # tests use a tiny folder
+    pages: str | None = field(default=None,
+                              metadata={"help": "a folder of your own man pages (roff, .gz or not) instead of "
+                                                "Debian's"})
+    # the summary is nearly always in the first paragraph; the median page has 190
+    max_source_tokens: int = field(default=100, metadata={"help": "DESCRIPTION is cut to this many words"})
+    # NAME summaries average 5.6 words
+    max_summary_tokens: int = field(default=16, metadata={"help": "longest summary decoded (and trained on)"})
+    vocab_size: int = field(default=5000,
+                            metadata={"help": "words in the shared vocabulary, most frequent first (the rest are "
+                                              "<unk>, copyable)"})
+    # a word seen once cannot be learnt as a word
+    min_freq: int = field(default=2,
+                          metadata={"help": "a word needs this many training occurrences to enter the vocabulary"})
     embed_size: int = field(default=128, metadata={"help": "word embedding size (encoder and decoder)"})
-    hidden_size: int = field(default=128, metadata={"help": "hidden units per encoder direction and of the decoder"})  # CPU budget
-    dropout: float = field(default=0.3, metadata={"help": "dropout on embeddings and before the output"})  # 900 training pages overfit fast
-    copy: bool = field(default=True, metadata={"help": "pointer-generator copying (--no-copy: the plain attentional model)"})
+    # CPU budget
+    hidden_size: int = field(default=128, metadata={"help": "hidden units per encoder direction and of the decoder"})
+    # 900 training pages overfit fast
+    dropout: float = field(default=0.3, metadata={"help": "dropout on embeddings and before the output"})
+    copy: bool = field(default=True,
+                       metadata={"help": "pointer-generator copying (--no-copy: the plain attentional model)"})
     coverage: bool = field(default=True, metadata={"help": "coverage in the attention and the coverage loss"})
     coverage_weight: float = field(default=1.0, metadata={"help": "weight of the coverage loss"})  # See et al.
-    beam: int = field(default=4, metadata={"help": "beam width for the test summaries and `rnnkit summarize` (1 = greedy)"})  # See et al.'s width
-    compare: bool = field(default=True, metadata={"help": "also train the model without copying (in OUT/no-copy), as a baseline of the same run"})
+    # See et al.'s width
+    beam: int = field(default=4,
+                      metadata={"help": "beam width for the test summaries and `rnnkit summarize` (1 = greedy)"})
+    compare: bool = field(default=True,
+                          metadata={"help": "also train the model without copying (in OUT/no-copy), as a baseline of "
+                                            "the same run"})
     max_lead: int = field(default=30, metadata={"help": "the lead baseline tries k = 1..max_lead words on validation"})
     batch_size: int = field(default=16, metadata={"help": "pages per batch (bucketed by length)"})
     epochs: int = field(default=40, metadata={"help": "passes over the training pages (at most)"})
     lr: float = field(default=2e-3, metadata={"help": "Adam learning rate"})
-    patience: int = field(default=6, metadata={"help": "stop after this many epochs without a better validation ROUGE-L"})  # ROUGE on 110 pages is noisy
-    max_minutes: float | None = field(default=7.0, metadata={"help": "stop each model after this much wall time"})  # per model: an epoch took about 7 s of one core here, so 40 fit on a quiet machine; on a busy one the cap binds
-    out: str = field(default="runs/summarize", metadata={"help": "run directory: best.pt, results.json, test-summaries.tsv, no-copy/"})
+    # ROUGE on 110 pages is noisy
+    patience: int = field(default=6,
+                          metadata={"help": "stop after this many epochs without a better validation ROUGE-L"})
+    # per model: an epoch took about 7 s of one core here, so 40 fit on a quiet machine; on a busy one the cap binds
+    max_minutes: float | None = field(default=7.0, metadata={"help": "stop each model after this much wall time"})
+    out: str = field(default="runs/summarize",
+                     metadata={"help": "run directory: best.pt, results.json, test-summaries.tsv, no-copy/"})
 
 
 @dataclass
 class Example:
-    """A page as ids: the source in the vocabulary and in the extended vocabulary, the target, the source's own words."""
+    """A page as ids: the source in the vocabulary and in the extended vocabulary, the target, the source's own
+    words."""
 
     source: list[int]  # vocabulary ids, unknown words as <unk>
     source_ext: list[int]  # extended ids: the k-th distinct unknown word of this source is V + k
@@ -90,7 +111,8 @@ def source_words(text: str, max_tokens: int) -> list[str]:
 
 
 def make_example(source: list[str], summary: list[str] | None, vocab: TokenVocab, copy: bool) -> Example:
-    """Ids of one page; a target word outside the vocabulary is an extended id if the source has it (and we copy), else <unk>."""
+    """Ids of one page; a target word outside the vocabulary is an extended id if the source has it (and we copy), else
+    <unk>."""
     V, unk = len(vocab), vocab.unk_id
     oovs: list[str] = []
     ext = []
@@ -115,7 +137,8 @@ def make_batch(examples: Sequence[Example], copy: bool) -> dict[str, Tensor]:
     inputs, lengths = pad_batch([e.source for e in examples])
     source_ext, _ = pad_batch([e.source_ext if copy else e.source for e in examples])
     targets, target_lengths = pad_batch([e.target for e in examples])
-    return {"inputs": inputs, "source_ext": source_ext, "lengths": lengths, "targets": targets, "target_lengths": target_lengths}
+    return {"inputs": inputs, "source_ext": source_ext, "lengths": lengths, "targets": targets,
+            "target_lengths": target_lengths}
 
 
 def words_of(tokens: Sequence[int], oovs: Sequence[str], vocab: TokenVocab) -> list[str]:
@@ -167,7 +190,8 @@ def best_lead(pairs: Sequence[sd.Pair], max_k: int) -> int:
 
 
 class SummarizeRecipe(Recipe[SummarizeConfig, SummarizeData]):
-    """Summarise manual pages: a pointer-generator with coverage writes the NAME line from DESCRIPTION; ROUGE against lead."""
+    """Summarise manual pages: a pointer-generator with coverage writes the NAME line from DESCRIPTION; ROUGE against
+    lead."""
 
     name = "summarize"
     config_class = SummarizeConfig
@@ -178,13 +202,16 @@ class SummarizeRecipe(Recipe[SummarizeConfig, SummarizeData]):
     def prepare_data(self, config: SummarizeConfig) -> SummarizeData:
         """Read the pages, split them (seeded), build the vocabulary from the training split."""
         corpus = sd.load_folder(config.pages) if config.pages else sd.load_debian()
-        print(f"summarize: {len(corpus.pairs)} pages with NAME and DESCRIPTION; {len(corpus.pointers)} pointers (.so) dropped; "
-              f"{len(corpus.skipped)} skipped" + "".join(f"\n  skipped {why}" for why in list(corpus.skipped.values())[:5]))
+        print(f"summarize: {len(corpus.pairs)} pages with NAME and DESCRIPTION; {len(corpus.pointers)} pointers (.so) "
+              "dropped; " f"{len(corpus.skipped)} skipped"
+              + "".join(f"\n  skipped {why}" for why in list(corpus.skipped.values())[:5]))
         splits = sd.split(corpus.pairs, config.seed)
-        train_words = [source_words(p.description, config.max_source_tokens) + tokenize(p.summary) for p in splits["train"]]
+        train_words = [source_words(p.description, config.max_source_tokens) + tokenize(p.summary)
+                       for p in splits["train"]]
         vocab = TokenVocab.build(train_words, min_freq=config.min_freq, max_size=config.vocab_size, specials=SPECIALS)
         examples = {name: self.examples(config, vocab, pairs) for name, pairs in splits.items()}
-        print(f"summarize: {', '.join(f'{len(v)} {k}' for k, v in splits.items())} pages; vocabulary {len(vocab)} words")
+        print(f"summarize: {', '.join(f'{len(v)} {k}' for k, v in splits.items())} pages; vocabulary {len(vocab)} "
+              "words")
         return SummarizeData(splits, vocab, examples, torch.Generator().manual_seed(config.seed))
 
     @staticmethod
@@ -254,7 +281,8 @@ class SummarizeRecipe(Recipe[SummarizeConfig, SummarizeData]):
         words = summarise_examples(model, [example], vocab, config.beam, config.max_summary_tokens)[0]
         return {"summary": " ".join(words), "copied": [w for w in words if w in example.oovs]}
 
-    def predict(self, model: nn.Module, config: SummarizeConfig, meta: Meta, inputs: Sequence[str]) -> list[dict[str, Any]]:
+    def predict(self, model: nn.Module, config: SummarizeConfig, meta: Meta,
+                inputs: Sequence[str]) -> list[dict[str, Any]]:
         """Summarise each input: a file (man page or plain text) if one is there by that name, else the text itself."""
         results = []
         for item in inputs:

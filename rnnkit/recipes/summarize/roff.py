@@ -26,7 +26,8 @@ from rnnkit.utils.reading import DataFormatError
 _FONT_JOINED = {"BR", "BI", "IB", "IR", "RB", "RI"}
 _FONT_SPACED = {"B", "I", "SM", "SB"}
 # requests that end a paragraph (a tag argument of .IP, usually a bullet, is dropped)
-_BREAKS = {"PP", "P", "LP", "TP", "TQ", "IP", "HP", "RS", "RE", "br", "sp", "nf", "fi", "EX", "EE", "in", "ti", "SY", "YS"}
+_BREAKS = {"PP", "P", "LP", "TP", "TQ", "IP", "HP", "RS", "RE", "br", "sp", "nf", "fi", "EX", "EE", "in", "ti", "SY",
+           "YS"}
 # blocks whose lines are not running text: from the opening request to the closing one
 _BLOCKS = {"TS": "TE", "EQ": "EN", "PS": "PE", "ig": "..", "de": "..", "de1": "..", "am": ".."}
 
@@ -49,7 +50,8 @@ _ESCAPE = re.compile(
     r"|(.)"  # any other one-character escape: group 3
     r")"
 )
-_ONE_CHAR = {"-": "-", "e": "\\", "\\": "\\", " ": " ", "~": " ", "0": " ", "t": " ", "'": "'", "`": "`", ".": ".", '"': ""}
+_ONE_CHAR = {"-": "-", "e": "\\", "\\": "\\", " ": " ", "~": " ", "0": " ", "t": " ", "'": "'", "`": "`", ".": ".",
+             '"': ""}
 
 
 @dataclass(frozen=True)
@@ -84,12 +86,14 @@ def is_pointer(source: str) -> bool:
 
 
 def parse_page(source: str, file: str) -> ManPage:
-    """The names, summary and DESCRIPTION of a man page in roff; a page without them is a DataFormatError naming ``file``."""
+    """The names, summary and DESCRIPTION of a man page in roff; a page without them is a DataFormatError naming
+    ``file``."""
     sections, heading_line = _sections(source)
     if "NAME" not in sections:
         found = "a page that only points to another (.so)" if is_pointer(source) else "no NAME section"
-        raise DataFormatError(file, found, "a man page with a '.SH NAME' section such as 'ls \\- list directory contents'",
-                              line=1, hint="Give the page's roff source (man -w NAME shows where it is), or a plain-text file.")
+        raise DataFormatError(file, found,
+                              "a man page with a '.SH NAME' section such as 'ls \\- list directory contents'", line=1,
+                              hint="Give the page's roff source (man -w NAME shows where it is), or a plain-text file.")
     name_text = " ".join(p for p in sections["NAME"] if p).strip()
     names, dash, summary = _split_name(name_text)
     if not dash or not summary:
@@ -213,7 +217,8 @@ def _sections(source: str) -> tuple[dict[str, list[str]], dict[str, int]]:
                 end_paragraph()
             elif request == "Nd":  # mdoc(7)'s NAME line: ".Nm ls" then ".Nd list directory contents"
                 words.append("- " + " ".join(unescape(a) for a in _arguments(rest)))
-            elif request in ("Nm", "Xr", "Fn", "Ar", "Fl", "Cm", "Pa", "Va", "Dv", "Er", "Ev", "Li", "Sy", "Em"):  # mdoc text macros
+            # mdoc text macros
+            elif request in ("Nm", "Xr", "Fn", "Ar", "Fl", "Cm", "Pa", "Va", "Dv", "Er", "Ev", "Li", "Sy", "Em"):
                 words.append(("-" if request == "Fl" else "") + " ".join(unescape(a) for a in _arguments(rest)))
             elif request in ("UR", "MT"):
                 continue  # the address; the link text follows on text lines

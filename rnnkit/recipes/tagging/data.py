@@ -59,8 +59,8 @@ def parse_conll(text: str, name: str, tag_column: int = -1) -> list[Sentence]:
         if cols[0].startswith("-DOCSTART-"):
             continue
         if len(cols) < 2:
-            raise DataFormatError(name, f"expected 'token<TAB>tag', got {line!r}", "a tag for every token, blank line between sentences",
-                                  line=number)
+            raise DataFormatError(name, f"expected 'token<TAB>tag', got {line!r}",
+                                  "a tag for every token, blank line between sentences", line=number)
         if width is None:
             width = (len(cols), number)
         if len(cols) != width[0]:
@@ -87,10 +87,12 @@ def parse_conll(text: str, name: str, tag_column: int = -1) -> list[Sentence]:
 
 
 def read_conll(path: str | Path, tag_column: int = -1) -> list[Sentence]:
-    """The sentences of a CoNLL file: one token per line, the tag in column ``tag_column``, blank lines between sentences."""
+    """The sentences of a CoNLL file: one token per line, the tag in column ``tag_column``, blank lines between
+    sentences."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no file {path}; pass a CoNLL file: one 'token<TAB>tag' per line, blank line between sentences.")
+        raise FileNotFoundError(f"no file {path}; pass a CoNLL file: one 'token<TAB>tag' per line, blank line between "
+                                "sentences.")
     return parse_conll(decode_utf8(path.read_bytes(), str(path)), str(path), tag_column)
 
 
@@ -161,7 +163,8 @@ def parse_brown(text: str, name: str, tagset: str) -> list[Sentence]:
         for item in line.split():
             word, slash, tag = item.rpartition("/")
             if not slash or not word or not tag:
-                raise DataFormatError(name, f"expected 'word/tag' tokens, got {item!r}", "'word/tag' tokens", line=number)
+                raise DataFormatError(name, f"expected 'word/tag' tokens, got {item!r}", "'word/tag' tokens",
+                                      line=number)
             tokens.append(word)
             tags.append(convert(tag))
         sentences.append(Sentence(tokens, tags))
@@ -177,4 +180,5 @@ def brown(tagset: str) -> list[Sentence]:
     files = archive_files(archive, "package/c[a-r][0-9][0-9]")
     if not files:
         raise FileNotFoundError(f"{archive} holds no Brown files package/c[a-r][0-9][0-9]. {hint}")
-    return [s for name in sorted(files) for s in parse_brown(files[name].decode("utf-8", errors="replace"), f"{archive.name}:{name}", tagset)]
+    return [s for name in sorted(files)
+            for s in parse_brown(files[name].decode("utf-8", errors="replace"), f"{archive.name}:{name}", tagset)]

@@ -49,8 +49,10 @@ class WordFeaturesConfig:
     vocab_size: int = field(metadata={"help": "words in the vocabulary"})
     embedding_size: int = field(default=100, metadata={"help": "word embedding size"})  # the common size for taggers
     char_vocab_size: int | None = field(default=None, metadata={"help": "characters; None turns the char CNN off"})
-    char_embedding_size: int = field(default=25, metadata={"help": "character embedding size"})  # Lample et al. 2016 use 25
-    char_filters: int = field(default=50, metadata={"help": "character CNN filters (features per word)"})  # 30-50 in Ma & Hovy 2016
+    # Lample et al. 2016 use 25
+    char_embedding_size: int = field(default=25, metadata={"help": "character embedding size"})
+    # 30-50 in Ma & Hovy 2016
+    char_filters: int = field(default=50, metadata={"help": "character CNN filters (features per word)"})
     char_width: int = field(default=3, metadata={"help": "character CNN window"})  # trigram-like features
 
     @property
@@ -68,7 +70,8 @@ class WordFeatures(nn.Module):
         self.config = c
         self.word = nn.Embedding(c.vocab_size, c.embedding_size, padding_idx=0)
         self.char = nn.Embedding(c.char_vocab_size, c.char_embedding_size, padding_idx=0) if c.char_vocab_size else None
-        self.conv = nn.Conv1d(c.char_embedding_size, c.char_filters, c.char_width, padding=c.char_width // 2) if c.char_vocab_size else None
+        self.conv = nn.Conv1d(c.char_embedding_size, c.char_filters, c.char_width,
+                              padding=c.char_width // 2) if c.char_vocab_size else None
 
     def forward(self, words: Tensor, cases: Tensor, chars: Tensor | None) -> Tensor:
         parts = [self.word(words), F.one_hot(cases, 4).to(self.word.weight.dtype)]  # (B, T, E), (B, T, 4)
@@ -90,7 +93,8 @@ class Tagger(nn.Module):
     def __init__(self, features: WordFeaturesConfig, tagger: ManyToManyConfig) -> None:
         super().__init__()
         if tagger.vocab_size is not None or tagger.input_size != features.size:
-            raise ValueError(f"Tagger: the ManyToMany config must take features of size {features.size} (vocab_size=None), got {tagger}.")
+            raise ValueError(f"Tagger: the ManyToMany config must take features of size {features.size} "
+                             f"(vocab_size=None), got {tagger}.")
         self.features = WordFeatures(features)
         self.tagger = ManyToMany(tagger)
 
@@ -131,16 +135,19 @@ class Vocabs:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain lists and strings, for a checkpoint; ``from_dict`` reads them back."""
-        return {"words": self.words.to_dict(), "chars": self.chars.to_dict() if self.chars else None, "tags": self.tags.to_dict()}
+        return {"words": self.words.to_dict(), "chars": self.chars.to_dict() if self.chars else None,
+                "tags": self.tags.to_dict()}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Vocabs:
         """The vocabularies ``to_dict`` wrote."""
-        return cls(TokenVocab.from_dict(d["words"]), TokenVocab.from_dict(d["chars"]) if d["chars"] else None, TokenVocab.from_dict(d["tags"]))
+        return cls(TokenVocab.from_dict(d["words"]), TokenVocab.from_dict(d["chars"]) if d["chars"] else None,
+                   TokenVocab.from_dict(d["tags"]))
 
 
 def build_vocabs(train: Sequence[Sentence], min_freq: int, chars: bool) -> Vocabs:
-    """Vocabularies from the training sentences: words seen ``min_freq`` times, characters twice (if ``chars``), every tag."""
+    """Vocabularies from the training sentences: words seen ``min_freq`` times, characters twice (if ``chars``), every
+    tag."""
     words = TokenVocab.build(([normalise(t) for t in s.tokens] for s in train), min_freq=min_freq)
     char_vocab = None
     if chars:
@@ -159,7 +166,8 @@ class Encoded:
 
 
 def encode(sentence: Sequence[str], tags: Sequence[str] | None, vocabs: Vocabs) -> Encoded:
-    """One sentence as the tensors a Tagger reads: word ids, case features, character ids, and tag ids when ``tags`` is given."""
+    """One sentence as the tensors a Tagger reads: word ids, case features, character ids, and tag ids when ``tags`` is
+    given."""
     words = torch.tensor(vocabs.words.encode(normalise(t) for t in sentence))
     cases = torch.tensor([case_of(t) for t in sentence])
     chars = None
@@ -171,7 +179,8 @@ def encode(sentence: Sequence[str], tags: Sequence[str] | None, vocabs: Vocabs) 
     tag_ids = None
     if tags is not None:
         unseen = sorted(set(tags) - set(vocabs.tags.itos))
-        tag_ids = torch.tensor([vocabs.tags.stoi.get(t, -100) for t in tags]) if unseen else torch.tensor(vocabs.tags.encode(tags))
+        tag_ids = torch.tensor([vocabs.tags.stoi.get(t, -100)
+                                for t in tags]) if unseen else torch.tensor(vocabs.tags.encode(tags))
     return Encoded(words, cases, chars, tag_ids)
 
 
@@ -192,14 +201,16 @@ def collate(items: Sequence[Encoded]) -> dict[str, Tensor]:
     return batch
 
 
-def batches(data: Sequence[Encoded], batch_size: int, shuffle: bool, seed: int = 0) -> Iterator[tuple[list[int], dict[str, Tensor]]]:
+def batches(data: Sequence[Encoded], batch_size: int, shuffle: bool,
+            seed: int = 0) -> Iterator[tuple[list[int], dict[str, Tensor]]]:
     """Batches of similar-length sentences: the indices in ``data`` and the collated tensors."""
     g = torch.Generator().manual_seed(seed)
     for idx in bucket_batches([len(e.words) for e in data], batch_size, shuffle=shuffle, generator=g):
         yield idx, collate([data[i] for i in idx])
 
 
-def predict_tags(model: Tagger, data: Sequence[Encoded], vocabs: Vocabs, batch_size: int = 128) -> list[tuple[list[str], list[float]]]:
+def predict_tags(model: Tagger, data: Sequence[Encoded], vocabs: Vocabs,
+                 batch_size: int = 128) -> list[tuple[list[str], list[float]]]:
     """For each sentence, in order: the predicted tags and their probabilities."""
     was_training = model.training
     model.eval()

@@ -57,20 +57,26 @@ CONLL_SUFFIXES = (".conll", ".conllu", ".bio", ".tsv")  # a file with one of the
 class TaggingConfig(RecipeConfig):
     """Data, model and training settings of a tagging recipe."""
 
-    data: str | None = field(default=None, metadata={"help": "training CoNLL file (token<TAB>tag per line); default: the recipe's corpus"})
+    data: str | None = field(default=None,
+                             metadata={"help": "training CoNLL file (token<TAB>tag per line); default: the recipe's "
+                                               "corpus"})
     dev: str | None = field(default=None, metadata={"help": "validation CoNLL file (default: a tenth of --data)"})
     test: str | None = field(default=None, metadata={"help": "test CoNLL file (default: a tenth of --data)"})
     tag_column: int = field(default=-1, metadata={"help": "column holding the tag in CoNLL files (-1: last)"})
-    split_seed: int = field(default=1234, metadata={"help": "seed of the train/dev/test split when only --data is given"})
-    max_train_sentences: int | None = field(default=None, metadata={"help": "use at most this many training sentences"})  # None: all
+    split_seed: int = field(default=1234,
+                            metadata={"help": "seed of the train/dev/test split when only --data is given"})
+    # None: all
+    max_train_sentences: int | None = field(default=None, metadata={"help": "use at most this many training sentences"})
     min_freq: int = field(default=1, metadata={"help": "words seen fewer times in training become <unk>"})
     embedding_size: int = field(default=100, metadata={"help": "word embedding size"})
-    chars: bool = field(default=True, metadata={"help": "add character-CNN word features"})  # unseen words get a spelling-based vector
+    # unseen words get a spelling-based vector
+    chars: bool = field(default=True, metadata={"help": "add character-CNN word features"})
     char_filters: int = field(default=50, metadata={"help": "character CNN filters"})
     hidden_size: int = field(default=100, metadata={"help": "LSTM units per direction"})
     num_layers: int = field(default=1, metadata={"help": "stacked recurrent layers"})
     cell: str = field(default="lstm", metadata={"help": "rnn, lstm or gru", "choices": ["rnn", "lstm", "gru"]})
-    dropout: float = field(default=0.5, metadata={"help": "dropout on word features and before the tag scores"})  # Lample et al. 2016
+    # Lample et al. 2016
+    dropout: float = field(default=0.5, metadata={"help": "dropout on word features and before the tag scores"})
     crf: bool = field(default=False, metadata={"help": "decode with a linear-chain CRF"})
     batch_size: int = field(default=32, metadata={"help": "sentences per batch"})
 
@@ -79,16 +85,24 @@ class TaggingConfig(RecipeConfig):
 class PosConfig(TaggingConfig):
     """POS tagging: settings (defaults sized for Brown on a 2-core CPU in under 10 minutes)."""
 
-    tagset: str = field(default="universal", metadata={"help": "universal (12 tags) or brown (original tags)", "choices": ["universal", "brown"]})
-    min_freq: int = field(default=2, metadata={"help": "words seen fewer times in training become <unk>"})  # the CNN handles rare words
+    tagset: str = field(default="universal", metadata={"help": "universal (12 tags) or brown (original tags)",
+                                                       "choices": ["universal", "brown"]})
+    # the CNN handles rare words
+    min_freq: int = field(default=2, metadata={"help": "words seen fewer times in training become <unk>"})
     embedding_size: int = field(default=64, metadata={"help": "word embedding size"})
     char_filters: int = field(default=32, metadata={"help": "character CNN filters"})
     hidden_size: int = field(default=64, metadata={"help": "LSTM units per direction"})
-    dropout: float = field(default=0.3, metadata={"help": "dropout on word features and before the tag scores"})  # more data, less dropout
-    epochs: int = field(default=6, metadata={"help": "passes over the training set (at most)"})  # the time cap may end it first
-    patience: int = field(default=2, metadata={"help": "stop after this many epochs without a better validation metric"})
-    max_minutes: float | None = field(default=7.5, metadata={"help": "stop after this much wall time (checked after each step)"})  # loading and testing take ~2 more minutes
-    batch_size: int = field(default=64, metadata={"help": "sentences per batch"})  # all 45,872 Brown sentences: about a minute an epoch on one core
+    # more data, less dropout
+    dropout: float = field(default=0.3, metadata={"help": "dropout on word features and before the tag scores"})
+    # the time cap may end it first
+    epochs: int = field(default=6, metadata={"help": "passes over the training set (at most)"})
+    patience: int = field(default=2,
+                          metadata={"help": "stop after this many epochs without a better validation metric"})
+    # loading and testing take ~2 more minutes
+    max_minutes: float | None = field(default=7.5,
+                                      metadata={"help": "stop after this much wall time (checked after each step)"})
+    # all 45,872 Brown sentences: about a minute an epoch on one core
+    batch_size: int = field(default=64, metadata={"help": "sentences per batch"})
     out: str = field(default="runs/pos", metadata={"help": "run directory: best.pt, last.pt, results.json"})
 
 
@@ -96,13 +110,19 @@ class PosConfig(TaggingConfig):
 class NerConfig(TaggingConfig):
     """NER: settings (defaults sized for WNUT 2017)."""
 
-    crf: bool = field(default=True, metadata={"help": "decode with a linear-chain CRF (--no-crf: softmax per token)"})  # spans stay well-formed
-    min_freq: int = field(default=1, metadata={"help": "words seen fewer times in training become <unk>"})  # small data: keep every word
+    # spans stay well-formed
+    crf: bool = field(default=True, metadata={"help": "decode with a linear-chain CRF (--no-crf: softmax per token)"})
+    # small data: keep every word
+    min_freq: int = field(default=1, metadata={"help": "words seen fewer times in training become <unk>"})
     epochs: int = field(default=20, metadata={"help": "passes over the training set (at most)"})
-    patience: int = field(default=4, metadata={"help": "stop after this many epochs without a better validation metric"})  # dev F1 is noisy
-    max_minutes: float | None = field(default=9.0, metadata={"help": "stop after this much wall time (checked after each step)"})
+    # dev F1 is noisy
+    patience: int = field(default=4,
+                          metadata={"help": "stop after this many epochs without a better validation metric"})
+    max_minutes: float | None = field(default=9.0,
+                                      metadata={"help": "stop after this much wall time (checked after each step)"})
     lr: float = field(default=2e-3, metadata={"help": "Adam learning rate"})
-    batch_size: int = field(default=16, metadata={"help": "sentences per batch"})  # more updates per epoch on small data
+    # more updates per epoch on small data
+    batch_size: int = field(default=16, metadata={"help": "sentences per batch"})
     out: str = field(default="runs/ner", metadata={"help": "run directory: best.pt, last.pt, results.json"})
 
 
@@ -128,11 +148,13 @@ def tag_metrics(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]], bi
     right = sum(p == g for ps, gs in zip(pred, gold, strict=True) for p, g in zip(ps, gs, strict=True))
     metrics = {"accuracy": right / max(sum(len(g) for g in gold), 1)}
     if bio and not gold:
-        metrics.update(precision=0.0, recall=0.0, f1=0.0)  # no sentences (a tiny split): nothing found of nothing; seqeval refuses []
+        # no sentences (a tiny split): nothing found of nothing; seqeval refuses []
+        metrics.update(precision=0.0, recall=0.0, f1=0.0)
     elif bio:
         from seqeval.metrics.sequence_labeling import precision_recall_fscore_support
 
-        p, r, f1, _ = precision_recall_fscore_support([list(g) for g in gold], [list(s) for s in pred], average="micro", zero_division=0)
+        p, r, f1, _ = precision_recall_fscore_support([list(g) for g in gold], [list(s) for s in pred], average="micro",
+                                                      zero_division=0)
         metrics.update(precision=100 * float(p), recall=100 * float(r), f1=100 * float(f1))
     return metrics
 
@@ -140,9 +162,11 @@ def tag_metrics(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]], bi
 def build_tagger(config: TaggingConfig, vocabs: Vocabs) -> Tagger:
     """Word features (sized by the vocabularies) -> bidirectional ManyToMany with the config's sizes."""
     features = WordFeaturesConfig(vocab_size=len(vocabs.words), embedding_size=config.embedding_size,
-                                  char_vocab_size=len(vocabs.chars) if vocabs.chars else None, char_filters=config.char_filters)
-    tagger = ManyToManyConfig(num_tags=len(vocabs.tags), vocab_size=None, input_size=features.size, hidden_size=config.hidden_size,
-                              num_layers=config.num_layers, cell=config.cell, bidirectional=True, dropout=config.dropout, crf=config.crf)
+                                  char_vocab_size=len(vocabs.chars) if vocabs.chars else None,
+                                  char_filters=config.char_filters)
+    tagger = ManyToManyConfig(num_tags=len(vocabs.tags), vocab_size=None, input_size=features.size,
+                              hidden_size=config.hidden_size, num_layers=config.num_layers, cell=config.cell,
+                              bidirectional=True, dropout=config.dropout, crf=config.crf)
     return Tagger(features, tagger)
 
 
@@ -188,14 +212,16 @@ class TaggingRecipe(Recipe[TaggingConfig, Tagged]):
         return build_tagger(config, Vocabs.from_dict(meta["vocabs"]))
 
     def batches(self, config: TaggingConfig, data: Tagged, epoch: int) -> Iterator[dict[str, Tensor]]:
-        return (b for _, b in batches(data.encoded["train"], config.batch_size, shuffle=True, seed=config.seed * 1000 + epoch))
+        return (b for _,
+                b in batches(data.encoded["train"], config.batch_size, shuffle=True, seed=config.seed * 1000 + epoch))
 
     def evaluate(self, model: nn.Module, config: TaggingConfig, data: Tagged, split: str) -> dict[str, float]:
         assert isinstance(model, Tagger)
         pred = [tags for tags, _ in predict_tags(model, data.encoded[split], data.vocabs)]
         return tag_metrics([s.tags for s in data.sentences[split]], pred, self.bio)
 
-    def predict(self, model: nn.Module, config: TaggingConfig, meta: Meta, inputs: Sequence[str]) -> list[dict[str, Any]]:
+    def predict(self, model: nn.Module, config: TaggingConfig, meta: Meta,
+                inputs: Sequence[str]) -> list[dict[str, Any]]:
         """One result per sentence: each token with its tag and the tag's probability (a CRF's exact marginal)."""
         assert isinstance(model, Tagger)
         sentences = read_sentences(inputs, config.tag_column)
@@ -207,7 +233,8 @@ class TaggingRecipe(Recipe[TaggingConfig, Tagged]):
         results = []
         for sentence in sentences:
             tags, probs = next(tagged) if sentence else ([], [])  # an empty line has nothing to tag
-            results.append({"tokens": [{"token": w, "tag": t, "p": round(p, 6)} for w, t, p in zip(sentence, tags, probs, strict=True)]})
+            results.append({"tokens": [{"token": w, "tag": t, "p": round(p, 6)} for w, t,
+                                       p in zip(sentence, tags, probs, strict=True)]})
         return results
 
     def show(self, result: dict[str, Any]) -> str:
@@ -219,12 +246,13 @@ class TaggingRecipe(Recipe[TaggingConfig, Tagged]):
         known = {f.name for f in dataclasses.fields(self.config_class)}
         config = {k: v for k, v in checkpoint["config"].items() if k in known} | {
             "embedding_size": features["embedding_size"], "chars": features["char_vocab_size"] is not None,
-            "char_filters": features["char_filters"], "hidden_size": tagger["hidden_size"], "num_layers": tagger["num_layers"],
+            "char_filters": features["char_filters"], "hidden_size": tagger["hidden_size"],
+            "num_layers": tagger["num_layers"],
             "cell": tagger["cell"], "dropout": tagger["dropout"], "crf": tagger["crf"],
         }
         return {"format": FORMAT, "version": VERSION, "kind": self.name, "config": config, "model": checkpoint["model"],
-                "meta": {"vocabs": checkpoint["vocabs"]}, "epoch": checkpoint.get("epoch"), "step": checkpoint.get("step"),
-                "metrics": checkpoint.get("metrics", {})}
+                "meta": {"vocabs": checkpoint["vocabs"]}, "epoch": checkpoint.get("epoch"),
+                "step": checkpoint.get("step"), "metrics": checkpoint.get("metrics", {})}
 
 
 class PosRecipe(TaggingRecipe):
@@ -250,12 +278,12 @@ class NerRecipe(TaggingRecipe):
 
     def read(self, config: TaggingConfig) -> list[Sentence]:
         if config.data is None:
-            raise ValueError(
-                "recipe ner: no corpus ships with a package manager; pass --data TRAIN.conll (token<TAB>BIO tag per line), "
-                "and optionally --dev and --test, e.g. the WNUT 2017 files."
-            )
+            raise ValueError("recipe ner: no corpus ships with a package manager; pass --data TRAIN.conll "
+                             "(token<TAB>BIO tag per line), "
+                             "and optionally --dev and --test, e.g. the WNUT 2017 files.")
         sentences = read_conll(config.data, config.tag_column)
         bad = sorted({t for s in sentences for t in s.tags if t != "O" and t[:2] not in ("B-", "I-")})
         if bad:
-            raise ValueError(f"recipe ner: {config.data} has tags that are not BIO: {bad[:5]}; expected O, B-TYPE, I-TYPE.")
+            raise ValueError(f"recipe ner: {config.data} has tags that are not BIO: {bad[:5]}; expected O, B-TYPE, "
+                             "I-TYPE.")
         return sentences

@@ -32,21 +32,30 @@ from rnnkit.utils.reading import decode_utf8, split_lines
 class TextClassifierConfig(RecipeConfig):
     """Data, model and training settings of a text classification recipe."""
 
-    data: str | None = field(default=None, metadata={"help": "your own CSV/TSV (header row) instead of the default corpus"})  # None: the recipe's corpus
+    # None: the recipe's corpus
+    data: str | None = field(default=None,
+                             metadata={"help": "your own CSV/TSV (header row) instead of the default corpus"})
     text_column: str = field(default="text", metadata={"help": "column with the text in --data"})
     label_column: str = field(default="label", metadata={"help": "column with the label in --data"})
-    dev_fraction: float = field(default=0.1, metadata={"help": "fraction held out for early stopping"})  # the usual 80/10/10
+    # the usual 80/10/10
+    dev_fraction: float = field(default=0.1, metadata={"help": "fraction held out for early stopping"})
     test_fraction: float = field(default=0.1, metadata={"help": "fraction held out for the final test"})
-    split_seed: int = field(default=1234, metadata={"help": "seed of the train/dev/test split"})  # fixed so runs compare
-    min_freq: int = field(default=2, metadata={"help": "words seen fewer times in training become <unk>"})  # singletons teach little
+    # fixed so runs compare
+    split_seed: int = field(default=1234, metadata={"help": "seed of the train/dev/test split"})
+    # singletons teach little
+    min_freq: int = field(default=2, metadata={"help": "words seen fewer times in training become <unk>"})
     max_len: int = field(default=60, metadata={"help": "tokens kept per text"})  # longer texts are cut
     embedding_size: int = field(default=100, metadata={"help": "word embedding size"})
     hidden_size: int = field(default=100, metadata={"help": "LSTM units per direction"})
     num_layers: int = field(default=1, metadata={"help": "stacked recurrent layers"})
     cell: str = field(default="lstm", metadata={"help": "rnn, lstm or gru", "choices": ["rnn", "lstm", "gru"]})
-    bidirectional: bool = field(default=True, metadata={"help": "read the text both ways"})  # words after a negation matter too
-    pooling: str = field(default="max", metadata={"help": "last, mean, max or attention", "choices": ["last", "mean", "max", "attention"]})  # max: picks out the strongest cue anywhere
-    dropout: float = field(default=0.5, metadata={"help": "dropout on embeddings and before the head"})  # small data overfits fast
+    # words after a negation matter too
+    bidirectional: bool = field(default=True, metadata={"help": "read the text both ways"})
+    # max: picks out the strongest cue anywhere
+    pooling: str = field(default="max", metadata={"help": "last, mean, max or attention",
+                                                  "choices": ["last", "mean", "max", "attention"]})
+    # small data overfits fast
+    dropout: float = field(default=0.5, metadata={"help": "dropout on embeddings and before the head"})
     batch_size: int = field(default=32, metadata={"help": "texts per batch"})
 
 
@@ -91,8 +100,8 @@ def split_texts(name: str, config: TextClassifierConfig, texts: list[str], label
     data = TextData(labelled(train_texts, train_labels),
                     labelled([texts[i] for i in dev_idx], [labels[i] for i in dev_idx]),
                     labelled([texts[i] for i in test_idx], [labels[i] for i in test_idx]), vocab, classes)
-    print(f"{name}: {len(data.train)} train ({len(extra_texts)} extra), {len(data.dev)} dev, {len(data.test)} test texts; "
-          f"{len(vocab)} words; classes {classes}")
+    print(f"{name}: {len(data.train)} train ({len(extra_texts)} extra), {len(data.dev)} dev, {len(data.test)} test "
+          "texts; " f"{len(vocab)} words; classes {classes}")
     return data
 
 
@@ -160,4 +169,5 @@ class TextClassifyRecipe(Recipe[C, TextData]):
         config = {k: v for k, v in checkpoint["config"].items() if k in known}
         return {"format": FORMAT, "version": VERSION, "kind": self.name, "config": config, "model": checkpoint["model"],
                 "meta": {"vocab": checkpoint["vocab"], "classes": list(checkpoint["classes"])},
-                "epoch": checkpoint.get("epoch"), "step": checkpoint.get("step"), "metrics": checkpoint.get("metrics", {})}
+                "epoch": checkpoint.get("epoch"), "step": checkpoint.get("step"),
+                "metrics": checkpoint.get("metrics", {})}

@@ -45,10 +45,17 @@ NAMES = {"1": "positive", "-1": "negative"}
 class SentimentConfig(TextClassifierConfig):
     """Sentence sentiment: settings (defaults tuned for the 4,000 Pang & Lee sentences)."""
 
-    review_sentences: int = field(default=8, metadata={"help": "also train on the last N sentences of each of Pang & Lee's 1,500 full reviews, labelled with the review's polarity (0 = off)"})  # a review's verdict is usually at its end; 3 gave 73.0%, 8 gave 75.3%
+    # a review's verdict is usually at its end; 3 gave 73.0%, 8 gave 75.3%
+    review_sentences: int = field(default=8,
+                                  metadata={"help": "also train on the last N sentences of each of Pang & Lee's 1,500 "
+                                                    "full reviews, labelled with the review's polarity (0 = off)"})
     epochs: int = field(default=20, metadata={"help": "passes over the training set (at most)"})
-    patience: int = field(default=4, metadata={"help": "stop after this many epochs without a better validation metric"})  # dev accuracy is noisy on 400 sentences
-    max_minutes: float | None = field(default=8.0, metadata={"help": "stop after this much wall time (checked after each step)"})  # the measured default run took 6.9 minutes
+    # dev accuracy is noisy on 400 sentences
+    patience: int = field(default=4,
+                          metadata={"help": "stop after this many epochs without a better validation metric"})
+    # the measured default run took 6.9 minutes
+    max_minutes: float | None = field(default=8.0,
+                                      metadata={"help": "stop after this much wall time (checked after each step)"})
 
 
 def parse_pang_lee(raw: bytes, name: str) -> tuple[list[str], list[str]]:
@@ -100,7 +107,8 @@ def read_sentences(config: SentimentConfig) -> tuple[list[str], list[str], tuple
         reviews = archive_files(archive, REVIEWS)
         if reviews:
             review_name, review_raw = next(iter(reviews.items()))
-            extra = review_endings(*parse_pang_lee(review_raw, f"{archive.name}:{review_name}"), config.review_sentences)
+            extra = review_endings(*parse_pang_lee(review_raw, f"{archive.name}:{review_name}"),
+                                   config.review_sentences)
     return texts, labels, extra
 
 

@@ -50,22 +50,29 @@ MAIL_HEADERS = ("from", "to", "subject", "date", "received", "message-id", "retu
 class SpamConfig(TextClassifierConfig):
     """Spam detection: settings (defaults sized for 6,046 e-mails on a 2-core CPU)."""
 
-    body_only: bool = field(default=False, metadata={"help": "train on the e-mails' text bodies only (no subject): the model then also classifies bare text, e.g. a sentence"})  # off: the subject carries much of the signal
-    max_len: int = field(default=120, metadata={"help": "tokens kept per e-mail (subject first)"})  # the opening lines carry most of the signal
+    # off: the subject carries much of the signal
+    body_only: bool = field(default=False,
+                            metadata={"help": "train on the e-mails' text bodies only (no subject): the model then "
+                                              "also classifies bare text, e.g. a sentence"})
+    # the opening lines carry most of the signal
+    max_len: int = field(default=120, metadata={"help": "tokens kept per e-mail (subject first)"})
     min_freq: int = field(default=3, metadata={"help": "words seen fewer times in training become <unk>"})
     embedding_size: int = field(default=64, metadata={"help": "word embedding size"})
     hidden_size: int = field(default=64, metadata={"help": "LSTM units per direction"})
     dropout: float = field(default=0.3, metadata={"help": "dropout on embeddings and before the head"})
     epochs: int = field(default=6, metadata={"help": "passes over the training set (at most)"})
-    patience: int = field(default=2, metadata={"help": "stop after this many epochs without a better validation metric"})
-    max_minutes: float | None = field(default=9.0, metadata={"help": "stop after this much wall time (checked after each step)"})
+    patience: int = field(default=2,
+                          metadata={"help": "stop after this many epochs without a better validation metric"})
+    max_minutes: float | None = field(default=9.0,
+                                      metadata={"help": "stop after this much wall time (checked after each step)"})
 
 
 _TAG = re.compile(r"<(script|style)[^>]*>.*?</\1>|<[^>]+>", re.S | re.I)
 
 
 def email_text(raw: bytes, body_only: bool = False) -> str:
-    """Subject and text body of a raw e-mail (HTML bodies with the markup removed); the body alone with ``body_only``."""
+    """Subject and text body of a raw e-mail (HTML bodies with the markup removed); the body alone with
+    ``body_only``."""
     msg = email.message_from_bytes(raw, policy=email.policy.compat32)
     subject = str(msg.get("Subject", "") or "")
     plain: list[str] = []
@@ -122,7 +129,8 @@ def read_directory(root: Path, body_only: bool = False) -> tuple[list[str], list
             texts.append(email_text(path.read_bytes(), body_only))
             labels.append(folder.name)
     if not texts:
-        raise ValueError(f"recipe spam: {root} has no e-mails in subdirectories; expected e.g. {root}/spam/*.eml and {root}/ham/*.eml.")
+        raise ValueError(f"recipe spam: {root} has no e-mails in subdirectories; expected e.g. {root}/spam/*.eml and "
+                         f"{root}/ham/*.eml.")
     return texts, labels
 
 
@@ -151,13 +159,15 @@ def text_for_model(text: str, config: SpamConfig, files: bool) -> str:
 def refuse_bare_text(text: str, config: SpamConfig, files: bool = True) -> ValueError:
     """The error for a text that is no e-mail, given to a model trained on whole e-mails."""
     shown = text if len(text) <= 60 else text[:57] + "..."
-    takes = (f"e-mail files (.eml or any raw message, or a folder of them), raw e-mail text that starts with its headers "
+    takes = ("e-mail files (.eml or any raw message, or a folder of them), raw e-mail text that starts with its "
+             "headers "
              f"(Subject: ..., From: ...), or a CSV/TSV with the {config.text_column!r} column in the training format"
              if files else "raw e-mail text that starts with its headers (Subject: ..., From: ...)")
-    return ValueError(f"predict spam: {shown!r} is {'neither a file nor' if files else 'not'} an e-mail. This model was trained on "
-                      f"whole e-mails (subject and body), so it takes {takes}; it has never seen a bare sentence, and its "
-                      "answer on one would mean little. To classify bare text, train a model on bodies only: "
-                      "`rnnkit recipe spam --body-only --out runs/spam-body`.")
+    return ValueError(f"predict spam: {shown!r} is {'neither a file nor' if files else 'not'} an e-mail. This model "
+                      "was trained on "
+                      f"whole e-mails (subject and body), so it takes {takes}; it has never seen a bare sentence, and "
+                      "its " "answer on one would mean little. To classify bare text, train a model on bodies only: "
+                             "`rnnkit recipe spam --body-only --out runs/spam-body`.")
 
 
 class SpamRecipe(TextClassifyRecipe[SpamConfig]):

@@ -65,7 +65,8 @@ def read_tsv(path: str | Path) -> Pairs:
 def _keep_nonempty(pairs: Pairs, where: str, lines: int) -> Pairs:
     kept = [(s.strip(), t.strip()) for s, t in pairs if s.strip() and t.strip()]
     if not kept:
-        raise DataFormatError(where, "no non-empty sentence pairs", "at least one pair of non-empty sentences", line=lines + 1)
+        raise DataFormatError(where, "no non-empty sentence pairs", "at least one pair of non-empty sentences",
+                              line=lines + 1)
     return kept
 
 
@@ -103,7 +104,8 @@ def train_tokenizer(sentences: list[str], vocab_size: int) -> Any:
     try:
         from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
     except ModuleNotFoundError:
-        raise ValueError("translate: subword vocabularies need the tokenizers package; `pip install tokenizers`.") from None
+        raise ValueError("translate: subword vocabularies need the tokenizers package; `pip install "
+                         "tokenizers`.") from None
     tok = Tokenizer(models.BPE(unk_token=UNK))
     tok.normalizer = normalizers.NFC()
     tok.pre_tokenizer = pre_tokenizers.Metaspace()
@@ -115,7 +117,8 @@ def train_tokenizer(sentences: list[str], vocab_size: int) -> Any:
 
 @lru_cache(maxsize=8)
 def tokenizer_from_str(text: str) -> Any:
-    """A ``tokenizers.Tokenizer`` from the JSON a checkpoint stores (parsed once per text: predict is called per request)."""
+    """A ``tokenizers.Tokenizer`` from the JSON a checkpoint stores (parsed once per text: predict is called per
+    request)."""
     from tokenizers import Tokenizer
 
     return Tokenizer.from_str(text)

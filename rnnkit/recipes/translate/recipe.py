@@ -42,27 +42,50 @@ from rnnkit.utils.plotting import figure
 class TranslateConfig(RecipeConfig):
     """Data, vocabulary, model, decoding and training settings of the translate recipe."""
 
-    data_dir: str | None = field(default=None, metadata={"help": "folder with train.<lang>[.gz], val.<lang>, test.<lang> (Multi30k layout)"})  # e.g. a Multi30k copy
-    direction: str = field(default="de-en", metadata={"help": "SRC-TGT language suffixes used with --data-dir"})  # the usual Multi30k direction
-    source: str | None = field(default=None, metadata={"help": "training source file, line-aligned with --target"})  # any pair of files
+    # e.g. a Multi30k copy
+    data_dir: str | None = field(default=None,
+                                 metadata={"help": "folder with train.<lang>[.gz], val.<lang>, test.<lang> (Multi30k "
+                                                   "layout)"})
+    # the usual Multi30k direction
+    direction: str = field(default="de-en", metadata={"help": "SRC-TGT language suffixes used with --data-dir"})
+    # any pair of files
+    source: str | None = field(default=None, metadata={"help": "training source file, line-aligned with --target"})
     target: str | None = field(default=None, metadata={"help": "training target file"})
-    tsv: str | None = field(default=None, metadata={"help": "training pairs as source<TAB>target lines"})  # chatbot or summary pairs
-    max_pairs: int | None = field(default=None, metadata={"help": "use at most this many training pairs (quick runs)"})  # all
-    vocab_size: int = field(default=6000, metadata={"help": "BPE vocabulary size of each side"})  # Multi30k is small: 6k subwords cover it
-    max_tokens: int = field(default=60, metadata={"help": "sentences are cut to this many subwords"})  # longer than almost every Multi30k caption
-    embed_size: int = field(default=256, metadata={"help": "subword embedding size (source and target)"})  # standard small-NMT size
-    hidden_size: int = field(default=256, metadata={"help": "hidden units per encoder direction and of the decoder"})  # CPU budget
-    num_layers: int = field(default=1, metadata={"help": "layers of encoder and decoder"})  # one layer trains fastest per BLEU point here
-    attention: str = field(default="additive", metadata={"help": "additive (Bahdanau), dot, general (Luong) or none", "choices": ["additive", "dot", "general", "none"]})  # Bahdanau
-    dropout: float = field(default=0.3, metadata={"help": "dropout on embeddings, between layers and before the output"})  # small data overfits without it
-    batch_size: int = field(default=64, metadata={"help": "sentence pairs per batch (bucketed by length)"})  # CPU-friendly
-    beam: int = field(default=5, metadata={"help": "beam width for the final BLEU and for predict (1 = greedy)"})  # the usual width
-    eval_sentences: int | None = field(default=None, metadata={"help": "score BLEU on at most this many test sentences"})  # all 1,000 of Multi30k
+    # chatbot or summary pairs
+    tsv: str | None = field(default=None, metadata={"help": "training pairs as source<TAB>target lines"})
+    # all
+    max_pairs: int | None = field(default=None, metadata={"help": "use at most this many training pairs (quick runs)"})
+    # Multi30k is small: 6k subwords cover it
+    vocab_size: int = field(default=6000, metadata={"help": "BPE vocabulary size of each side"})
+    # longer than almost every Multi30k caption
+    max_tokens: int = field(default=60, metadata={"help": "sentences are cut to this many subwords"})
+    # standard small-NMT size
+    embed_size: int = field(default=256, metadata={"help": "subword embedding size (source and target)"})
+    # CPU budget
+    hidden_size: int = field(default=256, metadata={"help": "hidden units per encoder direction and of the decoder"})
+    # one layer trains fastest per BLEU point here
+    num_layers: int = field(default=1, metadata={"help": "layers of encoder and decoder"})
+    # Bahdanau
+    attention: str = field(default="additive", metadata={"help": "additive (Bahdanau), dot, general (Luong) or none",
+                                                         "choices": ["additive", "dot", "general", "none"]})
+    # small data overfits without it
+    dropout: float = field(default=0.3,
+                           metadata={"help": "dropout on embeddings, between layers and before the output"})
+    # CPU-friendly
+    batch_size: int = field(default=64, metadata={"help": "sentence pairs per batch (bucketed by length)"})
+    # the usual width
+    beam: int = field(default=5, metadata={"help": "beam width for the final BLEU and for predict (1 = greedy)"})
+    # all 1,000 of Multi30k
+    eval_sentences: int | None = field(default=None,
+                                       metadata={"help": "score BLEU on at most this many test sentences"})
     show: int = field(default=3, metadata={"help": "attention heatmaps for this many test sentences"})  # a few figures
     epochs: int = field(default=15, metadata={"help": "passes over the training set (at most)"})
     patience: int = field(default=2, metadata={"help": "stop after this many epochs without a better validation loss"})
-    max_minutes: float | None = field(default=60.0, metadata={"help": "stop after this much wall time (checked after each step)"})  # the time cap is the usual limit on CPU
-    out: str = field(default="runs/translate", metadata={"help": "run directory: best.pt, last.pt, results.json, test-output.txt, heatmaps"})
+    # the time cap is the usual limit on CPU
+    max_minutes: float | None = field(default=60.0,
+                                      metadata={"help": "stop after this much wall time (checked after each step)"})
+    out: str = field(default="runs/translate",
+                     metadata={"help": "run directory: best.pt, last.pt, results.json, test-output.txt, heatmaps"})
 
 
 # ---- data ------------------------------------------------------------------------------------
@@ -81,8 +104,8 @@ class TranslateData:
 
 def load_pairs(config: TranslateConfig) -> dict[str, td.Pairs]:
     """Training pairs (and val/test when the source provides them) from exactly one kind of input."""
-    given = [name for name, v in (("--data-dir", config.data_dir), ("--source/--target", config.source or config.target),
-                                  ("--tsv", config.tsv)) if v]
+    given = [name for name, v in (("--data-dir", config.data_dir),
+                                  ("--source/--target", config.source or config.target), ("--tsv", config.tsv)) if v]
     if len(given) != 1:
         raise ValueError(
             f"translate: give exactly one data source, got {given or 'none'}: --data-dir FOLDER --direction de-en, "
@@ -105,7 +128,8 @@ def make_batch(pairs: td.Pairs, source_tok: Any, target_tok: Any, max_tokens: in
     eos = td.SPECIALS.index(td.EOS)
     src = td.encode(source_tok, [s for s, _ in pairs], max_tokens)
     tgt = td.encode(target_tok, [t for _, t in pairs], max_tokens - 1)
-    inputs, lengths = pad_batch([s or [td.SPECIALS.index(td.UNK)] for s in src])  # an all-unknown line still has one token
+    # an all-unknown line still has one token
+    inputs, lengths = pad_batch([s or [td.SPECIALS.index(td.UNK)] for s in src])
     targets, target_lengths = pad_batch([t + [eos] for t in tgt])
     return {"inputs": inputs, "lengths": lengths, "targets": targets, "target_lengths": target_lengths}
 
@@ -143,12 +167,14 @@ def translate_sentences(model: Seq2Seq, source_tok: Any, target_tok: Any, senten
             out.extend(td.decode(target_tok, hyps[0].tokens) for hyps in best)
         else:
             tokens, out_lengths, _ = model.generate(inputs, lengths, max_length=limit)
-            out.extend(td.decode(target_tok, row[: int(n)].tolist()) for row, n in zip(tokens, out_lengths, strict=True))
+            out.extend(td.decode(target_tok, row[: int(n)].tolist()) for row,
+                       n in zip(tokens, out_lengths, strict=True))
     return out
 
 
 @torch.no_grad()
-def translate_one(model: Seq2Seq, source_tok: Any, target_tok: Any, sentence: str, beam: int, max_tokens: int) -> dict[str, Any]:
+def translate_one(model: Seq2Seq, source_tok: Any, target_tok: Any, sentence: str, beam: int,
+                  max_tokens: int) -> dict[str, Any]:
     """One sentence decoded on its own (as ``translate_sentences`` with a batch of one), with its attention:
     for every output subword, its weights over the source subwords (the decoder run on its own output)."""
     model.eval()
@@ -162,15 +188,18 @@ def translate_one(model: Seq2Seq, source_tok: Any, target_tok: Any, sentence: st
         tokens = ids[0, : int(n[0])].tolist()
     out: dict[str, Any] = {"source": sentence, "translation": td.decode(target_tok, tokens), "attention": None}
     if model.attention is not None and tokens:
-        _, weights, _ = model.decode(model.encode(inputs, lengths), torch.tensor([[model.config.bos_id, *tokens[:-1]]]))  # (1, T, S)
+        # (1, T, S)
+        _, weights, _ = model.decode(model.encode(inputs, lengths), torch.tensor([[model.config.bos_id, *tokens[:-1]]]))
         assert weights is not None
-        out["attention"] = {"source": [source_tok.id_to_token(i) for i in source], "target": [target_tok.id_to_token(i) for i in tokens],
+        out["attention"] = {"source": [source_tok.id_to_token(i) for i in source],
+                            "target": [target_tok.id_to_token(i) for i in tokens],
                             "weights": [[round(float(w), 5) for w in row] for row in weights[0]]}
     return out
 
 
 def bleu(hypotheses: list[str], references: list[str]) -> float:
-    """Corpus BLEU with sacreBLEU's defaults (13a tokenisation, case-sensitive) on detokenised text, one reference each."""
+    """Corpus BLEU with sacreBLEU's defaults (13a tokenisation, case-sensitive) on detokenised text, one reference
+    each."""
     return corpus_bleu(hypotheses, [[r] for r in references])
 
 
@@ -197,7 +226,8 @@ def heatmap(model: Seq2Seq, data: TranslateData, sentence: str, path: Path, max_
     out = tokens[0, : int(n[0])].tolist()
     with figure(path, size=(0.45 * len(src) + 2, 0.4 * len(out) + 1.5), dpi=70) as (_, ax):
         ax.imshow(weights[0, : len(out), : len(src)].numpy(), cmap="viridis", aspect="auto")
-        ax.set_xticks(range(len(src)), [data.source_tok.id_to_token(i) for i in src], rotation=60, ha="right", fontsize=8)
+        ax.set_xticks(range(len(src)), [data.source_tok.id_to_token(i) for i in src], rotation=60, ha="right",
+                      fontsize=8)
         ax.set_yticks(range(len(out)), [data.target_tok.id_to_token(i) for i in out], fontsize=8)
         ax.set_title(td.decode(data.target_tok, out), fontsize=8)
     return path
@@ -207,7 +237,8 @@ def heatmap(model: Seq2Seq, data: TranslateData, sentence: str, path: Path, max_
 
 
 class TranslateRecipe(Recipe[TranslateConfig, TranslateData]):
-    """Translate sentences (or map any text pairs) with an attentional encoder-decoder; BLEU against copying the source."""
+    """Translate sentences (or map any text pairs) with an attentional encoder-decoder; BLEU against copying the
+    source."""
 
     name = "translate"
     config_class = TranslateConfig
@@ -256,7 +287,8 @@ class TranslateRecipe(Recipe[TranslateConfig, TranslateData]):
         metrics = {"loss": mean_loss(model, pairs, data, config.max_tokens)}
         if split == "test":
             test = pairs[: config.eval_sentences]
-            hyps = translate_sentences(model, data.source_tok, data.target_tok, [s for s, _ in test], config.beam, config.max_tokens)
+            hyps = translate_sentences(model, data.source_tok, data.target_tok, [s for s, _ in test], config.beam,
+                                       config.max_tokens)
             data.outputs["test"] = hyps
             metrics["bleu"] = bleu(hyps, [t for _, t in test])
         return metrics
@@ -270,16 +302,18 @@ class TranslateRecipe(Recipe[TranslateConfig, TranslateData]):
         """test-output.txt (one translation per test sentence), three examples printed, attention heatmaps."""
         assert isinstance(model, Seq2Seq)
         test = data.splits["test"][: config.eval_sentences]
-        hyps = data.outputs.get("test") or translate_sentences(model, data.source_tok, data.target_tok, [s for s, _ in test],
-                                                               config.beam, config.max_tokens)
+        hyps = data.outputs.get("test") or translate_sentences(
+            model, data.source_tok, data.target_tok, [s for s, _ in test], config.beam, config.max_tokens)
         (out / "test-output.txt").write_text("\n".join(hyps) + "\n")
         for (s, t), h in list(zip(test, hyps, strict=True))[:3]:
             print(f"  {s}\n  -> {h}\n     ({t})")
         if config.attention == "none":
             return []
-        return [heatmap(model, data, s, out / f"attention-{i}.png", config.max_tokens) for i, (s, _) in enumerate(test[: config.show])]
+        return [heatmap(model, data, s, out / f"attention-{i}.png", config.max_tokens) for i,
+                (s, _) in enumerate(test[: config.show])]
 
-    def translate(self, model: nn.Module, config: TranslateConfig, meta: Meta, sentences: Sequence[str], beam: int) -> list[dict[str, Any]]:
+    def translate(self, model: nn.Module, config: TranslateConfig, meta: Meta, sentences: Sequence[str],
+                  beam: int) -> list[dict[str, Any]]:
         """Each sentence translated on its own (``rnnkit translate RUN "..." --beam N``), with its attention."""
         assert isinstance(model, Seq2Seq)
         if beam < 1:
@@ -287,8 +321,10 @@ class TranslateRecipe(Recipe[TranslateConfig, TranslateData]):
         source, target = tokenizers(meta)
         return [translate_one(model, source, target, s, beam, config.max_tokens) for s in sentences]
 
-    def predict(self, model: nn.Module, config: TranslateConfig, meta: Meta, inputs: Sequence[str]) -> list[dict[str, Any]]:
-        """Translate sentences given on the command line, or every line of a file given as the only input (beam: the config's)."""
+    def predict(self, model: nn.Module, config: TranslateConfig, meta: Meta,
+                inputs: Sequence[str]) -> list[dict[str, Any]]:
+        """Translate sentences given on the command line, or every line of a file given as the only input (beam: the
+        config's)."""
         sentences = list(inputs)
         if len(sentences) == 1 and Path(sentences[0]).is_file():
             sentences = [line for line in td.read_lines(sentences[0]) if line.strip()]
@@ -300,13 +336,16 @@ class TranslateRecipe(Recipe[TranslateConfig, TranslateData]):
         return str(result["translation"])
 
     def upgrade(self, checkpoint: dict[str, Any]) -> dict[str, Any]:
-        """A checkpoint of the pre-contract recipe: its config named the run directory out_dir, the tokenizers stood beside it."""
+        """A checkpoint of the pre-contract recipe: its config named the run directory out_dir, the tokenizers stood
+        beside it."""
         known = {f.name for f in dataclasses.fields(TranslateConfig)}
         old = dict(checkpoint["config"])
         config = {k: v for k, v in old.items() if k in known} | ({"out": old["out_dir"]} if "out_dir" in old else {})
-        return {"format": FORMAT, "version": VERSION, "kind": "translate", "config": config, "model": checkpoint["model"],
-                "meta": {"source_tokenizer": checkpoint["source_tokenizer"], "target_tokenizer": checkpoint["target_tokenizer"]},
-                "epoch": checkpoint.get("epoch"), "step": checkpoint.get("step"), "metrics": checkpoint.get("metrics", {})}
+        return {"format": FORMAT, "version": VERSION, "kind": "translate", "config": config,
+                "model": checkpoint["model"],
+                "meta": {"source_tokenizer": checkpoint["source_tokenizer"],
+                         "target_tokenizer": checkpoint["target_tokenizer"]}, "epoch": checkpoint.get("epoch"),
+                         "step": checkpoint.get("step"), "metrics": checkpoint.get("metrics", {})}
 
 
 def tokenizers(meta: Meta) -> tuple[Any, Any]:

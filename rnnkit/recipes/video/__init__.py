@@ -1,1 +1,2 @@
-"""Video from handwritten digits: synthetic clips of digits doing actions (clips.py), and the recipes that recognise and caption them."""
+"""Video from handwritten digits: synthetic clips of digits doing actions (clips.py), and the recipes that recognise
+and caption them."""

@@ -50,7 +50,8 @@ from rnnkit.utils.cache import cache_dir
 
 CANVAS = 64
 ACTIONS = ("stays", "moves left", "moves right", "moves up", "moves down", "grows", "shrinks", "rotates", "bounces")
-MOVES = {"moves left": (-1, 0), "moves right": (1, 0), "moves up": (0, -1), "moves down": (0, 1)}  # (dx, dy) per unit speed
+# (dx, dy) per unit speed
+MOVES = {"moves left": (-1, 0), "moves right": (1, 0), "moves up": (0, -1), "moves down": (0, 1)}
 SIZE_RANGE = (14.0, 32.0)  # side of the square a digit's ink box is drawn into, px
 MAX_ANGLE = 75.0  # degrees either way from upright
 BOUNCE_PERIOD = 4  # frames per hop
@@ -102,7 +103,8 @@ class Script:
 
 
 def check(script: Script) -> None:
-    """Raise ValueError unless the script is well formed: 1-2 distinct digits, known actions, segments covering every frame."""
+    """Raise ValueError unless the script is well formed: 1-2 distinct digits, known actions, segments covering every
+    frame."""
     where = f"Script(frames={script.frames})"
     if script.frames < 2:
         raise ValueError(f"{where}: a clip needs at least 2 frames.")
@@ -115,8 +117,8 @@ def check(script: Script) -> None:
             raise ValueError(f"{where}: digit must be 0-9, got {actor.digit}.")
         edges = [0] + [s.stop for s in actor.segments]
         if not actor.segments or [s.start for s in actor.segments] != edges[:-1] or edges[-1] != script.frames:
-            raise ValueError(f"{where}: digit {actor.digit}'s segments must be consecutive and cover frames [0, {script.frames}), "
-                             f"got {[(s.start, s.stop) for s in actor.segments]}.")
+            raise ValueError(f"{where}: digit {actor.digit}'s segments must be consecutive and cover frames [0, "
+                             f"{script.frames}), " f"got {[(s.start, s.stop) for s in actor.segments]}.")
         for s in actor.segments:
             if s.action not in ACTIONS or s.stop <= s.start:
                 raise ValueError(f"{where}: bad segment {s}; actions are {ACTIONS} and stop must exceed start.")
@@ -163,7 +165,8 @@ def frame_targets(script: Script) -> np.ndarray:
 def _partition(rng: np.random.Generator, total: int, parts: int, least: int) -> list[int]:
     """``parts`` lengths of at least ``least`` summing to ``total``, uniformly among such compositions."""
     extra = total - parts * least
-    bars = np.sort(rng.choice(extra + parts - 1, size=parts - 1, replace=False)) if parts > 1 else np.array([], dtype=int)
+    bars = (np.sort(rng.choice(extra + parts - 1, size=parts - 1, replace=False)) if parts > 1
+            else np.array([], dtype=int))
     edges = np.concatenate([[-1], bars, [extra + parts - 1]])
     return [least + int(d) - 1 for d in np.diff(edges)]
 
@@ -198,7 +201,8 @@ def _relative_path(rng: np.random.Generator, segments: list[Segment], frames: in
 
 
 def _place(rng: np.random.Generator, path: np.ndarray) -> tuple[Pose, ...] | None:
-    """Absolute poses for a relative path: a start size and position that keep the digit on the canvas; None if none does."""
+    """Absolute poses for a relative path: a start size and position that keep the digit on the canvas; None if none
+    does."""
     lo, hi = SIZE_RANGE
     s_lo, s_hi = lo / path[:, 2].min(), hi / path[:, 2].max()
     if s_lo > s_hi:
@@ -219,7 +223,8 @@ def _place(rng: np.random.Generator, path: np.ndarray) -> tuple[Pose, ...] | Non
 
 def make_actor(rng: np.random.Generator, digit: int, frames: int, min_segment: int = 4, max_segments: int = 3,
                tries: int = 100, actions: tuple[str, ...] = ACTIONS) -> Actor:
-    """A digit doing 1..max_segments different consecutive ``actions``, each at least ``min_segment`` frames, kept on the canvas."""
+    """A digit doing 1..max_segments different consecutive ``actions``, each at least ``min_segment`` frames, kept on
+    the canvas."""
     most = max(1, min(max_segments, frames // min_segment))
     for _ in range(tries):
         parts = int(rng.integers(min(2, most), most + 1))  # actions change within the clip whenever there is room
@@ -232,12 +237,13 @@ def make_actor(rng: np.random.Generator, digit: int, frames: int, min_segment: i
         poses = _place(rng, _relative_path(rng, segments, frames, rng.uniform(-10.0, 10.0)))
         if poses is not None:
             return Actor(digit, tuple(segments), poses)
-    raise ValueError(f"make_actor: found no way to keep digit {digit} on the canvas in {tries} tries ({frames} frames); "
-                     f"use longer clips or a smaller min_segment than {min_segment}.")
+    raise ValueError(f"make_actor: found no way to keep digit {digit} on the canvas in {tries} tries ({frames} "
+                     "frames); " f"use longer clips or a smaller min_segment than {min_segment}.")
 
 
 def _too_close(script: Script, least: float = 0.35) -> bool:
-    """Whether two digits' centres ever come nearer than ``least`` times the sum of their sizes (one would hide the other)."""
+    """Whether two digits' centres ever come nearer than ``least`` times the sum of their sizes (one would hide the
+    other)."""
     if len(script.actors) < 2:
         return False
     a, b = (np.array([(p.x, p.y, p.size) for p in actor.poses]) for actor in script.actors)
@@ -247,7 +253,8 @@ def _too_close(script: Script, least: float = 0.35) -> bool:
 def make_script(rng: np.random.Generator, frames: tuple[int, int] = (16, 24), actors: tuple[int, int] = (1, 2),
                 min_segment: int = 4, max_segments: int = 3, margin: int = 2, tries: int = 1000,
                 actions: tuple[str, ...] = ACTIONS) -> Script:
-    """A random script: ``frames`` and ``actors`` are inclusive ranges; digits differ; the main action leads by ``margin``.
+    """A random script: ``frames`` and ``actors`` are inclusive ranges; digits differ; the main action leads by
+    ``margin``.
 
     Args:
         min_segment: the shortest a segment may be, in frames (a bounce needs 4 to show one hop).
@@ -258,18 +265,19 @@ def make_script(rng: np.random.Generator, frames: tuple[int, int] = (16, 24), ac
     if len(set(actions)) < 2 or not set(actions) <= set(ACTIONS):
         raise ValueError(f"make_script: actions must be two or more of {ACTIONS}, got {actions}.")
     if not 2 <= frames[0] <= frames[1] or not 1 <= actors[0] <= actors[1] <= 2 or min_segment < 1 or frames[0] < min_segment:
-        raise ValueError(f"make_script: need 2 <= frames[0] <= frames[1], 1 <= actors <= 2 and min_segment <= frames[0]; "
-                         f"got frames={frames}, actors={actors}, min_segment={min_segment}.")
+        raise ValueError("make_script: need 2 <= frames[0] <= frames[1], 1 <= actors <= 2 and min_segment <= "
+                         "frames[0]; " f"got frames={frames}, actors={actors}, min_segment={min_segment}.")
     length = int(rng.integers(frames[0], frames[1] + 1))
     count = int(rng.integers(actors[0], actors[1] + 1))  # drawn once: the checks below must not favour one digit
     for _ in range(tries):
         digits = rng.choice(10, size=count, replace=False)
-        script = Script(length, tuple(make_actor(rng, int(d), length, min_segment, max_segments, actions=tuple(actions)) for d in digits))
+        script = Script(length, tuple(make_actor(rng, int(d), length, min_segment, max_segments, actions=tuple(actions))
+                                      for d in digits))
         counts = sorted(action_counts(script).values(), reverse=True) + [0]
         if counts[0] - counts[1] >= margin and not _too_close(script):
             return script
-    raise ValueError(f"make_script: no script of {length} frames in {tries} tries had a main action leading by margin={margin} "
-                     "(and its digits apart); lower the margin or allow longer clips.")
+    raise ValueError(f"make_script: no script of {length} frames in {tries} tries had a main action leading by "
+                     f"margin={margin} " "(and its digits apart); lower the margin or allow longer clips.")
 
 
 # ---- rendering -------------------------------------------------------------------------------------
@@ -300,7 +308,8 @@ def draw_actor(actor: Actor, source: DigitSource, index: int) -> np.ndarray:
     top, left, side = source.boxes[index]
     image = source.images[index].astype(np.float64)
     image = image / max(float(image.max()), 1e-6)
-    x, y, size, angle = (np.array([getattr(p, f) for p in actor.poses])[:, None, None] for f in ("x", "y", "size", "angle"))
+    x, y, size, angle = (np.array([getattr(p, f) for p in actor.poses])[:, None, None]
+                         for f in ("x", "y", "size", "angle"))
     grid = np.arange(CANVAS) + 0.5  # pixel centres
     dy, dx = grid[None, :, None] - y, grid[None, None, :] - x  # (T, 64, 1), (T, 1, 64)
     k, a = side / size, np.deg2rad(angle)  # (T, 1, 1)
@@ -310,7 +319,8 @@ def draw_actor(actor: Actor, source: DigitSource, index: int) -> np.ndarray:
     return np.clip(_bilinear(image, u_row - 0.5, u_col - 0.5), 0.0, 1.0).astype(np.float32)  # (T, 64, 64)
 
 
-def pick_images(script: Script, source: DigitSource, rng: np.random.Generator, pool: np.ndarray | None = None) -> tuple[int, ...]:
+def pick_images(script: Script, source: DigitSource, rng: np.random.Generator,
+                pool: np.ndarray | None = None) -> tuple[int, ...]:
     """One source image of each actor's digit, drawn from ``pool`` (indices into the source; default all)."""
     pool = np.arange(len(source.labels)) if pool is None else np.asarray(pool)
     picked = []
@@ -368,7 +378,8 @@ class ClipSet:
 
 
 def build_clips(source: DigitSource, pool: np.ndarray, n: int, seed: int, **script_options: Any) -> ClipSet:
-    """``n`` clips from a seeded generator: a script each (``make_script(**script_options)``), drawn with handwriting from ``pool``."""
+    """``n`` clips from a seeded generator: a script each (``make_script(**script_options)``), drawn with handwriting
+    from ``pool``."""
     start = time.perf_counter()
     rng = np.random.default_rng(seed)
     scripts = [make_script(rng, **script_options) for _ in range(n)]
@@ -393,7 +404,8 @@ def clip_dataset(digits: str, split: str, n: int, seed: int, use_cache: bool = T
     if split not in SPLITS:
         raise ValueError(f"clip_dataset: split must be one of {SPLITS}, got {split!r}.")
     key = json.dumps({"digits": digits, "split": split, "n": n, "seed": seed, "version": GENERATOR_VERSION,
-                      **{k: list(v) if isinstance(v, tuple) else v for k, v in sorted(script_options.items())}}, sort_keys=True)
+                      **{k: list(v) if isinstance(v, tuple) else v for k, v in sorted(script_options.items())}},
+                      sort_keys=True)
     path = cache_dir("video") / f"clips-{split}-{n}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"
     if use_cache and path.exists():
         with np.load(path, allow_pickle=False) as f:
@@ -423,14 +435,17 @@ def read_clip(path: Path) -> np.ndarray:
         array = np.load(path, allow_pickle=False)
     except (ValueError, OSError) as e:
         raise ValueError(f"video: {path} is not a .npy array ({e}); save a clip with numpy.save(path, clip).") from None
-    if not isinstance(array, np.ndarray) or array.ndim != 3 or array.shape[1:] != (CANVAS, CANVAS) or array.shape[0] < 2:
+    if not isinstance(array,
+                      np.ndarray) or array.ndim != 3 or array.shape[1:] != (CANVAS, CANVAS) or array.shape[0] < 2:
         shape = getattr(array, "shape", None)
-        raise ValueError(f"video: {path} holds an array of shape {shape}; expected (T, {CANVAS}, {CANVAS}) grey frames with T >= 2 "
-                         "(frames, rows, columns).")
+        raise ValueError(f"video: {path} holds an array of shape {shape}; expected (T, {CANVAS}, {CANVAS}) grey frames "
+                         "with T >= 2 " "(frames, rows, columns).")
     if array.dtype == np.uint8:
         return array.astype(np.float32) / 255.0
     if not np.issubdtype(array.dtype, np.number) or not np.isfinite(array).all():
-        raise ValueError(f"video: {path} holds {array.dtype} values that are not all finite numbers; expected uint8 0-255 or floats 0-1.")
+        raise ValueError(f"video: {path} holds {array.dtype} values that are not all finite numbers; expected uint8 "
+                         "0-255 or floats 0-1.")
     if array.min() < 0 or array.max() > 1:
-        raise ValueError(f"video: {path} has float values from {array.min():g} to {array.max():g}; expected 0-1 (or uint8 0-255).")
+        raise ValueError(f"video: {path} has float values from {array.min():g} to {array.max():g}; expected 0-1 (or "
+                         "uint8 0-255).")
     return array.astype(np.float32)

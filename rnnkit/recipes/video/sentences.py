@@ -76,7 +76,8 @@ def script_facts(script: Script) -> Facts:
 
 
 def _verb(action: str, first: bool, rng: random.Random | None) -> str:
-    """How an action is said: the canonical phrase (rng None) or a random one; 'stops' may replace 'stays' after an action."""
+    """How an action is said: the canonical phrase (rng None) or a random one; 'stops' may replace 'stays' after an
+    action."""
     choices = VERBS.get(action, (action,))
     if action == "stays" and not first:
         choices = (STOPS, *choices)
@@ -84,7 +85,8 @@ def _verb(action: str, first: bool, rng: random.Random | None) -> str:
 
 
 def by_digit(script: Script, reverse: bool = False, rng: random.Random | None = None) -> str:
-    """Digit after digit (increasing, or decreasing with ``reverse``): "the two shrinks, and the seven moves up, then stops"."""
+    """Digit after digit (increasing, or decreasing with ``reverse``): "the two shrinks, and the seven moves up, then
+    stops"."""
     then = ", then" if rng is None else rng.choice((", then", ", and then", " then"))
     clauses = []
     for actor in sorted(script.actors, key=lambda a: a.digit, reverse=reverse):
@@ -96,7 +98,8 @@ def by_digit(script: Script, reverse: bool = False, rng: random.Random | None = 
 def in_time(script: Script, rng: random.Random | None = None) -> str:
     """Events in the order they start, those starting together joined by "while":
     "the seven moves up while the two shrinks, then the seven stops"."""
-    events = sorted(((start, actor.digit, k, action) for actor in script.actors for k, (action, start) in enumerate(runs(actor))))
+    events = sorted(((start, actor.digit, k, action) for actor in script.actors for k,
+                     (action, start) in enumerate(runs(actor))))
     text, previous = "", None
     for i, (start, digit, k, action) in enumerate(events):
         verb = _verb(action, k == 0, rng)

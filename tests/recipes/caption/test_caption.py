@@ -46,7 +46,8 @@ def test_caption_facts_by_hand():
     fact = caption_facts("a small two below a large seven")
     assert fact == (Item(7, "large"), "above", Item(2, "small"))
     assert caption_facts("a small two to the right of a large seven") == (Item(7, "large"), "left of", Item(2, "small"))
-    for bad in ("", "a small two", "a tiny two above a large seven", "a small two near a large seven", "two above seven"):
+    for bad in ("", "a small two", "a tiny two above a large seven", "a small two near a large seven",
+                "two above seven"):
         assert caption_facts(bad) is None
 
 
@@ -133,7 +134,8 @@ def test_metrics_count_either_true_phrasing_and_nothing_else(digits):
     assert perfect.get("bleu", 100.0) == pytest.approx(100.0)
     # swap the sizes of the first scene's items: digits and relation still right, the fact not
     a, b = scenes[0].first, scenes[0].second
-    wrong_size = f"a {b.size} {NAMES[a.digit]} {'to the left of' if scenes[0].layout == 'horizontal' else 'above'} a {a.size} {NAMES[b.digit]}"
+    wrong_size = (f"a {b.size} {NAMES[a.digit]} {'to the left of' if scenes[0].layout == 'horizontal' else 'above'} a "
+                  f"{a.size} {NAMES[b.digit]}")
     garbled = ["a a a", *true[1:]]
     metrics = caption_metrics([wrong_size, *true[1:]], scenes)
     assert metrics["digits_and_relation_right"] == 1.0

@@ -65,7 +65,8 @@ def test_split_is_by_conversation_seeded_and_complete():
 @pytest.mark.parametrize(("text", "message"), [
     ('{"c1": {"messages": [[{"text": "hi", "sender": "a"}]]},\n "c2": {"messages": [[', r"bad\.json:2: not valid JSON"),
     ('[1, 2]', r"bad\.json:1: the file holds a JSON list"),
-    ('{"c1": {"messages": [[{"text": "hi", "sender": "a"}]]},\n"c2": {"prompt": "x"}}', r"bad\.json:2: conversation 'c2':  has no list 'messages'"),
+    ('{"c1": {"messages": [[{"text": "hi", "sender": "a"}]]},\n"c2": {"prompt": "x"}}',
+     r"bad\.json:2: conversation 'c2':  has no list 'messages'"),
     ('{\n"c1": {"messages": [[{"text": "hi", "sender": "a"}],\n [{"text": 5, "sender": "b"}]]}}',
      r"bad\.json:2: conversation 'c1': messages\[1\]\[0\]\.text is missing or not a string"),
     ('{"c1": {"messages": [[{"text": "hi"}]]}}', r"bad\.json:1: conversation 'c1': messages\[0\]\[0\]\.sender"),
@@ -81,7 +82,8 @@ def test_bad_files_are_named_with_the_line_and_place(tmp_path: Path, text: str, 
 def test_missing_file_and_missing_package(tmp_path: Path, offline_cache: Path):
     with pytest.raises(FileNotFoundError, match="no file"):
         cd.read_conversations(tmp_path / "nope.json")
-    with pytest.raises(FileNotFoundError, match=r"chitchat-dataset 0\.9\.0.*pip download --no-deps chitchat-dataset==0\.9\.0"):
+    with pytest.raises(FileNotFoundError,
+                       match=r"chitchat-dataset 0\.9\.0.*pip download --no-deps chitchat-dataset==0\.9\.0"):
         cd.load_packaged()
 
 

@@ -8,11 +8,21 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from rnnkit.cli import main
+from rnnkit.models.pointer import PointerGenerator
 from rnnkit.recipes import all_recipes, load_run
 from rnnkit.recipes.chat import data as cd
-from rnnkit.recipes.chat.recipe import SPECIALS, ChatConfig, ChatRecipe, detokenize, source_ids
+from rnnkit.recipes.chat.recipe import (
+    SPECIALS,
+    ChatConfig,
+    ChatRecipe,
+    candidate_scores,
+    detokenize,
+    no_context,
+    source_ids,
+)
 from rnnkit.recipes.text import TokenVocab, tokenize
 
 FIXTURE = Path(__file__).parents[2] / "fixtures" / "recipes" / "chat" / "dataset.json"
@@ -37,10 +47,13 @@ def test_learns_the_fixture_and_beats_its_baselines(trained: Path):
     # "hi there, how are you?" is answered "i feel tired" or "... hungry" alike: the best possible loss is above 0
     assert test["perplexity"] < 1.3 < bigram["perplexity"]
     assert test["recall@1"] > max(0.6, tfidf["recall@1"])  # chance: 1 of 4
+    assert test["recall@1"] == test["pmi_recall@1"]  # the default score
+    assert 0 <= test["likelihood_recall@1"] <= 1
     assert 0 < test["beam_distinct_1"] <= 1
     assert test["beam_length"] > 1
     examples = (trained / "examples.md").read_text()
-    assert examples.count("- true response: ") == examples.count("- model, beam: ") == examples.count("- TF-IDF retrieval: ") > 3
+    counts = [examples.count(f"- {what}: ") for what in ("true response", "model, beam", "TF-IDF retrieval")]
+    assert counts[0] == counts[1] == counts[2] > 3
 
 
 def test_vocabulary_comes_from_the_training_conversations_only(trained: Path):
@@ -53,7 +66,8 @@ def test_vocabulary_comes_from_the_training_conversations_only(trained: Path):
     assert set(vocab.itos[len(SPECIALS) :]) == words
 
 
-def chat(run_dir: Path, lines: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *flags: str) -> list[str]:
+def chat(run_dir: Path, lines: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+         *flags: str) -> list[str]:
     monkeypatch.setattr("sys.stdin", io.StringIO(lines))
     capsys.readouterr()
     assert main(["chat", str(run_dir), *flags]) == 0
@@ -104,3 +118,44 @@ def test_source_keeps_the_last_tokens_with_separators():
     assert source_ids([["a", "b"], ["c", "zzz"]], vocab, 3) == [sep, 7, vocab.unk_id]  # cut from the left
     assert source_ids([[]], vocab, 5) == [vocab.unk_id]  # never empty
     assert detokenize(["hi", ",", "how", "are", "you", "?", "(", "ok", ")"]) == "hi, how are you? (ok)"
+
+
+def test_candidate_scores_are_the_models_likelihoods_per_token(trained: Path):
+    # independent path: the model's own forward (teacher forcing, mean negative log-likelihood per token)
+    run = load_run(trained, all_recipes())
+    model, vocab = run.model, TokenVocab.from_dict(run.meta["vocab"])
+    assert isinstance(model, PointerGenerator)
+    assert model.pg_config.copy
+    eos = vocab.stoi["<eos>"]
+    texts = [(["i feel tired"], "you should rest"), (["hi there, how are you?"], "i feel hungry"),
+             (["ok, any tips?"], "try the taco place")]
+    rows = [(source_ids([tokenize(t) for t in turns], vocab, 40), vocab.encode(tokenize(r))) for turns, r in texts]
+    rankings = [(0, [1, 2]), (2, [0, 1])]
+    scores = candidate_scores(model, rows, rankings, no_context(vocab))
+
+    def logp(source: list[int], response: list[int]) -> float:
+        targets = torch.tensor([[*response, eos]])
+        _, loss = model(torch.tensor([source]), targets)
+        assert loss is not None
+        return -loss.item() * targets.size(1)
+
+    with torch.no_grad():
+        pairs = [(q, j) for q, others in rankings for j in [q, *others]]
+        given = [logp(rows[q][0], rows[j][1]) / (len(rows[j][1]) + 1) for q, j in pairs]
+        alone = [logp(no_context(vocab), rows[j][1]) / (len(rows[j][1]) + 1) for _, j in pairs]
+    torch.testing.assert_close(scores["likelihood"], given, rtol=1e-5, atol=1e-6)  # float32, summed in another order
+    torch.testing.assert_close(scores["pmi"], [g - a for g, a in zip(given, alone, strict=True)], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.5, 1.0])
+def test_context_dropout_hides_that_share_of_training_contexts(rate: float):
+    recipe = ChatRecipe()
+    config = ChatConfig(data=str(FIXTURE), dev_fraction=0.25, test_fraction=0.25, candidates=4, batch_size=4,
+                        context_dropout=rate)
+    data = recipe.prepare_data(config)
+    batches = list(recipe.batches(config, data, 1))
+    hidden = no_context(data.vocab)
+    sources = [row[: int(n)].tolist() for b in batches for row, n in zip(b["inputs"], b["lengths"], strict=True)]
+    share = sum(s == hidden for s in sources) / len(sources)
+    assert len(sources) == len(data.ids["train"])
+    assert share == rate if rate in (0.0, 1.0) else 0.2 < share < 0.8

@@ -12,7 +12,8 @@ from rouge_score import rouge_scorer
 from rnnkit.recipes.extract.baselines import greedy_oracle, lead, oracle_score
 from rnnkit.recipes.rouge import ngram_f1, ngrams, rouge, tokens
 
-DOC = ["the cat sat on the mat .", "dogs bark at night .", "the cat ate a fish .", "it rained all day .", "a cat is an animal ."]
+DOC = ["the cat sat on the mat .", "dogs bark at night .", "the cat ate a fish .", "it rained all day .",
+       "a cat is an animal ."]
 SUMMARY = "The cat sat on the mat and ate a fish."
 
 
@@ -24,7 +25,8 @@ def test_rouge_of_a_hand_case():
     scores = rouge(["the cat sat on the mat"], ["the cat sat"])
     assert scores == pytest.approx({"rouge1": 200 / 3, "rouge2": 400 / 7, "rougeL": 200 / 3})
     # the mean over pairs: a perfect pair (100) and a disjoint one (0)
-    assert rouge(["a b c", "a b c"], ["a b c", "x y"]) == pytest.approx({"rouge1": 50.0, "rouge2": 50.0, "rougeL": 50.0})
+    assert rouge(["a b c", "a b c"],
+                 ["a b c", "x y"]) == pytest.approx({"rouge1": 50.0, "rouge2": 50.0, "rougeL": 50.0})
     with pytest.raises(ValueError, match="2 references but 1 predictions"):
         rouge(["a", "b"], ["a"])
 
@@ -32,7 +34,8 @@ def test_rouge_of_a_hand_case():
 def test_rnnkit_rouge_equals_rouge_score_with_its_default_stemming_tokenizer():
     reference = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
     rng = random.Random(0)
-    words = ["models", "modelling", "modeled", "the", "a", "running", "runs", "ran", "cats", "cat's", "state-of-the-art", "20", "%", "BLEU", "improves", "improved"]
+    words = ["models", "modelling", "modeled", "the", "a", "running", "runs", "ran", "cats", "cat's",
+             "state-of-the-art", "20", "%", "BLEU", "improves", "improved"]
     for _ in range(50):
         target, prediction = (" ".join(rng.choices(words, k=rng.randint(1, 12))) for _ in range(2))
         theirs = reference.score(target, prediction)

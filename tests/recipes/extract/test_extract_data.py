@@ -31,7 +31,8 @@ def test_reads_the_fixture_in_document_order_with_labels_per_aspect():
     assert first.sentences[0] == "We count ducks in photos of rivers ."
     assert first.sentences[3] == "Ducks hide behind reeds , so counting them in river photos is slow ."
     assert first.sentences[-1].startswith("The running count")
-    assert first.labels == {"challenge": [0, 0, 0, 1, 0, 0, 0], "approach": [0, 1, 0, 0, 0, 0, 0], "outcome": [0, 0, 1, 0, 0, 0, 1]}
+    assert first.labels == {"challenge": [0, 0, 0, 1, 0, 0, 0], "approach": [0, 1, 0, 0, 0, 0, 0],
+                            "outcome": [0, 0, 1, 0, 0, 0, 1]}
     assert second.labels["approach"] == [0, 1, 0, 1, 0, 0]  # not the heuristic_highlights, which differ
     assert second.summaries["outcome"] == "Tasters preferred the recommended tea in 7 of 10 trials."
 
@@ -47,10 +48,13 @@ def broken(change: Any) -> bytes:
     (lambda p: p.pop("highlights"), "paper X01-0002: the line has no highlights"),
     (lambda p: p["summary"].pop("outcome"), "paper X01-0002: summary has no outcome"),
     (lambda p: p["summary"].update(challenge="  "), "summary.challenge is '  '"),
-    (lambda p: p["sentences"].update(introduction="People rarely know."), "sentences.introduction is not a list of strings"),
+    (lambda p: p["sentences"].update(introduction="People rarely know."),
+     "sentences.introduction is not a list of strings"),
     (lambda p: p["sentences"]["conclusion"].append(""), "sentences.conclusion[2] is empty"),
-    (lambda p: p["highlights"]["approach"]["introduction"].append(0), "highlights.approach.introduction has 3 labels for 2 sentences"),
-    (lambda p: p["highlights"]["outcome"]["abstract"].__setitem__(0, 2), "highlights.outcome.abstract holds 2; expected labels 0 or 1"),
+    (lambda p: p["highlights"]["approach"]["introduction"].append(0),
+     "highlights.approach.introduction has 3 labels for 2 sentences"),
+    (lambda p: p["highlights"]["outcome"]["abstract"].__setitem__(0, 2),
+     "highlights.outcome.abstract holds 2; expected labels 0 or 1"),
     (lambda p: p["highlights"]["outcome"].pop("conclusion"), "highlights.outcome has no conclusion"),
     (lambda p: p.update(id="X01-0001"), "paper X01-0001 appears again (first on line 1)"),
     (lambda p: p.update(id=7), "id is 7"),

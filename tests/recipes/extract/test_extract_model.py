@@ -30,7 +30,8 @@ def test_chunked_reading_equals_one_pass_with_gradients(one_thread: None):
     h, _ = model.word_rnn(model.embedding(words), lengths=lengths)  # (N, T, 2H), everything padded to the longest
     whole = masked_mean(h, lengths)
     torch.testing.assert_close(chunked, whole)
-    for got, want in zip(grads, torch.autograd.grad(whole.square().sum(), list(model.word_rnn.parameters())), strict=True):
+    for got, want in zip(grads, torch.autograd.grad(whole.square().sum(), list(model.word_rnn.parameters())),
+                         strict=True):
         torch.testing.assert_close(got, want)
 
 
@@ -45,9 +46,11 @@ def test_a_document_scores_the_same_alone_and_beside_a_longer_one(one_thread: No
     torch.testing.assert_close(both[1, :4], alone[0])
     # the loss counts real sentences only: targets past a document's end change nothing
     targets = torch.randint(0, 2, (2, 9, 3)).double()
-    _, loss = model(torch.cat([pad(long), pad(short)]), torch.cat([long_lengths, short_lengths]), torch.tensor([9, 4]), targets)
+    _, loss = model(torch.cat([pad(long), pad(short)]), torch.cat([long_lengths, short_lengths]), torch.tensor([9, 4]),
+                    targets)
     targets[1, 4:] = 1 - targets[1, 4:]
-    _, again = model(torch.cat([pad(long), pad(short)]), torch.cat([long_lengths, short_lengths]), torch.tensor([9, 4]), targets)
+    _, again = model(torch.cat([pad(long), pad(short)]), torch.cat([long_lengths, short_lengths]), torch.tensor([9, 4]),
+                     targets)
     assert loss.item() == pytest.approx(again.item())
 
 

@@ -16,7 +16,8 @@ from rnnkit.recipes.extract.data import ASPECTS, SECTIONS
 from rnnkit.recipes.extract.recipe import ExtractConfig, ExtractRecipe
 
 MARKERS = {"challenge": "zorp", "approach": "quix", "outcome": "blin"}
-FILLER = ["we", "the", "model", "data", "results", "task", "show", "method", "paper", "new", "work", "table", "using", "two", "large", "small", "simple"]
+FILLER = ["we", "the", "model", "data", "results", "task", "show", "method", "paper", "new", "work", "table", "using",
+          "two", "large", "small", "simple"]
 
 
 def made_up_paper(rng: random.Random, number: int) -> dict[str, object]:
@@ -89,7 +90,8 @@ def test_summarize_marks_the_chosen_sentences(trained: Path):
         run.recipe.summarize(run.model, run.config, run.meta, "  \n ")
 
 
-def test_predict_summarizes_files_and_names_a_missing_one(trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+def test_predict_summarizes_files_and_names_a_missing_one(trained: Path, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]):
     paper = tmp_path / "paper.txt"
     paper.write_text("The blin results are good. We work with data. A quix model. A zorp task is hard.")
     capsys.readouterr()
@@ -111,7 +113,8 @@ def test_rnnkit_summarize_marks_the_chosen_sentences(trained: Path, tmp_path: Pa
     capsys.readouterr()
     assert main(["summarize", str(trained), str(paper)]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[:4] == [f"== {paper}", "challenge: A zorp task is hard.", "approach: A quix model.", "outcome: The blin results are good."]
+    assert out[:4] == [f"== {paper}", "challenge: A zorp task is hard.", "approach: A quix model.",
+                       "outcome: The blin results are good."]
     assert out[5:] == ["  [C..]   1  A zorp task is hard.", "  [...]   2  We work with data.",
                        "  [..O]   3  The blin results are good.", "  [.A.]   4  A quix model."]
 

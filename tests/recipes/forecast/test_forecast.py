@@ -17,7 +17,8 @@ from rnnkit.utils.checkpoint import load_checkpoint
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "recipes2"
 OLD_CHECKPOINT = Path(__file__).parents[2] / "fixtures" / "checkpoints" / "forecast-2026-11.pt"
-SMOKE = ["--period", "4", "--horizon", "2", "--window", "8", "--epochs", "2", "--no-arima", "--no-progress", "--threads", "1"]
+SMOKE = ["--period", "4", "--horizon", "2", "--window", "8", "--epochs", "2", "--no-arima", "--no-progress",
+         "--threads", "1"]
 
 
 def test_load_csv_reads_the_last_column_with_labels():
@@ -107,7 +108,8 @@ def test_smoke_run_and_predict(tmp_path, capsys):
     summary = json.loads((tmp_path / "results.json").read_text())
     assert set(summary["test"]) == {"mae", "rmse", "mase", "mae_1", "rmse_1", "mase_1"}
     assert set(summary["baselines"]) == {"naive", "seasonal_naive"}
-    assert summary["baselines"]["seasonal_naive"]["mase"] < summary["baselines"]["naive"]["mase"]  # the fixture is seasonal
+    # the fixture is seasonal
+    assert summary["baselines"]["seasonal_naive"]["mase"] < summary["baselines"]["naive"]["mase"]
     assert (tmp_path / "series.png").exists()  # truth and every method's forecasts
     checkpoint = load_checkpoint(tmp_path / "best.pt")
     assert checkpoint["kind"] == "forecast"

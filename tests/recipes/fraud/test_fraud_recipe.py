@@ -53,7 +53,8 @@ def test_learns_the_fixture_with_statistics_from_training_rows_only(trained: Pat
     frauds = int(values[:TRAIN_ROWS, 30].sum())
     assert run.meta["fraud_weight"] == pytest.approx(math.sqrt((TRAIN_ROWS - frauds) / frauds))
     # the threshold chosen on validation is saved with the weights it was chosen for
-    assert 1 / (1 + math.exp(-float(run.model.get_buffer("threshold")))) == pytest.approx(summary["test"]["threshold_probability"])
+    threshold = 1 / (1 + math.exp(-float(run.model.get_buffer("threshold"))))
+    assert threshold == pytest.approx(summary["test"]["threshold_probability"])
 
 
 def test_predict_agrees_with_the_evaluation(trained: Path, capsys: pytest.CaptureFixture[str]):
@@ -87,8 +88,8 @@ def test_predict_rows_without_class_and_bad_files(trained: Path, tmp_path: Path,
     bad = tmp_path / "bad.csv"
     bad.write_text("\n".join(",".join(c for k, c in enumerate(line.split(",")) if k != 29) for line in lines[:4]))
     assert main(["predict", str(trained), str(bad)]) != 0  # the command prints the reader's error, not a traceback
-    assert capsys.readouterr().err.startswith(f"rnnkit predict: error: {bad}:1: missing column Amount; expected a header "
-                                              "with the columns Time, V1..V28, Amount (and Class, optional).")
+    assert capsys.readouterr().err.startswith(f"rnnkit predict: error: {bad}:1: missing column Amount; expected a "
+                                              "header " "with the columns Time, V1..V28, Amount (and Class, optional).")
     run = load_run(trained, all_recipes())
     with pytest.raises(DataFormatError, match=rf"^{re.escape(str(bad))}:1: missing column Amount"):
         run.recipe.predict(run.model, run.config, run.meta, [str(bad)])

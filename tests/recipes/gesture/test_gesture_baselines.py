@@ -72,7 +72,8 @@ def test_nearest_neighbour_takes_the_closest_and_the_first_on_a_tie():
     assert base.nearest_neighbour(distances, [7, 8, 9]) == [8, 7]
     train = [torch.tensor([[0.0]]), torch.tensor([[10.0]])]
     test = [torch.tensor([[1.0]]), torch.tensor([[9.0]]), torch.tensor([[4.0]])]
-    assert base.nearest_neighbour_accuracy(base.euclidean_distances, train, [0, 1], test, [0, 1, 1]) == pytest.approx(2 / 3)
+    assert base.nearest_neighbour_accuracy(base.euclidean_distances, train, [0, 1], test,
+                                           [0, 1, 1]) == pytest.approx(2 / 3)
 
 
 def test_recipe_baselines_use_the_series_as_recorded_and_the_euclidean_only_for_one_length():

@@ -1,4 +1,5 @@
-"""Gesture: the readers of .ts and UCR CSV/TSV series and of the problems in the aeon wheel, on hand-written fixtures."""
+"""Gesture: the readers of .ts and UCR CSV/TSV series and of the problems in the aeon wheel, on hand-written
+fixtures."""
 
 from __future__ import annotations
 

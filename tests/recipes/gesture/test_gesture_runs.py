@@ -64,13 +64,15 @@ def test_gesture_trains_without_a_dev_split_and_predicts_what_its_checkpoint_com
     p = reference(tmp_path, MOTIONS)[0]
     a, b = sorted(p, key=p.__getitem__, reverse=True)[:2]
     assert first == f"{a} {p[a]:.3f}  {b} {p[b]:.3f}\t{ts} #1 (true: walk)"
-    assert main(["predict", str(tmp_path), str(FIXTURES / "recipes" / "wave.csv")]) == 2  # one channel, the model reads two
+    # one channel, the model reads two
+    assert main(["predict", str(tmp_path), str(FIXTURES / "recipes" / "wave.csv")]) == 2
     assert "wave.csv has 1 channels; the model expects 2" in capsys.readouterr().err
 
 
 def test_gesture_with_a_dev_split_keeps_the_epoch_of_lowest_dev_loss(tmp_path: Path):
     ts = str(MOTIONS)
-    assert main(["recipe", "gesture", "--data", ts, "--test", ts, "--out", str(tmp_path), "--dev-fraction", "0.34", *QUICK]) == 0
+    assert main(["recipe", "gesture", "--data", ts, "--test", ts, "--out", str(tmp_path), "--dev-fraction", "0.34",
+                 *QUICK]) == 0
     history = json.loads((tmp_path / "results.json").read_text())["history"]
     losses = [row["dev_loss"] for row in history]  # cross-entropy: a handful of validation series tie on accuracy
     assert all(0.0 <= row["dev_accuracy"] <= 1.0 for row in history)
@@ -80,9 +82,11 @@ def test_gesture_with_a_dev_split_keeps_the_epoch_of_lowest_dev_loss(tmp_path: P
 def test_a_checkpoint_of_the_pre_contract_recipe_predicts_as_it_did(capsys: pytest.CaptureFixture[str]):
     # made with the code of commit ad9bf49 (see tests/fixtures/checkpoints/README.md); what that code's
     # `rnnkit predict` printed for it: (best, p, runner-up, p, true class) per series
-    printed = [("walk", 0.466, "run", 0.279, "walk"), ("walk", 0.470, "run", 0.278, "walk"), ("walk", 0.464, "run", 0.279, "walk"),
-               ("walk", 0.494, "run", 0.255, "run"), ("walk", 0.492, "run", 0.257, "run"), ("walk", 0.488, "run", 0.257, "run"),
-               ("walk", 0.419, "run", 0.302, "rest"), ("walk", 0.421, "run", 0.302, "rest"), ("walk", 0.417, "run", 0.302, "rest")]
+    printed = [("walk", 0.466, "run", 0.279, "walk"), ("walk", 0.470, "run", 0.278, "walk"),
+               ("walk", 0.464, "run", 0.279, "walk"), ("walk", 0.494, "run", 0.255, "run"),
+               ("walk", 0.492, "run", 0.257, "run"), ("walk", 0.488, "run", 0.257, "run"),
+               ("walk", 0.419, "run", 0.302, "rest"), ("walk", 0.421, "run", 0.302, "rest"),
+               ("walk", 0.417, "run", 0.302, "rest")]
     capsys.readouterr()
     assert main(["predict", str(FIXTURES / "checkpoints" / "gesture-2026-11.pt"), str(MOTIONS)]) == 0
     assert capsys.readouterr().out.splitlines() == [f"{a} {p:.3f}  {b} {q:.3f}\t{MOTIONS} #{n} (true: {true})"

@@ -27,11 +27,13 @@ def test_reader_takes_the_japanese_vowels_layout():
     assert [len(v) for v in train.values] == [5, 7, 3, 6, 4, 7, 5, 3, 6, 4, 7, 5]  # (T, C) per utterance
     assert {v.shape[1] for v in train.values + test.values} == {3}
     assert train.labels == ["1"] * 4 + ["2"] * 4 + ["3"] * 4
-    assert test.values[2].flatten().tolist() == pytest.approx([-0.36, -0.44, 1.38, -0.22, -0.37, 1.14, -0.36, -0.29, 1.13])
+    assert test.values[2].flatten().tolist() == pytest.approx([-0.36, -0.44, 1.38, -0.22, -0.37, 1.14, -0.36, -0.29,
+                                                               1.13])
 
 
 def test_gesture_learns_the_speakers_through_run_recipe_over_variable_lengths(tmp_path: Path):
-    summary = run_recipe(GestureRecipe(), GestureConfig(data=str(TRAIN), test=str(TEST), epochs=12, out=str(tmp_path), **QUICK))
+    summary = run_recipe(GestureRecipe(),
+                         GestureConfig(data=str(TRAIN), test=str(TEST), epochs=12, out=str(tmp_path), **QUICK))
     assert summary["test"]["accuracy"] == 1.0  # 6 of 6, from a third by chance
     assert (summary["test"]["accuracy_low"], summary["test"]["accuracy_high"]) == pytest.approx(wilson_interval(6, 6))
     assert set(summary["baselines"]) == {"1-NN DTW"}  # lengths 3-7: no Euclidean distance
@@ -57,7 +59,8 @@ def test_gesture_learns_the_speakers_through_run_recipe_over_variable_lengths(tm
 
 
 def test_differences_and_frames_reach_the_model_and_predict_alike(tmp_path: Path):
-    config = GestureConfig(data=str(TRAIN), test=str(TEST), epochs=2, differences=True, frame=2, out=str(tmp_path), **QUICK)
+    config = GestureConfig(data=str(TRAIN), test=str(TEST), epochs=2, differences=True, frame=2, out=str(tmp_path),
+                           **QUICK)
     run_recipe(GestureRecipe(), config)
     run = load_run(tmp_path, {"gesture": GestureRecipe()})
     mean, std = run.meta["mean"], run.meta["std"]
@@ -74,6 +77,7 @@ def test_differences_and_frames_reach_the_model_and_predict_alike(tmp_path: Path
         x = x.reshape(-1, 12)  # (ceil(T/2), 12)
         with torch.no_grad():
             p = torch.softmax(run.model(x.unsqueeze(0))[0][0], 0)
-        assert dict(result["ranking"]) == pytest.approx(dict(zip(run.meta["classes"], p.tolist(), strict=True)), abs=2e-6)
+        assert dict(result["ranking"]) == pytest.approx(dict(zip(run.meta["classes"], p.tolist(), strict=True)),
+                                                        abs=2e-6)
     with pytest.raises(ValueError, match="--frame must be 1 or more steps per frame, got 0"):
         GestureRecipe().prepare_data(GestureConfig(data=str(TRAIN), test=str(TEST), frame=0))

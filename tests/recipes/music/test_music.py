@@ -102,8 +102,8 @@ def test_a_trained_model_beats_the_unigram_then_scores_and_generates(tmp_path, m
     monkeypatch.setenv("RNNKIT_CACHE", str(tmp_path / "cache"))
     abc = triad_tunes(tmp_path / "triads.abc")
     run = tmp_path / "run"
-    assert main(["recipe", "music", "--abc", str(abc), "--val-fraction", "0.25", "--hidden-size", "32", "--embed-size", "8",
-                 "--key-size", "4", "--num-generate", "12", "--batch-size", "8", "--epochs", "12", "--lr", "0.01",
+    assert main(["recipe", "music", "--abc", str(abc), "--val-fraction", "0.25", "--hidden-size", "32", "--embed-size",
+                 "8", "--key-size", "4", "--num-generate", "12", "--batch-size", "8", "--epochs", "12", "--lr", "0.01",
                  "--patience", "0", "--dropout", "0", "--no-progress", "--threads", "1", "--out", str(run)]) == 0
     summary = json.loads((run / "results.json").read_text())
     test, unigram = summary["test"], summary["baselines"]["unigram"]
@@ -121,7 +121,8 @@ def test_a_trained_model_beats_the_unigram_then_scores_and_generates(tmp_path, m
     capsys.readouterr()
     assert main(["predict", str(run), str(abc)]) == 0
     assert re.fullmatch(rf"{re.escape(str(abc))}: 48 tunes, \d\.\d{{4}} nats per event\n", capsys.readouterr().out)
-    assert main(["generate", str(run), "--num", "1", "--seed", "0", "--out", str(tmp_path / "gen"), "--prime", "G;M:4/4 L:1/4\\nGB"]) == 0
+    assert main(["generate", str(run), "--num", "1", "--seed", "0", "--out", str(tmp_path / "gen"), "--prime",
+                 "G;M:4/4 L:1/4\\nGB"]) == 0
     abc_out = (tmp_path / "gen" / "sample-0-0.abc").read_text()
     assert "K:G\nGB" in abc_out
     assert "M:4/4" in abc_out

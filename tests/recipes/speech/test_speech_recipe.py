@@ -25,7 +25,8 @@ def isolated_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("spoken")
     corpus(root / "data", speakers=5, words=[2, 3, 4, 5], takes=12, max_digits=1)
     out = root / "run"
-    assert main(["recipe", "digits-spoken", "--data-dir", str(root / "data"), "--out", str(out), "--epochs", "12", *TINY]) == 0
+    assert main(["recipe", "digits-spoken", "--data-dir", str(root / "data"), "--out", str(out), "--epochs", "12",
+                 *TINY]) == 0
     return out
 
 
@@ -87,7 +88,8 @@ def test_listen_prints_what_the_model_hears(ctc_run: Path, tmp_path: Path, capsy
     assert sum(h["digits"] == s for h, s in zip(heard, said, strict=True)) >= 4
 
 
-def test_listen_refuses_bad_input_by_name(ctc_run: Path, isolated_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+def test_listen_refuses_bad_input_by_name(ctc_run: Path, isolated_run: Path, tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]):
     stereo = write(tmp_path / "two.wav", utterance([2], 1.0, 1.0, np.random.default_rng(0)), channels=2)
     capsys.readouterr()
     assert main(["listen", str(ctc_run), str(stereo)]) == 2

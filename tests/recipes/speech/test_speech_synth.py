@@ -1,4 +1,5 @@
-"""The synthesisers themselves (slow: fetches espeak-ng and flite as .debs when not installed; skips when neither works)."""
+"""The synthesisers themselves (slow: fetches espeak-ng and flite as .debs when not installed; skips when neither
+works)."""
 
 from __future__ import annotations
 

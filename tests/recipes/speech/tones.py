@@ -53,7 +53,8 @@ def corpus(root: Path, speakers: int, words: list[int], takes: int, max_digits: 
     """DIR/<speaker>/<digits>_<n>.wav for ``speakers`` tone speakers (each its own pitch and tempo)."""
     rng = np.random.default_rng(seed)
     for s in range(speakers):
-        pitch, tempo = 0.96 + 0.08 * s / max(speakers - 1, 1), float(rng.uniform(0.8, 1.2))  # a few % apart: words stay apart
+        # a few % apart: words stay apart
+        pitch, tempo = 0.96 + 0.08 * s / max(speakers - 1, 1), float(rng.uniform(0.8, 1.2))
         for n in range(takes):
             ws = [int(w) for w in rng.choice(words, size=int(rng.integers(1, max_digits + 1)))]
             text = "".join(SYMBOLS[w] for w in ws)

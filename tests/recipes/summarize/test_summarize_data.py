@@ -23,10 +23,13 @@ def test_name_line_and_description_of_a_page():
     assert page.summary == "sharpen a feather into a pen"
     paragraphs = page.description.split("\n\n")
     # font macros joined (.BR without a space), font escapes and comments gone, quotes and dashes printed
-    assert paragraphs[0] == "quill trims each feather to a point. It reads quill.conf first; see quillrc(5) for the format."
-    assert paragraphs[1] == "Options such as --angle set the cut ('steep' or \"flat\"), and the default is \\30 degrees— a safe choice."
+    assert paragraphs[0] == ("quill trims each feather to a point. It reads quill.conf first; see quillrc(5) for the "
+                             "format.")
+    assert paragraphs[1] == ("Options such as --angle set the cut ('steep' or \"flat\"), and the default is \\30 "
+                             "degrees— a safe choice.")
     assert paragraphs[2] == "-n, --dry-run Show the cut, do not make it."
-    assert paragraphs[3] == "A long line is continued here."  # the table before it dropped, the backslash-newline joined
+    # the table before it dropped, the backslash-newline joined
+    assert paragraphs[3] == "A long line is continued here."
     assert paragraphs[4] == "The pen holds no ink."  # a .SS heading ends a paragraph; its title is not text
     assert len(paragraphs) == 5  # SEE ALSO is another section
 
@@ -57,14 +60,18 @@ def test_a_pointer_page_is_recognised():
     assert roff.is_pointer((FIXTURES / "quillc.1").read_text())
     assert roff.is_pointer('.\\" comment first\n\n.so man3/other.3\n')
     assert not roff.is_pointer(QUILL.read_text())
-    with pytest.raises(DataFormatError, match=r"^quillc.1:1: a page that only points to another \(.so\); expected a man page with a '.SH NAME'"):
+    with pytest.raises(DataFormatError,
+                       match=r"^quillc.1:1: a page that only points to another \(.so\); expected a man page with a "
+                             r"'.SH NAME'"):
         roff.parse_page((FIXTURES / "quillc.1").read_text(), "quillc.1")
 
 
 def test_missing_name_or_dash_or_description_is_an_error_naming_the_file():
-    with pytest.raises(DataFormatError, match=r"^nameless.7:1: no NAME section; expected a man page with a '.SH NAME' section"):
+    with pytest.raises(DataFormatError,
+                       match=r"^nameless.7:1: no NAME section; expected a man page with a '.SH NAME' section"):
         roff.parse_page((FIXTURES / "nameless.7").read_text(), "nameless.7")
-    with pytest.raises(DataFormatError, match=r"^dashless.3:2: the NAME section reads 'dashless without any dash', with no ' - '"):
+    with pytest.raises(DataFormatError,
+                       match=r"^dashless.3:2: the NAME section reads 'dashless without any dash', with no ' - '"):
         roff.parse_page((FIXTURES / "dashless.3").read_text(), "dashless.3")
     with pytest.raises(DataFormatError, match=r"^x.1:1: no DESCRIPTION section"):
         roff.parse_page(".SH NAME\nx \\- y\n.SH SYNOPSIS\nx\n", "x.1")
@@ -118,12 +125,14 @@ def test_the_debian_corpus():
     assert len(corpus.pairs) > 1000
     by_page = {p.page.rsplit("/", 1)[-1]: p for p in corpus.pairs}
     assert by_page["access.2.gz"].summary == "check user's permissions for a file"
-    assert by_page["access.2.gz"].description.startswith("access() checks whether the calling process can access the file pathname.")
+    assert by_page["access.2.gz"].description.startswith("access() checks whether the calling process can access the "
+                                                         "file pathname.")
     assert len(corpus.pointers) > 0
 
 
 def test_an_mdoc_page_gives_its_name_line_too():
-    source = ".Dd December 1, 2026\n.Dt LAMP 1\n.Sh NAME\n.Nm lamp\n.Nd give light\n.Sh DESCRIPTION\nThe\n.Nm lamp\nutility glows; see\n.Xr candle 1 .\n"
+    source = (".Dd December 1, 2026\n.Dt LAMP 1\n.Sh NAME\n.Nm lamp\n.Nd give light\n.Sh DESCRIPTION\nThe\n.Nm "
+              "lamp\nutility glows; see\n.Xr candle 1 .\n")
     page = roff.parse_page(source, "lamp.1")
     assert (page.names, page.summary) == (["lamp"], "give light")
     assert page.description == "The lamp utility glows; see candle 1 ."

@@ -64,7 +64,8 @@ def test_copying_writes_the_word_only_copying_can_and_beats_the_model_without_it
     # without copying the name can only be <unk> (left out): at best 3 of 4 words, ROUGE-L F1 = 2 * 1 * 3/4 / (7/4)
     assert no_copy["rougeL"] <= 100 * 6 / 7 + 1e-9
     assert copy["rougeL"] > no_copy["rougeL"] + 5
-    # k = 5, "NAME will VERB the OBJECT": LCS "VERB the OBJECT" with "VERB the NAME OBJECT", F1 = 2 (3/5)(3/4) / (27/20) = 2/3
+    # k = 5, "NAME will VERB the OBJECT": LCS "VERB the OBJECT" with "VERB the NAME OBJECT", F1 = 2 (3/5)(3/4) / (27/20)
+    # = 2/3
     assert lead_k["k"] == 5.0
     assert lead_k["rougeL"] == pytest.approx(100 * 2 / 3)
     assert (trained / "no-copy" / "best.pt").is_file()
@@ -73,9 +74,11 @@ def test_copying_writes_the_word_only_copying_can_and_beats_the_model_without_it
     assert len(rows) == 7
 
 
-def test_rnnkit_summarize_prints_the_summary_of_a_page_and_of_text(trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+def test_rnnkit_summarize_prints_the_summary_of_a_page_and_of_text(trained: Path, tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]):
     page = tmp_path / "nomolu.1"
-    page.write_text('.TH NOMOLU 1\n.SH NAME\nnomolu \\- whatever\n.SH DESCRIPTION\n.B nomolu\nwill stop the queue of this machine.\n')
+    page.write_text('.TH NOMOLU 1\n.SH NAME\nnomolu \\- whatever\n.SH DESCRIPTION\n.B nomolu\nwill stop the queue of '
+                    'this machine.\n')
     capsys.readouterr()
     assert main(["summarize", str(trained), str(page)]) == 0
     assert capsys.readouterr().out.strip() == f"{page}: stop the nomolu queue"  # a name the vocabulary has never held
@@ -85,7 +88,8 @@ def test_rnnkit_summarize_prints_the_summary_of_a_page_and_of_text(trained: Path
     result = json.loads(capsys.readouterr().out)
     assert result == {"input": str(text), "summary": "check the kirapo cache", "copied": ["kirapo"]}
     run = load_run(trained, all_recipes())
-    predicted = run.recipe.predict(run.model, run.config, run.meta, [str(page), "Bavexi will list the log of this machine."])
+    predicted = run.recipe.predict(run.model, run.config, run.meta,
+                                   [str(page), "Bavexi will list the log of this machine."])
     assert [p["summary"] for p in predicted] == ["stop the nomolu queue", "list the bavexi log"]
 
 
@@ -93,9 +97,11 @@ def test_rnnkit_summarize_refuses_what_it_cannot_summarise(trained: Path, capsys
     nameless = FIXTURES / "nameless.7"
     capsys.readouterr()
     assert main(["summarize", str(trained), str(nameless)]) == 2
-    assert capsys.readouterr().err.startswith(f"rnnkit summarize: error: {nameless}:1: no NAME section; expected a man page")
+    assert capsys.readouterr().err.startswith(f"rnnkit summarize: error: {nameless}:1: no NAME section; expected a man "
+                                              "page")
     assert main(["summarize", str(SPAM_RUN), str(FIXTURES / "lantern.txt")]) == 2
-    assert "is a 'spam' run, which does not summarise; give a run of `rnnkit recipe summarize`" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "is a 'spam' run, which does not summarise; give a run of `rnnkit recipe summarize`" in err
 
 
 def test_lead_baseline_on_a_known_case():
@@ -106,7 +112,8 @@ def test_lead_baseline_on_a_known_case():
     # k=3 ("cat prints files", "tac prints files"): a 2*(2/3)*1/(5/3) = .8, b 2*(2/3)*(1/2)/(7/6) = 4/7; mean .686
     # k=4: a 2/3, b 3/4; mean .708.  k=5: a 2*(2/5)/(7/5) = 4/7, b all of it, 2*(4/5)/(9/5) = 8/9; mean .730
     # k=6: a 1/2, b 8/9 (it has only 5 words); mean .694.  So k = 5.
-    scores = {k: rouge([p.summary for p in pairs], [lead(p.description, k) for p in pairs])["rougeL"] for k in range(1, 7)}
+    scores = {k: rouge([p.summary for p in pairs], [lead(p.description, k) for p in pairs])["rougeL"]
+              for k in range(1, 7)}
     assert scores[3] == pytest.approx(100 * (0.8 + 4 / 7) / 2)
     assert scores[5] == pytest.approx(100 * (4 / 7 + 8 / 9) / 2)
     assert best_lead(pairs, 6) == max(scores, key=lambda k: (scores[k], -k)) == 5
@@ -137,8 +144,9 @@ def test_rnnkit_summarize_runs_the_extractive_recipe_too(tmp_path: Path, capsys:
     for split in ("train", "val", "test"):
         (tmp_path / f"{split}.jsonl").write_bytes(papers.read_bytes())
     out = tmp_path / "run"
-    assert main(["recipe", "extract", "--data", str(tmp_path), "--out", str(out), "--min-freq", "1", "--embed-size", "8",
-                 "--word-hidden", "8", "--sent-hidden", "8", "--max-steps", "1", "--epochs", "1", "--no-progress", "--threads", "1"]) == 0
+    assert main(["recipe", "extract", "--data", str(tmp_path), "--out", str(out), "--min-freq", "1", "--embed-size",
+                 "8", "--word-hidden", "8", "--sent-hidden", "8", "--max-steps", "1", "--epochs", "1", "--no-progress",
+                 "--threads", "1"]) == 0
     capsys.readouterr()
     assert main(["summarize", str(out), str(FIXTURES / "lantern.txt")]) == 0
     shown = capsys.readouterr().out
@@ -155,7 +163,8 @@ def test_the_man_page_model_is_scored_on_aclsum_papers(trained: Path):
     scores = score_papers(trained, papers, 3)
     assert scores["papers"] == 2
     for aspect in ASPECTS:  # lead: the first three words of each abstract against that aspect's summary
-        assert scores["lead"][aspect] == rouge([p.summaries[aspect] for p in papers], [" ".join(abstract(p).split()[:3]) for p in papers])
+        assert scores["lead"][aspect] == rouge([p.summaries[aspect] for p in papers],
+                                               [" ".join(abstract(p).split()[:3]) for p in papers])
         assert set(scores["model"][aspect]) == {"rouge1", "rouge2", "rougeL"}
     with pytest.raises(ValueError, match="is a 'spam' run; give a run of `rnnkit recipe summarize`"):
         score_papers(SPAM_RUN, papers, 3)

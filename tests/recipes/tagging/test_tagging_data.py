@@ -51,8 +51,8 @@ def test_hashtag_token_at_sentence_start_is_not_a_comment():
 
 def test_universal_mapping_of_brown_tags():
     cases = {"nn-tl": "NOUN", "np$": "NOUN", "vbd": "VERB", "hvd*": "VERB", "md": "VERB", "*": "ADV", "ppss+md": "PRON",
-             "at": "DET", "in-tl": "ADP", "cs": "ADP", "cc": "CONJ", "cd": "NUM", "to": "PRT", "jjt": "ADJ", "ql": "ADV",
-             "pp$": "PRON", "fw-nn-tl": "X", "uh": "X", ".": ".", "--": ".", "''": ".", "NN-HL": "NOUN"}
+             "at": "DET", "in-tl": "ADP", "cs": "ADP", "cc": "CONJ", "cd": "NUM", "to": "PRT", "jjt": "ADJ",
+             "ql": "ADV", "pp$": "PRON", "fw-nn-tl": "X", "uh": "X", ".": ".", "--": ".", "''": ".", "NN-HL": "NOUN"}
     assert {t: universal_tag(t) for t in cases} == cases
     assert strip_markers("NN-TL-HL") == "nn"
     assert strip_markers("fw-in+at") == "in"
@@ -63,7 +63,8 @@ def test_brown_fixture_in_universal_and_original_tags():
     sentences = parse_brown(text, "ca99", "universal")
     assert len(sentences) == 3
     assert sentences[1].tokens[:4] == ["It", "did", "not", "go"]
-    assert sentences[1].tags == ["PRON", "VERB", "ADV", "VERB", "PRT", "DET", "NUM", "ADJ", "NOUN", ".", "PRON", "VERB", "."]
+    assert sentences[1].tags == ["PRON", "VERB", "ADV", "VERB", "PRT", "DET", "NUM", "ADJ", "NOUN", ".", "PRON", "VERB",
+                                 "."]
     assert parse_brown(text, "ca99", "brown")[0].tags[6:9] == ["nn", "in", "np"]  # City/nn-tl of/in-tl Atlanta/np-tl
     with pytest.raises(ValueError, match=r"brown_bad:6: expected 'word/tag' tokens, got 'rained'"):
         parse_brown((FIXTURES / "brown_bad").read_text(), "brown_bad", "universal")
@@ -88,7 +89,8 @@ def test_split_is_80_10_10_of_data_without_files_and_takes_given_files():
     assert (len(train), len(dev), len(test)) == (40, 5, 5)
     assert sorted(s.tokens[0] for s in train + dev + test) == sorted(s.tokens[0] for s in sentences)  # a partition
     assert split_data(sentences, None, None, -1, split_seed=1, max_train=None)[1] == dev  # the seed fixes it
-    train, dev, test = split_data(sentences, str(FIXTURES / "ner.conll"), str(FIXTURES / "ner.conll"), -1, split_seed=1, max_train=7)
+    train, dev, test = split_data(sentences, str(FIXTURES / "ner.conll"), str(FIXTURES / "ner.conll"), -1, split_seed=1,
+                                  max_train=7)
     assert len(train) == 7
     assert len(dev) == len(test) == 5
     assert dev[0].tokens[3] == "Arcade"

@@ -33,8 +33,10 @@ def test_entities_do_not_run_across_sentences():
 
 
 def test_nothing_to_find_and_nothing_found_scores_zero_and_plain_tags_only_accuracy():
-    assert tag_metrics([["O", "O"]], [["O", "O"]], bio=True) == {"accuracy": 1.0, "precision": 0.0, "recall": 0.0, "f1": 0.0}
-    assert tag_metrics([], [], bio=True) == {"accuracy": 0.0, "precision": 0.0, "recall": 0.0, "f1": 0.0}  # an empty split
+    assert tag_metrics([["O", "O"]], [["O", "O"]],
+                       bio=True) == {"accuracy": 1.0, "precision": 0.0, "recall": 0.0, "f1": 0.0}
+    # an empty split
+    assert tag_metrics([], [], bio=True) == {"accuracy": 0.0, "precision": 0.0, "recall": 0.0, "f1": 0.0}
     assert tag_metrics([["NOUN", "VERB"]], [["NOUN", "NOUN"]], bio=False) == {"accuracy": 0.5}
     with pytest.raises(ValueError, match=r"do not align with the gold tags \(sentence lengths \[1\] against \[2\]\)"):
         tag_metrics([["O", "O"]], [["O"]], bio=False)

@@ -20,11 +20,13 @@ QUICK = ["--epochs", "1", "--no-progress", "--batch-size", "2", "--threads", "1"
 def brown_conll(path: Path, copies: int = 4) -> Path:
     """The Brown fixture's three sentences (universal tags), ``copies`` times, as a CoNLL file."""
     sentences = parse_brown((FIXTURES / "recipes" / "brown_ca99").read_text(), "ca99", "universal") * copies
-    path.write_text("\n\n".join("\n".join(f"{w}\t{t}" for w, t in zip(s.tokens, s.tags, strict=True)) for s in sentences) + "\n")
+    path.write_text("\n\n".join("\n".join(f"{w}\t{t}" for w, t in zip(s.tokens, s.tags, strict=True))
+                                for s in sentences) + "\n")
     return path
 
 
-def test_ner_smoke_with_crf_then_predict_and_the_checkpoint_scores_what_the_run_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+def test_ner_smoke_with_crf_then_predict_and_the_checkpoint_scores_what_the_run_reported(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     data = str(FIXTURES / "recipes" / "ner.conll")
     assert main(["recipe", "ner", "--data", data, "--dev", data, "--test", data, "--out", str(tmp_path), *QUICK]) == 0
     summary = json.loads((tmp_path / "results.json").read_text())
@@ -46,7 +48,8 @@ def test_ner_smoke_with_crf_then_predict_and_the_checkpoint_scores_what_the_run_
 
 def test_ner_without_crf_or_chars_on_a_split_of_data(tmp_path: Path):
     # 5 sentences, no --dev/--test: an 80/10/10 split of --data
-    args = ["recipe", "ner", "--data", str(FIXTURES / "recipes" / "ner.conll"), "--no-crf", "--no-chars", "--out", str(tmp_path)]
+    args = ["recipe", "ner", "--data", str(FIXTURES / "recipes" / "ner.conll"), "--no-crf", "--no-chars", "--out",
+            str(tmp_path)]
     assert main([*args, *QUICK]) == 0
     run = load_run(tmp_path / "best.pt", all_recipes())
     assert isinstance(run.model, Tagger)
@@ -55,30 +58,34 @@ def test_ner_without_crf_or_chars_on_a_split_of_data(tmp_path: Path):
 
 
 def test_ner_rejects_non_bio_tags(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
-    assert main(["recipe", "ner", "--data", str(FIXTURES / "recipes" / "pos.conllu"), "--out", str(tmp_path), *QUICK]) == 2
+    assert main(["recipe", "ner", "--data", str(FIXTURES / "recipes" / "pos.conllu"), "--out", str(tmp_path),
+                 *QUICK]) == 2
     assert "tags that are not BIO" in capsys.readouterr().err
 
 
 def test_pos_smoke_then_predict_a_conllu_file_and_a_sentence(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     out = tmp_path / "run"
-    assert main(["recipe", "pos", "--data", str(brown_conll(tmp_path / "brown.conll")), "--out", str(out), "--max-minutes", "1", *QUICK]) == 0
+    assert main(["recipe", "pos", "--data", str(brown_conll(tmp_path / "brown.conll")), "--out", str(out),
+                 "--max-minutes", "1", *QUICK]) == 0
     assert set(json.loads((out / "results.json").read_text())["test"]) == {"accuracy"}
     capsys.readouterr()
     assert main(["predict", str(out), str(FIXTURES / "recipes" / "pos.conllu"), "Hello", "--json"]) == 0
     results = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert [[t["token"] for t in r["tokens"]] for r in results] == [["I", "do", "n't", "know", "."], ["Hello"], ["Hello"]]
+    assert [[t["token"] for t in r["tokens"]]
+            for r in results] == [["I", "do", "n't", "know", "."], ["Hello"], ["Hello"]]
     assert results[1] == results[2]  # the file's second sentence and the same words typed: one answer
     assert all(0 < t["p"] <= 1 for r in results for t in r["tokens"])
 
 
 def test_pos_learns_to_beat_tagging_every_word_with_the_most_common_tag(tmp_path: Path):
     conll = brown_conll(tmp_path / "brown.conll", copies=8)
-    args = ["recipe", "pos", "--data", str(conll), "--dev", str(conll), "--test", str(conll), "--out", str(tmp_path / "run"),
-            "--epochs", "12", "--patience", "0", "--lr", "0.01", "--hidden-size", "16", "--embedding-size", "16",
-            "--char-filters", "8", "--batch-size", "8", "--no-progress", "--threads", "1"]
+    args = ["recipe", "pos", "--data", str(conll), "--dev", str(conll), "--test", str(conll), "--out",
+            str(tmp_path / "run"), "--epochs", "12", "--patience", "0", "--lr", "0.01", "--hidden-size", "16",
+            "--embedding-size", "16", "--char-filters", "8", "--batch-size", "8", "--no-progress", "--threads", "1"]
     assert main(args) == 0
     accuracy = json.loads((tmp_path / "run" / "results.json").read_text())["test"]["accuracy"]
-    tags = [t for s in parse_brown((FIXTURES / "recipes" / "brown_ca99").read_text(), "ca99", "universal") for t in s.tags]
+    tags = [t for s in parse_brown((FIXTURES / "recipes" / "brown_ca99").read_text(), "ca99", "universal")
+            for t in s.tags]
     majority = max(tags.count(t) for t in set(tags)) / len(tags)  # NOUN: the most common tag
     assert accuracy > majority + 0.3, (accuracy, majority)
 
@@ -88,9 +95,11 @@ def test_pos_learns_to_beat_tagging_every_word_with_the_most_common_tag(tmp_path
 
 
 @pytest.mark.parametrize(("name", "sentence", "printed"), [
-    ("pos", "The old man the boats .", "The/ADJ(0.13) old/ADP(0.13) man/ADJ(0.14) the/ADJ(0.13) boats/ADJ(0.13) ./ADJ(0.12)"),
+    ("pos", "The old man the boats .",
+     "The/ADJ(0.13) old/ADP(0.13) man/ADJ(0.14) the/ADJ(0.13) boats/ADJ(0.13) ./ADJ(0.12)"),
     ("ner", "Tom visited Paris", "Tom/I-creative-work(0.17) visited/I-creative-work(0.17) Paris/I-creative-work(0.19)"),
 ])
-def test_checkpoint_of_the_older_layout_predicts_what_it_did(name: str, sentence: str, printed: str, capsys: pytest.CaptureFixture[str]):
+def test_checkpoint_of_the_older_layout_predicts_what_it_did(name: str, sentence: str, printed: str,
+                                                             capsys: pytest.CaptureFixture[str]):
     assert main(["predict", str(FIXTURES / "checkpoints" / f"{name}-2026-11.pt"), sentence]) == 0
     assert capsys.readouterr().out.strip() == printed

@@ -1,4 +1,5 @@
-"""Sentiment and spam: the readers of their corpora and of the user's files, on hand-written fixtures in the real formats."""
+"""Sentiment and spam: the readers of their corpora and of the user's files, on hand-written fixtures in the real
+formats."""
 
 from __future__ import annotations
 
@@ -74,7 +75,8 @@ def test_sentiment_reads_pang_lee_from_the_cached_sdist(offline_cache: Path):
 
 
 def test_review_endings_keep_the_last_sentences_with_the_review_label():
-    reviews = ["it starts slow .\nthe middle drags on .\nok\nbut the ending is great .", "a bad film from start to end ."]
+    reviews = ["it starts slow .\nthe middle drags on .\nok\nbut the ending is great .",
+               "a bad film from start to end ."]
     texts, labels = sentiment.review_endings(reviews, ["positive", "negative"], 2)
     # "ok" is too short to count as a sentence
     assert texts == ["the middle drags on .", "but the ending is great .", "a bad film from start to end ."]

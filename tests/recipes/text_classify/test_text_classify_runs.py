@@ -22,7 +22,8 @@ FIXTURES = Path(__file__).parents[2] / "fixtures"
 EMAILS = FIXTURES / "recipes" / "emails"
 QUICK = ["--epochs", "1", "--no-progress", "--threads", "1"]
 TINY = ["--embedding-size", "8", "--hidden-size", "8", "--min-freq", "1"]
-CRUISE_BODY = "Congratulations! Click here now to claim your FREE prize. Limited offer, act now!"  # spam/0001.eml's body
+# spam/0001.eml's body
+CRUISE_BODY = "Congratulations! Click here now to claim your FREE prize. Limited offer, act now!"
 CRUISE_EMAIL = f"You WON a FREE cruise!!!\n{CRUISE_BODY}"  # its subject, then its body: what a whole-e-mail model reads
 BARE = "Hi Bob, the meeting moved to 3pm, see you there"
 
@@ -69,7 +70,8 @@ def test_sentiment_trains_and_predicts_what_its_checkpoint_computes(tmp_path: Pa
     # the test accuracy is the share of the test split (the seeded 80/10/10 cut) that the reference gets right
     texts, labels, _ = classify.read_table(data, "text", "label")
     test = classify.split(len(texts), [0.8, 0.1, 0.1], 1234)[2]
-    right = [max(p, key=p.__getitem__) == labels[i] for i, p in zip(test, reference(out, [texts[i] for i in test]), strict=True)]
+    right = [max(p, key=p.__getitem__) == labels[i] for i,
+             p in zip(test, reference(out, [texts[i] for i in test]), strict=True)]
     assert summary["test"]["accuracy"] == pytest.approx(sum(right) / len(right))
 
     # sentences, a .txt of sentences and the training CSV, each answered as the reference answers
@@ -96,7 +98,8 @@ BEFORE = {
     "sentiment": (["a warm and funny film", "a dull mess"],
                   ["pos 0.519  neg 0.481\ta warm and funny film", "neg 0.523  pos 0.477\ta dull mess"]),
     "spam": ([str(EMAILS / "spam" / "0001.eml"), str(EMAILS / "ham" / "0002.eml")],
-             [f"ham 0.563  spam 0.437\t{EMAILS / 'spam' / '0001.eml'}", f"ham 0.605  spam 0.395\t{EMAILS / 'ham' / '0002.eml'}"]),
+             [f"ham 0.563  spam 0.437\t{EMAILS / 'spam' / '0001.eml'}",
+              f"ham 0.605  spam 0.395\t{EMAILS / 'ham' / '0002.eml'}"]),
 }
 
 
@@ -154,7 +157,8 @@ def test_a_body_only_spam_model_reads_bare_text_and_the_bodies_of_emails(spam_ru
     results = predicted(capsys, str(run), BARE, str(EMAILS / "spam" / "0001.eml"))
     assert results[0]["input"] == BARE
     assert probabilities(results[0]) == pytest.approx(reference(run, [BARE])[0], abs=2e-6)
-    assert probabilities(results[1]) == pytest.approx(reference(run, [CRUISE_BODY])[0], abs=2e-6)  # the body, no subject
+    # the body, no subject
+    assert probabilities(results[1]) == pytest.approx(reference(run, [CRUISE_BODY])[0], abs=2e-6)
     assert probabilities(results[1]) != pytest.approx(reference(run, [CRUISE_EMAIL])[0], abs=2e-6)
 
 

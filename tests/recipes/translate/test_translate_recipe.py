@@ -45,7 +45,8 @@ def test_smoke_run_then_translate_and_predict(tmp_path: Path, capsys: pytest.Cap
                  "--show", "1", "--no-progress", "--threads", "1", "--out", str(out)]) == 0
     summary = json.loads((out / "results.json").read_text())
     # 5% of 8 pairs held out from the end: the last pair is the test set; copying its source is the baseline
-    source, reference = (PAIRS / "pairs.de").read_text().splitlines()[-1], (PAIRS / "pairs.en").read_text().splitlines()[-1]
+    source, reference = (PAIRS
+                         / "pairs.de").read_text().splitlines()[-1], (PAIRS / "pairs.en").read_text().splitlines()[-1]
     assert summary["baselines"]["copy the source"]["bleu"] == pytest.approx(bleu([source], [reference]))
     outputs = (out / "test-output.txt").read_text().splitlines()
     assert len(outputs) == 1
@@ -74,7 +75,8 @@ def number_pairs(path: Path) -> Path:
     verbs = {"sieht": "sees", "hat": "has", "malt": "paints", "sucht": "seeks"}
     numbers = {"zwei": "two", "drei": "three", "vier": "four", "fünf": "five", "sechs": "six"}
     nouns = {"hunde": "dogs", "katzen": "cats", "boote": "boats", "bäume": "trees"}
-    pairs = [(f"{n} {v} {k} {o}", f"{n} {verbs[v]} {numbers[k]} {nouns[o]}") for n, v, k, o in itertools.product(names, verbs, numbers, nouns)]
+    pairs = [(f"{n} {v} {k} {o}", f"{n} {verbs[v]} {numbers[k]} {nouns[o]}") for n, v, k,
+             o in itertools.product(names, verbs, numbers, nouns)]
     random.Random(0).shuffle(pairs)
     path.write_text("".join(f"{s}\t{t}\n" for s, t in pairs))
     return path
@@ -83,9 +85,10 @@ def number_pairs(path: Path) -> Path:
 @pytest.mark.slow  # about 10 s of training on a busy 2-core machine
 def test_a_trained_model_beats_copying_the_source(tmp_path: Path):
     # the last 20 pairs are held out (combinations never seen whole); copying keeps only the names right
-    args = ["recipe", "translate", "--tsv", str(number_pairs(tmp_path / "pairs.tsv")), "--vocab-size", "60", "--embed-size", "16",
-            "--hidden-size", "32", "--epochs", "6", "--patience", "0", "--batch-size", "16", "--lr", "0.01", "--beam", "1",
-            "--show", "0", "--no-progress", "--threads", "1", "--out", str(tmp_path / "run")]
+    args = ["recipe", "translate", "--tsv", str(number_pairs(tmp_path / "pairs.tsv")), "--vocab-size", "60",
+            "--embed-size", "16", "--hidden-size", "32", "--epochs", "6", "--patience", "0", "--batch-size", "16",
+            "--lr", "0.01", "--beam", "1", "--show", "0", "--no-progress", "--threads", "1", "--out",
+            str(tmp_path / "run")]
     assert main(args) == 0
     summary = json.loads((tmp_path / "run" / "results.json").read_text())
     learnt, copied = summary["test"]["bleu"], summary["baselines"]["copy the source"]["bleu"]
@@ -120,8 +123,9 @@ class CrashesInEpochTwo(TranslateRecipe):
 
 def test_a_run_resumed_after_a_crash_ends_where_an_unbroken_one_does(tmp_path: Path):
     # the batch order of every epoch comes from one generator carried across epochs: last.pt must keep it
-    config = TranslateConfig(source=str(PAIRS / "pairs.de"), target=str(PAIRS / "pairs.en"), vocab_size=60, embed_size=8,
-                             hidden_size=8, batch_size=2, epochs=3, beam=1, show=0, progress=False, threads=1, save_every=1)
+    config = TranslateConfig(source=str(PAIRS / "pairs.de"), target=str(PAIRS / "pairs.en"), vocab_size=60,
+                             embed_size=8, hidden_size=8, batch_size=2, epochs=3, beam=1, show=0, progress=False,
+                             threads=1, save_every=1)
     whole = run_recipe(TranslateRecipe(), dataclasses.replace(config, out=str(tmp_path / "whole")))
     with pytest.raises(RuntimeError, match="simulated crash"):
         run_recipe(CrashesInEpochTwo(), dataclasses.replace(config, out=str(tmp_path / "parts")))

@@ -1,4 +1,5 @@
-"""Digit clips: scripts are well formed, every label is true of the pixels rendered, generation repeats from its seed."""
+"""Digit clips: scripts are well formed, every label is true of the pixels rendered, generation repeats from its
+seed."""
 
 from __future__ import annotations
 
@@ -31,7 +32,8 @@ from rnnkit.recipes.video.clips import (
 
 
 def bar_source() -> DigitSource:
-    """Ten 'digits' that are one upright bar (5 px wide, 19 tall, centred) in a 28x28 frame: its centroid and axis are exact."""
+    """Ten 'digits' that are one upright bar (5 px wide, 19 tall, centred) in a 28x28 frame: its centroid and axis are
+    exact."""
     image = np.zeros((28, 28), dtype=np.float32)
     image[4:23, 12:17] = 1.0
     images = np.repeat(image[None], 10, axis=0)
@@ -39,7 +41,8 @@ def bar_source() -> DigitSource:
 
 
 def moments(frame: np.ndarray) -> tuple[float, float, float, float]:
-    """Mass, centroid (x, y), and the angle of the principal axis in degrees from vertical, counter-clockwise on screen."""
+    """Mass, centroid (x, y), and the angle of the principal axis in degrees from vertical, counter-clockwise on
+    screen."""
     f = frame.astype(np.float64)
     mass = f.sum()
     rows, cols = np.indices(f.shape) + 0.5
@@ -96,12 +99,14 @@ def test_labels_by_hand():
     targets = frame_targets(script)
     assert targets.shape == (10, len(ACTIONS))
     assert targets[4].nonzero()[0].tolist() == [ACTIONS.index("moves up"), ACTIONS.index("rotates")]
-    assert main_action(Script(10, (Actor(1, (Segment("grows", 0, 5), Segment("stays", 5, 10))),))) == "stays"  # tie: earlier in ACTIONS
+    # tie: earlier in ACTIONS
+    assert main_action(Script(10, (Actor(1, (Segment("grows", 0, 5), Segment("stays", 5, 10))),))) == "stays"
 
 
 def test_main_action_leads_by_the_margin(scripts):
     for s in scripts:
-        counts = {a: int(frame_targets(s)[:, i].sum()) for i, a in enumerate(ACTIONS)}  # frames with a, not digit-frames
+        # frames with a, not digit-frames
+        counts = {a: int(frame_targets(s)[:, i].sum()) for i, a in enumerate(ACTIONS)}
         per_actor = sum((np.array(act.actions())[:, None] == np.array(ACTIONS)[None]).sum(0) for act in s.actors)
         ranked = sorted(per_actor.tolist(), reverse=True)
         assert ranked[0] - ranked[1] >= 2
@@ -177,7 +182,8 @@ def test_generation_repeats_from_its_seed(sklearn_digits):
     assert a.scripts == b.scripts
     assert a.scripts != c.scripts
     rng1, rng2 = np.random.default_rng(1), np.random.default_rng(1)
-    np.testing.assert_array_equal(render(make_script(rng1), sklearn_digits, rng1), render(make_script(rng2), sklearn_digits, rng2))
+    np.testing.assert_array_equal(render(make_script(rng1), sklearn_digits, rng1),
+                                  render(make_script(rng2), sklearn_digits, rng2))
 
 
 def test_clip_sets_are_cached_and_held_out_clips_use_held_out_handwriting(tmp_path, monkeypatch, sklearn_digits):

@@ -35,8 +35,8 @@ def test_canonical_and_in_time_phrasings_by_hand():
     assert canonical(FIVE) == "the five bounces, then rotates, then moves left"
     # a digit that stays at first "stays still"; after an action it "stops"
     assert canonical(STAGGERED) == "the one grows, then moves down, then bounces, and the four stays still, then moves right"
-    assert in_time(STAGGERED) == ("the one grows while the four stays still, then the one moves down while the four moves right, "
-                                  "then the one bounces")
+    assert in_time(STAGGERED) == ("the one grows while the four stays still, then the one moves down while the four "
+                                  "moves right, " "then the one bounces")
 
 
 def test_facts_by_hand():
@@ -81,11 +81,12 @@ def test_wrong_captions_are_wrong_or_unreadable():
     for caption in wrong_facts:
         assert caption_facts(caption) is not None, caption
         assert not facts_right(caption, SEVEN_TWO), caption
-    for unreadable in ["", "the two", "shrinks, and the seven moves up", "the two flies", "the two shrinks, and the eleven moves up",
-                       "moves up the seven"]:
+    for unreadable in ["", "the two", "shrinks, and the seven moves up", "the two flies",
+                       "the two shrinks, and the eleven moves up", "moves up the seven"]:
         assert caption_facts(unreadable) is None, unreadable
     # a subjectless clause continues the digit just named: here the two, so the two stops, not the seven
-    assert caption_facts("the seven moves up while the two shrinks, then stops") == ((2, ("shrinks", "stays")), (7, ("moves up",)))
+    assert caption_facts("the seven moves up while the two shrinks, then stops") == (
+        (2, ("shrinks", "stays")), (7, ("moves up",)))
 
 
 def test_same_digit_twice_cannot_be_described():
