@@ -1,12 +1,15 @@
 """Load benchmark of ``rnnkit serve`` on loopback: generation throughput and latency with many clients.
 
-    .venv/bin/python benchmarks/bench_serve.py                         # 2 x 512 LSTM, 1/8/32/128 clients, batching on and off
-    .venv/bin/python benchmarks/bench_serve.py --hidden-size 32 --clients 1,4 --requests 2 --length 20 --seconds 5   # smoke
+    .venv/bin/python benchmarks/bench_serve.py                         # 2 x 512 LSTM, 1/8/32/128 clients, batching on
+    and off
+    .venv/bin/python benchmarks/bench_serve.py --hidden-size 32 --clients 1,4 --requests 2 --length 20 --seconds 5   #
+    smoke
 
 For each setting a fresh server process is started (``python -m rnnkit.cli serve``, so the
 clients here do not share its interpreter), then N clients each send streaming /v1/generate
 requests one after another, up to ``--requests`` each or until ``--seconds`` have passed (the
-requests in flight then finish; the server's own timeout bounds them), after one uncounted warm-up request. Reported per setting:
+requests in flight then finish; the server's own timeout bounds them), after one uncounted warm-up request. Reported per
+setting:
 characters per second over the whole run, and the p50/p95 of the request latency and of the
 time to the first character (from sending the request to reading its first SSE event).
 
@@ -28,7 +31,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 from common import machine_summary, random_charlm
 
 
@@ -50,7 +52,8 @@ class Result:
             xs = sorted(xs)
             return f"{1000 * xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]:.0f}"
 
-        return (f"| {self.clients} | {'on' if self.batching else 'off'} | {self.requests} | {self.chars / self.seconds:,.0f} | "
+        return (f"| {self.clients} | {'on' if self.batching else 'off'} | {self.requests} | "
+                f"{self.chars / self.seconds:,.0f} | "
                 f"{pct(self.latencies, 0.5)} | {pct(self.latencies, 0.95)} | {pct(self.first_char, 0.5)} | "
                 f"{pct(self.first_char, 0.95)} | {self.errors} |")
 
@@ -81,59 +84,81 @@ class Server:
             self.proc.kill()
 
 
-async def one_request(client: httpx.AsyncClient, url: str, body: dict) -> tuple[float, float, int]:
-    """(latency, time to first character, characters) of one streaming request."""
+MARK = b'data: {"text"'  # how each character's SSE line starts
+
+
+async def one_request(url: str, body: dict) -> tuple[float, float, int]:
+    """(latency, time to first character, characters) of one streaming request.
+
+    A bare HTTP/1.1 client on asyncio's streams: the clients share the 2 cores with the server, and
+    httpx parsing every line cost them about as much CPU as the server spent making the characters.
+    Characters are counted in the raw bytes (each is one ``data: {"text"`` line; a read may cut a line
+    anywhere, so the few bytes after the last whole mark are kept for the next read).
+    """
+    host, port = url.split("//")[1].split(":")
+    payload = json.dumps(body).encode()
     t0 = time.perf_counter()
-    first, chars = None, 0
-    async with client.stream("POST", url + "/v1/generate", json=body) as r:
-        if r.status_code != 200:
-            await r.aread()
-            raise RuntimeError(f"HTTP {r.status_code}: {r.text[:200]}")
-        async for line in r.aiter_lines():
-            if line.startswith("data:") and '"text"' in line:
-                if first is None:
-                    first = time.perf_counter() - t0
-                chars += 1
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(b"POST /v1/generate HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (host.encode(), len(payload), payload))
+        status = await reader.readline()
+        if b" 200 " not in status:
+            raise RuntimeError(f"{status.decode(errors='replace').strip()}: {(await reader.read())[-200:]!r}")
+        first, chars, tail, recent = None, 0, b"", b""
+        while received := await reader.read(1 << 16):
+            data = tail + received
+            n = data.count(MARK)
+            if n and first is None:
+                first = time.perf_counter() - t0
+            chars += n
+            tail = data[1 - len(MARK) :]  # too short to hold a whole mark, so nothing is counted twice
+            recent = (recent + received)[-1024:]  # where the end event is
+        end = recent[recent.rfind(b"event: end") :] if b"event: end" in recent else b""
+        if not end or b'"error"' in end:
+            raise RuntimeError(f"the stream did not end well: {recent[-200:]!r}")
+    finally:
+        writer.close()
     return time.perf_counter() - t0, (first if first is not None else float("nan")), chars
 
 
 async def load(url: str, clients: int, requests: int, seconds: float, length: int, batching: bool) -> Result:
     result = Result(clients, batching, 0, 0, 0.0, [], [], 0)
-    limits = httpx.Limits(max_connections=clients + 4, max_keepalive_connections=clients + 4)
-    async with httpx.AsyncClient(timeout=httpx.Timeout(900.0), limits=limits) as client:
-        # one request first, not counted: the server's first step pays for allocations and kernel choice
-        await one_request(client, url, {"prime": "def ", "length": 5, "seed": 0, "stream": True})
-        start = time.perf_counter()
+    # one request first, not counted: the server's first step pays for allocations and kernel choice
+    await one_request(url, {"prime": "def ", "length": 5, "seed": 0, "stream": True})
+    start = time.perf_counter()
 
-        async def client_loop(k: int) -> None:
-            for i in range(requests):
-                if time.perf_counter() - start > seconds:
-                    return
-                body = {"prime": "def ", "length": length, "seed": 1000 * k + i, "temperature": 0.8, "stream": True}
-                try:
-                    latency, first, chars = await one_request(client, url, body)
-                except (httpx.HTTPError, RuntimeError) as e:
-                    result.errors += 1
-                    print(f"  client {k}: {e}", file=sys.stderr)
-                    continue
-                result.requests += 1
-                result.chars += chars
-                result.latencies.append(latency)
-                result.first_char.append(first)
+    async def client_loop(k: int) -> None:
+        for i in range(requests):
+            if time.perf_counter() - start > seconds:
+                return
+            body = {"prime": "def ", "length": length, "seed": 1000 * k + i, "temperature": 0.8, "stream": True}
+            try:
+                latency, first, chars = await one_request(url, body)
+            except (OSError, RuntimeError) as e:
+                result.errors += 1
+                print(f"  client {k}: {e}", file=sys.stderr)
+                continue
+            result.requests += 1
+            result.chars += chars
+            result.latencies.append(latency)
+            result.first_char.append(first)
 
-        await asyncio.gather(*(client_loop(k) for k in range(clients)))
-        result.seconds = time.perf_counter() - start
+    await asyncio.gather(*(client_loop(k) for k in range(clients)))
+    result.seconds = time.perf_counter() - start
     return result
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", default=None, help="a char-LM run directory to serve (default: a random-weight model)")
     parser.add_argument("--hidden-size", type=int, default=512, help="hidden units per layer of the random model")
     parser.add_argument("--num-layers", type=int, default=2, help="layers of the random model")
     parser.add_argument("--clients", default="1,8,32,128", help="comma-separated numbers of concurrent clients")
     parser.add_argument("--requests", type=int, default=4, help="requests per client, at most")
-    parser.add_argument("--seconds", type=float, default=60.0, help="stop starting requests after this long, per setting")
+    parser.add_argument("--seconds", type=float, default=60.0,
+                        help="stop starting requests after this long, per setting")
     parser.add_argument("--length", type=int, default=200, help="characters per request")
     parser.add_argument("--batching", default="on,off", help="on, off or on,off")
     parser.add_argument("--json", default=None, help="also write the results to this JSON file")
@@ -147,13 +172,15 @@ def main() -> int:
         results = []
         for batching in modes:
             for n in clients:
-                server = Server(run, batching, max_batch=max(clients), max_queue=2 * max(clients), max_length=args.length)
+                server = Server(run, batching, max_batch=max(clients), max_queue=2 * max(clients),
+                                max_length=args.length)
                 try:
                     results.append(asyncio.run(load(server.url, n, args.requests, args.seconds, args.length, batching)))
                 finally:
                     server.stop()
                 print(results[-1].row(), flush=True)
-    print("\n| clients | batching | requests | chars/s | latency p50 ms | p95 ms | first char p50 ms | p95 ms | errors |")
+    print("\n| clients | batching | requests | chars/s | latency p50 ms | p95 ms | first char p50 ms | p95 ms | "
+          "errors |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in results:
         print(r.row())
@@ -161,7 +188,8 @@ def main() -> int:
     for n in clients:
         on, off = by.get((n, True)), by.get((n, False))
         if on and off and off.chars:
-            print(f"{n} clients: batching on / off = {(on.chars / on.seconds) / (off.chars / off.seconds):.1f}x chars/s")
+            print(f"{n} clients: batching on / off = {(on.chars / on.seconds) / (off.chars / off.seconds):.1f}x "
+                  "chars/s")
     if args.json:
         Path(args.json).write_text(json.dumps([r.__dict__ for r in results], indent=1))
     return 0

@@ -25,6 +25,48 @@ def next_char_distribution(logits: Tensor, temperature: float = 1.0, top_k: int 
     return filter_logits(logits, temperature, top_k, top_p).softmax(-1)  # (B, V): rnnkit's one logits filter
 
 
+STEPPED_PRIME = 32  # a prime of at most this many characters (before its last) is stepped, a longer one read at once
+
+
+def warm_up(model: CharLM, stepper: Stepper | MinStepper, ids: list[int]) -> None:
+    """Leave in the batch-1 ``stepper`` the state after reading ``ids`` (a prime without its last character).
+
+    A sequence call pays a fixed cost: oneDNN's LSTM rearranges the weights at every call, about
+    7 ms for a 2 x 512 LSTM on the 2-core Zen 4 machine against 0.4 ms per stepped character (one
+    thread). So a prime of up to ``STEPPED_PRIME`` characters is stepped, a longer one is read in one
+    call (the fast kernel). ``rnnkit serve`` follows the same rule (it steps a short prime in its batch).
+    """
+    device = model.embedding.weight.device
+    if len(ids) > STEPPED_PRIME:
+        model(torch.tensor([ids], device=device))
+        stepper.reset(model.final_state)
+        return
+    stepper.reset()
+    for i in ids:
+        stepper.step(model.embedding(torch.tensor([i], device=device)))  # (1, H)
+
+
+def draw_rows(probs: Tensor, generators: list[torch.Generator], noise: Tensor | None = None) -> list[int]:
+    """One draw per row, row r with its own generator: what ``torch.multinomial(probs[r:r+1], 1, generator=g_r)``
+    gives, with the division and the argmax done once for all rows.
+
+    For one sample PyTorch draws by the exponential race (aten/src/ATen/native/Distributions.cpp):
+    ``argmax(p / q)`` with ``q ~ Exp(1)`` per entry, which picks index k with probability p_k. Only q
+    needs a row's own generator (one call each); so a row's draw, and its generator's next state,
+    are the same alone, beside any other rows, and in ``sample()``.
+
+    Args:
+        probs: (R, V) rows of probabilities. generators: R generators. noise: an (R', V) buffer to reuse, R' >= R.
+    """
+    R, V = probs.shape
+    if len(generators) != R:
+        raise ValueError(f"draw_rows: {R} rows of probabilities but {len(generators)} generators; give one per row.")
+    q = torch.empty_like(probs) if noise is None else noise[:R]  # (R, V)
+    for r, generator in enumerate(generators):
+        q[r].exponential_(generator=generator)  # what multinomial draws for that row alone
+    return torch.div(probs, q, out=q).argmax(-1).tolist()  # (R,): argmax over V of p / q
+
+
 @torch.no_grad()
 def sample(
     model: CharLM,
@@ -55,13 +97,11 @@ def sample(
     model.eval()
     # encode the prime; an empty prime starts from the first character of the vocabulary (usually "\n")
     ids = vocab.encode(prime, skip_unknown=skip_unknown) or [vocab.index.get("\n", 0)]
-    # warm the state on all but the prime's last character in one sequence call (the fast kernel)
+    # warm the state on all but the prime's last character (stepped if short, else one sequence call)
     # (a minGRU/minLSTM has no recurrent product for the Stepper to fuse: MinStepper calls its step())
     rnn = model.rnn
     stepper = MinStepper(rnn) if isinstance(rnn, MinRecurrentBase) else Stepper(rnn, batch_size=1, products=products)
-    if len(ids) > 1:
-        model(torch.tensor([ids[:-1]], device=device))
-        stepper.reset(model.final_state)
+    warm_up(model, stepper, ids[:-1])
     current = torch.tensor([ids[-1]], device=device)  # (1,)
     out: list[str] = []
     for _ in range(length):

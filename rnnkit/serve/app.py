@@ -101,12 +101,14 @@ def create_app(models: dict[str, ServedModel], limits: Limits | None = None, dra
                 await asyncio.to_thread(m.batcher.close, drain)
 
     app = FastAPI(title="rnnkit serve", version="1", lifespan=lifespan,
-                  description="Generation from character-level LMs (continuously batched) and predictions from rnnkit recipes.")
+                  description="Generation from character-level LMs (continuously batched) and predictions from rnnkit "
+                              "recipes.")
     app.state.models, app.state.limits = models, limits
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"error": "; ".join(_describe(e) for e in exc.errors()), "detail": _plain(exc.errors())}, 422)
+        return JSONResponse({"error": "; ".join(_describe(e) for e in exc.errors()), "detail": _plain(exc.errors())},
+                            422)
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -137,7 +139,8 @@ def create_app(models: dict[str, ServedModel], limits: Limits | None = None, dra
         try:
             served.batcher.submit(job)
         except QueueFull as e:
-            raise ApiError(503, f"busy: {e}; retry in {limits.retry_after} s", {"Retry-After": str(limits.retry_after)}) from None
+            raise ApiError(503, f"busy: {e}; retry in {limits.retry_after} s",
+                           {"Retry-After": str(limits.retry_after)}) from None
         if body.stream:
             return StreamingResponse(_sse(job, events, served.name, limits), media_type="text/event-stream",
                                      headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
@@ -193,7 +196,8 @@ def _job(served: ServedModel, body: GenerateRequest, limits: Limits) -> Job:
     if body.length > limits.max_length:
         raise ApiError(422, f"length: {body.length} is more than this server's limit of {limits.max_length} characters")
     if len(body.prime) > limits.max_prime:
-        raise ApiError(422, f"prime: {len(body.prime)} characters is more than this server's limit of {limits.max_prime}")
+        raise ApiError(422,
+                       f"prime: {len(body.prime)} characters is more than this server's limit of {limits.max_prime}")
     missing = model.vocab.unknown(body.prime)
     if missing:
         shown = "".join(missing[:20])
@@ -210,13 +214,23 @@ def _job(served: ServedModel, body: GenerateRequest, limits: Limits) -> Job:
                seed=body.seed, watch=watch, deadline=time.monotonic() + limits.timeout)
 
 
-async def _next(job: Job, events: asyncio.Queue[Event], limits: Limits) -> Event:
-    """The job's next event; the worker always ends a job, this timeout is only the last resort."""
-    try:
-        return await asyncio.wait_for(events.get(), limits.timeout + 10.0)
-    except TimeoutError:
+def _last_resort(job: Job, events: asyncio.Queue[Event], limits: Limits) -> asyncio.TimerHandle:
+    """The worker always ends a job (at its deadline, ``limits.timeout``, at the latest); should it fail to,
+    this ends the request 10 s later. One timer per request: a timeout around every event cost a task each."""
+
+    def expire() -> None:
         job.cancel()
-        return {"done": True, "finish_reason": "timeout", "produced": job.produced}
+        events.put_nowait({"done": True, "finish_reason": "timeout", "produced": job.produced})
+
+    return asyncio.get_running_loop().call_later(limits.timeout + 10.0, expire)
+
+
+async def _waiting(events: asyncio.Queue[Event]) -> list[Event]:
+    """Every event there is now, at least one: a stream that fell behind the worker catches up in one write."""
+    batch = [await events.get()]
+    while not events.empty():
+        batch.append(events.get_nowait())
+    return batch
 
 
 async def _cancel_on_disconnect(request: Request, job: Job) -> None:
@@ -228,11 +242,13 @@ async def _cancel_on_disconnect(request: Request, job: Job) -> None:
         await asyncio.sleep(0.25)
 
 
-async def _whole(job: Job, events: asyncio.Queue[Event], name: str, body: GenerateRequest, limits: Limits) -> JSONResponse:
+async def _whole(job: Job, events: asyncio.Queue[Event], name: str, body: GenerateRequest,
+                 limits: Limits) -> JSONResponse:
     text, values = [], []
+    timer = _last_resort(job, events, limits)
     try:
         while True:
-            event = await _next(job, events, limits)
+            event = await events.get()
             if "error" in event:
                 return JSONResponse({"error": event["error"]}, 500)
             if event.get("done"):
@@ -241,6 +257,7 @@ async def _whole(job: Job, events: asyncio.Queue[Event], name: str, body: Genera
             if "value" in event:
                 values.append(event["value"])
     finally:
+        timer.cancel()
         job.cancel()  # a no-op once done; if the client went away mid-wait, the job leaves the batch
     out: dict[str, Any] = {"model": name, "prime": body.prime, "text": "".join(text),
                            "finish_reason": event["finish_reason"], "seed": body.seed}
@@ -250,15 +267,24 @@ async def _whole(job: Job, events: asyncio.Queue[Event], name: str, body: Genera
 
 
 async def _sse(job: Job, events: asyncio.Queue[Event], name: str, limits: Limits) -> AsyncIterator[str]:
-    """One ``data:`` line per character ({"text", "index"[, "value"]}), then ``event: end`` with the finish reason."""
+    """One ``data:`` line per character ({"text", "index"[, "value"]}), then ``event: end`` with the finish reason.
+
+    The lines of all the characters waiting go out in one write: with many streams the loop can fall
+    behind the worker, and then one write (one send, one wake-up of the client) carries several.
+    """
+    timer = _last_resort(job, events, limits)
     try:
         while True:
-            event = await _next(job, events, limits)
-            if event.get("done") or "error" in event:
-                yield f"event: end\ndata: {json.dumps({'model': name, **event})}\n\n"
-                return
-            yield f"data: {json.dumps(event)}\n\n"
+            lines = []
+            for event in await _waiting(events):
+                if event.get("done") or "error" in event:
+                    lines.append(f"event: end\ndata: {json.dumps({'model': name, **event})}\n\n")
+                    yield "".join(lines)
+                    return
+                lines.append(f"data: {json.dumps(event)}\n\n")
+            yield "".join(lines)
     finally:
+        timer.cancel()
         job.cancel()  # client disconnected (the generator is closed) or finished: leave the batch
 
 
@@ -274,7 +300,8 @@ def _describe(error: dict[str, Any]) -> str:
 
 def _plain(errors: Any) -> Any:
     """The validation errors as plain JSON (their 'input' and 'ctx' may hold anything, even bytes)."""
-    return [{"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg")), "type": str(e.get("type"))} for e in errors]
+    return [{"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg")), "type": str(e.get("type"))}
+            for e in errors]
 
 
 class BodyGuard:
@@ -321,7 +348,9 @@ class BodyGuard:
             try:
                 body.decode("utf-8")
             except UnicodeDecodeError as e:
-                await self._reject(send, f"body: not UTF-8 (byte {e.start} is {body[e.start]:#04x}); send JSON encoded as UTF-8", 400)
+                await self._reject(send,
+                                   f"body: not UTF-8 (byte {e.start} is {body[e.start]:#04x}); send JSON encoded as "
+                                   "UTF-8", 400)
                 return
         await self.app(scope, _replay([{"type": "http.request", "body": body, "more_body": False}], receive), send)
 

@@ -3,9 +3,11 @@
 An RNN's state is a fixed-size tensor per stream, so concurrent requests can share every step:
 one worker thread owns the model; each step it embeds the current character of every active
 stream, advances the whole batch by one ``Stepper.step`` and draws each stream's next character
-with that stream's own ``torch.Generator``. Streams join (after their prime has warmed a state of
-their own) and leave (done, cancelled, timed out) between steps, so a long request never holds
-up a short one and nobody waits for a batch to fill.
+with that stream's own ``torch.Generator``. Streams join and leave (done, cancelled, timed out)
+between steps, so a long request never holds up a short one and nobody waits for a batch to fill.
+A joining stream reads a short prime in the batch, one character a step beside the others'
+characters (a stepped prime is what ``rnnkit sample`` does too); a prime longer than
+``STEPPED_PRIME`` is read first in one sequence call, which holds the batch up for that call.
 
 Isolation. A row's arithmetic never reads another row, but a BLAS product may round a row
 differently depending on how many rows it has: measured here (MKL/oneDNN, float32), 1 row and
@@ -14,6 +16,10 @@ differently depending on how many rows it has: measured here (MKL/oneDNN, float3
 results at any position. So the batch is padded to a power of two of at least ``MIN_ROWS`` rows;
 that is what makes a seeded request give the same text alone or beside 31 others
 (tests/serve/test_serve_batching.py checks the property, tests/serve/test_serve.py the requests).
+
+The characters reach the server's event loop in one hand-over every ``flush_every`` seconds (a
+stream's first character and its end at once), so that the loop wakes, and writes to each client,
+once for several steps rather than once a step.
 
 With ``batching=False`` the worker serves one request at a time, start to finish (the baseline
 of benchmarks/bench_serve.py).
@@ -34,7 +40,7 @@ from torch import Tensor
 from rnnkit.layers.recurrent import RecurrentBase
 from rnnkit.layers.stepper import Stepper
 from rnnkit.lm.char_lm import CharLM, classic_rnn
-from rnnkit.lm.sample import next_char_distribution
+from rnnkit.lm.sample import STEPPED_PRIME, draw_rows, next_char_distribution, warm_up
 
 MIN_ROWS = 4  # see the module docstring: below 4 rows the product rounds differently
 STATES = ("h", "c")
@@ -74,7 +80,8 @@ class Job:
     finished: bool = False  # its last event (done or error) has been sent
     generator: torch.Generator = field(default_factory=torch.Generator)
     current: int = 0  # the id fed at the next step
-    state: Any = None  # the warmed state before the job has a row
+    prime: list[int] = field(default_factory=list)  # the prime's ids still to feed after ``current``
+    state: Any = None  # the job's state before it has a row (None: zero)
 
     def cancel(self) -> None:
         """Ask the worker to drop this job before its next step (the client went away)."""
@@ -89,9 +96,13 @@ class Batcher:
         max_batch: the most jobs stepped at once; more wait in the queue.
         max_queue: the most jobs waiting; beyond it ``submit`` raises ``QueueFull``.
         batching: False serves one job at a time (for comparison).
+        flush_every: seconds between hand-overs of the characters made meanwhile (a job's first character
+            and its end go at once). Handing over every step cost the server's event loop a wake-up and a
+            socket write per stream per step, which on a small machine took CPU from the steps themselves.
     """
 
-    def __init__(self, model: CharLM, max_batch: int = 32, max_queue: int = 64, batching: bool = True) -> None:
+    def __init__(self, model: CharLM, max_batch: int = 32, max_queue: int = 64, batching: bool = True,
+                 flush_every: float = 0.02) -> None:
         if model.vocab is None:
             raise ValueError("Batcher: the model has no vocabulary; load it with rnnkit.lm.checkpoint.load_model.")
         self.model = model.eval()
@@ -104,14 +115,19 @@ class Batcher:
         self.rows: list[Job | None] = []  # the job in each row of the current stepper
         self.steppers: dict[int, Stepper] = {}
         self.stepper: Stepper | None = None
+        self.warmer = Stepper(self.rnn, batch_size=1)  # reads the long primes
+        self.noise: Tensor | None = None  # the draws' exponential noise (B, V), allocated once per batch size
         self.lock = threading.Condition()
         self.closing = False
         self.drain_until = float("inf")
         self.steps = 0  # batch steps taken (for /health and the tests)
         self.open_jobs = 0  # submitted and not yet ended (running, waiting, or between the two)
-        self.outbox: list[tuple[Job, Event]] = []  # events of this round, handed over together
+        self.outbox: list[tuple[Job, Event]] = []  # events not handed over yet
+        self.flush_every = flush_every
+        self.flushed = 0.0  # time.monotonic() of the last hand-over
+        self.urgent = False  # the outbox holds a first character or an end: hand it over now
         # how events reach the jobs: None calls each job's emit from the worker thread; the server sets
-        # its event loop's call_soon_threadsafe, so one wake-up per step carries every job's character
+        # its event loop's call_soon_threadsafe, so one wake-up carries every job's characters
         self.post: Callable[..., Any] | None = None
         self.thread = threading.Thread(target=self._run, name="rnnkit-batcher", daemon=True)
         self.thread.start()
@@ -172,7 +188,7 @@ class Batcher:
                 for job in self.active + joining:
                     self._out(job, {"error": f"generation failed: {type(e).__name__}: {e}", "status": 500})
                 self.active, self.rows, self.stepper = [], [], None
-            self._flush()
+            self._flush(force=not self.active)
         self._finish_all("shutdown")
         self._flush()
 
@@ -181,15 +197,22 @@ class Batcher:
             return  # a job ends once (the error path may name a job that had already ended)
         if event.get("done") or "error" in event:  # the job's last event: its place is free
             job.finished = True
+            self.urgent = True
             with self.lock:
                 self.open_jobs -= 1
+        elif event.get("index") == 0:  # the first character: the client's time to first character
+            self.urgent = True
         self.outbox.append((job, event))
 
-    def _flush(self) -> None:
-        """Hand this round's events over: one call to ``post`` for all of them, or each job's emit directly."""
+    def _flush(self, force: bool = True) -> None:
+        """Hand the events over, if ``flush_every`` has passed, or one is urgent, or ``force``: one call to
+        ``post`` for all of them, or each job's emit directly."""
         if not self.outbox:
             return
-        events, self.outbox = self.outbox, []
+        now = time.monotonic()
+        if not (force or self.urgent or now - self.flushed >= self.flush_every):
+            return
+        events, self.outbox, self.flushed, self.urgent = self.outbox, [], now, False
         if self.post is not None:
             self.post(_deliver, events)
         else:
@@ -203,7 +226,8 @@ class Batcher:
             self._out(job, {"done": True, "finish_reason": reason, "produced": job.produced})
 
     def _admit(self, joining: list[Job]) -> None:
-        """Warm each new job's state on its prime (one sequence call, as ``rnnkit sample`` does), then give it a row."""
+        """Give each new job a row: from a zero state with its prime to feed step by step, or, for a long prime,
+        with the state after it (``warm_up``: as ``rnnkit sample`` reads its prime, so that both read it alike)."""
         for job in joining:
             if job.cancelled.is_set():
                 self._out(job, {"done": True, "finish_reason": "cancelled", "produced": 0})
@@ -211,16 +235,14 @@ class Batcher:
             if time.monotonic() > job.deadline:
                 self._out(job, {"done": True, "finish_reason": "timeout", "produced": 0})
                 continue
-            model = self.model
-            if len(job.ids) > 1:
-                model(torch.tensor([job.ids[:-1]]))
-                job.state = model.final_state  # (L, 1, H) each
-            else:
-                job.state = model.zero_state(1)
-            job.current = job.ids[-1]
             if job.length == 0:
                 self._out(job, {"done": True, "finish_reason": "length", "produced": 0})
                 continue
+            if len(job.ids) - 1 > STEPPED_PRIME:  # one sequence call, the batch waits for it
+                warm_up(self.model, self.warmer, job.ids[:-1])
+                job.state, job.current, job.prime = self.warmer.state, job.ids[-1], []  # (L, 1, H) each, a copy
+            else:  # read in the batch: no wait for anybody
+                job.state, job.current, job.prime = None, job.ids[0], job.ids[1:]
             self.active.append(job)
         if joining:
             self._layout()
@@ -293,11 +315,15 @@ class Batcher:
         h = stepper.step(x)  # (B, H)
         logits = model.head(h)  # (B, V): all rows, so the product has the same shape whoever is active
         self.steps += 1
-        draws = self._draw(logits)
-        values = {row: _watched_value(stepper, model, before, x, row, watch) for row, watch in watched}
+        drawing = [row for row, job in enumerate(self.rows) if job is not None and not job.prime]
+        draws = self._draw(logits, drawing)
+        values = {row: _watched_value(stepper, model, before, x, row, watch) for row, watch in watched if row in draws}
         for row in range(size):
             job = self.rows[row]
             if job is None:
+                continue
+            if job.prime:  # still reading its prime: the next prime character, nothing drawn, nothing sent
+                job.current = job.prime.pop(0)
                 continue
             job.current = draws[row]
             job.produced += 1
@@ -306,19 +332,23 @@ class Batcher:
                 event["value"] = values[row]
             self._out(job, event)
 
-    def _draw(self, logits: Tensor) -> dict[int, int]:
-        """Each job's next id: the distribution for rows with the same settings at once, the draw with the job's generator."""
+    def _draw(self, logits: Tensor, drawing: list[int]) -> dict[int, int]:
+        """The next id of the jobs in rows ``drawing``: the distribution for rows with the same settings at once,
+        then one draw per row with the job's own generator (``draw_rows``: multinomial's draw, over all rows at once)."""
         groups: dict[tuple[float, int | None, float | None], list[int]] = {}
-        for row, job in enumerate(self.rows):
+        for row in drawing:
+            job = self.rows[row]
             if job is not None:
                 groups.setdefault((job.temperature, job.top_k, job.top_p), []).append(row)
+        if self.noise is None or self.noise.shape != logits.shape or self.noise.dtype != logits.dtype:
+            self.noise = torch.empty_like(logits)  # (B, V), reused every step
         draws: dict[int, int] = {}
         for (temperature, top_k, top_p), rows in groups.items():
-            probs = next_char_distribution(logits[rows], temperature, top_k, top_p)  # (R, V)
-            for i, row in enumerate(rows):
-                job = self.rows[row]
-                assert job is not None
-                draws[row] = int(torch.multinomial(probs[i : i + 1], 1, generator=job.generator)[0, 0])
+            # one group (every job with the same settings, the common case) reads the rows in place, without a copy
+            scored = logits if len(rows) == logits.size(0) else logits[rows]
+            probs = next_char_distribution(scored, temperature, top_k, top_p)  # (R, V)
+            generators = [job.generator for job in (self.rows[row] for row in rows) if job is not None]
+            draws.update(zip(rows, draw_rows(probs, generators, self.noise), strict=True))
         return draws
 
 

@@ -24,7 +24,8 @@ def _layer(kind: str, dtype: torch.dtype = torch.float64, **kw) -> rnnkit.layers
 
 @pytest.mark.parametrize(("kind", "kw"), [("lstm", {}), ("lstm", {"proj_size": 2}), ("gru", {}), ("tanh", {})])
 def test_rows_join_mid_sequence_and_leave_without_disturbing_the_others(kind, kw):
-    """Three streams of one layer, started at different steps in one 4-row Stepper, each equal to the layer's forward."""
+    """Three streams of one layer, started at different steps in one 4-row Stepper, each equal to the layer's
+    forward."""
     layer = _layer(kind, **kw)
     xs = torch.randn(3, T, I, dtype=torch.float64)  # three sequences
     starts = {0: 0, 2: 2, 3: 4}  # row -> the step at which its stream joins
@@ -113,6 +114,7 @@ def _run_jobs(batcher, jobs, timeout: float = 30.0) -> list[str]:
 
 def test_without_batching_jobs_run_one_at_a_time_exactly_as_sample():
     from rnnkit.lm import CharLM, CharLMConfig, CharVocab, sample
+    from rnnkit.lm.sample import STEPPED_PRIME
     from rnnkit.serve.batching import Batcher, Job
 
     torch.manual_seed(0)
@@ -120,12 +122,18 @@ def test_without_batching_jobs_run_one_at_a_time_exactly_as_sample():
     model = CharLM(CharLMConfig(vocab_size=len(vocab), hidden_size=16, embedding_size=8, num_layers=2), vocab).eval()
     batcher = Batcher(model, batching=False)
     try:
-        specs: list[tuple[str, int, int, dict[str, Any]]] = [("the ", 30, 1, {}), ("", 20, 2, {"temperature": 0.5}), ("lazy", 25, 3, {"top_k": 4, "top_p": 0.9})]
+        long_prime = "the quick brown fox jumps over the lazy dog.\nthe "  # over STEPPED_PRIME: read in one call
+        specs: list[tuple[str, int, int, dict[str, Any]]] = [
+            ("the ", 30, 1, {}), ("", 20, 2, {"temperature": 0.5}), ("lazy", 25, 3, {"top_k": 4, "top_p": 0.9}),
+            (long_prime, 15, 4, {})]
         jobs = [Job(ids=vocab.encode(p) or [vocab.index["\n"]], length=n, seed=seed, **kw) for p, n, seed, kw in specs]
         texts = _run_jobs(batcher, jobs)
         # one row, the same arithmetic as rnnkit.lm.sample (a batch-1 Stepper after the same warm-up): the same text
-        assert texts == [sample(model, p, n, generator=torch.Generator().manual_seed(seed), **kw) for p, n, seed, kw in specs]
-        assert batcher.steps == 30 + 20 + 25  # nothing stepped together
+        assert texts == [sample(model, p, n, generator=torch.Generator().manual_seed(seed), **kw) for p, n, seed,
+                         kw in specs]
+        # nothing stepped together: a step per character, and per short prime's character before its last
+        assert len(long_prime) - 1 > STEPPED_PRIME
+        assert batcher.steps == (30 + 20 + 25 + 15) + (3 + 0 + 3 + 0)
     finally:
         batcher.close()
 
