@@ -62,8 +62,8 @@ def draw_rows(probs: Tensor, generators: list[torch.Generator], noise: Tensor | 
     if len(generators) != R:
         raise ValueError(f"draw_rows: {R} rows of probabilities but {len(generators)} generators; give one per row.")
     q = torch.empty_like(probs) if noise is None else noise[:R]  # (R, V)
-    for r, generator in enumerate(generators):
-        q[r].exponential_(generator=generator)  # what multinomial draws for that row alone
+    for row, generator in zip(q.unbind(0), generators, strict=True):
+        row.exponential_(generator=generator)  # what multinomial draws for that row alone
     return torch.div(probs, q, out=q).argmax(-1).tolist()  # (R,): argmax over V of p / q
 
 
