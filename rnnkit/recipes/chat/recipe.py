@@ -1,8 +1,14 @@
-"""A chatbot: encode the last turns of a conversation, decode a reply (attentional seq2seq).
+"""A chatbot: encode the last turns of a conversation, decode a reply (attentional seq2seq that can copy).
 
     x = turn_{t-k+1} <sep> ... <sep> turn_t          the last k turns, words, cut to max_source from the left
-    y_1..y_T ~ Seq2Seq(x)                             bidirectional LSTM encoder, LSTM decoder, Bahdanau scores
+    y_1..y_T ~ PointerGenerator(x)                    bidirectional LSTM encoder, LSTM decoder, Bahdanau scores,
+                                                      each word generated or copied from x (See et al., 2017)
     reply = beam search (length-normalised, n-gram repeats blocked), or sampling (temperature, top-p)
+
+Replies in chit-chat reuse the words of the turns they answer; copying (rnnkit.models.pointer,
+without coverage) gives the model that signal directly. A share of the training pairs
+(``context_dropout``) has its context hidden (a lone <sep>), so the same model also estimates
+p(response) with no context, which the ranking below uses.
 
 Data: the BYU Chit-Chat Challenge conversations (PyPI ``chitchat-dataset`` 0.9.0, MIT): 7,168
 conversations, 131,548 query -> response pairs once back-to-back messages of one sender are
@@ -13,9 +19,11 @@ Evaluation in one run, on the test conversations:
     - perplexity per token of the true responses (end token included) against an add-k word bigram
       of responses (k chosen on validation), same vocabulary and tokens;
     - recall@1 (and @2, @5) of 10: the true response against 9 responses of other test
-      conversations (seeded), ranked by the model's log-likelihood per token (the sum over the
-      response's tokens and its end token, divided by their number); chance is 10 %; against
-      TF-IDF retrieval, which ranks by cos(context, candidate);
+      conversations (seeded), ranked by the model's pointwise mutual information per token,
+          score(r | c) = (log p(r | c) - log p(r | no context)) / (|r| + 1)
+      (``rank_by=pmi``: the MMI criterion of Li et al., 2016, with lambda = 1 and the context-free
+      term from the same model; ``likelihood``: log p(r | c) / (|r| + 1); both are reported);
+      chance is 10 %; against TF-IDF retrieval, which ranks by cos(context, candidate);
     - distinct-1/2 and mean length of generated replies (beam and sampled) against the replies
       TF-IDF retrieval gives (the training response of the nearest training context).
 Target: perplexity below the bigram's; recall@1 of 10 >= 35 % and above TF-IDF.
@@ -42,10 +50,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from rnnkit.models import Encoded, Seq2Seq, Seq2SeqConfig
+from rnnkit.models import Encoded, Seq2Seq
 from rnnkit.models.beam import beam_search
 from rnnkit.models.common import length_mask
 from rnnkit.models.decoding import check_sampling, decode_steps
+from rnnkit.models.pointer import PointerGenerator, PointerGeneratorConfig
 from rnnkit.recipes.chat import data as cd
 from rnnkit.recipes.chat import metrics
 from rnnkit.recipes.chat.baselines import BigramLM, TfidfRetrieval
@@ -61,49 +70,92 @@ NEVER_SAID = (PAD, UNK, BOS, SEP)  # tokens a reply may not contain when generat
 class ChatConfig(RecipeConfig):
     """Data, vocabulary, model, decoding, evaluation and training settings of the chatbot."""
 
-    data: str | None = field(default=None, metadata={"help": "a dataset.json in the Chit-Chat format (default: the chitchat-dataset 0.9.0 package)"})
+    data: str | None = field(default=None,
+                             metadata={"help": "a dataset.json in the Chit-Chat format (default: the chitchat-dataset "
+                                               "0.9.0 package)"})
     dev_fraction: float = field(default=0.05, metadata={"help": "share of the conversations that validate"})
     test_fraction: float = field(default=0.05, metadata={"help": "share of the conversations that test"})
-    context_turns: int = field(default=2, metadata={"help": "turns the model sees: the query and the turns before it"})  # the query and the turn it answers
-    vocab_size: int = field(default=6000, metadata={"help": "words kept (most frequent in training), specials included; the rest are <unk>"})  # 96.5% of the training tokens (8,000: 97.4%)
-    max_source: int = field(default=40, metadata={"help": "context tokens kept (the last ones)"})  # two turns have 30 tokens (median)
-    max_target: int = field(default=30, metadata={"help": "response tokens kept in training, the end token included (and the reply limit)"})  # a response has 14 tokens (median), 40 at the 90th percentile
+    # the query and the turn it answers
+    context_turns: int = field(default=2, metadata={"help": "turns the model sees: the query and the turns before it"})
+    # 96.5% of the training tokens (8,000: 97.4%)
+    vocab_size: int = field(default=6000,
+                            metadata={"help": "words kept (most frequent in training), specials included; the rest are "
+                                              "<unk>"})
+    # two turns have 30 tokens (median)
+    max_source: int = field(default=40, metadata={"help": "context tokens kept (the last ones)"})
+    # a response has 14 tokens (median), 40 at the 90th percentile
+    max_target: int = field(default=30,
+                            metadata={"help": "response tokens kept in training, the end token included (and the reply "
+                                              "limit)"})
     embed_size: int = field(default=128, metadata={"help": "word embedding size (source and target)"})
-    hidden_size: int = field(default=192, metadata={"help": "hidden units per encoder direction and of the decoder"})  # CPU budget: ~0.3 GFLOP a pair
+    # several epochs in the time budget beat one of a wider model (192: 0.98 epoch in 60 minutes under load)
+    hidden_size: int = field(default=128, metadata={"help": "hidden units per encoder direction and of the decoder"})
     num_layers: int = field(default=1, metadata={"help": "layers of encoder and decoder"})
-    attention: str = field(default="additive", metadata={"help": "additive (Bahdanau), dot, general (Luong) or none", "choices": ["additive", "dot", "general", "none"]})
+    attention: str = field(default="additive", metadata={"help": "additive (Bahdanau), dot or general (Luong)",
+                                                         "choices": ["additive", "dot", "general"]})
+    # replies reuse the context's words: what TF-IDF ranks by
+    copy: bool = field(default=True,
+                       metadata={"help": "pointer-generator: a reply may copy words of the context (See et al., "
+                                         "2017); --no-copy: the plain attentional model"})
+    # enough for p(response) to be learnt, little lost for p(response | context)
+    context_dropout: float = field(default=0.1,
+                                   metadata={"help": "share of the training pairs whose context is hidden (<sep> "
+                                                     "only), so that the same model also gives p(response) alone"})
+    # the best of the two on validation queries (docs/results.md)
+    rank_by: str = field(default="pmi",
+                         metadata={"help": "recall@k score per token of the candidate: pmi = log p(r | c) - log p(r "
+                                           "| no context); likelihood = log p(r | c)", "choices": ["pmi",
+                                                                                                   "likelihood"]})
     dropout: float = field(default=0.2, metadata={"help": "dropout on embeddings and before the output"})
     batch_size: int = field(default=64, metadata={"help": "pairs per batch (bucketed by length)"})
     beam: int = field(default=5, metadata={"help": "beam width for the evaluated replies and predict (1 = greedy)"})
-    length_penalty: float = field(default=1.0, metadata={"help": "beam score = logp / length ** this (1 = per token, 0 = plain logp)"})  # plain logp prefers 'lol'
-    no_repeat_ngram: int = field(default=3, metadata={"help": "beam: no n-gram of this size twice in a reply (0 = off)"})
+    # plain logp prefers 'lol'
+    length_penalty: float = field(default=1.0,
+                                  metadata={"help": "beam score = logp / length ** this (1 = per token, 0 = plain "
+                                                    "logp)"})
+    no_repeat_ngram: int = field(default=3,
+                                 metadata={"help": "beam: no n-gram of this size twice in a reply (0 = off)"})
     temperature: float = field(default=0.8, metadata={"help": "temperature of the sampled replies"})
     top_p: float = field(default=0.9, metadata={"help": "nucleus (top-p) of the sampled replies"})
-    candidates: int = field(default=10, metadata={"help": "recall@k: the true response among this many"})  # recall@1 of 10
-    rank_pairs: int = field(default=1000, metadata={"help": "test queries ranked for recall@k (0 = all)"})  # standard error ~1.5 points at 35%
-    generate_pairs: int = field(default=300, metadata={"help": "test queries answered for distinct-n, length and the examples"})
+    # recall@1 of 10
+    candidates: int = field(default=10, metadata={"help": "recall@k: the true response among this many"})
+    # standard error ~1.5 points at 35%
+    rank_pairs: int = field(default=1000, metadata={"help": "test queries ranked for recall@k (0 = all)"})
+    generate_pairs: int = field(default=300,
+                                metadata={"help": "test queries answered for distinct-n, length and the examples"})
     dev_pairs: int = field(default=1500, metadata={"help": "validation pairs scored after each epoch (0 = all)"})
+    dev_rank_pairs: int = field(default=300,
+                                metadata={"help": "validation queries ranked for recall@k after each epoch (0 = all)"})
     examples: int = field(default=20, metadata={"help": "example exchanges written to examples.md"})
-    epochs: int = field(default=4, metadata={"help": "passes over the training pairs (at most)"})
+    epochs: int = field(default=8, metadata={"help": "passes over the training pairs (at most)"})
     patience: int = field(default=1, metadata={"help": "stop after this many epochs without a better validation loss"})
-    max_minutes: float | None = field(default=12.0, metadata={"help": "stop training after this much wall time"})  # the issue's 10-15 minutes
-    out: str = field(default="runs/chat", metadata={"help": "run directory: best.pt, last.pt, results.json, examples.md"})
+    # about 3 epochs on one busy core; evaluation adds about 10 minutes
+    max_minutes: float | None = field(default=30.0, metadata={"help": "stop training after this much wall time"})
+    out: str = field(default="runs/chat",
+                     metadata={"help": "run directory: best.pt, last.pt, results.json, examples.md"})
 
 
 @dataclass
 class ChatData:
-    """The vocabulary; each split's pairs as text and as ids; the test rankings; the shuffling generator."""
+    """The vocabulary; each split's pairs as text and as ids; the dev and test rankings; the shuffling generator."""
 
     vocab: TokenVocab
     pairs: dict[str, list[cd.Pair]]  # split -> (context turns, response) texts
     ids: dict[str, list[tuple[list[int], list[int]]]]  # split -> (source ids, response ids without the end token)
-    rankings: list[tuple[int, list[int]]]  # (test pair, the test pairs whose responses are its distractors)
+    # split -> (pair, the pairs of other conversations whose responses are its distractors)
+    rankings: dict[str, list[tuple[int, list[int]]]]
     answered: list[int]  # test pairs answered by generation
     generator: torch.Generator
     replies: dict[str, list[str]] = field(default_factory=dict)  # model and baseline replies to ``answered``, once made
 
 
 # ---- text <-> ids -----------------------------------------------------------------------------
+
+
+def no_context(vocab: TokenVocab) -> list[int]:
+    """The source that stands for no context at all (a lone <sep>), shown in training as often as
+    ``context_dropout`` says, so that p(response | no context) is the model's p(response)."""
+    return [vocab.stoi[SEP]]
 
 
 def source_ids(turns: Sequence[Sequence[str]], vocab: TokenVocab, max_source: int) -> list[int]:
@@ -151,13 +203,30 @@ def log_likelihoods(model: Seq2Seq, sources: Sequence[list[int]], responses: Seq
         inputs, lengths = pad_batch(sources[q : q + step])
         encoded = model.encode(inputs, lengths).select(torch.arange(inputs.size(0)).repeat_interleave(repeat))
         targets, target_lengths = pad_batch([r + [c.eos_id] for r in responses[q * repeat : (q + step) * repeat]])
-        previous = torch.cat([targets.new_full((targets.size(0), 1), c.bos_id), targets[:, :-1]], dim=1)  # (N, T): y_{t-1}
+        # (N, T): y_{t-1}
+        previous = torch.cat([targets.new_full((targets.size(0), 1), c.bos_id), targets[:, :-1]], dim=1)
         logits, _, _ = model.decode(encoded, previous, target_lengths)  # (N, T, V)
+        # a pointer-generator's decode gives log P already; log_softmax leaves a normalised one as it is
         logp = torch.log_softmax(logits.float(), -1).gather(2, targets.unsqueeze(2)).squeeze(2)  # (N, T)
         logp = logp * length_mask(target_lengths, targets.size(1))
         sums.extend(logp.sum(1).tolist())
         counts.extend(target_lengths.tolist())
     return sums, counts
+
+
+def candidate_scores(model: Seq2Seq, rows: Sequence[tuple[list[int], list[int]]],
+                     rankings: Sequence[tuple[int, list[int]]], hidden: list[int]) -> dict[str, list[float]]:
+    """Each ranking's candidates scored, query-major, the true response first, per token (n = len(r) + 1):
+    likelihood = log p(r | c) / n; pmi = (log p(r | c) - log p(r | ``hidden``)) / n, how much the context
+    raises the response (Li et al., 2016's MMI with lambda = 1, the context-free term from the same model)."""
+    candidates = [j for i, others in rankings for j in [i, *others]]
+    given, counts = log_likelihoods(model, [rows[i][0] for i, _ in rankings], [rows[j][1] for j in candidates],
+                                    len(candidates) // max(1, len(rankings)))
+    unique = sorted(set(candidates))  # p(r | no context) once per response
+    alone, _ = log_likelihoods(model, [hidden] * len(unique), [rows[j][1] for j in unique])
+    prior = dict(zip(unique, alone, strict=True))
+    return {"likelihood": [g / n for g, n in zip(given, counts, strict=True)],
+            "pmi": [(g - prior[j]) / n for g, j, n in zip(given, candidates, counts, strict=True)]}
 
 
 def banned_step(model: Seq2Seq, banned: list[int]) -> Any:
@@ -180,7 +249,7 @@ def beam_replies(model: Seq2Seq, sources: Sequence[list[int]], vocab: TokenVocab
     for i in range(0, len(sources), batch):
         inputs, lengths = pad_batch(sources[i : i + batch])
         encoded = model.encode(inputs, lengths)
-        best = beam_search(step, Encoded.select, encoded, inputs.size(0), c.bos_id, c.eos_id, beam or config.beam,
+        best = beam_search(step, type(encoded).select, encoded, inputs.size(0), c.bos_id, c.eos_id, beam or config.beam,
                            config.max_target, config.length_penalty, 1, None, config.no_repeat_ngram)
         out.extend(vocab.decode(t for t in hyps[0].tokens if t != c.eos_id) for hyps in best)
     return out
@@ -236,29 +305,39 @@ class ChatRecipe(Recipe[ChatConfig, ChatData]):
     inputs = "the turns of a conversation, oldest first; the reply answers the last"
 
     def prepare_data(self, config: ChatConfig) -> ChatData:
-        """Read, split by conversation, build the vocabulary from training, encode, draw the test rankings."""
+        """Read, split by conversation, build the vocabulary from training, encode, draw the dev and test rankings."""
         if config.candidates < 2:
-            raise ValueError(f"chat: --candidates must be >= 2 (the true response and at least one other), got {config.candidates}.")
+            raise ValueError("chat: --candidates must be >= 2 (the true response and at least one other), got "
+                             f"{config.candidates}.")
         if config.data:
             conversations = cd.read_conversations(config.data)
         else:
             print(f"chat: reading the BYU Chit-Chat conversations from the {cd.PACKAGE[2]} {cd.PACKAGE[3]} wheel")
             conversations = cd.load_packaged()
         parts = cd.split_conversations(list(conversations), config.seed, config.dev_fraction, config.test_fraction)
-        pairs = {split: [p for cid in ids for p in cd.conversation_pairs(conversations[cid], config.context_turns) if tokenize(p[1])]
-                 for split, ids in parts.items()}
-        owner = [cid for cid in parts["test"] for p in cd.conversation_pairs(conversations[cid], config.context_turns) if tokenize(p[1])]
+        pairs = {split: [p for cid in ids for p in cd.conversation_pairs(conversations[cid], config.context_turns)
+                         if tokenize(p[1])] for split, ids in parts.items()}
+        owner = {split: [cid for cid in parts[split] for p in cd.conversation_pairs(conversations[cid],
+                                                                                   config.context_turns)
+                         if tokenize(p[1])] for split in ("dev", "test")}
         words = (tokenize(turn) for cid in parts["train"] for turn in conversations[cid])
         vocab = TokenVocab.build(words, max_size=config.vocab_size, specials=SPECIALS)
         ids = {split: encode_pairs(p, vocab, config) for split, p in pairs.items()}
-        if len(set(owner)) < 2:
-            raise ValueError("chat: the test split needs pairs from at least two conversations for the rankings.")
-        rng = random.Random(config.seed)
-        ranked = list(range(len(pairs["test"])))
-        rng.shuffle(ranked)
-        rankings = [(i, distractors(i, owner, config.candidates - 1, rng)) for i in ranked[: config.rank_pairs or None]]
-        answered = sorted(ranked[: config.generate_pairs])
-        print(f"chat: {sum(map(len, parts.values()))} conversations -> {', '.join(f'{len(pairs[s])} {s}' for s in ('train', 'dev', 'test'))} "
+        if min(len(set(o)) for o in owner.values()) < 2:
+            raise ValueError("chat: the dev and test splits need pairs from at least two conversations each for the "
+                             "rankings; give more conversations or larger --dev-fraction / --test-fraction.")
+        rankings: dict[str, list[tuple[int, list[int]]]] = {}
+        answered: list[int] = []
+        for split, seed, count in (("test", config.seed, config.rank_pairs), ("dev", config.seed + 1,
+                                                                              config.dev_rank_pairs)):
+            rng = random.Random(seed)
+            ranked = list(range(len(pairs[split])))
+            rng.shuffle(ranked)
+            rankings[split] = [(i, distractors(i, owner[split], config.candidates - 1, rng))
+                               for i in ranked[: count or None]]
+            answered = answered or sorted(ranked[: config.generate_pairs])  # test's
+        print(f"chat: {sum(map(len, parts.values()))} conversations -> "
+              f"{', '.join(f'{len(pairs[s])} {s}' for s in ('train', 'dev', 'test'))} "
               f"pairs; vocabulary {len(vocab)} words")
         return ChatData(vocab, pairs, ids, rankings, answered, torch.Generator().manual_seed(config.seed))
 
@@ -268,35 +347,39 @@ class ChatRecipe(Recipe[ChatConfig, ChatData]):
     def build_model(self, config: ChatConfig, meta: Meta) -> nn.Module:
         vocab = TokenVocab.from_dict(meta["vocab"])
         V = len(vocab)
-        return Seq2Seq(Seq2SeqConfig(
+        # no coverage: a reply is short and rarely repeats its context, and coverage makes decoding a loop over steps
+        return PointerGenerator(PointerGeneratorConfig(
             vocab_size=V, input_vocab_size=V, input_size=config.embed_size, embed_size=config.embed_size,
             hidden_size=config.hidden_size, num_layers=config.num_layers, bidirectional=True, dropout=config.dropout,
             attention=config.attention, bos_id=vocab.stoi[BOS], eos_id=vocab.stoi[EOS], max_length=config.max_target,
+            copy=config.copy, coverage=False, unk_id=vocab.unk_id,
         ))
 
     def generators(self, data: ChatData) -> list[torch.Generator]:
         return [data.generator]
 
     def batches(self, config: ChatConfig, data: ChatData, epoch: int) -> Iterator[dict[str, Tensor]]:
-        train, eos = data.ids["train"], data.vocab.stoi[EOS]
+        train, eos, hidden = data.ids["train"], data.vocab.stoi[EOS], no_context(data.vocab)
         by_length = [64 * len(t) + len(s) for s, t in train]  # by response length, then context length: little padding
         for idx in bucket_batches(by_length, config.batch_size, generator=data.generator):
-            yield make_batch([train[i] for i in idx], eos)
+            drop = (torch.rand(len(idx), generator=data.generator) < config.context_dropout).tolist()
+            yield make_batch([(hidden if d else train[i][0], train[i][1]) for i, d in zip(idx, drop, strict=True)], eos)
 
     def evaluate(self, model: nn.Module, config: ChatConfig, data: ChatData, split: str) -> dict[str, float]:
-        """Loss and perplexity per response token; on test also recall@k of the candidates, and distinct-n and
-        length of beam and sampled replies."""
+        """Loss and perplexity per response token; recall@k of the candidates by the config's score (and by both
+        scores, as pmi_recall@k and likelihood_recall@k); on test also distinct-n and length of beam and sampled
+        replies."""
         assert isinstance(model, Seq2Seq)
         rows = data.ids[split][: config.dev_pairs or None] if split == "dev" else data.ids[split]
         sums, counts = log_likelihoods(model, [s for s, _ in rows], [t for _, t in rows])
         out = {"loss": -sum(sums) / sum(counts), "perplexity": metrics.perplexity(sum(sums), sum(counts))}
+        scores = candidate_scores(model, data.ids[split], data.rankings[split], no_context(data.vocab))
+        for name, values in scores.items():
+            out |= {f"{name}_{k}": v for k, v in ranking_metrics(values, config.candidates).items()}
+        out |= ranking_metrics(scores[config.rank_by], config.candidates)
         if split != "test":
             return out
         test = data.ids["test"]
-        candidates = [test[j][1] for i, others in data.rankings for j in [i, *others]]
-        scores, lengths = log_likelihoods(model, [test[i][0] for i, _ in data.rankings], candidates, config.candidates)
-        per_token = [s / n for s, n in zip(scores, lengths, strict=True)]
-        out |= ranking_metrics(per_token, config.candidates)
         sources = [test[i][0] for i in data.answered]
         beams = beam_replies(model, sources, data.vocab, config)
         samples = sampled_replies(model, sources, data.vocab, config, torch.Generator().manual_seed(config.seed))
@@ -316,8 +399,8 @@ class ChatRecipe(Recipe[ChatConfig, ChatData]):
         logp, n = bigram.with_k(k).corpus_log_prob(words("test"))
         train, test = data.pairs["train"], data.pairs["test"]
         tfidf = TfidfRetrieval([context_text(c) for c, _ in train], [r for _, r in train], tokenize)
-        queries = [context_text(test[i][0]) for i, others in data.rankings for _ in range(1 + len(others))]
-        cands = [test[j][1] for i, others in data.rankings for j in [i, *others]]
+        queries = [context_text(test[i][0]) for i, others in data.rankings["test"] for _ in range(1 + len(others))]
+        cands = [test[j][1] for i, others in data.rankings["test"] for j in [i, *others]]
         retrieved = tfidf.reply([context_text(test[i][0]) for i in data.answered])
         data.replies["tfidf"] = retrieved
         return {
@@ -335,7 +418,8 @@ class ChatRecipe(Recipe[ChatConfig, ChatData]):
         return [path]
 
     def reply(self, model: nn.Module, config: ChatConfig, meta: Meta, turns: Sequence[str], beam: int = 0,
-              temperature: float = 0.8, top_p: float | None = 0.9, generator: torch.Generator | None = None) -> Iterator[str]:
+              temperature: float = 0.8, top_p: float | None = 0.9,
+              generator: torch.Generator | None = None) -> Iterator[str]:
         """The reply to the last of ``turns``, word by word: sampled and yielded as drawn (beam = 0), or the
         best beam-search reply (beam >= 1), yielded once it is found."""
         assert isinstance(model, Seq2Seq)
@@ -380,14 +464,15 @@ def ranking_metrics(scores: Sequence[float], candidates: int) -> dict[str, float
 
 def reply_metrics(replies: Sequence[Sequence[str]], prefix: str) -> dict[str, float]:
     """distinct-1, distinct-2 and mean length (tokens) of replies."""
-    return {f"{prefix}distinct_1": metrics.distinct_n(replies, 1), f"{prefix}distinct_2": metrics.distinct_n(replies, 2),
-            f"{prefix}length": metrics.mean_length(replies)}
+    return {f"{prefix}distinct_1": metrics.distinct_n(replies, 1),
+            f"{prefix}distinct_2": metrics.distinct_n(replies, 2), f"{prefix}length": metrics.mean_length(replies)}
 
 
 def examples_markdown(data: ChatData, config: ChatConfig) -> str:
     """The first ``config.examples`` answered test exchanges as Markdown."""
     lines = [f"Test conversations (never seen in training). Context: the last {config.context_turns} turns. "
-             f"Beam: width {config.beam}, length penalty {config.length_penalty}, no repeated {config.no_repeat_ngram}-gram. "
+             f"Beam: width {config.beam}, length penalty {config.length_penalty}, no repeated "
+             f"{config.no_repeat_ngram}-gram. "
              f"Sampled: temperature {config.temperature}, top-p {config.top_p}. TF-IDF: the training response of the "
              "nearest training context.", ""]
     for n, i in enumerate(data.answered[: config.examples]):
