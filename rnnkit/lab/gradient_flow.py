@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -30,6 +30,7 @@ from rnnkit.lab.model import ProbeModel
 from rnnkit.lab.problems import TASKS, make_task
 from rnnkit.layers import RecurrentBase
 from rnnkit.layers.reference import run_direction
+from rnnkit.utils.config import option
 from rnnkit.utils.plotting import new_figure
 
 
@@ -93,22 +94,18 @@ def state_gradients(
 
 @dataclass(frozen=True)
 class GradientFlowConfig:
-    task: str = field(default="adding", metadata={"help": "adding, copy or recall", "choices": sorted(TASKS)})
-    cells: str = field(default="rnn,lstm,gru", metadata={"help": "comma-separated cells to compare"})
-    length: int = field(default=100, metadata={"help": "gap length T of the probe sequences"})
-    hidden_size: int = field(default=32, metadata={"help": "hidden units H"})  # as in `lab long-term`
-    batch_size: int = field(default=64,
-                            metadata={"help": "sequences per training step, and in the probe batch the norms are "
-                                              "averaged over"})
-    train_steps: str = field(default="0,1000",
-                             metadata={"help": "comma-separated training steps after which to measure"})
-    # as in `lab long-term`
-    lr: float = field(default=1e-2, metadata={"help": "Adam learning rate for the training steps"})
-    clip: float = field(default=1.0, metadata={"help": "gradient-norm clipping threshold"})
-    forget_bias: float = field(default=1.0, metadata={"help": "LSTM forget-gate bias at init"})
-    seed: int = field(default=0, metadata={"help": "seed for init, training data and the probe batch"})
-    threads: int = field(default=1, metadata={"help": "torch threads (0: torch's default)"})  # as in `lab long-term`
-    out: str = field(default="lab-gradient-flow", metadata={"help": "output directory"})
+    task: str = option("adding", "adding, copy or recall", choices=sorted(TASKS))
+    cells: str = option("rnn,lstm,gru", "comma-separated cells to compare")
+    length: int = option(100, "gap length T of the probe sequences")
+    hidden_size: int = option(32, "hidden units H")  # as in `lab long-term`
+    batch_size: int = option(64, "sequences per training step, and in the probe batch the norms are averaged over")
+    train_steps: str = option("0,1000", "comma-separated training steps after which to measure")
+    lr: float = option(1e-2, "Adam learning rate for the training steps")  # as in `lab long-term`
+    clip: float = option(1.0, "gradient-norm clipping threshold")
+    forget_bias: float = option(1.0, "LSTM forget-gate bias at init")
+    seed: int = option(0, "seed for init, training data and the probe batch")
+    threads: int = option(1, "torch threads (0: torch's default)")  # as in `lab long-term`
+    out: str = option("lab-gradient-flow", "output directory")
 
 
 @dataclass

@@ -21,7 +21,7 @@ import dataclasses
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -29,37 +29,31 @@ from torch import nn
 
 from rnnkit.lab.model import LAYERS, ProbeModel
 from rnnkit.lab.problems import TASKS, make_task
+from rnnkit.utils.config import option
 from rnnkit.utils.plotting import new_figure
 
 
 @dataclass(frozen=True)
 class LongTermConfig:
-    task: str = field(default="adding", metadata={"help": "adding, copy or recall", "choices": sorted(TASKS)})
-    cells: str = field(default="rnn,lstm,gru", metadata={"help": "comma-separated cells to compare"})
-    lengths: str = field(default="10,50,100,200,400", metadata={"help": "comma-separated gap lengths T"})
-    seeds: str = field(default="0", metadata={"help": "comma-separated seeds; each seed fixes init and data"})
-    # ample for one sum; 64 needed more steps, each 2-3x dearer
-    hidden_size: int = field(default=32, metadata={"help": "hidden units H"})
-    batch_size: int = field(default=64, metadata={"help": "sequences per step"})
+    task: str = option("adding", "adding, copy or recall", choices=sorted(TASKS))
+    cells: str = option("rnn,lstm,gru", "comma-separated cells to compare")
+    lengths: str = option("10,50,100,200,400", "comma-separated gap lengths T")
+    seeds: str = option("0", "comma-separated seeds; each seed fixes init and data")
+    hidden_size: int = option(32, "hidden units H")  # ample for one sum; 64 needed more steps, each 2-3x dearer
+    batch_size: int = option(64, "sequences per step")
     # every long run costs the same; ~25 min in all on 2 busy cores
-    budget: int = field(default=300_000,
-                        metadata={"help": "training budget per run in time steps (steps x T): 1500 steps at T = 200"})
-    # caps the short lengths
-    max_steps: int = field(default=2000, metadata={"help": "at most this many steps per run, however short T is"})
-    # with clipping, 2x fewer steps to solve T = 100 than 3e-3
-    lr: float = field(default=1e-2, metadata={"help": "Adam learning rate"})
-    # tames the RNN's explosions
-    clip: float = field(default=1.0, metadata={"help": "gradient-norm clipping threshold"})
-    forget_bias: float = field(default=1.0, metadata={"help": "LSTM forget-gate bias at init"})  # start out remembering
-    eval_every: int = field(default=100, metadata={"help": "steps between held-out evaluations"})
-    eval_size: int = field(default=512, metadata={"help": "held-out sequences per evaluation"})
-    early_stop: float = field(default=0.25,
-                              metadata={"help": "stop a run below this fraction of the solved bar; 0 never"})
-    skip_after_fails: int = field(default=2,
-                                  metadata={"help": "skip longer T after this many failures in a row; 0 never"})
+    budget: int = option(300_000, "training budget per run in time steps (steps x T): 1500 steps at T = 200")
+    max_steps: int = option(2000, "at most this many steps per run, however short T is")  # caps the short lengths
+    lr: float = option(1e-2, "Adam learning rate")  # with clipping, 2x fewer steps to solve T = 100 than 3e-3
+    clip: float = option(1.0, "gradient-norm clipping threshold")  # tames the RNN's explosions
+    forget_bias: float = option(1.0, "LSTM forget-gate bias at init")  # start out remembering
+    eval_every: int = option(100, "steps between held-out evaluations")
+    eval_size: int = option(512, "held-out sequences per evaluation")
+    early_stop: float = option(0.25, "stop a run below this fraction of the solved bar; 0 never")
+    skip_after_fails: int = option(2, "skip longer T after this many failures in a row; 0 never")
     # tiny models: 1 thread ran 3x faster than 2 on a busy 2-core machine
-    threads: int = field(default=1, metadata={"help": "torch threads (0: torch's default)"})
-    out: str = field(default="lab-long-term", metadata={"help": "output directory"})
+    threads: int = option(1, "torch threads (0: torch's default)")
+    out: str = option("lab-long-term", "output directory")
 
 
 @dataclass

@@ -28,6 +28,7 @@ from torch.func import functional_call
 from rnnkit.layers import LAYERS, MIN_LAYERS, MinRecurrentBase, RecurrentBase
 from rnnkit.lm.awd import drop_connect, embedding_dropout, locked_dropout
 from rnnkit.lm.vocab import CharVocab
+from rnnkit.utils.config import option
 
 # the whole factory: cell name -> layer class
 LM_LAYERS: dict[str, type[RecurrentBase] | type[MinRecurrentBase]] = {**LAYERS, **MIN_LAYERS}
@@ -43,40 +44,32 @@ class CharLMConfig:
 
     vocab_size: int = field(metadata={"help": "number of distinct characters (set from the data)"})
     # the LSTM trains fastest to a low loss here
-    cell: str = field(default="lstm",
-                      metadata={"help": "recurrent cell (mingru, minlstm: Feng et al. 2024, gates from the input "
-                                        "alone, one scan over time)", "choices": sorted(LM_LAYERS)})
-    # ~V is plenty for ~100 characters
-    embedding_size: int = field(default=64, metadata={"help": "size of the character embedding"})
+    cell: str = option("lstm",
+                       "recurrent cell (mingru, minlstm: Feng et al. 2024, gates from the input alone, one scan over "
+                       "time)", choices=sorted(LM_LAYERS))
+    embedding_size: int = option(64, "size of the character embedding")  # ~V is plenty for ~100 characters
     # best loss after minutes on 2 busy cores; 512 for runs of 20+ minutes (docs/benchmarks.md)
-    hidden_size: int = field(default=256, metadata={"help": "units per recurrent layer"})
+    hidden_size: int = option(256, "units per recurrent layer")
     # one layer beat two at equal time on CPU (docs/benchmarks.md)
-    num_layers: int = field(default=1, metadata={"help": "number of stacked recurrent layers"})
+    num_layers: int = option(1, "number of stacked recurrent layers")
     # runs of minutes underfit: nothing to regularise
-    dropout: float = field(default=0.0,
-                           metadata={"help": "dropout on the embedding, between layers and before the head"})
+    dropout: float = option(0.0, "dropout on the embedding, between layers and before the head")
     # Jozefowicz et al. (2015): start out remembering
-    forget_bias: float = field(default=1.0, metadata={"help": "initial forget-gate bias (LSTM only)"})
+    forget_bias: float = option(1.0, "initial forget-gate bias (LSTM only)")
     # AWD-LSTM's regularisation (Merity et al., 2017; rnnkit.lm.awd): all off, so the defaults above are unchanged
     # AWD-LSTM used 0.5 (word level)
-    weight_dropout: float = field(default=0.0,
-                                  metadata={"help": "DropConnect on the hidden-to-hidden weights, one mask per batch "
-                                                    "(LSTM, GRU, RNN)"})
+    weight_dropout: float = option(0.0,
+                                   "DropConnect on the hidden-to-hidden weights, one mask per batch (LSTM, GRU, RNN)")
     # AWD-LSTM used 0.1
-    embedding_dropout: float = field(default=0.0,
-                                     metadata={"help": "drop whole embedding rows (characters), one mask per batch"})
+    embedding_dropout: float = option(0.0, "drop whole embedding rows (characters), one mask per batch")
     # AWD-LSTM used 0.65 (word level)
-    input_dropout: float = field(default=0.0,
-                                 metadata={"help": "locked (variational) dropout on the recurrent stack's input: one "
-                                                   "mask per sequence"})
+    input_dropout: float = option(0.0,
+                                  "locked (variational) dropout on the recurrent stack's input: one mask per sequence")
     # AWD-LSTM used 0.4
-    output_dropout: float = field(default=0.0,
-                                  metadata={"help": "locked (variational) dropout on the stack's output, before the "
-                                                    "head"})
+    output_dropout: float = option(0.0, "locked (variational) dropout on the stack's output, before the head")
     # saves V*H parameters
-    tie_weights: bool = field(default=False,
-                              metadata={"help": "the head's weight matrix is the embedding's (needs embedding_size == "
-                                                "hidden_size)"})
+    tie_weights: bool = option(False,
+                               "the head's weight matrix is the embedding's (needs embedding_size == hidden_size)")
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "embedding_size", "hidden_size", "num_layers"):

@@ -20,7 +20,7 @@ import signal
 import tempfile
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ from rnnkit.lm.data import ERRORS, Corpus, RandomWindows, StreamBatches, corpus_
 from rnnkit.lm.embedded import embedded_text
 from rnnkit.lm.vocab import CharVocab
 from rnnkit.utils.checkpoint import atomic_save
+from rnnkit.utils.config import option
 from rnnkit.utils.machine import cpu_features
 from rnnkit.utils.precision import PRECISIONS, autocast, resolve_precision
 from rnnkit.utils.training import DivergenceGuard, MetricsLog, ProgressBar, warmup_cosine
@@ -51,63 +52,46 @@ class TrainConfig:
     cores."""
 
     # more streams barely raise throughput on 2 cores
-    batch_size: int = field(default=32, metadata={"help": "streams per batch (the global batch under torchrun)"})
+    batch_size: int = option(32, "streams per batch (the global batch under torchrun)")
     # the carried state sees further back than this
-    bptt: int = field(default=64, metadata={"help": "characters per chunk: how far gradients flow back"})
+    bptt: int = option(64, "characters per chunk: how far gradients flow back")
     # carrying state gives context for free
-    batching: str = field(default="stream",
-                          metadata={"help": "stream: consecutive chunks carry the state (char-rnn); random: "
-                                            "independent windows", "choices": ["stream", "random"]})
+    batching: str = option("stream",
+                           "stream: consecutive chunks carry the state (char-rnn); random: independent windows",
+                           choices=["stream", "random"])
     # high, because the cosine decay cleans up (best of 4e-3..1e-2)
-    lr: float = field(default=1e-2, metadata={"help": "peak learning rate of AdamW"})
+    lr: float = option(1e-2, "peak learning rate of AdamW")
     # most of the final gain comes from the decay
-    final_lr_fraction: float = field(default=0.02, metadata={"help": "learning rate at the end, as a fraction of --lr"})
-    # Adam's early steps are noisy
-    warmup_steps: int = field(default=50, metadata={"help": "steps of linear learning-rate warm-up"})
-    # mild: short runs underfit
-    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay on weight matrices"})
-    # small batches: let the second moment adapt quickly
-    beta2: float = field(default=0.99, metadata={"help": "AdamW beta2"})
-    # guards against the rare exploding step
-    clip: float = field(default=1.0, metadata={"help": "clip the global gradient norm to this"})
-    # None: bounded by time instead
-    max_steps: int | None = field(default=None, metadata={"help": "stop after this many steps"})
+    final_lr_fraction: float = option(0.02, "learning rate at the end, as a fraction of --lr")
+    warmup_steps: int = option(50, "steps of linear learning-rate warm-up")  # Adam's early steps are noisy
+    weight_decay: float = option(0.01, "AdamW weight decay on weight matrices")  # mild: short runs underfit
+    beta2: float = option(0.99, "AdamW beta2")  # small batches: let the second moment adapt quickly
+    clip: float = option(1.0, "clip the global gradient norm to this")  # guards against the rare exploding step
+    max_steps: int | None = option(None, "stop after this many steps")  # None: bounded by time instead
     # see DEFAULT_TIME_BUDGET
-    time_budget: float | None = field(default=None,
-                                      metadata={"help": "stop after this many seconds of training "
-                                                        f"({DEFAULT_TIME_BUDGET:g} if --max-steps is not given "
-                                                        "either)"})
-    # about every 20-30 s here
-    eval_every: int = field(default=250, metadata={"help": "evaluate and checkpoint every N steps"})
+    time_budget: float | None = option(None, "stop after this many seconds of training "
+                                             f"({DEFAULT_TIME_BUDGET:g} if --max-steps is not given " "either)")
+    eval_every: int = option(250, "evaluate and checkpoint every N steps")  # about every 20-30 s here
     # keeps evaluation to seconds
-    eval_chars: int | None = field(default=200_000,
-                                   metadata={"help": "evaluate on at most this many validation characters (0: all)"})
+    eval_chars: int | None = option(200_000, "evaluate on at most this many validation characters (0: all)")
     # None: never stop early
-    patience: int | None = field(default=None,
-                                 metadata={"help": "early stopping: stop after N evaluations without improvement"})
-    # the usual 90/10 split
-    val_fraction: float = field(default=0.1, metadata={"help": "the last fraction of the text held out for validation"})
+    patience: int | None = option(None, "early stopping: stop after N evaluations without improvement")
+    val_fraction: float = option(0.1, "the last fraction of the text held out for validation")  # the usual 90/10 split
     # never guess silently
-    errors: str = field(default="strict",
-                        metadata={"help": "undecodable bytes: strict (error), replace (U+FFFD) or ignore",
-                                  "choices": list(ERRORS)})
+    errors: str = option("strict", "undecodable bytes: strict (error), replace (U+FFFD) or ignore",
+                         choices=list(ERRORS))
     # bounded memory for huge corpora
-    stream_above_mb: float = field(default=256.0,
-                                   metadata={"help": "texts larger than this many MB are memory-mapped instead of read "
-                                                     "into memory"})
-    # runs repeat exactly
-    seed: int = field(default=0, metadata={"help": "random seed (initialisation, dropout, random windows)"})
-    # the metrics log and the progress bar
-    log_every: int = field(default=10, metadata={"help": "log the training loss every N steps"})
+    stream_above_mb: float = option(256.0,
+                                    "texts larger than this many MB are memory-mapped instead of read into memory")
+    seed: int = option(0, "random seed (initialisation, dropout, random windows)")  # runs repeat exactly
+    log_every: int = option(10, "log the training loss every N steps")  # the metrics log and the progress bar
     # CPU is the target
-    device: str = field(default="auto",
-                        metadata={"help": "auto (CUDA if present), cpu or cuda", "choices": ["auto", "cpu", "cuda"]})
+    device: str = option("auto", "auto (CUDA if present), cpu or cuda", choices=["auto", "cpu", "cuda"])
     # fp32 until bf16 is measured to learn as well per second
-    precision: str = field(default="fp32",
-                           metadata={"help": "matrix products: fp32; bf16 (mixed precision: float32 weights and "
-                                             "optimizer, "
-                                             "bf16 products; only where the CPU or GPU has bf16 hardware); auto (bf16 "
-                                             "exactly there)", "choices": list(PRECISIONS)})
+    precision: str = option("fp32",
+                            "matrix products: fp32; bf16 (mixed precision: float32 weights and optimizer, bf16 "
+                            "products; only where the CPU or GPU has bf16 hardware); auto (bf16 exactly there)",
+                            choices=list(PRECISIONS))
 
     def __post_init__(self) -> None:
         positive = ("batch_size", "bptt", "eval_every", "log_every")

@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from rnnkit.models.common import InputLayer, check_config, check_lengths, length_mask, make_recurrent
 from rnnkit.models.crf import CRF
+from rnnkit.utils.config import option
 
 
 @dataclass(frozen=True)
@@ -28,36 +29,26 @@ class ManyToManyConfig:
 
     num_tags: int = field(metadata={"help": "number of output labels K"})
     # None: features
-    vocab_size: int | None = field(default=None,
-                                   metadata={"help": "token-id inputs with this vocabulary; None for real-valued (B, "
-                                                     "T, F) inputs"})
+    vocab_size: int | None = option(None, "token-id inputs with this vocabulary; None for real-valued (B, T, F) inputs")
     # small: toy vocabularies
-    input_size: int = field(default=32,
-                            metadata={"help": "feature size F of real inputs, or the embedding size for ids"})
-    # enough for the synthetic tagging tasks
-    hidden_size: int = field(default=64, metadata={"help": "hidden units per direction"})
-    # one bidirectional layer is the classic tagger
-    num_layers: int = field(default=1, metadata={"help": "stacked recurrent layers"})
-    # BiLSTM(-CRF), Huang et al. 2015
-    cell: str = field(default="lstm", metadata={"help": "rnn, lstm or gru", "choices": ["rnn", "lstm", "gru"]})
+    input_size: int = option(32, "feature size F of real inputs, or the embedding size for ids")
+    hidden_size: int = option(64, "hidden units per direction")  # enough for the synthetic tagging tasks
+    num_layers: int = option(1, "stacked recurrent layers")  # one bidirectional layer is the classic tagger
+    cell: str = option("lstm", "rnn, lstm or gru", choices=["rnn", "lstm", "gru"])  # BiLSTM(-CRF), Huang et al. 2015
     # start out remembering (Jozefowicz et al., 2015; Keras's default): PyTorch's init, 0, leaves the gate half-closed
     # and long gaps unlearnt
-    forget_bias: float | None = field(default=1.0,
-                                      metadata={"help": "initial forget-gate bias of an LSTM (ignored for rnn/gru; "
-                                                        "None: PyTorch's initialisation)"})
-    # on: tags depend on right context too
-    bidirectional: bool = field(default=True, metadata={"help": "read the sequence both ways"})
-    # off for toy tasks
-    dropout: float = field(default=0.0, metadata={"help": "dropout on inputs, between layers and before the emissions"})
+    forget_bias: float | None = option(1.0,
+                                       "initial forget-gate bias of an LSTM (ignored for rnn/gru; None: PyTorch's "
+                                       "initialisation)")
+    bidirectional: bool = option(True, "read the sequence both ways")  # on: tags depend on right context too
+    dropout: float = option(0.0, "dropout on inputs, between layers and before the emissions")  # off for toy tasks
     # off: the fused kernels stay usable
-    recurrent_dropout: float = field(default=0.0,
-                                     metadata={"help": "dropout on the recurrent state, one mask per sequence (slower: "
-                                                       "reference loop)"})
+    recurrent_dropout: float = option(0.0,
+                                      "dropout on the recurrent state, one mask per sequence (slower: reference loop)")
     # off: plain cells train fine at these sizes
-    layer_norm: bool = field(default=False,
-                             metadata={"help": "layer-normalised LSTM cell (cell='lstm' only; slower: reference loop)"})
+    layer_norm: bool = option(False, "layer-normalised LSTM cell (cell='lstm' only; slower: reference loop)")
     # off: softmax per token is the baseline
-    crf: bool = field(default=False, metadata={"help": "add a linear-chain CRF layer with Viterbi decoding"})
+    crf: bool = option(False, "add a linear-chain CRF layer with Viterbi decoding")
 
 
 class ManyToMany(nn.Module):

@@ -28,6 +28,7 @@ from rnnkit.models.common import (
     length_mask,
     make_recurrent,
 )
+from rnnkit.utils.config import option
 
 POOLINGS = ("last", "mean", "max", "attention")
 
@@ -38,39 +39,30 @@ class ManyToOneConfig:
 
     num_outputs: int = field(metadata={"help": "classes (classification) or values per sequence (regression)"})
     # None: features, the general case
-    vocab_size: int | None = field(default=None,
-                                   metadata={"help": "token-id inputs with this vocabulary; None for real-valued (B, "
-                                                     "T, F) inputs"})
+    vocab_size: int | None = option(None, "token-id inputs with this vocabulary; None for real-valued (B, T, F) inputs")
     # small: test tasks have tiny vocabularies
-    input_size: int = field(default=32,
-                            metadata={"help": "feature size F of real inputs, or the embedding size for ids"})
-    # enough for parity/sum tasks on CPU
-    hidden_size: int = field(default=64, metadata={"help": "hidden units per direction"})
-    # one layer learns the synthetic tasks
-    num_layers: int = field(default=1, metadata={"help": "stacked recurrent layers"})
+    input_size: int = option(32, "feature size F of real inputs, or the embedding size for ids")
+    hidden_size: int = option(64, "hidden units per direction")  # enough for parity/sum tasks on CPU
+    num_layers: int = option(1, "stacked recurrent layers")  # one layer learns the synthetic tasks
     # lstm: the safe default for long gaps
-    cell: str = field(default="lstm", metadata={"help": "rnn, lstm or gru", "choices": ["rnn", "lstm", "gru"]})
+    cell: str = option("lstm", "rnn, lstm or gru", choices=["rnn", "lstm", "gru"])
     # start out remembering (Jozefowicz et al., 2015; Keras's default): PyTorch's init, 0, leaves the gate half-closed
     # and long gaps unlearnt
-    forget_bias: float | None = field(default=1.0,
-                                      metadata={"help": "initial forget-gate bias of an LSTM (ignored for rnn/gru; "
-                                                        "None: PyTorch's initialisation)"})
-    # off: "last" then means the true last state
-    bidirectional: bool = field(default=False, metadata={"help": "read the sequence both ways"})
+    forget_bias: float | None = option(1.0,
+                                       "initial forget-gate bias of an LSTM (ignored for rnn/gru; None: PyTorch's "
+                                       "initialisation)")
+    bidirectional: bool = option(False, "read the sequence both ways")  # off: "last" then means the true last state
     # off: tiny tasks do not overfit
-    dropout: float = field(default=0.0, metadata={"help": "dropout on inputs, between layers and before the head"})
+    dropout: float = option(0.0, "dropout on inputs, between layers and before the head")
     # off: the fused kernels stay usable
-    recurrent_dropout: float = field(default=0.0,
-                                     metadata={"help": "dropout on the recurrent state, one mask per sequence (slower: "
-                                                       "reference loop)"})
+    recurrent_dropout: float = option(0.0,
+                                      "dropout on the recurrent state, one mask per sequence (slower: reference loop)")
     # off: plain cells train fine at these sizes
-    layer_norm: bool = field(default=False,
-                             metadata={"help": "layer-normalised LSTM cell (cell='lstm' only; slower: reference loop)"})
+    layer_norm: bool = option(False, "layer-normalised LSTM cell (cell='lstm' only; slower: reference loop)")
     # last: the classic many-to-one
-    pooling: str = field(default="last", metadata={"help": "last, mean, max or attention", "choices": list(POOLINGS)})
+    pooling: str = option("last", "last, mean, max or attention", choices=list(POOLINGS))
     # classification: cross-entropy head
-    task: str = field(default="classification",
-                      metadata={"help": "classification or regression", "choices": ["classification", "regression"]})
+    task: str = option("classification", "classification or regression", choices=["classification", "regression"])
 
 
 class AttentionPooling(nn.Module):

@@ -31,6 +31,7 @@ from rnnkit.models.common import (
     select_state,
 )
 from rnnkit.models.decoding import check_sampling, generate_tokens
+from rnnkit.utils.config import option
 
 
 @dataclass(frozen=True)
@@ -39,43 +40,34 @@ class OneToManyConfig:
 
     vocab_size: int = field(metadata={"help": "output vocabulary V, including the bos and eos tokens"})
     # None: features
-    input_vocab_size: int | None = field(default=None,
-                                         metadata={"help": "condition is a class id with this many classes; None for a "
-                                                           "real (B, F) vector"})
+    input_vocab_size: int | None = option(None,
+                                          "condition is a class id with this many classes; None for a real (B, F) "
+                                          "vector")
     # small: toy conditions
-    input_size: int = field(default=32,
-                            metadata={"help": "feature size F of the condition, or its embedding size for ids"})
-    # toy vocabularies need little
-    embed_size: int = field(default=32, metadata={"help": "embedding size of the output tokens"})
-    # enough to count digits on CPU
-    hidden_size: int = field(default=64, metadata={"help": "hidden units of the generator"})
-    # one layer learns the synthetic tasks
-    num_layers: int = field(default=1, metadata={"help": "stacked recurrent layers"})
+    input_size: int = option(32, "feature size F of the condition, or its embedding size for ids")
+    embed_size: int = option(32, "embedding size of the output tokens")  # toy vocabularies need little
+    hidden_size: int = option(64, "hidden units of the generator")  # enough to count digits on CPU
+    num_layers: int = option(1, "stacked recurrent layers")  # one layer learns the synthetic tasks
     # lstm: keeps the condition over long outputs
-    cell: str = field(default="lstm", metadata={"help": "rnn, lstm or gru", "choices": ["rnn", "lstm", "gru"]})
+    cell: str = option("lstm", "rnn, lstm or gru", choices=["rnn", "lstm", "gru"])
     # start out remembering (Jozefowicz et al., 2015; Keras's default): PyTorch's init, 0, leaves the gate half-closed
     # and long gaps unlearnt
-    forget_bias: float | None = field(default=1.0,
-                                      metadata={"help": "initial forget-gate bias of an LSTM (ignored for rnn/gru; "
-                                                        "None: PyTorch's initialisation)"})
+    forget_bias: float | None = option(1.0,
+                                       "initial forget-gate bias of an LSTM (ignored for rnn/gru; None: PyTorch's "
+                                       "initialisation)")
     # off for toy tasks
-    dropout: float = field(default=0.0,
-                           metadata={"help": "dropout on token embeddings, between layers and before the output"})
+    dropout: float = option(0.0, "dropout on token embeddings, between layers and before the output")
     # off: the fused kernels stay usable
-    recurrent_dropout: float = field(default=0.0,
-                                     metadata={"help": "dropout on the recurrent state, one mask per sequence (slower: "
-                                                       "reference loop)"})
+    recurrent_dropout: float = option(0.0,
+                                      "dropout on the recurrent state, one mask per sequence (slower: reference loop)")
     # off: plain cells train fine at these sizes
-    layer_norm: bool = field(default=False,
-                             metadata={"help": "layer-normalised LSTM cell (cell='lstm' only; slower: reference loop)"})
-    # on: the show-and-tell way
-    init_state: bool = field(default=True, metadata={"help": "the condition initialises the hidden state"})
+    layer_norm: bool = option(False, "layer-normalised LSTM cell (cell='lstm' only; slower: reference loop)")
+    init_state: bool = option(True, "the condition initialises the hidden state")  # on: the show-and-tell way
     # on: it is never forgotten
-    feed_condition: bool = field(default=True, metadata={"help": "the condition is concatenated to every step's input"})
-    bos_id: int = field(default=1, metadata={"help": "start token fed at the first step"})  # 0 is left for padding
-    eos_id: int = field(default=2, metadata={"help": "end token that stops generation"})  # right after bos
-    # a safe cap for toy outputs
-    max_length: int = field(default=50, metadata={"help": "generation stops after this many tokens"})
+    feed_condition: bool = option(True, "the condition is concatenated to every step's input")
+    bos_id: int = option(1, "start token fed at the first step")  # 0 is left for padding
+    eos_id: int = option(2, "end token that stops generation")  # right after bos
+    max_length: int = option(50, "generation stops after this many tokens")  # a safe cap for toy outputs
 
 
 class OneToMany(nn.Module):

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit.models.common import InputLayer, check_config, final_states, head_loss, make_recurrent
+from rnnkit.utils.config import option
 
 
 @dataclass(frozen=True)
@@ -25,28 +26,20 @@ class OneToOneConfig:
 
     num_outputs: int = field(metadata={"help": "classes (classification) or values per input (regression)"})
     # None: features
-    vocab_size: int | None = field(default=None,
-                                   metadata={"help": "token-id inputs with this vocabulary; None for real-valued (B, "
-                                                     "F) inputs"})
-    # small: toy tasks
-    input_size: int = field(default=32,
-                            metadata={"help": "feature size F of real inputs, or the embedding size for ids"})
-    # one hidden layer of 64 fits most toy mappings
-    hidden_size: int = field(default=64, metadata={"help": "hidden units"})
-    # 1: a one-hidden-layer network
-    num_layers: int = field(default=1, metadata={"help": "stacked recurrent layers (depth of the network)"})
+    vocab_size: int | None = option(None, "token-id inputs with this vocabulary; None for real-valued (B, F) inputs")
+    input_size: int = option(32, "feature size F of real inputs, or the embedding size for ids")  # small: toy tasks
+    hidden_size: int = option(64, "hidden units")  # one hidden layer of 64 fits most toy mappings
+    num_layers: int = option(1, "stacked recurrent layers (depth of the network)")  # 1: a one-hidden-layer network
     # same default as the other configurations
-    cell: str = field(default="lstm", metadata={"help": "rnn, lstm or gru", "choices": ["rnn", "lstm", "gru"]})
+    cell: str = option("lstm", "rnn, lstm or gru", choices=["rnn", "lstm", "gru"])
     # start out remembering (Jozefowicz et al., 2015; Keras's default): PyTorch's init, 0, leaves the gate half-closed
     # and long gaps unlearnt
-    forget_bias: float | None = field(default=1.0,
-                                      metadata={"help": "initial forget-gate bias of an LSTM (ignored for rnn/gru; "
-                                                        "None: PyTorch's initialisation)"})
-    # off
-    dropout: float = field(default=0.0, metadata={"help": "dropout on the input, between layers and before the head"})
+    forget_bias: float | None = option(1.0,
+                                       "initial forget-gate bias of an LSTM (ignored for rnn/gru; None: PyTorch's "
+                                       "initialisation)")
+    dropout: float = option(0.0, "dropout on the input, between layers and before the head")  # off
     # cross-entropy head
-    task: str = field(default="classification",
-                      metadata={"help": "classification or regression", "choices": ["classification", "regression"]})
+    task: str = option("classification", "classification or regression", choices=["classification", "regression"])
 
 
 class OneToOne(nn.Module):

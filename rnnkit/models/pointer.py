@@ -20,7 +20,7 @@ output ids). A generated extended id is fed back to the decoder as ``unk_id``. W
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -32,6 +32,7 @@ from rnnkit.models.beam import Hypothesis, beam_search
 from rnnkit.models.common import select_state
 from rnnkit.models.decoding import generate_tokens
 from rnnkit.models.seq2seq import Encoded, Seq2Seq, Seq2SeqConfig
+from rnnkit.utils.config import option
 
 _TINY = 1e-12  # floor of P(w) before the log: an extended id no source word carries has probability 0
 
@@ -40,15 +41,10 @@ _TINY = 1e-12  # floor of P(w) before the log: an extended id no source word car
 class PointerGeneratorConfig(Seq2SeqConfig):
     """A Seq2Seq that copies (6) and keeps coverage (1, 2, 7)."""
 
-    # the point of the model
-    copy: bool = field(default=True, metadata={"help": "mix copying from the source into the output distribution (6)"})
-    # curbs repeating
-    coverage: bool = field(default=True,
-                           metadata={"help": "coverage vector in the attention (2) and the coverage loss (7)"})
-    # See et al.'s value
-    coverage_weight: float = field(default=1.0, metadata={"help": "lambda of the coverage loss (7)"})
-    unk_id: int = field(default=3,
-                        metadata={"help": "the unknown-word id, fed back for a copied word outside the vocabulary"})
+    copy: bool = option(True, "mix copying from the source into the output distribution (6)")  # the point of the model
+    coverage: bool = option(True, "coverage vector in the attention (2) and the coverage loss (7)")  # curbs repeating
+    coverage_weight: float = option(1.0, "lambda of the coverage loss (7)")  # See et al.'s value
+    unk_id: int = option(3, "the unknown-word id, fed back for a copied word outside the vocabulary")
 
 
 @dataclass

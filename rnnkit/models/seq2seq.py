@@ -36,6 +36,7 @@ from rnnkit.models.common import (
     select_state,
 )
 from rnnkit.models.decoding import check_sampling, generate_tokens
+from rnnkit.utils.config import option
 
 ATTENTIONS = (*KINDS, "none")
 
@@ -46,48 +47,32 @@ class Seq2SeqConfig:
 
     vocab_size: int = field(metadata={"help": "output vocabulary V, including the bos and eos tokens"})
     # None: features
-    input_vocab_size: int | None = field(default=None,
-                                         metadata={"help": "source token vocabulary; None for real-valued (B, S, F) "
-                                                           "inputs"})
+    input_vocab_size: int | None = option(None, "source token vocabulary; None for real-valued (B, S, F) inputs")
     # small: toy vocabularies
-    input_size: int = field(default=32,
-                            metadata={"help": "source feature size F, or the source embedding size for ids"})
-    # small: toy vocabularies
-    embed_size: int = field(default=32, metadata={"help": "embedding size of the output tokens"})
+    input_size: int = option(32, "source feature size F, or the source embedding size for ids")
+    embed_size: int = option(32, "embedding size of the output tokens")  # small: toy vocabularies
     # enough to reverse 20 symbols
-    hidden_size: int = field(default=64, metadata={"help": "hidden units per direction (encoder) and of the decoder"})
-    # one is enough with attention
-    num_layers: int = field(default=1, metadata={"help": "stacked layers in encoder and decoder"})
-    # lstm: the seq2seq classic
-    cell: str = field(default="lstm", metadata={"help": "rnn, lstm or gru", "choices": ["rnn", "lstm", "gru"]})
+    hidden_size: int = option(64, "hidden units per direction (encoder) and of the decoder")
+    num_layers: int = option(1, "stacked layers in encoder and decoder")  # one is enough with attention
+    cell: str = option("lstm", "rnn, lstm or gru", choices=["rnn", "lstm", "gru"])  # lstm: the seq2seq classic
     # start out remembering (Jozefowicz et al., 2015; Keras's default): PyTorch's init, 0, leaves the gate half-closed
     # and long gaps unlearnt
-    forget_bias: float | None = field(default=1.0,
-                                      metadata={"help": "initial forget-gate bias of an LSTM (ignored for rnn/gru; "
-                                                        "None: PyTorch's initialisation)"})
-    # on: each memory slot sees both sides
-    bidirectional: bool = field(default=True, metadata={"help": "bidirectional encoder"})
-    # off for toy tasks
-    dropout: float = field(default=0.0,
-                           metadata={"help": "dropout on embeddings, between layers and before the output"})
+    forget_bias: float | None = option(1.0,
+                                       "initial forget-gate bias of an LSTM (ignored for rnn/gru; None: PyTorch's "
+                                       "initialisation)")
+    bidirectional: bool = option(True, "bidirectional encoder")  # on: each memory slot sees both sides
+    dropout: float = option(0.0, "dropout on embeddings, between layers and before the output")  # off for toy tasks
     # off: the fused kernels stay usable
-    recurrent_dropout: float = field(default=0.0,
-                                     metadata={"help": "dropout on the recurrent state, one mask per sequence (slower: "
-                                                       "reference loop)"})
+    recurrent_dropout: float = option(0.0,
+                                      "dropout on the recurrent state, one mask per sequence (slower: reference loop)")
     # off: plain cells train fine at these sizes
-    layer_norm: bool = field(default=False,
-                             metadata={"help": "layer-normalised LSTM cell (cell='lstm' only; slower: reference loop)"})
-    # Bahdanau scores
-    attention: str = field(default="additive",
-                           metadata={"help": "additive, dot, general or none", "choices": list(ATTENTIONS)})
+    layer_norm: bool = option(False, "layer-normalised LSTM cell (cell='lstm' only; slower: reference loop)")
+    attention: str = option("additive", "additive, dot, general or none", choices=list(ATTENTIONS))  # Bahdanau scores
     # 1: fastest, one decoder call
-    teacher_forcing: float = field(default=1.0,
-                                   metadata={"help": "probability of feeding the true previous token in training"})
-    # 0 is left for padding
-    bos_id: int = field(default=1, metadata={"help": "start token fed at the first decoder step"})
-    eos_id: int = field(default=2, metadata={"help": "end token that stops decoding"})  # right after bos
-    # a safe cap for toy outputs
-    max_length: int = field(default=50, metadata={"help": "decoding stops after this many tokens"})
+    teacher_forcing: float = option(1.0, "probability of feeding the true previous token in training")
+    bos_id: int = option(1, "start token fed at the first decoder step")  # 0 is left for padding
+    eos_id: int = option(2, "end token that stops decoding")  # right after bos
+    max_length: int = option(50, "decoding stops after this many tokens")  # a safe cap for toy outputs
 
 
 @dataclass

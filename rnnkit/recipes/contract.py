@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -32,6 +32,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit.recipes.training import TrainConfig, default_loss
+from rnnkit.utils.config import option
 
 Meta = dict[str, Any]  # plain data (vocabularies, class names, scales) stored in the checkpoint
 
@@ -40,8 +41,7 @@ Meta = dict[str, Any]  # plain data (vocabularies, class names, scales) stored i
 class RecipeConfig(TrainConfig):
     """Settings every recipe has: the shared training settings, and where the run is written."""
 
-    out: str = field(default="",
-                     metadata={"help": "run directory: best.pt, last.pt, results.json, pictures (default: runs/NAME)"})
+    out: str = option("", "run directory: best.pt, last.pt, results.json, pictures (default: runs/NAME)")
 
 
 @dataclass(frozen=True)

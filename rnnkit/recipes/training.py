@@ -42,7 +42,7 @@ import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from rnnkit.utils.checkpoint import atomic_save, load_checkpoint
+from rnnkit.utils.config import option
 from rnnkit.utils.training import DivergenceGuard, MetricsLog, ProgressBar, cosine_factor
 
 FIT_FORMAT = "rnnkit.fit/1"
@@ -67,43 +68,31 @@ SCHEDULES = ("constant", "cosine")
 class TrainConfig:
     """Optimisation settings shared by the recipes (each recipe chooses its own defaults)."""
 
-    # early stopping usually ends sooner
-    epochs: int = field(default=10, metadata={"help": "passes over the training set (at most)"})
-    lr: float = field(default=2e-3, metadata={"help": "Adam learning rate"})  # a safe Adam rate for 1-2 layer RNNs
-    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay"})  # dropout regularises enough here
-    # guards against the rare exploding step
-    clip: float = field(default=5.0, metadata={"help": "clip the gradient norm to this (0 = off)"})
-    # 0 = never stop early
-    patience: int = field(default=3,
-                          metadata={"help": "stop after this many epochs without a better validation metric"})
-    # for smoke tests
-    max_steps: int | None = field(default=None, metadata={"help": "stop after this many optimizer steps in total"})
+    epochs: int = option(10, "passes over the training set (at most)")  # early stopping usually ends sooner
+    lr: float = option(2e-3, "Adam learning rate")  # a safe Adam rate for 1-2 layer RNNs
+    weight_decay: float = option(0.0, "AdamW weight decay")  # dropout regularises enough here
+    clip: float = option(5.0, "clip the gradient norm to this (0 = off)")  # guards against the rare exploding step
+    patience: int = option(3, "stop after this many epochs without a better validation metric")  # 0 = never stop early
+    max_steps: int | None = option(None, "stop after this many optimizer steps in total")  # for smoke tests
     # keeps a run within budget
-    max_minutes: float | None = field(default=None,
-                                      metadata={"help": "stop after this much wall time (checked after each step)"})
+    max_minutes: float | None = option(None, "stop after this much wall time (checked after each step)")
     # see docs/results.md
-    threads: int | None = field(default=None,
-                                metadata={"help": "CPU threads for torch (default: torch's choice; 1 is fastest on a "
-                                                  "busy machine)"})
-    # runs are reproducible
-    seed: int = field(default=0, metadata={"help": "random seed for initialisation, shuffling and dropout"})
-    progress: bool = field(default=True, metadata={"help": "show a progress bar"})  # off in tests and logs
+    threads: int | None = option(None,
+                                 "CPU threads for torch (default: torch's choice; 1 is fastest on a busy machine)")
+    seed: int = option(0, "random seed for initialisation, shuffling and dropout")  # runs are reproducible
+    progress: bool = option(True, "show a progress bar")  # off in tests and logs
     # a loss curve without a huge file
-    log_every: int = field(default=10,
-                           metadata={"help": "write the training loss to metrics.jsonl every N steps (0 = per epoch "
-                                             "only)"})
+    log_every: int = option(10, "write the training loss to metrics.jsonl every N steps (0 = per epoch only)")
     # epochs are short here
-    save_every: int = field(default=0,
-                            metadata={"help": "also write last.pt every N steps, to resume mid-epoch (0 = after each "
-                                              "epoch only)"})
+    save_every: int = option(0, "also write last.pt every N steps, to resume mid-epoch (0 = after each epoch only)")
     # rerun the same command after a crash
-    resume: bool = field(default=False,
-                         metadata={"help": "continue the run in the output directory from its last.pt, exactly where "
-                                           "it stopped (starts afresh if there is none yet)"})
+    resume: bool = option(False,
+                          "continue the run in the output directory from its last.pt, exactly where it stopped (starts "
+                          "afresh if there is none yet)")
     # cosine: the last epochs, at a small rate, let a slow-settling part converge
-    schedule: str = field(default="constant",
-                          metadata={"help": "learning rate per epoch: constant, or cosine (from lr at epoch 1 down "
-                                            "towards 0 after the last)", "choices": list(SCHEDULES)})
+    schedule: str = option("constant",
+                           "learning rate per epoch: constant, or cosine (from lr at epoch 1 down towards 0 after the "
+                           "last)", choices=list(SCHEDULES))
 
 
 @dataclass

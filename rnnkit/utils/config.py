@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import types
 import typing
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -20,6 +21,15 @@ if TYPE_CHECKING:
     from _typeshed import DataclassInstance  # typeshed's name for "any dataclass"; it exists for the checker only
 
 C = TypeVar("C", bound="DataclassInstance")
+
+
+def option(default: Any, help: str, choices: Sequence[Any] | None = None) -> Any:
+    """A config field with its default and the help text its flag shows (``choices``: the values allowed).
+
+    ``hidden_size: int = option(64, "hidden units")`` is ``field(default=64, metadata={"help": "hidden units"})``.
+    """
+    metadata = {"help": help} if choices is None else {"help": help, "choices": list(choices)}
+    return dataclasses.field(default=default, metadata=metadata)
 
 
 def add_dataclass_flags(parser: argparse.ArgumentParser, cls: type, exclude: tuple[str, ...] = ()) -> None:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ from rnnkit.recipes.contract import GenerateOptions, Meta, Recipe, RecipeConfig
 from rnnkit.recipes.handwriting import SOURCES, DigitSource, load_source, split_sources
 from rnnkit.recipes.text import BOS, EOS, PAD, UNK, TokenVocab, pad_batch
 from rnnkit.utils.checkpoint import FORMAT, VERSION
+from rnnkit.utils.config import option
 from rnnkit.utils.plotting import figure
 
 ATTENTIONS = ("none", "additive", "dot", "general")
@@ -50,53 +51,38 @@ class CaptionConfig(RecipeConfig):
     """Scene data, image encoder, caption decoder and training settings."""
 
     # more handwriting generalises better
-    digits: str = field(default="mnist5k",
-                        metadata={"help": "source digits: mnist5k (5,000 MNIST images) or sklearn (1,797 8x8 digits)",
-                                  "choices": list(SOURCES)})
+    digits: str = option("mnist5k", "source digits: mnist5k (5,000 MNIST images) or sklearn (1,797 8x8 digits)",
+                         choices=list(SOURCES))
     # the gap was new handwriting, not the language
-    augment: bool = field(default=True,
-                          metadata={"help": "compose fresh training scenes each epoch from jittered digits (position, "
-                                            "scale, stroke weight)"})
+    augment: bool = option(True,
+                           "compose fresh training scenes each epoch from jittered digits (position, scale, stroke "
+                           "weight)")
     # enough to see every digit pair often
-    num_train: int = field(default=8000,
-                           metadata={"help": "training scenes per epoch, composed from the training digit images"})
+    num_train: int = option(8000, "training scenes per epoch, composed from the training digit images")
     # picks the best epoch on new handwriting
-    num_dev: int = field(default=500,
-                         metadata={"help": "validation scenes from development digit images (neither training nor "
-                                           "test)"})
-    # +-1.3% on a 90% fact accuracy
-    num_test: int = field(default=500, metadata={"help": "held-out scenes from unseen digit images"})
+    num_dev: int = option(500, "validation scenes from development digit images (neither training nor test)")
+    num_test: int = option(500, "held-out scenes from unseen digit images")  # +-1.3% on a 90% fact accuracy
     # conv blocks of 24, 48, 96, 96
-    channels: int = field(default=96, metadata={"help": "channels of the CNN's last layers (the region vector size)"})
-    # attention=none only
-    feature_size: int = field(default=128, metadata={"help": "size of the image vector that conditions the decoder"})
-    embed_size: int = field(default=32, metadata={"help": "word embedding size"})  # 25 words need little
-    # holds two objects and a relation
-    hidden_size: int = field(default=128, metadata={"help": "LSTM hidden units of the decoder"})
+    channels: int = option(96, "channels of the CNN's last layers (the region vector size)")
+    feature_size: int = option(128, "size of the image vector that conditions the decoder")  # attention=none only
+    embed_size: int = option(32, "word embedding size")  # 25 words need little
+    hidden_size: int = option(128, "LSTM hidden units of the decoder")  # holds two objects and a relation
     # none: the classic one-to-many
-    attention: str = field(default="none", metadata={"help": "none (one image vector) or attention over the 16 regions",
-                                                     "choices": list(ATTENTIONS)})
+    attention: str = option("none", "none (one image vector) or attention over the 16 regions",
+                            choices=list(ATTENTIONS))
     # greedy is enough for short captions
-    beam: int = field(default=1,
-                      metadata={"help": "beam width for the held-out scenes and predict (1 = greedy; validation is "
-                                        "always greedy)"})
-    batch_size: int = field(default=64, metadata={"help": "scenes per batch"})  # a CPU-friendly batch
-    scene_seed: int = field(default=0, metadata={"help": "seed for composing scenes"})  # the same scenes on every run
+    beam: int = option(1, "beam width for the held-out scenes and predict (1 = greedy; validation is always greedy)")
+    batch_size: int = option(64, "scenes per batch")  # a CPU-friendly batch
+    scene_seed: int = option(0, "seed for composing scenes")  # the same scenes on every run
     # the digits are learned last and settle while the cosine rate is small, so the schedule
     # sets the length (patience 0: no early stop); the best validation epoch is still kept
-    epochs: int = field(default=24,
-                        metadata={"help": "passes over freshly composed training scenes (all run: patience is 0)"})
-    lr: float = field(default=3e-3, metadata={"help": "AdamW learning rate at the first epoch"})
-    patience: int = field(default=0,
-                          metadata={"help": "stop after this many epochs without a better validation fact accuracy (0 "
-                                            "= never)"})
-    max_minutes: float | None = field(default=20.0,
-                                      metadata={"help": "stop after this much wall time (checked after each step)"})
-    schedule: str = field(default="cosine",
-                          metadata={"help": "learning rate per epoch: cosine (from lr down towards 0) or constant",
-                                    "choices": ["constant", "cosine"]})
-    out: str = field(default="runs/caption",
-                     metadata={"help": "run directory: best.pt, last.pt, results.json, captions.png"})
+    epochs: int = option(24, "passes over freshly composed training scenes (all run: patience is 0)")
+    lr: float = option(3e-3, "AdamW learning rate at the first epoch")
+    patience: int = option(0, "stop after this many epochs without a better validation fact accuracy (0 = never)")
+    max_minutes: float | None = option(20.0, "stop after this much wall time (checked after each step)")
+    schedule: str = option("cosine", "learning rate per epoch: cosine (from lr down towards 0) or constant",
+                           choices=["constant", "cosine"])
+    out: str = option("runs/caption", "run directory: best.pt, last.pt, results.json, captions.png")
 
 
 # ---- model -----------------------------------------------------------------------------------

@@ -60,6 +60,7 @@ from rnnkit.recipes.chat import metrics
 from rnnkit.recipes.chat.baselines import BigramLM, TfidfRetrieval
 from rnnkit.recipes.contract import Meta, Recipe, RecipeConfig
 from rnnkit.recipes.text import BOS, EOS, PAD, UNK, TokenVocab, bucket_batches, pad_batch, tokenize
+from rnnkit.utils.config import option
 
 SEP = "<sep>"  # between the turns of the context
 SPECIALS = (PAD, UNK, BOS, EOS, SEP)  # ids 0..4
@@ -70,69 +71,55 @@ NEVER_SAID = (PAD, UNK, BOS, SEP)  # tokens a reply may not contain when generat
 class ChatConfig(RecipeConfig):
     """Data, vocabulary, model, decoding, evaluation and training settings of the chatbot."""
 
-    data: str | None = field(default=None,
-                             metadata={"help": "a dataset.json in the Chit-Chat format (default: the chitchat-dataset "
-                                               "0.9.0 package)"})
-    dev_fraction: float = field(default=0.05, metadata={"help": "share of the conversations that validate"})
-    test_fraction: float = field(default=0.05, metadata={"help": "share of the conversations that test"})
+    data: str | None = option(None,
+                              "a dataset.json in the Chit-Chat format (default: the chitchat-dataset 0.9.0 package)")
+    dev_fraction: float = option(0.05, "share of the conversations that validate")
+    test_fraction: float = option(0.05, "share of the conversations that test")
     # the query and the turn it answers
-    context_turns: int = field(default=2, metadata={"help": "turns the model sees: the query and the turns before it"})
+    context_turns: int = option(2, "turns the model sees: the query and the turns before it")
     # 96.5% of the training tokens (8,000: 97.4%)
-    vocab_size: int = field(default=6000,
-                            metadata={"help": "words kept (most frequent in training), specials included; the rest are "
-                                              "<unk>"})
-    # two turns have 30 tokens (median)
-    max_source: int = field(default=40, metadata={"help": "context tokens kept (the last ones)"})
+    vocab_size: int = option(6000, "words kept (most frequent in training), specials included; the rest are <unk>")
+    max_source: int = option(40, "context tokens kept (the last ones)")  # two turns have 30 tokens (median)
     # a response has 14 tokens (median), 40 at the 90th percentile
-    max_target: int = field(default=30,
-                            metadata={"help": "response tokens kept in training, the end token included (and the reply "
-                                              "limit)"})
-    embed_size: int = field(default=128, metadata={"help": "word embedding size (source and target)"})
+    max_target: int = option(30, "response tokens kept in training, the end token included (and the reply limit)")
+    embed_size: int = option(128, "word embedding size (source and target)")
     # several epochs in the time budget beat one of a wider model (192: 0.98 epoch in 60 minutes under load)
-    hidden_size: int = field(default=128, metadata={"help": "hidden units per encoder direction and of the decoder"})
-    num_layers: int = field(default=1, metadata={"help": "layers of encoder and decoder"})
-    attention: str = field(default="additive", metadata={"help": "additive (Bahdanau), dot or general (Luong)",
-                                                         "choices": ["additive", "dot", "general"]})
+    hidden_size: int = option(128, "hidden units per encoder direction and of the decoder")
+    num_layers: int = option(1, "layers of encoder and decoder")
+    attention: str = option("additive", "additive (Bahdanau), dot or general (Luong)",
+                            choices=["additive", "dot", "general"])
     # replies reuse the context's words: what TF-IDF ranks by
-    copy: bool = field(default=True,
-                       metadata={"help": "pointer-generator: a reply may copy words of the context (See et al., "
-                                         "2017); --no-copy: the plain attentional model"})
+    copy: bool = option(True,
+                        "pointer-generator: a reply may copy words of the context (See et al., 2017); --no-copy: the "
+                        "plain attentional model")
     # enough for p(response) to be learnt, little lost for p(response | context)
-    context_dropout: float = field(default=0.1,
-                                   metadata={"help": "share of the training pairs whose context is hidden (<sep> "
-                                                     "only), so that the same model also gives p(response) alone"})
+    context_dropout: float = option(0.1,
+                                    "share of the training pairs whose context is hidden (<sep> only), so that the "
+                                    "same model also gives p(response) alone")
     # the best of the two on validation queries (docs/results.md)
     rank_by: str = field(default="pmi",
                          metadata={"help": "recall@k score per token of the candidate: pmi = log p(r | c) - log p(r "
                                            "| no context); likelihood = log p(r | c)", "choices": ["pmi",
                                                                                                    "likelihood"]})
-    dropout: float = field(default=0.2, metadata={"help": "dropout on embeddings and before the output"})
-    batch_size: int = field(default=64, metadata={"help": "pairs per batch (bucketed by length)"})
-    beam: int = field(default=5, metadata={"help": "beam width for the evaluated replies and predict (1 = greedy)"})
+    dropout: float = option(0.2, "dropout on embeddings and before the output")
+    batch_size: int = option(64, "pairs per batch (bucketed by length)")
+    beam: int = option(5, "beam width for the evaluated replies and predict (1 = greedy)")
     # plain logp prefers 'lol'
-    length_penalty: float = field(default=1.0,
-                                  metadata={"help": "beam score = logp / length ** this (1 = per token, 0 = plain "
-                                                    "logp)"})
-    no_repeat_ngram: int = field(default=3,
-                                 metadata={"help": "beam: no n-gram of this size twice in a reply (0 = off)"})
-    temperature: float = field(default=0.8, metadata={"help": "temperature of the sampled replies"})
-    top_p: float = field(default=0.9, metadata={"help": "nucleus (top-p) of the sampled replies"})
-    # recall@1 of 10
-    candidates: int = field(default=10, metadata={"help": "recall@k: the true response among this many"})
-    # standard error ~1.5 points at 35%
-    rank_pairs: int = field(default=1000, metadata={"help": "test queries ranked for recall@k (0 = all)"})
-    generate_pairs: int = field(default=300,
-                                metadata={"help": "test queries answered for distinct-n, length and the examples"})
-    dev_pairs: int = field(default=1500, metadata={"help": "validation pairs scored after each epoch (0 = all)"})
-    dev_rank_pairs: int = field(default=300,
-                                metadata={"help": "validation queries ranked for recall@k after each epoch (0 = all)"})
-    examples: int = field(default=20, metadata={"help": "example exchanges written to examples.md"})
-    epochs: int = field(default=8, metadata={"help": "passes over the training pairs (at most)"})
-    patience: int = field(default=1, metadata={"help": "stop after this many epochs without a better validation loss"})
+    length_penalty: float = option(1.0, "beam score = logp / length ** this (1 = per token, 0 = plain logp)")
+    no_repeat_ngram: int = option(3, "beam: no n-gram of this size twice in a reply (0 = off)")
+    temperature: float = option(0.8, "temperature of the sampled replies")
+    top_p: float = option(0.9, "nucleus (top-p) of the sampled replies")
+    candidates: int = option(10, "recall@k: the true response among this many")  # recall@1 of 10
+    rank_pairs: int = option(1000, "test queries ranked for recall@k (0 = all)")  # standard error ~1.5 points at 35%
+    generate_pairs: int = option(300, "test queries answered for distinct-n, length and the examples")
+    dev_pairs: int = option(1500, "validation pairs scored after each epoch (0 = all)")
+    dev_rank_pairs: int = option(300, "validation queries ranked for recall@k after each epoch (0 = all)")
+    examples: int = option(20, "example exchanges written to examples.md")
+    epochs: int = option(8, "passes over the training pairs (at most)")
+    patience: int = option(1, "stop after this many epochs without a better validation loss")
     # about 3 epochs on one busy core; evaluation adds about 10 minutes
-    max_minutes: float | None = field(default=30.0, metadata={"help": "stop training after this much wall time"})
-    out: str = field(default="runs/chat",
-                     metadata={"help": "run directory: best.pt, last.pt, results.json, examples.md"})
+    max_minutes: float | None = option(30.0, "stop training after this much wall time")
+    out: str = option("runs/chat", "run directory: best.pt, last.pt, results.json, examples.md")
 
 
 @dataclass

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ from rnnkit.recipes.contract import Meta, Recipe, RecipeConfig
 from rnnkit.recipes.digits.data import DATASETS, load_images, read_pixels
 from rnnkit.recipes.training import fit
 from rnnkit.utils.checkpoint import FORMAT, VERSION
+from rnnkit.utils.config import option
 
 KINDS = ("rows", "flat")
 
@@ -46,32 +47,25 @@ KINDS = ("rows", "flat")
 class DigitsConfig(RecipeConfig):
     """Row-by-row digits: data, model and training settings."""
 
-    dataset: str = field(default="sklearn",
-                         metadata={"help": "sklearn (8x8) or mnist5k (28x28)", "choices": list(DATASETS)})
-    data: str | None = field(default=None, metadata={"help": "your own CSV: H*W pixels then the label per line"})
-    scale: float | None = field(default=None,
-                                metadata={"help": "divide pixels by this (default: 16 for sklearn, 255 for mnist5k, "
-                                                  "the max for --data)"})
-    model: str = field(default="rows",
-                       metadata={"help": "rows (many-to-one) or flat (one-to-one)", "choices": list(KINDS)})
-    baseline: bool = field(default=True,
-                           metadata={"help": "also train the other model (flat for rows) in the same run, for "
-                                             "comparison"})
-    test_fraction: float = field(default=0.2, metadata={"help": "held-out fraction for the test"})  # a fifth
-    dev_fraction: float = field(default=0.1, metadata={"help": "fraction of the rest for early stopping"})
-    split_seed: int = field(default=1234, metadata={"help": "seed of the split"})
-    hidden_size: int = field(default=128, metadata={"help": "recurrent units"})
-    cell: str = field(default="lstm", metadata={"help": "rnn, lstm or gru", "choices": ["rnn", "lstm", "gru"]})
-    dropout: float = field(default=0.1, metadata={"help": "dropout on inputs and before the head"})
-    batch_size: int = field(default=32, metadata={"help": "images per batch"})
-    epochs: int = field(default=60, metadata={"help": "passes over the training set (at most)"})
-    lr: float = field(default=5e-3, metadata={"help": "Adam learning rate"})  # 2e-3 stalled near 94% on the 8x8 digits
+    dataset: str = option("sklearn", "sklearn (8x8) or mnist5k (28x28)", choices=list(DATASETS))
+    data: str | None = option(None, "your own CSV: H*W pixels then the label per line")
+    scale: float | None = option(None,
+                                 "divide pixels by this (default: 16 for sklearn, 255 for mnist5k, the max for --data)")
+    model: str = option("rows", "rows (many-to-one) or flat (one-to-one)", choices=list(KINDS))
+    baseline: bool = option(True, "also train the other model (flat for rows) in the same run, for comparison")
+    test_fraction: float = option(0.2, "held-out fraction for the test")  # a fifth
+    dev_fraction: float = option(0.1, "fraction of the rest for early stopping")
+    split_seed: int = option(1234, "seed of the split")
+    hidden_size: int = option(128, "recurrent units")
+    cell: str = option("lstm", "rnn, lstm or gru", choices=["rnn", "lstm", "gru"])
+    dropout: float = option(0.1, "dropout on inputs and before the head")
+    batch_size: int = option(32, "images per batch")
+    epochs: int = option(60, "passes over the training set (at most)")
+    lr: float = option(5e-3, "Adam learning rate")  # 2e-3 stalled near 94% on the 8x8 digits
     # the dev set is small and noisy
-    patience: int = field(default=10,
-                          metadata={"help": "stop after this many epochs without a better validation accuracy"})
-    # two models fit in 10 minutes
-    max_minutes: float | None = field(default=4.5, metadata={"help": "wall-time budget per model"})
-    out: str = field(default="runs/digits", metadata={"help": "run directory: best.pt, last.pt, results.json"})
+    patience: int = option(10, "stop after this many epochs without a better validation accuracy")
+    max_minutes: float | None = option(4.5, "wall-time budget per model")  # two models fit in 10 minutes
+    out: str = option("runs/digits", "run directory: best.pt, last.pt, results.json")
 
 
 @dataclass

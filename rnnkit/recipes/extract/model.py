@@ -32,6 +32,7 @@ from torch import Tensor, nn
 
 from rnnkit.models.common import length_mask, make_recurrent
 from rnnkit.recipes.text import pad_float
+from rnnkit.utils.config import option
 
 
 @dataclass(frozen=True)
@@ -39,19 +40,16 @@ class TaggerConfig:
     """Sizes of the hierarchical tagger."""
 
     vocab_size: int = field(metadata={"help": "words in the vocabulary, specials included"})
-    num_aspects: int = field(default=3, metadata={"help": "outputs per sentence"})  # challenge, approach, outcome
+    num_aspects: int = option(3, "outputs per sentence")  # challenge, approach, outcome
     # SummaRuNNer's (they start from word2vec; we learn from 100 papers)
-    embed_size: int = field(default=100, metadata={"help": "word embedding size"})
-    word_hidden: int = field(default=64, metadata={"help": "hidden units per direction of the word-level RNN"})
-    sent_hidden: int = field(default=64, metadata={"help": "hidden units per direction of the sentence-level RNN"})
-    # SummaRuNNer's GRU
-    cell: str = field(default="gru", metadata={"help": "rnn, lstm or gru", "choices": ["rnn", "lstm", "gru"]})
-    # 100 papers overfit fast
-    dropout: float = field(default=0.3, metadata={"help": "dropout on word embeddings and sentence states"})
+    embed_size: int = option(100, "word embedding size")
+    word_hidden: int = option(64, "hidden units per direction of the word-level RNN")
+    sent_hidden: int = option(64, "hidden units per direction of the sentence-level RNN")
+    cell: str = option("gru", "rnn, lstm or gru", choices=["rnn", "lstm", "gru"])  # SummaRuNNer's GRU
+    dropout: float = option(0.3, "dropout on word embeddings and sentence states")  # 100 papers overfit fast
     # the longest paper has 112
-    max_position: int = field(default=100,
-                              metadata={"help": "absolute positions learnt; later sentences share the last"})
-    position_buckets: int = field(default=10, metadata={"help": "segments of the relative position"})
+    max_position: int = option(100, "absolute positions learnt; later sentences share the last")
+    position_buckets: int = option(10, "segments of the relative position")
 
 
 def masked_mean(x: Tensor, lengths: Tensor) -> Tensor:

@@ -30,7 +30,7 @@ docs/results.md): model 11.1/17.0/13.7, lead-3 9.2/11.4/4.2, lead-k 10.9/12.2/6.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -43,6 +43,7 @@ from rnnkit.recipes.extract.data import ASPECTS, Paper, load_dir, load_packaged,
 from rnnkit.recipes.extract.model import SentenceTagger, TaggerConfig
 from rnnkit.recipes.rouge import KINDS, rouge, tokens
 from rnnkit.recipes.text import TokenVocab, pad_batch, tokenize
+from rnnkit.utils.config import option
 from rnnkit.utils.reading import decode_utf8
 
 
@@ -50,34 +51,31 @@ from rnnkit.utils.reading import decode_utf8
 class ExtractConfig(RecipeConfig):
     """Extractive summarisation of ACLSum papers: data, model and training settings."""
 
-    data: str | None = field(default=None,
-                             metadata={"help": "a directory with train.jsonl, val.jsonl, test.jsonl in ACLSum's format "
-                                               "(default: the aclsum package)"})
-    labels: str = field(default="highlights",
-                        metadata={"help": "what the tagger learns: the human highlights, or the greedy ROUGE oracle's "
-                                          "sentences", "choices": ["highlights", "oracle"]})
+    data: str | None = option(None,
+                              "a directory with train.jsonl, val.jsonl, test.jsonl in ACLSum's format (default: the "
+                              "aclsum package)")
+    labels: str = option("highlights",
+                         "what the tagger learns: the human highlights, or the greedy ROUGE oracle's sentences",
+                         choices=["highlights", "oracle"])
     # ~5,500 words of 100 papers; the rest are <unk>
-    min_freq: int = field(default=2, metadata={"help": "keep words seen at least this often in training"})
+    min_freq: int = option(2, "keep words seen at least this often in training")
     # 99% of ACLSum's sentences are shorter
-    max_words: int = field(default=60, metadata={"help": "words read per sentence (longer sentences are cut)"})
-    max_k: int = field(default=5,
-                       metadata={"help": "the most sentences a summary may take (k per aspect is chosen on "
-                                         "validation)"})
-    embed_size: int = field(default=100, metadata={"help": "word embedding size"})
-    word_hidden: int = field(default=64, metadata={"help": "hidden units per direction, word level"})
-    sent_hidden: int = field(default=64, metadata={"help": "hidden units per direction, sentence level"})
-    cell: str = field(default="gru", metadata={"help": "rnn, lstm or gru", "choices": ["rnn", "lstm", "gru"]})
-    dropout: float = field(default=0.3, metadata={"help": "dropout on word embeddings and sentence states"})
-    batch_size: int = field(default=4, metadata={"help": "papers per batch"})  # 25 steps an epoch
-    epochs: int = field(default=40, metadata={"help": "passes over the 100 training papers (at most)"})
-    lr: float = field(default=1e-3, metadata={"help": "Adam learning rate"})
+    max_words: int = option(60, "words read per sentence (longer sentences are cut)")
+    max_k: int = option(5, "the most sentences a summary may take (k per aspect is chosen on validation)")
+    embed_size: int = option(100, "word embedding size")
+    word_hidden: int = option(64, "hidden units per direction, word level")
+    sent_hidden: int = option(64, "hidden units per direction, sentence level")
+    cell: str = option("gru", "rnn, lstm or gru", choices=["rnn", "lstm", "gru"])
+    dropout: float = option(0.3, "dropout on word embeddings and sentence states")
+    batch_size: int = option(4, "papers per batch")  # 25 steps an epoch
+    epochs: int = option(40, "passes over the 100 training papers (at most)")
+    lr: float = option(1e-3, "Adam learning rate")
     # 50 validation papers: a noisy monitor
-    patience: int = field(default=8,
-                          metadata={"help": "stop after this many epochs without a better validation ROUGE-2"})
-    max_minutes: float | None = field(default=12.0, metadata={"help": "stop after this much training time"})
+    patience: int = option(8, "stop after this many epochs without a better validation ROUGE-2")
+    max_minutes: float | None = option(12.0, "stop after this much training time")
     # at load 9, 5 steps took 2.8 s on one thread and 60 s on two
-    threads: int | None = field(default=1, metadata={"help": "CPU threads for torch (1: fastest on a busy machine)"})
-    out: str = field(default="runs/extract", metadata={"help": "run directory: best.pt, last.pt, results.json"})
+    threads: int | None = option(1, "CPU threads for torch (1: fastest on a busy machine)")
+    out: str = option("runs/extract", "run directory: best.pt, last.pt, results.json")
 
 
 @dataclass

@@ -40,6 +40,7 @@ from rnnkit.recipes.contract import Meta, Recipe, RecipeConfig
 from rnnkit.recipes.forecast import baselines as fe
 from rnnkit.recipes.forecast.data import BUILTIN, Series, check_series, load_builtin, load_csv, make_windows
 from rnnkit.utils.checkpoint import FORMAT, VERSION
+from rnnkit.utils.config import option
 from rnnkit.utils.plotting import figure
 
 
@@ -48,45 +49,32 @@ class ForecastConfig(RecipeConfig):
     """Data, model, evaluation and training settings of the forecast recipe."""
 
     # all five: the issue's table
-    series: str = field(default="all",
-                        metadata={"help": f"built-in series: {', '.join(BUILTIN)}, or all (one model each, one table; "
-                                          "ignored with --csv)"})
-    # any user series
-    csv: str | None = field(default=None, metadata={"help": "forecast one column of this CSV file instead"})
-    # the usual layout is date,value
-    column: str | None = field(default=None, metadata={"help": "CSV column to forecast (default: the last)"})
-    # built-ins know their own
-    period: int = field(default=1, metadata={"help": "seasonal period of a --csv series (1 = none)"})
+    series: str = option("all", f"built-in series: {', '.join(BUILTIN)}, or all (one model each, one table; "
+                                "ignored with --csv)")
+    csv: str | None = option(None, "forecast one column of this CSV file instead")  # any user series
+    column: str | None = option(None, "CSV column to forecast (default: the last)")  # the usual layout is date,value
+    period: int = option(1, "seasonal period of a --csv series (1 = none)")  # built-ins know their own
     # never guess silently
-    fill: str = field(default="error",
-                      metadata={"help": "missing values: error or interpolate", "choices": ["error", "interpolate"]})
-    # half a year on monthly data
-    horizon: int = field(default=6, metadata={"help": "steps ahead forecast from every origin"})
+    fill: str = option("error", "missing values: error or interpolate", choices=["error", "interpolate"])
+    horizon: int = option(6, "steps ahead forecast from every origin")  # half a year on monthly data
     # must cover one season
-    window: int | None = field(default=None,
-                               metadata={"help": "past values the RNN reads (default: period + horizon, at least 24)"})
-    # the last fifth
-    test_fraction: float = field(default=0.2, metadata={"help": "share of the series kept for rolling-origin testing"})
-    hidden_size: int = field(default=64, metadata={"help": "LSTM hidden units"})  # a few hundred windows need no more
-    num_layers: int = field(default=1, metadata={"help": "stacked LSTM layers"})  # small data: one layer
-    # lstm: long windows
-    cell: str = field(default="lstm", metadata={"help": "rnn, lstm or gru", "choices": ["rnn", "lstm", "gru"]})
-    # some regularisation for tiny data
-    dropout: float = field(default=0.1, metadata={"help": "dropout before the output layer"})
-    batch_size: int = field(default=32, metadata={"help": "windows per batch"})  # many steps per epoch on small series
+    window: int | None = option(None, "past values the RNN reads (default: period + horizon, at least 24)")
+    test_fraction: float = option(0.2, "share of the series kept for rolling-origin testing")  # the last fifth
+    hidden_size: int = option(64, "LSTM hidden units")  # a few hundred windows need no more
+    num_layers: int = option(1, "stacked LSTM layers")  # small data: one layer
+    cell: str = option("lstm", "rnn, lstm or gru", choices=["rnn", "lstm", "gru"])  # lstm: long windows
+    dropout: float = option(0.1, "dropout before the output layer")  # some regularisation for tiny data
+    batch_size: int = option(32, "windows per batch")  # many steps per epoch on small series
     # the baseline the issue asks for
-    arima: bool = field(default=True,
-                        metadata={"help": "fit the ARIMA baseline (slow: a minute per series on 2 cores)"})
-    # the comparison figure
-    plot: bool = field(default=True, metadata={"help": "save forecast-vs-truth plots (matplotlib)"})
+    arima: bool = option(True, "fit the ARIMA baseline (slow: a minute per series on 2 cores)")
+    plot: bool = option(True, "save forecast-vs-truth plots (matplotlib)")  # the comparison figure
     # tiny data: many short epochs, stop on validation MAE
-    epochs: int = field(default=150, metadata={"help": "passes over the training windows (at most)"})
-    lr: float = field(default=3e-3, metadata={"help": "AdamW learning rate"})
-    clip: float = field(default=1.0, metadata={"help": "clip the gradient norm to this (0 = off)"})
-    patience: int = field(default=25, metadata={"help": "stop after this many epochs without a lower validation MAE"})
-    out: str = field(default="runs/forecast",
-                     metadata={"help": "run directory (with --series all: one subfolder per series and the table's "
-                                       "results.json)"})
+    epochs: int = option(150, "passes over the training windows (at most)")
+    lr: float = option(3e-3, "AdamW learning rate")
+    clip: float = option(1.0, "clip the gradient norm to this (0 = off)")
+    patience: int = option(25, "stop after this many epochs without a lower validation MAE")
+    out: str = option("runs/forecast",
+                      "run directory (with --series all: one subfolder per series and the table's results.json)")
 
 
 # ---- data ------------------------------------------------------------------------------------

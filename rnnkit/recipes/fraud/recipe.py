@@ -56,6 +56,7 @@ from rnnkit.recipes.fraud.data import (
     read_transactions,
     time_split,
 )
+from rnnkit.utils.config import option
 from rnnkit.utils.plotting import figure
 
 
@@ -63,30 +64,25 @@ from rnnkit.utils.plotting import figure
 class FraudConfig(RecipeConfig):
     """Credit-card fraud: data, model and training settings."""
 
-    data: str | None = field(default=None,
-                             metadata={"help": "your own CSV with the columns Time, V1..V28, Amount, Class (default: "
-                                               "the ULB data)"})
-    train_fraction: float = field(default=0.7, metadata={"help": "the earliest transactions that train"})
-    dev_fraction: float = field(default=0.1, metadata={"help": "the next ones, that validate (the rest test)"})
-    # 29 features in: a small layer is enough
-    hidden_size: int = field(default=64, metadata={"help": "recurrent units"})
-    cell: str = field(default="lstm", metadata={"help": "rnn, lstm or gru", "choices": ["rnn", "lstm", "gru"]})
-    dropout: float = field(default=0.1, metadata={"help": "dropout on the input and before the head"})
+    data: str | None = option(None,
+                              "your own CSV with the columns Time, V1..V28, Amount, Class (default: the ULB data)")
+    train_fraction: float = option(0.7, "the earliest transactions that train")
+    dev_fraction: float = option(0.1, "the next ones, that validate (the rest test)")
+    hidden_size: int = option(64, "recurrent units")  # 29 features in: a small layer is enough
+    cell: str = option("lstm", "rnn, lstm or gru", choices=["rnn", "lstm", "gru"])
+    dropout: float = option(0.1, "dropout on the input and before the head")
     # trial runs with 1, 20 and 260 all gave dev AUPRC 0.80-0.85: AUPRC cares little, so a middle way
-    fraud_weight: float | None = field(default=None,
-                                       metadata={"help": "weight of a fraud in the loss (default: sqrt of "
-                                                         "genuine/fraud in training)"})
+    fraud_weight: float | None = option(None,
+                                        "weight of a fraud in the loss (default: sqrt of genuine/fraud in training)")
     # 0.1%: 57 false alarms among the 56,961 test transactions
-    max_fpr: float = field(default=0.001, metadata={"help": "false-positive rate at which recall is reported"})
-    baselines: bool = field(default=True,
-                            metadata={"help": "also train logistic regression and gradient boosting on the same split"})
-    batch_size: int = field(default=512, metadata={"help": "transactions per batch"})  # ~1 fraud per batch
-    epochs: int = field(default=12, metadata={"help": "passes over the training transactions (at most)"})
-    lr: float = field(default=2e-3, metadata={"help": "Adam learning rate"})
+    max_fpr: float = option(0.001, "false-positive rate at which recall is reported")
+    baselines: bool = option(True, "also train logistic regression and gradient boosting on the same split")
+    batch_size: int = option(512, "transactions per batch")  # ~1 fraud per batch
+    epochs: int = option(12, "passes over the training transactions (at most)")
+    lr: float = option(2e-3, "Adam learning rate")
     # 33 validation frauds: a noisy monitor
-    patience: int = field(default=4, metadata={"help": "stop after this many epochs without a better validation AUPRC"})
-    out: str = field(default="runs/fraud",
-                     metadata={"help": "run directory: best.pt, last.pt, results.json, pr_curve.png"})
+    patience: int = option(4, "stop after this many epochs without a better validation AUPRC")
+    out: str = option("runs/fraud", "run directory: best.pt, last.pt, results.json, pr_curve.png")
 
 
 class FraudNet(nn.Module):

@@ -37,7 +37,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -51,45 +51,39 @@ from rnnkit.recipes.frames import first_differences, stack_frames
 from rnnkit.recipes.gesture import baselines as base
 from rnnkit.recipes.gesture.data import read_series, read_splits, standardise
 from rnnkit.utils.checkpoint import FORMAT, VERSION
+from rnnkit.utils.config import option
 
 
 @dataclass(frozen=True)
 class GestureConfig(RecipeConfig):
     """Gesture/activity recognition: data, model and training settings."""
 
-    dataset: str = field(default="BasicMotions",
-                         metadata={"help": "a data set bundled with aeon (BasicMotions, PickupGestureWiimoteZ, "
-                                           "GunPoint, ...)"})
-    data: str | None = field(default=None,
-                             metadata={"help": "your own training file (.ts, or CSV/TSV with the label first)"})
-    test: str | None = field(default=None, metadata={"help": "your own test file (needed with --data)"})
-    # 0: the sets are tiny
-    dev_fraction: float = field(default=0.0,
-                                metadata={"help": "fraction of training series held out for early stopping"})
-    hidden_size: int = field(default=64, metadata={"help": "recurrent units"})
-    num_layers: int = field(default=1, metadata={"help": "stacked recurrent layers"})
+    dataset: str = option("BasicMotions",
+                          "a data set bundled with aeon (BasicMotions, PickupGestureWiimoteZ, GunPoint, ...)")
+    data: str | None = option(None, "your own training file (.ts, or CSV/TSV with the label first)")
+    test: str | None = option(None, "your own test file (needed with --data)")
+    dev_fraction: float = option(0.0, "fraction of training series held out for early stopping")  # 0: the sets are tiny
+    hidden_size: int = option(64, "recurrent units")
+    num_layers: int = option(1, "stacked recurrent layers")
     # GRU trained best on these short sets
-    cell: str = field(default="gru", metadata={"help": "rnn, lstm or gru", "choices": ["rnn", "lstm", "gru"]})
-    bidirectional: bool = field(default=True, metadata={"help": "read the series both ways"})
+    cell: str = option("gru", "rnn, lstm or gru", choices=["rnn", "lstm", "gru"])
+    bidirectional: bool = option(True, "read the series both ways")
     # the whole movement matters
-    pooling: str = field(default="mean", metadata={"help": "last, mean, max or attention",
-                                                   "choices": ["last", "mean", "max", "attention"]})
-    dropout: float = field(default=0.1, metadata={"help": "dropout on inputs and before the head"})
-    batch_size: int = field(default=8, metadata={"help": "series per batch"})
-    epochs: int = field(default=60, metadata={"help": "passes over the training set"})  # 40 series: 5 steps per epoch
-    lr: float = field(default=3e-3, metadata={"help": "Adam learning rate"})
-    patience: int = field(default=0, metadata={"help": "stop after this many epochs without improvement (0 = never)"})
+    pooling: str = option("mean", "last, mean, max or attention", choices=["last", "mean", "max", "attention"])
+    dropout: float = option(0.1, "dropout on inputs and before the head")
+    batch_size: int = option(8, "series per batch")
+    epochs: int = option(60, "passes over the training set")  # 40 series: 5 steps per epoch
+    lr: float = option(3e-3, "Adam learning rate")
+    patience: int = option(0, "stop after this many epochs without improvement (0 = never)")
     # off: BasicMotions needs none
-    differences: bool = field(default=False,
-                              metadata={"help": "also give the model each channel's first difference x_t - x_{t-1} "
-                                                "(velocity from position)"})
+    differences: bool = option(False,
+                               "also give the model each channel's first difference x_t - x_{t-1} (velocity from "
+                               "position)")
     # 1: as recorded; GunPoint's 150 steps train well at 5
-    frame: int = field(default=1,
-                       metadata={"help": "steps stacked into one frame of the model's input (the GRU then reads "
-                                         "T/frame steps)"})
-    baselines: bool = field(default=True,
-                            metadata={"help": "also classify the test series by their nearest training series (1-NN "
-                                              "DTW, and Euclidean where the lengths agree)"})
+    frame: int = option(1, "steps stacked into one frame of the model's input (the GRU then reads T/frame steps)")
+    baselines: bool = option(True,
+                             "also classify the test series by their nearest training series (1-NN DTW, and Euclidean "
+                             "where the lengths agree)")
 
 
 @dataclass

@@ -58,6 +58,7 @@ from rnnkit.recipes.music.data import (
 from rnnkit.recipes.music.score import draw_score
 from rnnkit.recipes.text import BOS, EOS, PAD, UNK, TokenVocab, bucket_batches, pad_batch
 from rnnkit.utils.checkpoint import FORMAT, VERSION
+from rnnkit.utils.config import option
 from rnnkit.utils.plotting import figure
 
 
@@ -65,37 +66,29 @@ from rnnkit.utils.plotting import figure
 class MusicConfig(RecipeConfig):
     """Corpus, model, generation and training settings of the music recipe."""
 
-    # any tunes in ABC
-    abc: str | None = field(default=None,
-                            metadata={"help": "ABC file or folder of .abc files (default: the music21 corpus)"})
-    # ~2,000 Irish tunes
-    corpus: str = field(default="oneills1850", metadata={"help": "music21 ABC corpus folder used without --abc"})
-    # all of them
-    max_tunes: int | None = field(default=None, metadata={"help": "use at most this many tunes (for quick runs)"})
+    abc: str | None = option(None, "ABC file or folder of .abc files (default: the music21 corpus)")  # any tunes in ABC
+    corpus: str = option("oneills1850", "music21 ABC corpus folder used without --abc")  # ~2,000 Irish tunes
+    max_tunes: int | None = option(None, "use at most this many tunes (for quick runs)")  # all of them
     # bounds the unrolled length; most tunes are shorter
-    max_chars: int = field(default=600, metadata={"help": "longer tunes are cut to this many characters"})
-    val_fraction: float = field(default=0.1, metadata={"help": "share of tunes held out for validation"})  # ~200 tunes
-    key_size: int = field(default=16, metadata={"help": "embedding size of the key condition"})  # ~30 keys
-    embed_size: int = field(default=32, metadata={"help": "character embedding size"})  # ~90 characters
-    # folk-rnn used 512 x 3; this fits a CPU budget
-    hidden_size: int = field(default=256, metadata={"help": "LSTM hidden units"})
-    num_layers: int = field(default=1, metadata={"help": "stacked LSTM layers"})  # one layer: fast on CPU
-    # mild: 2,000 tunes
-    dropout: float = field(default=0.1, metadata={"help": "dropout on embeddings and before the output layer"})
-    batch_size: int = field(default=32, metadata={"help": "tunes per batch"})  # bucketed by length
+    max_chars: int = option(600, "longer tunes are cut to this many characters")
+    val_fraction: float = option(0.1, "share of tunes held out for validation")  # ~200 tunes
+    key_size: int = option(16, "embedding size of the key condition")  # ~30 keys
+    embed_size: int = option(32, "character embedding size")  # ~90 characters
+    hidden_size: int = option(256, "LSTM hidden units")  # folk-rnn used 512 x 3; this fits a CPU budget
+    num_layers: int = option(1, "stacked LSTM layers")  # one layer: fast on CPU
+    dropout: float = option(0.1, "dropout on embeddings and before the output layer")  # mild: 2,000 tunes
+    batch_size: int = option(32, "tunes per batch")  # bucketed by length
     # about one per validation tune; 60 left the histogram distances noisy
-    num_generate: int = field(default=200, metadata={"help": "pieces generated for the evaluation"})
+    num_generate: int = option(200, "pieces generated for the evaluation")
     # 0.9: >= 95% parse and pitch classes closer than a unigram on 4 seeds; 0.8 parses more but narrows the pitch mix
     # (docs/results.md)
-    temperature: float = field(default=0.9, metadata={"help": "sampling temperature"})
+    temperature: float = option(0.9, "sampling temperature")
     # ~25 epochs fit in the 11-minute cap on one thread (--threads 1)
-    epochs: int = field(default=40, metadata={"help": "passes over the training tunes (at most)"})
-    lr: float = field(default=3e-3, metadata={"help": "AdamW learning rate"})
-    patience: int = field(default=3, metadata={"help": "stop after this many epochs without a lower validation NLL"})
-    max_minutes: float | None = field(default=11.0,
-                                      metadata={"help": "stop after this much wall time (checked after each step)"})
-    out: str = field(default="runs/music",
-                     metadata={"help": "run directory: best.pt, results.json, histograms.png, generated/ pieces"})
+    epochs: int = option(40, "passes over the training tunes (at most)")
+    lr: float = option(3e-3, "AdamW learning rate")
+    patience: int = option(3, "stop after this many epochs without a lower validation NLL")
+    max_minutes: float | None = option(11.0, "stop after this much wall time (checked after each step)")
+    out: str = option("runs/music", "run directory: best.pt, results.json, histograms.png, generated/ pieces")
 
 
 # ---- data ------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -44,26 +44,31 @@ from rnnkit.recipes.speech.metrics import error_rate, string_accuracy
 from rnnkit.recipes.speech.model import CTCConfig, CTCModel
 from rnnkit.recipes.speech.specaugment import SpecAugmentConfig, spec_augment
 from rnnkit.recipes.text import bucket_batches, pad_float
+from rnnkit.utils.config import option
 
 
 @dataclass(frozen=True)
 class SpeechConfig(RecipeConfig):
     """Settings both spoken-digit recipes share: data, features, model, training."""
 
-    data_dir: str = field(default="", metadata={"help": "train on your own recordings: DIR/<speaker>/<digits>.wav (default: synthesised voices)"})
-    test_voices: int = field(default=16, metadata={"help": "voices (or speakers) held out for the test, never heard in training"})  # plus one flite voice
-    dev_voices: int = field(default=8, metadata={"help": "voices (or speakers) held out for early stopping"})  # plus one flite voice
-    flite_weight: int = field(default=5, metadata={"help": "a flite voice makes this many times the utterances of an espeak-ng variant"})  # 5 flite voices against ~100 variants
-    augment_copies: int = field(default=2, metadata={"help": "augmented copies of each training utterance (speed, noise, gain, shift, telephone band)"})
-    real: bool = field(default=True, metadata={"help": "also test on the 21 real recordings (Asterisk prompts and spokennumbers)"})
-    n_mels: int = field(default=40, metadata={"help": "mel bands per frame"})
-    stack: int = field(default=3, metadata={"help": "10 ms frames stacked into one recurrent step"})  # 30 ms steps: a third of the recurrent work
-    hidden_size: int = field(default=128, metadata={"help": "recurrent units per direction"})
-    num_layers: int = field(default=2, metadata={"help": "stacked bidirectional layers"})
-    cell: str = field(default="lstm", metadata={"help": "lstm, gru or rnn", "choices": ["lstm", "gru", "rnn"]})
-    dropout: float = field(default=0.2, metadata={"help": "dropout on inputs, between layers and before the output"})
-    batch_size: int = field(default=32, metadata={"help": "utterances per batch"})
-    threads: int | None = field(default=1, metadata={"help": "CPU threads for torch"})  # small batches: one thread is fastest on a busy machine
+    data_dir: str = option("", "train on your own recordings: DIR/<speaker>/<digits>.wav (default: synthesised voices)")
+    # plus one flite voice
+    test_voices: int = option(16, "voices (or speakers) held out for the test, never heard in training")
+    dev_voices: int = option(8, "voices (or speakers) held out for early stopping")  # plus one flite voice
+    # 5 flite voices against ~100 variants
+    flite_weight: int = option(5, "a flite voice makes this many times the utterances of an espeak-ng variant")
+    augment_copies: int = option(2,
+                                 "augmented copies of each training utterance (speed, noise, gain, shift, telephone "
+                                 "band)")
+    real: bool = option(True, "also test on the 21 real recordings (Asterisk prompts and spokennumbers)")
+    n_mels: int = option(40, "mel bands per frame")
+    stack: int = option(3, "10 ms frames stacked into one recurrent step")  # 30 ms steps: a third of the recurrent work
+    hidden_size: int = option(128, "recurrent units per direction")
+    num_layers: int = option(2, "stacked bidirectional layers")
+    cell: str = option("lstm", "lstm, gru or rnn", choices=["lstm", "gru", "rnn"])
+    dropout: float = option(0.2, "dropout on inputs, between layers and before the output")
+    batch_size: int = option(32, "utterances per batch")
+    threads: int | None = option(1, "CPU threads for torch")  # small batches: one thread is fastest on a busy machine
 
 
 @dataclass
@@ -95,7 +100,8 @@ def featurise(utterances: Sequence[Utterance], fc: FeatureConfig, copies: int = 
     rng = np.random.default_rng(seed)
     out = Transcribed([], [], [])
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # one short STFT at a time: a second thread only waits (28x slower on a busy 2-core machine)
+    # one short STFT at a time: a second thread only waits (28x slower on a busy 2-core machine)
+    torch.set_num_threads(1)
     try:
         for u in utterances:
             versions = [u.samples] + [augment(u.samples, fc.rate, rng) for _ in range(copies)]
@@ -140,8 +146,8 @@ class SpeechRecipe(Recipe[S, SpeechData]):
             for us in splits.values():
                 if any(len(u.words) != 1 for u in us):
                     bad = next(u for u in us if len(u.words) != 1)
-                    raise ValueError(f"{self.name}: {bad.source} holds {len(bad.words)} digits; the isolated recipe takes "
-                                     "one word per file (use digits-ctc for strings).")
+                    raise ValueError(f"{self.name}: {bad.source} holds {len(bad.words)} digits; the isolated recipe "
+                                     "takes " "one word per file (use digits-ctc for strings).")
         made = time.perf_counter() - start
         train = featurise(splits["train"], fc, config.augment_copies, config.seed)
         dev, test = featurise(splits["dev"], fc), featurise(splits["test"], fc)
@@ -173,7 +179,8 @@ class SpeechRecipe(Recipe[S, SpeechData]):
         """What the model hears in each feature sequence: words, digits and a confidence."""
         raise NotImplementedError
 
-    def predict(self, model: nn.Module, config: SpeechConfig, meta: Meta, inputs: Sequence[str]) -> list[dict[str, Any]]:
+    def predict(self, model: nn.Module, config: SpeechConfig, meta: Meta,
+                inputs: Sequence[str]) -> list[dict[str, Any]]:
         heard = self.hear(model, meta, self.read(meta, inputs), getattr(config, "beam", 1))
         return [{"input": p, **h} for p, h in zip(inputs, heard, strict=True)]
 
@@ -188,13 +195,15 @@ class SpeechRecipe(Recipe[S, SpeechData]):
 class SpokenDigitsConfig(SpeechConfig):
     """Isolated spoken digits: one word per utterance."""
 
-    takes: int = field(default=4, metadata={"help": "takes of each word by each training voice"})
-    cell: str = field(default="gru", metadata={"help": "lstm, gru or rnn", "choices": ["lstm", "gru", "rnn"]})  # trains faster than the LSTM on CPU, as accurate here
-    held_out_takes: int = field(default=2, metadata={"help": "takes of each word by each dev/test voice"})
-    pooling: str = field(default="attention", metadata={"help": "how frames become one vector", "choices": ["last", "mean", "max", "attention"]})  # the word is somewhere in the clip
-    epochs: int = field(default=15, metadata={"help": "passes over the training set (at most)"})
-    max_minutes: float | None = field(default=15.0, metadata={"help": "stop after this much wall time"})
-    patience: int = field(default=4, metadata={"help": "stop after this many epochs without a better validation accuracy"})
+    takes: int = option(4, "takes of each word by each training voice")
+    # trains faster than the LSTM on CPU, as accurate here
+    cell: str = option("gru", "lstm, gru or rnn", choices=["lstm", "gru", "rnn"])
+    held_out_takes: int = option(2, "takes of each word by each dev/test voice")
+    # the word is somewhere in the clip
+    pooling: str = option("attention", "how frames become one vector", choices=["last", "mean", "max", "attention"])
+    epochs: int = option(15, "passes over the training set (at most)")
+    max_minutes: float | None = option(15.0, "stop after this much wall time")
+    patience: int = option(4, "stop after this many epochs without a better validation accuracy")
 
 
 class SpokenDigitsRecipe(SpeechRecipe[SpokenDigitsConfig]):
@@ -219,7 +228,8 @@ class SpokenDigitsRecipe(SpeechRecipe[SpokenDigitsConfig]):
         return Labelled(t.inputs, [w[0] for w in t.words])
 
     def batches(self, config: SpeechConfig, d: SpeechData, epoch: int) -> Iterator[dict[str, Tensor]]:
-        return classify.batches(self.labelled(d.train), config.batch_size, shuffle=True, seed=config.seed * 1000 + epoch)
+        return classify.batches(self.labelled(d.train), config.batch_size, shuffle=True,
+                                seed=config.seed * 1000 + epoch)
 
     def evaluate(self, model: nn.Module, config: SpeechConfig, d: SpeechData, split: str) -> dict[str, float]:
         metrics = {"accuracy": classify.accuracy(model, self.labelled(self.split(d, split)))}
@@ -255,32 +265,32 @@ class SpokenDigitsRecipe(SpeechRecipe[SpokenDigitsConfig]):
 class ConnectedDigitsConfig(SpeechConfig):
     """Connected digit strings: CTC over frames."""
 
-    train_strings: int = field(default=3000, metadata={"help": "synthesised training strings (before augmentation)"})
-    held_out_strings: int = field(default=400, metadata={"help": "synthesised strings in each of dev and test"})
-    max_digits: int = field(default=7, metadata={"help": "longest string (strings have 1..max_digits words)"})
-    beam: int = field(default=8, metadata={"help": "prefix beam width for the test and for predict (1 = greedy)"})
-    warp: float = field(default=0.15, metadata={
-        "help": "training features: frequencies scaled by a random factor in [1/(1+w), 1+w] each time an utterance "
-                "is drawn (0 = off)"})  # VTLP: voices differ most in their formants
-    freq_masks: int = field(default=2, metadata={
-        "help": "training features: SpecAugment frequency masks of up to a fifth of the mel bands per utterance"})
-    time_masks: int = field(default=2, metadata={
-        "help": "training features: SpecAugment time masks of up to 4 steps (120 ms) per utterance"})
-    augment_copies: int = field(default=1, metadata={"help": "augmented copies of each training utterance"})
-    lr: float = field(default=3e-3, metadata={"help": "Adam learning rate"})
+    train_strings: int = option(3000, "synthesised training strings (before augmentation)")
+    held_out_strings: int = option(400, "synthesised strings in each of dev and test")
+    max_digits: int = option(7, "longest string (strings have 1..max_digits words)")
+    beam: int = option(8, "prefix beam width for the test and for predict (1 = greedy)")
+    # VTLP: voices differ most in their formants
+    warp: float = option(0.15,
+                         "training features: frequencies scaled by a random factor in [1/(1+w), 1+w] each time an "
+                         "utterance is drawn (0 = off)")
+    freq_masks: int = option(2,
+                             "training features: SpecAugment frequency masks of up to a fifth of the mel bands per "
+                             "utterance")
+    time_masks: int = option(2, "training features: SpecAugment time masks of up to 4 steps (120 ms) per utterance")
+    augment_copies: int = option(1, "augmented copies of each training utterance")
+    lr: float = option(3e-3, "Adam learning rate")
     # the cosine's length: about 12 minutes on one thread
-    epochs: int = field(default=12, metadata={"help": "passes over the training set (at most)"})
+    epochs: int = option(12, "passes over the training set (at most)")
     # the masked features keep the loss noisy; the small last rates settle it
-    schedule: str = field(default="cosine", metadata={
-        "help": "learning rate per epoch: cosine (from lr down towards 0) or constant",
-        "choices": ["constant", "cosine"]})
-    max_minutes: float | None = field(default=15.0, metadata={"help": "stop after this much wall time"})
-    patience: int = field(default=6, metadata={
-        "help": "stop after this many epochs without a better validation error rate"})
+    schedule: str = option("cosine", "learning rate per epoch: cosine (from lr down towards 0) or constant",
+                           choices=["constant", "cosine"])
+    max_minutes: float | None = option(15.0, "stop after this much wall time")
+    patience: int = option(6, "stop after this many epochs without a better validation error rate")
 
 
 class ConnectedDigitsRecipe(SpeechRecipe[ConnectedDigitsConfig]):
-    """Connected spoken digits: a BiLSTM trained with CTC hears strings of 1-7 digits; greedy and prefix-beam decoding."""
+    """Connected spoken digits: a BiLSTM trained with CTC hears strings of 1-7 digits; greedy and prefix-beam
+    decoding."""
 
     name = "digits-ctc"
     config_class = ConnectedDigitsConfig
@@ -326,7 +336,8 @@ class ConnectedDigitsRecipe(SpeechRecipe[ConnectedDigitsConfig]):
         metrics = {"wer": error_rate(t.words, greedy), "string_accuracy": string_accuracy(t.words, greedy)}
         if split == "test":
             beam = self.transcribe(model, t.inputs, config.beam)
-            metrics.update({"wer_beam": error_rate(t.words, beam), "string_accuracy_beam": string_accuracy(t.words, beam)})
+            metrics.update({"wer_beam": error_rate(t.words, beam),
+                            "string_accuracy_beam": string_accuracy(t.words, beam)})
             if d.real is not None:
                 heard = self.transcribe(model, d.real.inputs, config.beam)
                 correct = sum(h == w for h, w in zip(heard, d.real.words, strict=True))
@@ -362,7 +373,8 @@ class ConnectedDigitsRecipe(SpeechRecipe[ConnectedDigitsConfig]):
         heard = spell([label - 1 for label in ctc.greedy(lp)])
         return [pictures.posteriors(d.test.inputs[i][:, : d.features.n_mels], lp, list(WORDS),
                                     d.features.stack * d.features.hop_ms / 1000, out / "posteriors.png",
-                                    f"held-out voice {d.test.sources[i]}: said {spell(d.test.words[i])}, heard {heard}")]
+                                    f"held-out voice {d.test.sources[i]}: said {spell(d.test.words[i])}, heard "
+                                    f"{heard}")]
 
 
 def ctc_batch(inputs: Sequence[Tensor], words: Sequence[Sequence[int]]) -> dict[str, Tensor]:

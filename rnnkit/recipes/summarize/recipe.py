@@ -30,6 +30,7 @@ from rnnkit.recipes.rouge import rouge
 from rnnkit.recipes.runner import run_dir, run_recipe
 from rnnkit.recipes.summarize import data as sd
 from rnnkit.recipes.text import BOS, EOS, PAD, UNK, TokenVocab, bucket_batches, pad_batch, tokenize
+from rnnkit.utils.config import option
 
 SPECIALS = (PAD, UNK, BOS, EOS)  # ids 0..3
 
@@ -39,45 +40,30 @@ class SummarizeConfig(RecipeConfig):
     """Data, vocabulary, model, decoding and training settings of the man-page summariser."""
 
     # tests use a tiny folder
-    pages: str | None = field(default=None,
-                              metadata={"help": "a folder of your own man pages (roff, .gz or not) instead of "
-                                                "Debian's"})
+    pages: str | None = option(None, "a folder of your own man pages (roff, .gz or not) instead of Debian's")
     # the summary is nearly always in the first paragraph; the median page has 190
-    max_source_tokens: int = field(default=100, metadata={"help": "DESCRIPTION is cut to this many words"})
-    # NAME summaries average 5.6 words
-    max_summary_tokens: int = field(default=16, metadata={"help": "longest summary decoded (and trained on)"})
-    vocab_size: int = field(default=5000,
-                            metadata={"help": "words in the shared vocabulary, most frequent first (the rest are "
-                                              "<unk>, copyable)"})
+    max_source_tokens: int = option(100, "DESCRIPTION is cut to this many words")
+    max_summary_tokens: int = option(16, "longest summary decoded (and trained on)")  # NAME summaries average 5.6 words
+    vocab_size: int = option(5000, "words in the shared vocabulary, most frequent first (the rest are <unk>, copyable)")
     # a word seen once cannot be learnt as a word
-    min_freq: int = field(default=2,
-                          metadata={"help": "a word needs this many training occurrences to enter the vocabulary"})
-    embed_size: int = field(default=128, metadata={"help": "word embedding size (encoder and decoder)"})
-    # CPU budget
-    hidden_size: int = field(default=128, metadata={"help": "hidden units per encoder direction and of the decoder"})
-    # 900 training pages overfit fast
-    dropout: float = field(default=0.3, metadata={"help": "dropout on embeddings and before the output"})
-    copy: bool = field(default=True,
-                       metadata={"help": "pointer-generator copying (--no-copy: the plain attentional model)"})
-    coverage: bool = field(default=True, metadata={"help": "coverage in the attention and the coverage loss"})
-    coverage_weight: float = field(default=1.0, metadata={"help": "weight of the coverage loss"})  # See et al.
-    # See et al.'s width
-    beam: int = field(default=4,
-                      metadata={"help": "beam width for the test summaries and `rnnkit summarize` (1 = greedy)"})
-    compare: bool = field(default=True,
-                          metadata={"help": "also train the model without copying (in OUT/no-copy), as a baseline of "
-                                            "the same run"})
-    max_lead: int = field(default=30, metadata={"help": "the lead baseline tries k = 1..max_lead words on validation"})
-    batch_size: int = field(default=16, metadata={"help": "pages per batch (bucketed by length)"})
-    epochs: int = field(default=40, metadata={"help": "passes over the training pages (at most)"})
-    lr: float = field(default=2e-3, metadata={"help": "Adam learning rate"})
+    min_freq: int = option(2, "a word needs this many training occurrences to enter the vocabulary")
+    embed_size: int = option(128, "word embedding size (encoder and decoder)")
+    hidden_size: int = option(128, "hidden units per encoder direction and of the decoder")  # CPU budget
+    dropout: float = option(0.3, "dropout on embeddings and before the output")  # 900 training pages overfit fast
+    copy: bool = option(True, "pointer-generator copying (--no-copy: the plain attentional model)")
+    coverage: bool = option(True, "coverage in the attention and the coverage loss")
+    coverage_weight: float = option(1.0, "weight of the coverage loss")  # See et al.
+    beam: int = option(4, "beam width for the test summaries and `rnnkit summarize` (1 = greedy)")  # See et al.'s width
+    compare: bool = option(True, "also train the model without copying (in OUT/no-copy), as a baseline of the same run")
+    max_lead: int = option(30, "the lead baseline tries k = 1..max_lead words on validation")
+    batch_size: int = option(16, "pages per batch (bucketed by length)")
+    epochs: int = option(40, "passes over the training pages (at most)")
+    lr: float = option(2e-3, "Adam learning rate")
     # ROUGE on 110 pages is noisy
-    patience: int = field(default=6,
-                          metadata={"help": "stop after this many epochs without a better validation ROUGE-L"})
+    patience: int = option(6, "stop after this many epochs without a better validation ROUGE-L")
     # per model: an epoch took about 7 s of one core here, so 40 fit on a quiet machine; on a busy one the cap binds
-    max_minutes: float | None = field(default=7.0, metadata={"help": "stop each model after this much wall time"})
-    out: str = field(default="runs/summarize",
-                     metadata={"help": "run directory: best.pt, results.json, test-summaries.tsv, no-copy/"})
+    max_minutes: float | None = option(7.0, "stop each model after this much wall time")
+    out: str = option("runs/summarize", "run directory: best.pt, results.json, test-summaries.tsv, no-copy/")
 
 
 @dataclass

@@ -24,6 +24,7 @@ from torch import Tensor, nn
 from rnnkit.models.many_to_many import ManyToMany, ManyToManyConfig
 from rnnkit.recipes.tagging.data import Sentence
 from rnnkit.recipes.text import TokenVocab, bucket_batches, pad_batch
+from rnnkit.utils.config import option
 
 MAX_WORD = 20  # characters kept per word for the CNN; longer words are URLs and the like
 
@@ -47,13 +48,11 @@ class WordFeaturesConfig:
     """The word representation fed to the tagger."""
 
     vocab_size: int = field(metadata={"help": "words in the vocabulary"})
-    embedding_size: int = field(default=100, metadata={"help": "word embedding size"})  # the common size for taggers
-    char_vocab_size: int | None = field(default=None, metadata={"help": "characters; None turns the char CNN off"})
-    # Lample et al. 2016 use 25
-    char_embedding_size: int = field(default=25, metadata={"help": "character embedding size"})
-    # 30-50 in Ma & Hovy 2016
-    char_filters: int = field(default=50, metadata={"help": "character CNN filters (features per word)"})
-    char_width: int = field(default=3, metadata={"help": "character CNN window"})  # trigram-like features
+    embedding_size: int = option(100, "word embedding size")  # the common size for taggers
+    char_vocab_size: int | None = option(None, "characters; None turns the char CNN off")
+    char_embedding_size: int = option(25, "character embedding size")  # Lample et al. 2016 use 25
+    char_filters: int = option(50, "character CNN filters (features per word)")  # 30-50 in Ma & Hovy 2016
+    char_width: int = option(3, "character CNN window")  # trigram-like features
 
     @property
     def size(self) -> int:

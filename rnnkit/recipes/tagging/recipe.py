@@ -27,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 from abc import abstractmethod
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -48,6 +48,7 @@ from rnnkit.recipes.tagging.model import (
 )
 from rnnkit.recipes.text import tokenize
 from rnnkit.utils.checkpoint import FORMAT, VERSION
+from rnnkit.utils.config import option
 from rnnkit.utils.reading import decode_utf8, split_lines
 
 CONLL_SUFFIXES = (".conll", ".conllu", ".bio", ".tsv")  # a file with one of these is read as CoNLL, any other as text
@@ -57,73 +58,55 @@ CONLL_SUFFIXES = (".conll", ".conllu", ".bio", ".tsv")  # a file with one of the
 class TaggingConfig(RecipeConfig):
     """Data, model and training settings of a tagging recipe."""
 
-    data: str | None = field(default=None,
-                             metadata={"help": "training CoNLL file (token<TAB>tag per line); default: the recipe's "
-                                               "corpus"})
-    dev: str | None = field(default=None, metadata={"help": "validation CoNLL file (default: a tenth of --data)"})
-    test: str | None = field(default=None, metadata={"help": "test CoNLL file (default: a tenth of --data)"})
-    tag_column: int = field(default=-1, metadata={"help": "column holding the tag in CoNLL files (-1: last)"})
-    split_seed: int = field(default=1234,
-                            metadata={"help": "seed of the train/dev/test split when only --data is given"})
-    # None: all
-    max_train_sentences: int | None = field(default=None, metadata={"help": "use at most this many training sentences"})
-    min_freq: int = field(default=1, metadata={"help": "words seen fewer times in training become <unk>"})
-    embedding_size: int = field(default=100, metadata={"help": "word embedding size"})
-    # unseen words get a spelling-based vector
-    chars: bool = field(default=True, metadata={"help": "add character-CNN word features"})
-    char_filters: int = field(default=50, metadata={"help": "character CNN filters"})
-    hidden_size: int = field(default=100, metadata={"help": "LSTM units per direction"})
-    num_layers: int = field(default=1, metadata={"help": "stacked recurrent layers"})
-    cell: str = field(default="lstm", metadata={"help": "rnn, lstm or gru", "choices": ["rnn", "lstm", "gru"]})
-    # Lample et al. 2016
-    dropout: float = field(default=0.5, metadata={"help": "dropout on word features and before the tag scores"})
-    crf: bool = field(default=False, metadata={"help": "decode with a linear-chain CRF"})
-    batch_size: int = field(default=32, metadata={"help": "sentences per batch"})
+    data: str | None = option(None, "training CoNLL file (token<TAB>tag per line); default: the recipe's corpus")
+    dev: str | None = option(None, "validation CoNLL file (default: a tenth of --data)")
+    test: str | None = option(None, "test CoNLL file (default: a tenth of --data)")
+    tag_column: int = option(-1, "column holding the tag in CoNLL files (-1: last)")
+    split_seed: int = option(1234, "seed of the train/dev/test split when only --data is given")
+    max_train_sentences: int | None = option(None, "use at most this many training sentences")  # None: all
+    min_freq: int = option(1, "words seen fewer times in training become <unk>")
+    embedding_size: int = option(100, "word embedding size")
+    chars: bool = option(True, "add character-CNN word features")  # unseen words get a spelling-based vector
+    char_filters: int = option(50, "character CNN filters")
+    hidden_size: int = option(100, "LSTM units per direction")
+    num_layers: int = option(1, "stacked recurrent layers")
+    cell: str = option("lstm", "rnn, lstm or gru", choices=["rnn", "lstm", "gru"])
+    dropout: float = option(0.5, "dropout on word features and before the tag scores")  # Lample et al. 2016
+    crf: bool = option(False, "decode with a linear-chain CRF")
+    batch_size: int = option(32, "sentences per batch")
 
 
 @dataclass(frozen=True)
 class PosConfig(TaggingConfig):
     """POS tagging: settings (defaults sized for Brown on a 2-core CPU in under 10 minutes)."""
 
-    tagset: str = field(default="universal", metadata={"help": "universal (12 tags) or brown (original tags)",
-                                                       "choices": ["universal", "brown"]})
-    # the CNN handles rare words
-    min_freq: int = field(default=2, metadata={"help": "words seen fewer times in training become <unk>"})
-    embedding_size: int = field(default=64, metadata={"help": "word embedding size"})
-    char_filters: int = field(default=32, metadata={"help": "character CNN filters"})
-    hidden_size: int = field(default=64, metadata={"help": "LSTM units per direction"})
-    # more data, less dropout
-    dropout: float = field(default=0.3, metadata={"help": "dropout on word features and before the tag scores"})
-    # the time cap may end it first
-    epochs: int = field(default=6, metadata={"help": "passes over the training set (at most)"})
-    patience: int = field(default=2,
-                          metadata={"help": "stop after this many epochs without a better validation metric"})
+    tagset: str = option("universal", "universal (12 tags) or brown (original tags)", choices=["universal", "brown"])
+    min_freq: int = option(2, "words seen fewer times in training become <unk>")  # the CNN handles rare words
+    embedding_size: int = option(64, "word embedding size")
+    char_filters: int = option(32, "character CNN filters")
+    hidden_size: int = option(64, "LSTM units per direction")
+    dropout: float = option(0.3, "dropout on word features and before the tag scores")  # more data, less dropout
+    epochs: int = option(6, "passes over the training set (at most)")  # the time cap may end it first
+    patience: int = option(2, "stop after this many epochs without a better validation metric")
     # loading and testing take ~2 more minutes
-    max_minutes: float | None = field(default=7.5,
-                                      metadata={"help": "stop after this much wall time (checked after each step)"})
+    max_minutes: float | None = option(7.5, "stop after this much wall time (checked after each step)")
     # all 45,872 Brown sentences: about a minute an epoch on one core
-    batch_size: int = field(default=64, metadata={"help": "sentences per batch"})
-    out: str = field(default="runs/pos", metadata={"help": "run directory: best.pt, last.pt, results.json"})
+    batch_size: int = option(64, "sentences per batch")
+    out: str = option("runs/pos", "run directory: best.pt, last.pt, results.json")
 
 
 @dataclass(frozen=True)
 class NerConfig(TaggingConfig):
     """NER: settings (defaults sized for WNUT 2017)."""
 
-    # spans stay well-formed
-    crf: bool = field(default=True, metadata={"help": "decode with a linear-chain CRF (--no-crf: softmax per token)"})
-    # small data: keep every word
-    min_freq: int = field(default=1, metadata={"help": "words seen fewer times in training become <unk>"})
-    epochs: int = field(default=20, metadata={"help": "passes over the training set (at most)"})
-    # dev F1 is noisy
-    patience: int = field(default=4,
-                          metadata={"help": "stop after this many epochs without a better validation metric"})
-    max_minutes: float | None = field(default=9.0,
-                                      metadata={"help": "stop after this much wall time (checked after each step)"})
-    lr: float = field(default=2e-3, metadata={"help": "Adam learning rate"})
-    # more updates per epoch on small data
-    batch_size: int = field(default=16, metadata={"help": "sentences per batch"})
-    out: str = field(default="runs/ner", metadata={"help": "run directory: best.pt, last.pt, results.json"})
+    crf: bool = option(True, "decode with a linear-chain CRF (--no-crf: softmax per token)")  # spans stay well-formed
+    min_freq: int = option(1, "words seen fewer times in training become <unk>")  # small data: keep every word
+    epochs: int = option(20, "passes over the training set (at most)")
+    patience: int = option(4, "stop after this many epochs without a better validation metric")  # dev F1 is noisy
+    max_minutes: float | None = option(9.0, "stop after this much wall time (checked after each step)")
+    lr: float = option(2e-3, "Adam learning rate")
+    batch_size: int = option(16, "sentences per batch")  # more updates per epoch on small data
+    out: str = option("runs/ner", "run directory: best.pt, last.pt, results.json")
 
 
 @dataclass

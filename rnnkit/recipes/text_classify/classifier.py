@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from abc import abstractmethod
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,6 +25,7 @@ from rnnkit.recipes.classify import Labelled
 from rnnkit.recipes.contract import Meta, Recipe, RecipeConfig
 from rnnkit.recipes.text import TokenVocab, tokenize
 from rnnkit.utils.checkpoint import FORMAT, VERSION
+from rnnkit.utils.config import option
 from rnnkit.utils.reading import decode_utf8, split_lines
 
 
@@ -33,30 +34,23 @@ class TextClassifierConfig(RecipeConfig):
     """Data, model and training settings of a text classification recipe."""
 
     # None: the recipe's corpus
-    data: str | None = field(default=None,
-                             metadata={"help": "your own CSV/TSV (header row) instead of the default corpus"})
-    text_column: str = field(default="text", metadata={"help": "column with the text in --data"})
-    label_column: str = field(default="label", metadata={"help": "column with the label in --data"})
-    # the usual 80/10/10
-    dev_fraction: float = field(default=0.1, metadata={"help": "fraction held out for early stopping"})
-    test_fraction: float = field(default=0.1, metadata={"help": "fraction held out for the final test"})
-    # fixed so runs compare
-    split_seed: int = field(default=1234, metadata={"help": "seed of the train/dev/test split"})
-    # singletons teach little
-    min_freq: int = field(default=2, metadata={"help": "words seen fewer times in training become <unk>"})
-    max_len: int = field(default=60, metadata={"help": "tokens kept per text"})  # longer texts are cut
-    embedding_size: int = field(default=100, metadata={"help": "word embedding size"})
-    hidden_size: int = field(default=100, metadata={"help": "LSTM units per direction"})
-    num_layers: int = field(default=1, metadata={"help": "stacked recurrent layers"})
-    cell: str = field(default="lstm", metadata={"help": "rnn, lstm or gru", "choices": ["rnn", "lstm", "gru"]})
-    # words after a negation matter too
-    bidirectional: bool = field(default=True, metadata={"help": "read the text both ways"})
+    data: str | None = option(None, "your own CSV/TSV (header row) instead of the default corpus")
+    text_column: str = option("text", "column with the text in --data")
+    label_column: str = option("label", "column with the label in --data")
+    dev_fraction: float = option(0.1, "fraction held out for early stopping")  # the usual 80/10/10
+    test_fraction: float = option(0.1, "fraction held out for the final test")
+    split_seed: int = option(1234, "seed of the train/dev/test split")  # fixed so runs compare
+    min_freq: int = option(2, "words seen fewer times in training become <unk>")  # singletons teach little
+    max_len: int = option(60, "tokens kept per text")  # longer texts are cut
+    embedding_size: int = option(100, "word embedding size")
+    hidden_size: int = option(100, "LSTM units per direction")
+    num_layers: int = option(1, "stacked recurrent layers")
+    cell: str = option("lstm", "rnn, lstm or gru", choices=["rnn", "lstm", "gru"])
+    bidirectional: bool = option(True, "read the text both ways")  # words after a negation matter too
     # max: picks out the strongest cue anywhere
-    pooling: str = field(default="max", metadata={"help": "last, mean, max or attention",
-                                                  "choices": ["last", "mean", "max", "attention"]})
-    # small data overfits fast
-    dropout: float = field(default=0.5, metadata={"help": "dropout on embeddings and before the head"})
-    batch_size: int = field(default=32, metadata={"help": "texts per batch"})
+    pooling: str = option("max", "last, mean, max or attention", choices=["last", "mean", "max", "attention"])
+    dropout: float = option(0.5, "dropout on embeddings and before the head")  # small data overfits fast
+    batch_size: int = option(32, "texts per batch")
 
 
 @dataclass

