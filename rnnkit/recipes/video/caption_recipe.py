@@ -6,9 +6,11 @@ validation and held-out clips show handwriting no training clip has. Each clip's
 are composed from its script (sentences.py): the canonical one is trained on, all of them
 (five by default) are BLEU references.
 
-    frame CNN  : trained first on the scripts' per-frame labels (what each digit does in each
-                 frame), then kept fixed; its vectors are computed once per clip (as S2VT used
-                 a fixed ImageNet CNN). With --pretrain-epochs 0 it learns from the words alone.
+    frame CNN  : answers on an 8x8 grid where each digit's centre is, which digit, what it is
+                 doing and how large it is (slots.py); a frame's vector is ten digit slots read
+                 off that grid. Trained first on these targets, read off the clip scripts, then
+                 kept fixed; its vectors are computed once per clip (as S2VT used a fixed
+                 ImageNet CNN). With --pretrain-epochs 0 it learns from the words alone.
     encoder    : a BiLSTM over the frame vectors
     decoder    : an LSTM with soft attention over the frames (rnnkit.models.Seq2Seq), beam search
 
@@ -40,9 +42,10 @@ from rnnkit.recipes.contract import Meta, Recipe, RecipeConfig
 from rnnkit.recipes.handwriting import SOURCES
 from rnnkit.recipes.text import BOS, EOS, PAD, UNK, TokenVocab, pad_batch
 from rnnkit.recipes.training import TrainConfig, fit
-from rnnkit.recipes.video.captioner import FRAME, FrameEncoder, FrameTagger, VideoCaptioner, frame_vectors, tag
+from rnnkit.recipes.video.captioner import FRAME, VideoCaptioner, frame_vectors
 from rnnkit.recipes.video.clips import ACTIONS, CANVAS, ClipSet, Script, clip_dataset, read_clip
 from rnnkit.recipes.video.sentences import caption_facts, phrasings, script_facts, sentence, words
+from rnnkit.recipes.video.slots import FEATURES, SlotEncoder, SlotTagger, grid_targets, present_digits, slot_actions
 from rnnkit.utils.plotting import figure
 
 
@@ -50,28 +53,64 @@ from rnnkit.utils.plotting import figure
 class VideoCaptionConfig(RecipeConfig):
     """Clips, frame CNN, encoder-decoder and training settings."""
 
-    digits: str = field(default="mnist5k", metadata={"help": "source handwriting: mnist5k (5,000 MNIST images) or sklearn (1,797 8x8 digits)", "choices": list(SOURCES)})  # MNIST: real 28x28 handwriting
-    num_train: int = field(default=3000, metadata={"help": "training clips (built once, cached)"})  # 170 s to build on a busy core, then read from the cache
-    num_dev: int = field(default=300, metadata={"help": "validation clips, from development handwriting (0: none; the epoch with the lowest training loss is kept)"})  # picks the best epoch
-    num_test: int = field(default=500, metadata={"help": "held-out clips, from unseen handwriting"})  # +-1.6% on an 85% score
-    clip_seed: int = field(default=0, metadata={"help": "seed of the clip scripts and the handwriting drawn for them"})  # the same clips on every run
-    references: int = field(default=5, metadata={"help": "true phrasings per clip used as BLEU references"})  # canonical, in time, and variants
-    channels: int = field(default=16, metadata={"help": "channels of the frame CNN's middle block (its last has twice as many)"})  # 8, 16, 32: small, the frames are many
-    feature_size: int = field(default=128, metadata={"help": "size of each frame's vector"})  # two digits, their poses and motion
-    pretrain_epochs: int = field(default=20, metadata={"help": "epochs training the frame CNN on per-frame labels before captioning (0: it learns from the captions alone, end to end, much slower)"})  # then fixed and cached
-    pretrain_minutes: float = field(default=20.0, metadata={"help": "stop the frame CNN's training after this much wall time"})  # its epochs set the cosine's length; this caps a busy machine
-    pretrain_frames: int = field(default=8, metadata={"help": "frames drawn from each training clip per pretraining epoch"})  # neighbouring frames say much the same
+    # MNIST: real 28x28 handwriting
+    digits: str = field(default="mnist5k",
+                        metadata={"help": "source handwriting: mnist5k (5,000 MNIST images) or sklearn (1,797 8x8 "
+                                          "digits)", "choices": list(SOURCES)})
+    # 170 s to build on a busy core, then read from the cache
+    num_train: int = field(default=3000, metadata={"help": "training clips (built once, cached)"})
+    # picks the best epoch
+    num_dev: int = field(default=300,
+                         metadata={"help": "validation clips, from development handwriting (0: none; the epoch with "
+                                           "the lowest training loss is kept)"})
+    # +-1.6% on an 85% score
+    num_test: int = field(default=500, metadata={"help": "held-out clips, from unseen handwriting"})
+    # the same clips on every run
+    clip_seed: int = field(default=0, metadata={"help": "seed of the clip scripts and the handwriting drawn for them"})
+    # canonical, in time, and variants
+    references: int = field(default=5, metadata={"help": "true phrasings per clip used as BLEU references"})
+    # 8, 16, 32: small, the frames are many
+    channels: int = field(default=16,
+                          metadata={"help": "channels of the frame CNN's second block (its last three have twice as "
+                                            "many)"})
+    # 375 steps of 64 frames each, about 30 s on one quiet core; then fixed and cached
+    pretrain_epochs: int = field(default=20,
+                                 metadata={"help": "epochs training the frame CNN on per-frame labels before "
+                                                   "captioning (0: it learns from the captions alone, end to end, much "
+                                                   "slower)"})
+    # its epochs set the cosine's length; this caps a busy machine
+    pretrain_minutes: float = field(default=12.0,
+                                    metadata={"help": "stop the frame CNN's training after this much wall time"})
+    # neighbouring frames say much the same
+    pretrain_frames: int = field(default=8,
+                                 metadata={"help": "frames drawn from each training clip per pretraining epoch"})
     embed_size: int = field(default=32, metadata={"help": "word embedding size"})  # 30 words
-    hidden_size: int = field(default=128, metadata={"help": "LSTM hidden units (encoder per direction, and decoder)"})  # holds two digits' stories
-    attention: str = field(default="additive", metadata={"help": "attention scores over the frames", "choices": list(KINDS)})  # Bahdanau's, as Yao et al.
-    beam: int = field(default=3, metadata={"help": "beam width for held-out clips and caption-video (1 = greedy; validation is greedy)"})  # a little better than greedy
+    # holds two digits' stories
+    hidden_size: int = field(default=128, metadata={"help": "LSTM hidden units (encoder per direction, and decoder)"})
+    # Bahdanau's, as Yao et al.
+    attention: str = field(default="additive",
+                           metadata={"help": "attention scores over the frames", "choices": list(KINDS)})
+    # a little better than greedy
+    beam: int = field(default=3,
+                      metadata={"help": "beam width for held-out clips and caption-video (1 = greedy; validation is "
+                                        "greedy)"})
     batch_size: int = field(default=32, metadata={"help": "clips per batch"})
-    epochs: int = field(default=40, metadata={"help": "passes over the training clips (all run unless max_minutes stops them: patience is 0)"})  # cheap on cached frame vectors
+    # cheap on cached frame vectors
+    epochs: int = field(default=30,
+                        metadata={"help": "passes over the training clips (all run unless max_minutes stops them: "
+                                          "patience is 0)"})
     lr: float = field(default=3e-3, metadata={"help": "AdamW learning rate at the first epoch"})
-    patience: int = field(default=0, metadata={"help": "stop after this many epochs without a better validation score (0 = never)"})
-    schedule: str = field(default="cosine", metadata={"help": "learning rate per epoch: cosine (from lr down towards 0) or constant", "choices": ["constant", "cosine"]})
-    max_minutes: float | None = field(default=12.0, metadata={"help": "stop captioning training after this much wall time (the frame CNN's pretraining is not counted)"})
-    out: str = field(default="runs/video-caption", metadata={"help": "run directory: best.pt, last.pt, results.json, attention.png"})
+    patience: int = field(default=0,
+                          metadata={"help": "stop after this many epochs without a better validation score (0 = "
+                                            "never)"})
+    schedule: str = field(default="cosine",
+                          metadata={"help": "learning rate per epoch: cosine (from lr down towards 0) or constant",
+                                    "choices": ["constant", "cosine"]})
+    max_minutes: float | None = field(default=8.0,
+                                      metadata={"help": "stop captioning training after this much wall time (the frame "
+                                                        "CNN's pretraining is not counted)"})
+    out: str = field(default="runs/video-caption",
+                     metadata={"help": "run directory: best.pt, last.pt, results.json, attention.png"})
 
 
 # ---- data ------------------------------------------------------------------------------------
@@ -105,73 +144,88 @@ def clip_frames(clips: ClipSet, index: Sequence[int]) -> tuple[Tensor, Tensor]:
     return torch.from_numpy(clips.clips[list(index), :T]).float() / 255.0, lengths
 
 
-def frame_labels(script: Script) -> np.ndarray:
-    """(T, 10) int64: for each frame and digit 0-9, 1 + the digit's action (ACTIONS order), or 0 if it is not in the clip."""
-    out = np.zeros((script.frames, 10), dtype=np.int64)
-    for actor in script.actors:
-        out[:, actor.digit] = [1 + ACTIONS.index(a) for a in actor.actions()]
-    return out
-
-
-def tagger_batches(clips: ClipSet, per_clip: int, batch_size: int, generator: torch.Generator) -> Iterator[tuple[Tensor, Tensor]]:
-    """Frame-CNN training batches: ``per_clip`` random frames of each clip in context (N, 3, 64, 64), and their labels (N, 10).
+def tagger_batches(clips: ClipSet, per_clip: int, batch_size: int,
+                   generator: torch.Generator) -> Iterator[tuple[Tensor, Tensor, Tensor, Tensor]]:
+    """Frame-CNN training batches: ``per_clip`` random frames of each clip in context (N, 3, 64, 64), and their grid
+    targets (``slots.grid_targets``): classes (N, 64), actions (N, 64), sizes (N, 64).
 
     The frames are drawn up front; each batch is built when it is asked for (an epoch's frames would not fit in memory).
     """
-    picks = [(i, int(t)) for i in range(len(clips)) for t in torch.randint(0, int(clips.lengths[i]), (per_clip,), generator=generator)]
+    picks = [(i, int(t)) for i in range(len(clips))
+             for t in torch.randint(0, int(clips.lengths[i]), (per_clip,), generator=generator)]
     order = torch.randperm(len(picks), generator=generator).tolist()
-    labels = [frame_labels(s) for s in clips.scripts]
     for k in range(0, len(order), batch_size):
         chosen = [picks[j] for j in order[k : k + batch_size]]
         context = []
         for i, t in chosen:
             n = int(clips.lengths[i])
             f = clips.clips[i, max(t - 1, 0) : min(t + 2, n)].astype(np.float32) / 255.0  # the frame and its neighbours
-            before, now, after = (f[0], f[1], f[2]) if 0 < t < n - 1 else ((f[0], f[0], f[1]) if t == 0 else (f[0], f[1], f[1]))
+            if 0 < t < n - 1:
+                before, now, after = f[0], f[1], f[2]
+            else:
+                before, now, after = (f[0], f[0], f[1]) if t == 0 else (f[0], f[1], f[1])
             context.append(np.stack([now, now - before, after - now]))  # as frame_context: zero change at the ends
-        yield torch.from_numpy(np.stack(context)), torch.from_numpy(np.stack([labels[i][t] for i, t in chosen]))
+        classes, actions, sizes = zip(*(grid_targets(clips.scripts[i], t) for i, t in chosen), strict=True)
+        yield (torch.from_numpy(np.stack(context)), torch.from_numpy(np.stack(classes)),
+               torch.from_numpy(np.stack(actions)), torch.from_numpy(np.stack(sizes)))
 
 
-def tagger_accuracy(tagger: FrameTagger, clips: ClipSet, most: int | None = None, batch_size: int = 16) -> dict[str, float]:
-    """Over every frame of the first ``most`` clips: the share whose digits the tagger names exactly (``frame_digits``), and
-    the share of the digits in a frame whose action it gets right (``frame_actions``, whether or not it named the digit)."""
+def frame_truth(script: Script) -> tuple[np.ndarray, np.ndarray]:
+    """(T, 10) bool: which digits are in each frame (all of the clip's, in every frame); (T, 10) int64: the ACTIONS
+    index of each present digit's action (-1 where absent)."""
+    present = np.zeros((script.frames, 10), dtype=bool)
+    actions = np.full((script.frames, 10), -1, dtype=np.int64)
+    for actor in script.actors:
+        present[:, actor.digit] = True
+        actions[:, actor.digit] = [ACTIONS.index(a) for a in actor.actions()]
+    return present, actions
+
+
+def tagger_accuracy(encoder: SlotEncoder, clips: ClipSet, most: int | None = None,
+                    batch_size: int = 16) -> dict[str, float]:
+    """Over every frame of the first ``most`` clips: the share whose digits the encoder's slots name exactly
+    (``frame_digits``), and the share of the digits in a frame whose slot gives their action (``frame_actions``,
+    whether or not it named the digit)."""
     digits = actions = frames = present = 0
     count = len(clips) if most is None else min(most, len(clips))
-    tagger.eval()
+    encoder.eval()
     with torch.no_grad():
         for k in range(0, count, batch_size):
             index = list(range(k, min(k + batch_size, count)))
             batch, lengths = clip_frames(clips, index)
-            vectors = frame_vectors(tagger.encoder, batch, lengths)  # (B, T, F)
-            logits = tagger.head(vectors).view(*vectors.shape[:2], 10, -1)  # (B, T, 10, 1+A)
+            slots = frame_vectors(encoder, batch, lengths).view(*batch.shape[:2], 10, -1)  # (B, T, 10, SLOT)
             for b, i in enumerate(index):
                 n = int(lengths[b])
-                truth = torch.from_numpy(frame_labels(clips.scripts[i]))  # (T_i, 10)
-                said = tag(logits[b, :n])  # (T_i, 10)
-                digits += int(((said > 0) == (truth > 0)).all(dim=1).sum())
-                actions += int((1 + logits[b, :n, :, 1:].argmax(-1))[truth > 0].eq(truth[truth > 0]).sum())
-                frames, present = frames + n, present + int((truth > 0).sum())
+                here, doing = (torch.from_numpy(x) for x in frame_truth(clips.scripts[i]))  # (T_i, 10) each
+                digits += int((present_digits(slots[b, :n]) == here).all(dim=1).sum())
+                actions += int(slot_actions(slots[b, :n])[here].eq(doing[here]).sum())
+                frames, present = frames + n, present + int(here.sum())
     return {"frame_digits": digits / max(frames, 1), "frame_actions": actions / max(present, 1)}
 
 
-def pretrain_frame_encoder(config: VideoCaptionConfig, train: ClipSet, dev: ClipSet) -> FrameEncoder:
-    """Train the frame CNN on per-frame labels with the shared loop (``fit``), keep its best epoch on dev frames."""
+def pretrain_frame_encoder(config: VideoCaptionConfig, train: ClipSet, dev: ClipSet) -> SlotEncoder:
+    """Train the frame CNN on the scripts' grid targets with the shared loop (``fit``), keep its best epoch on dev
+    frames."""
     torch.manual_seed(config.seed)
-    encoder = FrameEncoder(config.channels, config.feature_size)
-    tagger = FrameTagger(encoder, len(ACTIONS), config.feature_size)
+    encoder = SlotEncoder(config.channels)
+    tagger = SlotTagger(encoder)
     generator = torch.Generator().manual_seed(config.seed + 1)
-    settings = TrainConfig(epochs=config.pretrain_epochs, lr=config.lr, patience=0, threads=config.threads, seed=config.seed,
-                           progress=config.progress, log_every=0, schedule="cosine", max_minutes=config.pretrain_minutes)
+    settings = TrainConfig(epochs=config.pretrain_epochs, lr=config.lr, patience=0, threads=config.threads,
+                           seed=config.seed, progress=config.progress, log_every=0, schedule="cosine",
+                           max_minutes=config.pretrain_minutes)
     start = time.perf_counter()
     result = fit(tagger, lambda epoch: tagger_batches(train, config.pretrain_frames, 64, generator), settings,
-                 evaluate=(lambda m: tagger_accuracy(tagger, dev, most=100)) if len(dev) else None, monitor="frame_digits")
-    print(f"video-caption: frame CNN trained on per-frame labels in {time.perf_counter() - start:.0f}s; best "
-          f"{'validation share of frames with their digits named' if len(dev) else 'training loss'} {result.best_metric:.4f} (epoch {result.best_epoch})")
+                 evaluate=(lambda m: tagger_accuracy(encoder, dev, most=100)) if len(dev) else None,
+                 monitor="frame_digits")
+    print(f"video-caption: frame CNN trained on the scripts' grid targets in {time.perf_counter() - start:.0f}s; best "
+          f"{'validation share of frames with their digits named' if len(dev) else 'training loss'} "
+          f"{result.best_metric:.4f} (epoch {result.best_epoch})")
     return recalibrate(encoder, tagger_batches(train, 2, 64, generator))
 
 
-def recalibrate(encoder: FrameEncoder, batches: Iterator[tuple[Tensor, Tensor]], most: int = 40) -> FrameEncoder:
-    """The batch-norm statistics of the final weights, averaged over up to ``most`` batches ("precise BN", Wu & Johnson, 2021).
+def recalibrate(encoder: SlotEncoder, batches: Iterator[tuple[Tensor, ...]], most: int = 40) -> SlotEncoder:
+    """The batch-norm statistics of the final weights, averaged over up to ``most`` batches ("precise BN", Wu &
+    Johnson, 2021).
 
     The running averages kept in training mix in the statistics of earlier weights, and after a
     short training they are still near their initial values; the frame vectors computed once
@@ -183,7 +237,7 @@ def recalibrate(encoder: FrameEncoder, batches: Iterator[tuple[Tensor, Tensor]],
         m.momentum = None  # a plain average over the batches below
     encoder.train()
     with torch.no_grad():
-        for k, (context, _) in enumerate(batches):
+        for k, (context, *_) in enumerate(batches):
             if k == most:
                 break
             encoder(context)
@@ -192,10 +246,10 @@ def recalibrate(encoder: FrameEncoder, batches: Iterator[tuple[Tensor, Tensor]],
     return encoder.eval()
 
 
-def encode_clips(encoder: FrameEncoder, clips: ClipSet, batch_size: int = 32) -> Tensor:
+def encode_clips(encoder: SlotEncoder, clips: ClipSet, batch_size: int = 32) -> Tensor:
     """(N, T_max, F): the fixed frame CNN's vector of every frame of every clip (zero past its length)."""
     encoder.eval()
-    out = torch.zeros(len(clips), clips.clips.shape[1], encoder.project.out_features)
+    out = torch.zeros(len(clips), clips.clips.shape[1], FEATURES)
     with torch.no_grad():
         for k in range(0, len(clips), batch_size):
             index = list(range(k, min(k + batch_size, len(clips))))
@@ -204,7 +258,7 @@ def encode_clips(encoder: FrameEncoder, clips: ClipSet, batch_size: int = 32) ->
     return out
 
 
-def make_split(clips: ClipSet, encoder: FrameEncoder | None, references: int, seed: int) -> Split:
+def make_split(clips: ClipSet, encoder: SlotEncoder | None, references: int, seed: int) -> Split:
     """A split ready for captioning: its clips, their frame vectors (if an encoder is given) and seeded reference
     phrasings for each clip."""
     refs = [phrasings(script, references, seed=seed * 1_000_003 + i) for i, script in enumerate(clips.scripts)]
@@ -217,7 +271,8 @@ def load_clips(config: VideoCaptionConfig) -> tuple[ClipSet, ClipSet, ClipSet]:
     for split, n, seed in (("train", config.num_train, config.clip_seed), ("dev", config.num_dev, config.clip_seed + 1),
                            ("test", config.num_test, config.clip_seed + 2)):
         if n == 0 and split == "dev":
-            sets.append(clip_dataset(config.digits, split, 0, seed, use_cache=False))  # no validation: fit keeps the lowest training loss
+            # no validation: fit keeps the lowest training loss
+            sets.append(clip_dataset(config.digits, split, 0, seed, use_cache=False))
             continue
         clips = clip_dataset(config.digits, split, n, seed)
         how = f"built in {clips.seconds:.1f}s, cached in {clips.cache}" if clips.seconds else f"read from {clips.cache}"
@@ -229,13 +284,16 @@ def load_clips(config: VideoCaptionConfig) -> tuple[ClipSet, ClipSet, ClipSet]:
 # ---- metrics and pictures --------------------------------------------------------------------
 
 
-def caption_metrics(hyps: list[str], scripts: Sequence[Script], references: Sequence[Sequence[str]]) -> dict[str, float]:
-    """fully_right (every fact right), digits_right (the right digits named), parsed (the caption reads as facts), bleu."""
+def caption_metrics(hyps: list[str], scripts: Sequence[Script],
+                    references: Sequence[Sequence[str]]) -> dict[str, float]:
+    """fully_right (every fact right), digits_right (the right digits named), parsed (the caption reads as facts),
+    bleu."""
     said = [caption_facts(h) for h in hyps]
     truth = [script_facts(s) for s in scripts]
     metrics = {
         "fully_right": float(np.mean([s == t for s, t in zip(said, truth, strict=True)])),
-        "digits_right": float(np.mean([s is not None and [d for d, _ in s] == [d for d, _ in t] for s, t in zip(said, truth, strict=True)])),
+        "digits_right": float(np.mean([s is not None and [d for d, _ in s] == [d for d, _ in t] for s,
+                                       t in zip(said, truth, strict=True)])),
         "parsed": float(np.mean([s is not None for s in said])),
     }
     if importlib.util.find_spec("sacrebleu") is not None:
@@ -255,14 +313,16 @@ def caption_clips(model: VideoCaptioner, split: Split, vocab: TokenVocab, beam: 
 
 
 def split_inputs(split: Split, index: Sequence[int]) -> tuple[Tensor, Tensor]:
-    """What the captioner reads of clips ``index``: their cached vectors, or their frames; cut to the longest; and lengths."""
+    """What the captioner reads of clips ``index``: their cached vectors, or their frames; cut to the longest; and
+    lengths."""
     if split.inputs is None:
         return clip_frames(split.clips, index)
     lengths = torch.from_numpy(split.clips.lengths[list(index)])
     return split.inputs[list(index), : int(lengths.max())], lengths
 
 
-def draw_attention(model: VideoCaptioner, split: Split, vocab: TokenVocab, beam: int, index: Sequence[int], path: Path) -> Path:
+def draw_attention(model: VideoCaptioner, split: Split, vocab: TokenVocab, beam: int, index: Sequence[int],
+                   path: Path) -> Path:
     """For each clip: every second frame, and under it the attention over frames as each word is written."""
     captions = caption_clips(model, split, vocab, beam, index)
     inputs, lengths = split_inputs(split, index)
@@ -275,7 +335,8 @@ def draw_attention(model: VideoCaptioner, split: Split, vocab: TokenVocab, beam:
             clip = split.clips.clip(i)
             strip = np.concatenate([clip[t] for t in range(0, len(clip), 2)], axis=1)  # (64, 64 * ceil(T/2))
             top, bottom = axes[2 * r, 0], axes[2 * r + 1, 0]
-            top.imshow(strip, cmap="gray", vmin=0, vmax=255, extent=(-0.5, 2 * (strip.shape[1] // CANVAS) - 0.5, 0, 1), aspect="auto")
+            top.imshow(strip, cmap="gray", vmin=0, vmax=255, extent=(-0.5, 2 * (strip.shape[1] // CANVAS) - 0.5, 0, 1),
+                       aspect="auto")
             top.set_xticks([]), top.set_yticks([])
             ok = caption_facts(caption) == script_facts(split.clips.scripts[i])
             top.set_title(f"{caption} ({'right' if ok else 'WRONG'})\ntrue: {split.references[i][0]}", fontsize=9)
@@ -291,14 +352,15 @@ def draw_attention(model: VideoCaptioner, split: Split, vocab: TokenVocab, beam:
 
 
 def read_video(path: Path) -> np.ndarray:
-    """(T, 64, 64) float32 frames in [0, 1] from a .npy clip (clips.read_clip) or an animated .gif (Pillow, grey-scaled).
+    """(T, 64, 64) float32 frames in [0, 1] from a .npy clip (clips.read_clip) or an animated .gif (Pillow,
+    grey-scaled).
 
     MP4 and other video files are not read: no maintained reader installs with rnnkit's dependencies.
     """
     if path.suffix.lower() != ".gif":
         if path.suffix.lower() not in (".npy", ""):
-            raise ValueError(f"caption-video: {path}: only .npy clips (T, {FRAME}, {FRAME}) and animated .gif files are read; "
-                             "convert other video to one of them (e.g. numpy.save).")
+            raise ValueError(f"caption-video: {path}: only .npy clips (T, {FRAME}, {FRAME}) and animated .gif files "
+                             "are read; " "convert other video to one of them (e.g. numpy.save).")
         return read_clip(path)
     if not path.exists():
         raise FileNotFoundError(f"caption-video: no clip file {path}.")
@@ -310,7 +372,8 @@ def read_video(path: Path) -> np.ndarray:
     except (UnidentifiedImageError, OSError) as e:
         raise ValueError(f"caption-video: {path} is not a readable GIF ({e}).") from None
     if len(frames) < 2 or frames[0].shape != (FRAME, FRAME):
-        raise ValueError(f"caption-video: {path} has {len(frames)} frame(s) of {frames[0].shape[1]}x{frames[0].shape[0]} pixels; "
+        raise ValueError(f"caption-video: {path} has {len(frames)} frame(s) of "
+                         f"{frames[0].shape[1]}x{frames[0].shape[0]} pixels; "
                          f"expected at least 2 frames of {FRAME}x{FRAME}.")
     return np.stack(frames)
 
@@ -319,12 +382,14 @@ def read_video(path: Path) -> np.ndarray:
 
 
 class VideoCaptionRecipe(Recipe[VideoCaptionConfig, VideoCaptionData]):
-    """Caption clips of handwritten digits doing actions: a CNN per frame, an LSTM encoder, an attentive LSTM decoder."""
+    """Caption clips of handwritten digits doing actions: a CNN per frame, an LSTM encoder, an attentive LSTM
+    decoder."""
 
     name = "video-caption"
     config_class = VideoCaptionConfig
     monitor = "fully_right"
-    inputs = f"clips of (T, {FRAME}, {FRAME}) grey frames, light digits on black: .npy (uint8 0-255 or float 0-1) or animated .gif"
+    inputs = (f"clips of (T, {FRAME}, {FRAME}) grey frames, light digits on black: .npy (uint8 0-255 or float 0-1) or "
+              "animated .gif")
 
     def prepare_data(self, config: VideoCaptionConfig) -> VideoCaptionData:
         """Read or build the clips; train and fix the frame CNN (unless end to end); compose every clip's sentences."""
@@ -335,17 +400,19 @@ class VideoCaptionRecipe(Recipe[VideoCaptionConfig, VideoCaptionData]):
         if encoder is not None:
             frames = sum(int(c.lengths.sum()) for c in (train, dev, test))
             print(f"video-caption: frame vectors of {frames} frames computed in {time.perf_counter() - start:.0f}s")
-        vocab = TokenVocab.build([words(r[0]) for r in splits[0].references], specials=(PAD, BOS, EOS, UNK))  # pad 0, bos 1, eos 2
+        # pad 0, bos 1, eos 2
+        vocab = TokenVocab.build([words(r[0]) for r in splits[0].references], specials=(PAD, BOS, EOS, UNK))
         state = {k: v.clone() for k, v in encoder.state_dict().items()} if encoder is not None else None
-        return VideoCaptionData(vocab, splits[0], splits[1], splits[2], state, torch.Generator().manual_seed(config.seed))
+        return VideoCaptionData(vocab, splits[0], splits[1], splits[2], state,
+                                torch.Generator().manual_seed(config.seed))
 
     def describe(self, data: VideoCaptionData) -> Meta:
         return {"vocab": data.vocab.to_dict(), "frame_encoder": data.frame_encoder}
 
     def build_model(self, config: VideoCaptionConfig, meta: Meta) -> VideoCaptioner:
         vocab = TokenVocab.from_dict(meta["vocab"])
-        model = VideoCaptioner(len(vocab), vocab.stoi[BOS], vocab.stoi[EOS], config.channels, config.feature_size,
-                               config.embed_size, config.hidden_size, config.attention)
+        model = VideoCaptioner(len(vocab), vocab.stoi[BOS], vocab.stoi[EOS], config.channels, config.embed_size,
+                               config.hidden_size, config.attention)
         if meta.get("frame_encoder") is not None:
             model.frames.load_state_dict(meta["frame_encoder"])
             model.frames.requires_grad_(False)  # pretrained and fixed: training reads its cached vectors
@@ -365,12 +432,15 @@ class VideoCaptionRecipe(Recipe[VideoCaptionConfig, VideoCaptionData]):
         for k in range(0, len(order), config.batch_size):
             index = order[k : k + config.batch_size]
             inputs, lengths = split_inputs(data.train, index)
-            targets, target_lengths = pad_batch([data.vocab.encode(words(data.train.references[i][0])) + [eos] for i in index], data.vocab.pad_id)
+            targets, target_lengths = pad_batch([data.vocab.encode(words(data.train.references[i][0])) + [eos]
+                                                 for i in index], data.vocab.pad_id)
             out.append((inputs, lengths, targets, target_lengths))
         return out
 
-    def evaluate(self, model: nn.Module, config: VideoCaptionConfig, data: VideoCaptionData, split: str) -> dict[str, float]:
-        """Validation captions are greedy (fast, once an epoch); held-out ones use ``config.beam``; "train" (greedy): the training clips."""
+    def evaluate(self, model: nn.Module, config: VideoCaptionConfig, data: VideoCaptionData,
+                 split: str) -> dict[str, float]:
+        """Validation captions are greedy (fast, once an epoch); held-out ones use ``config.beam``; "train" (greedy):
+        the training clips."""
         if split not in ("train", "dev", "test"):
             raise ValueError(f"video-caption: split must be train, dev or test, got {split!r}.")
         part: Split = getattr(data, split)
@@ -380,9 +450,11 @@ class VideoCaptionRecipe(Recipe[VideoCaptionConfig, VideoCaptionData]):
     def report(self, model: nn.Module, config: VideoCaptionConfig, data: VideoCaptionData, out: Path) -> list[Path]:
         two = [i for i, s in enumerate(data.test.clips.scripts) if len(s.actors) == 2][:3]
         one = [i for i, s in enumerate(data.test.clips.scripts) if len(s.actors) == 1][:1]
-        return [draw_attention(self._captioner(model), data.test, data.vocab, config.beam, two + one, out / "attention.png")]
+        return [draw_attention(self._captioner(model), data.test, data.vocab, config.beam, two + one,
+                               out / "attention.png")]
 
-    def predict(self, model: nn.Module, config: VideoCaptionConfig, meta: Meta, inputs: Sequence[str]) -> list[dict[str, Any]]:
+    def predict(self, model: nn.Module, config: VideoCaptionConfig, meta: Meta,
+                inputs: Sequence[str]) -> list[dict[str, Any]]:
         vocab = TokenVocab.from_dict(meta["vocab"])
         results = []
         for name in inputs:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rnnkit.recipes.video.captioner import FrameEncoder, FrameTagger, VideoCaptioner, frame_context, frame_vectors
+from rnnkit.recipes.video.captioner import VideoCaptioner, frame_vectors
+from rnnkit.recipes.video.slots import FEATURES, SlotEncoder, SlotTagger, frame_context
 
 
 @pytest.fixture
 def model(one_thread):
     torch.manual_seed(0)
-    return VideoCaptioner(vocab_size=12, bos_id=1, eos_id=2, channels=8, feature_size=16, embed_size=8, hidden_size=16).eval()
+    return VideoCaptioner(vocab_size=12, bos_id=1, eos_id=2, channels=8, embed_size=8, hidden_size=16).eval()
 
 
 def test_frame_context_by_hand():
@@ -20,7 +21,8 @@ def test_frame_context_by_hand():
     context = frame_context(frames)  # (1, 3, 3, 64, 64)
     assert context.shape == (1, 3, 3, 64, 64)
     # pixel (0, 0): frame, change into it, change out of it; zero change before the first and after the last
-    torch.testing.assert_close(context[0, :, :, 0, 0], torch.tensor([[0.2, 0.0, 0.3], [0.5, 0.3, -0.1], [0.4, -0.1, 0.0]]))
+    torch.testing.assert_close(context[0, :, :, 0, 0],
+                               torch.tensor([[0.2, 0.0, 0.3], [0.5, 0.3, -0.1], [0.4, -0.1, 0.0]]))
     assert context[..., 1:, :].abs().sum() == 0
 
 
@@ -72,13 +74,17 @@ def test_errors_name_the_shape(model):
         model(torch.rand(1, 4, 32, 32), torch.tensor([4]))
     with pytest.raises(ValueError, match=r"lengths must be \(B,\) = \(1,\) frame counts in 1\.\.4"):
         model(torch.rand(1, 4, 64, 64), torch.tensor([5]))
-    with pytest.raises(ValueError, match="frame vectors must have 16 features, got 9"):
+    with pytest.raises(ValueError, match=f"frame vectors must have {FEATURES} features .ten digit slots., got 9"):
         model(torch.rand(1, 4, 9), torch.tensor([4]))
 
 
-def test_frame_tagger_contract(one_thread):
-    tagger = FrameTagger(FrameEncoder(8, 16), actions=9, feature_size=16)
-    logits, loss = tagger(torch.rand(4, 3, 64, 64), torch.randint(0, 10, (4, 10)))
-    assert logits.shape == (4, 10, 10)
+def test_slot_tagger_contract(one_thread):
+    tagger = SlotTagger(SlotEncoder(8))
+    classes = torch.zeros(4, 64, dtype=torch.long)
+    classes[:, 9] = 4
+    actions = torch.full((4, 64), -100)
+    actions[:, 9] = 2
+    slots, loss = tagger(torch.rand(4, 3, 64, 64), classes, actions, torch.rand(4, 64))
+    assert slots.shape == (4, 10, FEATURES // 10)
     assert loss is not None
     assert loss.requires_grad

@@ -1,4 +1,5 @@
-"""Video-caption recipe: a tiny run learns its clips through run_recipe; metrics by hand; caption-video on clips good and bad."""
+"""Video-caption recipe: a tiny run learns its clips through run_recipe; metrics by hand; caption-video on clips good
+and bad."""
 
 from __future__ import annotations
 
@@ -14,15 +15,24 @@ pytest.importorskip("sklearn")
 
 from rnnkit.cli import main  # noqa: E402
 from rnnkit.recipes import all_recipes, load_run  # noqa: E402
-from rnnkit.recipes.video.caption_recipe import VideoCaptionConfig, VideoCaptionRecipe, caption_metrics, frame_labels  # noqa: E402
-from rnnkit.recipes.video.clips import Actor, Script, Segment  # noqa: E402
+from rnnkit.recipes.text import TokenVocab  # noqa: E402
+from rnnkit.recipes.video.caption_recipe import (  # noqa: E402
+    VideoCaptionConfig,
+    caption_clips,
+    caption_metrics,
+    frame_truth,
+    make_split,
+)
+from rnnkit.recipes.video.captioner import VideoCaptioner  # noqa: E402
+from rnnkit.recipes.video.clips import Actor, Script, Segment, clip_dataset  # noqa: E402
 from rnnkit.recipes.video.sentences import canonical, phrasings  # noqa: E402
 
 # 12 clips of sklearn handwriting, a small CNN trained on their frames, no validation split: the
 # epoch with the lowest training loss is kept, so the run shows whether the model can learn its clips
 TINY = ["--digits", "sklearn", "--num-train", "12", "--num-dev", "0", "--num-test", "2", "--channels", "8",
-        "--feature-size", "32", "--hidden-size", "48", "--embed-size", "16", "--pretrain-epochs", "3", "--pretrain-frames", "8",
-        "--batch-size", "4", "--lr", "0.02", "--epochs", "60", "--references", "2", "--beam", "2", "--no-progress", "--threads", "1"]
+        "--hidden-size", "48", "--embed-size", "16", "--pretrain-epochs", "60",
+        "--pretrain-frames", "8", "--batch-size", "4", "--lr", "0.02", "--epochs", "60", "--references", "2", "--beam",
+        "2", "--no-progress", "--threads", "1"]
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +46,8 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_metrics_by_hand():
     a = Script(8, (Actor(3, (Segment("grows", 0, 4), Segment("stays", 4, 8))),))
-    b = Script(8, (Actor(1, (Segment("rotates", 0, 8),)), Actor(6, (Segment("moves left", 0, 3), Segment("bounces", 3, 8)))))
+    b = Script(8, (Actor(1, (Segment("rotates", 0, 8),)),
+                   Actor(6, (Segment("moves left", 0, 3), Segment("bounces", 3, 8)))))
     refs = [phrasings(a, 3), phrasings(b, 3)]
     perfect = caption_metrics([canonical(a), refs[1][1]], [a, b], refs)
     assert perfect == {"fully_right": 1.0, "digits_right": 1.0, "parsed": 1.0, "bleu": pytest.approx(100.0)}
@@ -48,13 +59,16 @@ def test_metrics_by_hand():
     assert 0.0 < metrics["bleu"] < 100.0
 
 
-def test_frame_labels_by_hand():
-    script = Script(5, (Actor(2, (Segment("stays", 0, 2), Segment("grows", 2, 5))), Actor(9, (Segment("bounces", 0, 5),))))
-    labels = frame_labels(script)
-    assert labels.shape == (5, 10)
-    assert labels[:, 2].tolist() == [1, 1, 6, 6, 6]  # 1 + ACTIONS.index: stays 0, grows 5
-    assert labels[:, 9].tolist() == [9, 9, 9, 9, 9]  # bounces 8
-    assert labels[:, [0, 1, 3, 4, 5, 6, 7, 8]].sum() == 0
+def test_frame_truth_by_hand():
+    script = Script(5,
+                    (Actor(2, (Segment("stays", 0, 2), Segment("grows", 2, 5))), Actor(9, (Segment("bounces", 0, 5),))))
+    present, actions = frame_truth(script)
+    assert present.shape == actions.shape == (5, 10)
+    assert present.sum(1).tolist() == [2] * 5
+    assert present[:, [2, 9]].all()
+    assert actions[:, 2].tolist() == [0, 0, 5, 5, 5]  # ACTIONS.index: stays 0, grows 5
+    assert actions[:, 9].tolist() == [8] * 5  # bounces 8
+    assert (actions[:, [0, 1, 3, 4, 5, 6, 7, 8]] == -1).all()
 
 
 def test_tiny_run_learns_to_caption_its_clips(tiny_run: Path):
@@ -64,22 +78,23 @@ def test_tiny_run_learns_to_caption_its_clips(tiny_run: Path):
     assert (tiny_run / "run" / "attention.png").exists()
     history = result["history"]
     assert history[-1]["train_loss"] < 0.25 * history[0]["train_loss"]
-    # the clips it trained on: a model that did not read them would write one caption for all (1 in 12 right)
+    # the clips it trained on, read from their frames by the saved model (its own frame CNN, as caption-video reads
+    # them): a model that did not read them would write one caption for all (1 in 12 right)
     run = load_run(tiny_run / "run", all_recipes())
-    recipe = VideoCaptionRecipe()
     assert isinstance(run.config, VideoCaptionConfig)
+    assert isinstance(run.model, VideoCaptioner)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("RNNKIT_CACHE", str(tiny_run / "cache"))
-        data = recipe.prepare_data(run.config)
+        clips = clip_dataset("sklearn", "train", 12, 0)
+    split = make_split(clips, None, 2, 0)
     with torch.no_grad():
-        train = recipe.evaluate(run.model, run.config, data, "train")
+        hyps = caption_clips(run.model, split, TokenVocab.from_dict(run.meta["vocab"]), beam=1)
+    train = caption_metrics(hyps, clips.scripts, split.references)
     assert train["fully_right"] >= 0.75, train
 
 
 def test_caption_video_prints_a_caption_for_npy_and_gif(tiny_run: Path, capsys: pytest.CaptureFixture[str]):
     from PIL import Image
-
-    from rnnkit.recipes.video.clips import clip_dataset
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("RNNKIT_CACHE", str(tiny_run / "cache"))
@@ -90,7 +105,8 @@ def test_caption_video_prints_a_caption_for_npy_and_gif(tiny_run: Path, capsys: 
     frames = [Image.fromarray(f) for f in clip]
     frames[0].save(tiny_run / "clip.gif", save_all=True, append_images=frames[1:], duration=80)
     capsys.readouterr()
-    assert main(["caption-video", str(tiny_run / "run"), *(str(tiny_run / n) for n in ("clip.npy", "clip-float.npy", "clip.gif"))]) == 0
+    assert main(["caption-video", str(tiny_run / "run"),
+                 *(str(tiny_run / n) for n in ("clip.npy", "clip-float.npy", "clip.gif"))]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 3
     captions = [line.split(": ", 1)[1] for line in lines]
