@@ -1,10 +1,12 @@
-"""Augmenting audio as a speech system's training would: speed, noise, gain, time shift, telephone band.
+"""Augmenting audio as a speech system's training would: speed, echo, noise, gain, time shift, telephone band.
 
     speed:      x'(t) = x(a t), a in [0.9, 1.1]    resampling: tempo and pitch both scale by a (Ko et al., 2015)
     noise:      x' = x + s n,  s^2 = P_x / (P_n 10^(SNR/10))     white or pink n, SNR in dB over the whole clip
     gain:       x' = 10^(g/20) x
     shift:      silence of a random length before and after the speech
     telephone:  band-pass 300-3400 Hz, down to 8 kHz and back: what a phone line leaves of the signal
+    echo:       x'[n] = x[n] + g x[n - d],  d in [50, 250] ms, g in [0.2, 0.6]: one reflection off a hard
+                wall, the crudest room (and what espeak-ng's own echo setting adds to some of its voices)
 
 Pitch is varied where the voice is made (the synthesiser's pitch setting, ``synth.py``); speed
 both there and here. Every function takes the samples and returns new ones; ``augment`` draws
@@ -62,12 +64,22 @@ def telephone(x: np.ndarray, rate: int) -> np.ndarray:
     return (resample_poly(narrow, rate, 8000) if rate != 8000 else narrow).astype(np.float32)
 
 
+def echo(x: np.ndarray, delay: int, g: float) -> np.ndarray:
+    """``x`` plus a copy ``delay`` samples later and ``g`` times as loud (the result is ``delay`` samples longer)."""
+    out = np.concatenate([x.astype(np.float32), np.zeros(delay, np.float32)])
+    out[delay:] += g * x
+    return out
+
+
 def augment(x: np.ndarray, rate: int, rng: np.random.Generator) -> np.ndarray:
-    """One random chain: speed (p 0.5), telephone (p 0.25), noise at one of SNRS_DB (p 0.6), gain, shift."""
+    """One random chain: speed (p 0.5), telephone (p 0.25), echo (p 0.3), shift, noise at one of SNRS_DB (p 0.6),
+    gain."""
     if rng.random() < 0.5:
         x = speed(x, float(rng.uniform(0.9, 1.1)))
     if rng.random() < 0.25:
         x = telephone(x, rate)
+    if rng.random() < 0.3:
+        x = echo(x, int(rng.uniform(0.05, 0.25) * rate), float(rng.uniform(0.2, 0.6)))
     x = shift(x, int(rng.integers(0, rate // 5)), int(rng.integers(0, rate // 5)))  # up to 200 ms either side
     if rng.random() < 0.6:
         n = rng.standard_normal(x.size).astype(np.float32) if rng.random() < 0.5 else pink_noise(x.size, rng)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from tones import RATE, tone
 
-from rnnkit.recipes.speech.augment import add_noise, augment, gain, pink_noise, shift, speed, telephone
+from rnnkit.recipes.speech.augment import add_noise, augment, echo, gain, pink_noise, shift, speed, telephone
 
 
 def power(x: np.ndarray) -> float:
@@ -47,3 +47,13 @@ def test_augment_is_seeded():
     a, b = augment(x, RATE, np.random.default_rng(3)), augment(x, RATE, np.random.default_rng(3))
     np.testing.assert_array_equal(a, b)
     assert np.abs(a).max() <= 1.0
+
+
+def test_echo_adds_one_delayed_quieter_copy():
+    x = np.zeros(10, np.float32)
+    x[2] = 1.0  # an impulse at sample 2
+    y = echo(x, 5, 0.4)
+    assert y.size == 15
+    assert np.flatnonzero(y).tolist() == [2, 7]
+    assert y[2] == 1.0
+    assert y[7] == pytest.approx(0.4)
