@@ -142,6 +142,10 @@ class SpeechRecipe(Recipe[S, SpeechData]):
             for n, (k, count) in enumerate([("train", train_n), ("dev", held_n), ("test", held_n)]):
                 splits[k] = data.synthetic_split(voices[k], self.kind, count, max_digits, fc.rate, config.seed * 10 + n,
                                                  config.flite_weight)
+            takes = getattr(config, "isolated_takes", 0)
+            if takes:  # single words as one-word strings, drawn exactly as digits-spoken draws its training words
+                splits["train"] = splits["train"] + data.synthetic_split(voices["train"], "isolated", takes, 1, fc.rate,
+                                                                         config.seed * 10, config.flite_weight)
         if self.kind == "isolated":
             for us in splits.values():
                 if any(len(u.words) != 1 for u in us):
@@ -268,6 +272,8 @@ class ConnectedDigitsConfig(SpeechConfig):
     train_strings: int = option(3000, "synthesised training strings (before augmentation)")
     held_out_strings: int = option(400, "synthesised strings in each of dev and test")
     max_digits: int = option(7, "longest string (strings have 1..max_digits words)")
+    # the same voices saying more words; 4 takes are the digits-spoken corpus, cached once that recipe has run
+    isolated_takes: int = option(0, "also train on this many takes of each single word by each training voice")
     beam: int = option(8, "prefix beam width for the test and for predict (1 = greedy)")
     # VTLP: voices differ most in their formants
     warp: float = option(0.15,
