@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +45,9 @@ class Result:
     latencies: list[float]
     first_char: list[float]
     errors: int
+    steps: int = 0  # batch steps the server's worker took (from /health)
+    server_cpu: float = 0.0  # CPU seconds of the server process (all its threads)
+    client_cpu: float = 0.0  # CPU seconds of the clients (this process)
 
     def row(self) -> str:
         def pct(xs: list[float], q: float) -> str:
@@ -56,6 +60,13 @@ class Result:
                 f"{self.chars / self.seconds:,.0f} | "
                 f"{pct(self.latencies, 0.5)} | {pct(self.latencies, 0.95)} | {pct(self.first_char, 0.5)} | "
                 f"{pct(self.first_char, 0.95)} | {self.errors} |")
+
+    def costs(self) -> str:
+        """Where the time went: characters per worker step, milliseconds per step, CPU per 1,000 characters."""
+        per_k = 1000 / max(self.chars, 1)
+        return (f"| {self.clients} | {'on' if self.batching else 'off'} | {self.steps} | "
+                f"{self.chars / max(self.steps, 1):.1f} | {1000 * self.seconds / max(self.steps, 1):.2f} | "
+                f"{per_k * self.server_cpu:.2f} | {per_k * self.client_cpu:.2f} |")
 
 
 
@@ -75,6 +86,15 @@ class Server:
                 self.url = line.split("listening on ")[1].split()[0].rstrip("/")
                 return
         raise RuntimeError(f"the server did not start (exit code {self.proc.wait()})")
+
+    def steps(self) -> int:
+        with urllib.request.urlopen(self.url + "/health") as r:
+            return sum(m["steps"] for m in json.loads(r.read())["load"].values())
+
+    def cpu(self) -> float:
+        """CPU seconds of the server process so far (user + system, all threads), from /proc."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -175,7 +195,10 @@ def main() -> int:
                 server = Server(run, batching, max_batch=max(clients), max_queue=2 * max(clients),
                                 max_length=args.length)
                 try:
+                    steps, cpu, mine = server.steps(), server.cpu(), time.process_time()
                     results.append(asyncio.run(load(server.url, n, args.requests, args.seconds, args.length, batching)))
+                    r = results[-1]
+                    r.steps, r.server_cpu, r.client_cpu = server.steps() - steps, server.cpu() - cpu, time.process_time() - mine
                 finally:
                     server.stop()
                 print(results[-1].row(), flush=True)
@@ -184,6 +207,12 @@ def main() -> int:
     print("|---|---|---|---|---|---|---|---|---|")
     for r in results:
         print(r.row())
+    print("\nWhere the time went (the warm-up request included): the worker's steps, characters per step (the batch's"
+          " occupancy), wall milliseconds per step, CPU seconds per 1,000 characters of the server and of the clients.\n")
+    print("| clients | batching | steps | chars per step | ms per step | server CPU s / 1k chars | client CPU s / 1k chars |")
+    print("|---|---|---|---|---|---|---|")
+    for r in results:
+        print(r.costs())
     by = {(r.clients, r.batching): r for r in results}
     for n in clients:
         on, off = by.get((n, True)), by.get((n, False))
