@@ -287,14 +287,18 @@ def load_clips(config: VideoCaptionConfig) -> tuple[ClipSet, ClipSet, ClipSet]:
 def caption_metrics(hyps: list[str], scripts: Sequence[Script],
                     references: Sequence[Sequence[str]]) -> dict[str, float]:
     """fully_right (every fact right), digits_right (the right digits named), parsed (the caption reads as facts),
-    bleu."""
+    fully_right_one / fully_right_two (over the clips with one digit / two; NaN if there are none), bleu."""
     said = [caption_facts(h) for h in hyps]
     truth = [script_facts(s) for s in scripts]
+    right = np.array([s == t for s, t in zip(said, truth, strict=True)], dtype=float)
+    digits = np.array([len(t) for t in truth])
     metrics = {
-        "fully_right": float(np.mean([s == t for s, t in zip(said, truth, strict=True)])),
+        "fully_right": float(right.mean()),
         "digits_right": float(np.mean([s is not None and [d for d, _ in s] == [d for d, _ in t] for s,
                                        t in zip(said, truth, strict=True)])),
         "parsed": float(np.mean([s is not None for s in said])),
+        "fully_right_one": float(right[digits == 1].mean()) if (digits == 1).any() else float("nan"),
+        "fully_right_two": float(right[digits == 2].mean()) if (digits == 2).any() else float("nan"),
     }
     if importlib.util.find_spec("sacrebleu") is not None:
         metrics["bleu"] = corpus_bleu(hyps, references)

@@ -50,13 +50,18 @@ def test_metrics_by_hand():
                    Actor(6, (Segment("moves left", 0, 3), Segment("bounces", 3, 8)))))
     refs = [phrasings(a, 3), phrasings(b, 3)]
     perfect = caption_metrics([canonical(a), refs[1][1]], [a, b], refs)
-    assert perfect == {"fully_right": 1.0, "digits_right": 1.0, "parsed": 1.0, "bleu": pytest.approx(100.0)}
+    assert perfect == {"fully_right": 1.0, "digits_right": 1.0, "parsed": 1.0, "fully_right_one": 1.0,
+                       "fully_right_two": 1.0, "bleu": pytest.approx(100.0)}
     # right digits, one action wrong; then an unreadable caption
     metrics = caption_metrics(["the three grows, then shrinks", "the one rotates, and flies"], [a, b], refs)
     assert metrics["fully_right"] == 0.0
     assert metrics["digits_right"] == 0.5
     assert metrics["parsed"] == 0.5
     assert 0.0 < metrics["bleu"] < 100.0
+    # the one-digit clip right, the two-digit clip wrong: the split says which
+    split = caption_metrics([canonical(a), "the one rotates"], [a, b], refs)
+    assert (split["fully_right"], split["fully_right_one"], split["fully_right_two"]) == (0.5, 1.0, 0.0)
+    assert np.isnan(caption_metrics([canonical(a)], [a], refs[:1])["fully_right_two"])
 
 
 def test_frame_truth_by_hand():
