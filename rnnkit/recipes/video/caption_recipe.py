@@ -287,7 +287,7 @@ def load_clips(config: VideoCaptionConfig) -> tuple[ClipSet, ClipSet, ClipSet]:
 def caption_metrics(hyps: list[str], scripts: Sequence[Script],
                     references: Sequence[Sequence[str]]) -> dict[str, float]:
     """fully_right (every fact right), digits_right (the right digits named), parsed (the caption reads as facts),
-    fully_right_one / fully_right_two (over the clips with one digit / two; NaN if there are none), bleu."""
+    fully_right_one / fully_right_two (over the clips with one digit / two; left out if there are none), bleu."""
     said = [caption_facts(h) for h in hyps]
     truth = [script_facts(s) for s in scripts]
     right = np.array([s == t for s, t in zip(said, truth, strict=True)], dtype=float)
@@ -297,9 +297,10 @@ def caption_metrics(hyps: list[str], scripts: Sequence[Script],
         "digits_right": float(np.mean([s is not None and [d for d, _ in s] == [d for d, _ in t] for s,
                                        t in zip(said, truth, strict=True)])),
         "parsed": float(np.mean([s is not None for s in said])),
-        "fully_right_one": float(right[digits == 1].mean()) if (digits == 1).any() else float("nan"),
-        "fully_right_two": float(right[digits == 2].mean()) if (digits == 2).any() else float("nan"),
     }
+    for name, n in (("fully_right_one", 1), ("fully_right_two", 2)):
+        if (digits == n).any():
+            metrics[name] = float(right[digits == n].mean())
     if importlib.util.find_spec("sacrebleu") is not None:
         metrics["bleu"] = corpus_bleu(hyps, references)
     return metrics
