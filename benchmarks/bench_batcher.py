@@ -71,7 +71,8 @@ def phases(run: Path, rows: int, steps: int, rounds: int) -> dict[str, float]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--hidden-size", type=int, default=512, help="hidden units per layer of the random model")
     parser.add_argument("--num-layers", type=int, default=2, help="layers of the random model")
     parser.add_argument("--rows", default="1,4,32,128", help="jobs stepped together, comma-separated (1: no batching)")

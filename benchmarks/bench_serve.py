@@ -198,7 +198,8 @@ def main() -> int:
                     steps, cpu, mine = server.steps(), server.cpu(), time.process_time()
                     results.append(asyncio.run(load(server.url, n, args.requests, args.seconds, args.length, batching)))
                     r = results[-1]
-                    r.steps, r.server_cpu, r.client_cpu = server.steps() - steps, server.cpu() - cpu, time.process_time() - mine
+                    r.steps, r.server_cpu = server.steps() - steps, server.cpu() - cpu
+                    r.client_cpu = time.process_time() - mine
                 finally:
                     server.stop()
                 print(results[-1].row(), flush=True)
@@ -207,9 +208,11 @@ def main() -> int:
     print("|---|---|---|---|---|---|---|---|---|")
     for r in results:
         print(r.row())
-    print("\nWhere the time went (the warm-up request included): the worker's steps, characters per step (the batch's"
-          " occupancy), wall milliseconds per step, CPU seconds per 1,000 characters of the server and of the clients.\n")
-    print("| clients | batching | steps | chars per step | ms per step | server CPU s / 1k chars | client CPU s / 1k chars |")
+    print("\nWhere the time went (the warm-up request included): the worker's steps, characters per step (the "
+          "batch's occupancy), wall milliseconds per step, CPU seconds per 1,000 characters of the server and of "
+          "the clients.\n")
+    print("| clients | batching | steps | chars per step | ms per step | server CPU s / 1k chars | "
+          "client CPU s / 1k chars |")
     print("|---|---|---|---|---|---|---|")
     for r in results:
         print(r.costs())

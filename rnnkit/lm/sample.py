@@ -34,7 +34,8 @@ def warm_up(model: CharLM, stepper: Stepper | MinStepper, ids: list[int]) -> Non
     A sequence call pays a fixed cost: oneDNN's LSTM (``aten::mkldnn_rnn_layer``) took about 7 ms a
     call for a 2 x 512 LSTM, whatever the length, against 0.4 ms per stepped character (one thread,
     the busy 2-core Zen 4 machine). So a prime of up to ``STEPPED_PRIME`` characters is stepped, a
-    longer one is read in one call (the fast kernel). ``rnnkit serve`` follows the same rule (it steps a short prime in its batch).
+    longer one is read in one call (the fast kernel). ``rnnkit serve`` follows the same rule (it
+    steps a short prime in its batch).
     """
     device = model.embedding.weight.device
     if len(ids) > STEPPED_PRIME:

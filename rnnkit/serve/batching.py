@@ -334,7 +334,7 @@ class Batcher:
 
     def _draw(self, logits: Tensor, drawing: list[int]) -> dict[int, int]:
         """The next id of the jobs in rows ``drawing``: the distribution for rows with the same settings at once,
-        then one draw per row with the job's own generator (``draw_rows``: multinomial's draw, over all rows at once)."""
+        then one draw per row with the job's own generator (``draw_rows``: multinomial's draw, all rows at once)."""
         groups: dict[tuple[float, int | None, float | None], list[int]] = {}
         for row in drawing:
             job = self.rows[row]

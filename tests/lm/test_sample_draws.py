@@ -1,4 +1,4 @@
-"""The two pieces of sampling that ``rnnkit serve`` shares with ``rnnkit sample``: the row-wise draw and the prime's warm-up.
+"""What ``rnnkit serve`` shares with ``rnnkit sample``: the row-wise draw and the prime's warm-up.
 
 ``draw_rows`` is held to ``torch.multinomial`` called row by row (the independent reference), characters and
 generator states both; ``warm_up`` to the model's own forward over the prime, on both of its branches.

@@ -76,5 +76,6 @@ def test_a_stream_nobody_ends_is_ended_by_the_last_resort_timer():
     # the worker never answers; the timer is set to limits.timeout + 10 s, here 0.05 s
     (chunk,) = _chunks([], Limits(timeout=-9.95), job)
     assert chunk.startswith("event: end\n")
-    assert json.loads(chunk.split("data: ")[1]) == {"model": "m", "done": True, "finish_reason": "timeout", "produced": 0}
+    end = {"model": "m", "done": True, "finish_reason": "timeout", "produced": 0}
+    assert json.loads(chunk.split("data: ")[1]) == end
     assert job.cancelled.is_set()  # so the worker drops it, should it ever look
