@@ -294,7 +294,7 @@ def compare(budget: float, data: Path, plain_configs: list[tuple[int, int, int]]
         c.curve.append((c.trained, loss))
         scores.append(loss)
     print(f"\n{data.name}: {len(train_ids):,} training / {len(val_ids):,} validation characters; budget {budget:g} s "
-          "each; " f"{machine_summary()}")
+          f"each; {machine_summary()}")
     print("| contender | what | steps | training s | val loss (nats/char) | bpc |\n|---|---|---|---|---|---|")
     for c, loss in zip(contenders, scores, strict=True):
         print(f"| {c.name} | {c.settings} | {c.steps} | {c.trained:.0f} | {loss:.3f} | {loss / math.log(2):.3f} |")
@@ -373,7 +373,7 @@ def main() -> int:
                         help="the text (default: ../shared/data/tinyshakespeare.txt)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own choice)")
     parser.add_argument("--plain", default="2x256x65,1x512x64",
-                        help="plain contenders, LAYERSxHIDDENxEMBEDDING, comma-separated " "('' for none)")
+                        help="plain contenders, LAYERSxHIDDENxEMBEDDING, comma-separated ('' for none)")
     parser.add_argument("--rnnkit", action="append", default=None, metavar="[LABEL:]SETTINGS",
                         help="an rnnkit contender: settings that differ from the defaults, e.g. "
                              "'AWD:hidden_size=512,weight_dropout=0.25' (CharLMConfig and TrainConfig field names); "

@@ -78,7 +78,7 @@ def main() -> int:
                 seconds[name] += time.perf_counter() - t0
                 assert len(text) == args.chars
     print(f"batch-1 sampling, {args.num_layers} x {args.hidden_size} LSTM char-LM, {args.rounds} x {args.chars} "
-          "characters each, " f"{torch.get_num_threads()} threads")
+          f"characters each, {torch.get_num_threads()} threads")
     print("| contender | chars/s |\n|---|---|")
     for name, s in seconds.items():
         print(f"| {name} | {args.rounds * args.chars / s:,.0f} |")

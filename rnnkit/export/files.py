@@ -107,7 +107,7 @@ def _export_translate(run_dir: str | Path, out: Path, sidecar: Path) -> list[Pat
             "max_length": c.max_length, "max_tokens": getattr(run.config, "max_tokens", None),
             "source_tokenizer": run.meta["source_tokenizer"], "target_tokenizer": run.meta["target_tokenizer"],
             "encoder": "inputs (B, S) int64 source subword ids (at most max_tokens; an empty sentence is [<unk>]), "
-                       "lengths (B,) " "-> memory, mask, h[, c]",
+                       "lengths (B,) -> memory, mask, h[, c]",
                        "decoder": "tokens (B,), h[, c], memory, mask -> logits (B, V), h_new[, c_new], weights (B, S): "
                                   "start from bos_id, "
                                   "feed each step's argmax back, stop at eos_id or after min(max_length, 2 * source "

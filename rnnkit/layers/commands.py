@@ -76,7 +76,7 @@ def _run_doctor(args: argparse.Namespace) -> int:
         case = dict(part.split("=", 1) for part in key.split(","))
         seconds = ", ".join(f"{p} {1000 * s:.2f} ms" for p, s in sorted(choice["seconds"].items()))
         lines.append(f"  {case['mode']:<8} {case['dtype']:<8} B={case['batch']:<4} I={case['input']:<4} "
-                     f"H={case['hidden']:<5} " f"L={case['layers']} D={case['directions']} T<={case['steps']:<5} "
+                     f"H={case['hidden']:<5} L={case['layers']} D={case['directions']} T<={case['steps']:<5} "
                                                f"{'train' if case['backward'] == 'True' else 'infer'}: "
                                                f"{choice['path']:<9} ({seconds})")
     print("\n".join(lines))

@@ -159,7 +159,7 @@ def classic_rnn(model: CharLM, what: str) -> RecurrentBase:
     minLSTM model is refused with a message that names ``what``."""
     if not isinstance(model.rnn, RecurrentBase):
         raise ValueError(f"{what}: supports char-LMs with cell lstm, gru or rnn; this one has "
-                         f"cell={model.config.cell!r} " "(sample it with `rnnkit sample` or rnnkit.lm.sample).")
+                         f"cell={model.config.cell!r} (sample it with `rnnkit sample` or rnnkit.lm.sample).")
     return model.rnn
 
 

@@ -70,7 +70,7 @@ class TrainConfig:
     max_steps: int | None = option(None, "stop after this many steps")  # None: bounded by time instead
     # see DEFAULT_TIME_BUDGET
     time_budget: float | None = option(None, "stop after this many seconds of training "
-                                             f"({DEFAULT_TIME_BUDGET:g} if --max-steps is not given " "either)")
+                                             f"({DEFAULT_TIME_BUDGET:g} if --max-steps is not given either)")
     eval_every: int = option(250, "evaluate and checkpoint every N steps")  # about every 20-30 s here
     # keeps evaluation to seconds
     eval_chars: int | None = option(200_000, "evaluate on at most this many validation characters (0: all)")

@@ -195,7 +195,7 @@ def time_split(time: np.ndarray, fractions: Sequence[float] = (0.7, 0.1, 0.2)) -
     empty = [part for part, rows in parts.items() if len(rows) == 0]
     if empty:
         raise ValueError(f"fraud: the {' and '.join(empty)} {'parts' if len(empty) > 1 else 'part'} of the split by "
-                         "time " f"{'are' if len(empty) > 1 else 'is'} empty ({n} transactions, "
+                         f"time {'are' if len(empty) > 1 else 'is'} empty ({n} transactions, "
                                  f"{len(np.unique(t))} distinct times); the file needs transactions spread over more "
                                  "seconds.")
     return parts

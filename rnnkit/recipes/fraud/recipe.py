@@ -172,7 +172,7 @@ class FraudRecipe(Recipe[FraudConfig, Fraud]):
                                  f"of {len(y[split])} transactions; each part needs both kinds. Use more data or other "
                                  "fractions.")
             print(f"fraud: {split}: {len(y[split]):,} transactions, {frauds} frauds "
-                  f"({100 * frauds / len(y[split]):.3f}%), " f"Time {part.time.min():g} to {part.time.max():g} s")
+                  f"({100 * frauds / len(y[split]):.3f}%), Time {part.time.min():g} to {part.time.max():g} s")
         x = {split: features(part.features) for split, part in parts.items()}
         frauds = int(y["train"].sum())
         weight = config.fraud_weight if config.fraud_weight is not None else math.sqrt((len(y["train"]) - frauds)

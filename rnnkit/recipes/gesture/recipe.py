@@ -153,7 +153,7 @@ class GestureRecipe(Recipe[GestureConfig, Gestures]):
             train, dev = data.subset(tr), data.subset(de)
         lengths = sorted({len(v) for v in series_train.inputs})
         print(f"gesture: {len(train)} train, {len(dev) if dev else 0} dev, {len(test)} test series; {channels} "
-              "channels, " f"length {lengths[0]}-{lengths[-1]}; classes {classes}")
+              f"channels, length {lengths[0]}-{lengths[-1]}; classes {classes}")
         if config.differences or config.frame > 1:
             steps = sorted({len(v) for v in data.inputs})
             print(f"gesture: the model reads {steps[0]}-{steps[-1]} steps of {data.inputs[0].shape[1]} values "

@@ -174,7 +174,7 @@ def read_folder(folder: str | Path, rate: int) -> dict[str, list[Utterance]]:
     root = Path(folder)
     if not root.is_dir():
         raise FileNotFoundError(f"no folder {root}; give a folder of speaker folders of WAV files named by their "
-                                "digits " "(DIR/<speaker>/3o91.wav).")
+                                "digits (DIR/<speaker>/3o91.wav).")
     speakers: dict[str, list[Utterance]] = {}
     for path in sorted(root.glob("*/*.wav")):
         stem = path.stem.split("_")[0]

@@ -151,7 +151,7 @@ class SpeechRecipe(Recipe[S, SpeechData]):
                 if any(len(u.words) != 1 for u in us):
                     bad = next(u for u in us if len(u.words) != 1)
                     raise ValueError(f"{self.name}: {bad.source} holds {len(bad.words)} digits; the isolated recipe "
-                                     "takes " "one word per file (use digits-ctc for strings).")
+                                     "takes one word per file (use digits-ctc for strings).")
         made = time.perf_counter() - start
         train = featurise(splits["train"], fc, config.augment_copies, config.seed)
         dev, test = featurise(splits["dev"], fc), featurise(splits["test"], fc)

@@ -189,7 +189,7 @@ class SummarizeRecipe(Recipe[SummarizeConfig, SummarizeData]):
         """Read the pages, split them (seeded), build the vocabulary from the training split."""
         corpus = sd.load_folder(config.pages) if config.pages else sd.load_debian()
         print(f"summarize: {len(corpus.pairs)} pages with NAME and DESCRIPTION; {len(corpus.pointers)} pointers (.so) "
-              "dropped; " f"{len(corpus.skipped)} skipped"
+              f"dropped; {len(corpus.skipped)} skipped"
               + "".join(f"\n  skipped {why}" for why in list(corpus.skipped.values())[:5]))
         splits = sd.split(corpus.pairs, config.seed)
         train_words = [source_words(p.description, config.max_source_tokens) + tokenize(p.summary)

@@ -95,7 +95,7 @@ def split_texts(name: str, config: TextClassifierConfig, texts: list[str], label
                     labelled([texts[i] for i in dev_idx], [labels[i] for i in dev_idx]),
                     labelled([texts[i] for i in test_idx], [labels[i] for i in test_idx]), vocab, classes)
     print(f"{name}: {len(data.train)} train ({len(extra_texts)} extra), {len(data.dev)} dev, {len(data.test)} test "
-          "texts; " f"{len(vocab)} words; classes {classes}")
+          f"texts; {len(vocab)} words; classes {classes}")
     return data
 
 

@@ -164,7 +164,7 @@ def refuse_bare_text(text: str, config: SpamConfig, files: bool = True) -> Value
     return ValueError(f"predict spam: {shown!r} is {'neither a file nor' if files else 'not'} an e-mail. This model "
                       "was trained on "
                       f"whole e-mails (subject and body), so it takes {takes}; it has never seen a bare sentence, and "
-                      "its " "answer on one would mean little. To classify bare text, train a model on bodies only: "
+                      "its answer on one would mean little. To classify bare text, train a model on bodies only: "
                              "`rnnkit recipe spam --body-only --out runs/spam-body`.")
 
 

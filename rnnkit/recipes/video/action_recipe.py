@@ -27,7 +27,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,52 +49,66 @@ from rnnkit.recipes.video.clips import (
     render,
 )
 from rnnkit.recipes.video.recognizer import ActionRecognizer, RecognizerConfig
+from rnnkit.utils.config import option
 from rnnkit.utils.plotting import figure
 
+# labels under small frames
 SHORT = {"stays": "stays", "moves left": "left", "moves right": "right", "moves up": "up", "moves down": "down",
-         "grows": "grows", "shrinks": "shrinks", "rotates": "rotates", "bounces": "bounces"}  # labels under small frames
+         "grows": "grows", "shrinks": "shrinks", "rotates": "rotates", "bounces": "bounces"}
 
 
 @dataclass(frozen=True)
 class VideoActionConfig(RecipeConfig):
     """Clip data, the CNN + BiLSTM sizes and training settings."""
 
-    digits: str = field(default="mnist5k", metadata={"help": "source handwriting: mnist5k (5,000 MNIST images) or sklearn (1,797 8x8 digits)", "choices": list(SOURCES)})  # real MNIST strokes
+    # real MNIST strokes
+    digits: str = option("mnist5k", "source handwriting: mnist5k (5,000 MNIST images) or sklearn (1,797 8x8 digits)",
+                         choices=list(SOURCES))
     # 3,000 left two-digit frames at 90% (validation levelled off while the training loss still fell): more clips
-    num_train: int = field(default=5000, metadata={"help": "training clips (built once, cached)"})
-    num_dev: int = field(default=300, metadata={"help": "validation clips, from development handwriting"})  # picks the best epoch
-    num_test: int = field(default=500, metadata={"help": "held-out clips, from handwriting no other clip uses"})  # +-0.8 points on a 97% clip accuracy
-    clip_seed: int = field(default=0, metadata={"help": "seed of the clip generator (training clips; dev and test use seed+1, seed+2)"})  # the data repeat
-    min_frames: int = field(default=16, metadata={"help": "shortest clip, frames"})  # the issue's 16-24
-    max_frames: int = field(default=24, metadata={"help": "longest clip, frames"})
-    max_digits: int = field(default=2, metadata={"help": "digits per clip: 1, or up to 2"})  # half the clips have two
-    margin: int = field(default=6, metadata={"help": "digit-frames by which a clip's main action must lead every other action (clips are drawn until it does)"})  # a lead of 2-3 left the clip's label to a frame or two at a boundary
-    actions: str = field(default="all", metadata={"help": "the actions clips show: all, or two or more of them separated by commas, e.g. 'moves left,moves right'"})  # a subset makes a quick, small task
-    channels: int = field(default=32, metadata={"help": "channels of the frame CNN's last blocks"})  # 16, 32, 32
-    feature_size: int = field(default=128, metadata={"help": "size of the vector the CNN makes of each frame"})
-    hidden_size: int = field(default=96, metadata={"help": "LSTM units per direction"})
-    dropout: float = field(default=0.1, metadata={"help": "dropout on frame vectors and LSTM outputs"})  # 3,000 clips are few for 450k weights
-    batch_size: int = field(default=32, metadata={"help": "clips per training batch"})
-    epochs: int = field(default=20, metadata={"help": "passes over the training clips (at most)"})  # 3,140 steps
-    lr: float = field(default=2e-3, metadata={"help": "AdamW learning rate"})
-    patience: int = field(default=5, metadata={"help": "stop after this many epochs without a better validation score"})
-    max_minutes: float | None = field(default=14.0, metadata={"help": "stop after this much training time"})  # the 10-15 minute budget
-    schedule: str = field(default="cosine", metadata={"help": "learning rate per epoch: cosine (from lr down towards 0) or constant", "choices": ["constant", "cosine"]})
+    num_train: int = option(5000, "training clips (built once, cached)")
+    num_dev: int = option(300, "validation clips, from development handwriting")  # picks the best epoch
+    # +-0.8 points on a 97% clip accuracy
+    num_test: int = option(500, "held-out clips, from handwriting no other clip uses")
+    # the data repeat
+    clip_seed: int = option(0, "seed of the clip generator (training clips; dev and test use seed+1, seed+2)")
+    min_frames: int = option(16, "shortest clip, frames")  # the issue's 16-24
+    max_frames: int = option(24, "longest clip, frames")
+    max_digits: int = option(2, "digits per clip: 1, or up to 2")  # half the clips have two
+    # a lead of 2-3 left the clip's label to a frame or two at a boundary
+    margin: int = option(6,
+                         "digit-frames by which a clip's main action must lead every other action (clips are drawn "
+                         "until it does)")
+    # a subset makes a quick, small task
+    actions: str = option("all",
+                          "the actions clips show: all, or two or more of them separated by commas, e.g. 'moves "
+                          "left,moves right'")
+    channels: int = option(32, "channels of the frame CNN's last blocks")  # 16, 32, 32
+    feature_size: int = option(128, "size of the vector the CNN makes of each frame")
+    hidden_size: int = option(96, "LSTM units per direction")
+    dropout: float = option(0.1, "dropout on frame vectors and LSTM outputs")  # 3,000 clips are few for 450k weights
+    batch_size: int = option(32, "clips per training batch")
+    epochs: int = option(20, "passes over the training clips (at most)")  # 3,140 steps
+    lr: float = option(2e-3, "AdamW learning rate")
+    patience: int = option(5, "stop after this many epochs without a better validation score")
+    max_minutes: float | None = option(14.0, "stop after this much training time")  # the 10-15 minute budget
+    schedule: str = option("cosine", "learning rate per epoch: cosine (from lr down towards 0) or constant",
+                           choices=["constant", "cosine"])
     # chosen on the validation clips of a trained model: 96.2% per frame, 95.7% at 0, 95.4% reading actions one by one
-    switch_penalty: float = field(default=2.0, metadata={
-        "help": "per-frame decoding: log-probability cost of each change of a clip's action set (Viterbi; 0: each "
-                "frame on its own)"})
-    out: str = field(default="runs/video-action", metadata={"help": "run directory: best.pt, last.pt, results.json, confusion.png, strip.png"})
+    switch_penalty: float = option(2.0,
+                                   "per-frame decoding: log-probability cost of each change of a clip's action set "
+                                   "(Viterbi; 0: each frame on its own)")
+    out: str = option("runs/video-action", "run directory: best.pt, last.pt, results.json, confusion.png, strip.png")
 
     def script_options(self) -> dict[str, Any]:
         """The clip generator's options (``make_script``'s keyword arguments)."""
-        options: dict[str, Any] = {"frames": (self.min_frames, self.max_frames), "actors": (1, self.max_digits), "margin": self.margin}
+        options: dict[str, Any] = {"frames": (self.min_frames, self.max_frames), "actors": (1, self.max_digits),
+                                   "margin": self.margin}
         if self.actions != "all":
             chosen = tuple(a.strip() for a in self.actions.split(","))
             unknown = [a for a in chosen if a not in ACTIONS]
             if unknown or len(set(chosen)) < 2:
-                raise ValueError(f"video-action: --actions must be 'all' or two or more of {', '.join(ACTIONS)} separated by commas; "
-                                 f"got {self.actions!r}.")
+                raise ValueError(f"video-action: --actions must be 'all' or two or more of {', '.join(ACTIONS)} "
+                                 f"separated by commas; got {self.actions!r}.")
             options["actions"] = chosen
         return options
 
@@ -120,8 +134,8 @@ class Clips:
         for i, script in enumerate(clip_set.scripts):
             frames[i, : script.frames] = frame_targets(script)
         main = [ACTIONS.index(main_action(s)) for s in clip_set.scripts]
-        return Clips(torch.from_numpy(clip_set.clips), torch.from_numpy(clip_set.lengths).long(), torch.from_numpy(frames),
-                     torch.tensor(main, dtype=torch.long), clip_set)
+        return Clips(torch.from_numpy(clip_set.clips), torch.from_numpy(clip_set.lengths).long(),
+                     torch.from_numpy(frames), torch.tensor(main, dtype=torch.long), clip_set)
 
     def batch(self, index: Sequence[int]) -> dict[str, Tensor]:
         """The clips at ``index`` as the model's keyword arguments, cut to the longest of them."""
@@ -147,9 +161,11 @@ def load_clips(config: VideoActionConfig, split: str, n: int, seed: int) -> Clip
     start = time.perf_counter()
     clip_set = clip_dataset(config.digits, split, n, seed, **config.script_options())
     if clip_set.seconds > 0:
-        print(f"video-action: built {len(clip_set)} {split} clips in {clip_set.seconds:.1f} s; cached in {clip_set.cache}")
+        print(f"video-action: built {len(clip_set)} {split} clips in {clip_set.seconds:.1f} s; cached in "
+              f"{clip_set.cache}")
     else:
-        print(f"video-action: read {len(clip_set)} {split} clips from the cache in {time.perf_counter() - start:.1f} s ({clip_set.cache})")
+        print(f"video-action: read {len(clip_set)} {split} clips from the cache in {time.perf_counter() - start:.1f} s "
+              f"({clip_set.cache})")
     return Clips.of(clip_set)
 
 
@@ -167,7 +183,8 @@ class VideoActionRecipe(Recipe[VideoActionConfig, VideoData]):
     def prepare_data(self, config: VideoActionConfig) -> VideoData:
         """Training, validation and held-out clips, each drawn from its own share of the handwriting."""
         if config.min_frames < 4 or config.max_frames < config.min_frames or config.max_digits not in (1, 2):
-            raise ValueError(f"video-action: need 4 <= min_frames <= max_frames and max_digits 1 or 2; got min_frames={config.min_frames}, "
+            raise ValueError("video-action: need 4 <= min_frames <= max_frames and max_digits 1 or 2; got "
+                             f"min_frames={config.min_frames}, "
                              f"max_frames={config.max_frames}, max_digits={config.max_digits}.")
         train = load_clips(config, "train", config.num_train, config.clip_seed)
         dev = load_clips(config, "dev", config.num_dev, config.clip_seed + 1)
@@ -202,23 +219,27 @@ class VideoActionRecipe(Recipe[VideoActionConfig, VideoData]):
         """Always the training set's commonest frame action set and commonest main action."""
         train, test = data.train, data.test
         mask = length_mask_np(train.lengths)
-        common_set = Counter(tuple(row) for row in train.frames.numpy()[mask].astype(bool).tolist()).most_common(1)[0][0]
+        common_set = Counter(tuple(row)
+                             for row in train.frames.numpy()[mask].astype(bool).tolist()).most_common(1)[0][0]
         common_main = int(torch.bincount(train.main).argmax())
         sets = np.broadcast_to(np.array(common_set, dtype=bool), tuple(test.frames.shape)).copy()
         return {"commonest": scores(sets, np.full(len(test.main), common_main), test)}
 
     def report(self, model: nn.Module, config: VideoActionConfig, data: VideoData, out: Path) -> list[Path]:
         sets, main = predict_all(self._model(model), data.test, config.switch_penalty)
-        return [draw_confusion(sets, main, data.test, out / "confusion.png"), draw_strip(sets, data.test, out / "strip.png")]
+        return [draw_confusion(sets, main, data.test, out / "confusion.png"),
+                draw_strip(sets, data.test, out / "strip.png")]
 
-    def predict(self, model: nn.Module, config: VideoActionConfig, meta: Meta, inputs: Sequence[str]) -> list[dict[str, Any]]:
+    def predict(self, model: nn.Module, config: VideoActionConfig, meta: Meta,
+                inputs: Sequence[str]) -> list[dict[str, Any]]:
         actions = meta["actions"]
         results = []
         for name in inputs:
             clip = torch.from_numpy(read_clip(Path(name)))  # (T, 64, 64)
             sets, main = self._model(model).predict(clip[None], torch.tensor([len(clip)]), config.switch_penalty)
             frames = [[actions[a] for a in np.flatnonzero(row)] for row in sets[0].numpy()]
-            results.append({"input": name, "frames": len(clip), "clip_action": actions[int(main[0])], "frame_actions": frames})
+            results.append({"input": name, "frames": len(clip), "clip_action": actions[int(main[0])],
+                            "frame_actions": frames})
         return results
 
     def show(self, result: dict[str, Any]) -> str:
@@ -229,8 +250,10 @@ class VideoActionRecipe(Recipe[VideoActionConfig, VideoData]):
             line += f"\n  (script: {result['script']})"
         return f"{result['input']}: {line}"
 
-    def generate(self, model: nn.Module, config: VideoActionConfig, meta: Meta, options: GenerateOptions) -> list[dict[str, Any]]:
-        """``options.num`` new clips from held-out handwriting, saved as .npy beside their scripts and the model's reading of them."""
+    def generate(self, model: nn.Module, config: VideoActionConfig, meta: Meta,
+                 options: GenerateOptions) -> list[dict[str, Any]]:
+        """``options.num`` new clips from held-out handwriting, saved as .npy beside their scripts and the model's
+        reading of them."""
         source = load_source(config.digits)
         _, _, test_pool = split_sources(source.labels)
         rng = np.random.default_rng(10_000 + options.seed)
@@ -242,7 +265,8 @@ class VideoActionRecipe(Recipe[VideoActionConfig, VideoData]):
             path = folder / f"clip-{options.seed}-{k}.npy"
             np.save(path, render(script, source, rng, test_pool))
             result = self.predict(model, config, meta, [str(path)])[0]
-            told = "; ".join(f"digit {a.digit} " + ", then ".join(f"{s.action} {s.start}-{s.stop - 1}" for s in a.segments) for a in script.actors)
+            told = "; ".join(f"digit {a.digit} " + ", then ".join(f"{s.action} {s.start}-{s.stop - 1}"
+                                                                  for s in a.segments) for a in script.actors)
             results.append({**result, "script": f"{told}; main action {main_action(script)}", "files": [str(path)]})
         return results
 
@@ -278,7 +302,8 @@ def predict_all(model: ActionRecognizer, clips: Clips, switch_penalty: float | N
 
 
 def scores(sets: np.ndarray, main: np.ndarray, clips: Clips) -> dict[str, float]:
-    """Per-frame accuracy (exact action set; also for one- and two-digit clips apart), per-clip accuracy, and their mean."""
+    """Per-frame accuracy (exact action set; also for one- and two-digit clips apart), per-clip accuracy, and their
+    mean."""
     mask = length_mask_np(clips.lengths)
     true = clips.frames.numpy().astype(bool)
     two = np.array([len(s.actors) == 2 for s in clips.source.scripts])
@@ -298,7 +323,8 @@ def draw_confusion(sets: np.ndarray, main: np.ndarray, clips: Clips, path: Path)
     frame_true = clips.frames.numpy()[mask].argmax(1)
     frame_pred = sets[mask].argmax(1)  # a one-digit frame predicted with two actions counts as its first
     panels = [(confusion(clips.main.numpy(), main, len(ACTIONS)), f"main action per clip ({len(main)} clips)"),
-              (confusion(frame_true, frame_pred, len(ACTIONS)), f"action per frame, one-digit clips ({int(mask.sum())} frames)")]
+              (confusion(frame_true, frame_pred, len(ACTIONS)),
+               f"action per frame, one-digit clips ({int(mask.sum())} frames)")]
     labels = [SHORT[a] for a in ACTIONS]
     with figure(path, size=(11.0, 5.0), dpi=100, ncols=2) as (_, axes):
         for ax, (counts, title) in zip(axes, panels, strict=True):
@@ -306,7 +332,8 @@ def draw_confusion(sets: np.ndarray, main: np.ndarray, clips: Clips, path: Path)
             ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
             for (r, c), v in np.ndenumerate(counts):
                 if v:
-                    ax.text(c, r, str(v), ha="center", va="center", fontsize=7, color="white" if share[r, c] > 0.5 else "black")
+                    ax.text(c, r, str(v), ha="center", va="center", fontsize=7,
+                            color="white" if share[r, c] > 0.5 else "black")
             ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right", fontsize=8)
             ax.set_yticks(range(len(labels)), labels, fontsize=8)
             ax.set(xlabel="predicted", ylabel="true", title=title)
@@ -314,11 +341,14 @@ def draw_confusion(sets: np.ndarray, main: np.ndarray, clips: Clips, path: Path)
 
 
 def draw_strip(sets: np.ndarray, clips: Clips, path: Path) -> Path:
-    """Every frame of two held-out clips (one digit, two digits) with the predicted actions under each; wrong ones in red."""
+    """Every frame of two held-out clips (one digit, two digits) with the predicted actions under each; wrong ones in
+    red."""
     scripts = clips.source.scripts
-    shown = [next(i for i, s in enumerate(scripts) if len(s.actors) == k) for k in (1, 2) if any(len(s.actors) == k for s in scripts)]
+    shown = [next(i for i, s in enumerate(scripts) if len(s.actors) == k) for k in (1, 2)
+             if any(len(s.actors) == k for s in scripts)]
     columns = max(int(clips.lengths[i]) for i in shown)
-    with figure(path, size=(0.8 * columns, 1.7 * len(shown)), dpi=80, nrows=len(shown), ncols=columns, squeeze=False) as (fig, axes):
+    with figure(path, size=(0.8 * columns, 1.7 * len(shown)), dpi=80, nrows=len(shown), ncols=columns,
+                squeeze=False) as (fig, axes):
         for row, i in enumerate(shown):
             true = clips.frames[i].numpy().astype(bool)
             for t, ax in enumerate(axes[row]):
@@ -332,6 +362,8 @@ def draw_strip(sets: np.ndarray, clips: Clips, path: Path) -> Path:
                 right = bool((sets[i, t] == true[t]).all())
                 ax.set_xlabel("\n".join(SHORT[ACTIONS[a]] for a in np.flatnonzero(sets[i, t])), fontsize=7,
                               color="black" if right else "red")
-            axes[row][0].set_ylabel(("digit " if len(scripts[i].actors) == 1 else "digits ") + ", ".join(str(a.digit) for a in scripts[i].actors), fontsize=7)
-        fig.suptitle("held-out clips, every frame, with the predicted actions under it (red: not the true set)", fontsize=8)
+            axes[row][0].set_ylabel(("digit " if len(scripts[i].actors) == 1 else "digits ")
+                                    + ", ".join(str(a.digit) for a in scripts[i].actors), fontsize=7)
+        fig.suptitle("held-out clips, every frame, with the predicted actions under it (red: not the true set)",
+                     fontsize=8)
     return path

@@ -28,7 +28,7 @@ from __future__ import annotations
 import importlib.util
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,7 @@ from rnnkit.recipes.video.captioner import FRAME, VideoCaptioner, frame_vectors
 from rnnkit.recipes.video.clips import ACTIONS, CANVAS, ClipSet, Script, clip_dataset, read_clip
 from rnnkit.recipes.video.sentences import caption_facts, phrasings, script_facts, sentence, words
 from rnnkit.recipes.video.slots import FEATURES, SlotEncoder, SlotTagger, grid_targets, present_digits, slot_actions
+from rnnkit.utils.config import option
 from rnnkit.utils.plotting import figure
 
 
@@ -54,63 +55,46 @@ class VideoCaptionConfig(RecipeConfig):
     """Clips, frame CNN, encoder-decoder and training settings."""
 
     # MNIST: real 28x28 handwriting
-    digits: str = field(default="mnist5k",
-                        metadata={"help": "source handwriting: mnist5k (5,000 MNIST images) or sklearn (1,797 8x8 "
-                                          "digits)", "choices": list(SOURCES)})
+    digits: str = option("mnist5k", "source handwriting: mnist5k (5,000 MNIST images) or sklearn (1,797 8x8 digits)",
+                         choices=list(SOURCES))
     # 170 s to build on a busy core, then read from the cache
-    num_train: int = field(default=3000, metadata={"help": "training clips (built once, cached)"})
+    num_train: int = option(3000, "training clips (built once, cached)")
     # picks the best epoch
-    num_dev: int = field(default=300,
-                         metadata={"help": "validation clips, from development handwriting (0: none; the epoch with "
-                                           "the lowest training loss is kept)"})
-    # +-1.6% on an 85% score
-    num_test: int = field(default=500, metadata={"help": "held-out clips, from unseen handwriting"})
+    num_dev: int = option(300,
+                          "validation clips, from development handwriting (0: none; the epoch with the lowest training "
+                          "loss is kept)")
+    num_test: int = option(500, "held-out clips, from unseen handwriting")  # +-1.6% on an 85% score
     # the same clips on every run
-    clip_seed: int = field(default=0, metadata={"help": "seed of the clip scripts and the handwriting drawn for them"})
-    # canonical, in time, and variants
-    references: int = field(default=5, metadata={"help": "true phrasings per clip used as BLEU references"})
+    clip_seed: int = option(0, "seed of the clip scripts and the handwriting drawn for them")
+    references: int = option(5, "true phrasings per clip used as BLEU references")  # canonical, in time, and variants
     # 8, 16, 32: small, the frames are many
-    channels: int = field(default=16,
-                          metadata={"help": "channels of the frame CNN's second block (its last three have twice as "
-                                            "many)"})
+    channels: int = option(16, "channels of the frame CNN's second block (its last three have twice as many)")
     # 375 steps of 64 frames each, about 30 s on one quiet core; then fixed and cached
-    pretrain_epochs: int = field(default=20,
-                                 metadata={"help": "epochs training the frame CNN on per-frame labels before "
-                                                   "captioning (0: it learns from the captions alone, end to end, much "
-                                                   "slower)"})
+    pretrain_epochs: int = option(20,
+                                  "epochs training the frame CNN on per-frame labels before captioning (0: it learns "
+                                  "from the captions alone, end to end, much slower)")
     # its epochs set the cosine's length; this caps a busy machine
-    pretrain_minutes: float = field(default=12.0,
-                                    metadata={"help": "stop the frame CNN's training after this much wall time"})
+    pretrain_minutes: float = option(12.0, "stop the frame CNN's training after this much wall time")
     # neighbouring frames say much the same
-    pretrain_frames: int = field(default=8,
-                                 metadata={"help": "frames drawn from each training clip per pretraining epoch"})
-    embed_size: int = field(default=32, metadata={"help": "word embedding size"})  # 30 words
+    pretrain_frames: int = option(8, "frames drawn from each training clip per pretraining epoch")
+    embed_size: int = option(32, "word embedding size")  # 30 words
     # holds two digits' stories
-    hidden_size: int = field(default=128, metadata={"help": "LSTM hidden units (encoder per direction, and decoder)"})
+    hidden_size: int = option(128, "LSTM hidden units (encoder per direction, and decoder)")
     # Bahdanau's, as Yao et al.
-    attention: str = field(default="additive",
-                           metadata={"help": "attention scores over the frames", "choices": list(KINDS)})
+    attention: str = option("additive", "attention scores over the frames", choices=list(KINDS))
     # a little better than greedy
-    beam: int = field(default=3,
-                      metadata={"help": "beam width for held-out clips and caption-video (1 = greedy; validation is "
-                                        "greedy)"})
-    batch_size: int = field(default=32, metadata={"help": "clips per batch"})
+    beam: int = option(3, "beam width for held-out clips and caption-video (1 = greedy; validation is greedy)")
+    batch_size: int = option(32, "clips per batch")
     # cheap on cached frame vectors
-    epochs: int = field(default=30,
-                        metadata={"help": "passes over the training clips (all run unless max_minutes stops them: "
-                                          "patience is 0)"})
-    lr: float = field(default=3e-3, metadata={"help": "AdamW learning rate at the first epoch"})
-    patience: int = field(default=0,
-                          metadata={"help": "stop after this many epochs without a better validation score (0 = "
-                                            "never)"})
-    schedule: str = field(default="cosine",
-                          metadata={"help": "learning rate per epoch: cosine (from lr down towards 0) or constant",
-                                    "choices": ["constant", "cosine"]})
-    max_minutes: float | None = field(default=8.0,
-                                      metadata={"help": "stop captioning training after this much wall time (the frame "
-                                                        "CNN's pretraining is not counted)"})
-    out: str = field(default="runs/video-caption",
-                     metadata={"help": "run directory: best.pt, last.pt, results.json, attention.png"})
+    epochs: int = option(30, "passes over the training clips (all run unless max_minutes stops them: patience is 0)")
+    lr: float = option(3e-3, "AdamW learning rate at the first epoch")
+    patience: int = option(0, "stop after this many epochs without a better validation score (0 = never)")
+    schedule: str = option("cosine", "learning rate per epoch: cosine (from lr down towards 0) or constant",
+                           choices=["constant", "cosine"])
+    max_minutes: float | None = option(8.0,
+                                       "stop captioning training after this much wall time (the frame CNN's "
+                                       "pretraining is not counted)")
+    out: str = option("runs/video-caption", "run directory: best.pt, last.pt, results.json, attention.png")
 
 
 # ---- data ------------------------------------------------------------------------------------
@@ -365,7 +349,7 @@ def read_video(path: Path) -> np.ndarray:
     if path.suffix.lower() != ".gif":
         if path.suffix.lower() not in (".npy", ""):
             raise ValueError(f"caption-video: {path}: only .npy clips (T, {FRAME}, {FRAME}) and animated .gif files "
-                             "are read; " "convert other video to one of them (e.g. numpy.save).")
+                             "are read; convert other video to one of them (e.g. numpy.save).")
         return read_clip(path)
     if not path.exists():
         raise FileNotFoundError(f"caption-video: no clip file {path}.")

@@ -66,7 +66,7 @@ class VideoCaptioner(nn.Module):
         ``inputs`` as they are."""
         if not inputs.is_floating_point() or inputs.dim() not in (3, 4):
             raise ValueError(f"VideoCaptioner: expected float frames (B, T, {FRAME}, {FRAME}) or frame vectors (B, T, "
-                             "F), " f"got {tuple(inputs.shape)} {inputs.dtype}.")
+                             f"F), got {tuple(inputs.shape)} {inputs.dtype}.")
         B, T = inputs.shape[:2]
         if lengths.shape != (B,) or int(lengths.min()) < 1 or int(lengths.max()) > T:
             raise ValueError(f"VideoCaptioner: lengths must be (B,) = ({B},) frame counts in 1..{T}, got "

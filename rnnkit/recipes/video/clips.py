@@ -118,7 +118,7 @@ def check(script: Script) -> None:
         edges = [0] + [s.stop for s in actor.segments]
         if not actor.segments or [s.start for s in actor.segments] != edges[:-1] or edges[-1] != script.frames:
             raise ValueError(f"{where}: digit {actor.digit}'s segments must be consecutive and cover frames [0, "
-                             f"{script.frames}), " f"got {[(s.start, s.stop) for s in actor.segments]}.")
+                             f"{script.frames}), got {[(s.start, s.stop) for s in actor.segments]}.")
         for s in actor.segments:
             if s.action not in ACTIONS or s.stop <= s.start:
                 raise ValueError(f"{where}: bad segment {s}; actions are {ACTIONS} and stop must exceed start.")
@@ -238,7 +238,7 @@ def make_actor(rng: np.random.Generator, digit: int, frames: int, min_segment: i
         if poses is not None:
             return Actor(digit, tuple(segments), poses)
     raise ValueError(f"make_actor: found no way to keep digit {digit} on the canvas in {tries} tries ({frames} "
-                     "frames); " f"use longer clips or a smaller min_segment than {min_segment}.")
+                     f"frames); use longer clips or a smaller min_segment than {min_segment}.")
 
 
 def _too_close(script: Script, least: float = 0.35) -> bool:
@@ -264,9 +264,9 @@ def make_script(rng: np.random.Generator, frames: tuple[int, int] = (16, 24), ac
     """
     if len(set(actions)) < 2 or not set(actions) <= set(ACTIONS):
         raise ValueError(f"make_script: actions must be two or more of {ACTIONS}, got {actions}.")
-    if not 2 <= frames[0] <= frames[1] or not 1 <= actors[0] <= actors[1] <= 2 or min_segment < 1 or frames[0] < min_segment:
+    if not (2 <= frames[0] <= frames[1] and 1 <= actors[0] <= actors[1] <= 2 and 1 <= min_segment <= frames[0]):
         raise ValueError("make_script: need 2 <= frames[0] <= frames[1], 1 <= actors <= 2 and min_segment <= "
-                         "frames[0]; " f"got frames={frames}, actors={actors}, min_segment={min_segment}.")
+                         f"frames[0]; got frames={frames}, actors={actors}, min_segment={min_segment}.")
     length = int(rng.integers(frames[0], frames[1] + 1))
     count = int(rng.integers(actors[0], actors[1] + 1))  # drawn once: the checks below must not favour one digit
     for _ in range(tries):
@@ -277,7 +277,7 @@ def make_script(rng: np.random.Generator, frames: tuple[int, int] = (16, 24), ac
         if counts[0] - counts[1] >= margin and not _too_close(script):
             return script
     raise ValueError(f"make_script: no script of {length} frames in {tries} tries had a main action leading by "
-                     f"margin={margin} " "(and its digits apart); lower the margin or allow longer clips.")
+                     f"margin={margin} (and its digits apart); lower the margin or allow longer clips.")
 
 
 # ---- rendering -------------------------------------------------------------------------------------
@@ -439,7 +439,7 @@ def read_clip(path: Path) -> np.ndarray:
                       np.ndarray) or array.ndim != 3 or array.shape[1:] != (CANVAS, CANVAS) or array.shape[0] < 2:
         shape = getattr(array, "shape", None)
         raise ValueError(f"video: {path} holds an array of shape {shape}; expected (T, {CANVAS}, {CANVAS}) grey frames "
-                         "with T >= 2 " "(frames, rows, columns).")
+                         "with T >= 2 (frames, rows, columns).")
     if array.dtype == np.uint8:
         return array.astype(np.float32) / 255.0
     if not np.issubdtype(array.dtype, np.number) or not np.isfinite(array).all():

@@ -12,7 +12,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Print one caption per clip. A clip is (T, 64, 64) grey frames, light digits on "
                                    "black: "
                                    ".npy (uint8 0-255 or float 0-1) or an animated .gif; MP4 is not read (no "
-                                   "maintained " "reader installs with rnnkit), convert it to .npy first.")
+                                   "maintained reader installs with rnnkit), convert it to .npy first.")
     p.add_argument("checkpoint", help="a run directory (or its best.pt) written by `rnnkit recipe video-caption`")
     p.add_argument("clips", nargs="+", help="clip files: .npy or .gif")
     p.add_argument("--beam", type=int, default=None, help="beam width (default: the run's --beam; 1 = greedy)")

@@ -71,7 +71,8 @@ class FrameCNN(nn.Module):
         super().__init__()
         c = channels
         self.net = nn.Sequential(
-            nn.Conv2d(2, c // 2, 4, stride=4), nn.GroupNorm(4, c // 2), nn.ReLU(),  # (N, C/2, 16, 16): one vector per 4x4 patch
+            # (N, C/2, 16, 16): one vector per 4x4 patch
+            nn.Conv2d(2, c // 2, 4, stride=4), nn.GroupNorm(4, c // 2), nn.ReLU(),
             nn.Conv2d(c // 2, c, 3, stride=2, padding=1), nn.GroupNorm(4, c), nn.ReLU(),  # (N, C, 8, 8)
             nn.Conv2d(c, c, 3, padding=1), nn.GroupNorm(4, c), nn.ReLU(),  # (N, C, 8, 8), each seeing 28x28 pixels
         )
@@ -85,7 +86,8 @@ class FrameCNN(nn.Module):
 
 
 def with_motion(clips: Tensor, lengths: Tensor) -> Tensor:
-    """(B, T, 64, 64) -> (B, T, 2, 64, 64): each frame beside its motion m_t = x_{t+1} - x_t (the last real frame: x_t - x_{t-1})."""
+    """(B, T, 64, 64) -> (B, T, 2, 64, 64): each frame beside its motion m_t = x_{t+1} - x_t (the last real frame: x_t
+    - x_{t-1})."""
     B, T = clips.shape[:2]
     diffs = clips[:, 1:] - clips[:, :-1]  # (B, T-1, 64, 64): diffs[:, t] = x_{t+1} - x_t
     last = (lengths.to(clips.device) - 2).clamp(min=0).unsqueeze(1)  # (B, 1): the last difference inside each clip
@@ -95,7 +97,8 @@ def with_motion(clips: Tensor, lengths: Tensor) -> Tensor:
 
 
 class ActionRecognizer(nn.Module):
-    """Per-frame and per-clip actions of a batch of clips, with the ``forward(..., targets) -> (output, loss)`` contract.
+    """Per-frame and per-clip actions of a batch of clips, with the ``forward(..., targets) -> (output, loss)``
+    contract.
 
     Shapes:
         clips: (B, T, 64, 64) float in [0, 1], zero past each length; lengths: (B,) int, each >= 2.
@@ -118,7 +121,8 @@ class ActionRecognizer(nn.Module):
     def forward(self, clips: Tensor, lengths: Tensor, frame_targets: Tensor | None = None,
                 clip_targets: Tensor | None = None) -> tuple[tuple[Tensor, Tensor], Tensor | None]:
         if clips.dim() != 4 or clips.shape[2:] != (CANVAS, CANVAS) or not clips.is_floating_point():
-            raise ValueError(f"ActionRecognizer: expected float clips (B, T, {CANVAS}, {CANVAS}), got {tuple(clips.shape)} {clips.dtype}.")
+            raise ValueError(f"ActionRecognizer: expected float clips (B, T, {CANVAS}, {CANVAS}), got "
+                             f"{tuple(clips.shape)} {clips.dtype}.")
         B, T = clips.shape[:2]
         if lengths.shape != (B,) or int(lengths.min()) < 2 or int(lengths.max()) > T:
             raise ValueError(f"ActionRecognizer: lengths must be ({B},) values in [2, {T}], got {lengths.tolist()}.")
@@ -130,8 +134,10 @@ class ActionRecognizer(nn.Module):
         outputs = self.drop(torch.cat([outputs, features], dim=2))  # (B, T, 2H+F)
         mask = length_mask(lengths, T, clips.device)  # (B, T)
         frame_logits = self.frame_head(outputs) + votes  # (B, T, A)
-        per_clip = torch.cat([outputs, torch.sigmoid(frame_logits)], dim=2) * mask.unsqueeze(2)  # (B, T, 2H+F+A), zero on padding
-        clip_logits = self.clip_head(per_clip.sum(1) / lengths.to(outputs).unsqueeze(1))  # (B, A), from the means over real frames
+        # (B, T, 2H+F+A), zero on padding
+        per_clip = torch.cat([outputs, torch.sigmoid(frame_logits)], dim=2) * mask.unsqueeze(2)
+        # (B, A), from the means over real frames
+        clip_logits = self.clip_head(per_clip.sum(1) / lengths.to(outputs).unsqueeze(1))
         if frame_targets is None or clip_targets is None:
             return (frame_logits, clip_logits), None
         per_frame = F.binary_cross_entropy_with_logits(frame_logits, frame_targets, reduction="none").sum(2)  # (B, T)

@@ -89,7 +89,7 @@ def test_predict_rows_without_class_and_bad_files(trained: Path, tmp_path: Path,
     bad.write_text("\n".join(",".join(c for k, c in enumerate(line.split(",")) if k != 29) for line in lines[:4]))
     assert main(["predict", str(trained), str(bad)]) != 0  # the command prints the reader's error, not a traceback
     assert capsys.readouterr().err.startswith(f"rnnkit predict: error: {bad}:1: missing column Amount; expected a "
-                                              "header " "with the columns Time, V1..V28, Amount (and Class, optional).")
+                                              "header with the columns Time, V1..V28, Amount (and Class, optional).")
     run = load_run(trained, all_recipes())
     with pytest.raises(DataFormatError, match=rf"^{re.escape(str(bad))}:1: missing column Amount"):
         run.recipe.predict(run.model, run.config, run.meta, [str(bad)])

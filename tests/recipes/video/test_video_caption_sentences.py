@@ -34,9 +34,10 @@ def test_canonical_and_in_time_phrasings_by_hand():
     assert by_digit(SEVEN_TWO, reverse=True) == "the seven moves up, then stops, and the two shrinks"
     assert canonical(FIVE) == "the five bounces, then rotates, then moves left"
     # a digit that stays at first "stays still"; after an action it "stops"
-    assert canonical(STAGGERED) == "the one grows, then moves down, then bounces, and the four stays still, then moves right"
+    assert canonical(STAGGERED) == ("the one grows, then moves down, then bounces, and the four stays still, "
+                                    "then moves right")
     assert in_time(STAGGERED) == ("the one grows while the four stays still, then the one moves down while the four "
-                                  "moves right, " "then the one bounces")
+                                  "moves right, then the one bounces")
 
 
 def test_facts_by_hand():
