@@ -30,7 +30,7 @@ from rnnkit.models import Seq2Seq, Seq2SeqConfig
 from rnnkit.recipes.captioning import caption_ids
 from rnnkit.recipes.text import pad_batch
 from rnnkit.recipes.video.clips import CANVAS as FRAME  # frames are FRAME x FRAME grey images
-from rnnkit.recipes.video.slots import FEATURES, SlotEncoder, clip_context
+from rnnkit.recipes.video.slots import CLIP_FEATURES, FEATURES, SlotEncoder, clip_context, clip_slots
 
 
 def frame_vectors(encoder: SlotEncoder, frames: Tensor, lengths: Tensor) -> Tensor:
@@ -58,7 +58,7 @@ class VideoCaptioner(nn.Module):
         super().__init__()
         self.frames = SlotEncoder(channels)
         self.decoder = Seq2Seq(Seq2SeqConfig(
-            vocab_size=vocab_size, input_size=FEATURES, embed_size=embed_size, hidden_size=hidden_size,
+            vocab_size=vocab_size, input_size=CLIP_FEATURES, embed_size=embed_size, hidden_size=hidden_size,
             attention=attention, bos_id=bos_id, eos_id=eos_id, max_length=max_length))
 
     def features(self, inputs: Tensor, lengths: Tensor) -> Tensor:
@@ -84,13 +84,19 @@ class VideoCaptioner(nn.Module):
 
     def forward(self, inputs: Tensor, lengths: Tensor, targets: Tensor | None = None,
                 target_lengths: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
-        return self.decoder(self.features(inputs, lengths), targets, lengths=lengths, target_lengths=target_lengths)
+        return self.decoder(self.clip_features(inputs, lengths), targets, lengths=lengths,
+                            target_lengths=target_lengths)
+
+    def clip_features(self, inputs: Tensor, lengths: Tensor) -> Tensor:
+        """What the encoder reads (B, T, CLIP_FEATURES): the clip's two likeliest digits in each frame
+        (``slots.clip_slots``)."""
+        return clip_slots(self.features(inputs, lengths), lengths)
 
     @torch.no_grad()
     def caption(self, inputs: Tensor, lengths: Tensor, beam: int = 1) -> list[list[int]]:
         """Word ids of one caption per clip (without the end token): greedy, or beam search if beam > 1."""
         self.eval()
-        return caption_ids(self.decoder, self.features(inputs, lengths), beam, lengths)
+        return caption_ids(self.decoder, self.clip_features(inputs, lengths), beam, lengths)
 
     @torch.no_grad()
     def attention(self, inputs: Tensor, lengths: Tensor, ids: list[list[int]]) -> list[Tensor]:
@@ -101,7 +107,7 @@ class VideoCaptioner(nn.Module):
         """
         self.eval()
         d = self.decoder
-        encoded = d.encode(self.features(inputs, lengths), lengths)
+        encoded = d.encode(self.clip_features(inputs, lengths), lengths)
         previous, steps = pad_batch([[d.config.bos_id, *words] for words in ids], d.config.eos_id)  # (B, K+1), (B,)
         _, weights, _ = d.decode(encoded, previous.to(inputs.device), steps)  # (B, K+1, T)
         if weights is None:

@@ -17,10 +17,18 @@ and the slot of digit d reads the grid where d is, with spatial attention over t
     p_d   = max_c softmax(z_c)_d                         digit d is in the frame               (N, 10)
     slot_d = [p_d, sum_c w_cd softmax(a_c), sum_c w_cd (x_c, y_c), sum_c w_cd s_c]   (N, 10, 1 + A + 3)
 
-(x_c, y_c) is the cell's centre in [0, 1]. The slots are what the captioner's LSTM reads, so
-its input says outright which digits are there, where, how large and doing what; over the
-frames of a clip its encoder sees each digit's path. The targets come from the script that
-made the clip (``grid_targets``: each digit's pose gives its cell, its segment the action).
+(x_c, y_c) is the cell's centre in [0, 1]. The targets come from the script that made the clip
+(``grid_targets``: each digit's pose gives its cell, its segment the action).
+
+What the captioner reads (``clip_slots``): the clip's two likeliest digits, by presence averaged
+over its frames, P_d = mean_t p_td, in increasing order (the order the caption names them), and
+in every frame each one's identity, P_d and slot:
+
+    u_t = [onehot(d_1), P_d1, slot_td1, onehot(d_2), P_d2, slot_td2],   d_1 < d_2     (B, T, 2 * (10 + 1 + SLOT))
+
+So the same weights read the first digit's actions whichever digit it is (ten slots side by
+side would each have to be learnt from the tenth of the clips that show that digit), and a
+one-digit clip says so by a low P_d2.
 """
 
 from __future__ import annotations
@@ -39,6 +47,8 @@ SIZE_SCALE = 32.0  # sizes are regressed as size / 32 px (SIZE_RANGE is 14-32)
 DIGITS = 10
 SLOT = 1 + len(ACTIONS) + 3  # presence, action probabilities, x, y, size
 FEATURES = DIGITS * SLOT  # a frame's vector: ten slots
+PER_DIGIT = DIGITS + 1 + SLOT  # one of a clip's two digits in a frame: which digit, how sure, its slot
+CLIP_FEATURES = 2 * PER_DIGIT  # what the captioner reads of a frame: the clip's two likeliest digits
 IGNORE = -100  # action target of cells where no digit is centred (F.cross_entropy's ignore_index)
 
 
@@ -175,3 +185,21 @@ def present_digits(slots: Tensor) -> Tensor:
 def slot_actions(slots: Tensor) -> Tensor:
     """(..., 10, SLOT) slots -> (..., 10) the likeliest action (ACTIONS index) of each digit's slot."""
     return slots[..., 1 : 1 + len(ACTIONS)].argmax(-1)
+
+
+def clip_slots(vectors: Tensor, lengths: Tensor) -> Tensor:
+    """(B, T, 10 * SLOT) frame vectors, zero past each clip's length -> (B, T, CLIP_FEATURES): the clip's two likeliest
+    digits in increasing order, in each frame (see the module docstring); zero past each length."""
+    B, T = vectors.shape[:2]
+    slots = vectors.view(B, T, DIGITS, SLOT)  # (B, T, 10, SLOT)
+    real = (torch.arange(T, device=vectors.device).unsqueeze(0) < lengths.unsqueeze(1)).to(vectors)  # (B, T)
+    clip_presence = (slots[..., 0] * real.unsqueeze(2)).sum(1) / lengths.to(vectors).unsqueeze(1)  # (B, 10): P_d
+    digits = clip_presence.topk(2, dim=1).indices.sort(dim=1).values  # (B, 2): d_1 < d_2
+    parts = []
+    for k in range(2):
+        d = digits[:, k]  # (B,)
+        which = F.one_hot(d, DIGITS).to(vectors)  # (B, 10)
+        sure = clip_presence.gather(1, d.unsqueeze(1))  # (B, 1)
+        slot = slots[torch.arange(B, device=vectors.device), :, d]  # (B, T, SLOT)
+        parts.append(torch.cat([torch.cat([which, sure], 1).unsqueeze(1).expand(B, T, DIGITS + 1), slot], 2))
+    return torch.cat(parts, dim=2) * real.unsqueeze(2)  # (B, T, CLIP_FEATURES)

@@ -29,7 +29,7 @@ def test_frame_context_by_hand():
 def test_attention_over_frames_sums_to_one_and_skips_padding(model):
     frames = torch.rand(2, 6, 64, 64)
     lengths = torch.tensor([6, 4])
-    encoded = model.decoder.encode(model.features(frames, lengths), lengths)
+    encoded = model.decoder.encode(model.clip_features(frames, lengths), lengths)
     _, weights, _ = model.decoder.decode(encoded, torch.tensor([[1, 5, 6], [1, 7, 8]]))
     assert weights is not None
     assert weights.shape == (2, 3, 6)  # (B, words, frames)

@@ -11,14 +11,17 @@ from rnnkit.recipes.handwriting import DigitSource
 from rnnkit.recipes.video.clips import ACTIONS, CANVAS, Actor, Pose, Script, Segment, draw_actor, make_script, render
 from rnnkit.recipes.video.slots import (
     CELL,
+    CLIP_FEATURES,
     DIGITS,
     GRID,
     IGNORE,
+    PER_DIGIT,
     SIZE_SCALE,
     SLOT,
     SlotEncoder,
     SlotTagger,
     cell_of,
+    clip_slots,
     frame_context,
     grid_targets,
     present_digits,
@@ -118,3 +121,24 @@ def test_a_small_encoder_learns_to_name_the_digits_of_its_frames(one_thread, skl
     named = (present_digits(slots) == truth).all(1).float().mean()
     assert named >= 0.9, f"the digits of only {named:.0%} of its own {len(context)} frames were named"
     assert CANVAS == GRID * CELL
+
+
+def test_clip_slots_pick_the_clips_two_digits_in_increasing_order(one_thread):
+    lengths = torch.tensor([3, 2])
+    slots = torch.rand(2, 3, DIGITS, SLOT) * 0.4  # presence below 0.4 everywhere ...
+    slots[0, :, 8, 0], slots[0, :, 2, 0] = 0.9, 0.8  # ... but clip 0 shows an eight and a two
+    slots[0, 1, 5, 0] = 1.0  # and one frame thinks it saw a five: its mean over the clip, 0.4 at most, loses
+    slots[1, :2, 6, 0] = 0.95  # clip 1 shows a six in its two frames
+    slots[1, 2] = 0.0  # padding
+    slots[1, :2, 1, 0] = 0.5  # its runner-up, a one, at 0.5: the captioner sees how sure each is
+    out = clip_slots(slots.flatten(2), lengths)  # (2, 3, 2 * PER_DIGIT)
+    assert out.shape == (2, 3, CLIP_FEATURES)
+    first, second = out[..., :PER_DIGIT], out[..., PER_DIGIT:]
+    assert first[0, 0, :DIGITS].argmax() == 2  # the two is named first, then the eight
+    assert second[0, 0, :DIGITS].argmax() == 8
+    torch.testing.assert_close(first[0, :, DIGITS], torch.full((3,), 0.8))  # P_d: its mean presence
+    torch.testing.assert_close(first[0, :, DIGITS + 1 :], slots[0, :, 2])  # each frame's slot of the two
+    torch.testing.assert_close(second[0, :, DIGITS + 1 :], slots[0, :, 8])
+    assert first[1, 0, :DIGITS].argmax() == 1  # clip 1: the one (0.5) before the six (0.95)
+    torch.testing.assert_close(second[1, :2, DIGITS], torch.full((2,), 0.95))
+    assert torch.all(out[1, 2] == 0)  # nothing past the clip
