@@ -28,10 +28,11 @@ Evaluation in one run, on the test conversations:
       TF-IDF retrieval gives (the training response of the nearest training context).
 Target: perplexity below the bigram's; recall@1 of 10 >= 35 % and above TF-IDF.
 
-Measured (docs/results.md; one run, ``--max-minutes 60`` on a heavily loaded 2-core machine, 0.98
-epoch): test perplexity 101.0 against the bigram's 118.4 (met); recall@1 of 10 11.3 %, chance level,
-against TF-IDF's 39.8 % (not met): an undertrained generative model gives short, common replies the
-highest likelihood whatever the context. Beam replies are generic (distinct-2 0.04).
+Measured (docs/results.md; one run with the defaults, 30 minutes of training = 2.3 epochs on one
+thread of a shared 2-core machine): test perplexity 76.7 against the bigram's 118.4 (met); recall@1 of
+10 45.0 % by PMI per token against TF-IDF's 39.8 % (met; by the likelihood per token alone: 13.7 %,
+near chance, as a generative model gives short, common replies the highest likelihood whatever the
+context). Beam replies are sentences but generic (distinct-2 0.13).
 
     rnnkit recipe chat
     rnnkit chat runs/chat                       # talk to it; or pipe lines in
@@ -96,7 +97,7 @@ class ChatConfig(RecipeConfig):
     context_dropout: float = option(0.1,
                                     "share of the training pairs whose context is hidden (<sep> only), so that the "
                                     "same model also gives p(response) alone")
-    # the best of the two on validation queries (docs/results.md)
+    # pmi: 45 % on validation against the likelihood's 14 % (docs/results.md)
     rank_by: str = field(default="pmi",
                          metadata={"help": "recall@k score per token of the candidate: pmi = log p(r | c) - log p(r "
                                            "| no context); likelihood = log p(r | c)", "choices": ["pmi",
