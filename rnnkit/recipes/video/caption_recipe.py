@@ -139,7 +139,7 @@ def clip_frames(clips: ClipSet, index: Sequence[int]) -> tuple[Tensor, Tensor]:
 def tagger_batches(clips: ClipSet, per_clip: int, batch_size: int,
                    generator: torch.Generator) -> Iterator[tuple[Tensor, Tensor, Tensor, Tensor]]:
     """Frame-CNN training batches: ``per_clip`` random frames of each clip in context (N, 3, 64, 64), and their grid
-    targets (``slots.grid_targets``): classes (N, 64), actions (N, 64), poses (N, 64, 4).
+    targets (``slots.grid_targets``): classes (N, 64), actions (N, 64), sizes (N, 64).
 
     The frames are drawn up front; each batch is built when it is asked for (an epoch's frames would not fit in memory).
     """
@@ -157,9 +157,9 @@ def tagger_batches(clips: ClipSet, per_clip: int, batch_size: int,
             else:
                 before, now, after = (f[0], f[0], f[1]) if t == 0 else (f[0], f[1], f[1])
             context.append(np.stack([now, now - before, after - now]))  # as frame_context: zero change at the ends
-        classes, actions, poses = zip(*(grid_targets(clips.scripts[i], t) for i, t in chosen), strict=True)
+        classes, actions, sizes = zip(*(grid_targets(clips.scripts[i], t) for i, t in chosen), strict=True)
         yield (torch.from_numpy(np.stack(context)), torch.from_numpy(np.stack(classes)),
-               torch.from_numpy(np.stack(actions)), torch.from_numpy(np.stack(poses)))
+               torch.from_numpy(np.stack(actions)), torch.from_numpy(np.stack(sizes)))
 
 
 def frame_truth(script: Script) -> tuple[np.ndarray, np.ndarray]:

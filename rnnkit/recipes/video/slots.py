@@ -8,19 +8,16 @@ and answers at every cell c of an 8x8 grid (8x8 pixels each), as a one-stage det
 
     z_c   = class logits over {background, 0..9}: whose centre lies in cell c        (N, 64, 11)
     a_c   = action logits of the digit centred there (ACTIONS order)                  (N, 64, A)
-    b_c   = its pose there: size / 32 px, where in the cell (dx, dy in [-1/2, 1/2]),
-            angle / 90 degrees                                                        (N, 64, 4)
+    s_c   = its size / 32 px                                                          (N, 64)
 
 and the slot of digit d reads the grid where d is, with spatial attention over the cells
 (soft attention over a CNN grid, as Xu et al., 2015, here with the attention fixed by d):
 
     w_cd  = softmax_c(z_cd)                              where digit d is                      (N, 64, 10)
     p_d   = max_c softmax(z_c)_d                         digit d is in the frame               (N, 10)
-    slot_d = [p_d, sum_c w_cd softmax(a_c), sum_c w_cd (x_c + dx_c / 8, y_c + dy_c / 8),
-              sum_c w_cd size_c, sum_c w_cd angle_c]                                  (N, 10, 1 + A + 4)
+    slot_d = [p_d, sum_c w_cd softmax(a_c), sum_c w_cd (x_c, y_c), sum_c w_cd s_c]   (N, 10, 1 + A + 3)
 
-(x_c, y_c) is the cell's centre in [0, 1]; the offsets place the digit within its cell (as
-CenterNet's), so that a path is not a staircase of cell centres. The targets come from the script that made the clip
+(x_c, y_c) is the cell's centre in [0, 1]. The targets come from the script that made the clip
 (``grid_targets``: each digit's pose gives its cell, its segment the action).
 
 What the captioner reads (``clip_slots``): the clip's two likeliest digits, by presence averaged
@@ -50,10 +47,8 @@ CONTEXT = 3  # channels per frame: the frame, the change into it, the change out
 GRID = 8  # cells per side of the grid the CNN answers on
 CELL = CANVAS // GRID  # pixels per cell side
 SIZE_SCALE = 32.0  # sizes are regressed as size / 32 px (SIZE_RANGE is 14-32)
-ANGLE_SCALE = 90.0  # angles as angle / 90 degrees (MAX_ANGLE is 75)
-POSE = 4  # per cell: size, dx, dy, angle
 DIGITS = 10
-SLOT = 1 + len(ACTIONS) + 4  # presence, action probabilities, x, y, size, angle
+SLOT = 1 + len(ACTIONS) + 3  # presence, action probabilities, x, y, size
 FEATURES = DIGITS * SLOT + 1  # a frame's vector: ten slots and how many digits the frame shows
 PER_DIGIT = DIGITS + 1 + SLOT  # one of a clip's two digits in a frame: which digit, how sure, its slot
 CLIP_FEATURES = 2 * PER_DIGIT + 2  # what the captioner reads of a frame: the clip's two likeliest digits, the count
@@ -90,23 +85,19 @@ def cell_of(x: float, y: float) -> int:
 
 def grid_targets(script: Script, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Frame t's targets on the grid: classes (64,) (0 background, 1 + digit at its centre's cell), actions (64,)
-    (ACTIONS index there, IGNORE elsewhere) and poses (64, 4) (there: size / 32, the centre's offset from the cell's
-    centre in cells, dx and dy, and angle / 90; 0 elsewhere)."""
+    (ACTIONS index there, IGNORE elsewhere) and sizes (64,) (size / 32 there, 0 elsewhere)."""
     if not 0 <= t < script.frames:
         raise ValueError(f"grid_targets: frame {t} is outside the script's {script.frames} frames.")
     classes = np.zeros(GRID * GRID, dtype=np.int64)
     actions = np.full(GRID * GRID, IGNORE, dtype=np.int64)
-    poses = np.zeros((GRID * GRID, POSE), dtype=np.float32)
+    sizes = np.zeros(GRID * GRID, dtype=np.float32)
     for actor in script.actors:
         if not actor.poses:
             raise ValueError(f"grid_targets: digit {actor.digit} has no poses; make scripts with clips.make_script.")
         pose = actor.poses[t]
         c = cell_of(pose.x, pose.y)
-        classes[c], actions[c] = 1 + actor.digit, ACTIONS.index(actor.actions()[t])
-        row, col = divmod(c, GRID)
-        dx, dy = pose.x / CELL - col - 0.5, pose.y / CELL - row - 0.5  # from the cell's centre, in cells
-        poses[c] = (pose.size / SIZE_SCALE, dx, dy, pose.angle / ANGLE_SCALE)
-    return classes, actions, poses
+        classes[c], actions[c], sizes[c] = 1 + actor.digit, ACTIONS.index(actor.actions()[t]), pose.size / SIZE_SCALE
+    return classes, actions, sizes
 
 
 def _cell_centres() -> Tensor:
@@ -138,39 +129,39 @@ class SlotEncoder(nn.Module):
             *block(c, 2 * c), nn.MaxPool2d(2),  # (N, 2C, 8, 8)
             *block(2 * c, 2 * c), *block(2 * c, 2 * c, dilation=2),  # (N, 2C, 8, 8)
         )
-        self.head = nn.Conv2d(2 * c, 1 + DIGITS + len(ACTIONS) + POSE, 1)  # per cell: class, action and pose
+        self.head = nn.Conv2d(2 * c, 1 + DIGITS + len(ACTIONS) + 1, 1)  # per cell: class, action and size
         self.centres: Tensor
         self.register_buffer("centres", _cell_centres(), persistent=False)
 
     def grid(self, context: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Per cell: class logits (N, 64, 11), action logits (N, 64, A), pose (N, 64, 4)."""
-        out = self.head(self.net(context)).flatten(2).transpose(1, 2)  # (N, 64, 11 + A + 4)
-        return out[..., : 1 + DIGITS], out[..., 1 + DIGITS : -POSE], out[..., -POSE:]
+        """Per cell: class logits (N, 64, 11), action logits (N, 64, A), size (N, 64)."""
+        out = self.head(self.net(context)).flatten(2).transpose(1, 2)  # (N, 64, 11 + A + 1)
+        return out[..., : 1 + DIGITS], out[..., 1 + DIGITS : -1], out[..., -1]
 
-    def slots(self, classes: Tensor, actions: Tensor, poses: Tensor) -> Tensor:
+    def slots(self, classes: Tensor, actions: Tensor, sizes: Tensor) -> Tensor:
         """The ten slots (N, 10, SLOT) read off the grid's answers."""
-        w = torch.softmax(classes[..., 1:], dim=1).transpose(1, 2)  # (N, 10, 64): w_cd, where digit d is
+        w = torch.softmax(classes[..., 1:], dim=1)  # (N, 64, 10): w_cd, where digit d is
         present = torch.softmax(classes, dim=2)[..., 1:].amax(dim=1)  # (N, 10): p_d
-        what = w @ torch.softmax(actions, dim=2)  # (N, 10, A)
-        where = w @ (self.centres + poses[..., 1:3] / GRID)  # (N, 10, 2): the centre plus the offset in the cell
-        size_angle = w @ poses[..., [0, 3]]  # (N, 10, 2)
-        return torch.cat([present.unsqueeze(2), what, where, size_angle], dim=2)  # (N, 10, SLOT)
+        what = w.transpose(1, 2) @ torch.softmax(actions, dim=2)  # (N, 10, A)
+        where = w.transpose(1, 2) @ self.centres  # (N, 10, 2)
+        size = (w * sizes.unsqueeze(2)).sum(1)  # (N, 10)
+        return torch.cat([present.unsqueeze(2), what, where, size.unsqueeze(2)], dim=2)  # (N, 10, SLOT)
 
     def forward(self, context: Tensor) -> Tensor:
-        classes, actions, poses = self.grid(context)
+        classes, actions, sizes = self.grid(context)
         count = (1 - torch.softmax(classes, dim=2)[..., 0]).sum(1, keepdim=True)  # (N, 1): n = sum_c p(c is a centre)
-        return torch.cat([self.slots(classes, actions, poses).flatten(1), count], dim=1)  # (N, 10 * SLOT + 1)
+        return torch.cat([self.slots(classes, actions, sizes).flatten(1), count], dim=1)  # (N, 10 * SLOT + 1)
 
 
 class SlotTagger(nn.Module):
     """The frame encoder's own task, trained before captioning: the grid targets of ``grid_targets``.
 
         loss = CE(z_c, class_c) averaged over background cells + the same over digit cells
-               + CE(a_c, action_c) + |b_c - pose_c|^2, both over digit cells
+               + CE(a_c, action_c) + (s_c - size_c)^2, both over digit cells
 
     Background and digit cells are averaged apart so that the one or two digit cells of a frame
     weigh as much as its sixty-odd empty ones.
-    forward(context (N, 3, 64, 64), classes (N, 64), actions (N, 64), poses (N, 64, 4)) -> (slots (N, 10, SLOT), loss).
+    forward(context (N, 3, 64, 64), classes (N, 64), actions (N, 64), sizes (N, 64)) -> (slots (N, 10, SLOT), loss).
     """
 
     def __init__(self, encoder: SlotEncoder) -> None:
@@ -178,16 +169,16 @@ class SlotTagger(nn.Module):
         self.encoder = encoder
 
     def forward(self, context: Tensor, classes: Tensor | None = None, actions: Tensor | None = None,
-                poses: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
-        z, a, b = self.encoder.grid(context)  # (N, 64, 11), (N, 64, A), (N, 64, 4)
-        slots = self.encoder.slots(z, a, b)  # (N, 10, SLOT)
-        if classes is None or actions is None or poses is None:
+                sizes: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        z, a, s = self.encoder.grid(context)  # (N, 64, 11), (N, 64, A), (N, 64)
+        slots = self.encoder.slots(z, a, s)  # (N, 10, SLOT)
+        if classes is None or actions is None or sizes is None:
             return slots, None
         ce = F.cross_entropy(z.flatten(0, 1), classes.flatten(), reduction="none").view_as(classes)  # (N, 64)
         digit = classes > 0  # (N, 64)
         loss = ce[~digit].mean() + ce[digit].mean() if digit.any() else ce.mean()
         if digit.any():
-            loss = loss + F.cross_entropy(a[digit], actions[digit]) + (b[digit] - poses[digit]).pow(2).sum(1).mean()
+            loss = loss + F.cross_entropy(a[digit], actions[digit]) + F.mse_loss(s[digit], sizes[digit])
         return slots, loss
 
 

@@ -84,7 +84,7 @@ def test_slot_tagger_contract(one_thread):
     classes[:, 9] = 4
     actions = torch.full((4, 64), -100)
     actions[:, 9] = 2
-    slots, loss = tagger(torch.rand(4, 3, 64, 64), classes, actions, torch.rand(4, 64, 4))
+    slots, loss = tagger(torch.rand(4, 3, 64, 64), classes, actions, torch.rand(4, 64))
     assert slots.shape == (4, 10, FEATURES // 10)
     assert loss is not None
     assert loss.requires_grad

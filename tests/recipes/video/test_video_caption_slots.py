@@ -41,17 +41,14 @@ def test_grid_targets_by_hand():
     rising = (Pose(50.0, 50.0, 28.0, 0.0), Pose(50.0, 47.0, 28.0, 0.0), Pose(50.0, 40.0, 28.0, 0.0))
     script = Script(3, (Actor(7, (Segment("stays", 0, 3),), still),
                         Actor(2, (Segment("moves up", 0, 2), Segment("grows", 2, 3)), rising)))
-    classes, actions, poses = grid_targets(script, 2)
-    assert classes.shape == actions.shape == (GRID * GRID,)
-    assert poses.shape == (GRID * GRID, 4)
+    classes, actions, sizes = grid_targets(script, 2)
+    assert classes.shape == actions.shape == sizes.shape == (GRID * GRID,)
     assert {int(c): int(classes[c]) for c in np.flatnonzero(classes)} == {17: 1 + 7, 5 * GRID + 6: 1 + 2}
     assert actions[17] == ACTIONS.index("stays")
     assert actions[5 * GRID + 6] == ACTIONS.index("grows")  # frame 2 is the second digit's "grows" segment
     assert (actions != IGNORE).sum() == 2
-    # size / 32, the offset from the cell's centre in cells (x 12 in column 1: 12/8 - 1.5 = 0), angle / 90
-    np.testing.assert_allclose(poses[17], [20.0 / SIZE_SCALE, 0.0, 20.0 / 8 - 2.5, 0.0])
-    np.testing.assert_allclose(poses[5 * GRID + 6], [28.0 / SIZE_SCALE, 50.0 / 8 - 6.5, 40.0 / 8 - 5.5, 0.0])
-    assert np.all(poses[classes == 0] == 0)
+    assert sizes[17] == pytest.approx(20.0 / SIZE_SCALE)
+    assert sizes[5 * GRID + 6] == pytest.approx(28.0 / SIZE_SCALE)
     assert grid_targets(script, 0)[0][6 * GRID + 6] == 1 + 2  # y 50 -> row 6 at first; 40 -> row 5 at frame 2
     with pytest.raises(ValueError, match="frame 3 is outside the script's 3 frames"):
         grid_targets(script, 3)
@@ -87,14 +84,13 @@ def test_slots_read_the_grid_by_hand(one_thread):
     classes[0, 9, 0], classes[0, 9, 1 + 3] = -20.0, 20.0  # ... but a three centred in cell 9 (row 1, column 1)
     actions = torch.zeros(1, GRID * GRID, len(ACTIONS))
     actions[0, 9, 2] = 30.0  # moving right
-    poses = torch.full((1, GRID * GRID, 4), 0.9)
-    poses[0, 9] = torch.tensor([0.5, 0.25, -0.5, 0.2])  # size 16 px, a quarter cell right and half a cell up, 18 deg
-    slots = encoder.slots(classes, actions, poses)  # (1, 10, SLOT)
+    sizes = torch.full((1, GRID * GRID), 0.9)
+    sizes[0, 9] = 0.5
+    slots = encoder.slots(classes, actions, sizes)  # (1, 10, SLOT)
     assert slots.shape == (1, DIGITS, SLOT)
     assert present_digits(slots).tolist() == [[d == 3 for d in range(10)]]
     assert slot_actions(slots)[0, 3] == 2
-    where = [(1.5 + 0.25) / GRID, (1.5 - 0.5) / GRID]  # the cell's centre moved by the offset, in [0, 1]
-    torch.testing.assert_close(slots[0, 3, 1 + len(ACTIONS) :], torch.tensor([*where, 0.5, 0.2]))
+    torch.testing.assert_close(slots[0, 3, 1 + len(ACTIONS) :], torch.tensor([1.5 / GRID, 1.5 / GRID, 0.5]))
     torch.testing.assert_close(slots[0, 3, 0], torch.tensor(1.0))
     assert float(slots[0, [0, 1, 2, 4, 5, 6, 7, 8, 9], 0].max()) < 1e-6
 
