@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from rnnkit.recipes import Recipe, load_run, run_recipe
+from rnnkit.utils.checkpoint import CheckpointError
 
 PAGE = Path(__file__).parents[2] / "docs" / "architecture.md"
 
@@ -36,6 +37,22 @@ def test_the_documented_recipe_learns_and_predicts(example: dict, tmp_path: Path
     assert [r["majority"] for r in results] == [0, 1]
     with pytest.raises(ValueError, match="expected 11 characters of 0 and 1"):
         run.recipe.predict(run.model, run.config, run.meta, ["101"])
+
+
+def test_a_run_whose_weights_do_not_fit_is_named(example: dict, tmp_path: Path):
+    """A run written by another version of a recipe (weights that do not fit the model its settings build) is an
+    error that names the file, the parameters and what to do, not load_state_dict's traceback."""
+    recipe = example["MajorityRecipe"]()
+    config = example["MajorityConfig"](out=str(tmp_path), examples=200, epochs=1, progress=False, threads=1)
+    run_recipe(recipe, config)
+    checkpoint = torch.load(tmp_path / "best.pt", weights_only=True)
+    name = next(iter(checkpoint["model"]))
+    checkpoint["model"]["extra.weight"] = checkpoint["model"].pop(name)
+    torch.save(checkpoint, tmp_path / "best.pt")
+    with pytest.raises(CheckpointError, match=rf"best.pt: its weights do not fit the majority model .*missing: "
+                                              rf"{re.escape(name)}; not expected: extra.weight.*`rnnkit recipe "
+                                              rf"majority`"):
+        load_run(tmp_path / "best.pt", {"majority": recipe})
 
 
 def test_threads_hold_for_the_whole_run(example: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
