@@ -45,15 +45,7 @@ from rnnkit.recipes.training import TrainConfig, fit
 from rnnkit.recipes.video.captioner import FRAME, VideoCaptioner, frame_vectors
 from rnnkit.recipes.video.clips import ACTIONS, CANVAS, ClipSet, Script, clip_dataset, read_clip
 from rnnkit.recipes.video.sentences import caption_facts, phrasings, script_facts, sentence, words
-from rnnkit.recipes.video.slots import (
-    FEATURES,
-    SLOT,
-    SlotEncoder,
-    SlotTagger,
-    grid_targets,
-    present_digits,
-    slot_actions,
-)
+from rnnkit.recipes.video.slots import FEATURES, SlotEncoder, SlotTagger, grid_targets, present_digits, slot_actions
 from rnnkit.utils.config import option
 from rnnkit.utils.plotting import figure
 
@@ -185,8 +177,7 @@ def tagger_accuracy(encoder: SlotEncoder, clips: ClipSet, most: int | None = Non
         for k in range(0, count, batch_size):
             index = list(range(k, min(k + batch_size, count)))
             batch, lengths = clip_frames(clips, index)
-            vectors = frame_vectors(encoder, batch, lengths)[..., : 10 * SLOT]  # (B, T, 10 * SLOT): without the count
-            slots = vectors.reshape(*batch.shape[:2], 10, SLOT)  # (B, T, 10, SLOT)
+            slots = frame_vectors(encoder, batch, lengths).view(*batch.shape[:2], 10, -1)  # (B, T, 10, SLOT)
             for b, i in enumerate(index):
                 n = int(lengths[b])
                 here, doing = (torch.from_numpy(x) for x in frame_truth(clips.scripts[i]))  # (T_i, 10) each

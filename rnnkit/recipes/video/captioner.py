@@ -74,8 +74,8 @@ class VideoCaptioner(nn.Module):
         real = torch.arange(T, device=inputs.device).unsqueeze(0) < lengths.unsqueeze(1)  # (B, T) bool
         if inputs.dim() == 3:
             if inputs.size(2) != FEATURES:
-                raise ValueError(f"VideoCaptioner: frame vectors must have {FEATURES} features (ten digit slots and a "
-                                 f"count), got {inputs.size(2)}.")
+                raise ValueError(f"VideoCaptioner: frame vectors must have {FEATURES} features (ten digit slots), "
+                                 f"got {inputs.size(2)}.")
             return inputs * real.unsqueeze(2)
         if inputs.shape[2:] != (FRAME, FRAME):
             raise ValueError(f"VideoCaptioner: expected frames of {FRAME}x{FRAME} pixels, got "

@@ -27,11 +27,8 @@ in every frame each one's identity, P_d and slot:
     u_t = [onehot(d_1), P_d1, slot_td1, onehot(d_2), P_d2, slot_td2],   d_1 < d_2     (B, T, 2 * (10 + 1 + SLOT))
 
 So the same weights read the first digit's actions whichever digit it is (ten slots side by
-side would each have to be learnt from the tenth of the clips that show that digit). Whether
-there is a second digit is said twice: by P_d2, and by the number of digit centres the grid
-sees, n_t = sum_c (1 - softmax(z_c)_background), in the frame and averaged over the clip, which
-counts a digit even when the grid is unsure which digit it is. Each frame's vector is its ten
-slots and n_t; ``clip_slots`` appends [n_t, mean_t n_t] to u_t.
+side would each have to be learnt from the tenth of the clips that show that digit), and a
+one-digit clip says so by a low P_d2.
 """
 
 from __future__ import annotations
@@ -49,9 +46,9 @@ CELL = CANVAS // GRID  # pixels per cell side
 SIZE_SCALE = 32.0  # sizes are regressed as size / 32 px (SIZE_RANGE is 14-32)
 DIGITS = 10
 SLOT = 1 + len(ACTIONS) + 3  # presence, action probabilities, x, y, size
-FEATURES = DIGITS * SLOT + 1  # a frame's vector: ten slots and how many digits the frame shows
+FEATURES = DIGITS * SLOT  # a frame's vector: ten slots
 PER_DIGIT = DIGITS + 1 + SLOT  # one of a clip's two digits in a frame: which digit, how sure, its slot
-CLIP_FEATURES = 2 * PER_DIGIT + 2  # what the captioner reads of a frame: the clip's two likeliest digits, the count
+CLIP_FEATURES = 2 * PER_DIGIT  # what the captioner reads of a frame: the clip's two likeliest digits
 IGNORE = -100  # action target of cells where no digit is centred (F.cross_entropy's ignore_index)
 
 
@@ -148,9 +145,7 @@ class SlotEncoder(nn.Module):
         return torch.cat([present.unsqueeze(2), what, where, size.unsqueeze(2)], dim=2)  # (N, 10, SLOT)
 
     def forward(self, context: Tensor) -> Tensor:
-        classes, actions, sizes = self.grid(context)
-        count = (1 - torch.softmax(classes, dim=2)[..., 0]).sum(1, keepdim=True)  # (N, 1): n = sum_c p(c is a centre)
-        return torch.cat([self.slots(classes, actions, sizes).flatten(1), count], dim=1)  # (N, 10 * SLOT + 1)
+        return self.slots(*self.grid(context)).flatten(1)  # (N, 10 * SLOT)
 
 
 class SlotTagger(nn.Module):
@@ -193,11 +188,10 @@ def slot_actions(slots: Tensor) -> Tensor:
 
 
 def clip_slots(vectors: Tensor, lengths: Tensor) -> Tensor:
-    """(B, T, FEATURES) frame vectors, zero past each clip's length -> (B, T, CLIP_FEATURES): the clip's two likeliest
-    digits in increasing order, in each frame, and the digit count (see the module docstring); zero past each length."""
+    """(B, T, 10 * SLOT) frame vectors, zero past each clip's length -> (B, T, CLIP_FEATURES): the clip's two likeliest
+    digits in increasing order, in each frame (see the module docstring); zero past each length."""
     B, T = vectors.shape[:2]
-    slots = vectors[..., : DIGITS * SLOT].reshape(B, T, DIGITS, SLOT)  # (B, T, 10, SLOT)
-    count = vectors[..., DIGITS * SLOT :]  # (B, T, 1): n_t
+    slots = vectors.view(B, T, DIGITS, SLOT)  # (B, T, 10, SLOT)
     real = (torch.arange(T, device=vectors.device).unsqueeze(0) < lengths.unsqueeze(1)).to(vectors)  # (B, T)
     clip_presence = (slots[..., 0] * real.unsqueeze(2)).sum(1) / lengths.to(vectors).unsqueeze(1)  # (B, 10): P_d
     digits = clip_presence.topk(2, dim=1).indices.sort(dim=1).values  # (B, 2): d_1 < d_2
@@ -208,6 +202,4 @@ def clip_slots(vectors: Tensor, lengths: Tensor) -> Tensor:
         sure = clip_presence.gather(1, d.unsqueeze(1))  # (B, 1)
         slot = slots[torch.arange(B, device=vectors.device), :, d]  # (B, T, SLOT)
         parts.append(torch.cat([torch.cat([which, sure], 1).unsqueeze(1).expand(B, T, DIGITS + 1), slot], 2))
-    mean_count = (count * real.unsqueeze(2)).sum(1, keepdim=True) / lengths.to(vectors).view(B, 1, 1)  # (B, 1, 1)
-    parts += [count, mean_count.expand(B, T, 1)]
     return torch.cat(parts, dim=2) * real.unsqueeze(2)  # (B, T, CLIP_FEATURES)

@@ -74,7 +74,7 @@ def test_errors_name_the_shape(model):
         model(torch.rand(1, 4, 32, 32), torch.tensor([4]))
     with pytest.raises(ValueError, match=r"lengths must be \(B,\) = \(1,\) frame counts in 1\.\.4"):
         model(torch.rand(1, 4, 64, 64), torch.tensor([5]))
-    with pytest.raises(ValueError, match=f"must have {FEATURES} features .ten digit slots and a count., got 9"):
+    with pytest.raises(ValueError, match=f"frame vectors must have {FEATURES} features .ten digit slots., got 9"):
         model(torch.rand(1, 4, 9), torch.tensor([4]))
 
 
