@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from rnnkit.layers import RecurrentBase
 from rnnkit.layers.stepper import Stepper
 from rnnkit.lm import CharLM, CharLMConfig, CharVocab
 from rnnkit.lm.sample import STEPPED_PRIME, draw_rows, warm_up
@@ -47,6 +48,7 @@ def test_warm_up_leaves_the_state_the_forward_reaches(cell, length):
     model = CharLM(CharLMConfig(vocab_size=len(vocab), cell=cell, hidden_size=24, embedding_size=8, num_layers=2),
                    vocab).eval()
     ids = torch.randint(0, len(vocab), (length,)).tolist()
+    assert isinstance(model.rnn, RecurrentBase)  # an LSTM or GRU stack, which the Stepper steps
     stepper = Stepper(model.rnn, batch_size=1)
     stepper.step(torch.randn(1, 8))  # a state left over from before: warm_up must start from zero
     with torch.no_grad():
