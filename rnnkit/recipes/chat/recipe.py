@@ -98,10 +98,8 @@ class ChatConfig(RecipeConfig):
                                     "share of the training pairs whose context is hidden (<sep> only), so that the "
                                     "same model also gives p(response) alone")
     # pmi: 45 % on validation against the likelihood's 14 % (docs/results.md)
-    rank_by: str = field(default="pmi",
-                         metadata={"help": "recall@k score per token of the candidate: pmi = log p(r | c) - log p(r "
-                                           "| no context); likelihood = log p(r | c)", "choices": ["pmi",
-                                                                                                   "likelihood"]})
+    rank_by: str = option("pmi", "recall@k score per token of the candidate: pmi = log p(r | c) - log p(r | no "
+                                 "context); likelihood = log p(r | c)", choices=["pmi", "likelihood"])
     dropout: float = option(0.2, "dropout on embeddings and before the output")
     batch_size: int = option(64, "pairs per batch (bucketed by length)")
     beam: int = option(5, "beam width for the evaluated replies and predict (1 = greedy)")
