@@ -69,7 +69,7 @@ def load_model(path: str | os.PathLike[str],
             f"{len(vocab)} characters; the file is inconsistent."
         )
     model = CharLM(config, vocab)
-    model.load_state_dict(checkpoint["model"])
+    shared.load_weights(model, checkpoint["model"], path, "character-LM", "rnnkit train charlm")
     return model.to(map_location).eval(), vocab, metadata(checkpoint)
 
 

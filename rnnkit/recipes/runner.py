@@ -19,7 +19,7 @@ from torch import nn
 
 from rnnkit.recipes.contract import Meta, Recipe, RecipeConfig
 from rnnkit.recipes.training import FitResult, fit, torch_threads
-from rnnkit.utils.checkpoint import CheckpointError, check_kind, load_checkpoint, make_checkpoint
+from rnnkit.utils.checkpoint import check_kind, load_checkpoint, load_weights, make_checkpoint
 from rnnkit.utils.plotting import figure
 
 
@@ -151,20 +151,6 @@ def load_run(path: str | os.PathLike[str], recipes: dict[str, Recipe[Any, Any]])
     recipe = recipes[kind]
     config = recipe.config_class(**checkpoint["config"])
     model = recipe.build_model(config, checkpoint["meta"])
-    missing, unexpected = _weights_misfit(model, checkpoint["model"])
-    if missing or unexpected:
-        raise CheckpointError(
-            f"{path}: its weights do not fit the {kind} model this rnnkit builds from the run's settings "
-            f"(missing: {', '.join(missing) or 'none'}; not expected: {', '.join(unexpected) or 'none'}). It was "
-            f"written by a different version of the {kind} recipe; train it again with `rnnkit recipe {kind}`.")
-    model.load_state_dict(checkpoint["model"])
+    load_weights(model, checkpoint["model"], path, kind, f"rnnkit recipe {kind}")
     return Run(recipe, config, model.eval(), checkpoint["meta"], checkpoint)
 
-
-def _weights_misfit(model: nn.Module, weights: dict[str, Any], most: int = 4) -> tuple[list[str], list[str]]:
-    """The first ``most`` parameter names the model has and the weights lack, and the other way round; shapes that
-    differ count as missing."""
-    mine = model.state_dict()
-    missing = [k for k, v in mine.items() if k not in weights or tuple(weights[k].shape) != tuple(v.shape)]
-    unexpected = [k for k in weights if k not in mine]
-    return missing[:most], unexpected[:most]

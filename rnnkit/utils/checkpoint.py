@@ -104,6 +104,22 @@ def resolve_checkpoint(path: str | os.PathLike[str]) -> Path:
     return path
 
 
+def load_weights(model: torch.nn.Module, weights: Mapping[str, Any], path: str | os.PathLike[str], what: str,
+                 retrain: str, most: int = 4) -> None:
+    """``model.load_state_dict(weights)``; weights that do not fit the model (names or shapes, e.g. a file from
+    another version) are a CheckpointError naming the file, the first ``most`` misfits and ``retrain``, the command
+    that makes a model this rnnkit reads."""
+    mine = model.state_dict()
+    missing = [k for k, v in mine.items() if k not in weights or tuple(weights[k].shape) != tuple(v.shape)]
+    unexpected = [k for k in weights if k not in mine]
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{path}: its weights do not fit the {what} model this rnnkit builds from the run's settings "
+            f"(missing: {', '.join(missing[:most]) or 'none'}; not expected: {', '.join(unexpected[:most]) or 'none'})."
+            f" It was written by a different version; train it again with `{retrain}`.")
+    model.load_state_dict(weights)
+
+
 def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load a checkpoint (a .pt file or a run directory) onto ``map_location``, never running code from it.
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ from rnnkit.lm import CharLM, CharLMConfig, CharVocab, TrainConfig, load_model, 
 from rnnkit.lm.checkpoint import make_checkpoint
 from rnnkit.lm.data import RandomWindows, StreamBatches, iter_text, load_corpus
 from rnnkit.lm.sample import next_char_distribution
-from rnnkit.utils.checkpoint import atomic_save
+from rnnkit.utils.checkpoint import CheckpointError, atomic_save
 
 PANGRAM = "the quick brown fox jumps over the lazy dog.\n"
 TINY = {"hidden_size": 32, "embedding_size": 8}  # model options for a model that trains in a blink
@@ -210,6 +211,20 @@ def test_checkpoint_describes_itself_and_loads(text_file, tmp_path):
     assert (tmp_path / "run" / "last.pt").exists()
     assert (tmp_path / "run" / "best.pt").exists()
     assert not any(p.name.endswith(".tmp") for p in (tmp_path / "run").iterdir())
+
+
+def test_weights_that_do_not_fit_are_named(tmp_path):
+    """A char-LM file whose weights do not fit the model its config builds (another version wrote it) is a
+    CheckpointError naming the file, the parameters and the command to train again, not a load_state_dict traceback."""
+    model = random_model(0)
+    assert model.vocab is not None
+    checkpoint = make_checkpoint(model, model.vocab, step=1)
+    name = next(iter(checkpoint["model"]))
+    checkpoint["model"][name] = checkpoint["model"][name][:1]  # a shape this config does not build
+    atomic_save(checkpoint, tmp_path / "last.pt")
+    with pytest.raises(CheckpointError, match=rf"last.pt: its weights do not fit the character-LM model .*missing: "
+                                              rf"{re.escape(name)}; not expected: none.*`rnnkit train charlm`"):
+        load_model(tmp_path / "last.pt")
 
 
 def test_crash_during_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
