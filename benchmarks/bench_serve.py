@@ -1,9 +1,9 @@
 """Load benchmark of ``rnnkit serve`` on loopback: generation throughput and latency with many clients.
 
-    .venv/bin/python benchmarks/bench_serve.py                         # 2 x 512 LSTM, 1/8/32/128 clients, batching on
-    and off
-    .venv/bin/python benchmarks/bench_serve.py --hidden-size 32 --clients 1,4 --requests 2 --length 20 --seconds 5   #
-    smoke
+    .venv/bin/python benchmarks/bench_serve.py              # 2 x 512 LSTM, 1/8/32/128 clients, batching on and off
+    .venv/bin/python benchmarks/bench_serve.py --paired 5   # then 5 rounds of on against off at 32 clients
+    .venv/bin/python benchmarks/bench_serve.py --hidden-size 32 --clients 1,4 --requests 2 --length 20 --seconds 5
+                                                            # a smoke run
 
 For each setting a fresh server process is started (``python -m rnnkit.cli serve``, so the
 clients here do not share its interpreter), then N clients each send streaming /v1/generate
@@ -16,6 +16,13 @@ time to the first character (from sending the request to reading its first SSE e
 The model is a char-LM with seeded random weights (throughput does not depend on what the
 weights learned) over the characters of Python's own docs, or ``--run RUN_DIR`` to serve yours.
 Run it on a quiet machine: other load changes every number.
+
+``--paired K`` then measures the ratio the issue asks for (batching on against off at the largest
+client count) K more times, as pairs: both servers stay up, and each round runs one setting, then
+the other, for the same ``--paired-seconds`` each (clients keep sending requests until then; the
+ones in flight finish), alternating which goes first. The speed of this shared machine drifts by
+±20 % over minutes, and a pair measured seconds apart shares the drift, so the ratio of each pair
+and their median say more than one long run of each setting minutes apart.
 """
 
 from __future__ import annotations
@@ -181,6 +188,9 @@ def main() -> int:
                         help="stop starting requests after this long, per setting")
     parser.add_argument("--length", type=int, default=200, help="characters per request")
     parser.add_argument("--batching", default="on,off", help="on, off or on,off")
+    parser.add_argument("--paired", type=int, default=0,
+                        help="rounds of on against off at the largest client count, after the table")
+    parser.add_argument("--paired-seconds", type=float, default=8.0, help="seconds of each setting in a round")
     parser.add_argument("--json", default=None, help="also write the results to this JSON file")
     args = parser.parse_args()
     print(machine_summary(), flush=True)
@@ -203,6 +213,16 @@ def main() -> int:
                 finally:
                     server.stop()
                 print(results[-1].row(), flush=True)
+        report(results, clients)
+        if args.paired:
+            results += paired(run, max(clients), args.paired, args.paired_seconds, args.length)
+    if args.json:
+        Path(args.json).write_text(json.dumps([r.__dict__ for r in results], indent=1))
+    return 0
+
+
+def report(results: list[Result], clients: list[int]) -> None:
+    """The table of every setting, where the time went, and the ratio on / off per number of clients."""
     print("\n| clients | batching | requests | chars/s | latency p50 ms | p95 ms | first char p50 ms | p95 ms | "
           "errors |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -222,9 +242,34 @@ def main() -> int:
         if on and off and off.chars:
             print(f"{n} clients: batching on / off = {(on.chars / on.seconds) / (off.chars / off.seconds):.1f}x "
                   "chars/s")
-    if args.json:
-        Path(args.json).write_text(json.dumps([r.__dict__ for r in results], indent=1))
-    return 0
+
+
+def paired(run: Path, clients: int, rounds: int, seconds: float, length: int) -> list[Result]:
+    """``rounds`` pairs of runs (on, off) at ``clients``, each ``seconds`` long; prints each pair's ratio."""
+    servers = {b: Server(run, b, max_batch=clients, max_queue=2 * clients, max_length=length) for b in (True, False)}
+    results, ratios = [], []
+    print(f"\nPaired rounds, {clients} clients, {seconds:g} s of each setting per round:\n")
+    print("| round | order | on chars/s | off chars/s | on / off | on first char p95 ms |")
+    print("|---|---|---|---|---|---|")
+    try:
+        for k in range(rounds):
+            order = (False, True) if k % 2 == 0 else (True, False)
+            rate = {}
+            for batching in order:
+                r = asyncio.run(load(servers[batching].url, clients, 10**6, seconds, length, batching))
+                results.append(r)
+                rate[batching] = (r.chars / r.seconds, r)
+            ratios.append(rate[True][0] / rate[False][0])
+            p95 = sorted(rate[True][1].first_char)[int(0.95 * (len(rate[True][1].first_char) - 1))]
+            print(f"| {k + 1} | {' then '.join('on' if b else 'off' for b in order)} | {rate[True][0]:,.0f} | "
+                  f"{rate[False][0]:,.0f} | {ratios[-1]:.1f}x | {1000 * p95:.0f} |", flush=True)
+    finally:
+        for server in servers.values():
+            server.stop()
+    ratios.sort()
+    print(f"\n{clients} clients, on / off over {rounds} paired rounds: median {ratios[len(ratios) // 2]:.1f}x, "
+          f"lowest {ratios[0]:.1f}x, highest {ratios[-1]:.1f}x")
+    return results
 
 
 if __name__ == "__main__":
