@@ -46,6 +46,7 @@ from rnnkit.recipes.video.captioner import FRAME, VideoCaptioner, frame_vectors
 from rnnkit.recipes.video.clips import ACTIONS, CANVAS, ClipSet, Script, clip_dataset, read_clip
 from rnnkit.recipes.video.sentences import caption_facts, phrasings, script_facts, sentence, words
 from rnnkit.recipes.video.slots import FEATURES, SlotEncoder, SlotTagger, grid_targets, present_digits, slot_actions
+from rnnkit.utils.checkpoint import check_kind, load_checkpoint, load_weights
 from rnnkit.utils.config import option
 from rnnkit.utils.plotting import figure
 
@@ -77,9 +78,14 @@ class VideoCaptionConfig(RecipeConfig):
     pretrain_minutes: float = option(12.0, "stop the frame CNN's training after this much wall time")
     # neighbouring frames say much the same
     pretrain_frames: int = option(8, "frames drawn from each training clip per pretraining epoch")
+    # lets captioner settings be tried without training the CNN again (its 8 minutes are most of a run)
+    frame_encoder: str | None = option(None,
+                                       "reuse the fixed frame CNN of an earlier video-caption run (its directory or "
+                                       ".pt file) instead of pretraining one; --channels must match it")
     embed_size: int = option(32, "word embedding size")  # 30 words
     # holds two digits' stories
     hidden_size: int = option(128, "LSTM hidden units (encoder per direction, and decoder)")
+    dropout: float = option(0.0, "dropout on the frame vectors, the word embeddings and before the output layer")
     # Bahdanau's, as Yao et al.
     attention: str = option("additive", "attention scores over the frames", choices=list(KINDS))
     # a little better than greedy
@@ -205,6 +211,24 @@ def pretrain_frame_encoder(config: VideoCaptionConfig, train: ClipSet, dev: Clip
           f"{'validation share of frames with their digits named' if len(dev) else 'training loss'} "
           f"{result.best_metric:.4f} (epoch {result.best_epoch})")
     return recalibrate(encoder, tagger_batches(train, 2, 64, generator))
+
+
+def reuse_frame_encoder(path: str, channels: int) -> SlotEncoder:
+    """The fixed frame CNN saved in an earlier video-caption run (a run directory or .pt file), as it was trained."""
+    checkpoint = load_checkpoint(path)
+    check_kind(checkpoint, path, ("video-caption",))
+    weights = checkpoint["meta"].get("frame_encoder")
+    if weights is None:
+        raise ValueError(f"video-caption: {path} holds no fixed frame CNN (that run trained it end to end, "
+                         "--pretrain-epochs 0); pass a run trained with --pretrain-epochs > 0.")
+    saved = checkpoint["config"].get("channels")
+    if saved != channels:
+        raise ValueError(f"video-caption: the frame CNN in {path} has --channels {saved}, this run {channels}; "
+                         f"pass --channels {saved}.")
+    encoder = SlotEncoder(channels)
+    load_weights(encoder, weights, path, "video-caption frame CNN", "rnnkit recipe video-caption")
+    print(f"video-caption: frame CNN read from {path} (not trained again)")
+    return encoder.eval()
 
 
 def recalibrate(encoder: SlotEncoder, batches: Iterator[tuple[Tensor, ...]], most: int = 40) -> SlotEncoder:
@@ -383,7 +407,10 @@ class VideoCaptionRecipe(Recipe[VideoCaptionConfig, VideoCaptionData]):
     def prepare_data(self, config: VideoCaptionConfig) -> VideoCaptionData:
         """Read or build the clips; train and fix the frame CNN (unless end to end); compose every clip's sentences."""
         train, dev, test = load_clips(config)
-        encoder = pretrain_frame_encoder(config, train, dev) if config.pretrain_epochs > 0 else None
+        if config.frame_encoder is not None:
+            encoder: SlotEncoder | None = reuse_frame_encoder(config.frame_encoder, config.channels)
+        else:
+            encoder = pretrain_frame_encoder(config, train, dev) if config.pretrain_epochs > 0 else None
         start = time.perf_counter()
         splits = [make_split(c, encoder, config.references, seed) for c, seed in ((train, 0), (dev, 1), (test, 2))]
         if encoder is not None:
@@ -401,7 +428,7 @@ class VideoCaptionRecipe(Recipe[VideoCaptionConfig, VideoCaptionData]):
     def build_model(self, config: VideoCaptionConfig, meta: Meta) -> VideoCaptioner:
         vocab = TokenVocab.from_dict(meta["vocab"])
         model = VideoCaptioner(len(vocab), vocab.stoi[BOS], vocab.stoi[EOS], config.channels, config.embed_size,
-                               config.hidden_size, config.attention)
+                               config.hidden_size, config.attention, dropout=config.dropout)
         if meta.get("frame_encoder") is not None:
             model.frames.load_state_dict(meta["frame_encoder"])
             model.frames.requires_grad_(False)  # pretrained and fixed: training reads its cached vectors

@@ -54,12 +54,13 @@ class VideoCaptioner(nn.Module):
     """
 
     def __init__(self, vocab_size: int, bos_id: int, eos_id: int, channels: int = 32, embed_size: int = 32,
-                 hidden_size: int = 128, attention: str = "additive", max_length: int = 40) -> None:
+                 hidden_size: int = 128, attention: str = "additive", max_length: int = 40,
+                 dropout: float = 0.0) -> None:
         super().__init__()
         self.frames = SlotEncoder(channels)
         self.decoder = Seq2Seq(Seq2SeqConfig(
             vocab_size=vocab_size, input_size=CLIP_FEATURES, embed_size=embed_size, hidden_size=hidden_size,
-            attention=attention, bos_id=bos_id, eos_id=eos_id, max_length=max_length))
+            attention=attention, bos_id=bos_id, eos_id=eos_id, max_length=max_length, dropout=dropout))
 
     def features(self, inputs: Tensor, lengths: Tensor) -> Tensor:
         """Frame vectors (B, T, F), zero past each clip's length: the CNN's on frames (run on real frames only), or

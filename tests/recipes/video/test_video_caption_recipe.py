@@ -140,3 +140,30 @@ def test_caption_video_names_a_bad_clip(tiny_run: Path, capsys: pytest.CaptureFi
 def test_caption_video_without_a_run_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     assert main(["caption-video", str(tmp_path / "nothing"), "clip.npy"]) == 2
     assert f"no checkpoint at {tmp_path / 'nothing'}" in capsys.readouterr().err
+
+
+def test_a_run_reuses_an_earlier_runs_frame_cnn(tiny_run: Path, capsys: pytest.CaptureFixture[str]):
+    # a second run on the same clips with --frame-encoder: the CNN is read, not trained (no pretraining epochs run),
+    # and the new run saves exactly the weights it was given, so caption-video reads its frames the same way
+    again = tiny_run / "again"
+    flags = [*TINY, "--frame-encoder", str(tiny_run / "run"), "--epochs", "2", "--dropout", "0.2"]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("RNNKIT_CACHE", str(tiny_run / "cache"))
+        capsys.readouterr()
+        assert main(["recipe", "video-caption", *flags, "--out", str(again)]) == 0
+    out = capsys.readouterr().out
+    assert f"frame CNN read from {tiny_run / 'run'}" in out
+    assert "frame CNN trained on" not in out
+    first, second = load_run(tiny_run / "run", all_recipes()), load_run(again, all_recipes())
+    assert isinstance(second.model, VideoCaptioner)
+    assert second.model.decoder.config.dropout == 0.2
+    for name, weight in first.model.frames.state_dict().items():
+        torch.testing.assert_close(second.model.frames.state_dict()[name], weight, rtol=0, atol=0)
+
+
+def test_reusing_a_frame_cnn_of_other_channels_says_which(tiny_run: Path):
+    from rnnkit.recipes.video.caption_recipe import reuse_frame_encoder
+
+    assert reuse_frame_encoder(str(tiny_run / "run"), 8).training is False
+    with pytest.raises(ValueError, match=r"has --channels 8, this run 16; pass --channels 8"):
+        reuse_frame_encoder(str(tiny_run / "run"), 16)
