@@ -8,12 +8,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from tones import corpus, tone, utterance, write
 
 from rnnkit.cli import main
 from rnnkit.recipes import all_recipes, load_run
 from rnnkit.recipes.speech.data import split_voices
-from rnnkit.recipes.speech.recipe import SpeechRecipe
+from rnnkit.recipes.speech.features import FeatureConfig
+from rnnkit.recipes.speech.recipe import (
+    ConnectedDigitsConfig,
+    ConnectedDigitsRecipe,
+    SpeechData,
+    SpeechRecipe,
+    Transcribed,
+)
 
 TINY = ["--no-real", "--no-progress", "--threads", "1", "--n-mels", "20", "--hidden-size", "24", "--num-layers", "1",
         "--augment-copies", "0", "--test-voices", "1", "--dev-voices", "1", "--batch-size", "8", "--dropout", "0",
@@ -69,7 +77,14 @@ def test_ctc_learns_strings_of_a_held_out_speaker(ctc_run: Path):
     assert test["wer"] <= 0.2
     assert test["wer_beam"] <= 0.2
     assert test["string_accuracy"] >= 0.6
+    assert test["wer_voices"] == pytest.approx(test["wer"])  # one held-out speaker: its own rate is the mean
     assert (ctc_run / "posteriors.png").stat().st_size > 0
+
+
+def test_ctc_best_epoch_is_the_one_with_the_lowest_mean_over_voices(ctc_run: Path):
+    summary = json.loads((ctc_run / "results.json").read_text())
+    by_epoch = [row["dev_wer_voices"] for row in summary["history"]]
+    assert summary["best_epoch"] == 1 + by_epoch.index(min(by_epoch))  # the first epoch at the lowest
 
 
 def test_listen_prints_what_the_model_hears(ctc_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
@@ -98,3 +113,28 @@ def test_listen_refuses_bad_input_by_name(ctc_run: Path, isolated_run: Path, tmp
     mono = write(tmp_path / "one.wav", tone(400.0, 0.3))
     assert main(["listen", str(isolated_run), str(mono), "--explain", str(tmp_path / "x.png")]) == 2
     assert "not digits-ctc" in capsys.readouterr().err
+
+
+class _Oracle(torch.nn.Module):
+    """A 'model' that hears what its one-hot frames spell: frame features are the labels' scores."""
+
+    def forward(self, inputs: torch.Tensor, lengths: object = None) -> tuple[torch.Tensor, None]:
+        return torch.log_softmax(20.0 * inputs, dim=-1), None  # (B, T, V+1)
+
+
+def _frames(words: list[int]) -> torch.Tensor:
+    labels = [x for w in words for x in (w + 1, 0)]  # each word (CTC label w+1) then a blank
+    return torch.nn.functional.one_hot(torch.tensor(labels), 12).float()  # (T, V+1)
+
+
+def test_ctc_evaluate_weighs_each_dev_voice_the_same():
+    refs = [[1, 2], [3, 4], [5, 6], [7, 8]]
+    heard = [[1, 2], [3, 4], [5, 6], [7, 9]]  # voice a: 0 of 6 digits wrong; voice b: 1 of 2
+    dev = Transcribed([_frames(h) for h in heard], refs, ["a1", "a2", "a3", "b1"], ["a", "a", "a", "b"])
+    empty = Transcribed([], [], [], [])
+    d = SpeechData(empty, dev, empty, None, {}, FeatureConfig())
+    metrics = ConnectedDigitsRecipe().evaluate(_Oracle(), ConnectedDigitsConfig(), d, "dev")
+    assert metrics["wer"] == pytest.approx(1 / 8)
+    assert metrics["wer_voices"] == pytest.approx((0 / 6 + 1 / 2) / 2)
+    assert metrics["string_accuracy"] == pytest.approx(3 / 4)
+    assert ConnectedDigitsRecipe.monitor == "wer_voices"  # picks the best epoch (the test above: fit uses it)
