@@ -1,5 +1,5 @@
 """What the many-to-one recipes share: labelled sequences, batches, splits, accuracy,
-training with ``fit``, self-describing checkpoints, a results summary and printed predictions.
+rankings of the classes and labelled tables.
 
 A data set is a ``Labelled``: a list of sequences (token ids (T,) or features (T, F)) and
 one class id per sequence, with the class names kept beside it.
@@ -7,8 +7,6 @@ one class id per sequence, with the class names kept beside it.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -19,7 +17,6 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit.recipes.text import bucket_batches, pad_batch, pad_float
-from rnnkit.recipes.training import FitResult, TrainConfig, fit
 from rnnkit.utils.reading import DataFormatError, csv_rows, decode_utf8
 
 
@@ -102,54 +99,6 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, flo
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def train(
-    model: nn.Module,
-    train_data: Labelled,
-    dev: Labelled,
-    config: TrainConfig,
-    batch_size: int,
-    checkpoint: Any = None,
-    out_dir: str | Path | None = None,
-) -> FitResult:
-    """``fit`` with shuffled length-bucketed batches, monitoring validation accuracy."""
-    return fit(
-        model,
-        lambda epoch: batches(train_data, batch_size, shuffle=True, seed=config.seed * 1000 + epoch),
-        config=config,
-        evaluate=lambda m: {"dev_accuracy": accuracy(m, dev)},
-        monitor="dev_accuracy",
-        checkpoint=checkpoint,
-        out_dir=out_dir,
-    )
-
-
-def config_dict(config: Any) -> dict[str, Any]:
-    """``dataclasses.asdict`` of a recipe config, for checkpoints and reports."""
-    return dataclasses.asdict(config)
-
-
-def summarise(task: str, out_dir: str | Path, metrics: dict[str, Any], config: Any,
-              result: FitResult) -> dict[str, Any]:
-    """Print the results and write them to ``out_dir/results.json``."""
-    summary = {
-        "task": task,
-        **metrics,
-        "best_epoch": result.best_epoch,
-        "epochs_run": result.epochs_run,
-        "steps": result.steps,
-        "train_seconds": round(result.seconds, 1),
-        "stopped_because": result.stopped_because,
-        "config": config_dict(config),
-    }
-    path = Path(out_dir) / "results.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(summary, indent=2) + "\n")
-    shown = ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items())
-    print(f"{task}: {shown}; {result.epochs_run} epochs, {result.seconds:.0f}s ({result.stopped_because})")
-    print(f"checkpoint: {Path(out_dir) / 'best.pt'}; summary: {path}")
-    return summary
-
-
 def ranked(probs: Tensor, classes: Sequence[str], top: int = 2) -> list[tuple[str, float]]:
     """The ``top`` most likely classes of one probability row (C,), most likely first."""
     values, ids = probs.topk(min(top, len(classes)))
@@ -159,12 +108,6 @@ def ranked(probs: Tensor, classes: Sequence[str], top: int = 2) -> list[tuple[st
 def ranked_line(ranking: Sequence[tuple[str, float]] | Sequence[Sequence[Any]], shown: str) -> str:
     """"7 0.951  1 0.032<TAB>what was classified": the ranking, then the input."""
     return "  ".join(f"{name} {float(p):.3f}" for name, p in ranking) + f"\t{shown}"
-
-
-def print_predictions(probs: Tensor, classes: Sequence[str], shown: Sequence[str], top: int = 2) -> None:
-    """One line per input: the predicted class, its probability, the runner-up, then the input."""
-    for p, text in zip(probs, shown, strict=True):
-        print(ranked_line(ranked(p, classes, top), text))
 
 
 def read_table(path: str | Path, text_column: str, label_column: str | None) -> tuple[list[str], list[str], list[int]]:
