@@ -22,6 +22,7 @@ measured in the same run for comparison), ``report`` (pictures), ``generate`` (`
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit.recipes.training import TrainConfig, default_loss
+from rnnkit.utils.checkpoint import FORMAT, VERSION
 from rnnkit.utils.config import option
 
 Meta = dict[str, Any]  # plain data (vocabularies, class names, scales) stored in the checkpoint
@@ -138,3 +140,15 @@ class Recipe(ABC, Generic[C, D]):
         """A checkpoint written before the recipe contract, in the current layout (by default: refused)."""
         raise ValueError(f"this {self.name} checkpoint was written before the recipe contract and cannot be read "
                          f"by this version; train it again with `rnnkit recipe {self.name}`.")
+
+    def upgraded(self, checkpoint: dict[str, Any], meta: Meta, config: dict[str, Any] | None = None,
+                 model: dict[str, Any] | None = None) -> dict[str, Any]:
+        """What ``upgrade`` returns for a pre-contract ``checkpoint`` with ``meta``: its settings kept to this recipe's
+        fields (an old ``out_dir`` becomes ``out``) and updated by ``config``; its weights, or ``model`` if renamed."""
+        old = checkpoint["config"]
+        known = {f.name for f in dataclasses.fields(self.config_class)}
+        settings = {k: v for k, v in old.items() if k in known} | ({"out": old["out_dir"]} if "out_dir" in old else {})
+        return {"format": FORMAT, "version": VERSION, "kind": self.name, "config": settings | (config or {}),
+                "model": checkpoint["model"] if model is None else model, "meta": meta,
+                "epoch": checkpoint.get("epoch"), "step": checkpoint.get("step"),
+                "metrics": checkpoint.get("metrics", {})}

@@ -39,7 +39,6 @@ from rnnkit.recipes.captioning import caption_ids, corpus_bleu
 from rnnkit.recipes.contract import GenerateOptions, Meta, Recipe, RecipeConfig
 from rnnkit.recipes.handwriting import SOURCES, DigitSource, load_source, split_sources
 from rnnkit.recipes.text import BOS, EOS, PAD, UNK, TokenVocab, pad_batch
-from rnnkit.utils.checkpoint import FORMAT, VERSION
 from rnnkit.utils.config import option
 from rnnkit.utils.plotting import figure
 
@@ -336,13 +335,7 @@ class CaptionRecipe(Recipe[CaptionConfig, CaptionData]):
 
     def upgrade(self, checkpoint: dict[str, Any]) -> dict[str, Any]:
         """A checkpoint of the pre-contract recipe: its CaptionConfig (with out_dir), the vocabulary beside it."""
-        known = {f for f in CaptionConfig.__dataclass_fields__}
-        config = {k: v for k, v in checkpoint["config"].items() if k in known}
-        if "out_dir" in checkpoint["config"]:
-            config["out"] = checkpoint["config"]["out_dir"]
-        return {"format": FORMAT, "version": VERSION, "kind": "caption", "config": config, "model": checkpoint["model"],
-                "meta": {"vocab": checkpoint["vocab"]}, "epoch": checkpoint.get("epoch"),
-                "step": checkpoint.get("step"), "metrics": checkpoint.get("metrics", {})}
+        return self.upgraded(checkpoint, {"vocab": checkpoint["vocab"]})
 
     @staticmethod
     def _captioner(model: nn.Module) -> Captioner:

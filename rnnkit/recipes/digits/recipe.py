@@ -37,7 +37,6 @@ from rnnkit.recipes.classify import Labelled
 from rnnkit.recipes.contract import Meta, Recipe, RecipeConfig
 from rnnkit.recipes.digits.data import DATASETS, load_images, read_pixels
 from rnnkit.recipes.training import fit
-from rnnkit.utils.checkpoint import FORMAT, VERSION
 from rnnkit.utils.config import option
 
 KINDS = ("rows", "flat")
@@ -187,11 +186,7 @@ class DigitsRecipe(Recipe[DigitsConfig, Digits]):
 
     def upgrade(self, checkpoint: dict[str, Any]) -> dict[str, Any]:
         """A checkpoint of the pre-contract recipe: its config had model="both" and one file per kind."""
-        known = {f.name for f in dataclasses.fields(DigitsConfig)}
-        config = {k: v for k, v in checkpoint["config"].items() if k in known} | {"model": checkpoint["kind"]}
         weights = (checkpoint["model"] if checkpoint["kind"] == "rows"
                    else {f"inner.{k}": v for k, v in checkpoint["model"].items()})
-        return {"format": FORMAT, "version": VERSION, "kind": "digits", "config": config, "model": weights,
-                "meta": {"classes": checkpoint["classes"], "image_size": checkpoint["image_size"],
-                         "scale": checkpoint["scale"]}, "epoch": checkpoint.get("epoch"),
-                         "step": checkpoint.get("step"), "metrics": checkpoint.get("metrics", {})}
+        meta = {k: checkpoint[k] for k in ("classes", "image_size", "scale")}
+        return self.upgraded(checkpoint, meta, {"model": checkpoint["kind"]}, weights)

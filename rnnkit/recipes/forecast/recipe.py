@@ -39,7 +39,6 @@ from rnnkit.models import ManyToOne, ManyToOneConfig
 from rnnkit.recipes.contract import Meta, Recipe, RecipeConfig
 from rnnkit.recipes.forecast import baselines as fe
 from rnnkit.recipes.forecast.data import BUILTIN, Series, check_series, load_builtin, load_csv, make_windows
-from rnnkit.utils.checkpoint import FORMAT, VERSION
 from rnnkit.utils.config import option
 from rnnkit.utils.plotting import figure
 
@@ -341,15 +340,9 @@ class ForecastRecipe(Recipe[ForecastConfig, ForecastData]):
 
     def upgrade(self, checkpoint: dict[str, Any]) -> dict[str, Any]:
         """A checkpoint of the pre-contract recipe: the series' window, horizon and scaling beside the config."""
-        known = set(ForecastConfig.__dataclass_fields__)
-        config = {k: v for k, v in checkpoint["config"].items() if k in known} | {"series": checkpoint["series"]}
-        if "out_dir" in checkpoint["config"]:
-            config["out"] = checkpoint["config"]["out_dir"]
         meta = {k: checkpoint[k]
                 for k in ("series", "period", "window", "horizon", "step_scale", "mean", "std", "n_train")}
-        return {"format": FORMAT, "version": VERSION, "kind": "forecast", "config": config,
-                "model": checkpoint["model"], "meta": meta, "epoch": checkpoint.get("epoch"),
-                "step": checkpoint.get("step"), "metrics": checkpoint.get("metrics", {})}
+        return self.upgraded(checkpoint, meta, {"series": checkpoint["series"]})
 
     @staticmethod
     def _regressor(model: nn.Module) -> ManyToOne:

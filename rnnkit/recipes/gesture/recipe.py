@@ -34,7 +34,6 @@ UCR archive's published figure), three to five minutes a run on two busy cores.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -50,7 +49,6 @@ from rnnkit.recipes.contract import Meta, Recipe, RecipeConfig
 from rnnkit.recipes.frames import first_differences, stack_frames
 from rnnkit.recipes.gesture import baselines as base
 from rnnkit.recipes.gesture.data import read_series, read_splits, standardise
-from rnnkit.utils.checkpoint import FORMAT, VERSION
 from rnnkit.utils.config import option
 
 
@@ -240,9 +238,5 @@ class GestureRecipe(Recipe[GestureConfig, Gestures]):
     def upgrade(self, checkpoint: dict[str, Any]) -> dict[str, Any]:
         """A checkpoint of the pre-contract recipe: config, model_config, weights, classes, mean and std side by
         side."""
-        known = {f.name for f in dataclasses.fields(GestureConfig)}
-        config = {k: v for k, v in checkpoint["config"].items() if k in known}
-        return {"format": FORMAT, "version": VERSION, "kind": "gesture", "config": config, "model": checkpoint["model"],
-                "meta": {"classes": list(checkpoint["classes"]), "mean": checkpoint["mean"], "std": checkpoint["std"]},
-                "epoch": checkpoint.get("epoch"), "step": checkpoint.get("step"),
-                "metrics": checkpoint.get("metrics", {})}
+        return self.upgraded(checkpoint, {"classes": list(checkpoint["classes"]), "mean": checkpoint["mean"],
+                                          "std": checkpoint["std"]})

@@ -57,7 +57,6 @@ from rnnkit.recipes.music.data import (
 )
 from rnnkit.recipes.music.score import draw_score
 from rnnkit.recipes.text import BOS, EOS, PAD, UNK, TokenVocab, bucket_batches, pad_batch
-from rnnkit.utils.checkpoint import FORMAT, VERSION
 from rnnkit.utils.config import option
 from rnnkit.utils.plotting import figure
 
@@ -449,13 +448,7 @@ class MusicRecipe(Recipe[MusicConfig, MusicData]):
 
     def upgrade(self, checkpoint: dict[str, Any]) -> dict[str, Any]:
         """A checkpoint of the pre-contract recipe: its MusicConfig (with out_dir), the vocabularies beside it."""
-        known = set(MusicConfig.__dataclass_fields__)
-        config = {k: v for k, v in checkpoint["config"].items() if k in known}
-        if "out_dir" in checkpoint["config"]:
-            config["out"] = checkpoint["config"]["out_dir"]
-        return {"format": FORMAT, "version": VERSION, "kind": "music", "config": config, "model": checkpoint["model"],
-                "meta": {"chars": checkpoint["chars"], "keys": checkpoint["keys"]}, "epoch": checkpoint.get("epoch"),
-                "step": checkpoint.get("step"), "metrics": checkpoint.get("metrics", {})}
+        return self.upgraded(checkpoint, {"chars": checkpoint["chars"], "keys": checkpoint["keys"]})
 
     @staticmethod
     def _generator(model: nn.Module) -> OneToMany:

@@ -24,7 +24,6 @@ embeddings or gazetteers; this recipe learns from the 3,394 training sentences a
 
 from __future__ import annotations
 
-import dataclasses
 from abc import abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -47,7 +46,6 @@ from rnnkit.recipes.tagging.model import (
     predict_tags,
 )
 from rnnkit.recipes.text import tokenize
-from rnnkit.utils.checkpoint import FORMAT, VERSION
 from rnnkit.utils.config import option
 from rnnkit.utils.reading import decode_utf8, split_lines
 
@@ -226,16 +224,11 @@ class TaggingRecipe(Recipe[TaggingConfig, Tagged]):
     def upgrade(self, checkpoint: dict[str, Any]) -> dict[str, Any]:
         """A checkpoint of the pre-contract recipe: the model's sizes stood in features_config and model_config."""
         features, tagger = checkpoint["features_config"], checkpoint["model_config"]
-        known = {f.name for f in dataclasses.fields(self.config_class)}
-        config = {k: v for k, v in checkpoint["config"].items() if k in known} | {
-            "embedding_size": features["embedding_size"], "chars": features["char_vocab_size"] is not None,
-            "char_filters": features["char_filters"], "hidden_size": tagger["hidden_size"],
-            "num_layers": tagger["num_layers"],
-            "cell": tagger["cell"], "dropout": tagger["dropout"], "crf": tagger["crf"],
-        }
-        return {"format": FORMAT, "version": VERSION, "kind": self.name, "config": config, "model": checkpoint["model"],
-                "meta": {"vocabs": checkpoint["vocabs"]}, "epoch": checkpoint.get("epoch"),
-                "step": checkpoint.get("step"), "metrics": checkpoint.get("metrics", {})}
+        sizes = {"embedding_size": features["embedding_size"], "chars": features["char_vocab_size"] is not None,
+                 "char_filters": features["char_filters"], "hidden_size": tagger["hidden_size"],
+                 "num_layers": tagger["num_layers"], "cell": tagger["cell"], "dropout": tagger["dropout"],
+                 "crf": tagger["crf"]}
+        return self.upgraded(checkpoint, {"vocabs": checkpoint["vocabs"]}, sizes)
 
 
 class PosRecipe(TaggingRecipe):

@@ -9,7 +9,6 @@ pooled -> class. The two recipes differ only in where the texts come from and wh
 
 from __future__ import annotations
 
-import dataclasses
 from abc import abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -24,7 +23,6 @@ from rnnkit.recipes import classify
 from rnnkit.recipes.classify import Labelled
 from rnnkit.recipes.contract import Meta, Recipe, RecipeConfig
 from rnnkit.recipes.text import TokenVocab, tokenize
-from rnnkit.utils.checkpoint import FORMAT, VERSION
 from rnnkit.utils.config import option
 from rnnkit.utils.reading import decode_utf8, split_lines
 
@@ -159,9 +157,4 @@ class TextClassifyRecipe(Recipe[C, TextData]):
 
     def upgrade(self, checkpoint: dict[str, Any]) -> dict[str, Any]:
         """A checkpoint of the pre-contract recipe: config, model_config, weights, vocab and classes side by side."""
-        known = {f.name for f in dataclasses.fields(self.config_class)}
-        config = {k: v for k, v in checkpoint["config"].items() if k in known}
-        return {"format": FORMAT, "version": VERSION, "kind": self.name, "config": config, "model": checkpoint["model"],
-                "meta": {"vocab": checkpoint["vocab"], "classes": list(checkpoint["classes"])},
-                "epoch": checkpoint.get("epoch"), "step": checkpoint.get("step"),
-                "metrics": checkpoint.get("metrics", {})}
+        return self.upgraded(checkpoint, {"vocab": checkpoint["vocab"], "classes": list(checkpoint["classes"])})

@@ -20,7 +20,6 @@ reached 22.4 (docs/results.md).
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +33,6 @@ from rnnkit.recipes.captioning import corpus_bleu
 from rnnkit.recipes.contract import Meta, Recipe, RecipeConfig
 from rnnkit.recipes.text import bucket_batches, pad_batch
 from rnnkit.recipes.translate import data as td
-from rnnkit.utils.checkpoint import FORMAT, VERSION
 from rnnkit.utils.config import option
 from rnnkit.utils.plotting import figure
 
@@ -321,14 +319,7 @@ class TranslateRecipe(Recipe[TranslateConfig, TranslateData]):
     def upgrade(self, checkpoint: dict[str, Any]) -> dict[str, Any]:
         """A checkpoint of the pre-contract recipe: its config named the run directory out_dir, the tokenizers stood
         beside it."""
-        known = {f.name for f in dataclasses.fields(TranslateConfig)}
-        old = dict(checkpoint["config"])
-        config = {k: v for k, v in old.items() if k in known} | ({"out": old["out_dir"]} if "out_dir" in old else {})
-        return {"format": FORMAT, "version": VERSION, "kind": "translate", "config": config,
-                "model": checkpoint["model"],
-                "meta": {"source_tokenizer": checkpoint["source_tokenizer"],
-                         "target_tokenizer": checkpoint["target_tokenizer"]}, "epoch": checkpoint.get("epoch"),
-                         "step": checkpoint.get("step"), "metrics": checkpoint.get("metrics", {})}
+        return self.upgraded(checkpoint, {k: checkpoint[k] for k in ("source_tokenizer", "target_tokenizer")})
 
 
 def tokenizers(meta: Meta) -> tuple[Any, Any]:
