@@ -17,11 +17,28 @@ from torch import Tensor, nn
 
 from rnnkit.errors import ArgumentTypeError, ArgumentValueError, check_size
 from rnnkit.layers import LAYERS, RecurrentBase, checks
+from rnnkit.utils.config import option
 
 # A recurrent state as the core layers return it: h_n, or (h_n, c_n) for an LSTM; each (L*D, B, H).
 State = Any
 
 TASKS = ("classification", "regression")
+
+# the recurrent layer's options, declared alike by every configuration: name -> (default, help)
+RECURRENT_OPTIONS = {
+    # 1.0: start out remembering (Jozefowicz et al., 2015; Keras's default): PyTorch's initialisation, 0, leaves the
+    # gate half-closed and long gaps unlearnt
+    "forget_bias": (1.0, "initial forget-gate bias of an LSTM (ignored for rnn/gru; None: PyTorch's initialisation)"),
+    # off: the fused kernels stay usable
+    "recurrent_dropout": (0.0, "dropout on the recurrent state, one mask per sequence (slower: reference loop)"),
+    # off: plain cells train fine at these sizes
+    "layer_norm": (False, "layer-normalised LSTM cell (cell='lstm' only; slower: reference loop)"),
+}
+
+
+def recurrent_option(name: str) -> Any:
+    """The config field ``name`` of RECURRENT_OPTIONS, with its default and help text."""
+    return option(*RECURRENT_OPTIONS[name])
 
 
 def make_recurrent(

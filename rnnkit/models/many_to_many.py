@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.models.common import InputLayer, check_config, check_lengths, length_mask, make_recurrent
+from rnnkit.models.common import InputLayer, check_config, check_lengths, length_mask, make_recurrent, recurrent_option
 from rnnkit.models.crf import CRF
 from rnnkit.utils.config import option
 
@@ -35,18 +35,11 @@ class ManyToManyConfig:
     hidden_size: int = option(64, "hidden units per direction")  # enough for the synthetic tagging tasks
     num_layers: int = option(1, "stacked recurrent layers")  # one bidirectional layer is the classic tagger
     cell: str = option("lstm", "rnn, lstm or gru", choices=["rnn", "lstm", "gru"])  # BiLSTM(-CRF), Huang et al. 2015
-    # start out remembering (Jozefowicz et al., 2015; Keras's default): PyTorch's init, 0, leaves the gate half-closed
-    # and long gaps unlearnt
-    forget_bias: float | None = option(1.0,
-                                       "initial forget-gate bias of an LSTM (ignored for rnn/gru; None: PyTorch's "
-                                       "initialisation)")
+    forget_bias: float | None = recurrent_option("forget_bias")  # 1.0: start out remembering
     bidirectional: bool = option(True, "read the sequence both ways")  # on: tags depend on right context too
     dropout: float = option(0.0, "dropout on inputs, between layers and before the emissions")  # off for toy tasks
-    # off: the fused kernels stay usable
-    recurrent_dropout: float = option(0.0,
-                                      "dropout on the recurrent state, one mask per sequence (slower: reference loop)")
-    # off: plain cells train fine at these sizes
-    layer_norm: bool = option(False, "layer-normalised LSTM cell (cell='lstm' only; slower: reference loop)")
+    recurrent_dropout: float = recurrent_option("recurrent_dropout")  # off: the fused kernels stay usable
+    layer_norm: bool = recurrent_option("layer_norm")  # off: plain cells train fine at these sizes
     # off: softmax per token is the baseline
     crf: bool = option(False, "add a linear-chain CRF layer with Viterbi decoding")
 

@@ -27,6 +27,7 @@ from rnnkit.models.common import (
     head_loss,
     length_mask,
     make_recurrent,
+    recurrent_option,
 )
 from rnnkit.utils.config import option
 
@@ -46,19 +47,12 @@ class ManyToOneConfig:
     num_layers: int = option(1, "stacked recurrent layers")  # one layer learns the synthetic tasks
     # lstm: the safe default for long gaps
     cell: str = option("lstm", "rnn, lstm or gru", choices=["rnn", "lstm", "gru"])
-    # start out remembering (Jozefowicz et al., 2015; Keras's default): PyTorch's init, 0, leaves the gate half-closed
-    # and long gaps unlearnt
-    forget_bias: float | None = option(1.0,
-                                       "initial forget-gate bias of an LSTM (ignored for rnn/gru; None: PyTorch's "
-                                       "initialisation)")
+    forget_bias: float | None = recurrent_option("forget_bias")  # 1.0: start out remembering
     bidirectional: bool = option(False, "read the sequence both ways")  # off: "last" then means the true last state
     # off: tiny tasks do not overfit
     dropout: float = option(0.0, "dropout on inputs, between layers and before the head")
-    # off: the fused kernels stay usable
-    recurrent_dropout: float = option(0.0,
-                                      "dropout on the recurrent state, one mask per sequence (slower: reference loop)")
-    # off: plain cells train fine at these sizes
-    layer_norm: bool = option(False, "layer-normalised LSTM cell (cell='lstm' only; slower: reference loop)")
+    recurrent_dropout: float = recurrent_option("recurrent_dropout")  # off: the fused kernels stay usable
+    layer_norm: bool = recurrent_option("layer_norm")  # off: plain cells train fine at these sizes
     # last: the classic many-to-one
     pooling: str = option("last", "last, mean, max or attention", choices=list(POOLINGS))
     # classification: cross-entropy head

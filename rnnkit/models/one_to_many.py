@@ -28,6 +28,7 @@ from rnnkit.models.common import (
     check_lengths,
     length_mask,
     make_recurrent,
+    recurrent_option,
     select_state,
 )
 from rnnkit.models.decoding import check_sampling, generate_tokens
@@ -50,18 +51,11 @@ class OneToManyConfig:
     num_layers: int = option(1, "stacked recurrent layers")  # one layer learns the synthetic tasks
     # lstm: keeps the condition over long outputs
     cell: str = option("lstm", "rnn, lstm or gru", choices=["rnn", "lstm", "gru"])
-    # start out remembering (Jozefowicz et al., 2015; Keras's default): PyTorch's init, 0, leaves the gate half-closed
-    # and long gaps unlearnt
-    forget_bias: float | None = option(1.0,
-                                       "initial forget-gate bias of an LSTM (ignored for rnn/gru; None: PyTorch's "
-                                       "initialisation)")
+    forget_bias: float | None = recurrent_option("forget_bias")  # 1.0: start out remembering
     # off for toy tasks
     dropout: float = option(0.0, "dropout on token embeddings, between layers and before the output")
-    # off: the fused kernels stay usable
-    recurrent_dropout: float = option(0.0,
-                                      "dropout on the recurrent state, one mask per sequence (slower: reference loop)")
-    # off: plain cells train fine at these sizes
-    layer_norm: bool = option(False, "layer-normalised LSTM cell (cell='lstm' only; slower: reference loop)")
+    recurrent_dropout: float = recurrent_option("recurrent_dropout")  # off: the fused kernels stay usable
+    layer_norm: bool = recurrent_option("layer_norm")  # off: plain cells train fine at these sizes
     init_state: bool = option(True, "the condition initialises the hidden state")  # on: the show-and-tell way
     # on: it is never forgotten
     feed_condition: bool = option(True, "the condition is concatenated to every step's input")

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from rnnkit.models.common import InputLayer, check_config, final_states, head_loss, make_recurrent
+from rnnkit.models.common import InputLayer, check_config, final_states, head_loss, make_recurrent, recurrent_option
 from rnnkit.utils.config import option
 
 
@@ -32,11 +32,7 @@ class OneToOneConfig:
     num_layers: int = option(1, "stacked recurrent layers (depth of the network)")  # 1: a one-hidden-layer network
     # same default as the other configurations
     cell: str = option("lstm", "rnn, lstm or gru", choices=["rnn", "lstm", "gru"])
-    # start out remembering (Jozefowicz et al., 2015; Keras's default): PyTorch's init, 0, leaves the gate half-closed
-    # and long gaps unlearnt
-    forget_bias: float | None = option(1.0,
-                                       "initial forget-gate bias of an LSTM (ignored for rnn/gru; None: PyTorch's "
-                                       "initialisation)")
+    forget_bias: float | None = recurrent_option("forget_bias")  # 1.0: start out remembering
     dropout: float = option(0.0, "dropout on the input, between layers and before the head")  # off
     # cross-entropy head
     task: str = option("classification", "classification or regression", choices=["classification", "regression"])

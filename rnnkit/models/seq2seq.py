@@ -33,6 +33,7 @@ from rnnkit.models.common import (
     check_lengths,
     length_mask,
     make_recurrent,
+    recurrent_option,
     select_state,
 )
 from rnnkit.models.decoding import check_sampling, generate_tokens
@@ -55,18 +56,11 @@ class Seq2SeqConfig:
     hidden_size: int = option(64, "hidden units per direction (encoder) and of the decoder")
     num_layers: int = option(1, "stacked layers in encoder and decoder")  # one is enough with attention
     cell: str = option("lstm", "rnn, lstm or gru", choices=["rnn", "lstm", "gru"])  # lstm: the seq2seq classic
-    # start out remembering (Jozefowicz et al., 2015; Keras's default): PyTorch's init, 0, leaves the gate half-closed
-    # and long gaps unlearnt
-    forget_bias: float | None = option(1.0,
-                                       "initial forget-gate bias of an LSTM (ignored for rnn/gru; None: PyTorch's "
-                                       "initialisation)")
+    forget_bias: float | None = recurrent_option("forget_bias")  # 1.0: start out remembering
     bidirectional: bool = option(True, "bidirectional encoder")  # on: each memory slot sees both sides
     dropout: float = option(0.0, "dropout on embeddings, between layers and before the output")  # off for toy tasks
-    # off: the fused kernels stay usable
-    recurrent_dropout: float = option(0.0,
-                                      "dropout on the recurrent state, one mask per sequence (slower: reference loop)")
-    # off: plain cells train fine at these sizes
-    layer_norm: bool = option(False, "layer-normalised LSTM cell (cell='lstm' only; slower: reference loop)")
+    recurrent_dropout: float = recurrent_option("recurrent_dropout")  # off: the fused kernels stay usable
+    layer_norm: bool = recurrent_option("layer_norm")  # off: plain cells train fine at these sizes
     attention: str = option("additive", "additive, dot, general or none", choices=list(ATTENTIONS))  # Bahdanau scores
     # 1: fastest, one decoder call
     teacher_forcing: float = option(1.0, "probability of feeding the true previous token in training")
