@@ -58,6 +58,7 @@ class GenerateOptions:
 
 C = TypeVar("C", bound=RecipeConfig)
 D = TypeVar("D")  # the recipe's prepared data: its splits and whatever it built from them
+M = TypeVar("M", bound=nn.Module)
 
 
 class Recipe(ABC, Generic[C, D]):
@@ -140,6 +141,12 @@ class Recipe(ABC, Generic[C, D]):
         """A checkpoint written before the recipe contract, in the current layout (by default: refused)."""
         raise ValueError(f"this {self.name} checkpoint was written before the recipe contract and cannot be read "
                          f"by this version; train it again with `rnnkit recipe {self.name}`.")
+
+    def model_as(self, model: nn.Module, cls: type[M]) -> M:
+        """``model`` as the ``cls`` this recipe builds (typed for the caller); a TypeError if it is not one."""
+        if not isinstance(model, cls):
+            raise TypeError(f"{self.name}: expected a {cls.__name__} model, got {type(model).__name__}.")
+        return model
 
     def upgraded(self, checkpoint: dict[str, Any], meta: Meta, config: dict[str, Any] | None = None,
                  model: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -298,11 +298,11 @@ class CaptionRecipe(Recipe[CaptionConfig, CaptionData]):
         """Validation captions are greedy (fast, once an epoch); held-out ones use ``config.beam``."""
         scenes = data.dev if split == "dev" else data.test
         beam = 1 if split == "dev" else config.beam
-        return caption_metrics(describe_scenes(self._captioner(model), scenes, data.vocab, beam), scenes)
+        return caption_metrics(describe_scenes(self.model_as(model, Captioner), scenes, data.vocab, beam), scenes)
 
     def report(self, model: nn.Module, config: CaptionConfig, data: CaptionData, out: Path) -> list[Path]:
         shown = data.test[:8]
-        return [render(shown, describe_scenes(self._captioner(model), shown, data.vocab, config.beam),
+        return [render(shown, describe_scenes(self.model_as(model, Captioner), shown, data.vocab, config.beam),
                        out / "captions.png")]
 
     def predict(self, model: nn.Module, config: CaptionConfig, meta: Meta,
@@ -311,7 +311,7 @@ class CaptionRecipe(Recipe[CaptionConfig, CaptionData]):
         results = []
         for name in inputs:
             image = read_image(Path(name))
-            ids = self._captioner(model).caption(torch.from_numpy(image)[None], config.beam)[0]
+            ids = self.model_as(model, Captioner).caption(torch.from_numpy(image)[None], config.beam)[0]
             results.append({"input": name, "caption": " ".join(vocab.decode(ids))})
         return results
 
@@ -327,7 +327,7 @@ class CaptionRecipe(Recipe[CaptionConfig, CaptionData]):
         source = load_source(config.digits)
         _, _, test_pool = split_sources(source.labels)
         scenes = compose(source, test_pool, options.num, 10_000 + options.seed)
-        captions = describe_scenes(self._captioner(model), scenes, vocab, config.beam)
+        captions = describe_scenes(self.model_as(model, Captioner), scenes, vocab, config.beam)
         picture = render(scenes, captions,
                          Path(options.out or config.out or "runs/caption") / f"generated-{options.seed}.png")
         return [{"caption": c, "placed": s.captions()[0], "files": [str(picture)]} for s,
@@ -336,9 +336,3 @@ class CaptionRecipe(Recipe[CaptionConfig, CaptionData]):
     def upgrade(self, checkpoint: dict[str, Any]) -> dict[str, Any]:
         """A checkpoint of the pre-contract recipe: its CaptionConfig (with out_dir), the vocabulary beside it."""
         return self.upgraded(checkpoint, {"vocab": checkpoint["vocab"]})
-
-    @staticmethod
-    def _captioner(model: nn.Module) -> Captioner:
-        if not isinstance(model, Captioner):
-            raise TypeError(f"caption: expected a Captioner, got {type(model).__name__}.")
-        return model

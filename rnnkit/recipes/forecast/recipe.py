@@ -189,24 +189,21 @@ def plot(result: dict[str, Any], p: Prepared, path: Path) -> Path:
     """Truth and one-step forecasts over the test part, and the h-step forecasts from the last origin."""
     v, starts = p.series.values, result["origins"]
     with figure(path, size=(11, 3.4), dpi=80, ncols=2, gridspec_kw={"width_ratios": [3, 1]}) as (_, (a, b)):
-        _draw(a, b, result, p, v, starts)
+        context = max(p.n_train - 3 * max(p.series.period, p.horizon), 0)
+        a.plot(np.arange(context, len(v)), v[context:], color="black", lw=1.5, label="truth")
+        for name, pred in result["forecasts"].items():
+            a.plot(starts, pred[:, 0], lw=1,
+                   label=f"{result['labels'][name]} (MASE {result['scores'][name]['mase_1']:.2f})")
+        a.axvline(p.n_train, color="grey", ls=":", lw=1)
+        a.set_title(f"{p.series.name}: one-step forecasts on the test part")
+        a.legend(fontsize=7)
+        last = starts[-1]
+        span = np.arange(last - p.window, last + p.horizon)
+        b.plot(span, v[span], color="black", lw=1.5)
+        for pred in result["forecasts"].values():
+            b.plot(np.arange(last, last + p.horizon), pred[-1], lw=1)
+        b.set_title(f"{p.horizon}-step forecast, last origin")
     return path
-
-
-def _draw(a: Any, b: Any, result: dict[str, Any], p: Prepared, v: np.ndarray, starts: np.ndarray) -> None:
-    context = max(p.n_train - 3 * max(p.series.period, p.horizon), 0)
-    a.plot(np.arange(context, len(v)), v[context:], color="black", lw=1.5, label="truth")
-    for name, pred in result["forecasts"].items():
-        a.plot(starts, pred[:, 0], lw=1,
-               label=f"{result['labels'][name]} (MASE {result['scores'][name]['mase_1']:.2f})")
-    a.axvline(p.n_train, color="grey", ls=":", lw=1)
-    a.set_title(f"{p.series.name}: one-step forecasts on the test part")
-    a.legend(fontsize=7)
-    last = starts[-1]
-    b.plot(np.arange(last - p.window, last + p.horizon), v[last - p.window : last + p.horizon], color="black", lw=1.5)
-    for pred in result["forecasts"].values():
-        b.plot(np.arange(last, last + p.horizon), pred[-1], lw=1)
-    b.set_title(f"{p.horizon}-step forecast, last origin")
 
 
 def table(rows: list[dict[str, Any]]) -> str:
@@ -283,7 +280,7 @@ class ForecastRecipe(Recipe[ForecastConfig, ForecastData]):
 
     def evaluate(self, model: nn.Module, config: ForecastConfig, data: ForecastData, split: str) -> dict[str, float]:
         """dev: MAE of the validation windows (in the series' units). test: rolling-origin scores on the test part."""
-        regressor = self._regressor(model)
+        regressor = self.model_as(model, ManyToOne)
         if split == "dev":
             return {"mae": float(np.mean(np.abs(forecast_batch(regressor, data.p, data.x_val) - data.y_val)))}
         starts, truth, scale = rolling_test(data.p)
@@ -332,7 +329,7 @@ class ForecastRecipe(Recipe[ForecastConfig, ForecastData]):
                              f"({'with missing values' if not np.all(np.isfinite(history)) else 'too few'}).")
         dummy = Series(meta["series"], history, int(meta["period"]), tuple(str(i) for i in range(len(history))))
         p = Prepared(dummy, len(history), window, int(meta["horizon"]), meta["step_scale"], meta["mean"], meta["std"])
-        pred = forecast_batch(self._regressor(model), p, history[None, -window:])[0]
+        pred = forecast_batch(self.model_as(model, ManyToOne), p, history[None, -window:])[0]
         return [{"series": meta["series"], "forecast": [float(x) for x in pred]}]
 
     def show(self, result: dict[str, Any]) -> str:
@@ -343,9 +340,3 @@ class ForecastRecipe(Recipe[ForecastConfig, ForecastData]):
         meta = {k: checkpoint[k]
                 for k in ("series", "period", "window", "horizon", "step_scale", "mean", "std", "n_train")}
         return self.upgraded(checkpoint, meta, {"series": checkpoint["series"]})
-
-    @staticmethod
-    def _regressor(model: nn.Module) -> ManyToOne:
-        if not isinstance(model, ManyToOne):
-            raise TypeError(f"forecast: expected a ManyToOne model, got {type(model).__name__}.")
-        return model

@@ -49,6 +49,7 @@ from rnnkit.recipes.contract import Meta, Recipe, RecipeConfig
 from rnnkit.recipes.frames import first_differences, stack_frames
 from rnnkit.recipes.gesture import baselines as base
 from rnnkit.recipes.gesture.data import read_series, read_splits, standardise
+from rnnkit.recipes.training import torch_threads
 from rnnkit.utils.config import option
 
 
@@ -196,17 +197,13 @@ class GestureRecipe(Recipe[GestureConfig, Gestures]):
         distances: dict[str, base.Distance] = {"1-NN DTW": base.dtw_distances}
         if len({len(s) for s in reference.inputs + test.inputs}) == 1:
             distances["1-NN Euclidean"] = base.euclidean_distances
-        scores, threads = {}, torch.get_num_threads()
-        if config.threads is not None:
-            torch.set_num_threads(config.threads)  # as in training: on a busy machine one thread is much faster
-        try:
+        scores = {}
+        with torch_threads(config.threads):  # as in training: on a busy machine one thread is much faster
             for name, distance in distances.items():
                 start = time.perf_counter()
                 accuracy = base.nearest_neighbour_accuracy(distance, reference.inputs, reference.labels, test.inputs,
                                                            test.labels)
                 scores[name] = {**with_interval(accuracy, len(test)), "seconds": round(time.perf_counter() - start, 1)}
-        finally:
-            torch.set_num_threads(threads)
         return scores
 
     def predict(self, model: nn.Module, config: GestureConfig, meta: Meta,

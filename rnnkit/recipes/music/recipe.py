@@ -176,12 +176,9 @@ def sample_tunes(model: OneToMany, data: MusicData, keys: list[str], prefix: str
     # the prefix warms the state: feed <bos> and every prefix character but the last, which
     # becomes the first input of sampling
     ids = data.chars.encode(prefix)
-    for token in ids[:-1] if ids else []:
+    for token in ids:
         _, carry = model.step(previous, carry)
         previous = torch.full((B,), token, dtype=torch.long)
-    if ids:
-        _, carry = model.step(previous, carry)
-        previous = torch.full((B,), ids[-1], dtype=torch.long)
     budget = max(1, model.config.max_length - len(ids))
     tokens, lengths, _ = generate_tokens(model.step, carry, B, int(previous[0]), model.config.eos_id, budget,
                                          u.device, greedy=False, temperature=temperature, generator=generator)
@@ -383,12 +380,12 @@ class MusicRecipe(Recipe[MusicConfig, MusicData]):
         return [encode([data.train[i] for i in g], data) for g in groups]
 
     def loss(self, model: nn.Module, batch: tuple[Tensor, Tensor, Tensor]) -> Tensor:
-        return tune_loss(self._generator(model), batch)
+        return tune_loss(self.model_as(model, OneToMany), batch)
 
     def evaluate(self, model: nn.Module, config: MusicConfig, data: MusicData, split: str) -> dict[str, float]:
         """dev: NLL per event of the validation tunes. test: that, and the generated pieces measured against
         the same validation tunes (there is no separate test split); the unigram's figures go to ``baselines``."""
-        generator = self._generator(model)
+        generator = self.model_as(model, OneToMany)
         metrics = {"nll_per_event": validation_nll(generator, data.val, data)}
         if split == "dev":
             return metrics
@@ -425,7 +422,7 @@ class MusicRecipe(Recipe[MusicConfig, MusicData]):
         for name in inputs:
             tunes = [Tune(t.key if t.key in data.keys else UNK, t.text) for t in load_abc(name)]
             results.append({"input": name, "tunes": len(tunes),
-                            "nll_per_event": validation_nll(self._generator(model), tunes, data)})
+                            "nll_per_event": validation_nll(self.model_as(model, OneToMany), tunes, data)})
         return results
 
     def show(self, result: dict[str, Any]) -> str:
@@ -439,7 +436,7 @@ class MusicRecipe(Recipe[MusicConfig, MusicData]):
         and a first bar."""
         data = vocabularies(meta)
         key, prefix = parse_prime(options.prime, data)
-        tunes = sample_tunes(self._generator(model), data, [key] * options.num, prefix, config.temperature,
+        tunes = sample_tunes(self.model_as(model, OneToMany), data, [key] * options.num, prefix, config.temperature,
                              torch.Generator().manual_seed(options.seed))
         out = Path(options.out or Path(config.out or "runs/music") / "generated")
         return [{"key": tune.key, "abc": tune.abc(),
@@ -449,9 +446,3 @@ class MusicRecipe(Recipe[MusicConfig, MusicData]):
     def upgrade(self, checkpoint: dict[str, Any]) -> dict[str, Any]:
         """A checkpoint of the pre-contract recipe: its MusicConfig (with out_dir), the vocabularies beside it."""
         return self.upgraded(checkpoint, {"chars": checkpoint["chars"], "keys": checkpoint["keys"]})
-
-    @staticmethod
-    def _generator(model: nn.Module) -> OneToMany:
-        if not isinstance(model, OneToMany):
-            raise TypeError(f"music: expected a OneToMany model, got {type(model).__name__}.")
-        return model

@@ -119,8 +119,7 @@ class Tagger(nn.Module):
             mask = tags >= 0
             with torch.enable_grad():
                 e = emissions.detach().requires_grad_(True)
-                (grad,) = torch.autograd.grad(crf.log_partition(e, mask).sum(), e)
-            probs = grad
+                (probs,) = torch.autograd.grad(crf.log_partition(e, mask).sum(), e)
         chosen = probs.gather(2, tags.clamp(min=0).unsqueeze(2)).squeeze(2)  # (B, T)
         return tags, chosen.masked_fill(tags < 0, 0.0)
 
@@ -175,11 +174,8 @@ def encode(sentence: Sequence[str], tags: Sequence[str] | None, vocabs: Vocabs) 
         chars = torch.zeros(len(sentence), max(len(i) for i in ids), dtype=torch.long)  # (T, W); 0 is <pad>
         for t, i in enumerate(ids):
             chars[t, : len(i)] = torch.tensor(i)
-    tag_ids = None
-    if tags is not None:
-        unseen = sorted(set(tags) - set(vocabs.tags.itos))
-        tag_ids = torch.tensor([vocabs.tags.stoi.get(t, -100)
-                                for t in tags]) if unseen else torch.tensor(vocabs.tags.encode(tags))
+    # a tag unseen in training (in a dev or test sentence) becomes -100, an id no tag has
+    tag_ids = torch.tensor([vocabs.tags.stoi.get(t, -100) for t in tags]) if tags is not None else None
     return Encoded(words, cases, chars, tag_ids)
 
 

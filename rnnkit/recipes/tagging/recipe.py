@@ -197,14 +197,14 @@ class TaggingRecipe(Recipe[TaggingConfig, Tagged]):
                 b in batches(data.encoded["train"], config.batch_size, shuffle=True, seed=config.seed * 1000 + epoch))
 
     def evaluate(self, model: nn.Module, config: TaggingConfig, data: Tagged, split: str) -> dict[str, float]:
-        assert isinstance(model, Tagger)
+        model = self.model_as(model, Tagger)
         pred = [tags for tags, _ in predict_tags(model, data.encoded[split], data.vocabs)]
         return tag_metrics([s.tags for s in data.sentences[split]], pred, self.bio)
 
     def predict(self, model: nn.Module, config: TaggingConfig, meta: Meta,
                 inputs: Sequence[str]) -> list[dict[str, Any]]:
         """One result per sentence: each token with its tag and the tag's probability (a CRF's exact marginal)."""
-        assert isinstance(model, Tagger)
+        model = self.model_as(model, Tagger)
         sentences = read_sentences(inputs, config.tag_column)
         if not sentences:
             raise ValueError(f"predict {self.name}: give one or more sentences, or a CoNLL/.txt file.")

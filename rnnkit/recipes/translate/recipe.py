@@ -139,18 +139,19 @@ def translate_sentences(model: Seq2Seq, source_tok: Any, target_tok: Any, senten
     model.eval()
     out: list[str] = []
     for i in range(0, len(sentences), batch_size):
-        chunk = sentences[i : i + batch_size]
-        ids = [s or [td.SPECIALS.index(td.UNK)] for s in td.encode(source_tok, chunk, max_tokens)]
-        inputs, lengths = pad_batch(ids)
-        limit = min(model.config.max_length, 2 * int(lengths.max()) + 10)  # translations are rarely twice as long
-        if beam > 1:
-            best = model.beam_search(inputs, lengths, beam_width=beam, max_length=limit)
-            out.extend(td.decode(target_tok, hyps[0].tokens) for hyps in best)
-        else:
-            tokens, out_lengths, _ = model.generate(inputs, lengths, max_length=limit)
-            out.extend(td.decode(target_tok, row[: int(n)].tolist()) for row,
-                       n in zip(tokens, out_lengths, strict=True))
+        ids = td.encode(source_tok, sentences[i : i + batch_size], max_tokens)
+        inputs, lengths = pad_batch([s or [td.SPECIALS.index(td.UNK)] for s in ids])
+        out.extend(td.decode(target_tok, tokens) for tokens in decode_ids(model, inputs, lengths, beam))
     return out
+
+
+def decode_ids(model: Seq2Seq, inputs: Tensor, lengths: Tensor, beam: int) -> list[list[int]]:
+    """The output subword ids of each source in the batch: the best of a beam search (beam > 1), or greedy."""
+    limit = min(model.config.max_length, 2 * int(lengths.max()) + 10)  # translations are rarely twice as long
+    if beam > 1:
+        return [hyps[0].tokens for hyps in model.beam_search(inputs, lengths, beam_width=beam, max_length=limit)]
+    tokens, counts, _ = model.generate(inputs, lengths, max_length=limit)
+    return [row[: int(n)].tolist() for row, n in zip(tokens, counts, strict=True)]
 
 
 @torch.no_grad()
@@ -161,12 +162,7 @@ def translate_one(model: Seq2Seq, source_tok: Any, target_tok: Any, sentence: st
     model.eval()
     source = td.encode(source_tok, [sentence], max_tokens)[0] or [td.SPECIALS.index(td.UNK)]
     inputs, lengths = pad_batch([source])
-    limit = min(model.config.max_length, 2 * int(lengths.max()) + 10)  # as translate_sentences
-    if beam > 1:
-        tokens = model.beam_search(inputs, lengths, beam_width=beam, max_length=limit)[0][0].tokens
-    else:
-        ids, n, _ = model.generate(inputs, lengths, max_length=limit)
-        tokens = ids[0, : int(n[0])].tolist()
+    tokens = decode_ids(model, inputs, lengths, beam)[0]
     out: dict[str, Any] = {"source": sentence, "translation": td.decode(target_tok, tokens), "attention": None}
     if model.attention is not None and tokens:
         # (1, T, S)
@@ -263,7 +259,7 @@ class TranslateRecipe(Recipe[TranslateConfig, TranslateData]):
     def evaluate(self, model: nn.Module, config: TranslateConfig, data: TranslateData, split: str) -> dict[str, float]:
         """Loss per target subword; on the test split also BLEU of the beam-searched translations
         (BLEU after every epoch would cost more than the epoch)."""
-        assert isinstance(model, Seq2Seq)
+        model = self.model_as(model, Seq2Seq)
         pairs = data.splits[split]
         metrics = {"loss": mean_loss(model, pairs, data, config.max_tokens)}
         if split == "test":
@@ -281,7 +277,7 @@ class TranslateRecipe(Recipe[TranslateConfig, TranslateData]):
 
     def report(self, model: nn.Module, config: TranslateConfig, data: TranslateData, out: Path) -> list[Path]:
         """test-output.txt (one translation per test sentence), three examples printed, attention heatmaps."""
-        assert isinstance(model, Seq2Seq)
+        model = self.model_as(model, Seq2Seq)
         test = data.splits["test"][: config.eval_sentences]
         hyps = data.outputs.get("test") or translate_sentences(
             model, data.source_tok, data.target_tok, [s for s, _ in test], config.beam, config.max_tokens)
@@ -296,7 +292,7 @@ class TranslateRecipe(Recipe[TranslateConfig, TranslateData]):
     def translate(self, model: nn.Module, config: TranslateConfig, meta: Meta, sentences: Sequence[str],
                   beam: int) -> list[dict[str, Any]]:
         """Each sentence translated on its own (``rnnkit translate RUN "..." --beam N``), with its attention."""
-        assert isinstance(model, Seq2Seq)
+        model = self.model_as(model, Seq2Seq)
         if beam < 1:
             raise ValueError(f"translate: --beam must be >= 1, got {beam}.")
         source, target = tokenizers(meta)
