@@ -86,6 +86,8 @@ class RecurrentBase(nn.Module):
     ) -> None:
         super().__init__()
         name = type(self).__name__
+        if self.mode != "lstm":
+            _no_option(name, proj_size=proj_size, layer_norm=layer_norm)
         input_size, hidden_size, num_layers, proj_size, dropout, recurrent_dropout = checks.check_constructor(
             name, input_size, hidden_size, num_layers, dropout, proj_size, recurrent_dropout, dtype,
             bias=bias, batch_first=batch_first, bidirectional=bidirectional, layer_norm=layer_norm, fast=fast,
@@ -375,28 +377,6 @@ class GRU(RecurrentBase):
 
     mode = "gru"
 
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        num_layers: int = 1,
-        bias: bool = True,
-        batch_first: bool = False,
-        dropout: float = 0.0,
-        bidirectional: bool = False,
-        proj_size: int = 0,
-        recurrent_dropout: float = 0.0,
-        layer_norm: bool = False,
-        fast: bool = True,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> None:
-        _no_option(type(self).__name__, proj_size=proj_size, layer_norm=layer_norm)
-        super().__init__(
-            input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, proj_size,
-            recurrent_dropout, layer_norm, fast, device, dtype,
-        )
-
 
 class RNN(RecurrentBase):
     """A multi-layer Elman RNN, a drop-in for ``torch.nn.RNN``: ``nonlinearity`` is "tanh" or "relu"."""
@@ -420,7 +400,6 @@ class RNN(RecurrentBase):
     ) -> None:
         if nonlinearity not in ("tanh", "relu"):
             raise errors.ArgumentValueError(f"RNN: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}.")
-        _no_option(type(self).__name__, proj_size=proj_size, layer_norm=layer_norm)
         self.nonlinearity = nonlinearity
         self.mode = f"rnn_{nonlinearity}"
         super().__init__(
