@@ -184,17 +184,11 @@ def plain(obj: Any, where: str = "checkpoint") -> Any:
         return obj.item()
     if obj is None or isinstance(obj, torch.Tensor | torch.dtype | torch.device):
         return obj
-    # subclasses of the plain types become the plain type (torch.__version__ is a str subclass)
-    if isinstance(obj, bool):
-        return bool(obj)
-    if isinstance(obj, int):
-        return int(obj)
-    if isinstance(obj, float):
-        return float(obj)
-    if isinstance(obj, str):
-        return str(obj)
-    if isinstance(obj, bytes):
-        return bytes(obj)
+    # subclasses of the plain types become the plain type (torch.__version__ is a str subclass); bool before int
+    kinds: tuple[type[Any], ...] = (bool, int, float, str, bytes)
+    for kind in kinds:
+        if isinstance(obj, kind):
+            return kind(obj)
     if isinstance(obj, PurePath):
         return str(obj)
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
