@@ -330,8 +330,8 @@ class CaptionRecipe(Recipe[CaptionConfig, CaptionData]):
         captions = describe_scenes(self.model_as(model, Captioner), scenes, vocab, config.beam)
         picture = render(scenes, captions,
                          Path(options.out or config.out or "runs/caption") / f"generated-{options.seed}.png")
-        return [{"caption": c, "placed": s.captions()[0], "files": [str(picture)]} for s,
-                c in zip(scenes, captions, strict=True)]
+        return [{"caption": c, "placed": s.captions()[0], "files": [str(picture)]}
+                for s, c in zip(scenes, captions, strict=True)]
 
     def upgrade(self, checkpoint: dict[str, Any]) -> dict[str, Any]:
         """A checkpoint of the pre-contract recipe: its CaptionConfig (with out_dir), the vocabulary beside it."""

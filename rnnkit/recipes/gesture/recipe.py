@@ -140,8 +140,8 @@ class GestureRecipe(Recipe[GestureConfig, Gestures]):
         stacked = torch.cat(with_differences(train_set.values, config.differences))  # (sum T, C')
         mean = stacked.nanmean(0)  # (C',)
         std = torch.sqrt(torch.nanmean((stacked - mean) ** 2, 0)).clamp(min=1e-6)  # (C',)
-        train_labels, test_labels = [classes.index(y)
-                                     for y in train_set.labels], [classes.index(y) for y in test_set.labels]
+        train_labels = [classes.index(y) for y in train_set.labels]
+        test_labels = [classes.index(y) for y in test_set.labels]
         data = Labelled(model_inputs(train_set.values, config, mean, std), train_labels)
         test = Labelled(model_inputs(test_set.values, config, mean, std), test_labels)
         series_train = Labelled(standardise(train_set.values, mean[:channels], std[:channels]), train_labels)
@@ -166,9 +166,8 @@ class GestureRecipe(Recipe[GestureConfig, Gestures]):
     def build_model(self, config: GestureConfig, meta: Meta) -> nn.Module:
         return ManyToOne(ManyToOneConfig(
             num_outputs=len(meta["classes"]), vocab_size=None, input_size=len(meta["mean"]) * config.frame,
-            hidden_size=config.hidden_size,
-            num_layers=config.num_layers, cell=config.cell, bidirectional=config.bidirectional,
-            dropout=config.dropout, pooling=config.pooling,
+            hidden_size=config.hidden_size, num_layers=config.num_layers, cell=config.cell,
+            bidirectional=config.bidirectional, dropout=config.dropout, pooling=config.pooling,
         ))
 
     def batches(self, config: GestureConfig, data: Gestures, epoch: int) -> Iterator[dict[str, Tensor]]:
@@ -219,9 +218,9 @@ class GestureRecipe(Recipe[GestureConfig, Gestures]):
             probs = classify.predict_proba(model, model_inputs(series.values, config, meta["mean"], meta["std"]))
             for n, (p, true) in enumerate(zip(probs, series.labels, strict=True)):
                 ranking = classify.ranked(p, meta["classes"], top=len(meta["classes"]))
-                result: dict[str,
-                             Any] = {"input": f"{item} #{n + 1}", "label": ranking[0][0], "p": round(ranking[0][1], 6),
-                                     "ranking": [[name, round(q, 6)] for name, q in ranking]}
+                result: dict[str, Any] = {"input": f"{item} #{n + 1}", "label": ranking[0][0],
+                                          "p": round(ranking[0][1], 6),
+                                          "ranking": [[name, round(q, 6)] for name, q in ranking]}
                 if true:
                     result["true"] = true
                 results.append(result)

@@ -193,8 +193,8 @@ class TaggingRecipe(Recipe[TaggingConfig, Tagged]):
         return build_tagger(config, Vocabs.from_dict(meta["vocabs"]))
 
     def batches(self, config: TaggingConfig, data: Tagged, epoch: int) -> Iterator[dict[str, Tensor]]:
-        return (b for _,
-                b in batches(data.encoded["train"], config.batch_size, shuffle=True, seed=config.seed * 1000 + epoch))
+        seed = config.seed * 1000 + epoch
+        return (b for _, b in batches(data.encoded["train"], config.batch_size, shuffle=True, seed=seed))
 
     def evaluate(self, model: nn.Module, config: TaggingConfig, data: Tagged, split: str) -> dict[str, float]:
         model = self.model_as(model, Tagger)

@@ -286,8 +286,8 @@ class TranslateRecipe(Recipe[TranslateConfig, TranslateData]):
             print(f"  {s}\n  -> {h}\n     ({t})")
         if config.attention == "none":
             return []
-        return [heatmap(model, data, s, out / f"attention-{i}.png", config.max_tokens) for i,
-                (s, _) in enumerate(test[: config.show])]
+        return [heatmap(model, data, s, out / f"attention-{i}.png", config.max_tokens)
+                for i, (s, _) in enumerate(test[: config.show])]
 
     def translate(self, model: nn.Module, config: TranslateConfig, meta: Meta, sentences: Sequence[str],
                   beam: int) -> list[dict[str, Any]]:
