@@ -57,19 +57,11 @@ def _run_one(recipe: Recipe[Any, Any], config: RecipeConfig) -> dict[str, Any]:
     def checkpoint(m: nn.Module, info: dict[str, Any]) -> dict[str, Any]:
         return make_checkpoint(recipe.name, m, dataclasses.asdict(config), meta, **info)
 
-    result = fit(
-        model,
-        lambda epoch: recipe.batches(config, data, epoch),
-        config,
-        evaluate=(lambda m: {f"dev_{k}": v for k, v in recipe.evaluate(m, config, data, "dev").items()})
-        if recipe.validates(config, data) else None,
-        monitor=f"dev_{recipe.monitor}",
-        mode=recipe.mode,
-        loss_fn=recipe.loss,
-        checkpoint=checkpoint,
-        out_dir=out,
-        generators=recipe.generators(data),
-    )
+    result = fit(model, lambda epoch: recipe.batches(config, data, epoch), config,
+                 evaluate=(lambda m: {f"dev_{k}": v for k, v in recipe.evaluate(m, config, data, "dev").items()})
+                 if recipe.validates(config, data) else None,
+                 monitor=f"dev_{recipe.monitor}", mode=recipe.mode, loss_fn=recipe.loss, checkpoint=checkpoint,
+                 out_dir=out, generators=recipe.generators(data))
 
     # test metrics of the best epoch's model, the baselines beside them, and the pictures
     model.eval()
@@ -77,26 +69,16 @@ def _run_one(recipe: Recipe[Any, Any], config: RecipeConfig) -> dict[str, Any]:
         test = recipe.evaluate(model, config, data, "test")
     baselines = recipe.baselines(config, data)
     pictures = [training_curve(result, recipe.monitor, out / "training.png"), *recipe.report(model, config, data, out)]
-    summary = summarise(recipe, config, result, test, baselines, pictures, out)
-    return summary
+    return summarise(recipe, config, result, test, baselines, pictures, out)
 
 
 def summarise(recipe: Recipe[Any, Any], config: RecipeConfig, result: FitResult, test: dict[str, float],
               baselines: dict[str, dict[str, float]], pictures: list[Path], out: Path) -> dict[str, Any]:
     """Write ``results.json`` and print the figures a reader wants first."""
-    summary = {
-        "recipe": recipe.name,
-        "test": test,
-        "baselines": baselines,
-        "best_epoch": result.best_epoch,
-        "epochs_run": result.epochs_run,
-        "steps": result.steps,
-        "train_seconds": round(result.seconds, 1),
-        "stopped_because": result.stopped_because,
-        "history": result.history,
-        "pictures": [str(p) for p in pictures],
-        "config": dataclasses.asdict(config),
-    }
+    summary = {"recipe": recipe.name, "test": test, "baselines": baselines, "best_epoch": result.best_epoch,
+               "epochs_run": result.epochs_run, "steps": result.steps, "train_seconds": round(result.seconds, 1),
+               "stopped_because": result.stopped_because, "history": result.history,
+               "pictures": [str(p) for p in pictures], "config": dataclasses.asdict(config)}
     path = write_json(out / "results.json", summary)
     print(f"{recipe.name}: test " + ", ".join(f"{k} {v:.4f}" for k, v in test.items())
           + f"; {result.epochs_run} epochs, {result.seconds:.0f}s ({result.stopped_because})")

@@ -59,13 +59,8 @@ class TokenVocab:
         self.pad = pad
 
     @classmethod
-    def build(
-        cls,
-        sequences: Iterable[Sequence[str]],
-        min_freq: int = 1,
-        max_size: int | None = None,
-        specials: Sequence[str] = (PAD, UNK),
-    ) -> TokenVocab:
+    def build(cls, sequences: Iterable[Sequence[str]], min_freq: int = 1, max_size: int | None = None,
+              specials: Sequence[str] = (PAD, UNK)) -> TokenVocab:
         """Count tokens in ``sequences``; keep those seen ``min_freq`` times or more (at most ``max_size``)."""
         if min_freq < 1:
             raise ValueError(f"TokenVocab.build: min_freq must be >= 1, got {min_freq}.")
@@ -74,11 +69,7 @@ class TokenVocab:
                       key=lambda t: (-counts[t], t))
         if max_size is not None:
             kept = kept[: max(0, max_size - len(specials))]
-        return cls(
-            [*specials, *kept],
-            unk=UNK if UNK in specials else None,
-            pad=PAD if PAD in specials else None,
-        )
+        return cls([*specials, *kept], unk=UNK if UNK in specials else None, pad=PAD if PAD in specials else None)
 
     @classmethod
     def labels(cls, labels: Iterable[str]) -> TokenVocab:
@@ -158,13 +149,8 @@ def pad_float(seqs: Sequence[Tensor], value: float = 0.0) -> tuple[Tensor, Tenso
     return x, lengths
 
 
-def bucket_batches(
-    lengths: Sequence[int],
-    batch_size: int,
-    shuffle: bool = True,
-    generator: torch.Generator | None = None,
-    bucket_size: int = 50,
-) -> list[list[int]]:
+def bucket_batches(lengths: Sequence[int], batch_size: int, shuffle: bool = True,
+                   generator: torch.Generator | None = None, bucket_size: int = 50) -> list[list[int]]:
     """Group example indices into batches of similar length, so little compute goes to padding.
 
     With ``shuffle``, examples are shuffled, then sorted by length within windows of

@@ -161,20 +161,12 @@ def default_loss(model: nn.Module, batch: Any) -> Tensor:
     return out[1]
 
 
-def fit(
-    model: nn.Module,
-    train_batches: Callable[[int], Iterable[Any]] | Iterable[Any],
-    config: TrainConfig = TrainConfig(),
-    evaluate: Callable[[nn.Module], dict[str, float]] | None = None,
-    monitor: str = "loss",
-    mode: str = "max",
-    loss_fn: Callable[[nn.Module, Any], Tensor] = default_loss,
-    checkpoint: Callable[[nn.Module, dict[str, Any]], dict[str, Any]] | None = None,
-    out_dir: str | Path | None = None,
-    optimizer: torch.optim.Optimizer | None = None,
-    restore_best: bool = True,
-    generators: Sequence[torch.Generator] = (),
-) -> FitResult:
+def fit(model: nn.Module, train_batches: Callable[[int], Iterable[Any]] | Iterable[Any],
+        config: TrainConfig = TrainConfig(), evaluate: Callable[[nn.Module], dict[str, float]] | None = None,
+        monitor: str = "loss", mode: str = "max", loss_fn: Callable[[nn.Module, Any], Tensor] = default_loss,
+        checkpoint: Callable[[nn.Module, dict[str, Any]], dict[str, Any]] | None = None,
+        out_dir: str | Path | None = None, optimizer: torch.optim.Optimizer | None = None, restore_best: bool = True,
+        generators: Sequence[torch.Generator] = ()) -> FitResult:
     """Train ``model`` and return a ``FitResult``; the model ends with its best weights.
 
     Args:
@@ -225,20 +217,11 @@ def torch_threads(threads: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _fit(
-    model: nn.Module,
-    train_batches: Callable[[int], Iterable[Any]] | Iterable[Any],
-    config: TrainConfig,
-    evaluate: Callable[[nn.Module], dict[str, float]] | None,
-    monitor: str,
-    mode: str,
-    loss_fn: Callable[[nn.Module, Any], Tensor],
-    checkpoint: Callable[[nn.Module, dict[str, Any]], dict[str, Any]] | None,
-    out: Path | None,
-    opt: torch.optim.Optimizer,
-    restore_best: bool,
-    generators: list[torch.Generator],
-) -> FitResult:
+def _fit(model: nn.Module, train_batches: Callable[[int], Iterable[Any]] | Iterable[Any], config: TrainConfig,
+         evaluate: Callable[[nn.Module], dict[str, float]] | None, monitor: str, mode: str,
+         loss_fn: Callable[[nn.Module, Any], Tensor],
+         checkpoint: Callable[[nn.Module, dict[str, Any]], dict[str, Any]] | None, out: Path | None,
+         opt: torch.optim.Optimizer, restore_best: bool, generators: list[torch.Generator]) -> FitResult:
     """The loop itself (``fit`` has checked the arguments)."""
     sign = 1.0 if mode == "max" else -1.0
     saved = _read_resume_state(out, config, monitor, mode,
