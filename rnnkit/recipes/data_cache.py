@@ -20,12 +20,7 @@ import tarfile
 import zipfile
 from pathlib import Path
 
-from rnnkit.utils.cache import cache_dir as rnnkit_cache
-
-
-def cache_dir() -> Path:
-    """rnnkit's one cache directory (``$RNNKIT_CACHE``, else ``~/.cache/rnnkit``)."""
-    return rnnkit_cache()
+from rnnkit.utils.cache import cache_dir  # rnnkit's one cache directory (``$RNNKIT_CACHE``, else ~/.cache/rnnkit)
 
 
 def _cached(folder: Path, pattern: str) -> Path | None:
