@@ -204,14 +204,6 @@ def text_file(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_charlm_resume_of_a_directory_continues_from_last_pt_not_best_pt(text_file: Path, tmp_path: Path, one_thread):
     run = tmp_path / "run"
     lm_train(_lm_config(max_steps=10), LM_MODEL, text=str(text_file), out=run, progress=False)

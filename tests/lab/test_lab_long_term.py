@@ -12,14 +12,7 @@ from rnnkit.lab.long_term import LongTermConfig, run_long_term, steps_for, train
 from rnnkit.lab.model import ProbeModel
 from rnnkit.lab.problems import AddingTask, CopyTask, RecallTask
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These models are tiny: one thread runs them faster than two on a busy machine (3x, measured)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: one thread (conftest.py)
 
 
 @pytest.mark.parametrize("task", [AddingTask(6), CopyTask(4), RecallTask(3)])

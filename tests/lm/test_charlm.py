@@ -25,13 +25,7 @@ PANGRAM = "the quick brown fox jumps over the lazy dog.\n"
 TINY = {"hidden_size": 32, "embedding_size": 8}  # model options for a model that trains in a blink
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # these models are tiny: a second thread only adds synchronisation, which costs a lot on a busy machine
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: one thread (conftest.py)
 
 
 def tiny_config(**overrides) -> TrainConfig:

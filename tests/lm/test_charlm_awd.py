@@ -15,12 +15,7 @@ VOCAB = CharVocab(PANGRAM)
 IDS = torch.tensor([VOCAB.encode(PANGRAM[:30]), VOCAB.encode(PANGRAM[10:40])])  # (2, 30)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: one thread (conftest.py)
 
 
 def model(cell: str = "lstm", seed: int = 0, **options) -> CharLM:

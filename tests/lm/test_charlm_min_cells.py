@@ -14,12 +14,7 @@ from rnnkit.lm import CharLM, CharLMConfig, CharVocab, TrainConfig, load_model, 
 PANGRAM = "the quick brown fox jumps over the lazy dog.\n"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: one thread (conftest.py)
 
 
 @pytest.fixture
