@@ -96,7 +96,7 @@ class VideoCaptionConfig(RecipeConfig):
     # a little better than greedy
     beam: int = option(3, "beam width for held-out clips and caption-video (1 = greedy; validation is greedy)")
     batch_size: int = option(32, "clips per batch")
-    # cheap on cached frame vectors: 20 passes over 12,000 clips took 513 s in a lane (dev best at the last)
+    # cheap on cached frame vectors: 20 passes over 12,000 clips took 513 s in a lane (best validation at epoch 19)
     epochs: int = option(20, "passes over the training clips (all run unless max_minutes stops them: patience is 0)")
     lr: float = option(3e-3, "AdamW learning rate at the first epoch")
     patience: int = option(0, "stop after this many epochs without a better validation score (0 = never)")
