@@ -80,9 +80,11 @@ class Result:
 class Server:
     """``rnnkit serve`` in a child process on a free port."""
 
-    def __init__(self, run: Path, batching: bool, max_batch: int, max_queue: int, max_length: int) -> None:
+    def __init__(self, run: Path, batching: bool, max_batch: int, max_queue: int, max_length: int,
+                 worker: str = "process") -> None:
         command = [sys.executable, "-m", "rnnkit.cli", "serve", str(run), "--port", "0", "--max-batch", str(max_batch),
-                   "--max-queue", str(max_queue), "--max-length", str(max_length), "--timeout", "600", "--drain", "0"]
+                   "--max-queue", str(max_queue), "--max-length", str(max_length), "--timeout", "600", "--drain", "0",
+                   "--worker", worker]
         if not batching:
             command.append("--no-batching")
         self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -99,9 +101,15 @@ class Server:
             return sum(m["steps"] for m in json.loads(r.read())["load"].values())
 
     def cpu(self) -> float:
-        """CPU seconds of the server process so far (user + system, all threads), from /proc."""
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """CPU seconds of the server so far (user + system, all threads, with its worker processes), from /proc."""
+        total, pids = 0.0, [self.proc.pid]
+        while pids:
+            pid = pids.pop()
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                pids += [int(c) for c in (task / "children").read_text().split()]
+        return total
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -191,6 +199,8 @@ def main() -> int:
     parser.add_argument("--paired", type=int, default=0,
                         help="rounds of on against off at the largest client count, after the table")
     parser.add_argument("--paired-seconds", type=float, default=8.0, help="seconds of each setting in a round")
+    parser.add_argument("--worker", default="process", choices=["process", "thread"],
+                        help="where the server's batching worker runs (rnnkit serve --worker)")
     parser.add_argument("--json", default=None, help="also write the results to this JSON file")
     args = parser.parse_args()
     print(machine_summary(), flush=True)
@@ -203,7 +213,7 @@ def main() -> int:
         for batching in modes:
             for n in clients:
                 server = Server(run, batching, max_batch=max(clients), max_queue=2 * max(clients),
-                                max_length=args.length)
+                                max_length=args.length, worker=args.worker)
                 try:
                     steps, cpu, mine = server.steps(), server.cpu(), time.process_time()
                     results.append(asyncio.run(load(server.url, n, args.requests, args.seconds, args.length, batching)))
@@ -215,7 +225,7 @@ def main() -> int:
                 print(results[-1].row(), flush=True)
         report(results, clients)
         if args.paired:
-            results += paired(run, max(clients), args.paired, args.paired_seconds, args.length)
+            results += paired(run, max(clients), args.paired, args.paired_seconds, args.length, args.worker)
     if args.json:
         Path(args.json).write_text(json.dumps([r.__dict__ for r in results], indent=1))
     return 0
@@ -244,9 +254,10 @@ def report(results: list[Result], clients: list[int]) -> None:
                   "chars/s")
 
 
-def paired(run: Path, clients: int, rounds: int, seconds: float, length: int) -> list[Result]:
+def paired(run: Path, clients: int, rounds: int, seconds: float, length: int, worker: str) -> list[Result]:
     """``rounds`` pairs of runs (on, off) at ``clients``, each ``seconds`` long; prints each pair's ratio."""
-    servers = {b: Server(run, b, max_batch=clients, max_queue=2 * clients, max_length=length) for b in (True, False)}
+    servers = {b: Server(run, b, max_batch=clients, max_queue=2 * clients, max_length=length, worker=worker)
+               for b in (True, False)}
     results, ratios = [], []
     print(f"\nPaired rounds, {clients} clients, {seconds:g} s of each setting per round:\n")
     print("| round | order | on chars/s | off chars/s | on / off | on first char p95 ms |")
