@@ -1,13 +1,13 @@
 """Continuous batching: many generation requests stepped together through one ``Stepper``.
 
-An RNN's state is a fixed-size tensor per stream, so concurrent requests can share every step:
-one worker thread owns the model (in the server, in a process of its own: ``worker_process.py``); each step it embeds the current character of every active
-stream, advances the whole batch by one ``Stepper.step`` and draws each stream's next character
-with that stream's own ``torch.Generator``. Streams join and leave (done, cancelled, timed out)
-between steps, so a long request never holds up a short one and nobody waits for a batch to fill.
-A joining stream reads a short prime in the batch, one character a step beside the others'
-characters (a stepped prime is what ``rnnkit sample`` does too); a prime longer than
-``STEPPED_PRIME`` is read first in one sequence call, which holds the batch up for that call.
+An RNN's state is a fixed-size tensor per stream, so concurrent requests can share every step: one
+worker thread owns the model (in the server, in a process of its own: ``worker_process.py``); each step
+it embeds the current character of every active stream, advances the whole batch by one ``Stepper.step``
+and draws each stream's next character with that stream's own ``torch.Generator``. Streams join and
+leave (done, cancelled, timed out) between steps, so a long request never holds up a short one and
+nobody waits for a batch to fill. A joining stream reads a short prime in the batch, one character a
+step beside the others' characters (a stepped prime is what ``rnnkit sample`` does too); a prime longer
+than ``STEPPED_PRIME`` is read first in one sequence call, which holds the batch up for that call.
 
 Isolation. A row's arithmetic never reads another row, but a BLAS product may round a row
 differently depending on how many rows it has: measured here (MKL/oneDNN, float32), 1 row and
