@@ -155,6 +155,7 @@ def test_a_run_reuses_an_earlier_runs_frame_cnn(tiny_run: Path, capsys: pytest.C
     assert f"frame CNN read from {tiny_run / 'run'}" in out
     assert "frame CNN trained on" not in out
     first, second = load_run(tiny_run / "run", all_recipes()), load_run(again, all_recipes())
+    assert isinstance(first.model, VideoCaptioner)
     assert isinstance(second.model, VideoCaptioner)
     assert second.model.decoder.config.dropout == 0.2
     for name, weight in first.model.frames.state_dict().items():
