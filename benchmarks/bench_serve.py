@@ -17,8 +17,8 @@ The model is a char-LM with seeded random weights (throughput does not depend on
 weights learned) over the characters of Python's own docs, or ``--run RUN_DIR`` to serve yours.
 Run it on a quiet machine: other load changes every number.
 
-``--paired K`` then measures the ratio the issue asks for (batching on against off at the largest
-client count) K more times, as pairs: both servers stay up, and each round runs one setting, then
+``--paired K`` then measures the ratio the issue asks for (batching on against off at 32 clients,
+``--paired-clients``) K more times, as pairs: both servers stay up, and each round runs one setting, then
 the other, for the same ``--paired-seconds`` each (clients keep sending requests until then; the
 ones in flight finish), alternating which goes first. The speed of this shared machine drifts by
 ±20 % over minutes, and a pair measured seconds apart shares the drift, so the ratio of each pair
@@ -80,11 +80,9 @@ class Result:
 class Server:
     """``rnnkit serve`` in a child process on a free port."""
 
-    def __init__(self, run: Path, batching: bool, max_batch: int, max_queue: int, max_length: int,
-                 worker: str = "process") -> None:
+    def __init__(self, run: Path, batching: bool, max_batch: int, max_queue: int, max_length: int) -> None:
         command = [sys.executable, "-m", "rnnkit.cli", "serve", str(run), "--port", "0", "--max-batch", str(max_batch),
-                   "--max-queue", str(max_queue), "--max-length", str(max_length), "--timeout", "600", "--drain", "0",
-                   "--worker", worker]
+                   "--max-queue", str(max_queue), "--max-length", str(max_length), "--timeout", "600", "--drain", "0"]
         if not batching:
             command.append("--no-batching")
         self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -101,15 +99,9 @@ class Server:
             return sum(m["steps"] for m in json.loads(r.read())["load"].values())
 
     def cpu(self) -> float:
-        """CPU seconds of the server so far (user + system, all threads, with its worker processes), from /proc."""
-        total, pids = 0.0, [self.proc.pid]
-        while pids:
-            pid = pids.pop()
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-            for task in Path(f"/proc/{pid}/task").iterdir():
-                pids += [int(c) for c in (task / "children").read_text().split()]
-        return total
+        """CPU seconds of the server process so far (user + system, all threads), from /proc."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -197,10 +189,9 @@ def main() -> int:
     parser.add_argument("--length", type=int, default=200, help="characters per request")
     parser.add_argument("--batching", default="on,off", help="on, off or on,off")
     parser.add_argument("--paired", type=int, default=0,
-                        help="rounds of on against off at the largest client count, after the table")
+                        help="rounds of on against off at --paired-clients, after the table")
+    parser.add_argument("--paired-clients", type=int, default=32, help="clients in the paired rounds")
     parser.add_argument("--paired-seconds", type=float, default=8.0, help="seconds of each setting in a round")
-    parser.add_argument("--worker", default="process", choices=["process", "thread"],
-                        help="where the server's batching worker runs (rnnkit serve --worker)")
     parser.add_argument("--json", default=None, help="also write the results to this JSON file")
     args = parser.parse_args()
     print(machine_summary(), flush=True)
@@ -213,7 +204,7 @@ def main() -> int:
         for batching in modes:
             for n in clients:
                 server = Server(run, batching, max_batch=max(clients), max_queue=2 * max(clients),
-                                max_length=args.length, worker=args.worker)
+                                max_length=args.length)
                 try:
                     steps, cpu, mine = server.steps(), server.cpu(), time.process_time()
                     results.append(asyncio.run(load(server.url, n, args.requests, args.seconds, args.length, batching)))
@@ -225,7 +216,7 @@ def main() -> int:
                 print(results[-1].row(), flush=True)
         report(results, clients)
         if args.paired:
-            results += paired(run, max(clients), args.paired, args.paired_seconds, args.length, args.worker)
+            results += paired(run, args.paired_clients, args.paired, args.paired_seconds, args.length)
     if args.json:
         Path(args.json).write_text(json.dumps([r.__dict__ for r in results], indent=1))
     return 0
@@ -254,10 +245,9 @@ def report(results: list[Result], clients: list[int]) -> None:
                   "chars/s")
 
 
-def paired(run: Path, clients: int, rounds: int, seconds: float, length: int, worker: str) -> list[Result]:
+def paired(run: Path, clients: int, rounds: int, seconds: float, length: int) -> list[Result]:
     """``rounds`` pairs of runs (on, off) at ``clients``, each ``seconds`` long; prints each pair's ratio."""
-    servers = {b: Server(run, b, max_batch=clients, max_queue=2 * clients, max_length=length, worker=worker)
-               for b in (True, False)}
+    servers = {b: Server(run, b, max_batch=clients, max_queue=2 * clients, max_length=length) for b in (True, False)}
     results, ratios = [], []
     print(f"\nPaired rounds, {clients} clients, {seconds:g} s of each setting per round:\n")
     print("| round | order | on chars/s | off chars/s | on / off | on first char p95 ms |")

@@ -1,13 +1,13 @@
 """Continuous batching: many generation requests stepped together through one ``Stepper``.
 
-An RNN's state is a fixed-size tensor per stream, so concurrent requests can share every step: one
-worker thread owns the model (in the server, in a process of its own: ``worker_process.py``); each step
-it embeds the current character of every active stream, advances the whole batch by one ``Stepper.step``
-and draws each stream's next character with that stream's own ``torch.Generator``. Streams join and
-leave (done, cancelled, timed out) between steps, so a long request never holds up a short one and
-nobody waits for a batch to fill. A joining stream reads a short prime in the batch, one character a
-step beside the others' characters (a stepped prime is what ``rnnkit sample`` does too); a prime longer
-than ``STEPPED_PRIME`` is read first in one sequence call, which holds the batch up for that call.
+An RNN's state is a fixed-size tensor per stream, so concurrent requests can share every step:
+one worker thread owns the model; each step it embeds the current character of every active
+stream, advances the whole batch by one ``Stepper.step`` and draws each stream's next character
+with that stream's own ``torch.Generator``. Streams join and leave (done, cancelled, timed out)
+between steps, so a long request never holds up a short one and nobody waits for a batch to fill.
+A joining stream reads a short prime in the batch, one character a step beside the others'
+characters (a stepped prime is what ``rnnkit sample`` does too); a prime longer than
+``STEPPED_PRIME`` is read first in one sequence call, which holds the batch up for that call.
 
 Isolation. A row's arithmetic never reads another row, but a BLAS product may round a row
 differently depending on how many rows it has: measured here (MKL/oneDNN, float32), 1 row and
@@ -82,13 +82,10 @@ class Job:
     current: int = 0  # the id fed at the next step
     prime: list[int] = field(default_factory=list)  # the prime's ids still to feed after ``current``
     state: Any = None  # the job's state before it has a row (None: zero)
-    on_cancel: Callable[[], None] | None = None  # also told of a cancel (the worker in a process of its own)
 
     def cancel(self) -> None:
         """Ask the worker to drop this job before its next step (the client went away)."""
         self.cancelled.set()
-        if self.on_cancel is not None:
-            self.on_cancel()
 
 
 class Batcher:
@@ -217,9 +214,9 @@ class Batcher:
             return
         events, self.outbox, self.flushed, self.urgent = self.outbox, [], now, False
         if self.post is not None:
-            self.post(deliver, events)
+            self.post(_deliver, events)
         else:
-            deliver(events)
+            _deliver(events)
 
     def _finish_all(self, reason: str) -> None:
         with self.lock:
@@ -355,7 +352,7 @@ class Batcher:
         return draws
 
 
-def deliver(events: list[tuple[Job, Event]]) -> None:
+def _deliver(events: list[tuple[Job, Event]]) -> None:
     for job, event in events:
         job.emit(event)
 

@@ -17,9 +17,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("--max-batch", type=int, default=32, help="generation requests stepped together, at most")
     serve.add_argument("--max-queue", type=int, default=64, help="requests waiting for a place in the batch before 503")
     serve.add_argument("--no-batching", action="store_true", help="serve one generation at a time (for comparison)")
-    serve.add_argument("--worker", choices=["process", "thread"], default="process",
-                       help="run each char-LM's batching worker in a process of its own (faster: no lock shared with "
-                            "the HTTP side) or in a thread of the server")
     serve.add_argument("--max-length", type=int, default=2000, help="characters one request may generate")
     serve.add_argument("--max-body", type=int, default=64 * 1024, help="request body limit in bytes (413 beyond)")
     serve.add_argument("--timeout", type=float, default=60.0, help="seconds one request may take, queue included")
@@ -52,8 +49,7 @@ def _run_serve(args: argparse.Namespace) -> int:
             raise ValueError(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}.")
     if not 0 <= args.port < 65536:
         raise ValueError(f"--port must be in [0, 65535], got {args.port}.")
-    models = load_models(args.run_dirs, args.max_batch, args.max_queue, batching=not args.no_batching,
-                         worker=args.worker)
+    models = load_models(args.run_dirs, args.max_batch, args.max_queue, batching=not args.no_batching)
     limits = Limits(max_length=args.max_length, max_body=args.max_body, timeout=args.timeout)
     app = create_app(models, limits, drain=args.drain)
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning",

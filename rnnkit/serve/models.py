@@ -26,7 +26,6 @@ import torch
 
 from rnnkit.lm.char_lm import CharLM
 from rnnkit.serve.batching import Batcher
-from rnnkit.serve.worker_process import WorkerProcess
 
 KINDS = {"sentiment": "classifier", "spam": "classifier", "pos": "tagger", "ner": "tagger", "translate": "translator"}
 
@@ -39,7 +38,7 @@ class ServedModel:
     path: str
     info: dict[str, Any]
     charlm: CharLM | None = None
-    batcher: Batcher | WorkerProcess | None = None
+    batcher: Batcher | None = None
     predictor: Any = None  # (kind-specific) callable list[str] -> list[dict]
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -56,15 +55,9 @@ class ServedModel:
             return list(self.predictor(inputs))
 
 
-def load_models(run_dirs: list[str], max_batch: int = 32, max_queue: int = 64, batching: bool = True,
-                worker: str = "process") -> dict[str, ServedModel]:
-    """Load every run directory (or .pt file); names are the directory names, made unique with -2, -3, ...
-
-    ``worker``: where a char-LM's batching worker runs, "process" (a child process: ``worker_process.py``
-    says why) or "thread" (in this process).
-    """
-    if worker not in ("process", "thread"):
-        raise ValueError(f"worker must be 'process' or 'thread', got {worker!r}")
+def load_models(run_dirs: list[str], max_batch: int = 32, max_queue: int = 64,
+                batching: bool = True) -> dict[str, ServedModel]:
+    """Load every run directory (or .pt file); names are the directory names, made unique with -2, -3, ..."""
     models: dict[str, ServedModel] = {}
     for run in run_dirs:
         path = Path(run)
@@ -72,14 +65,13 @@ def load_models(run_dirs: list[str], max_batch: int = 32, max_queue: int = 64, b
         name, n = base, 2
         while name in models:
             name, n = f"{base}-{n}", n + 1
-        models[name] = load_one(name, path, max_batch, max_queue, batching, worker)
+        models[name] = load_one(name, path, max_batch, max_queue, batching)
     if not models:
         raise ValueError("rnnkit serve: give at least one run directory (or checkpoint file) to serve.")
     return models
 
 
-def load_one(name: str, path: Path, max_batch: int, max_queue: int, batching: bool,
-             worker: str = "process") -> ServedModel:
+def load_one(name: str, path: Path, max_batch: int, max_queue: int, batching: bool) -> ServedModel:
     """A char-LM, or a recipe model (its checkpoint names it in ``kind``, or ``task`` in the older layout the contract
     upgrades)."""
     from rnnkit.lm.checkpoint import is_charlm
@@ -87,7 +79,7 @@ def load_one(name: str, path: Path, max_batch: int, max_queue: int, batching: bo
 
     checkpoint = load_checkpoint(path)
     if is_charlm(checkpoint):
-        return _load_charlm(name, path, max_batch, max_queue, batching, worker)
+        return _load_charlm(name, path, max_batch, max_queue, batching)
     if "kind" in checkpoint or checkpoint.get("task") in _contract_recipes():
         return _load_contract(name, path)
     raise ValueError(f"rnnkit serve: {path} is neither a char-LM nor a checkpoint of a recipe this rnnkit has "
@@ -164,20 +156,15 @@ def texts_only(texts: list[str]) -> list[str]:
     return texts
 
 
-def _load_charlm(name: str, path: Path, max_batch: int, max_queue: int, batching: bool,
-                 worker: str) -> ServedModel:
+def _load_charlm(name: str, path: Path, max_batch: int, max_queue: int, batching: bool) -> ServedModel:
     from rnnkit.lm.checkpoint import load_model
 
     model, vocab, meta = load_model(path)
     info = {"config": _jsonable(meta.get("config", {})), "vocab_size": len(vocab), "vocab": "".join(vocab.chars),
             "metrics": _jsonable(meta.get("metrics", {})), "step": meta.get("step"),
             "units": _interesting_units(model, meta)}
-    batcher: Batcher | WorkerProcess
-    if worker == "process":
-        batcher = WorkerProcess(path, max_batch=max_batch, max_queue=max_queue, batching=batching)
-    else:
-        batcher = Batcher(model, max_batch=max_batch, max_queue=max_queue, batching=batching)
-    return ServedModel(name, "charlm", str(path), info, charlm=model, batcher=batcher)
+    return ServedModel(name, "charlm", str(path), info, charlm=model,
+                       batcher=Batcher(model, max_batch=max_batch, max_queue=max_queue, batching=batching))
 
 
 def _interesting_units(model: CharLM, meta: dict[str, Any], k: int = 3) -> list[dict[str, Any]]:

@@ -359,8 +359,7 @@ class SlowHead(torch.nn.Module):
 
 @pytest.fixture
 def slow_server(runs):
-    # the worker in this process, so that it steps the slowed model patched in here
-    models = load_models([str(runs["lstm"])], max_batch=2, max_queue=1, worker="thread")
+    models = load_models([str(runs["lstm"])], max_batch=2, max_queue=1)
     model = models["lstm"].charlm
     assert model is not None
     model.add_module("head", SlowHead(model.head))

