@@ -27,6 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit.models import Seq2Seq, Seq2SeqConfig
+from rnnkit.models.common import length_mask
 from rnnkit.recipes.captioning import caption_ids
 from rnnkit.recipes.text import pad_batch
 from rnnkit.recipes.video.clips import CANVAS as FRAME  # frames are FRAME x FRAME grey images
@@ -36,7 +37,7 @@ from rnnkit.recipes.video.slots import CLIP_FEATURES, FEATURES, SlotEncoder, cli
 def frame_vectors(encoder: SlotEncoder, frames: Tensor, lengths: Tensor) -> Tensor:
     """(B, T, F): the encoder's vector of each real frame of each clip (B, T, 64, 64), zero past its length."""
     B, T = frames.shape[:2]
-    real = torch.arange(T, device=frames.device).unsqueeze(0) < lengths.unsqueeze(1)  # (B, T) bool
+    real = length_mask(lengths, T, frames.device)  # (B, T) bool
     vectors = encoder(clip_context(frames, lengths)[real])  # (N, F), N = real frames: the CNN skips the padding
     out = vectors.new_zeros(B, T, vectors.size(1))  # (B, T, F)
     out[real] = vectors
@@ -72,7 +73,7 @@ class VideoCaptioner(nn.Module):
         if lengths.shape != (B,) or int(lengths.min()) < 1 or int(lengths.max()) > T:
             raise ValueError(f"VideoCaptioner: lengths must be (B,) = ({B},) frame counts in 1..{T}, got "
                              f"{lengths.tolist()}.")
-        real = torch.arange(T, device=inputs.device).unsqueeze(0) < lengths.unsqueeze(1)  # (B, T) bool
+        real = length_mask(lengths, T, inputs.device)  # (B, T) bool
         if inputs.dim() == 3:
             if inputs.size(2) != FEATURES:
                 raise ValueError(f"VideoCaptioner: frame vectors must have {FEATURES} features (ten digit slots), "

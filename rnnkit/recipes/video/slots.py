@@ -38,6 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rnnkit.models.common import length_mask
 from rnnkit.recipes.video.clips import ACTIONS, CANVAS, Script
 
 CONTEXT = 3  # channels per frame: the frame, the change into it, the change out of it
@@ -192,7 +193,7 @@ def clip_slots(vectors: Tensor, lengths: Tensor) -> Tensor:
     digits in increasing order, in each frame (see the module docstring); zero past each length."""
     B, T = vectors.shape[:2]
     slots = vectors.view(B, T, DIGITS, SLOT)  # (B, T, 10, SLOT)
-    real = (torch.arange(T, device=vectors.device).unsqueeze(0) < lengths.unsqueeze(1)).to(vectors)  # (B, T)
+    real = length_mask(lengths, T, vectors.device).to(vectors)  # (B, T), 1 on real frames
     clip_presence = (slots[..., 0] * real.unsqueeze(2)).sum(1) / lengths.to(vectors).unsqueeze(1)  # (B, 10): P_d
     digits = clip_presence.topk(2, dim=1).indices.sort(dim=1).values  # (B, 2): d_1 < d_2
     parts = []
