@@ -79,9 +79,12 @@ def summarise(recipe: Recipe[Any, Any], config: RecipeConfig, result: FitResult,
                "epochs_run": result.epochs_run, "steps": result.steps, "train_seconds": round(result.seconds, 1),
                "stopped_because": result.stopped_because, "history": result.history,
                "pictures": [str(p) for p in pictures], "config": dataclasses.asdict(config)}
+    if result.averages:  # checkpoint averaging was tried (config.average_last): each mean's validation figures
+        summary.update({"averaged_epochs": result.averaged, "averages": result.averages})
     path = write_json(out / "results.json", summary)
     print(f"{recipe.name}: test " + ", ".join(f"{k} {v:.4f}" for k, v in test.items())
-          + f"; {result.epochs_run} epochs, {result.seconds:.0f}s ({result.stopped_because})")
+          + f"; {result.epochs_run} epochs, {result.seconds:.0f}s ({result.stopped_because})"
+          + (f"; the mean weights of the last {result.averaged} epochs" if result.averaged else ""))
     for name, scores in baselines.items():
         print(f"{recipe.name}: baseline {name}: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
     print(f"{recipe.name}: checkpoint {out / 'best.pt'}; results {path}")

@@ -30,6 +30,16 @@ bit, as long as ``train_batches(epoch)`` depends only on the epoch and those gen
 (not on the wall clock). A run bounded by ``max_minutes`` stops wherever the clock says,
 which no machine repeats.
 
+Checkpoint averaging (``average_last``, off by default). The weights at the end of the last N
+epochs are kept, and after training the mean of the last k of them,
+
+    w_avg(k) = (1/k) * sum_{e = E-k+1}^{E} w_e        (k = 2 .. N; E the last epoch run)        (1)
+
+is validated for each k; the model ends with whichever of these or the best single epoch has the best
+monitored metric (a tie keeps the single epoch, then the fewer epochs). It is SWA's average
+(Izmailov et al. 2018) taken along the tail of a decaying schedule, as speech toolkits average their
+last checkpoints; the choice of k is made on validation, like the choice of the epoch.
+
 The metrics log, the progress bar, the divergence guard and the cosine's math are the ones the
 char-LM's loop uses too (``rnnkit.utils.training``).
 """
@@ -40,7 +50,8 @@ import copy
 import dataclasses
 import random
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,6 +104,10 @@ class TrainConfig:
     schedule: str = option("constant",
                            "learning rate per epoch: constant, or cosine (from lr at epoch 1 down towards 0 after the "
                            "last)", choices=list(SCHEDULES))
+    # see the module docstring: needs validation, and N copies of the weights in memory
+    average_last: int = option(0,
+                               "after training, also validate the mean weights of the last 2..N epochs and keep "
+                               "whichever of them or the best epoch validates best (0 = off)")
 
 
 @dataclass
@@ -106,6 +121,8 @@ class FitResult:
     seconds: float
     stopped_because: str
     history: list[dict[str, float]] = dataclasses.field(default_factory=list)
+    averaged: int = 0  # the model is the mean of the last `averaged` epochs' weights (0: the best epoch's own)
+    averages: list[dict[str, float]] = dataclasses.field(default_factory=list)  # each mean tried: k, its metrics
 
 
 @dataclass
@@ -124,6 +141,8 @@ class _Position:
     history: list[dict[str, float]] = dataclasses.field(default_factory=list)
     log_rows: int = 0  # lines of metrics.jsonl written so far: a resumed run drops any after them
     stopped: str = ""  # why the run ended; empty while it runs
+    averaged: int = 0  # see FitResult
+    averages: list[dict[str, float]] = dataclasses.field(default_factory=list)
 
 
 def schedule_factor(schedule: str, epoch: int, epochs: int) -> float:
@@ -197,6 +216,8 @@ def fit(model: nn.Module, train_batches: Callable[[int], Iterable[Any]] | Iterab
     if config.log_every < 0 or config.save_every < 0:
         raise ValueError(f"fit: log_every and save_every must be 0 (off) or positive, got {config.log_every}, "
                          f"{config.save_every}.")
+    if config.average_last < 0 or config.average_last == 1:
+        raise ValueError(f"fit: average_last must be 0 (off) or at least 2 epochs, got {config.average_last}.")
     out = Path(out_dir) if out_dir is not None else None
     opt = optimizer or torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     with torch_threads(config.threads):
@@ -227,17 +248,20 @@ def _fit(model: nn.Module, train_batches: Callable[[int], Iterable[Any]] | Itera
     saved = _read_resume_state(out, config, monitor, mode,
                                len(generators)) if config.resume and out is not None else None
     pos, best_state = _Position(), None
+    # (epoch, weights at its end) of the last average_last epochs, for equation (1)
+    recent: deque[tuple[int, dict[str, Tensor]]] = deque(maxlen=max(config.average_last, 1))
     if saved is not None:
         model.load_state_dict(saved["model"])
         opt.load_state_dict(saved["optimizer"])
         pos, best_state = _Position(**saved["position"]), saved["best_state"]
+        recent.extend((int(e), w) for e, w in saved.get("recent", []))
     log = MetricsLog.reopen(out, rows=pos.log_rows)
     guard = DivergenceGuard(log, out / "last.pt" if out is not None else None, prefix="fit: ")
     start = time.perf_counter() - pos.seconds  # the clock continues where a resumed run left off
 
     def result() -> FitResult:
         return FitResult(pos.best, pos.best_epoch, len(pos.history), pos.step, time.perf_counter() - start, pos.stopped,
-                         pos.history)
+                         pos.history, pos.averaged, pos.averages)
 
     def save_last(epoch_rng: dict[str, Any], info: dict[str, Any]) -> None:
         """last.pt: the recipe's entries, and under "fit" everything needed to carry on exactly from here."""
@@ -247,7 +271,8 @@ def _fit(model: nn.Module, train_batches: Callable[[int], Iterable[Any]] | Itera
         state = checkpoint(model, info) if checkpoint is not None else {}
         state["fit"] = {"format": FIT_FORMAT, "config": dataclasses.asdict(config), "monitor": monitor, "mode": mode,
                         "position": dataclasses.asdict(pos), "model": model.state_dict(), "optimizer": opt.state_dict(),
-                        "best_state": best_state, "rng_epoch_start": epoch_rng, "rng": _rng_state(generators)}
+                        "best_state": best_state, "rng_epoch_start": epoch_rng, "rng": _rng_state(generators),
+                        "recent": [[e, w] for e, w in recent] if config.average_last else []}
         log.sync()  # the rows this checkpoint counts are on disk before it
         atomic_save(state, out / "last.pt")
 
@@ -304,6 +329,9 @@ def _fit(model: nn.Module, train_batches: Callable[[int], Iterable[Any]] | Itera
                                       "metrics": pos.history[-1] if pos.history else {}})
         bar.close()
 
+        if config.average_last:
+            recent.append((epoch, copy.deepcopy(model.state_dict())))
+
         # validation, best epoch, early stopping
         record = {"epoch": float(epoch), "train_loss": pos.total / max(pos.batches_done, 1),
                   "seconds": time.perf_counter() - start}
@@ -339,9 +367,64 @@ def _fit(model: nn.Module, train_batches: Callable[[int], Iterable[Any]] | Itera
     pos.stopped = pos.stopped or "finished all epochs"
     if restore_best and best_state is not None:
         model.load_state_dict(best_state)
-    save_last(_rng_state(generators), {"epoch": pos.best_epoch, "step": pos.step,
-                                       "metrics": pos.history[pos.best_epoch - 1] if pos.history else {}})
+    info = {"epoch": pos.best_epoch, "step": pos.step,
+            "metrics": pos.history[pos.best_epoch - 1] if pos.history else {}}
+    if evaluate is not None and len(recent) > 1:
+        chosen = _choose_average(model, list(recent), evaluate, monitor, sign, pos, log)
+        if chosen is not None:
+            info = {"epoch": len(pos.history), "step": pos.step, "metrics": chosen, "averaged": pos.averaged}
+            if checkpoint is not None and out is not None:
+                atomic_save(checkpoint(model, info), out / "best.pt")  # the weights the run ends with
+    save_last(_rng_state(generators), info)
     return result()
+
+
+# ---- checkpoint averaging ------------------------------------------------------------------------------
+
+
+def average_weights(states: Sequence[Mapping[str, Tensor]]) -> dict[str, Tensor]:
+    """Equation (1): the element-wise mean of several state dicts of one model. Entries that are not floating
+    point (step counters, integer buffers) are the last state's."""
+    if not states:
+        raise ValueError("average_weights: no state dicts to average; pass at least one.")
+    keys = list(states[-1])
+    for s in states[:-1]:
+        if list(s) != keys:
+            raise ValueError(f"average_weights: the state dicts hold different entries ({sorted(set(s) ^ set(keys))}"
+                             "); average the weights of one model only.")
+    return {k: torch.stack([s[k] for s in states]).mean(0) if states[-1][k].is_floating_point() else states[-1][k]
+            for k in keys}
+
+
+def _choose_average(model: nn.Module, recent: list[tuple[int, dict[str, Tensor]]],
+                    evaluate: Callable[[nn.Module], dict[str, float]], monitor: str, sign: float, pos: _Position,
+                    log: MetricsLog) -> dict[str, float] | None:
+    """Validate the mean of the last k epochs for k = 2..len(recent); load the best if it beats ``pos.best``
+    and return its record (None: the model keeps its weights)."""
+    before = copy.deepcopy(model.state_dict())
+    best, chosen, weights = pos.best, None, None
+    for k in range(2, len(recent) + 1):
+        averaged = average_weights([w for _, w in recent[-k:]])
+        model.load_state_dict(averaged)
+        model.eval()
+        with torch.no_grad():
+            metrics = evaluate(model)
+        record = {"averaged": float(k), "first_epoch": float(recent[-k][0]), "last_epoch": float(recent[-1][0]),
+                  **{name: float(v) for name, v in metrics.items()}}
+        pos.averages.append(record)
+        log.write({"step": pos.step, **record})
+        tqdm.write(f"mean of epochs {recent[-k][0]}-{recent[-1][0]}: "
+                   + ", ".join(f"{n} {v:.4f}" for n, v in metrics.items()))
+        if best is None or sign * record[monitor] > sign * best:
+            best, chosen, weights = record[monitor], record, averaged
+    if chosen is None or weights is None:
+        tqdm.write(f"fit: no mean of the last epochs validates better than epoch {pos.best_epoch}; keeping it")
+        model.load_state_dict(before)
+        return None
+    model.load_state_dict(weights)
+    pos.best, pos.averaged = best, int(chosen["averaged"])
+    tqdm.write(f"fit: the mean of the last {pos.averaged} epochs validates best ({monitor} {best:.4f}); keeping it")
+    return chosen
 
 
 # ---- resuming ------------------------------------------------------------------------------------
