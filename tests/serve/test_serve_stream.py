@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from rnnkit.lm import CharLM, CharLMConfig, CharVocab
-from rnnkit.serve.app import Limits, _sse
+from rnnkit.serve.app import Inbox, Limits, _data_line, _sse
 from rnnkit.serve.batching import Batcher, Event, Job
 
 
@@ -53,10 +53,10 @@ def test_the_first_character_and_the_end_go_at_once_the_rest_in_bursts():
 
 def _chunks(events: list[Event], limits: Limits, job: Job | None = None) -> list[str]:
     async def run() -> list[str]:
-        queue: asyncio.Queue[Event] = asyncio.Queue()
+        inbox = Inbox()
         for event in events:
-            queue.put_nowait(event)
-        return [chunk async for chunk in _sse(job or Job(ids=[0], length=3), queue, "m", limits)]
+            inbox.put(event)
+        return [chunk async for chunk in _sse(job or Job(ids=[0], length=3), inbox, "m", limits)]
 
     return asyncio.run(run())
 
@@ -79,3 +79,29 @@ def test_a_stream_nobody_ends_is_ended_by_the_last_resort_timer():
     end = {"model": "m", "done": True, "finish_reason": "timeout", "produced": 0}
     assert json.loads(chunk.split("data: ")[1]) == end
     assert job.cancelled.is_set()  # so the worker drops it, should it ever look
+
+
+def test_a_character_line_is_what_json_dumps_writes_for_every_kind_of_character():
+    chars = ["a", " ", "\n", "\t", '"', "\\", "/", "\x00", "\x1f", "\x7f", "é", "ß", "€", "\u2028", "😀", "\ud800"]
+    for index, char in enumerate(chars):
+        event: Event = {"text": char, "index": 1000 * index}
+        assert _data_line(event) == f"data: {json.dumps(event)}\n\n"
+    with_value: Event = {"text": "x", "index": 3, "value": -0.125}  # not the plain shape: json.dumps writes it
+    assert _data_line(with_value) == f"data: {json.dumps(with_value)}\n\n"
+
+
+def test_the_inbox_hands_a_waiting_reader_everything_put_meanwhile():
+    async def run() -> tuple[list[Event], list[Event]]:
+        inbox = Inbox()
+        reader = asyncio.ensure_future(inbox.take())
+        await asyncio.sleep(0)  # the reader is waiting now
+        assert not reader.done()
+        inbox.put({"text": "a", "index": 0})
+        inbox.put({"text": "b", "index": 1})  # both before the reader runs: one take gets both
+        first = await reader
+        inbox.put({"done": True})
+        return first, await inbox.take()
+
+    first, second = asyncio.run(run())
+    assert first == [{"text": "a", "index": 0}, {"text": "b", "index": 1}]
+    assert second == [{"done": True}]
