@@ -31,6 +31,7 @@ import argparse
 import asyncio
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -267,9 +268,10 @@ def paired(run: Path, clients: int, rounds: int, seconds: float, length: int) ->
     finally:
         for server in servers.values():
             server.stop()
-    ratios.sort()
-    print(f"\n{clients} clients, on / off over {rounds} paired rounds: median {ratios[len(ratios) // 2]:.1f}x, "
-          f"lowest {ratios[0]:.1f}x, highest {ratios[-1]:.1f}x")
+    q1, median, q3 = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
+    print(f"\n{clients} clients, on / off over {rounds} paired rounds: median {median:.1f}x, quartiles {q1:.1f}x to "
+          f"{q3:.1f}x, lowest {min(ratios):.1f}x, highest {max(ratios):.1f}x; "
+          f"{sum(r >= 8 for r in ratios)} of {rounds} rounds at 8x or more")
     return results
 
 
