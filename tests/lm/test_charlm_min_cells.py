@@ -24,6 +24,12 @@ def text_file(tmp_path):
     return path
 
 
+def tiny_lm(cell: str) -> CharLM:
+    """An untrained char-LM with a min cell over the pangram's characters."""
+    vocab = CharVocab(PANGRAM)
+    return CharLM(CharLMConfig(vocab_size=len(vocab), hidden_size=8, embedding_size=4, cell=cell), vocab)
+
+
 @pytest.mark.parametrize("cell", ["mingru", "minlstm"])
 def test_greedy_sampling_matches_argmax_of_full_forward(cell):
     # the step-by-step path (MinStepper) and the prime's warm-up must agree with the scan over the whole text
@@ -74,8 +80,7 @@ def test_export_refuses_a_min_cell_model_by_name():
     pytest.importorskip("onnx")
     from rnnkit.export.charlm import charlm_onnx
 
-    vocab = CharVocab(PANGRAM)
-    model = CharLM(CharLMConfig(vocab_size=len(vocab), hidden_size=8, embedding_size=4, cell="minlstm"), vocab)
+    model = tiny_lm("minlstm")
     with pytest.raises(ValueError,
                        match="export: supports char-LMs with cell lstm, gru or rnn; this one has cell='minlstm'"):
         charlm_onnx(model)
@@ -85,8 +90,7 @@ def test_serve_refuses_a_min_cell_model_when_it_loads():
     pytest.importorskip("fastapi")
     from rnnkit.serve.batching import Batcher
 
-    vocab = CharVocab(PANGRAM)
-    model = CharLM(CharLMConfig(vocab_size=len(vocab), hidden_size=8, embedding_size=4, cell="mingru"), vocab)
+    model = tiny_lm("mingru")
     with pytest.raises(ValueError,
                        match="rnnkit serve: supports char-LMs with cell lstm, gru or rnn; this one has cell='mingru'"):
         Batcher(model)
