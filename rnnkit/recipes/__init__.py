@@ -26,6 +26,7 @@ RECIPES: dict[str, str] = {
     "music": "rnnkit.recipes.music.recipe:MusicRecipe",
     "digits": "rnnkit.recipes.digits.recipe:DigitsRecipe",
     "digits-ctc": "rnnkit.recipes.speech.recipe:ConnectedDigitsRecipe",
+    "digits-ctc-sphinx": "rnnkit.recipes.speech.sphinx_recipe:SphinxDigitsRecipe",
     "digits-spoken": "rnnkit.recipes.speech.recipe:SpokenDigitsRecipe",
     "extract": "rnnkit.recipes.extract.recipe:ExtractRecipe",
     "forecast": "rnnkit.recipes.forecast.recipe:ForecastRecipe",
