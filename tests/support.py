@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import pytest
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -28,10 +29,19 @@ LENGTHS = [2, 4, 1]  # unsorted on purpose, so that packing has to sort and then
 MODES = ("lstm", "gru", "rnn_tanh", "rnn_relu")
 
 Result = dict[str, Tensor]
+Loaded = TypeVar("Loaded")
 
 
 def seeded(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
+
+
+def fetched(load: Callable[[], Loaded], what: str) -> Loaded:
+    """``load()``, or the test skipped, saying why, when ``what`` cannot be fetched on this machine."""
+    try:
+        return load()
+    except FileNotFoundError as e:
+        pytest.skip(f"{what} cannot be fetched here: {e}")
 
 
 def randn(*shape: int, seed: int = 0) -> Tensor:
@@ -41,24 +51,21 @@ def randn(*shape: int, seed: int = 0) -> Tensor:
 
 def torch_layer(mode: str, **options: Any) -> nn.LSTM | nn.GRU | nn.RNN:
     """A float64 torch.nn.LSTM/GRU/RNN with seeded weights; options go to its constructor."""
-    torch.manual_seed(1234)
-    kwargs: dict[str, Any] = {"input_size": I, "hidden_size": H, "dtype": torch.float64, **options}
-    if mode == "lstm":
-        return nn.LSTM(**kwargs)
-    if mode == "gru":
-        return nn.GRU(**kwargs)
-    return nn.RNN(nonlinearity=mode.removeprefix("rnn_"), **kwargs)
+    return _seeded_layer(nn, mode, options)
 
 
 def rnnkit_layer(mode: str, **options: Any) -> RecurrentBase:
     """The rnnkit layer for a mode ("lstm", "gru", "rnn_tanh", "rnn_relu"), float64, seeded weights."""
+    return _seeded_layer(rnnkit, mode, options)
+
+
+def _seeded_layer(library: Any, mode: str, options: dict[str, Any]) -> Any:
+    """``library``'s (torch.nn's or rnnkit's) LSTM, GRU or RNN for ``mode``, float64, weights drawn after one seed."""
     torch.manual_seed(1234)
     kwargs: dict[str, Any] = {"input_size": I, "hidden_size": H, "dtype": torch.float64, **options}
-    if mode == "lstm":
-        return rnnkit.LSTM(**kwargs)
-    if mode == "gru":
-        return rnnkit.GRU(**kwargs)
-    return rnnkit.RNN(nonlinearity=mode.removeprefix("rnn_"), **kwargs)
+    if mode in ("lstm", "gru"):
+        return getattr(library, mode.upper())(**kwargs)
+    return library.RNN(nonlinearity=mode.removeprefix("rnn_"), **kwargs)
 
 
 def twins(mode: str, fast: bool = True, **options: Any) -> tuple[RecurrentBase, nn.RNNBase]:

@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 
 import pytest
+from support import fetched
 
 from rnnkit.recipes.chat import data as cd
 from rnnkit.recipes.chat import metrics
@@ -151,10 +152,7 @@ def test_tfidf_retrieval_ranks_by_cosine_and_replies_from_the_nearest_context():
 
 @pytest.mark.slow
 def test_the_packaged_data_has_the_counts_the_issue_gives():
-    try:
-        conversations = cd.load_packaged()
-    except FileNotFoundError as e:
-        pytest.skip(f"chitchat-dataset cannot be fetched here: {e}")
+    conversations = fetched(cd.load_packaged, "chitchat-dataset")
     assert len(conversations) == cd.CONVERSATIONS == 7168
     # the issue's count, adjacent message groups read with json alone: 131,569; 12 groups are all empty text
     raw = json.loads(cd.package_file(*cd.PACKAGE))

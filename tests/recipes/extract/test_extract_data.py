@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import fetched
 
 from rnnkit.recipes.extract import data
 from rnnkit.recipes.extract.data import read_file, read_papers, split_sentences
@@ -145,9 +146,6 @@ def test_corrupted_copies_are_read_or_refused_by_line_never_crash():
 
 @pytest.mark.slow
 def test_the_real_aclsum_has_its_published_counts():
-    try:
-        splits = data.load_packaged()
-    except FileNotFoundError as e:
-        pytest.skip(f"ACLSum cannot be fetched here: {e}")
+    splits = fetched(data.load_packaged, "ACLSum")
     assert {s: len(p) for s, p in splits.items()} == {"train": 100, "dev": 50, "test": 100}
     assert sum(len(p.sentences) for p in splits["train"]) == 3868

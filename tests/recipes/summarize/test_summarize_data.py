@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
+from support import fetched
 
 from rnnkit.recipes.summarize import data as sd
 from rnnkit.recipes.summarize import roff
@@ -118,10 +119,7 @@ def test_split_is_seeded_and_covers_every_page_once():
 
 @pytest.mark.slow
 def test_the_debian_corpus():
-    try:
-        corpus = sd.load_debian()
-    except FileNotFoundError as e:
-        pytest.skip(f"the Debian packages cannot be fetched here: {e}")
+    corpus = fetched(sd.load_debian, "the Debian packages")
     assert len(corpus.pairs) > 1000
     by_page = {p.page.rsplit("/", 1)[-1]: p for p in corpus.pairs}
     assert by_page["access.2.gz"].summary == "check user's permissions for a file"
