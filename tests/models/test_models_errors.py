@@ -3,18 +3,11 @@
 import pytest
 import torch
 
-from rnnkit.models import (
-    ManyToMany,
-    ManyToManyConfig,
-    ManyToOne,
-    ManyToOneConfig,
-    OneToMany,
-    OneToManyConfig,
-    OneToOne,
-    OneToOneConfig,
-    Seq2Seq,
-    Seq2SeqConfig,
-)
+from rnnkit.models.many_to_many import ManyToMany, ManyToManyConfig
+from rnnkit.models.many_to_one import ManyToOne, ManyToOneConfig
+from rnnkit.models.one_to_many import OneToMany, OneToManyConfig
+from rnnkit.models.one_to_one import OneToOne, OneToOneConfig
+from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig
 
 
 def many_to_one(**kw):

@@ -10,26 +10,16 @@ from collections.abc import Iterator
 import pytest
 import torch
 
-from rnnkit.models import (
-    ManyToMany,
-    ManyToManyConfig,
-    ManyToOne,
-    ManyToOneConfig,
-    OneToMany,
-    OneToManyConfig,
-    OneToOne,
-    OneToOneConfig,
-)
+from rnnkit.models.many_to_many import ManyToMany, ManyToManyConfig
+from rnnkit.models.many_to_one import ManyToOne, ManyToOneConfig
+from rnnkit.models.one_to_many import OneToMany, OneToManyConfig
+from rnnkit.models.one_to_one import OneToOne, OneToOneConfig
 
 
 @pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """These models are tiny: one thread is faster than two, and fairer to a shared machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+def seeded(one_thread: None) -> None:
+    """Tiny models on one thread (conftest.py: faster than two on a shared machine), and a fixed seed."""
     torch.manual_seed(0)
-    yield
-    torch.set_num_threads(before)
 
 
 def fit(model: torch.nn.Module, batches: Iterator[tuple], steps: int, lr: float) -> float:

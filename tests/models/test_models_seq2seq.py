@@ -5,7 +5,6 @@ then eos (2). Accuracy is exact match of greedy decoding on 500 fresh sequences.
 """
 
 import math
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -17,13 +16,9 @@ SYMBOLS = 10
 
 
 @pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """Small models: one thread is faster than two, and fairer to a shared machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+def seeded(one_thread: None) -> None:
+    """Tiny models on one thread (conftest.py: faster than two on a shared machine), and a fixed seed."""
     torch.manual_seed(0)
-    yield
-    torch.set_num_threads(before)
 
 
 def reversal(B: int, g: torch.Generator, min_len: int, max_len: int) -> tuple:
