@@ -79,7 +79,6 @@ class FraudConfig(RecipeConfig):
     baselines: bool = option(True, "also train logistic regression and gradient boosting on the same split")
     batch_size: int = option(512, "transactions per batch")  # ~1 fraud per batch
     epochs: int = option(12, "passes over the training transactions (at most)")
-    lr: float = option(2e-3, "Adam learning rate")
     # 33 validation frauds: a noisy monitor
     patience: int = option(4, "stop after this many epochs without a better validation AUPRC")
     out: str = option("runs/fraud", "run directory: best.pt, last.pt, results.json, pr_curve.png")

@@ -58,7 +58,6 @@ class SummarizeConfig(RecipeConfig):
     max_lead: int = option(30, "the lead baseline tries k = 1..max_lead words on validation")
     batch_size: int = option(16, "pages per batch (bucketed by length)")
     epochs: int = option(40, "passes over the training pages (at most)")
-    lr: float = option(2e-3, "Adam learning rate")
     # ROUGE on 110 pages is noisy
     patience: int = option(6, "stop after this many epochs without a better validation ROUGE-L")
     # per model: an epoch took about 7 s of one core here, so 40 fit on a quiet machine; on a busy one the cap binds
@@ -182,7 +181,6 @@ class SummarizeRecipe(Recipe[SummarizeConfig, SummarizeData]):
     name = "summarize"
     config_class = SummarizeConfig
     monitor = "rougeL"
-    mode = "max"
     inputs = "man pages (roff, .gz ok) or plain-text files, or text"
 
     def prepare_data(self, config: SummarizeConfig) -> SummarizeData:

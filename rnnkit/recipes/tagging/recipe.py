@@ -102,7 +102,6 @@ class NerConfig(TaggingConfig):
     epochs: int = option(20, "passes over the training set (at most)")
     patience: int = option(4, "stop after this many epochs without a better validation metric")  # dev F1 is noisy
     max_minutes: float | None = option(9.0, "stop after this much wall time (checked after each step)")
-    lr: float = option(2e-3, "Adam learning rate")
     batch_size: int = option(16, "sentences per batch")  # more updates per epoch on small data
     out: str = option("runs/ner", "run directory: best.pt, last.pt, results.json")
 
