@@ -38,6 +38,7 @@ from rnnkit.recipes.caption.scenes import CANVAS, Scene, caption_facts, compose
 from rnnkit.recipes.captioning import caption_ids, corpus_bleu
 from rnnkit.recipes.contract import GenerateOptions, Meta, Recipe, RecipeConfig
 from rnnkit.recipes.handwriting import SOURCES, DigitSource, load_source, split_sources
+from rnnkit.recipes.runner import run_dir
 from rnnkit.recipes.text import BOS, EOS, PAD, UNK, TokenVocab, pad_batch
 from rnnkit.utils.config import option
 from rnnkit.utils.plotting import figure
@@ -328,8 +329,7 @@ class CaptionRecipe(Recipe[CaptionConfig, CaptionData]):
         _, _, test_pool = split_sources(source.labels)
         scenes = compose(source, test_pool, options.num, 10_000 + options.seed)
         captions = describe_scenes(self.model_as(model, Captioner), scenes, vocab, config.beam)
-        picture = render(scenes, captions,
-                         Path(options.out or config.out or "runs/caption") / f"generated-{options.seed}.png")
+        picture = render(scenes, captions, Path(options.out or run_dir(self, config)) / f"generated-{options.seed}.png")
         return [{"caption": c, "placed": s.captions()[0], "files": [str(picture)]}
                 for s, c in zip(scenes, captions, strict=True)]
 

@@ -49,7 +49,6 @@ from rnnkit.recipes.contract import Meta, Recipe, RecipeConfig
 from rnnkit.recipes.frames import first_differences, stack_frames
 from rnnkit.recipes.gesture import baselines as base
 from rnnkit.recipes.gesture.data import read_series, read_splits, standardise
-from rnnkit.recipes.training import torch_threads
 from rnnkit.utils.config import option
 
 
@@ -197,12 +196,11 @@ class GestureRecipe(Recipe[GestureConfig, Gestures]):
         if len({len(s) for s in reference.inputs + test.inputs}) == 1:
             distances["1-NN Euclidean"] = base.euclidean_distances
         scores = {}
-        with torch_threads(config.threads):  # as in training: on a busy machine one thread is much faster
-            for name, distance in distances.items():
-                start = time.perf_counter()
-                accuracy = base.nearest_neighbour_accuracy(distance, reference.inputs, reference.labels, test.inputs,
-                                                           test.labels)
-                scores[name] = {**with_interval(accuracy, len(test)), "seconds": round(time.perf_counter() - start, 1)}
+        for name, distance in distances.items():  # on run_recipe's --threads, as training
+            start = time.perf_counter()
+            accuracy = base.nearest_neighbour_accuracy(distance, reference.inputs, reference.labels, test.inputs,
+                                                       test.labels)
+            scores[name] = {**with_interval(accuracy, len(test)), "seconds": round(time.perf_counter() - start, 1)}
         return scores
 
     def predict(self, model: nn.Module, config: GestureConfig, meta: Meta,

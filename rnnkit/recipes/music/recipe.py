@@ -56,6 +56,7 @@ from rnnkit.recipes.music.data import (
     total_variation,
 )
 from rnnkit.recipes.music.score import draw_score
+from rnnkit.recipes.runner import run_dir
 from rnnkit.recipes.text import BOS, EOS, PAD, UNK, TokenVocab, bucket_batches, pad_batch
 from rnnkit.utils.config import option
 from rnnkit.utils.plotting import figure
@@ -438,7 +439,7 @@ class MusicRecipe(Recipe[MusicConfig, MusicData]):
         key, prefix = parse_prime(options.prime, data)
         tunes = sample_tunes(self.model_as(model, OneToMany), data, [key] * options.num, prefix, config.temperature,
                              torch.Generator().manual_seed(options.seed))
-        out = Path(options.out or Path(config.out or "runs/music") / "generated")
+        out = Path(options.out or run_dir(self, config) / "generated")
         return [{"key": tune.key, "abc": tune.abc(),
                  "files": [str(f) for f in write_piece(tune, out / f"sample-{options.seed}-{i}", f"rnnkit sample {i}")]}
                 for i, tune in enumerate(tunes)]
