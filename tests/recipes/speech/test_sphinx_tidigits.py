@@ -85,3 +85,12 @@ def test_the_31_real_utterances():
         assert 50 < len(c) < 500, uid  # 0.5-5 s at 100 frames a second
         assert np.isfinite(c).all(), uid
     assert (t.params["upperf"], t.params["nfilt"], t.params["transform"]) == ("4000", "20", "dct")
+
+
+def test_without_debian_the_errors_name_the_packages(offline_cache):
+    from rnnkit.recipes.speech import sphinx
+
+    with pytest.raises(FileNotFoundError, match="pocketsphinx-testdata.*apt-get download pocketsphinx-testdata"):
+        tidigits.load()
+    with pytest.raises(FileNotFoundError, match="sphinxbase-utils.*apt-get download sphinxbase-utils libsphinxbase3"):
+        sphinx.front_end({"nfilt": "20"})
