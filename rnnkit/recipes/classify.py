@@ -7,6 +7,7 @@ one class id per sequence, with the class names kept beside it.
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -54,13 +55,8 @@ def split(n: int, fractions: Sequence[float], seed: int) -> list[list[int]]:
     """Shuffle 0..n-1 with ``seed`` and cut it into parts of the given fractions (the last takes the rest)."""
     order = list(range(n))
     random.Random(seed).shuffle(order)
-    parts, start = [], 0
-    for f in fractions[:-1]:
-        stop = start + round(f * n)
-        parts.append(order[start:stop])
-        start = stop
-    parts.append(order[start:])
-    return parts
+    cuts = [0, *itertools.accumulate(round(f * n) for f in fractions[:-1]), None]
+    return [order[start:stop] for start, stop in itertools.pairwise(cuts)]
 
 
 @torch.no_grad()

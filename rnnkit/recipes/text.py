@@ -130,7 +130,7 @@ def pad_batch(seqs: Sequence[Sequence[int]], pad_id: int = 0, max_len: int | Non
     """
     if not seqs:
         raise ValueError("pad_batch: got an empty batch; pass at least one sequence.")
-    cut = [list(s[:max_len]) if max_len is not None else list(s) for s in seqs]
+    cut = [list(s[:max_len]) for s in seqs]  # s[:None] is all of s
     lengths = torch.tensor([len(s) for s in cut], dtype=torch.long)  # (B,)
     x = torch.full((len(cut), max(1, int(lengths.max()))), pad_id, dtype=torch.long)  # (B, T)
     for b, s in enumerate(cut):
