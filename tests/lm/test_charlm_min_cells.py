@@ -80,17 +80,15 @@ def test_export_refuses_a_min_cell_model_by_name():
     pytest.importorskip("onnx")
     from rnnkit.export.charlm import charlm_onnx
 
-    model = tiny_lm("minlstm")
     with pytest.raises(ValueError,
                        match="export: supports char-LMs with cell lstm, gru or rnn; this one has cell='minlstm'"):
-        charlm_onnx(model)
+        charlm_onnx(tiny_lm("minlstm"))
 
 
 def test_serve_refuses_a_min_cell_model_when_it_loads():
     pytest.importorskip("fastapi")
     from rnnkit.serve.batching import Batcher
 
-    model = tiny_lm("mingru")
     with pytest.raises(ValueError,
                        match="rnnkit serve: supports char-LMs with cell lstm, gru or rnn; this one has cell='mingru'"):
-        Batcher(model)
+        Batcher(tiny_lm("mingru"))
