@@ -169,11 +169,8 @@ def encode(sentence: Sequence[str], tags: Sequence[str] | None, vocabs: Vocabs) 
     words = torch.tensor(vocabs.words.encode(normalise(t) for t in sentence))
     cases = torch.tensor([case_of(t) for t in sentence])
     chars = None
-    if vocabs.chars is not None:
-        ids = [vocabs.chars.encode(t[:MAX_WORD]) for t in sentence]
-        chars = torch.zeros(len(sentence), max(len(i) for i in ids), dtype=torch.long)  # (T, W); 0 is <pad>
-        for t, i in enumerate(ids):
-            chars[t, : len(i)] = torch.tensor(i)
+    if vocabs.chars is not None:  # (T, W); 0 is <pad>
+        chars = pad_batch([vocabs.chars.encode(t[:MAX_WORD]) for t in sentence], vocabs.chars.pad_id)[0]
     # a tag unseen in training (in a dev or test sentence) becomes -100, an id no tag has
     tag_ids = torch.tensor([vocabs.tags.stoi.get(t, -100) for t in tags]) if tags is not None else None
     return Encoded(words, cases, chars, tag_ids)
