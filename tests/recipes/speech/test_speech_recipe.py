@@ -87,6 +87,31 @@ def test_ctc_best_epoch_is_the_one_with_the_lowest_mean_over_voices(ctc_run: Pat
     assert summary["best_epoch"] == 1 + by_epoch.index(min(by_epoch))  # the first epoch at the lowest
 
 
+def test_ctc_ends_with_the_mean_of_the_last_epochs_that_validates_best(ctc_run: Path):
+    summary = json.loads((ctc_run / "results.json").read_text())
+    n = ConnectedDigitsConfig().average_last
+    assert n >= 2  # the recipe averages by default
+    tried = summary["averages"]  # after the 25 epochs: the means of the last 2..n, each validated
+    assert [row["averaged"] for row in tried] == list(range(2, n + 1))
+    assert [row["first_epoch"] for row in tried] == [26 - k for k in range(2, n + 1)]
+    single = summary["history"][summary["best_epoch"] - 1]["dev_wer_voices"]
+    means = [row["dev_wer_voices"] for row in tried]
+    if summary["averaged_epochs"]:  # the first mean at the lowest, and lower than every single epoch
+        assert summary["averaged_epochs"] == 2 + means.index(min(means))
+        expected = min(means)
+        assert expected < single
+    else:
+        expected = single
+        assert single <= min(means)
+    # best.pt, which listen and predict load, holds those weights: measured again, the same validation figure
+    run = load_run(ctc_run, all_recipes())
+    assert isinstance(run.recipe, ConnectedDigitsRecipe)
+    assert isinstance(run.config, ConnectedDigitsConfig)
+    d = run.recipe.prepare_data(run.config)
+    with torch.no_grad():
+        assert run.recipe.evaluate(run.model, run.config, d, "dev")["wer_voices"] == pytest.approx(expected)
+
+
 def test_listen_prints_what_the_model_hears(ctc_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     run = load_run(ctc_run, all_recipes())
     speaker = run.meta["voices"]["test"][0]
