@@ -14,8 +14,9 @@ interval because 21 is few. Features: normalised log-mel frames, three stacked p
 
 Targets: >= 97% word accuracy (isolated) and <= 5% digit error rate (connected) on held-out
 synthetic voices. Measured (seed 0, docs/results.md): isolated 95.5% and 97.2% in two runs of the
-same settings (about 10 minutes each on a quiet machine), connected 5.4% digit error rate greedy, 5.1% with the
-prefix beam (missed; 6.6% before its training features were warped and masked, the copies given echoes and the
+same settings (about 10 minutes each on a quiet machine), connected 5.45% digit error rate greedy, 5.3% with the
+prefix beam, ending with the mean weights of the last 5 epochs, which validated best (missed; the best single epoch
+had 5.4% and 5.1%; 6.6% before its training features were warped and masked, the copies given echoes and the
 single words of digits-spoken added; 5.9% with 12 epochs, 5.0% with 15, which validation ranked below 20); on
 the 21 real clips about half to three quarters right (11 and 13 of 21 isolated, 16 of 21 through CTC).
 ``--data-dir`` trains on your own recordings instead (DIR/<speaker>/<digits>.wav; speakers are held out as
