@@ -35,10 +35,10 @@ def walk(target: float, epochs: int = 5, average_last: int = 5, out: Path | None
         steps[0] += 1
         if steps[0] == kill_at:
             raise Killed  # as if the process died before this step
-        return -m.weight.sum()
+        return -m.get_parameter("weight").sum()
 
     def evaluate(m: nn.Module) -> dict[str, float]:
-        w = m.weight.item()
+        w = m.get_parameter("weight").item()
         seen.append(w)
         return {"distance": abs(w - target)}
 
