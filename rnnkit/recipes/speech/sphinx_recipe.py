@@ -16,6 +16,10 @@ then three frames are stacked into one step (117 inputs). The mel-band augmentat
 masks still apply.
 
     rnnkit recipe digits-ctc-sphinx --threads 1    # held-out voices, the 21 real clips, the 31 TIDIGITS utterances
+
+Measured (docs/results.md; seed 0, 15 epochs instead of the inherited 20, 15 minutes in a lane):
+5.2 % digit error rate greedy, 4.9 % with the beam, on the held-out synthetic voices; on the 31
+TIDIGITS utterances 31.8 % (34 of 107 digits) and 12 strings right (Wilson 95 %: 24-56 %).
 """
 
 from __future__ import annotations
