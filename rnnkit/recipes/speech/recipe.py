@@ -133,25 +133,29 @@ class SpeechRecipe(Recipe[S, SpeechData]):
         """(training count, held-out count) for ``data.synthetic_split``."""
         raise NotImplementedError
 
+    def utterances(self, config: SpeechConfig, rate: int) -> tuple[dict[str, list[str]], dict[str, list[Utterance]]]:
+        """The voices and the utterances (at ``rate``) of train, dev and test: the user's folder split by speaker, or
+        synthesised, the voices split alike (held-out voices in dev and test) and the takes seeded."""
+        if config.data_dir:
+            by_speaker = data.read_folder(config.data_dir, rate)
+            voices = data.split_voices(sorted(by_speaker), config.dev_voices, config.test_voices, config.seed)
+            return voices, {k: [u for s in v for u in by_speaker[s]] for k, v in voices.items()}
+        train_n, held_n = self.counts(config)
+        max_digits = getattr(config, "max_digits", 1)
+        voices = data.split_voices(data.all_voices(), config.dev_voices, config.test_voices, config.seed)
+        splits = {k: data.synthetic_split(voices[k], self.kind, count, max_digits, rate, config.seed * 10 + n,
+                                          config.flite_weight)
+                  for n, (k, count) in enumerate([("train", train_n), ("dev", held_n), ("test", held_n)])}
+        takes = getattr(config, "isolated_takes", 0)
+        if takes:  # single words as one-word strings, drawn exactly as digits-spoken draws its training words
+            splits["train"] += data.synthetic_split(voices["train"], "isolated", takes, 1, rate, config.seed * 10,
+                                                    config.flite_weight)
+        return voices, splits
+
     def prepare_data(self, config: SpeechConfig) -> SpeechData:
         fc = FeatureConfig(n_mels=config.n_mels, stack=config.stack)
         start = time.perf_counter()
-        train_n, held_n = self.counts(config)
-        max_digits = getattr(config, "max_digits", 1)
-        if config.data_dir:
-            by_speaker = data.read_folder(config.data_dir, fc.rate)
-            voices = data.split_voices(sorted(by_speaker), config.dev_voices, config.test_voices, config.seed)
-            splits = {k: [u for s in v for u in by_speaker[s]] for k, v in voices.items()}
-        else:
-            voices = data.split_voices(data.all_voices(), config.dev_voices, config.test_voices, config.seed)
-            splits = {}
-            for n, (k, count) in enumerate([("train", train_n), ("dev", held_n), ("test", held_n)]):
-                splits[k] = data.synthetic_split(voices[k], self.kind, count, max_digits, fc.rate, config.seed * 10 + n,
-                                                 config.flite_weight)
-            takes = getattr(config, "isolated_takes", 0)
-            if takes:  # single words as one-word strings, drawn exactly as digits-spoken draws its training words
-                splits["train"] = splits["train"] + data.synthetic_split(voices["train"], "isolated", takes, 1, fc.rate,
-                                                                         config.seed * 10, config.flite_weight)
+        voices, splits = self.utterances(config, fc.rate)
         if self.kind == "isolated":
             for us in splits.values():
                 if any(len(u.words) != 1 for u in us):

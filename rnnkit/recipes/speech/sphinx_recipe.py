@@ -119,21 +119,7 @@ class SphinxDigitsRecipe(ConnectedDigitsRecipe):
         start = time.perf_counter()
         test = tidigits.load()  # its feat.params sets the front end, so it is read even with --no-tidigits
         fe = sphinx.front_end(test.params, seed=config.seed)
-        # the same utterances as digits-ctc: voices split alike, the same takes (so the cached audio is reused)
-        if config.data_dir:
-            by_speaker = data.read_folder(config.data_dir, sphinx.RATE)
-            voices = data.split_voices(sorted(by_speaker), config.dev_voices, config.test_voices, config.seed)
-            splits = {k: [u for s in v for u in by_speaker[s]] for k, v in voices.items()}
-        else:
-            voices = data.split_voices(data.all_voices(), config.dev_voices, config.test_voices, config.seed)
-            splits = {k: data.synthetic_split(voices[k], self.kind, count, config.max_digits, sphinx.RATE,
-                                              config.seed * 10 + n, config.flite_weight)
-                      for n, (k, count) in enumerate([("train", config.train_strings),
-                                                      ("dev", config.held_out_strings),
-                                                      ("test", config.held_out_strings)])}
-        if config.isolated_takes and not config.data_dir:
-            splits["train"] += data.synthetic_split(voices["train"], "isolated", config.isolated_takes, 1, sphinx.RATE,
-                                                    config.seed * 10, config.flite_weight)
+        voices, splits = self.utterances(config, sphinx.RATE)  # the same utterances as digits-ctc (its cached audio)
         made = time.perf_counter() - start
         train = self.featurise(fe, splits["train"], config.stack, config.augment_copies, config.seed)
         dev, held = self.featurise(fe, splits["dev"], config.stack), self.featurise(fe, splits["test"], config.stack)
