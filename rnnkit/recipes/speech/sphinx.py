@@ -110,6 +110,7 @@ class FrontEnd:
     params: tuple[tuple[str, str], ...]  # (key, value) pairs passed as -key value
 
     def arguments(self) -> list[str]:
+        """The settings as sphinx_fe's command-line flags: ``["-key", "value", ...]`` in the order of ``params``."""
         return [a for key, value in self.params for a in (f"-{key}", value)]
 
 
