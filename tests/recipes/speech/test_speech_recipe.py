@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from tones import corpus, tone, utterance, write
+from tones import corpus, tone, train_on_tones, utterance, write
 
 from rnnkit.cli import main
 from rnnkit.recipes import all_recipes, load_run
@@ -40,12 +40,7 @@ def isolated_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def ctc_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("ctc")
-    corpus(root / "data", speakers=5, words=[2, 3, 4], takes=24, max_digits=3)
-    out = root / "run"
-    assert main(["recipe", "digits-ctc", "--data-dir", str(root / "data"), "--out", str(out), "--epochs", "25",
-                 "--beam", "4", *TINY]) == 0
-    return out
+    return train_on_tones(tmp_path_factory.mktemp("ctc"), "digits-ctc", TINY)
 
 
 def test_speakers_are_held_out_whole():

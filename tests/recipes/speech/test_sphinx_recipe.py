@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from tones import corpus
+from tones import train_on_tones
 
 from rnnkit.cli import main
 from rnnkit.recipes import all_recipes, load_run
@@ -60,12 +60,7 @@ def sphinx_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     missing = [p for p in needed if not list((cache_dir() / "debian").glob(f"{p}_*.deb"))]
     if missing:
         pytest.skip(f"not in the cache: {', '.join(missing)} (`rnnkit recipe digits-ctc-sphinx` fetches them)")
-    root = tmp_path_factory.mktemp("sphinx")
-    corpus(root / "data", speakers=5, words=[2, 3, 4], takes=24, max_digits=3)
-    out = root / "run"
-    assert main(["recipe", "digits-ctc-sphinx", "--data-dir", str(root / "data"), "--out", str(out), "--epochs", "25",
-                 "--beam", "4", *TINY]) == 0
-    return out
+    return train_on_tones(tmp_path_factory.mktemp("sphinx"), "digits-ctc-sphinx", TINY)
 
 
 def test_the_recipe_learns_tone_strings_and_tests_on_tidigits(sphinx_run: Path):

@@ -60,3 +60,15 @@ def corpus(root: Path, speakers: int, words: list[int], takes: int, max_digits: 
             text = "".join(SYMBOLS[w] for w in ws)
             write(root / f"spk{s}" / f"{text}_{n}.wav", utterance(ws, pitch, tempo, rng))
     return root
+
+
+def train_on_tones(root: Path, recipe: str, flags: list[str]) -> Path:
+    """A connected-digits recipe trained on a small tone corpus (5 speakers, strings of up to 3 of 3 tone words,
+    25 epochs, beam 4) in ROOT/run; ``flags`` make the model tiny."""
+    from rnnkit.cli import main
+
+    corpus(root / "data", speakers=5, words=[2, 3, 4], takes=24, max_digits=3)
+    out = root / "run"
+    assert main(["recipe", recipe, "--data-dir", str(root / "data"), "--out", str(out), "--epochs", "25",
+                 "--beam", "4", *flags]) == 0
+    return out
