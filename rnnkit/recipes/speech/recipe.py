@@ -100,21 +100,29 @@ class SpeechData:
     features: FeatureConfig
 
 
+def versions(utterances: Sequence[Utterance], rate: int, copies: int = 0,
+             seed: int = 0) -> Iterator[tuple[np.ndarray, Utterance]]:
+    """Each utterance's waveform, then ``copies`` augmented versions of it, with the utterance they come from
+    (seeded: every front end gets the same draws)."""
+    rng = np.random.default_rng(seed)
+    for u in utterances:
+        yield u.samples, u
+        for _ in range(copies):
+            yield augment(u.samples, rate, rng), u
+
+
 def featurise(utterances: Sequence[Utterance], fc: FeatureConfig, copies: int = 0, seed: int = 0) -> Transcribed:
     """Features of each utterance, and of ``copies`` augmented versions of it (seeded)."""
-    rng = np.random.default_rng(seed)
     out = Transcribed([], [], [], [])
     threads = torch.get_num_threads()
     # one short STFT at a time: a second thread only waits (28x slower on a busy 2-core machine)
     torch.set_num_threads(1)
     try:
-        for u in utterances:
-            versions = [u.samples] + [augment(u.samples, fc.rate, rng) for _ in range(copies)]
-            for v in versions:
-                out.inputs.append(features(v, fc))
-                out.words.append(u.words)
-                out.sources.append(u.source)
-                out.speakers.append(u.speaker)
+        for v, u in versions(utterances, fc.rate, copies, seed):
+            out.inputs.append(features(v, fc))
+            out.words.append(u.words)
+            out.sources.append(u.source)
+            out.speakers.append(u.speaker)
     finally:
         torch.set_num_threads(threads)
     return out

@@ -36,7 +36,6 @@ from rnnkit.recipes.classify import wilson_interval
 from rnnkit.recipes.contract import Meta
 from rnnkit.recipes.speech import data, sphinx, tidigits
 from rnnkit.recipes.speech.audio import read_wav
-from rnnkit.recipes.speech.augment import augment
 from rnnkit.recipes.speech.data import Utterance, spell
 from rnnkit.recipes.speech.features import FeatureConfig, normalise, stack_frames
 from rnnkit.recipes.speech.metrics import error_rate, string_accuracy
@@ -46,6 +45,7 @@ from rnnkit.recipes.speech.recipe import (
     SpeechConfig,
     SpeechData,
     Transcribed,
+    versions,
 )
 from rnnkit.utils.config import option
 
@@ -98,17 +98,9 @@ class SphinxDigitsRecipe(ConnectedDigitsRecipe):
     def featurise(self, fe: sphinx.FrontEnd, utterances: Sequence[Utterance], stack: int, copies: int = 0,
                   seed: int = 0) -> Transcribed:
         """Cepstral features of each utterance and of ``copies`` augmented versions of it (seeded, as digits-ctc)."""
-        rng = np.random.default_rng(seed)
-        waves: list[np.ndarray] = []
-        out = Transcribed([], [], [], [])
-        for u in utterances:
-            for v in [u.samples] + [augment(u.samples, sphinx.RATE, rng) for _ in range(copies)]:
-                waves.append(v)
-                out.words.append(u.words)
-                out.sources.append(u.source)
-                out.speakers.append(u.speaker)
-        out.inputs = [cepstral_features(c, stack) for c in sphinx.run(fe, waves)]
-        return out
+        pairs = list(versions(utterances, sphinx.RATE, copies, seed))
+        return Transcribed([cepstral_features(c, stack) for c in sphinx.run(fe, [v for v, _ in pairs])],
+                           [u.words for _, u in pairs], [u.source for _, u in pairs], [u.speaker for _, u in pairs])
 
     def prepare_data(self, config: SpeechConfig) -> SpeechData:
         if not isinstance(config, SphinxDigitsConfig):
