@@ -336,9 +336,7 @@ def _fit(model: nn.Module, train_batches: Callable[[int], Iterable[Any]] | Itera
         record = {"epoch": float(epoch), "train_loss": pos.total / max(pos.batches_done, 1),
                   "seconds": time.perf_counter() - start}
         if evaluate is not None:
-            model.eval()
-            with torch.no_grad():
-                metrics = evaluate(model)
+            metrics = _validate(model, evaluate)
             record.update({k: float(v) for k, v in metrics.items()})
             if monitor not in record:
                 raise ValueError(f"fit: monitor={monitor!r} is not among the validation metrics {sorted(metrics)}.")
@@ -379,6 +377,13 @@ def _fit(model: nn.Module, train_batches: Callable[[int], Iterable[Any]] | Itera
     return result()
 
 
+def _validate(model: nn.Module, evaluate: Callable[[nn.Module], dict[str, float]]) -> dict[str, float]:
+    """The validation metrics of ``model`` in eval mode, without gradients (the next epoch sets train mode again)."""
+    model.eval()
+    with torch.no_grad():
+        return evaluate(model)
+
+
 # ---- checkpoint averaging ------------------------------------------------------------------------------
 
 
@@ -406,9 +411,7 @@ def _choose_average(model: nn.Module, recent: list[tuple[int, dict[str, Tensor]]
     for k in range(2, len(recent) + 1):
         averaged = average_weights([w for _, w in recent[-k:]])
         model.load_state_dict(averaged)
-        model.eval()
-        with torch.no_grad():
-            metrics = evaluate(model)
+        metrics = _validate(model, evaluate)
         record = {"averaged": float(k), "first_epoch": float(recent[-k][0]), "last_epoch": float(recent[-1][0]),
                   **{name: float(v) for name, v in metrics.items()}}
         pos.averages.append(record)
