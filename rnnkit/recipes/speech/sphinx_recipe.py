@@ -144,8 +144,8 @@ class SphinxDigitsRecipe(ConnectedDigitsRecipe):
             beam = self.transcribe(model, tid.inputs, config.beam)
             correct = sum(h == w for h, w in zip(beam, tid.words, strict=True))
             low, high = wilson_interval(correct, len(tid))
-            metrics.update({"tidigits_wer": error_rate(tid.words, greedy), "tidigits_wer_beam": error_rate(tid.words,
-                                                                                                           beam),
+            metrics.update({"tidigits_wer": error_rate(tid.words, greedy),
+                            "tidigits_wer_beam": error_rate(tid.words, beam),
                             "tidigits_string_accuracy": string_accuracy(tid.words, beam),
                             "tidigits_correct": float(correct), "tidigits_utterances": float(len(tid)),
                             "tidigits_low95": low, "tidigits_high95": high,
