@@ -4,10 +4,16 @@ the digit words plus the CTC blank at every frame (Graves et al., 2006).
     o_1..o_T = BiRNN(x_1..x_T)                              (B, T, 2H)
     log p_t  = log_softmax(W o_t + b)                       (B, T, V+1); label 0 is the blank
     loss     = -log p(y | x) / |y|, averaged over the batch  (torch.nn.functional.ctc_loss)
+
+An ensemble of N such models, trained apart, is decoded from the normalised geometric mean of their
+frame distributions (the mean of their log-posteriors, as hybrid and CTC systems combine acoustic models):
+
+    log p_t  = log_softmax((1/N) sum_n log p_t^(n))        (B, T, V+1)
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,3 +62,26 @@ class CTCModel(nn.Module):
         loss = nn.functional.ctc_loss(log_probs.transpose(0, 1), targets, lens, target_lengths, blank=0,
                                       reduction="mean", zero_infinity=True)
         return log_probs, loss
+
+
+class CTCEnsemble(nn.Module):
+    """forward(inputs (B, T, F), lengths=None) -> (log_probs (B, T, V+1), None): the members' mean log-posteriors,
+    renormalised. Decoding only: each member trains on its own (``rnnkit recipe digits-ctc --members N``)."""
+
+    def __init__(self, members: Sequence[CTCModel]) -> None:
+        super().__init__()
+        if not members:
+            raise ValueError("CTCEnsemble: no members; pass one or more trained CTCModels.")
+        shapes = {(m.config.input_size, m.config.num_labels) for m in members}
+        if len(shapes) > 1:
+            raise ValueError(f"CTCEnsemble: the members differ in (input_size, num_labels): {sorted(shapes)}; "
+                             "combine only models trained on the same features and labels.")
+        self.members = nn.ModuleList(members)
+
+    def forward(self, inputs: Tensor, targets: Tensor | None = None, lengths: Any = None,
+                target_lengths: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        if targets is not None:
+            raise ValueError("CTCEnsemble: an ensemble is not trained as one; train its members apart and combine "
+                             "them (rnnkit recipe digits-ctc --members N).")
+        mean = torch.stack([m(inputs, lengths=lengths)[0] for m in self.members]).mean(0)  # (B, T, V+1)
+        return torch.log_softmax(mean, dim=-1), None

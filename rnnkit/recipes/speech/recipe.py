@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -39,15 +39,18 @@ from rnnkit.models.many_to_one import ManyToOne, ManyToOneConfig
 from rnnkit.recipes import classify
 from rnnkit.recipes.classify import Labelled, wilson_interval
 from rnnkit.recipes.contract import Meta, Recipe, RecipeConfig
+from rnnkit.recipes.runner import load_run
 from rnnkit.recipes.speech import ctc, data, pictures
 from rnnkit.recipes.speech.audio import read_wav
 from rnnkit.recipes.speech.augment import augment
 from rnnkit.recipes.speech.data import WORDS, Utterance, spell
 from rnnkit.recipes.speech.features import FeatureConfig, features
 from rnnkit.recipes.speech.metrics import error_rate, string_accuracy, voice_error_rate, voice_error_rates
-from rnnkit.recipes.speech.model import CTCConfig, CTCModel
+from rnnkit.recipes.speech.model import CTCConfig, CTCEnsemble, CTCModel
 from rnnkit.recipes.speech.specaugment import SpecAugmentConfig, spec_augment
 from rnnkit.recipes.text import bucket_batches, pad_float
+from rnnkit.recipes.training import torch_threads
+from rnnkit.utils.checkpoint import atomic_save, make_checkpoint
 from rnnkit.utils.config import option
 
 
@@ -320,6 +323,15 @@ class ConnectedDigitsConfig(SpeechConfig):
                                "after training, also validate the mean weights of the last 2..N epochs and keep "
                                "whichever of them or the best epoch validates best (0 = off)")
     patience: int = option(6, "stop after this many epochs without a better validation error rate")
+    # what an ensemble's members differ in; the voices, takes and augmented copies stay those of --seed
+    init_seed: int | None = option(None,
+                                   "seed of the initial weights, the batch order and the feature masks (default: "
+                                   "--seed); the data stay those of --seed")
+    # models started apart err on different frames: their mean log-posteriors hear more than any one of them
+    members: int = option(1,
+                          "train this many models on the same data, init seeds seed, seed+1, ... (each in "
+                          "OUT/member<k>; with --resume finished ones are reused), and decode the mean of their "
+                          "per-frame log-posteriors")
 
 
 class ConnectedDigitsRecipe(SpeechRecipe[ConnectedDigitsConfig]):
@@ -339,13 +351,68 @@ class ConnectedDigitsRecipe(SpeechRecipe[ConnectedDigitsConfig]):
 
     def build_model(self, config: ConnectedDigitsConfig, meta: Meta) -> nn.Module:
         fc = FeatureConfig(**meta["features"])
-        return CTCModel(CTCConfig(num_labels=len(meta["words"]), input_size=fc.stack * fc.n_mels,
-                                  hidden_size=config.hidden_size, num_layers=config.num_layers, cell=config.cell,
-                                  dropout=config.dropout))
+
+        def one() -> CTCModel:
+            return CTCModel(CTCConfig(num_labels=len(meta["words"]), input_size=fc.stack * fc.n_mels,
+                                      hidden_size=config.hidden_size, num_layers=config.num_layers, cell=config.cell,
+                                      dropout=config.dropout))
+
+        if config.members > 1:  # its weights are the members' (combine), so their initialisation does not matter
+            return CTCEnsemble([one() for _ in range(config.members)])
+        if config.init_seed is None:
+            return one()  # the runner has just seeded torch with --seed
+        with torch.random.fork_rng(devices=[]):  # dropout's stream stays --seed's; only the weights move
+            torch.manual_seed(config.init_seed)
+            return one()
+
+    def runs(self, config: ConnectedDigitsConfig) -> list[ConnectedDigitsConfig] | None:
+        """--members N: N runs in OUT/member0..N-1 on the same data, member k from init seed seed + k (member 0 is
+        the plain run of --seed); None for one model."""
+        if config.members < 1:
+            raise ValueError(f"{self.name}: --members must be 1 or more, got {config.members}.")
+        if config.members == 1:
+            return None
+        if config.init_seed is not None:
+            raise ValueError(f"{self.name}: --members {config.members} sets each member's init seed (seed + k); "
+                             f"drop --init-seed {config.init_seed}.")
+        out = Path(config.out or f"runs/{self.name}")
+        return [replace(config, members=1, init_seed=None if k == 0 else config.seed + k, out=str(out / f"member{k}"))
+                for k in range(config.members)]
+
+    def combine(self, config: ConnectedDigitsConfig, summaries: list[dict[str, Any]]) -> dict[str, Any]:
+        """The members' mean log-posteriors as one model: each member's and the ensemble's validation figures, the
+        ensemble's test figures, and OUT/best.pt holding the ensemble (what listen and predict load)."""
+        out = Path(config.out or f"runs/{self.name}")
+        with torch_threads(config.threads):
+            torch.manual_seed(config.seed)
+            d = self.prepare_data(config)
+            members = [self.model_as(load_run(Path(s["config"]["out"]) / "best.pt", {self.name: self}).model,
+                                     CTCModel) for s in summaries]
+            model = CTCEnsemble(members).eval()
+            with torch.no_grad():
+                member_dev = [self.evaluate(m, config, d, "dev") for m in members]
+                dev = self.evaluate(model, config, d, "dev")
+                test = self.evaluate(model, config, d, "test")
+            pictures = self.report(model, config, d, out)
+        meta = self.describe(d)
+        atomic_save(make_checkpoint(self.name, model, asdict(config), meta, metrics={f"dev_{k}": v
+                                                                                      for k, v in dev.items()}),
+                    out / "best.pt")
+        def shown(metrics: dict[str, float]) -> str:
+            return ", ".join(f"{n} {v:.4f}" for n, v in metrics.items())
+
+        for k, m in enumerate(member_dev):
+            print(f"{self.name}: member {k} validation {shown(m)}")
+        print(f"{self.name}: ensemble of {len(members)} validation {shown(dev)}")
+        print(f"{self.name}: ensemble of {len(members)} test {shown(test)}")
+        print(f"{self.name}: checkpoint {out / 'best.pt'}")
+        return {"recipe": self.name, "members": len(members), "dev": dev, "test": test, "member_dev": member_dev,
+                "pictures": [str(p) for p in pictures], "config": asdict(config), "runs": summaries}
 
     def batches(self, config: ConnectedDigitsConfig, d: SpeechData, epoch: int) -> Iterator[dict[str, Tensor]]:
-        g = torch.Generator().manual_seed(config.seed * 1000 + epoch)
-        masks = torch.Generator().manual_seed(config.seed * 1000 + epoch + 500)  # its own stream: the same batches
+        seed = config.seed if config.init_seed is None else config.init_seed
+        g = torch.Generator().manual_seed(seed * 1000 + epoch)
+        masks = torch.Generator().manual_seed(seed * 1000 + epoch + 500)  # its own stream: the same batches
         sa = SpecAugmentConfig(warp=config.warp, freq_masks=config.freq_masks, time_masks=config.time_masks)
         for idx in bucket_batches([len(x) for x in d.train.inputs], config.batch_size, shuffle=True, generator=g):
             inputs = [spec_augment(d.train.inputs[i], d.features, sa, masks) for i in idx]

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from rnnkit.cli import main
 from rnnkit.recipes import all_recipes, load_run
 from rnnkit.recipes.speech.data import split_voices
 from rnnkit.recipes.speech.features import FeatureConfig
+from rnnkit.recipes.speech.model import CTCEnsemble
 from rnnkit.recipes.speech.recipe import (
     ConnectedDigitsConfig,
     ConnectedDigitsRecipe,
@@ -41,6 +43,16 @@ def isolated_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def ctc_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return train_on_tones(tmp_path_factory.mktemp("ctc"), "digits-ctc", TINY)
+
+
+@pytest.fixture(scope="module")
+def ctc_ensemble(ctc_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """--members 2 --resume with a copy of ctc_run as member 0: member 0 is reused, member 1 trains from init seed 1."""
+    out = tmp_path_factory.mktemp("ensemble") / "run"
+    shutil.copytree(ctc_run, out / "member0")
+    assert main(["recipe", "digits-ctc", "--data-dir", str(ctc_run.parent / "data"), "--out", str(out), "--epochs",
+                 "25", "--beam", "4", *TINY, "--members", "2", "--resume"]) == 0
+    return out
 
 
 def test_speakers_are_held_out_whole():
@@ -158,3 +170,49 @@ def test_ctc_evaluate_weighs_each_dev_voice_the_same():
     assert metrics["wer_voices"] == pytest.approx((0 / 6 + 1 / 2) / 2)
     assert metrics["string_accuracy"] == pytest.approx(3 / 4)
     assert ConnectedDigitsRecipe.monitor == "wer_voices"  # picks the best epoch (the test above: fit uses it)
+
+
+def test_ensemble_reuses_a_finished_member_and_trains_the_other(ctc_run: Path, ctc_ensemble: Path):
+    first, second, alone = (load_run(p, all_recipes()) for p in (ctc_ensemble / "member0", ctc_ensemble / "member1",
+                                                                 ctc_run))
+    assert all(torch.equal(v, alone.checkpoint["model"][k]) for k, v in first.checkpoint["model"].items())
+    assert not torch.equal(first.checkpoint["model"]["head.weight"], second.checkpoint["model"]["head.weight"])
+    assert isinstance(second.config, ConnectedDigitsConfig)
+    assert second.config.init_seed == 1
+    assert second.meta["voices"] == first.meta["voices"]  # the same data: the voices of --seed
+    summary = json.loads((ctc_ensemble / "results.json").read_text())
+    assert summary["members"] == 2
+    assert summary["test"]["wer"] <= 0.2
+
+
+def test_ensemble_checkpoint_decodes_the_members_mean_log_posteriors(ctc_ensemble: Path):
+    run = load_run(ctc_ensemble, all_recipes())
+    assert isinstance(run.model, CTCEnsemble)
+    assert isinstance(run.recipe, ConnectedDigitsRecipe)
+    assert isinstance(run.config, ConnectedDigitsConfig)
+    members = [load_run(ctc_ensemble / f"member{k}", all_recipes()).model for k in range(2)]
+    d = run.recipe.prepare_data(run.config)
+    inputs = d.test.inputs[:5]
+    mean = [(a + b) / 2 for a, b in zip(*(run.recipe.log_probs(m, inputs) for m in members), strict=True)]
+    for got, m in zip(run.recipe.log_probs(run.model, inputs), mean, strict=True):
+        torch.testing.assert_close(got, torch.log_softmax(m, dim=-1))
+    # what best.pt holds is what was validated and tested
+    summary = json.loads((ctc_ensemble / "results.json").read_text())
+    with torch.no_grad():
+        assert run.recipe.evaluate(run.model, run.config, d, "dev")["wer_voices"] == pytest.approx(
+            summary["dev"]["wer_voices"])
+    assert [m["wer_voices"] for m in summary["member_dev"]] == pytest.approx(
+        [run.recipe.evaluate(m, run.config, d, "dev")["wer_voices"] for m in members])
+
+
+def test_listen_hears_with_the_ensemble(ctc_run: Path, ctc_ensemble: Path, capsys: pytest.CaptureFixture[str]):
+    run = load_run(ctc_ensemble, all_recipes())
+    files = sorted((ctc_run.parent / "data" / run.meta["voices"]["test"][0]).glob("*.wav"))[:6]
+    capsys.readouterr()
+    assert main(["listen", str(ctc_ensemble), *map(str, files)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert isinstance(run.recipe, SpeechRecipe)
+    heard = run.recipe.hear(run.model, run.meta, run.recipe.read(run.meta, [str(f) for f in files]), 4)
+    assert lines == [f"{h['digits']}\t{' '.join(h['words'])}\t{f}" for h, f in zip(heard, files, strict=True)]
+    said = [f.stem.split("_")[0] for f in files]
+    assert sum(h["digits"] == s for h, s in zip(heard, said, strict=True)) >= 4
