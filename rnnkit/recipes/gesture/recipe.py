@@ -1,30 +1,22 @@
 """Gesture and activity recognition (many-to-one over multichannel real-valued sequences).
 
-Data: UEA/UCR archive problems in the ``.ts`` format, read from the files shipped inside the
-PyPI ``aeon`` wheel (``pip download --no-deps aeon==1.6.0`` into the cache; aeon itself and
-its heavy dependencies are not installed): BasicMotions (6-channel accelerometer and
-gyroscope, 4 activities, 40 train / 40 test, T = 100), PickupGestureWiimoteZ (10 gestures,
-variable length 29-361), GunPoint (the X position of a hand in 30 fps video, "draw a gun" or
-"point", 50 train / 150 test, T = 150), JapaneseVowels (speaker identification: 9 speakers,
-12 LPC cepstra per frame, 7-29 frames, 270 train / 370 test), and the others in that folder.
-``--data TRAIN.ts --test TEST.ts`` reads your own ``.ts`` files, or UCR-style CSV/TSV files
-(class label in the first column, then the values of one univariate series; trailing empty
-cells end a shorter series).
+Data: UEA/UCR archive problems in the ``.ts`` format, read from the files shipped inside the PyPI
+``aeon`` wheel (``pip download --no-deps aeon==1.6.0`` into the cache; aeon itself is not installed):
+BasicMotions (6-channel accelerometer and gyroscope, 4 activities, T = 100), PickupGestureWiimoteZ
+(10 gestures, variable length), GunPoint (the X position of a hand in video, "draw a gun" or "point"),
+JapaneseVowels (9 speakers, 12 LPC cepstra per frame) and the others in that folder. ``--data TRAIN.ts
+--test TEST.ts`` reads your own ``.ts`` files, or UCR-style CSV/TSV files (the class label, then the
+values of one univariate series; trailing empty cells end a shorter series).
 
-Each channel is standardised with the training set's mean and deviation (``--differences`` adds
-each channel's first difference first; ``--frame N`` then puts N steps side by side, so the GRU
-reads T/N steps). With ``--dev-fraction 0`` (the default, since these training sets have 40-50
-series) the model trains for the given epochs and keeps the epoch with the lowest training loss;
-with a validation split, the epoch with the lowest validation cross-entropy. Series of different
+Each channel is standardised with the training set's mean and deviation (``--differences`` adds each
+channel's first difference first; ``--frame N`` then puts N steps side by side, so the GRU reads T/N
+steps). With ``--dev-fraction 0`` (the default: these training sets are tiny) the epoch with the lowest
+training loss is kept, else the one with the lowest validation cross-entropy. Series of different
 lengths are padded into batches and their lengths passed to the recurrent layer and the pooling.
-1-NN DTW and 1-NN Euclidean (equal lengths only) are measured on the same series in the same run;
-the test accuracy comes with its 95% Wilson interval.
-
-Expected (docs/results.md, test sets of 40-370 series, so single runs move by a point or two):
-100% on BasicMotions with the defaults (20 seconds), as most classifiers in the UEA multivariate
-bake-off reach (Ruiz et al., 2021); with the commands below, 97.4% on JapaneseVowels (mean of
-seeds 0-4, 96.5-98.1; 1-NN DTW 95.9%) and 98.3% on GunPoint (96.7-99.3; 1-NN DTW 90.7%, the
-UCR archive's published figure), three to five minutes a run on two busy cores.
+1-NN DTW and 1-NN Euclidean (equal lengths only) are measured on the same series in the same run; the
+test accuracy comes with its 95% Wilson interval. Target: 100% on BasicMotions with the defaults, as
+most classifiers in the UEA multivariate bake-off (Ruiz et al., 2021); the figures of the commands
+below are in docs/results.md.
 
     rnnkit recipe gesture --dataset BasicMotions
     rnnkit recipe gesture --dataset JapaneseVowels --dev-fraction 0.2 --patience 30 --epochs 100 --lr 1e-3
@@ -63,8 +55,7 @@ class GestureConfig(RecipeConfig):
     dev_fraction: float = option(0.0, "fraction of training series held out for early stopping")  # 0: the sets are tiny
     hidden_size: int = option(64, "recurrent units")
     num_layers: int = option(1, "stacked recurrent layers")
-    # GRU trained best on these short sets
-    cell: str = option("gru", "rnn, lstm or gru", choices=["rnn", "lstm", "gru"])
+    cell: str = option("gru", "rnn, lstm or gru", choices=["rnn", "lstm", "gru"])  # GRU: best on these short sets
     bidirectional: bool = option(True, "read the series both ways")
     # the whole movement matters
     pooling: str = option("mean", "last, mean, max or attention", choices=["last", "mean", "max", "attention"])
@@ -73,15 +64,12 @@ class GestureConfig(RecipeConfig):
     epochs: int = option(60, "passes over the training set")  # 40 series: 5 steps per epoch
     lr: float = option(3e-3, "Adam learning rate")
     patience: int = option(0, "stop after this many epochs without improvement (0 = never)")
-    # off: BasicMotions needs none
-    differences: bool = option(False,
-                               "also give the model each channel's first difference x_t - x_{t-1} (velocity from "
-                               "position)")
+    differences: bool = option(  # off: BasicMotions needs none
+        False, "also give the model each channel's first difference x_t - x_{t-1} (velocity from position)")
     # 1: as recorded; GunPoint's 150 steps train well at 5
     frame: int = option(1, "steps stacked into one frame of the model's input (the GRU then reads T/frame steps)")
-    baselines: bool = option(True,
-                             "also classify the test series by their nearest training series (1-NN DTW, and Euclidean "
-                             "where the lengths agree)")
+    baselines: bool = option(True, "also classify the test series by their nearest training series (1-NN DTW, and "
+                                   "Euclidean where the lengths agree)")
 
 
 @dataclass
@@ -107,8 +95,7 @@ def with_differences(values: list[Tensor], differences: bool) -> list[Tensor]:
 def model_inputs(values: list[Tensor], config: GestureConfig, mean: Tensor, std: Tensor) -> list[Tensor]:
     """What the model reads of each series (T, C): its channels (and differences), standardised with the
     training statistics, ``frame`` steps side by side: (ceil(T/frame), frame*C')."""
-    standardised = standardise(with_differences(values, config.differences), mean, std)
-    return [stack_frames(v, config.frame) for v in standardised]
+    return [stack_frames(v, config.frame) for v in standardise(with_differences(values, config.differences), mean, std)]
 
 
 def with_interval(accuracy: float, n: int) -> dict[str, float]:
@@ -149,12 +136,12 @@ class GestureRecipe(Recipe[GestureConfig, Gestures]):
         if config.dev_fraction > 0:
             tr, de = classify.split(len(data), [1 - config.dev_fraction, config.dev_fraction], config.seed)
             train, dev = data.subset(tr), data.subset(de)
-        lengths = sorted({len(v) for v in series_train.inputs})
+        lengths = [len(v) for v in series_train.inputs]
         print(f"gesture: {len(train)} train, {len(dev) if dev else 0} dev, {len(test)} test series; {channels} "
-              f"channels, length {lengths[0]}-{lengths[-1]}; classes {classes}")
+              f"channels, length {min(lengths)}-{max(lengths)}; classes {classes}")
         if config.differences or config.frame > 1:
-            steps = sorted({len(v) for v in data.inputs})
-            print(f"gesture: the model reads {steps[0]}-{steps[-1]} steps of {data.inputs[0].shape[1]} values "
+            steps = [len(v) for v in data.inputs]
+            print(f"gesture: the model reads {min(steps)}-{max(steps)} steps of {data.inputs[0].shape[1]} values "
                   f"({'channels and their differences' if config.differences else 'channels'}, {config.frame} steps a "
                   "frame)")
         return Gestures(train, dev, test, classes, mean, std, series_train, series_test)
@@ -176,15 +163,14 @@ class GestureRecipe(Recipe[GestureConfig, Gestures]):
         return data.dev is not None
 
     def evaluate(self, model: nn.Module, config: GestureConfig, data: Gestures, split: str) -> dict[str, float]:
-        labelled = data.test if split == "test" else data.dev
-        if labelled is None:
+        if split == "test":
+            return with_interval(classify.accuracy(model, data.test), len(data.test))
+        if data.dev is None:
             raise ValueError("gesture: there is no validation split; train with --dev-fraction above 0 to have one.")
-        if split != "test":
-            probs = classify.predict_proba(model, labelled.inputs)  # (N, classes)
-            labels = torch.tensor(labelled.labels)  # (N,)
-            loss = -probs[torch.arange(len(labels)), labels].clamp(min=1e-12).log().mean()  # mean -log p(true class)
-            return {"loss": float(loss), "accuracy": float((probs.argmax(1) == labels).float().mean())}
-        return with_interval(classify.accuracy(model, labelled), len(labelled))
+        probs = classify.predict_proba(model, data.dev.inputs)  # (N, classes)
+        labels = torch.tensor(data.dev.labels)  # (N,)
+        loss = -probs[torch.arange(len(labels)), labels].clamp(min=1e-12).log().mean()  # mean -log p(true class)
+        return {"loss": float(loss), "accuracy": float((probs.argmax(1) == labels).float().mean())}
 
     def baselines(self, config: GestureConfig, data: Gestures) -> dict[str, dict[str, float]]:
         """1-NN DTW (and 1-NN Euclidean when every series has one length) on the standardised series as recorded
@@ -212,16 +198,12 @@ class GestureRecipe(Recipe[GestureConfig, Gestures]):
             if series.values[0].shape[1] != channels:
                 raise ValueError(f"predict gesture: {item} has {series.values[0].shape[1]} channels; the model expects "
                                  f"{channels}.")
-            # (N, classes)
             probs = classify.predict_proba(model, model_inputs(series.values, config, meta["mean"], meta["std"]))
             for n, (p, true) in enumerate(zip(probs, series.labels, strict=True)):
                 ranking = classify.ranked(p, meta["classes"], top=len(meta["classes"]))
-                result: dict[str, Any] = {"input": f"{item} #{n + 1}", "label": ranking[0][0],
-                                          "p": round(ranking[0][1], 6),
-                                          "ranking": [[name, round(q, 6)] for name, q in ranking]}
-                if true:
-                    result["true"] = true
-                results.append(result)
+                results.append({"input": f"{item} #{n + 1}", "label": ranking[0][0], "p": round(ranking[0][1], 6),
+                                "ranking": [[name, round(q, 6)] for name, q in ranking],
+                                **({"true": true} if true else {})})
         return results
 
     def show(self, result: dict[str, Any]) -> str:
@@ -230,7 +212,6 @@ class GestureRecipe(Recipe[GestureConfig, Gestures]):
         return classify.ranked_line(result["ranking"][:2], result["input"] + true)
 
     def upgrade(self, checkpoint: dict[str, Any]) -> dict[str, Any]:
-        """A checkpoint of the pre-contract recipe: config, model_config, weights, classes, mean and std side by
-        side."""
+        """A checkpoint of the pre-contract recipe: config, weights, classes, mean and std side by side."""
         return self.upgraded(checkpoint, {"classes": list(checkpoint["classes"]), "mean": checkpoint["mean"],
                                           "std": checkpoint["std"]})
