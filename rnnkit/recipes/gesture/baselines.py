@@ -48,7 +48,6 @@ def dtw_distances(queries: Sequence[Tensor], references: Sequence[Tensor]) -> Te
     b, b_len = pad_float(list(references))  # (R, Tb, C), (R,)
     Q, Ta, _ = a.shape
     R, Tb, _ = b.shape
-    inf = torch.tensor(float("inf"), dtype=a.dtype)
     out = torch.empty(Q, R, dtype=a.dtype)
     prev = torch.full((Q, R, Tb + 1), float("inf"), dtype=a.dtype)  # row i-1 of D, column 0 included
     prev[:, :, 0] = 0.0  # D(0, 0) = 0  (3)
@@ -56,7 +55,7 @@ def dtw_distances(queries: Sequence[Tensor], references: Sequence[Tensor]) -> Te
     for i in range(1, Ta + 1):
         cost = ((a[:, i - 1, None, None, :] - b.unsqueeze(0)) ** 2).sum(3)  # (Q, R, Tb)  (2)
         row = torch.empty_like(prev)
-        row[:, :, 0] = inf  # D(i, 0) = inf  (3)
+        row[:, :, 0] = float("inf")  # D(i, 0) = inf  (3)
         for j in range(1, Tb + 1):
             best = torch.minimum(torch.minimum(prev[:, :, j], row[:, :, j - 1]), prev[:, :, j - 1])
             row[:, :, j] = cost[:, :, j - 1] + best  # (4)

@@ -137,14 +137,12 @@ def aeon_dataset(name: str) -> tuple[Series, Series]:
     hint = "Pass --data TRAIN.ts --test TEST.ts to use your own files."
     archive = pypi_archive(*AEON, hint=hint)
     files = archive_files(archive, f"aeon/datasets/data/{name}/{name}_T*.ts")
-    parts = {}
-    for split in ("TRAIN", "TEST"):
-        member = f"aeon/datasets/data/{name}/{name}_{split}.ts"
-        if member not in files:
-            known = sorted({m.split("/")[3] for m in archive_files(archive, "aeon/datasets/data/*/*_TRAIN.ts")})
-            raise ValueError(f"recipe gesture: aeon has no data set {name!r}; available: {', '.join(known)}. {hint}")
-        parts[split] = parse_ts(files[member].decode("utf-8", errors="replace"), f"{archive.name}:{member}")
-    return parts["TRAIN"], parts["TEST"]
+    members = [f"aeon/datasets/data/{name}/{name}_{split}.ts" for split in ("TRAIN", "TEST")]
+    if any(member not in files for member in members):
+        known = sorted({m.split("/")[3] for m in archive_files(archive, "aeon/datasets/data/*/*_TRAIN.ts")})
+        raise ValueError(f"recipe gesture: aeon has no data set {name!r}; available: {', '.join(known)}. {hint}")
+    train, test = (parse_ts(files[m].decode("utf-8", errors="replace"), f"{archive.name}:{m}") for m in members)
+    return train, test
 
 
 def standardise(values: list[Tensor], mean: Tensor, std: Tensor) -> list[Tensor]:
