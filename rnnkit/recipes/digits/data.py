@@ -46,11 +46,10 @@ def parse_pixels(text: str, name: str, with_labels: bool = True) -> tuple[Tensor
                                       "comma-separated pixels then a whole-number label", line=number)
             labels.append(int(label))
         width = width or len(values)
-        side = math.isqrt(len(values))
         if not values:
             raise DataFormatError(name, "the line has no pixels", "H*W comma-separated pixels (then the label)",
                                   line=number)
-        if len(values) != width or side * side != len(values):
+        if len(values) != width or math.isqrt(width) ** 2 != width:
             raise DataFormatError(name,
                                   f"{len(values)} pixels; expected a square image with the same size as line 1 "
                                   f"({width})", f"{width} pixels like line 1" if math.isqrt(width) ** 2 == width
