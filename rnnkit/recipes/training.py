@@ -1,7 +1,6 @@
-"""The training loop every recipe shares: epochs of (forward, backward, clip, step) with a
-progress bar, validation after each epoch, early stopping on a validation metric, a
-learning rate per epoch (``schedule``: constant or cosine), and checkpoints written
-atomically that a killed run resumes from exactly.
+"""The training loop every recipe shares: epochs of (forward, backward, clip, step) with a progress bar,
+validation after each epoch, early stopping on a validation metric, a learning rate per epoch (``schedule``:
+constant or cosine), and checkpoints written atomically that a killed run resumes from exactly.
 
 A recipe supplies the pieces that differ::
 
@@ -15,33 +14,26 @@ A recipe supplies the pieces that differ::
         out_dir="runs/spam",                                # best.pt, last.pt, metrics.jsonl
     )
 
-By default a batch is a dict of keyword arguments for the model, and the loss is the
-second element of ``model(**batch)`` (the ``forward(x, targets=None) -> (output, loss)``
-contract); a tuple batch is passed positionally. Pass ``loss_fn`` for anything else.
+By default a batch is a dict of keyword arguments for the model, and the loss is the second element of
+``model(**batch)`` (the ``forward(x, targets=None) -> (output, loss)`` contract); a tuple batch is passed
+positionally. Pass ``loss_fn`` for anything else.
 
-Exact resume. ``last.pt`` is rewritten after every epoch (and every ``save_every`` steps)
-with, beside the recipe's entries, a ``"fit"`` entry: weights, optimizer state, where the
-run stands (epoch, batches done in it, step, history, best metric and weights) and the
-random generators (torch, Python, NumPy, and the recipe's own passed as ``generators``),
-both now and at the start of the epoch. With ``resume=True`` the run continues from it:
-the epoch's batches are drawn again from the epoch-start generators and the ones already
-trained on are skipped, so a killed and resumed run repeats the uninterrupted one to the
-bit, as long as ``train_batches(epoch)`` depends only on the epoch and those generators
-(not on the wall clock). A run bounded by ``max_minutes`` stops wherever the clock says,
-which no machine repeats.
+Exact resume. ``last.pt`` is rewritten after every epoch (and every ``save_every`` steps) with, beside the
+recipe's entries, a ``"fit"`` entry: weights, optimizer state, where the run stands and the random generators
+(torch, Python, NumPy and the recipe's ``generators``), now and at the start of the epoch. With ``resume=True``
+the epoch's batches are drawn again from the epoch-start generators and the ones already trained on are
+skipped, so a resumed run repeats the uninterrupted one to the bit, as long as ``train_batches(epoch)``
+depends only on the epoch and those generators. A run bounded by ``max_minutes`` does not repeat.
 
-Checkpoint averaging (``average_last``, off by default). The weights at the end of the last N
-epochs are kept, and after training the mean of the last k of them,
+Checkpoint averaging (``average_last``, off by default). After training, the mean of the last k epochs' weights
 
     w_avg(k) = (1/k) * sum_{e = E-k+1}^{E} w_e        (k = 2 .. N; E the last epoch run)        (1)
 
-is validated for each k; the model ends with whichever of these or the best single epoch has the best
-monitored metric (a tie keeps the single epoch, then the fewer epochs). It is SWA's average
-(Izmailov et al. 2018) taken along the tail of a decaying schedule, as speech toolkits average their
-last checkpoints; the choice of k is made on validation, like the choice of the epoch.
+is validated for each k; the model ends with whichever of these or the best single epoch validates best (a tie
+keeps the single epoch, then the fewer epochs). It is SWA's average (Izmailov et al. 2018) along the tail of a
+decaying schedule, as speech toolkits average their last checkpoints.
 
-The metrics log, the progress bar, the divergence guard and the cosine's math are the ones the
-char-LM's loop uses too (``rnnkit.utils.training``).
+The metrics log, progress bar, divergence guard and cosine are the char-LM's too (``rnnkit.utils.training``).
 """
 
 from __future__ import annotations
@@ -70,8 +62,6 @@ FIT_FORMAT = "rnnkit.fit/1"
 # settings a resumed run may change: none of them changes which batch or dropout mask a step sees
 RESUME_MAY_CHANGE = ("resume", "progress", "threads", "epochs", "max_steps", "max_minutes", "save_every", "out",
                      "out_dir")
-
-
 SCHEDULES = ("constant", "cosine")
 
 
@@ -85,29 +75,22 @@ class TrainConfig:
     clip: float = option(5.0, "clip the gradient norm to this (0 = off)")  # guards against the rare exploding step
     patience: int = option(3, "stop after this many epochs without a better validation metric")  # 0 = never stop early
     max_steps: int | None = option(None, "stop after this many optimizer steps in total")  # for smoke tests
-    # keeps a run within budget
     max_minutes: float | None = option(None, "stop after this much wall time (checked after each step)")
-    # see docs/results.md
     threads: int | None = option(None,
                                  "CPU threads for torch (default: torch's choice; 1 is fastest on a busy machine)")
-    seed: int = option(0, "random seed for initialisation, shuffling and dropout")  # runs are reproducible
+    seed: int = option(0, "random seed for initialisation, shuffling and dropout")
     progress: bool = option(True, "show a progress bar")  # off in tests and logs
     # a loss curve without a huge file
     log_every: int = option(10, "write the training loss to metrics.jsonl every N steps (0 = per epoch only)")
-    # epochs are short here
     save_every: int = option(0, "also write last.pt every N steps, to resume mid-epoch (0 = after each epoch only)")
-    # rerun the same command after a crash
-    resume: bool = option(False,
-                          "continue the run in the output directory from its last.pt, exactly where it stopped (starts "
-                          "afresh if there is none yet)")
+    resume: bool = option(False, "continue the run in the output directory from its last.pt, exactly where it "
+                                 "stopped (starts afresh if there is none yet)")
     # cosine: the last epochs, at a small rate, let a slow-settling part converge
-    schedule: str = option("constant",
-                           "learning rate per epoch: constant, or cosine (from lr at epoch 1 down towards 0 after the "
-                           "last)", choices=list(SCHEDULES))
-    # see the module docstring: needs validation, and N copies of the weights in memory
-    average_last: int = option(0,
-                               "after training, also validate the mean weights of the last 2..N epochs and keep "
-                               "whichever of them or the best epoch validates best (0 = off)")
+    schedule: str = option("constant", "learning rate per epoch: constant, or cosine (from lr at epoch 1 down "
+                           "towards 0 after the last)", choices=list(SCHEDULES))
+    # off: it needs validation, and N copies of the weights in memory
+    average_last: int = option(0, "after training, also validate the mean weights of the last 2..N epochs and keep "
+                                  "whichever of them or the best epoch validates best (0 = off)")
 
 
 @dataclass
@@ -146,11 +129,8 @@ class _Position:
 
 
 def schedule_factor(schedule: str, epoch: int, epochs: int) -> float:
-    """The share of the base learning rate used in ``epoch`` (counted from 1).
-
-    constant: 1.  cosine: (1 + cos(pi * (epoch - 1) / epochs)) / 2, from 1 at the first epoch down
-    towards 0 (the rate is set once per epoch, not per step).
-    """
+    """The share of the base learning rate used in ``epoch`` (counted from 1): constant 1; cosine
+    (1 + cos(pi * (epoch - 1) / epochs)) / 2, from 1 at the first epoch down towards 0."""
     if schedule == "constant":
         return 1.0
     if schedule == "cosine":
@@ -159,8 +139,7 @@ def schedule_factor(schedule: str, epoch: int, epochs: int) -> float:
 
 
 def _set_epoch_lr(opt: torch.optim.Optimizer, config: TrainConfig, epoch: int) -> None:
-    """Set each parameter group's rate for ``epoch`` from its base rate (kept as ``initial_lr``, as torch's schedulers
-    do)."""
+    """Set each parameter group's rate for ``epoch`` from its base rate (``initial_lr``, as in torch's schedulers)."""
     if config.schedule == "constant":
         return  # leave the optimizer's rates alone (a caller's own optimizer may set them)
     factor = schedule_factor(config.schedule, epoch, config.epochs)
@@ -443,9 +422,8 @@ def _read_resume_state(out: Path, config: TrainConfig, monitor: str, mode: str,
     state = load_checkpoint(path).get("fit")
     if not isinstance(state, dict) or state.get("format") != FIT_FORMAT:
         raise ValueError(f"fit: {path} holds no training state to resume from (expected a 'fit' entry of format "
-                         f"{FIT_FORMAT!r}); "
-                         "it was written by an older rnnkit or another program. Start a new run in another output "
-                         "directory.")
+                         f"{FIT_FORMAT!r}); it was written by an older rnnkit or another program. Start a new run in "
+                         "another output directory.")
     ours = {**dataclasses.asdict(config), "monitor": monitor, "mode": mode, "generators": generators}
     theirs = {**state["config"], "monitor": state["monitor"], "mode": state["mode"],
               "generators": len(state["rng"]["local"])}
@@ -455,9 +433,8 @@ def _read_resume_state(out: Path, config: TrainConfig, monitor: str, mode: str,
         diffs.append("epochs")
     if diffs:
         listed = "; ".join(f"{k}: asked for {ours[k]!r}, the checkpoint has {theirs[k]!r}" for k in diffs)
-        raise ValueError(f"fit: resume: settings differ from {path} ({listed}). "
-                         "Drop those flags to continue the run as it was, or start a new run in another output "
-                         "directory.")
+        raise ValueError(f"fit: resume: settings differ from {path} ({listed}). Drop those flags to continue the run "
+                         "as it was, or start a new run in another output directory.")
     return state
 
 
@@ -467,14 +444,12 @@ def _skip(iterator: Any, count: int, epoch: int, out: Path | None) -> None:
     for done in range(count):
         if next(iterator, end) is end:
             raise ValueError(f"fit: resume: epoch {epoch} now has {done} batches, but the run in {out} had trained on "
-                             f"{count} of them; "
-                             "the training data or batching changed since. Start a new run in another output "
-                             "directory.")
+                             f"{count} of them; the training data or batching changed since. Start a new run in "
+                             "another output directory.")
 
 
 def _rng_state(generators: list[torch.Generator]) -> dict[str, Any]:
-    """The global generators (torch, CUDA, Python, NumPy) and the recipe's own, as tensors and plain numbers
-    (so that weights_only loading reads them)."""
+    """The global generators (torch, CUDA, Python, NumPy) and the recipe's own, as weights_only loading reads them."""
     version, mt, gauss = random.getstate()
     name, keys, where, has_gauss, cached = np.random.get_state(legacy=True)
     return {"torch": torch.get_rng_state(),
