@@ -69,12 +69,8 @@ def _run_one(recipe: Recipe[Any, Any], config: RecipeConfig) -> dict[str, Any]:
         test = recipe.evaluate(model, config, data, "test")
     baselines = recipe.baselines(config, data)
     pictures = [training_curve(result, recipe.monitor, out / "training.png"), *recipe.report(model, config, data, out)]
-    return summarise(recipe, config, result, test, baselines, pictures, out)
 
-
-def summarise(recipe: Recipe[Any, Any], config: RecipeConfig, result: FitResult, test: dict[str, float],
-              baselines: dict[str, dict[str, float]], pictures: list[Path], out: Path) -> dict[str, Any]:
-    """Write ``results.json`` and print the figures a reader wants first."""
+    # results.json, and the figures a reader wants first
     summary = {"recipe": recipe.name, "test": test, "baselines": baselines, "best_epoch": result.best_epoch,
                "epochs_run": result.epochs_run, "steps": result.steps, "train_seconds": round(result.seconds, 1),
                "stopped_because": result.stopped_because, "history": result.history,
