@@ -1,14 +1,10 @@
 """Recipes: applications of the recurrent models on real data, one small package each.
 
-Every recipe implements one contract (``rnnkit/recipes/contract.py``): a typed config, then
-``prepare_data``, ``describe``, ``build_model``, ``batches``, ``evaluate`` and ``predict``, and
-optionally ``baselines``, ``report`` and ``generate``. One runner (``run_recipe``,
-``rnnkit/recipes/runner.py``) does the rest for all of them: settings, seeding, the training
-loop, checkpoints, ``results.json``, the pictures. ``rnnkit recipe NAME`` derives its flags
-from the config, ``rnnkit predict RUN_DIR INPUT...`` rebuilds the model from its checkpoint.
-
-A recipe's package holds its whole story: ``recipe.py`` (the contract), ``data.py`` (reading
-and splitting its data), and whatever else only it needs.
+Every recipe implements one contract (``rnnkit/recipes/contract.py``), and one runner (``run_recipe``,
+``rnnkit/recipes/runner.py``) does the rest for all of them. ``rnnkit recipe NAME`` derives its flags from the
+config, ``rnnkit predict RUN_DIR INPUT...`` rebuilds the model from its checkpoint. A recipe's package holds
+its whole story: ``recipe.py`` (the contract), ``data.py`` (reading and splitting its data), and whatever else
+only it needs.
 """
 
 from __future__ import annotations

@@ -1,9 +1,8 @@
 """The recipe contract: what a recipe writes, and what it leaves to ``run_recipe``.
 
-A recipe is an application on real data (spam filtering, tagging, translation, ...). It is a
-small class with a typed config and six methods; everything else (settings, seeding, the
-training loop, checkpoints, ``results.json``, the report) is the runner's, and is the same for
-every recipe::
+A recipe is an application on real data (spam filtering, tagging, translation, ...): a small class with
+a typed config and six methods; the rest (settings, seeding, the training loop, checkpoints,
+``results.json``, the report) is the runner's, the same for every recipe::
 
     config  = Recipe.config_class(...)               # a frozen dataclass of RecipeConfig
     data    = recipe.prepare_data(config)            # read, split, build vocabularies
@@ -13,11 +12,9 @@ every recipe::
     metrics = recipe.evaluate(model, config, data, "dev" | "test")
     results = recipe.predict(model, config, meta, inputs)   # rnnkit predict RUN_DIR INPUT...; JSON dicts
 
-``meta`` is the bridge between training and use: it is stored in the checkpoint (so it must be
-plain: lists, dicts, strings, numbers, tensors), and ``build_model`` plus ``predict`` need nothing
-else, so a trained model is used without its training data. Optional hooks: ``baselines`` (figures
-measured in the same run for comparison), ``report`` (pictures), ``generate`` (``rnnkit generate``),
-``generators`` (the recipe's own shuffling generators, restored on ``--resume``).
+``meta`` is the bridge between training and use: it is stored in the checkpoint (so it must be plain:
+lists, dicts, strings, numbers, tensors), and ``build_model`` plus ``predict`` need nothing else, so a
+trained model is used without its training data. The optional hooks are below the required ones.
 """
 
 from __future__ import annotations
@@ -50,8 +47,8 @@ class RecipeConfig(TrainConfig):
 class GenerateOptions:
     """What ``rnnkit generate`` passes to a generative recipe's ``generate``."""
 
-    num: int = 4  # how many outputs
-    seed: int = 0  # random seed of the sampling (or of the composed inputs)
+    num: int = 4
+    seed: int = 0  # of the sampling (or of the composed inputs)
     out: str | None = None  # directory for generated files (default: the run directory)
     prime: str | None = None  # what to condition on, recipe-specific (a key, a seed note, ...)
 
@@ -96,8 +93,7 @@ class Recipe(ABC, Generic[C, D]):
 
     @abstractmethod
     def predict(self, model: nn.Module, config: C, meta: Meta, inputs: Sequence[str]) -> list[dict[str, Any]]:
-        """Apply a trained model (eval mode, no grad) to ``inputs`` (texts or file paths, as ``inputs`` says):
-        one JSON-able dict per result."""
+        """Apply a trained model (eval mode, no grad) to ``inputs`` (as ``inputs`` says): one JSON-able dict each."""
 
     # ---- optional ---------------------------------------------------------------------------
 
@@ -106,13 +102,12 @@ class Recipe(ABC, Generic[C, D]):
         return "  ".join(f"{k}={v}" for k, v in result.items())
 
     def validates(self, config: C, data: D) -> bool:
-        """Whether the run has a validation split; without one (tiny data sets) fit keeps the epoch
-        with the lowest training loss, and ``evaluate`` is called for the test split only."""
+        """Whether the run has a validation split; without one fit keeps the epoch with the lowest training loss
+        and ``evaluate`` is called for "test" only."""
         return True
 
     def generators(self, data: D) -> list[torch.Generator]:
-        """The recipe's own generators that ``batches`` draws from across epochs (kept in last.pt for an exact
-        resume)."""
+        """The recipe's own generators that ``batches`` draws from across epochs (restored on ``--resume``)."""
         return []
 
     def baselines(self, config: C, data: D) -> dict[str, dict[str, float]]:
@@ -124,13 +119,12 @@ class Recipe(ABC, Generic[C, D]):
         return []
 
     def generate(self, model: nn.Module, config: C, meta: Meta, options: GenerateOptions) -> list[dict[str, Any]]:
-        """New outputs from a trained model (``rnnkit generate``): one JSON-able dict each; files written are
-        listed under a "files" key (by default: this recipe does not generate)."""
+        """New outputs of a trained model (``rnnkit generate``): a JSON-able dict each, files written under "files"."""
         raise ValueError(f"recipe {self.name!r} does not generate; use `rnnkit predict`.")
 
     def runs(self, config: C) -> list[C] | None:
-        """The runs one command makes, for a recipe that trains several models in one command (forecast's
-        ``--series all``): their configs, each with its own ``out``. None (the default): one run of ``config``."""
+        """The configs (each with its own ``out``) of the several models one command trains (forecast's ``--series
+        all``); None (the default): one run of ``config``."""
         return None
 
     def combine(self, config: C, summaries: list[dict[str, Any]]) -> dict[str, Any]:
