@@ -12,7 +12,7 @@ import json
 
 import torch
 
-from rnnkit.recipes import RECIPES, Run, all_recipes, get_recipe, load_run, run_recipe
+from rnnkit.recipes import RECIPES, all_recipes, get_recipe, load_run, run_recipe
 from rnnkit.recipes.chat import command as chat_command
 from rnnkit.recipes.contract import GenerateOptions
 from rnnkit.recipes.speech import command as speech_command
@@ -68,13 +68,8 @@ def _run_recipe(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load(path: str) -> Run:
-    """The trained recipe model in ``path``: a .pt file or a run directory written by `rnnkit recipe`."""
-    return load_run(path, all_recipes())
-
-
 def _run_predict(args: argparse.Namespace) -> int:
-    run = _load(args.checkpoint)
+    run = load_run(args.checkpoint, all_recipes())
     if not args.inputs:
         raise ValueError(f"predict {run.recipe.name}: give the inputs: {run.recipe.inputs}.")
     with torch.no_grad():
@@ -85,7 +80,7 @@ def _run_predict(args: argparse.Namespace) -> int:
 
 
 def _run_generate(args: argparse.Namespace) -> int:
-    run = _load(args.checkpoint)
+    run = load_run(args.checkpoint, all_recipes())
     options = GenerateOptions(num=args.num, seed=args.seed, out=args.out, prime=args.prime)
     with torch.no_grad():
         results = run.recipe.generate(run.model, run.config, run.meta, options)
@@ -98,7 +93,7 @@ def _run_generate(args: argparse.Namespace) -> int:
 
 
 def _run_translate(args: argparse.Namespace) -> int:
-    run = _load(args.checkpoint)
+    run = load_run(args.checkpoint, all_recipes())
     translate = getattr(run.recipe, "translate", None)  # an optional method of the recipes that translate
     if translate is None:
         raise ValueError(f"{args.checkpoint} is a {run.recipe.name!r} checkpoint, not a translation model.")

@@ -20,23 +20,7 @@ import tarfile
 import zipfile
 from pathlib import Path
 
-from rnnkit.utils.cache import cache_dir  # rnnkit's one cache directory (``$RNNKIT_CACHE``, else ~/.cache/rnnkit)
-
-
-def _cached(folder: Path, pattern: str) -> Path | None:
-    found = sorted(folder.glob(pattern)) if folder.is_dir() else []
-    return found[-1] if found else None
-
-
-def _run(cmd: list[str], what: str, hint: str, cwd: Path | None = None) -> None:
-    try:
-        proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=600)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        raise FileNotFoundError(f"could not fetch {what}: `{' '.join(cmd)}` failed ({e}). {hint}") from None
-    if proc.returncode != 0:
-        tail = " ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
-        raise FileNotFoundError(f"could not fetch {what}: `{' '.join(cmd)}` exited with {proc.returncode}: {tail} "
-                                f"{hint}")
+from rnnkit.utils.cache import cache_dir
 
 
 def _fetch(folder: Path, patterns: list[str], cmd: list[str], what: str, hint: str, cwd: Path | None = None,
@@ -44,14 +28,22 @@ def _fetch(folder: Path, patterns: list[str], cmd: list[str], what: str, hint: s
     """The newest file in ``folder`` matching one of ``patterns``; if there is none yet, the one ``cmd`` puts there
     (run in ``cwd``; ``advice`` is added to its error)."""
     def cached() -> Path | None:
-        return next((path for pattern in patterns if (path := _cached(folder, pattern)) is not None), None)
+        found = [sorted(folder.glob(pattern)) for pattern in patterns] if folder.is_dir() else []
+        return next((paths[-1] for paths in found if paths), None)
 
     if (path := cached()) is not None:
         return path
     if shutil.which(cmd[0]) is None:
         raise FileNotFoundError(f"fetching {what} needs the `{cmd[0]}` command, which is not installed. {hint}")
     folder.mkdir(parents=True, exist_ok=True)
-    _run(cmd, what, advice + hint, cwd)
+    try:
+        proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=600)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise FileNotFoundError(f"could not fetch {what}: `{' '.join(cmd)}` failed ({e}). {advice}{hint}") from None
+    if proc.returncode != 0:
+        tail = " ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
+        raise FileNotFoundError(f"could not fetch {what}: `{' '.join(cmd)}` exited with {proc.returncode}: {tail} "
+                                f"{advice}{hint}")
     if (path := cached()) is None:
         raise FileNotFoundError(f"`{' '.join(cmd)}` ran but no {' or '.join(patterns)} appeared in {folder}. {hint}")
     return path
@@ -106,13 +98,10 @@ def _deb_data(deb: Path) -> tarfile.TarFile:
 def archive_files(archive: Path, pattern: str) -> dict[str, bytes]:
     """Every member of a .tgz/.tar.gz, .whl/.zip or .deb whose path matches ``pattern`` (fnmatch), by path
     (a .deb's paths are those it installs, e.g. ``./usr/share/man/man1/ls.1.gz``)."""
-    out: dict[str, bytes] = {}
     if archive.suffix in (".whl", ".zip"):
         with zipfile.ZipFile(archive) as z:
-            for member in z.namelist():
-                if fnmatch.fnmatch(member, pattern):
-                    out[member] = z.read(member)
-        return out
+            return {member: z.read(member) for member in z.namelist() if fnmatch.fnmatch(member, pattern)}
+    out: dict[str, bytes] = {}
     with _deb_data(archive) if archive.suffix == ".deb" else tarfile.open(archive) as t:
         for info in t:
             if info.isfile() and fnmatch.fnmatch(info.name, pattern):
