@@ -23,18 +23,16 @@ def caption_ids(decoder: OneToMany | Seq2Seq, condition: Tensor, beam: int = 1,
     """
     if isinstance(beam, bool) or not isinstance(beam, int) or beam < 1:
         raise ValueError(f"caption_ids: beam must be a positive integer (1 = greedy), got {beam!r}.")
+    if isinstance(decoder, OneToMany) and lengths is not None:
+        raise ValueError("caption_ids: a OneToMany decoder starts from one vector per input; it takes no lengths.")
     eos = decoder.config.eos_id
+    if beam > 1:
+        best = (decoder.beam_search(condition, beam_width=beam) if isinstance(decoder, OneToMany)
+                else decoder.beam_search(condition, lengths, beam_width=beam))
+        return [[t for t in hyps[0].tokens if t != eos] for hyps in best]
     if isinstance(decoder, OneToMany):
-        if lengths is not None:
-            raise ValueError("caption_ids: a OneToMany decoder starts from one vector per input; it takes no lengths.")
-        if beam > 1:
-            best = decoder.beam_search(condition, beam_width=beam)
-            return [[t for t in hyps[0].tokens if t != eos] for hyps in best]
         tokens, counts = decoder.generate(condition, greedy=True)
     else:
-        if beam > 1:
-            best = decoder.beam_search(condition, lengths, beam_width=beam)
-            return [[t for t in hyps[0].tokens if t != eos] for hyps in best]
         tokens, counts, _ = decoder.generate(condition, lengths, greedy=True)
     return [[t for t in row[: int(n)].tolist() if t != eos] for row, n in zip(tokens, counts, strict=True)]
 

@@ -50,32 +50,23 @@ ATTENTIONS = ("none", "additive", "dot", "general")
 class CaptionConfig(RecipeConfig):
     """Scene data, image encoder, caption decoder and training settings."""
 
-    # more handwriting generalises better
     digits: str = option("mnist5k", "source digits: mnist5k (5,000 MNIST images) or sklearn (1,797 8x8 digits)",
                          choices=list(SOURCES))
-    # the gap was new handwriting, not the language
-    augment: bool = option(True,
-                           "compose fresh training scenes each epoch from jittered digits (position, scale, stroke "
-                           "weight)")
-    # enough to see every digit pair often
+    augment: bool = option(True, "compose fresh training scenes each epoch from jittered digits (position, scale, "
+                                 "stroke weight)")
     num_train: int = option(8000, "training scenes per epoch, composed from the training digit images")
-    # picks the best epoch on new handwriting
     num_dev: int = option(500, "validation scenes from development digit images (neither training nor test)")
     num_test: int = option(500, "held-out scenes from unseen digit images")  # +-1.3% on a 90% fact accuracy
-    # conv blocks of 24, 48, 96, 96
     channels: int = option(96, "channels of the CNN's last layers (the region vector size)")
     feature_size: int = option(128, "size of the image vector that conditions the decoder")  # attention=none only
     embed_size: int = option(32, "word embedding size")  # 25 words need little
     hidden_size: int = option(128, "LSTM hidden units of the decoder")  # holds two objects and a relation
-    # none: the classic one-to-many
     attention: str = option("none", "none (one image vector) or attention over the 16 regions",
                             choices=list(ATTENTIONS))
-    # greedy is enough for short captions
     beam: int = option(1, "beam width for the held-out scenes and predict (1 = greedy; validation is always greedy)")
-    batch_size: int = option(64, "scenes per batch")  # a CPU-friendly batch
-    scene_seed: int = option(0, "seed for composing scenes")  # the same scenes on every run
-    # the digits are learned last and settle while the cosine rate is small, so the schedule
-    # sets the length (patience 0: no early stop); the best validation epoch is still kept
+    batch_size: int = option(64, "scenes per batch")
+    scene_seed: int = option(0, "seed for composing scenes")
+    # the digits are learned last, settling while the cosine rate is small: the schedule sets the length
     epochs: int = option(24, "passes over freshly composed training scenes (all run: patience is 0)")
     lr: float = option(3e-3, "AdamW learning rate at the first epoch")
     patience: int = option(0, "stop after this many epochs without a better validation fact accuracy (0 = never)")
@@ -85,28 +76,22 @@ class CaptionConfig(RecipeConfig):
     out: str = option("runs/caption", "run directory: best.pt, last.pt, results.json, captions.png")
 
 
-# ---- model -----------------------------------------------------------------------------------
-
-
 class ConvEncoder(nn.Module):
     """Three conv-batchnorm-ReLU-pool blocks and one more conv: (B, 1, 32, 32) -> regions (B, 16, C), a 4x4 grid in
     raster order.
 
-    Batch norm is there because the only training signal is the caption loss far downstream;
-    without it the encoder took many epochs to start telling digits apart. The last conv
-    (no pooling) widens each region's view from 22 to 38 pixels, so every region vector sees
-    a whole digit wherever it sits; with three blocks the digit had to be assembled by the
-    position-specific projection, and large digits were misread as often as small ones.
+    Batch norm is there because the only training signal is the caption loss far downstream.
+    The last conv (no pooling) widens each region's view from 22 to 38 pixels, so every region
+    vector sees a whole digit wherever it sits.
     """
 
     def __init__(self, channels: int = 96) -> None:
         super().__init__()
-        c = channels
+        c, c2, c4 = channels, channels // 2, channels // 4  # C, C/2, C/4
         self.net = nn.Sequential(
-            nn.Conv2d(1, c // 4, 3, padding=1), nn.BatchNorm2d(c // 4), nn.ReLU(), nn.MaxPool2d(2),  # (B, C/4, 16, 16)
-            # (B, C/2, 8, 8)
-            nn.Conv2d(c // 4, c // 2, 3, padding=1), nn.BatchNorm2d(c // 2), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(c // 2, c, 3, padding=1), nn.BatchNorm2d(c), nn.ReLU(), nn.MaxPool2d(2),  # (B, C, 4, 4)
+            nn.Conv2d(1, c4, 3, padding=1), nn.BatchNorm2d(c4), nn.ReLU(), nn.MaxPool2d(2),  # (B, C/4, 16, 16)
+            nn.Conv2d(c4, c2, 3, padding=1), nn.BatchNorm2d(c2), nn.ReLU(), nn.MaxPool2d(2),  # (B, C/2, 8, 8)
+            nn.Conv2d(c2, c, 3, padding=1), nn.BatchNorm2d(c), nn.ReLU(), nn.MaxPool2d(2),  # (B, C, 4, 4)
             nn.Conv2d(c, c, 3, padding=1), nn.BatchNorm2d(c), nn.ReLU(),  # (B, C, 4, 4), receptive field 38 px
         )
 
@@ -158,9 +143,6 @@ class Captioner(nn.Module):
         return caption_ids(self.decoder, self._condition(images), beam)
 
 
-# ---- data ------------------------------------------------------------------------------------
-
-
 @dataclass
 class CaptionData:
     """The caption vocabulary, the digit images scenes are composed from, and the scenes of each split."""
@@ -206,11 +188,11 @@ def describe_scenes(model: Captioner, scenes: list[Scene], vocab: TokenVocab, be
 def caption_metrics(hyps: list[str], scenes: list[Scene]) -> dict[str, float]:
     """Fact accuracy (objects, sizes and relation all true), object and relation accuracy, parse rate and BLEU."""
     facts = [caption_facts(h) for h in hyps]
-    exact = np.mean([f == s.fact() for f, s in zip(facts, scenes, strict=True)])
-    digits = np.mean([f is not None and {f[0].digit, f[2].digit} == {s.first.digit, s.second.digit}
-                      for f, s in zip(facts, scenes, strict=True)])
+    pairs = list(zip(facts, scenes, strict=True))
+    exact = np.mean([f == s.fact() for f, s in pairs])
+    digits = np.mean([f is not None and {f[0].digit, f[2].digit} == {s.first.digit, s.second.digit} for f, s in pairs])
     relation = np.mean([f is not None and (f[0].digit, f[1], f[2].digit) == (s.first.digit, s.fact()[1], s.second.digit)
-                        for f, s in zip(facts, scenes, strict=True)])
+                        for f, s in pairs])
     metrics = {"fact_accuracy": float(exact), "digits_right": float(digits),
                "digits_and_relation_right": float(relation), "parsed": float(np.mean([f is not None for f in facts]))}
     if importlib.util.find_spec("sacrebleu") is not None:
@@ -252,9 +234,6 @@ def read_image(path: Path) -> np.ndarray:
     return 1.0 - image if image.mean() > 0.5 else image  # dark digits on a light ground: invert
 
 
-# ---- the recipe ------------------------------------------------------------------------------
-
-
 class CaptionRecipe(Recipe[CaptionConfig, CaptionData]):
     """Caption synthetic digit scenes: a CNN reads the image, an LSTM writes the sentence."""
 
@@ -270,7 +249,6 @@ class CaptionRecipe(Recipe[CaptionConfig, CaptionData]):
         train = compose(source, train_pool, config.num_train, config.scene_seed, augment=config.augment)
         dev = compose(source, dev_pool, config.num_dev, config.scene_seed + 2)
         test = compose(source, test_pool, config.num_test, config.scene_seed + 1)
-        # pad 0, bos 1, eos 2
         vocab = TokenVocab.build([canonical(s).split() for s in train], specials=(PAD, BOS, EOS, UNK))
         return CaptionData(vocab, source, train_pool, train, dev, test, torch.Generator().manual_seed(config.seed))
 
@@ -308,11 +286,10 @@ class CaptionRecipe(Recipe[CaptionConfig, CaptionData]):
 
     def predict(self, model: nn.Module, config: CaptionConfig, meta: Meta,
                 inputs: Sequence[str]) -> list[dict[str, Any]]:
-        vocab = TokenVocab.from_dict(meta["vocab"])
+        vocab, captioner = TokenVocab.from_dict(meta["vocab"]), self.model_as(model, Captioner)
         results = []
         for name in inputs:
-            image = read_image(Path(name))
-            ids = self.model_as(model, Captioner).caption(torch.from_numpy(image)[None], config.beam)[0]
+            ids = captioner.caption(torch.from_numpy(read_image(Path(name)))[None], config.beam)[0]
             results.append({"input": name, "caption": " ".join(vocab.decode(ids))})
         return results
 

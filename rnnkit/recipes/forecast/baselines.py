@@ -45,12 +45,7 @@ def naive(history: np.ndarray, horizon: int) -> np.ndarray:
 
 def seasonal_naive(period: int) -> Forecaster:
     """The value one period earlier: y_hat[t+k] = y[t+k-m*ceil(k/m)] (plain naive for m = 1)."""
-
-    def forecast(history: np.ndarray, horizon: int) -> np.ndarray:
-        last = history[-period:]
-        return np.array([last[k % period] for k in range(horizon)])
-
-    return forecast
+    return lambda history, horizon: history[-period:][np.arange(horizon) % period]
 
 
 def mase_scale(train: np.ndarray, period: int) -> float:

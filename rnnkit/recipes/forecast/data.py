@@ -33,33 +33,31 @@ class Series:
     labels: tuple[str, ...]  # one time label per value, for plots
 
 
-def _needs(package: str, pip_name: str) -> None:
+def _needs(package: str) -> None:
     import importlib.util
 
     if importlib.util.find_spec(package) is None:
-        raise ValueError(f"forecast: the built-in series need the {pip_name!r} package; `pip install {pip_name}`.")
+        raise ValueError(f"forecast: the built-in series need the {package!r} package; `pip install {package}`.")
 
 
 def load_builtin(name: str, symbol: str = "AAPL") -> Series:
     """Load one of ``BUILTIN`` (see the module docstring for where each comes from)."""
     if name in ("sunspots", "co2", "elnino"):
-        _needs("statsmodels", "statsmodels")
+        _needs("statsmodels")
         import statsmodels.api as sm
     if name == "sunspots":
         d = sm.datasets.sunspots.load_pandas().data
         return Series(name, d["SUNACTIVITY"].to_numpy(float), 11, tuple(str(int(y)) for y in d["YEAR"]))
     if name == "co2":
-        # the weekly record has gaps; monthly means still leave 5 empty months, filled linearly
-        # (a documented, deliberate choice for this one series, not a default)
+        # the weekly record has gaps; monthly means still leave 5 empty months, filled linearly (this series only)
         monthly = sm.datasets.co2.load_pandas().data["co2"].resample("MS").mean().interpolate()
         return Series(name, monthly.to_numpy(float), 12, tuple(f"{t:%Y-%m}" for t in monthly.index))
     if name == "elnino":
         d = sm.datasets.elnino.load_pandas().data
         months = d.drop(columns="YEAR").to_numpy(float).reshape(-1)  # rows are years, columns months
-        labels = tuple(f"{int(y)}-{m:02d}" for y in d["YEAR"] for m in range(1, 13))
-        return Series(name, months, 12, labels)
+        return Series(name, months, 12, tuple(f"{int(y)}-{m:02d}" for y in d["YEAR"] for m in range(1, 13)))
     if name in ("stocks", "seattle"):
-        _needs("vega_datasets", "vega_datasets")
+        _needs("vega_datasets")
         from vega_datasets import local_data
     if name == "stocks":
         s = local_data.stocks()
@@ -76,10 +74,10 @@ def load_builtin(name: str, symbol: str = "AAPL") -> Series:
 
 
 MISSING = ("", "na", "nan", "null")  # cells that mean "no value here" (compared in lower case)
+MIN_LENGTH = 8  # values a series needs at least
 
 
-def load_csv(path: str | Path, column: str | None = None, period: int = 1, fill: str = "error",
-             min_length: int = 8) -> Series:
+def load_csv(path: str | Path, column: str | None = None, period: int = 1, fill: str = "error") -> Series:
     """Read one numeric column of a UTF-8 CSV file with a header row (the last column by default).
 
     An empty cell, "NA", "nan" or "null" is a missing value: an error naming its line, unless
@@ -131,17 +129,15 @@ def load_csv(path: str | Path, column: str | None = None, period: int = 1, fill:
             hint="Fill or drop them in the file, or pass --fill interpolate to interpolate linearly between "
                  "neighbours.",
         )
-    if len(values) < min_length:
-        raise DataFormatError(name,
-                              f"forecast: series {path.stem!r} has {len(values)} values; need at least {min_length}",
-                              f"at least {min_length} values", line=end)
+    if len(values) < MIN_LENGTH:
+        raise DataFormatError(name, f"forecast: series {path.stem!r} has {len(values)} values; need at least "
+                              f"{MIN_LENGTH}", f"at least {MIN_LENGTH} values", line=end)
     if len(missing) == len(values):
         raise DataFormatError(name, f"every value of column {col!r} is missing", "some numbers", line=end)
-    series = Series(path.stem, np.asarray(values, dtype=float), period, tuple(labels))
-    return check_series(series, fill, min_length)
+    return check_series(Series(path.stem, np.asarray(values, dtype=float), period, tuple(labels)), fill)
 
 
-def check_series(series: Series, fill: str = "error", min_length: int = 8) -> Series:
+def check_series(series: Series, fill: str = "error") -> Series:
     """Reject (or, with ``fill="interpolate"``, fill) missing values; require a minimum length."""
     if fill not in ("error", "interpolate"):
         raise ValueError(f"forecast: fill must be 'error' or 'interpolate', got {fill!r}.")
@@ -161,8 +157,8 @@ def check_series(series: Series, fill: str = "error", min_length: int = 8) -> Se
         v = v.copy()
         v[missing] = np.interp(missing, known, v[known])
         series = Series(series.name, v, series.period, series.labels)
-    if len(v) < min_length:
-        raise ValueError(f"forecast: series {series.name!r} has {len(v)} values; need at least {min_length}.")
+    if len(v) < MIN_LENGTH:
+        raise ValueError(f"forecast: series {series.name!r} has {len(v)} values; need at least {MIN_LENGTH}.")
     if series.period < 1:
         raise ValueError(f"forecast: period must be >= 1, got {series.period}.")
     return series
@@ -171,8 +167,7 @@ def check_series(series: Series, fill: str = "error", min_length: int = 8) -> Se
 def make_windows(values: np.ndarray, window: int, horizon: int, end: int) -> tuple[np.ndarray, np.ndarray]:
     """All (input, future) pairs whose future ends at or before index ``end`` (exclusive).
 
-    Returns inputs (N, window) and targets (N, horizon): x = values[s:s+window],
-    y = values[s+window : s+window+horizon].
+    Returns inputs (N, window) and targets (N, horizon): x = values[s:s+window], y = values[s+window:s+window+horizon].
     """
     starts = np.arange(0, end - window - horizon + 1)
     if starts.size == 0:
@@ -180,6 +175,5 @@ def make_windows(values: np.ndarray, window: int, horizon: int, end: int) -> tup
             f"forecast: {end} training values are too few for window={window} and horizon={horizon}; "
             "lower --window or --horizon, or use a longer series."
         )
-    idx = starts[:, None] + np.arange(window + horizon)[None, :]  # (N, window + horizon)
-    w = values[idx]
+    w = values[starts[:, None] + np.arange(window + horizon)[None, :]]  # (N, window + horizon)
     return w[:, :window], w[:, window:]

@@ -16,7 +16,7 @@ One model per series: ``--series all`` (the default) makes one run per built-in 
 it to ``OUT/results.json``; ``--series NAME`` or ``--csv FILE`` is one run in ``OUT/``.
 
 Target (``rnnkit recipe forecast --series all``, defaults): MASE below seasonal naive on
-at least 3 of the 5 series; measured 4 of 5 (docs/results.md has the table against ARIMA).
+at least 3 of the 5 series (docs/results.md has the table against ARIMA).
 
     rnnkit recipe forecast --series all
     rnnkit predict runs/forecast/co2 history.csv      # or the last WINDOW values as numbers
@@ -47,26 +47,22 @@ from rnnkit.utils.plotting import figure
 class ForecastConfig(RecipeConfig):
     """Data, model, evaluation and training settings of the forecast recipe."""
 
-    # all five: the issue's table
     series: str = option("all", f"built-in series: {', '.join(BUILTIN)}, or all (one model each, one table; "
                                 "ignored with --csv)")
-    csv: str | None = option(None, "forecast one column of this CSV file instead")  # any user series
+    csv: str | None = option(None, "forecast one column of this CSV file instead")
     column: str | None = option(None, "CSV column to forecast (default: the last)")  # the usual layout is date,value
     period: int = option(1, "seasonal period of a --csv series (1 = none)")  # built-ins know their own
-    # never guess silently
     fill: str = option("error", "missing values: error or interpolate", choices=["error", "interpolate"])
     horizon: int = option(6, "steps ahead forecast from every origin")  # half a year on monthly data
-    # must cover one season
     window: int | None = option(None, "past values the RNN reads (default: period + horizon, at least 24)")
-    test_fraction: float = option(0.2, "share of the series kept for rolling-origin testing")  # the last fifth
+    test_fraction: float = option(0.2, "share of the series kept for rolling-origin testing")
     hidden_size: int = option(64, "LSTM hidden units")  # a few hundred windows need no more
     num_layers: int = option(1, "stacked LSTM layers")  # small data: one layer
     cell: str = option("lstm", "rnn, lstm or gru", choices=["rnn", "lstm", "gru"])  # lstm: long windows
     dropout: float = option(0.1, "dropout before the output layer")  # some regularisation for tiny data
     batch_size: int = option(32, "windows per batch")  # many steps per epoch on small series
-    # the baseline the issue asks for
     arima: bool = option(True, "fit the ARIMA baseline (slow: a minute per series on 2 cores)")
-    plot: bool = option(True, "save forecast-vs-truth plots (matplotlib)")  # the comparison figure
+    plot: bool = option(True, "save forecast-vs-truth plots (matplotlib)")
     # tiny data: many short epochs, stop on validation MAE
     epochs: int = option(150, "passes over the training windows (at most)")
     lr: float = option(3e-3, "AdamW learning rate")
@@ -74,9 +70,6 @@ class ForecastConfig(RecipeConfig):
     patience: int = option(25, "stop after this many epochs without a lower validation MAE")
     out: str = option("runs/forecast",
                       "run directory (with --series all: one subfolder per series and the table's results.json)")
-
-
-# ---- data ------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -146,9 +139,6 @@ def targets(p: Prepared, windows: np.ndarray, future: np.ndarray) -> torch.Tenso
     return torch.tensor((future - windows[:, -1:]) / p.step_scale, dtype=torch.float32)
 
 
-# ---- model -----------------------------------------------------------------------------------
-
-
 def build_model(config: ForecastConfig, horizon: int) -> ManyToOne:
     """A many-to-one regressor: reads a window (the scaled change and the z-scored level per step), emits the next
     ``horizon`` values at once."""
@@ -160,11 +150,7 @@ def build_model(config: ForecastConfig, horizon: int) -> ManyToOne:
 
 def rnn_forecaster(model: ManyToOne, p: Prepared) -> fe.Forecaster:
     """A forecaster for rolling_forecasts: the model applied to the last ``window`` values of the history."""
-
-    def forecast(history: np.ndarray, horizon: int) -> np.ndarray:
-        return forecast_batch(model, p, history[None, -p.window :])[0, :horizon]
-
-    return forecast
+    return lambda history, horizon: forecast_batch(model, p, history[None, -p.window :])[0, :horizon]
 
 
 @torch.no_grad()
@@ -173,9 +159,6 @@ def forecast_batch(model: ManyToOne, p: Prepared, windows: np.ndarray) -> np.nda
     model.eval()
     out, _ = model(features(p, windows))  # (N, h)
     return windows[:, -1:] + out.double().numpy() * p.step_scale
-
-
-# ---- evaluation ------------------------------------------------------------------------------
 
 
 def rolling_test(p: Prepared) -> tuple[np.ndarray, np.ndarray, float]:
@@ -212,15 +195,9 @@ def table(rows: list[dict[str, Any]]) -> str:
     head = "| series | " + " | ".join(f"{m} MASE (h=1..H / h=1)" for m in methods) + " |"
     lines = [head, "|" + "---|" * (len(methods) + 1)]
     for r in rows:
-        cells = []
-        for m in methods:
-            s = r["scores"].get(m)
-            cells.append(f"{s['mase']:.3f} / {s['mase_1']:.3f}" if s else "-")
+        cells = [f"{s['mase']:.3f} / {s['mase_1']:.3f}" if (s := r["scores"].get(m)) else "-" for m in methods]
         lines.append(f"| {r['series']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
-
-
-# ---- the recipe ------------------------------------------------------------------------------
 
 
 class ForecastRecipe(Recipe[ForecastConfig, ForecastData]):

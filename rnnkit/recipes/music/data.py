@@ -5,9 +5,8 @@ inside PyPI ``music21`` (``music21/corpus/oneills1850/*.abc``); any ABC file or 
 be used instead. A tune is modelled as text, the way folk-rnn did: the key (``K:``) is the
 condition, and the model writes ``"M:<meter> L:<unit>\\n<body>"`` character by character.
 
-Parsing ABC with music21 is slow (a few tenths of a second a tune), so the note events of
-the real tunes that histograms compare against are cached as JSON under
-``$RNNKIT_CACHE/music`` (default ``~/.cache/rnnkit/music``).
+Parsing ABC with music21 is slow, so the note events of the real tunes are cached as JSON
+under ``$RNNKIT_CACHE/music``.
 """
 
 from __future__ import annotations
@@ -157,9 +156,8 @@ def parse_events(abc: str, time_limit: float = 20.0) -> list[tuple[int, float]]:
     """Parse one ABC tune with music21 into note events (MIDI pitch, quarter length); chords give their top note.
 
     Raises ValueError, saying what music21 reported, when the tune does not parse or has no notes,
-    or when music21 is still parsing after ``time_limit`` seconds: some sampled tunes send its
-    re-barring into a search that runs for many minutes (seen with a generated jig), and a tune
-    music21 cannot read in 20 s counts as one that does not parse.
+    or is still parsing after ``time_limit`` seconds (some sampled tunes send music21's re-barring
+    into a search of many minutes).
     """
     import music21
 
@@ -173,10 +171,8 @@ def parse_events(abc: str, time_limit: float = 20.0) -> list[tuple[int, float]]:
         with (contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()),
               _time_limit(time_limit)):
             score = music21.converter.parse(abc, format="abc")  # its "assuming C" chatter is not ours to print
-        events = []
-        for n in score.recurse().notes:
-            pitch = max(p.midi for p in n.pitches) if n.isChord else n.pitch.midi
-            events.append((int(pitch), float(n.quarterLength)))
+        events = [(int(max(p.midi for p in n.pitches) if n.isChord else n.pitch.midi), float(n.quarterLength))
+                  for n in score.recurse().notes]
     except Exception as e:  # music21 raises many kinds (ABCHandlerException, IndexError, ...); all mean "unparsable"
         raise ValueError(f"music: music21 could not parse the tune ({type(e).__name__}: {e}).") from None
     if not events:
@@ -189,6 +185,14 @@ def cache_dir() -> Path:
     return rnnkit_cache("music")
 
 
+def try_events(tune: Tune) -> list[tuple[int, float]]:
+    """parse_events of the tune, or [] when it does not parse."""
+    try:
+        return parse_events(tune.abc())
+    except ValueError:
+        return []
+
+
 def cached_events(tunes: list[Tune]) -> list[list[tuple[int, float]]]:
     """parse_events for each tune, through a JSON cache keyed by the tunes' text; unparsable tunes give []."""
     digest = hashlib.sha256("\x00".join(t.key + t.text for t in tunes).encode()).hexdigest()[:16]
@@ -198,12 +202,7 @@ def cached_events(tunes: list[Tune]) -> list[list[tuple[int, float]]]:
             return [[(int(p), float(d)) for p, d in tune] for tune in json.loads(path.read_text())]
         except (ValueError, TypeError):
             pass  # a cache file cut short (a killed run) or damaged: parse again and rewrite it
-    events = []
-    for t in tunes:
-        try:
-            events.append(parse_events(t.abc()))
-        except ValueError:
-            events.append([])
+    events = [try_events(t) for t in tunes]
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(events))
@@ -213,13 +212,10 @@ def cached_events(tunes: list[Tune]) -> list[list[tuple[int, float]]]:
 
 def histograms(events: list[list[tuple[int, float]]]) -> tuple[np.ndarray, np.ndarray]:
     """Normalised pitch-class (12,) and duration (len(DURATION_LABELS),) histograms over all events."""
-    pc = np.zeros(12)
-    du = np.zeros(len(DURATION_LABELS))
-    for tune in events:
-        for pitch, length in tune:
-            pc[pitch % 12] += 1
-            j = next((i for i, d in enumerate(DURATIONS) if abs(length - d) < 1e-6), len(DURATIONS))
-            du[j] += 1
+    notes = [note for tune in events for note in tune]
+    pc = np.bincount([pitch % 12 for pitch, _ in notes], minlength=12)
+    du = np.bincount([next((i for i, d in enumerate(DURATIONS) if abs(length - d) < 1e-6), len(DURATIONS))
+                      for _, length in notes], minlength=len(DURATION_LABELS))
     return pc / max(pc.sum(), 1), du / max(du.sum(), 1)
 
 
@@ -238,11 +234,9 @@ def degree_histogram(events: list[list[tuple[int, float]]], keys: list[str]) -> 
     Pooled pitch classes can be matched by a model that ignores the key (a unigram drawing
     the commonest letters does it); measured from the tonic, they cannot.
     """
-    h = np.zeros(12)
-    for tune, key in zip(events, keys, strict=True):
-        tonic = tonic_pitch_class(key)
-        for pitch, _ in tune:
-            h[(pitch - tonic) % 12] += 1
+    tonics = [tonic_pitch_class(key) for key in keys]
+    h = np.bincount([(pitch - tonic) % 12 for tune, tonic in zip(events, tonics, strict=True) for pitch, _ in tune],
+                    minlength=12)
     return h / max(h.sum(), 1)
 
 

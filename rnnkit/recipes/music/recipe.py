@@ -5,21 +5,16 @@
 
 as folk-rnn (Sturm et al., 2016) did with ABC text, on O'Neill's 1850 collection from the
 music21 corpus (data.py). Generation can be primed with a key, a meter, a seed note or a whole
-first bar; pieces are written as ABC, MIDI, MusicXML and a PNG score (score.py, engraved by
-verovio). The model learns whole tunes, each ending in <eos>: tunes longer than max_chars are
-left out rather than cut, so it never learns to stop mid-bar.
+first bar; pieces are written as ABC, MIDI, MusicXML and a PNG score (score.py). The model
+learns whole tunes, each ending in <eos>: tunes longer than max_chars are left out, not cut.
 
-There is no separate test split: the validation tunes pick the best epoch (NLL per event) and
-are what the generated pieces are measured against, with piece i conditioned on validation
-tune i's key and header (meter, unit length): the share of all generated pieces that music21
-parses back with at least 8 notes, all within the pitch range of the real tunes; and
-total-variation distances between the histograms of generated and paired real tunes: pitch
-class, pitch class relative to the tonic, and duration. The baseline is a unigram model that
-draws characters independently from their training frequencies, scored on the same prompts.
-Target: >= 95% of pieces parse, and distances below the unigram baseline's. With the defaults
-(11 minutes on one CPU thread, val NLL 1.10) about 98-99% parse; the tonic-relative and
-duration distances are a quarter and a seventh of the unigram's, while the pooled pitch-class
-distance is a tie, as a unigram matches pooled letter frequencies by construction (docs/results.md).
+There is no test split: the validation tunes pick the best epoch (NLL per event), and piece i
+is conditioned on validation tune i's key and header and measured against it: the share of
+pieces music21 parses back with at least 8 notes within the real tunes' pitch range, and
+total-variation distances of the pitch-class, tonic-relative pitch-class and duration
+histograms. The baseline is a unigram model drawing characters from their training
+frequencies on the same prompts. Target: >= 95% of pieces parse, and distances below the
+unigram's; docs/results.md has what the defaults reach.
 
     rnnkit recipe music --threads 1
     rnnkit generate runs/music --num 4 --prime "D;M:6/8 L:1/8\\n|:DFA"
@@ -54,6 +49,7 @@ from rnnkit.recipes.music.data import (
     normalise_key,
     parse_events,
     total_variation,
+    try_events,
 )
 from rnnkit.recipes.music.score import draw_score
 from rnnkit.recipes.runner import run_dir
@@ -66,32 +62,24 @@ from rnnkit.utils.plotting import figure
 class MusicConfig(RecipeConfig):
     """Corpus, model, generation and training settings of the music recipe."""
 
-    abc: str | None = option(None, "ABC file or folder of .abc files (default: the music21 corpus)")  # any tunes in ABC
-    corpus: str = option("oneills1850", "music21 ABC corpus folder used without --abc")  # ~2,000 Irish tunes
-    max_tunes: int | None = option(None, "use at most this many tunes (for quick runs)")  # all of them
-    # bounds the unrolled length; most tunes are shorter
-    max_chars: int = option(600, "longer tunes are cut to this many characters")
-    val_fraction: float = option(0.1, "share of tunes held out for validation")  # ~200 tunes
+    abc: str | None = option(None, "ABC file or folder of .abc files (default: the music21 corpus)")
+    corpus: str = option("oneills1850", "music21 ABC corpus folder used without --abc")
+    max_tunes: int | None = option(None, "use at most this many tunes (for quick runs)")
+    max_chars: int = option(600, "longer tunes are cut to this many characters")  # bounds the unrolled length
+    val_fraction: float = option(0.1, "share of tunes held out for validation")
     key_size: int = option(16, "embedding size of the key condition")  # ~30 keys
     embed_size: int = option(32, "character embedding size")  # ~90 characters
     hidden_size: int = option(256, "LSTM hidden units")  # folk-rnn used 512 x 3; this fits a CPU budget
-    num_layers: int = option(1, "stacked LSTM layers")  # one layer: fast on CPU
+    num_layers: int = option(1, "stacked LSTM layers")
     dropout: float = option(0.1, "dropout on embeddings and before the output layer")  # mild: 2,000 tunes
-    batch_size: int = option(32, "tunes per batch")  # bucketed by length
-    # about one per validation tune; 60 left the histogram distances noisy
-    num_generate: int = option(200, "pieces generated for the evaluation")
-    # 0.9: >= 95% parse and pitch classes closer than a unigram on 4 seeds; 0.8 parses more but narrows the pitch mix
-    # (docs/results.md)
-    temperature: float = option(0.9, "sampling temperature")
-    # ~25 epochs fit in the 11-minute cap on one thread (--threads 1)
+    batch_size: int = option(32, "tunes per batch")
+    num_generate: int = option(200, "pieces generated for the evaluation")  # fewer left the distances noisy
+    temperature: float = option(0.9, "sampling temperature")  # 0.8 parses more but narrows the pitch mix
     epochs: int = option(40, "passes over the training tunes (at most)")
     lr: float = option(3e-3, "AdamW learning rate")
     patience: int = option(3, "stop after this many epochs without a lower validation NLL")
     max_minutes: float | None = option(11.0, "stop after this much wall time (checked after each step)")
     out: str = option("runs/music", "run directory: best.pt, results.json, histograms.png, generated/ pieces")
-
-
-# ---- data ------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -102,8 +90,7 @@ class MusicData:
     keys: TokenVocab  # conditions: <unk> 0, then the keys
     train: list[Tune]
     val: list[Tune]
-    # buckets the training tunes, running on across epochs
-    shuffle: torch.Generator = field(default_factory=torch.Generator)
+    shuffle: torch.Generator = field(default_factory=torch.Generator)  # buckets the training tunes, across epochs
     evaluation: dict[str, Any] | None = None  # the last generation measurement (pieces, histograms, unigram figures)
 
 
@@ -134,9 +121,6 @@ def encode(tunes: list[Tune], data: MusicData) -> tuple[Tensor, Tensor, Tensor]:
     eos = data.chars.stoi[EOS]
     targets, lengths = pad_batch([data.chars.encode(t.text) + [eos] for t in tunes], data.chars.pad_id)
     return keys, targets, lengths
-
-
-# ---- model -----------------------------------------------------------------------------------
 
 
 def build_model(config: MusicConfig, data: MusicData) -> OneToMany:  # data: its vocabularies
@@ -170,8 +154,7 @@ def sample_tunes(model: OneToMany, data: MusicData, keys: list[str], prefix: str
     unknown = [k for k in keys if k not in data.keys]
     if unknown:
         raise ValueError(f"music: unknown key(s) {unknown}; this model knows {sorted(data.keys.itos[1:])}.")
-    u, state = model.condition(torch.tensor(data.keys.encode(keys)))  # (B, F), initial state
-    carry = (u, state)
+    carry = model.condition(torch.tensor(data.keys.encode(keys)))  # (u (B, F), initial state)
     B = len(keys)
     previous = torch.full((B,), model.config.bos_id, dtype=torch.long)
     # the prefix warms the state: feed <bos> and every prefix character but the last, which
@@ -182,13 +165,10 @@ def sample_tunes(model: OneToMany, data: MusicData, keys: list[str], prefix: str
         previous = torch.full((B,), token, dtype=torch.long)
     budget = max(1, model.config.max_length - len(ids))
     tokens, lengths, _ = generate_tokens(model.step, carry, B, int(previous[0]), model.config.eos_id, budget,
-                                         u.device, greedy=False, temperature=temperature, generator=generator)
-    specials = {data.chars.stoi[t] for t in (PAD, BOS, EOS, UNK)}
-    tunes = []
-    for key, row, n in zip(keys, tokens, lengths, strict=True):
-        body = [t for t in row[: int(n)].tolist() if t not in specials]  # a sampled <pad>/<unk> is not music
-        tunes.append(Tune(key, prefix + "".join(data.chars.decode(body))))
-    return tunes
+                                         carry[0].device, greedy=False, temperature=temperature, generator=generator)
+    specials = {data.chars.stoi[t] for t in (PAD, BOS, EOS, UNK)}  # a sampled <pad>/<unk> is not music
+    return [Tune(key, prefix + "".join(data.chars.decode([t for t in row[: int(n)].tolist() if t not in specials])))
+            for key, row, n in zip(keys, tokens, lengths, strict=True)]
 
 
 def unigram_tunes(data: MusicData, like: list[Tune], generator: np.random.Generator) -> list[Tune]:
@@ -205,17 +185,13 @@ def unigram_tunes(data: MusicData, like: list[Tune], generator: np.random.Genera
     return out
 
 
-# ---- evaluation ------------------------------------------------------------------------------
-
-
 def tune_loss(model: OneToMany, batch: tuple[Tensor, Tensor, Tensor]) -> Tensor:
     """Mean cross-entropy per real character of a padded batch (keys, targets, lengths).
 
-    The model runs over the padding too and the loss masks it out. For a left-to-right
-    generator this is exact (a step's output never depends on later inputs), and it is
-    much faster to train: with ``lengths`` the LSTM goes through a PackedSequence, whose
-    CPU backward pass grows faster than linearly with T (B=32, H=256, T=400 on one thread:
-    10.7 s against 0.3 s padded), which is why a hidden-256 run once managed 68 steps in 12 minutes.
+    The model runs over the padding too and the loss masks it out: exact for a left-to-right
+    generator (a step's output never depends on later inputs), and much faster to train than
+    passing ``lengths``, which sends the LSTM through a PackedSequence whose CPU backward grows
+    faster than linearly with T.
     """
     keys, targets, lengths = batch
     logits, _ = model(keys, targets)  # (B, T, V); padding positions are computed, then ignored
@@ -235,37 +211,26 @@ def validation_nll(model: OneToMany, tunes: list[Tune], data: MusicData, batch_s
     return total / max(count, 1)
 
 
-def check_pieces(tunes: list[Tune], low: int, high: int,
-                 min_notes: int = 8) -> tuple[list[bool], list[list[tuple[int, float]]]]:
-    """Whether each tune parses back with music21, has ``min_notes`` notes, and stays within [low, high]."""
-    ok: list[bool] = []
-    events: list[list[tuple[int, float]]] = []
-    for t in tunes:
-        try:
-            e = parse_events(t.abc())
-        except ValueError:
-            ok.append(False)
-            events.append([])
-            continue
-        events.append(e)
-        ok.append(len(e) >= min_notes and all(low <= p <= high for p, _ in e))
-    return ok, events
+def check_pieces(tunes: list[Tune], low: int, high: int) -> tuple[list[bool], list[list[tuple[int, float]]]]:
+    """Whether each tune parses back with music21, has 8 notes or more, and stays within [low, high]; its events."""
+    events = [try_events(t) for t in tunes]
+    return [len(e) >= 8 and all(low <= p <= high for p, _ in e) for e in events], events
 
 
 def measure_generation(model: OneToMany, data: MusicData, config: MusicConfig, seed: int = 0) -> dict[str, Any]:
     """NLL per event on validation tunes, parse rate, and histogram distances vs real validation tunes.
 
-    Piece i is conditioned on validation tune i's key and header line (meter and unit
-    length), cycling through the tunes, and the histograms compare against those same tunes:
-    the comparison is paired, so the mix of keys and meters is the same on both sides.
+    Piece i is conditioned on validation tune i's key and header line, cycling through the tunes,
+    and compared with those same tunes, so the mix of keys and meters is the same on both sides.
     """
     val_events = cached_events(data.val)
     pitches = [p for e in val_events for p, _ in e]
     low, high = min(pitches), max(pitches)
     like = [i % len(data.val) for i in range(config.num_generate)]  # the validation tunes the pieces stand against
-    real_pc, real_du = histograms([val_events[i] for i in like])
-    keys = [data.val[i].key for i in like]
-    keys = [k if k in data.keys else data.keys.itos[1] for k in keys]  # a key unseen in training: use the commonest
+    real = [val_events[i] for i in like]
+    real_pc, real_du = histograms(real)
+    real_keys = [data.val[i].key for i in like]
+    keys = [k if k in data.keys else data.keys.itos[1] for k in real_keys]  # a key unseen in training: the commonest
     headers = [data.val[i].text.partition("\n")[0] + "\n" for i in like]
     generated = sample_tunes(model, data, keys, headers, config.temperature, torch.Generator().manual_seed(seed))
     ok, gen_events = check_pieces(generated, low, high)
@@ -273,7 +238,7 @@ def measure_generation(model: OneToMany, data: MusicData, config: MusicConfig, s
     base_ok, base_events = check_pieces(baseline, low, high)
     gen_pc, gen_du = histograms([e for e in gen_events if e])  # every piece that parsed, as for the baseline
     base_pc, base_du = histograms([e for e in base_events if e])
-    real_dg = degree_histogram([val_events[i] for i in like], [data.val[i].key for i in like])
+    real_dg = degree_histogram(real, real_keys)
     return {
         "val_nll_per_event": validation_nll(model, data.val, data),
         "parse_rate": float(np.mean(ok)), "unigram_parse_rate": float(np.mean(base_ok)),
@@ -285,9 +250,6 @@ def measure_generation(model: OneToMany, data: MusicData, config: MusicConfig, s
         "histograms": {"real": [real_pc.tolist(), real_du.tolist()], "generated": [gen_pc.tolist(), gen_du.tolist()],
                        "unigram": [base_pc.tolist(), base_du.tolist()]},
     }
-
-
-# ---- writing pieces --------------------------------------------------------------------------
 
 
 def write_piece(tune: Tune, stem: Path, title: str = "rnnkit") -> list[Path]:
@@ -342,8 +304,6 @@ def parse_prime(prime: str | None, data: MusicData) -> tuple[str, str]:
     key, _, prefix = prime.partition(";")
     return normalise_key(key.removeprefix("K:")), prefix.replace("\\n", "\n")
 
-
-# ---- the recipe ------------------------------------------------------------------------------
 
 # the figures of measure_generation for the model's pieces and, prefixed "unigram_", for the baseline's
 GENERATION_FIGURES = ("parse_rate", "pitch_class_tv", "duration_tv", "degree_tv")
