@@ -116,10 +116,8 @@ def read_table(path: str | Path, text_column: str, label_column: str | None) -> 
     if not path.is_file():
         raise FileNotFoundError(f"no file {path}; pass a CSV/TSV with a header row and columns {text_column!r}, "
                                 f"{label_column!r}.")
-    name = str(path)
-    raw = decode_utf8(path.read_bytes(), name)
-    delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
-    rows = csv_rows(raw, name, delimiter)
+    name, tab = str(path), path.suffix.lower() in (".tsv", ".tab")
+    rows = csv_rows(decode_utf8(path.read_bytes(), name), name, "\t" if tab else ",")
     wanted = [text_column] + ([label_column] if label_column is not None else [])
     if not rows:
         raise DataFormatError(name, "the file is empty", f"a header row with columns {wanted}", line=1)

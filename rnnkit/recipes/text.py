@@ -20,11 +20,9 @@ from typing import Any
 
 import torch
 from torch import Tensor
+from torch.nn.utils.rnn import pad_sequence
 
-PAD = "<pad>"
-UNK = "<unk>"
-BOS = "<bos>"
-EOS = "<eos>"
+PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
 
 # words (letters, digits, inner apostrophes and hyphens), or any single other non-space character
 _TOKEN = re.compile(r"\w+(?:['’\-]\w+)*|[^\w\s]")
@@ -32,9 +30,7 @@ _TOKEN = re.compile(r"\w+(?:['’\-]\w+)*|[^\w\s]")
 
 def tokenize(text: str, lowercase: bool = True) -> list[str]:
     """Split ``text`` into words and punctuation: ``"Don't stop!"`` -> ``["don't", "stop", "!"]``."""
-    if lowercase:
-        text = text.lower()
-    return _TOKEN.findall(text)
+    return _TOKEN.findall(text.lower() if lowercase else text)
 
 
 class TokenVocab:
@@ -143,10 +139,7 @@ def pad_float(seqs: Sequence[Tensor], value: float = 0.0) -> tuple[Tensor, Tenso
     if not seqs:
         raise ValueError("pad_float: got an empty batch; pass at least one sequence.")
     lengths = torch.tensor([s.shape[0] for s in seqs], dtype=torch.long)  # (B,)
-    x = seqs[0].new_full((len(seqs), int(lengths.max()), *seqs[0].shape[1:]), value)  # (B, T, C)
-    for b, s in enumerate(seqs):
-        x[b, : s.shape[0]] = s
-    return x, lengths
+    return pad_sequence(list(seqs), batch_first=True, padding_value=value), lengths  # (B, T, C)
 
 
 def bucket_batches(lengths: Sequence[int], batch_size: int, shuffle: bool = True,

@@ -30,9 +30,6 @@ class Sentence:
     tags: list[str]
 
 
-# ---- CoNLL ---------------------------------------------------------------------------------
-
-
 def parse_conll(text: str, name: str, tag_column: int = -1) -> list[Sentence]:
     """Token-per-line text: columns split by tabs (or spaces), blank lines between sentences.
 
@@ -87,8 +84,7 @@ def parse_conll(text: str, name: str, tag_column: int = -1) -> list[Sentence]:
 
 
 def read_conll(path: str | Path, tag_column: int = -1) -> list[Sentence]:
-    """The sentences of a CoNLL file: one token per line, the tag in column ``tag_column``, blank lines between
-    sentences."""
+    """The sentences of a CoNLL file (``parse_conll``), the tag in column ``tag_column``."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no file {path}; pass a CoNLL file: one 'token<TAB>tag' per line, blank line between "
@@ -107,12 +103,8 @@ def split_data(sentences: list[Sentence], dev: str | None, test: str | None, tag
         train = [sentences[i] for i in tr]
         dev_sentences = dev_sentences if dev_sentences is not None else [sentences[i] for i in de]
         test_sentences = test_sentences if test_sentences is not None else [sentences[i] for i in te]
-    if max_train is not None:
-        train = train[:max_train]
-    return train, dev_sentences, test_sentences
+    return train[:max_train], dev_sentences, test_sentences
 
-
-# ---- Brown ---------------------------------------------------------------------------------
 
 # Brown tag (after stripping markers, negation * and possessive $) -> universal tag
 _UNIVERSAL = {

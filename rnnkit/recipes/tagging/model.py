@@ -20,6 +20,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.utils.rnn import pad_sequence
 
 from rnnkit.models.many_to_many import ManyToMany, ManyToManyConfig
 from rnnkit.recipes.tagging.data import Sentence
@@ -65,8 +66,7 @@ class WordFeatures(nn.Module):
 
     def __init__(self, config: WordFeaturesConfig) -> None:
         super().__init__()
-        c = config
-        self.config = c
+        self.config = c = config
         self.word = nn.Embedding(c.vocab_size, c.embedding_size, padding_idx=0)
         self.char = nn.Embedding(c.char_vocab_size, c.char_embedding_size, padding_idx=0) if c.char_vocab_size else None
         self.conv = nn.Conv1d(c.char_embedding_size, c.char_filters, c.char_width,
@@ -147,9 +147,8 @@ def build_vocabs(train: Sequence[Sentence], min_freq: int, chars: bool) -> Vocab
     """Vocabularies from the training sentences: words seen ``min_freq`` times, characters twice (if ``chars``), every
     tag."""
     words = TokenVocab.build(([normalise(t) for t in s.tokens] for s in train), min_freq=min_freq)
-    char_vocab = None
-    if chars:
-        char_vocab = TokenVocab.build(([c for t in s.tokens for c in t[:MAX_WORD]] for s in train), min_freq=2)
+    char_vocab = TokenVocab.build(([c for t in s.tokens for c in t[:MAX_WORD]] for s in train),
+                                  min_freq=2) if chars else None
     return Vocabs(words, char_vocab, TokenVocab.labels(t for s in train for t in s.tags))
 
 
@@ -182,12 +181,9 @@ def collate(items: Sequence[Encoded]) -> dict[str, Tensor]:
     cases, _ = pad_batch([e.cases.tolist() for e in items], 0)
     batch = {"inputs": words, "lengths": lengths, "cases": cases}
     if items[0].chars is not None:
-        W = max(e.chars.shape[1] for e in items if e.chars is not None)
-        chars = torch.zeros(len(items), words.shape[1], W, dtype=torch.long)  # (B, T, W)
-        for b, e in enumerate(items):
-            assert e.chars is not None
-            chars[b, : e.chars.shape[0], : e.chars.shape[1]] = e.chars
-        batch["chars"] = chars
+        chars = [e.chars for e in items if e.chars is not None]  # (T_b, W_b) each
+        W = max(c.shape[1] for c in chars)
+        batch["chars"] = pad_sequence([F.pad(c, (0, W - c.shape[1])) for c in chars], batch_first=True)  # (B, T, W)
     if items[0].tags is not None:
         batch["targets"], _ = pad_batch([e.tags.tolist() for e in items if e.tags is not None], 0)
     return batch

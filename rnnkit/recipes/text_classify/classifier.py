@@ -12,7 +12,6 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
@@ -24,14 +23,12 @@ from rnnkit.recipes.classify import Labelled
 from rnnkit.recipes.contract import Meta, Recipe, RecipeConfig
 from rnnkit.recipes.text import TokenVocab, tokenize
 from rnnkit.utils.config import option
-from rnnkit.utils.reading import decode_utf8, split_lines
 
 
 @dataclass(frozen=True)
 class TextClassifierConfig(RecipeConfig):
     """Data, model and training settings of a text classification recipe."""
 
-    # None: the recipe's corpus
     data: str | None = option(None, "your own CSV/TSV (header row) instead of the default corpus")
     text_column: str = option("text", "column with the text in --data")
     label_column: str = option("label", "column with the label in --data")
@@ -39,7 +36,7 @@ class TextClassifierConfig(RecipeConfig):
     test_fraction: float = option(0.1, "fraction held out for the final test")
     split_seed: int = option(1234, "seed of the train/dev/test split")  # fixed so runs compare
     min_freq: int = option(2, "words seen fewer times in training become <unk>")  # singletons teach little
-    max_len: int = option(60, "tokens kept per text")  # longer texts are cut
+    max_len: int = option(60, "tokens kept per text")
     embedding_size: int = option(100, "word embedding size")
     hidden_size: int = option(100, "LSTM units per direction")
     num_layers: int = option(1, "stacked recurrent layers")
@@ -97,15 +94,6 @@ def split_texts(name: str, config: TextClassifierConfig, texts: list[str], label
     return data
 
 
-def table_or_lines(path: Path, text_column: str) -> list[str] | None:
-    """The texts of a .csv/.tsv file (its text column) or a .txt file (its non-empty lines); None for other paths."""
-    if path.suffix.lower() in (".csv", ".tsv", ".tab") and path.is_file():
-        return classify.read_table(path, text_column, None)[0]
-    if path.suffix.lower() == ".txt" and path.is_file():
-        return [line for line in split_lines(decode_utf8(path.read_bytes(), str(path))) if line.strip()]
-    return None
-
-
 class TextClassifyRecipe(Recipe[C, TextData]):
     """What the text classifiers share: the model, batches, accuracy, prediction and old checkpoints."""
 
@@ -126,8 +114,6 @@ class TextClassifyRecipe(Recipe[C, TextData]):
 
     def evaluate(self, model: nn.Module, config: C, data: TextData, split: str) -> dict[str, float]:
         return {"accuracy": classify.accuracy(model, data.dev if split == "dev" else data.test)}
-
-    # ---- using a trained model --------------------------------------------------------------
 
     @abstractmethod
     def texts(self, config: C, inputs: Sequence[str]) -> tuple[list[str], list[str]]:

