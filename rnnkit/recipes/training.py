@@ -200,8 +200,140 @@ def fit(model: nn.Module, train_batches: Callable[[int], Iterable[Any]] | Iterab
     out = Path(out_dir) if out_dir is not None else None
     opt = optimizer or torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     with torch_threads(config.threads):
-        return _fit(model, train_batches, config, evaluate, monitor, mode, loss_fn, checkpoint, out, opt, restore_best,
-                    list(generators))
+        sign = 1.0 if mode == "max" else -1.0
+        saved = _read_resume_state(out, config, monitor, mode,
+                                   len(generators)) if config.resume and out is not None else None
+        pos, best_state = _Position(), None
+        # (epoch, weights at its end) of the last average_last epochs, for equation (1)
+        recent: deque[tuple[int, dict[str, Tensor]]] = deque(maxlen=max(config.average_last, 1))
+        if saved is not None:
+            model.load_state_dict(saved["model"])
+            opt.load_state_dict(saved["optimizer"])
+            pos, best_state = _Position(**saved["position"]), saved["best_state"]
+            recent.extend((int(e), w) for e, w in saved.get("recent", []))
+        log = MetricsLog.reopen(out, rows=pos.log_rows)
+        guard = DivergenceGuard(log, out / "last.pt" if out is not None else None, prefix="fit: ")
+        start = time.perf_counter() - pos.seconds  # the clock continues where a resumed run left off
+
+        def result() -> FitResult:
+            return FitResult(pos.best, pos.best_epoch, len(pos.history), pos.step, time.perf_counter() - start,
+                             pos.stopped, pos.history, pos.averaged, pos.averages)
+
+        def save_last(epoch_rng: dict[str, Any], info: dict[str, Any]) -> None:
+            """last.pt: the recipe's entries, and under "fit" everything needed to carry on exactly from here."""
+            if out is None:
+                return
+            pos.seconds, pos.log_rows = time.perf_counter() - start, len(log.rows)
+            state = checkpoint(model, info) if checkpoint is not None else {}
+            state["fit"] = {"format": FIT_FORMAT, "config": dataclasses.asdict(config), "monitor": monitor,
+                            "mode": mode, "position": dataclasses.asdict(pos), "model": model.state_dict(),
+                            "optimizer": opt.state_dict(), "best_state": best_state, "rng_epoch_start": epoch_rng,
+                            "rng": _rng_state(generators),
+                            "recent": [[e, w] for e, w in recent] if config.average_last else []}
+            log.sync()  # the rows this checkpoint counts are on disk before it
+            atomic_save(state, out / "last.pt")
+
+        if saved is not None:
+            if pos.stopped:  # it had finished: give back its result (a recipe training several models moves on)
+                _set_rng_state(saved["rng"], generators)
+                tqdm.write(f"fit: the run in {out} had finished ({pos.stopped}); nothing left to train")
+                return result()
+            if config.max_steps is not None and pos.step >= config.max_steps:
+                raise ValueError(f"fit: the run in {out} is already at step {pos.step}; resume it with a larger "
+                                 f"max_steps than {config.max_steps}.")
+            tqdm.write(f"fit: resuming the run in {out} at epoch {pos.epoch}, step {pos.step}")
+            _set_rng_state(saved["rng_epoch_start"], generators)
+        resumed_epoch = pos.epoch if saved is not None else 0
+
+        while pos.epoch <= config.epochs:
+            epoch = pos.epoch
+            model.train()
+            epoch_rng = (saved["rng_epoch_start"] if saved is not None and epoch == resumed_epoch
+                         else _rng_state(generators))
+            _set_epoch_lr(opt, config, epoch)
+            batches = train_batches(epoch) if callable(train_batches) else train_batches
+            size = len(batches) if isinstance(batches, Sized) else None
+            iterator = iter(batches)
+            if saved is not None and epoch == resumed_epoch and pos.batches_done > 0:
+                _skip(iterator, pos.batches_done, epoch, out)  # drawn again (same generators), already trained on
+                _set_rng_state(saved["rng"], generators)  # and the generators as they were after the last of them
+            bar = ProgressBar(size, pos.batches_done, "batch", desc=f"epoch {epoch}/{config.epochs}",
+                              enabled=config.progress, leave=False)
+            for batch in iterator:
+                # forward, backward, clip, step
+                loss = loss_fn(model, batch)
+                value = float(loss.detach())
+                guard.check("loss", value, f"epoch {epoch}, step {pos.step + 1}", first=pos.first_loss)
+                pos.first_loss = value if pos.first_loss is None else pos.first_loss
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                params = [p for p in model.parameters() if p.grad is not None]
+                max_norm = config.clip if config.clip > 0 else float("inf")
+                grad_norm = float(torch.nn.utils.clip_grad_norm_(params, max_norm))
+                guard.check("gradient norm", grad_norm, f"epoch {epoch}, step {pos.step + 1}")
+                opt.step()
+                pos.step, pos.batches_done, pos.total = pos.step + 1, pos.batches_done + 1, pos.total + value
+                bar.move_to(pos.batches_done)
+                bar.show(loss=f"{pos.total / pos.batches_done:.4f}", grad=f"{grad_norm:.2f}")
+                if config.log_every and pos.step % config.log_every == 0:
+                    log.write({"epoch": epoch, "step": pos.step, "loss": value, "grad_norm": grad_norm})
+                if config.max_steps is not None and pos.step >= config.max_steps:
+                    pos.stopped = f"reached max_steps={config.max_steps}"
+                    break
+                if config.max_minutes is not None and time.perf_counter() - start > 60 * config.max_minutes:
+                    pos.stopped = f"reached max_minutes={config.max_minutes}"
+                    break
+                if config.save_every and pos.step % config.save_every == 0:
+                    save_last(epoch_rng, {"epoch": len(pos.history), "step": pos.step,
+                                          "metrics": pos.history[-1] if pos.history else {}})
+            bar.close()
+
+            if config.average_last:
+                recent.append((epoch, copy.deepcopy(model.state_dict())))
+
+            # validation, best epoch, early stopping
+            record = {"epoch": float(epoch), "train_loss": pos.total / max(pos.batches_done, 1),
+                      "seconds": time.perf_counter() - start}
+            if evaluate is not None:
+                metrics = _validate(model, evaluate)
+                record.update({k: float(v) for k, v in metrics.items()})
+                if monitor not in record:
+                    raise ValueError(f"fit: monitor={monitor!r} is not among the validation metrics {sorted(metrics)}.")
+            pos.history.append(record)
+            log.write({"step": pos.step, **record})
+            shown = ", ".join(f"{k} {v:.4f}" for k, v in record.items() if k not in ("epoch", "seconds"))
+            tqdm.write(f"epoch {epoch}: {shown} ({record['seconds']:.0f}s, {pos.step} steps)")
+            value = record[monitor]
+            info = {"epoch": epoch, "step": pos.step, "metrics": record}
+            if pos.best is None or sign * value > sign * pos.best:
+                pos.best, pos.best_epoch, pos.bad_epochs = value, epoch, 0
+                if restore_best:
+                    best_state = copy.deepcopy(model.state_dict())
+                if checkpoint is not None and out is not None:
+                    # best.pt before last.pt: a kill between the two then repeats this epoch and writes best.pt again
+                    atomic_save(checkpoint(model, info), out / "best.pt")
+            else:
+                pos.bad_epochs += 1
+            pos.epoch, pos.batches_done, pos.total = epoch + 1, 0, 0.0
+            if not pos.stopped and config.patience > 0 and pos.bad_epochs >= config.patience:
+                pos.stopped = f"no better {monitor} for {config.patience} epochs"
+            if pos.stopped or pos.epoch > config.epochs:
+                break
+            save_last(_rng_state(generators), info)  # the next epoch starts from here
+
+        pos.stopped = pos.stopped or "finished all epochs"
+        if restore_best and best_state is not None:
+            model.load_state_dict(best_state)
+        info = {"epoch": pos.best_epoch, "step": pos.step,
+                "metrics": pos.history[pos.best_epoch - 1] if pos.history else {}}
+        if evaluate is not None and len(recent) > 1:
+            chosen = _choose_average(model, list(recent), evaluate, monitor, sign, pos, log)
+            if chosen is not None:
+                info = {"epoch": len(pos.history), "step": pos.step, "metrics": chosen, "averaged": pos.averaged}
+                if checkpoint is not None and out is not None:
+                    atomic_save(checkpoint(model, info), out / "best.pt")  # the weights the run ends with
+        save_last(_rng_state(generators), info)
+        return result()
 
 
 @contextmanager
@@ -215,145 +347,6 @@ def torch_threads(threads: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
-
-
-def _fit(model: nn.Module, train_batches: Callable[[int], Iterable[Any]] | Iterable[Any], config: TrainConfig,
-         evaluate: Callable[[nn.Module], dict[str, float]] | None, monitor: str, mode: str,
-         loss_fn: Callable[[nn.Module, Any], Tensor],
-         checkpoint: Callable[[nn.Module, dict[str, Any]], dict[str, Any]] | None, out: Path | None,
-         opt: torch.optim.Optimizer, restore_best: bool, generators: list[torch.Generator]) -> FitResult:
-    """The loop itself (``fit`` has checked the arguments)."""
-    sign = 1.0 if mode == "max" else -1.0
-    saved = _read_resume_state(out, config, monitor, mode,
-                               len(generators)) if config.resume and out is not None else None
-    pos, best_state = _Position(), None
-    # (epoch, weights at its end) of the last average_last epochs, for equation (1)
-    recent: deque[tuple[int, dict[str, Tensor]]] = deque(maxlen=max(config.average_last, 1))
-    if saved is not None:
-        model.load_state_dict(saved["model"])
-        opt.load_state_dict(saved["optimizer"])
-        pos, best_state = _Position(**saved["position"]), saved["best_state"]
-        recent.extend((int(e), w) for e, w in saved.get("recent", []))
-    log = MetricsLog.reopen(out, rows=pos.log_rows)
-    guard = DivergenceGuard(log, out / "last.pt" if out is not None else None, prefix="fit: ")
-    start = time.perf_counter() - pos.seconds  # the clock continues where a resumed run left off
-
-    def result() -> FitResult:
-        return FitResult(pos.best, pos.best_epoch, len(pos.history), pos.step, time.perf_counter() - start, pos.stopped,
-                         pos.history, pos.averaged, pos.averages)
-
-    def save_last(epoch_rng: dict[str, Any], info: dict[str, Any]) -> None:
-        """last.pt: the recipe's entries, and under "fit" everything needed to carry on exactly from here."""
-        if out is None:
-            return
-        pos.seconds, pos.log_rows = time.perf_counter() - start, len(log.rows)
-        state = checkpoint(model, info) if checkpoint is not None else {}
-        state["fit"] = {"format": FIT_FORMAT, "config": dataclasses.asdict(config), "monitor": monitor, "mode": mode,
-                        "position": dataclasses.asdict(pos), "model": model.state_dict(), "optimizer": opt.state_dict(),
-                        "best_state": best_state, "rng_epoch_start": epoch_rng, "rng": _rng_state(generators),
-                        "recent": [[e, w] for e, w in recent] if config.average_last else []}
-        log.sync()  # the rows this checkpoint counts are on disk before it
-        atomic_save(state, out / "last.pt")
-
-    if saved is not None:
-        if pos.stopped:  # it had finished: give back its result (a recipe training several models moves on)
-            _set_rng_state(saved["rng"], generators)
-            tqdm.write(f"fit: the run in {out} had finished ({pos.stopped}); nothing left to train")
-            return result()
-        if config.max_steps is not None and pos.step >= config.max_steps:
-            raise ValueError(f"fit: the run in {out} is already at step {pos.step}; resume it with a larger max_steps "
-                             f"than {config.max_steps}.")
-        tqdm.write(f"fit: resuming the run in {out} at epoch {pos.epoch}, step {pos.step}")
-        _set_rng_state(saved["rng_epoch_start"], generators)
-    resumed_epoch = pos.epoch if saved is not None else 0
-
-    while pos.epoch <= config.epochs:
-        epoch = pos.epoch
-        model.train()
-        epoch_rng = saved["rng_epoch_start"] if saved is not None and epoch == resumed_epoch else _rng_state(generators)
-        _set_epoch_lr(opt, config, epoch)
-        batches = train_batches(epoch) if callable(train_batches) else train_batches
-        size = len(batches) if isinstance(batches, Sized) else None
-        iterator = iter(batches)
-        if saved is not None and epoch == resumed_epoch and pos.batches_done > 0:
-            _skip(iterator, pos.batches_done, epoch, out)  # drawn again from the same generators, already trained on
-            _set_rng_state(saved["rng"], generators)  # and the generators as they were after the last of them
-        bar = ProgressBar(size, pos.batches_done, "batch", desc=f"epoch {epoch}/{config.epochs}",
-                          enabled=config.progress, leave=False)
-        for batch in iterator:
-            # forward, backward, clip, step
-            loss = loss_fn(model, batch)
-            value = float(loss.detach())
-            guard.check("loss", value, f"epoch {epoch}, step {pos.step + 1}", first=pos.first_loss)
-            pos.first_loss = value if pos.first_loss is None else pos.first_loss
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            params = [p for p in model.parameters() if p.grad is not None]
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(params, config.clip if config.clip > 0 else float("inf")))
-            guard.check("gradient norm", grad_norm, f"epoch {epoch}, step {pos.step + 1}")
-            opt.step()
-            pos.step, pos.batches_done, pos.total = pos.step + 1, pos.batches_done + 1, pos.total + value
-            bar.move_to(pos.batches_done)
-            bar.show(loss=f"{pos.total / pos.batches_done:.4f}", grad=f"{grad_norm:.2f}")
-            if config.log_every and pos.step % config.log_every == 0:
-                log.write({"epoch": epoch, "step": pos.step, "loss": value, "grad_norm": grad_norm})
-            if config.max_steps is not None and pos.step >= config.max_steps:
-                pos.stopped = f"reached max_steps={config.max_steps}"
-                break
-            if config.max_minutes is not None and time.perf_counter() - start > 60 * config.max_minutes:
-                pos.stopped = f"reached max_minutes={config.max_minutes}"
-                break
-            if config.save_every and pos.step % config.save_every == 0:
-                save_last(epoch_rng, {"epoch": len(pos.history), "step": pos.step,
-                                      "metrics": pos.history[-1] if pos.history else {}})
-        bar.close()
-
-        if config.average_last:
-            recent.append((epoch, copy.deepcopy(model.state_dict())))
-
-        # validation, best epoch, early stopping
-        record = {"epoch": float(epoch), "train_loss": pos.total / max(pos.batches_done, 1),
-                  "seconds": time.perf_counter() - start}
-        if evaluate is not None:
-            metrics = _validate(model, evaluate)
-            record.update({k: float(v) for k, v in metrics.items()})
-            if monitor not in record:
-                raise ValueError(f"fit: monitor={monitor!r} is not among the validation metrics {sorted(metrics)}.")
-        pos.history.append(record)
-        log.write({"step": pos.step, **record})
-        shown = ", ".join(f"{k} {v:.4f}" for k, v in record.items() if k not in ("epoch", "seconds"))
-        tqdm.write(f"epoch {epoch}: {shown} ({record['seconds']:.0f}s, {pos.step} steps)")
-        value = record[monitor]
-        info = {"epoch": epoch, "step": pos.step, "metrics": record}
-        if pos.best is None or sign * value > sign * pos.best:
-            pos.best, pos.best_epoch, pos.bad_epochs = value, epoch, 0
-            if restore_best:
-                best_state = copy.deepcopy(model.state_dict())
-            if checkpoint is not None and out is not None:
-                # best.pt before last.pt: a kill between the two then repeats this epoch and writes best.pt again
-                atomic_save(checkpoint(model, info), out / "best.pt")
-        else:
-            pos.bad_epochs += 1
-        pos.epoch, pos.batches_done, pos.total = epoch + 1, 0, 0.0
-        if not pos.stopped and config.patience > 0 and pos.bad_epochs >= config.patience:
-            pos.stopped = f"no better {monitor} for {config.patience} epochs"
-        if pos.stopped or pos.epoch > config.epochs:
-            break
-        save_last(_rng_state(generators), info)  # the next epoch starts from here
-
-    pos.stopped = pos.stopped or "finished all epochs"
-    if restore_best and best_state is not None:
-        model.load_state_dict(best_state)
-    info = {"epoch": pos.best_epoch, "step": pos.step,
-            "metrics": pos.history[pos.best_epoch - 1] if pos.history else {}}
-    if evaluate is not None and len(recent) > 1:
-        chosen = _choose_average(model, list(recent), evaluate, monitor, sign, pos, log)
-        if chosen is not None:
-            info = {"epoch": len(pos.history), "step": pos.step, "metrics": chosen, "averaged": pos.averaged}
-            if checkpoint is not None and out is not None:
-                atomic_save(checkpoint(model, info), out / "best.pt")  # the weights the run ends with
-    save_last(_rng_state(generators), info)
-    return result()
 
 
 def _validate(model: nn.Module, evaluate: Callable[[nn.Module], dict[str, float]]) -> dict[str, float]:
@@ -448,7 +441,7 @@ def _skip(iterator: Any, count: int, epoch: int, out: Path | None) -> None:
                              "another output directory.")
 
 
-def _rng_state(generators: list[torch.Generator]) -> dict[str, Any]:
+def _rng_state(generators: Sequence[torch.Generator]) -> dict[str, Any]:
     """The global generators (torch, CUDA, Python, NumPy) and the recipe's own, as weights_only loading reads them."""
     version, mt, gauss = random.getstate()
     name, keys, where, has_gauss, cached = np.random.get_state(legacy=True)
@@ -459,7 +452,7 @@ def _rng_state(generators: list[torch.Generator]) -> dict[str, Any]:
             "local": [g.get_state() for g in generators]}
 
 
-def _set_rng_state(state: dict[str, Any], generators: list[torch.Generator]) -> None:
+def _set_rng_state(state: dict[str, Any], generators: Sequence[torch.Generator]) -> None:
     torch.set_rng_state(state["torch"])
     if state["cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
