@@ -39,52 +39,49 @@ def run_recipe(recipe: Recipe[Any, Any], config: RecipeConfig) -> dict[str, Any]
         write_json(run_dir(recipe, config) / "results.json", combined)
         return combined
     with torch_threads(config.threads):  # the whole run: data, training, test, baselines, pictures
-        return _run_one(recipe, config)
+        out = run_dir(recipe, config)
+        print(f"{recipe.name}: {config}")
 
+        # data and model, each from a known seed, so that a run repeats
+        torch.manual_seed(config.seed)
+        data = recipe.prepare_data(config)
+        meta = recipe.describe(data)
+        torch.manual_seed(config.seed)
+        model = recipe.build_model(config, meta)
 
-def _run_one(recipe: Recipe[Any, Any], config: RecipeConfig) -> dict[str, Any]:
-    out = run_dir(recipe, config)
-    print(f"{recipe.name}: {config}")
+        # the one training loop; best.pt whenever the validation metric improves
+        def checkpoint(m: nn.Module, info: dict[str, Any]) -> dict[str, Any]:
+            return make_checkpoint(recipe.name, m, dataclasses.asdict(config), meta, **info)
 
-    # data and model, each from a known seed, so that a run repeats
-    torch.manual_seed(config.seed)
-    data = recipe.prepare_data(config)
-    meta = recipe.describe(data)
-    torch.manual_seed(config.seed)
-    model = recipe.build_model(config, meta)
+        result = fit(model, lambda epoch: recipe.batches(config, data, epoch), config,
+                     evaluate=(lambda m: {f"dev_{k}": v for k, v in recipe.evaluate(m, config, data, "dev").items()})
+                     if recipe.validates(config, data) else None,
+                     monitor=f"dev_{recipe.monitor}", mode=recipe.mode, loss_fn=recipe.loss, checkpoint=checkpoint,
+                     out_dir=out, generators=recipe.generators(data))
 
-    # the one training loop; best.pt whenever the validation metric improves
-    def checkpoint(m: nn.Module, info: dict[str, Any]) -> dict[str, Any]:
-        return make_checkpoint(recipe.name, m, dataclasses.asdict(config), meta, **info)
+        # test metrics of the best epoch's model, the baselines beside them, and the pictures
+        model.eval()
+        with torch.no_grad():
+            test = recipe.evaluate(model, config, data, "test")
+        baselines = recipe.baselines(config, data)
+        pictures = [training_curve(result, recipe.monitor, out / "training.png"),
+                    *recipe.report(model, config, data, out)]
 
-    result = fit(model, lambda epoch: recipe.batches(config, data, epoch), config,
-                 evaluate=(lambda m: {f"dev_{k}": v for k, v in recipe.evaluate(m, config, data, "dev").items()})
-                 if recipe.validates(config, data) else None,
-                 monitor=f"dev_{recipe.monitor}", mode=recipe.mode, loss_fn=recipe.loss, checkpoint=checkpoint,
-                 out_dir=out, generators=recipe.generators(data))
-
-    # test metrics of the best epoch's model, the baselines beside them, and the pictures
-    model.eval()
-    with torch.no_grad():
-        test = recipe.evaluate(model, config, data, "test")
-    baselines = recipe.baselines(config, data)
-    pictures = [training_curve(result, recipe.monitor, out / "training.png"), *recipe.report(model, config, data, out)]
-
-    # results.json, and the figures a reader wants first
-    summary = {"recipe": recipe.name, "test": test, "baselines": baselines, "best_epoch": result.best_epoch,
-               "epochs_run": result.epochs_run, "steps": result.steps, "train_seconds": round(result.seconds, 1),
-               "stopped_because": result.stopped_because, "history": result.history,
-               "pictures": [str(p) for p in pictures], "config": dataclasses.asdict(config)}
-    if result.averages:  # checkpoint averaging was tried (config.average_last): each mean's validation figures
-        summary.update({"averaged_epochs": result.averaged, "averages": result.averages})
-    path = write_json(out / "results.json", summary)
-    print(f"{recipe.name}: test " + ", ".join(f"{k} {v:.4f}" for k, v in test.items())
-          + f"; {result.epochs_run} epochs, {result.seconds:.0f}s ({result.stopped_because})"
-          + (f"; the mean weights of the last {result.averaged} epochs" if result.averaged else ""))
-    for name, scores in baselines.items():
-        print(f"{recipe.name}: baseline {name}: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
-    print(f"{recipe.name}: checkpoint {out / 'best.pt'}; results {path}")
-    return summary
+        # results.json, and the figures a reader wants first
+        summary = {"recipe": recipe.name, "test": test, "baselines": baselines, "best_epoch": result.best_epoch,
+                   "epochs_run": result.epochs_run, "steps": result.steps, "train_seconds": round(result.seconds, 1),
+                   "stopped_because": result.stopped_because, "history": result.history,
+                   "pictures": [str(p) for p in pictures], "config": dataclasses.asdict(config)}
+        if result.averages:  # checkpoint averaging was tried (config.average_last): each mean's validation figures
+            summary.update({"averaged_epochs": result.averaged, "averages": result.averages})
+        path = write_json(out / "results.json", summary)
+        print(f"{recipe.name}: test " + ", ".join(f"{k} {v:.4f}" for k, v in test.items())
+              + f"; {result.epochs_run} epochs, {result.seconds:.0f}s ({result.stopped_because})"
+              + (f"; the mean weights of the last {result.averaged} epochs" if result.averaged else ""))
+        for name, scores in baselines.items():
+            print(f"{recipe.name}: baseline {name}: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
+        print(f"{recipe.name}: checkpoint {out / 'best.pt'}; results {path}")
+        return summary
 
 
 def write_json(path: Path, obj: Any) -> Path:
