@@ -67,8 +67,7 @@ def parse_ts(text: str, name: str) -> Series:
         dims = [[_value(v, name, number) for v in f.split(",")] for f in fields if f.strip()]
         if not dims or len(dims) != len(fields):
             raise DataFormatError(name, "a channel has no values", "'v1,v2,...:v1,v2,...:label'", line=number)
-        if channels is None:
-            channels = len(dims)
+        channels = channels or len(dims)
         if len(dims) != channels:
             raise DataFormatError(name, f"{len(dims)} channels, but earlier cases have {channels}",
                                   f"{channels} channels", line=number)
