@@ -78,12 +78,8 @@ class CaptionConfig(RecipeConfig):
 
 class ConvEncoder(nn.Module):
     """Three conv-batchnorm-ReLU-pool blocks and one more conv: (B, 1, 32, 32) -> regions (B, 16, C), a 4x4 grid in
-    raster order.
-
-    Batch norm is there because the only training signal is the caption loss far downstream.
-    The last conv (no pooling) widens each region's view from 22 to 38 pixels, so every region
-    vector sees a whole digit wherever it sits.
-    """
+    raster order. Batch norm, as the only training signal is the caption loss far downstream; the last conv (no
+    pooling) widens each region's view from 22 to 38 pixels, so every region vector sees a whole digit."""
 
     def __init__(self, channels: int = 96) -> None:
         super().__init__()
@@ -151,17 +147,14 @@ class CaptionData:
     source: DigitSource
     train_pool: np.ndarray  # indices of the source images training scenes are composed from
     train: list[Scene]  # the first epoch's training scenes (later epochs compose fresh ones when augmenting)
-    dev: list[Scene]  # validation scenes from development images
-    test: list[Scene]  # held-out scenes from test images
+    dev: list[Scene]
+    test: list[Scene]
     shuffle: torch.Generator  # orders the training scenes, running on across epochs
 
 
 def canonical(scene: Scene) -> str:
-    """The phrasing trained on: left/top item first.
-
-    With a random phrasing the first digit named could be either one, and the decoder
-    learned the grammar long before the digits.
-    """
+    """The phrasing trained on: left/top item first (with a random phrasing, the decoder learned the grammar long
+    before the digits)."""
     return scene.captions()[0]
 
 

@@ -15,6 +15,7 @@ video clips (rnnkit.recipes.handwriting). Training scenes may jitter each digit'
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +27,8 @@ NUMBERS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight
 SIZES = {"small": 8, "large": 16}
 # relation of the first-named item to the second, for a pair laid out horizontally or vertically
 RELATIONS = {"horizontal": ("to the left of", "to the right of"), "vertical": ("above", "below")}
+_ITEM = f"({'|'.join(SIZES)}) ({'|'.join(NUMBERS)})"
+CAPTION = re.compile(f"a {_ITEM} ({'|'.join(r for pair in RELATIONS.values() for r in pair)}) a {_ITEM}")
 
 
 @dataclass(frozen=True)
@@ -112,22 +115,10 @@ def compose(source: DigitSource, pool: np.ndarray, n: int, seed: int, augment: b
 
 def caption_facts(caption: str) -> tuple[Item, str, Item] | None:
     """Read "a SIZE NUMBER RELATION a SIZE NUMBER" back into a canonical fact; None if it does not parse."""
-    words = caption.split()
-    if len(words) < 6 or words[0] != "a":
+    m = CAPTION.fullmatch(" ".join(caption.split()))
+    if m is None:
         return None
-    try:
-        second_a = words.index("a", 1)
-    except ValueError:
-        return None
-    head, relation, tail = words[1:3], " ".join(words[3:second_a]), words[second_a + 1 :]
-    if len(head) != 2 or len(tail) != 2:
-        return None
-    items = []
-    for size, number in (head, tail):
-        if size not in SIZES or number not in NUMBERS:
-            return None
-        items.append(Item(NUMBERS.index(number), size))
-    a, b = items
+    a, b = Item(NUMBERS.index(m[2]), m[1]), Item(NUMBERS.index(m[5]), m[4])
     canonical = {"to the left of": (a, "left of", b), "to the right of": (b, "left of", a),
                  "above": (a, "above", b), "below": (b, "above", a)}
-    return canonical.get(relation)
+    return canonical[m[3]]

@@ -134,11 +134,6 @@ def features(p: Prepared, windows: np.ndarray) -> torch.Tensor:
     return torch.tensor(np.stack([relative, level], axis=2), dtype=torch.float32)  # (N, W, 2)
 
 
-def targets(p: Prepared, windows: np.ndarray, future: np.ndarray) -> torch.Tensor:
-    """(N, h): the future relative to the window's last value, in units of step_scale."""
-    return torch.tensor((future - windows[:, -1:]) / p.step_scale, dtype=torch.float32)
-
-
 def build_model(config: ForecastConfig, horizon: int) -> ManyToOne:
     """A many-to-one regressor: reads a window (the scaled change and the z-scored level per step), emits the next
     ``horizon`` values at once."""
@@ -168,22 +163,21 @@ def rolling_test(p: Prepared) -> tuple[np.ndarray, np.ndarray, float]:
     return starts, fe.truths(v, starts, p.horizon), fe.mase_scale(v[: p.n_train], p.series.period)
 
 
-def plot(result: dict[str, Any], p: Prepared, path: Path) -> Path:
+def plot(data: ForecastData, starts: np.ndarray, scores: dict[str, dict[str, float]], path: Path) -> Path:
     """Truth and one-step forecasts over the test part, and the h-step forecasts from the last origin."""
-    v, starts = p.series.values, result["origins"]
+    p, v = data.p, data.p.series.values
     with figure(path, size=(11, 3.4), dpi=80, ncols=2, gridspec_kw={"width_ratios": [3, 1]}) as (_, (a, b)):
         context = max(p.n_train - 3 * max(p.series.period, p.horizon), 0)
         a.plot(np.arange(context, len(v)), v[context:], color="black", lw=1.5, label="truth")
-        for name, pred in result["forecasts"].items():
-            a.plot(starts, pred[:, 0], lw=1,
-                   label=f"{result['labels'][name]} (MASE {result['scores'][name]['mase_1']:.2f})")
+        for name, pred in data.forecasts.items():
+            a.plot(starts, pred[:, 0], lw=1, label=f"{data.labels[name]} (MASE {scores[name]['mase_1']:.2f})")
         a.axvline(p.n_train, color="grey", ls=":", lw=1)
         a.set_title(f"{p.series.name}: one-step forecasts on the test part")
         a.legend(fontsize=7)
         last = starts[-1]
         span = np.arange(last - p.window, last + p.horizon)
         b.plot(span, v[span], color="black", lw=1.5)
-        for pred in result["forecasts"].values():
+        for pred in data.forecasts.values():
             b.plot(np.arange(last, last + p.horizon), pred[-1], lw=1)
         b.set_title(f"{p.horizon}-step forecast, last origin")
     return path
@@ -229,14 +223,12 @@ class ForecastRecipe(Recipe[ForecastConfig, ForecastData]):
         """Split the series in time; training windows from the training part, whose last tenth (in time) validates."""
         p = prepare_series(load_series(config), config)
         x_all, y_all = make_windows(p.series.values, p.window, p.horizon, p.n_train)
-        n_val = max(1, len(x_all) // 10)
+        n_val = max(1, len(x_all) // 10)  # prepare_series leaves at least 5 windows, so some train
         x_tr, y_tr = x_all[:-n_val], y_all[:-n_val]
-        if len(x_tr) == 0:
-            raise ValueError(f"forecast: series {p.series.name!r} leaves no training windows; lower --window or "
-                             "--horizon.")
         print(f"forecast: {p.series.name}: {len(p.series.values)} values, {p.n_train} for training "
               f"({len(x_tr)} windows of {p.window}, {n_val} validating), horizon {p.horizon}, period {p.series.period}")
-        return ForecastData(p, features(p, x_tr), targets(p, x_tr, y_tr), x_all[-n_val:], y_all[-n_val:],
+        targets = torch.tensor((y_tr - x_tr[:, -1:]) / p.step_scale, dtype=torch.float32)  # (N, h), like features
+        return ForecastData(p, features(p, x_tr), targets, x_all[-n_val:], y_all[-n_val:],
                             torch.Generator().manual_seed(config.seed))
 
     def describe(self, data: ForecastData) -> Meta:
@@ -286,8 +278,7 @@ class ForecastRecipe(Recipe[ForecastConfig, ForecastData]):
             return []
         starts, truth, scale = rolling_test(data.p)
         scores = {name: fe.scores(pred, truth, scale) for name, pred in data.forecasts.items()}
-        return [plot({"origins": starts, "forecasts": data.forecasts, "labels": data.labels, "scores": scores},
-                     data.p, out / f"{data.p.series.name}.png")]
+        return [plot(data, starts, scores, out / f"{data.p.series.name}.png")]
 
     def predict(self, model: nn.Module, config: ForecastConfig, meta: Meta,
                 inputs: Sequence[str]) -> list[dict[str, Any]]:
@@ -304,8 +295,8 @@ class ForecastRecipe(Recipe[ForecastConfig, ForecastData]):
         if len(history) < window or not np.all(np.isfinite(history)):
             raise ValueError(f"predict forecast: this model reads the last {window} values; got {len(history)} "
                              f"({'with missing values' if not np.all(np.isfinite(history)) else 'too few'}).")
-        dummy = Series(meta["series"], history, int(meta["period"]), tuple(str(i) for i in range(len(history))))
-        p = Prepared(dummy, len(history), window, int(meta["horizon"]), meta["step_scale"], meta["mean"], meta["std"])
+        p = Prepared(Series(meta["series"], history, int(meta["period"]), ()), len(history), window,
+                     int(meta["horizon"]), meta["step_scale"], meta["mean"], meta["std"])
         pred = forecast_batch(self.model_as(model, ManyToOne), p, history[None, -window:])[0]
         return [{"series": meta["series"], "forecast": [float(x) for x in pred]}]
 

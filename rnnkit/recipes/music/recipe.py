@@ -297,14 +297,6 @@ def histogram_figure(h: dict[str, list[list[float]]], path: Path) -> Path:
     return path
 
 
-def parse_prime(prime: str | None, data: MusicData) -> tuple[str, str]:
-    """``"D"`` -> key D; ``"D;M:6/8 L:1/8\\n|:DFA"`` -> key D and that text prefix (``\\n`` may be typed literally)."""
-    if not prime:
-        return data.keys.itos[1], ""  # the commonest key
-    key, _, prefix = prime.partition(";")
-    return normalise_key(key.removeprefix("K:")), prefix.replace("\\n", "\n")
-
-
 # the figures of measure_generation for the model's pieces and, prefixed "unigram_", for the baseline's
 GENERATION_FIGURES = ("parse_rate", "pitch_class_tv", "duration_tv", "degree_tv")
 
@@ -394,11 +386,12 @@ class MusicRecipe(Recipe[MusicConfig, MusicData]):
     def generate(self, model: nn.Module, config: MusicConfig, meta: Meta,
                  options: GenerateOptions) -> list[dict[str, Any]]:
         """``options.num`` tunes (ABC, MIDI, MusicXML, score) conditioned on ``options.prime``: a key, optionally ";"
-        and a first bar."""
+        and a first bar (``"D;M:6/8 L:1/8\\n|:DFA"``, ``\\n`` typed literally); without one, the commonest key."""
         data = vocabularies(meta)
-        key, prefix = parse_prime(options.prime, data)
-        tunes = sample_tunes(self.model_as(model, OneToMany), data, [key] * options.num, prefix, config.temperature,
-                             torch.Generator().manual_seed(options.seed))
+        key, _, prefix = (options.prime or "").partition(";")
+        key = normalise_key(key.removeprefix("K:")) if options.prime else data.keys.itos[1]
+        tunes = sample_tunes(self.model_as(model, OneToMany), data, [key] * options.num, prefix.replace("\\n", "\n"),
+                             config.temperature, torch.Generator().manual_seed(options.seed))
         out = Path(options.out or run_dir(self, config) / "generated")
         return [{"key": tune.key, "abc": tune.abc(),
                  "files": [str(f) for f in write_piece(tune, out / f"sample-{options.seed}-{i}", f"rnnkit sample {i}")]}
