@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import itertools
 import random
 import time
 from collections import deque
@@ -168,17 +169,16 @@ def fit(model: nn.Module, train_batches: Callable[[int], Iterable[Any]] | Iterab
     """Train ``model`` and return a ``FitResult``; the model ends with its best weights.
 
     Args:
-        train_batches: the batches of one epoch, re-iterated each epoch, or a function of the
-            epoch number returning them (so shuffling can depend on the epoch).
+        train_batches: the batches of one epoch (iterated again each epoch), or a function of the epoch number
+            returning them (so shuffling can depend on the epoch).
         evaluate: validation metrics after each epoch. Without it the training loss is monitored.
         monitor: the metric that picks the best epoch and drives early stopping.
         mode: whether higher ("max") or lower ("min") is better for ``monitor``.
-        checkpoint: builds the dict to save from the model and ``info`` (epoch, step, metrics);
-            saved as ``out_dir/best.pt`` when the monitored metric improves and in
-            ``out_dir/last.pt`` (with the state to resume from) after every epoch and at the end.
+        checkpoint: builds the dict to save from the model and ``info`` (epoch, step, metrics): best.pt when the
+            monitored metric improves, last.pt (with the state to resume from) after every epoch and at the end.
         out_dir: where best.pt, last.pt and metrics.jsonl (one JSON row per logged step and epoch) go.
-        generators: generators of the recipe's own that ``train_batches`` draws from across epochs;
-            saved in last.pt and restored on resume like the global ones (else resume is not exact).
+        generators: the recipe's own generators that ``train_batches`` draws from, restored on resume like the
+            global ones (else resume is not exact).
     Raises:
         ValueError: on a NaN or exploding loss or gradient norm, naming the epoch and step; on ``config.resume``
             with a last.pt whose settings differ, naming both values.
@@ -356,9 +356,6 @@ def _validate(model: nn.Module, evaluate: Callable[[nn.Module], dict[str, float]
         return evaluate(model)
 
 
-# ---- checkpoint averaging ------------------------------------------------------------------------------
-
-
 def average_weights(states: Sequence[Mapping[str, Tensor]]) -> dict[str, Tensor]:
     """Equation (1): the element-wise mean of several state dicts of one model. Entries that are not floating
     point (step counters, integer buffers) are the last state's."""
@@ -402,9 +399,6 @@ def _choose_average(model: nn.Module, recent: list[tuple[int, dict[str, Tensor]]
     return chosen
 
 
-# ---- resuming ------------------------------------------------------------------------------------
-
-
 def _read_resume_state(out: Path, config: TrainConfig, monitor: str, mode: str,
                        generators: int) -> dict[str, Any] | None:
     """The "fit" entry of ``out/last.pt``, checked against this run's settings; None if there is no last.pt yet."""
@@ -433,12 +427,11 @@ def _read_resume_state(out: Path, config: TrainConfig, monitor: str, mode: str,
 
 def _skip(iterator: Any, count: int, epoch: int, out: Path | None) -> None:
     """Draw and drop the first ``count`` batches of the epoch (a resumed run trained on them already)."""
-    end = object()
-    for done in range(count):
-        if next(iterator, end) is end:
-            raise ValueError(f"fit: resume: epoch {epoch} now has {done} batches, but the run in {out} had trained on "
-                             f"{count} of them; the training data or batching changed since. Start a new run in "
-                             "another output directory.")
+    done = sum(1 for _ in itertools.islice(iterator, count))
+    if done < count:
+        raise ValueError(f"fit: resume: epoch {epoch} now has {done} batches, but the run in {out} had trained on "
+                         f"{count} of them; the training data or batching changed since. Start a new run in another "
+                         "output directory.")
 
 
 def _rng_state(generators: Sequence[torch.Generator]) -> dict[str, Any]:
