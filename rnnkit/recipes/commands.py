@@ -12,7 +12,7 @@ import json
 
 import torch
 
-from rnnkit.recipes import RECIPES, all_recipes, get_recipe, load_run, run_recipe
+from rnnkit.recipes import all_recipes, get_recipe, load_run, run_recipe
 from rnnkit.recipes.chat import command as chat_command
 from rnnkit.recipes.contract import GenerateOptions
 from rnnkit.recipes.speech import command as speech_command
@@ -25,14 +25,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add ``rnnkit recipe NAME`` to the CLI: one subcommand per recipe, its flags from the recipe's config."""
     recipe = sub.add_parser("recipe", help="train and evaluate a recipe on real data")
     recipes = recipe.add_subparsers(dest="recipe", required=True, metavar="NAME")
-    for name in sorted(RECIPES):
-        r = get_recipe(name)
+    known = all_recipes()
+    for name, r in sorted(known.items()):
         doc = (type(r).__doc__ or name).strip().splitlines()[0]
         p = recipes.add_parser(name, help=doc, description=doc)
         add_dataclass_flags(p, r.config_class)
         p.set_defaults(run=_run_recipe)
 
-    inputs = "; ".join(f"{n}: {r.inputs}" for n, r in all_recipes().items())
+    inputs = "; ".join(f"{n}: {r.inputs}" for n, r in known.items())
     predict = sub.add_parser("predict", help="apply a trained recipe checkpoint to new inputs",
                              description="Apply a trained recipe model to new inputs. What each recipe takes: "
                                          f"{inputs}.")
