@@ -50,10 +50,9 @@ def parse_pixels(text: str, name: str, with_labels: bool = True) -> tuple[Tensor
             raise DataFormatError(name, "the line has no pixels", "H*W comma-separated pixels (then the label)",
                                   line=number)
         if len(values) != width or math.isqrt(width) ** 2 != width:
-            raise DataFormatError(name,
-                                  f"{len(values)} pixels; expected a square image with the same size as line 1 "
-                                  f"({width})", f"{width} pixels like line 1" if math.isqrt(width) ** 2 == width
-                                  else "a square number of pixels", line=number)
+            expected = f"{width} pixels like line 1" if math.isqrt(width) ** 2 == width else "a square number of pixels"
+            raise DataFormatError(name, f"{len(values)} pixels; expected a square image with the same size as line 1 "
+                                  f"({width})", expected, line=number)
         rows.append(values)
     if not rows:
         raise DataFormatError(name, "no images found", "one image per line: H*W pixels, then the label",
