@@ -38,9 +38,7 @@ class Labelled:
 
 def collate(inputs: Sequence[Tensor], pad_id: int = 0) -> tuple[Tensor, Tensor]:
     """Pad a list of sequences: ids -> (B, T) long, features -> (B, T, F) float; plus lengths (B,)."""
-    if inputs[0].is_floating_point():
-        return pad_float(inputs)
-    return pad_batch([s.tolist() for s in inputs], pad_id)
+    return pad_float(inputs) if inputs[0].is_floating_point() else pad_batch([s.tolist() for s in inputs], pad_id)
 
 
 def batches(data: Labelled, batch_size: int, shuffle: bool, seed: int = 0) -> Iterator[dict[str, Tensor]]:

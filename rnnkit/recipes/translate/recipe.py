@@ -229,8 +229,7 @@ class TranslateRecipe(Recipe[TranslateConfig, TranslateData]):
             yield make_batch([train[i] for i in idx], data.source_tok, data.target_tok, config.max_tokens)
 
     def evaluate(self, model: nn.Module, config: TranslateConfig, data: TranslateData, split: str) -> dict[str, float]:
-        """Loss per target subword; on the test split also BLEU of the beam-searched translations
-        (BLEU after every epoch would cost more than the epoch)."""
+        """Loss per target subword; on the test split also BLEU (per epoch it would cost more than the epoch)."""
         model = self.model_as(model, Seq2Seq)
         pairs = data.splits[split]
         total, count = 0.0, 0
