@@ -1,10 +1,8 @@
 """Caption synthetic digit scenes (one-to-many): a small CNN reads the image, an RNN writes the sentence.
 
-Data (scenes.py): two real handwritten digits (MNIST by default) on a 32x32 canvas with a
-caption generated from exactly what was placed ("a large seven to the left of a small two").
-It is a synthetic scene task built from real images, not a natural-image benchmark. Training
-scenes are composed afresh each epoch from jittered training digits; validation and held-out
-scenes use two other sets of digit images.
+Data (scenes.py): two real handwritten digits (MNIST by default) on a 32x32 canvas, captioned
+from exactly what was placed ("a large seven to the left of a small two"): a synthetic scene
+task built from real images, not a natural-image benchmark.
 
     r_1..r_16 = CNN(image)               a 4x4 grid of region vectors, (B, 16, C)
     u = W flatten(r)                      the whole image as one vector, (B, F)
@@ -83,7 +81,7 @@ class ConvEncoder(nn.Module):
 
     def __init__(self, channels: int = 96) -> None:
         super().__init__()
-        c, c2, c4 = channels, channels // 2, channels // 4  # C, C/2, C/4
+        c, c2, c4 = channels, channels // 2, channels // 4
         self.net = nn.Sequential(
             nn.Conv2d(1, c4, 3, padding=1), nn.BatchNorm2d(c4), nn.ReLU(), nn.MaxPool2d(2),  # (B, C/4, 16, 16)
             nn.Conv2d(c4, c2, 3, padding=1), nn.BatchNorm2d(c2), nn.ReLU(), nn.MaxPool2d(2),  # (B, C/2, 8, 8)
@@ -105,16 +103,13 @@ class Captioner(nn.Module):
             raise ValueError(f"Captioner: attention must be one of {ATTENTIONS}, got {config.attention!r}.")
         self.encoder = ConvEncoder(config.channels)
         self.decoder: OneToMany | Seq2Seq
+        words: dict[str, Any] = {"vocab_size": vocab_size, "embed_size": config.embed_size, "bos_id": bos_id,
+                                 "hidden_size": config.hidden_size, "eos_id": eos_id, "max_length": max_length}
         if config.attention == "none":
             self.project = nn.Linear(16 * config.channels, config.feature_size)
-            self.decoder = OneToMany(OneToManyConfig(
-                vocab_size=vocab_size, input_size=config.feature_size, embed_size=config.embed_size,
-                hidden_size=config.hidden_size, bos_id=bos_id, eos_id=eos_id, max_length=max_length))
+            self.decoder = OneToMany(OneToManyConfig(input_size=config.feature_size, **words))
         else:
-            self.decoder = Seq2Seq(Seq2SeqConfig(
-                vocab_size=vocab_size, input_size=config.channels, embed_size=config.embed_size,
-                hidden_size=config.hidden_size, attention=config.attention, bos_id=bos_id, eos_id=eos_id,
-                max_length=max_length))
+            self.decoder = Seq2Seq(Seq2SeqConfig(input_size=config.channels, attention=config.attention, **words))
 
     def _condition(self, images: Tensor) -> Tensor:
         if images.dim() != 3 or images.shape[1:] != (CANVAS, CANVAS) or not images.is_floating_point():

@@ -81,8 +81,7 @@ def arima(train: np.ndarray, period: int) -> tuple[Forecaster, str]:
 
     seasonal = (0, 1, 1, period) if 1 < period < len(train) // 3 else (0, 0, 0, 0)
     best, best_aic = None, np.inf
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # convergence chatter from statsmodels on the weaker orders
+    with warnings.catch_warnings(action="ignore"):  # convergence chatter from statsmodels on the weaker orders
         for order in ARIMA_ORDERS:
             try:
                 fitted = SARIMAX(train, order=order, seasonal_order=seasonal).fit(disp=False)
@@ -95,8 +94,7 @@ def arima(train: np.ndarray, period: int) -> tuple[Forecaster, str]:
     order, fitted = best
 
     def forecast(history: np.ndarray, horizon: int) -> np.ndarray:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with warnings.catch_warnings(action="ignore"):
             return np.asarray(fitted.apply(history).forecast(horizon))
 
     label = f"ARIMA{order}" + (f"x{seasonal[:3]}_{period}" if seasonal[3] else "")

@@ -50,8 +50,8 @@ class ForecastConfig(RecipeConfig):
     series: str = option("all", f"built-in series: {', '.join(BUILTIN)}, or all (one model each, one table; "
                                 "ignored with --csv)")
     csv: str | None = option(None, "forecast one column of this CSV file instead")
-    column: str | None = option(None, "CSV column to forecast (default: the last)")  # the usual layout is date,value
-    period: int = option(1, "seasonal period of a --csv series (1 = none)")  # built-ins know their own
+    column: str | None = option(None, "CSV column to forecast (default: the last)")
+    period: int = option(1, "seasonal period of a --csv series (1 = none)")
     fill: str = option("error", "missing values: error or interpolate", choices=["error", "interpolate"])
     horizon: int = option(6, "steps ahead forecast from every origin")  # half a year on monthly data
     window: int | None = option(None, "past values the RNN reads (default: period + horizon, at least 24)")
@@ -118,29 +118,11 @@ class ForecastData:
     labels: dict[str, str] = field(default_factory=dict)  # method -> its name in the plot
 
 
-def load_series(config: ForecastConfig) -> Series:
-    """The one series of a run: a CSV column, or a built-in series."""
-    if config.csv is not None:
-        return load_csv(config.csv, config.column, config.period, config.fill)
-    if config.series not in BUILTIN:
-        raise ValueError(f"forecast: unknown series {config.series!r}; expected one of {', '.join(BUILTIN)}, or all.")
-    return load_builtin(config.series)
-
-
 def features(p: Prepared, windows: np.ndarray) -> torch.Tensor:
     """(N, W) raw windows -> (N, W, 2): change relative to the window's last value, and the z-scored level."""
     relative = (windows - windows[:, -1:]) / p.step_scale
     level = (windows - p.mean) / p.std
     return torch.tensor(np.stack([relative, level], axis=2), dtype=torch.float32)  # (N, W, 2)
-
-
-def build_model(config: ForecastConfig, horizon: int) -> ManyToOne:
-    """A many-to-one regressor: reads a window (the scaled change and the z-scored level per step), emits the next
-    ``horizon`` values at once."""
-    return ManyToOne(ManyToOneConfig(
-        num_outputs=horizon, input_size=2, hidden_size=config.hidden_size, num_layers=config.num_layers,
-        cell=config.cell, dropout=config.dropout, task="regression",
-    ))
 
 
 def rnn_forecaster(model: ManyToOne, p: Prepared) -> fe.Forecaster:
@@ -221,7 +203,12 @@ class ForecastRecipe(Recipe[ForecastConfig, ForecastData]):
 
     def prepare_data(self, config: ForecastConfig) -> ForecastData:
         """Split the series in time; training windows from the training part, whose last tenth (in time) validates."""
-        p = prepare_series(load_series(config), config)
+        if config.csv is None and config.series not in BUILTIN:
+            raise ValueError(f"forecast: unknown series {config.series!r}; expected one of {', '.join(BUILTIN)}, or "
+                             "all.")
+        series = (load_builtin(config.series) if config.csv is None
+                  else load_csv(config.csv, config.column, config.period, config.fill))
+        p = prepare_series(series, config)
         x_all, y_all = make_windows(p.series.values, p.window, p.horizon, p.n_train)
         n_val = max(1, len(x_all) // 10)  # prepare_series leaves at least 5 windows, so some train
         x_tr, y_tr = x_all[:-n_val], y_all[:-n_val]
@@ -237,7 +224,12 @@ class ForecastRecipe(Recipe[ForecastConfig, ForecastData]):
                 "step_scale": p.step_scale, "mean": p.mean, "std": p.std, "n_train": p.n_train}
 
     def build_model(self, config: ForecastConfig, meta: Meta) -> ManyToOne:
-        return build_model(config, int(meta["horizon"]))
+        """A many-to-one regressor: reads a window (the scaled change and the z-scored level per step), emits the next
+        ``horizon`` values at once."""
+        return ManyToOne(ManyToOneConfig(
+            num_outputs=int(meta["horizon"]), input_size=2, hidden_size=config.hidden_size,
+            num_layers=config.num_layers, cell=config.cell, dropout=config.dropout, task="regression",
+        ))
 
     def generators(self, data: ForecastData) -> list[torch.Generator]:
         return [data.shuffle]

@@ -1,12 +1,9 @@
 """Folk tunes in ABC notation for the music recipe: reading, splitting, and parsing to note events.
 
-The default corpus is O'Neill's "Music of Ireland" (1850, about 2,000 tunes) as shipped
-inside PyPI ``music21`` (``music21/corpus/oneills1850/*.abc``); any ABC file or folder can
-be used instead. A tune is modelled as text, the way folk-rnn did: the key (``K:``) is the
-condition, and the model writes ``"M:<meter> L:<unit>\\n<body>"`` character by character.
-
-Parsing ABC with music21 is slow, so the note events of the real tunes are cached as JSON
-under ``$RNNKIT_CACHE/music``.
+The default corpus is O'Neill's "Music of Ireland" (1850, about 2,000 tunes) inside PyPI
+``music21``; any ABC file or folder can be used instead. As in folk-rnn, the key (``K:``) is
+the condition and the model writes ``"M:<meter> L:<unit>\\n<body>"`` character by character.
+music21 parses slowly, so the real tunes' note events are cached under ``$RNNKIT_CACHE/music``.
 """
 
 from __future__ import annotations
@@ -111,11 +108,8 @@ def split_tunes(text: str, source: str = "<text>") -> tuple[list[Tune], int]:
 
 
 def load_abc(path: str | Path) -> list[Tune]:
-    """All tunes of an ABC file, or of every ``*.abc`` file in a folder (sorted by name).
-
-    A file is read as UTF-8 if it is valid UTF-8 (a byte-order mark is dropped), else as
-    Latin-1, the encoding of most older ABC collections.
-    """
+    """All tunes of an ABC file, or of every ``*.abc`` file in a folder (sorted by name); a file is read as
+    UTF-8 (a byte-order mark dropped) if it is valid UTF-8, else as Latin-1, as most older ABC collections are."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"music: no ABC file or folder at {path}.")
@@ -231,8 +225,7 @@ def tonic_pitch_class(key: str) -> int:
 def degree_histogram(events: list[list[tuple[int, float]]], keys: list[str]) -> np.ndarray:
     """Normalised histogram (12,) of pitch classes relative to each tune's tonic: 0 = tonic, 7 = fifth, ...
 
-    Pooled pitch classes can be matched by a model that ignores the key (a unigram drawing
-    the commonest letters does it); measured from the tonic, they cannot.
+    A model that ignores the key (a unigram) can match pooled pitch classes, but not these.
     """
     tonics = [tonic_pitch_class(key) for key in keys]
     h = np.bincount([(pitch - tonic) % 12 for tune, tonic in zip(events, tonics, strict=True) for pitch, _ in tune],
