@@ -49,16 +49,12 @@ def read_parallel(source: str | Path, target: str | Path) -> Pairs:
 
 def read_tsv(path: str | Path) -> Pairs:
     """Pairs from a TSV file, ``source<TAB>target`` per line (further columns are ignored)."""
-    pairs = []
     lines = read_lines(path)
     for n, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        cols = line.split("\t")
-        if len(cols) < 2:
+        if line.strip() and "\t" not in line:
             raise DataFormatError(str(path), f"translate: line {n} of {path} has no tab: {line[:60]!r}",
                                   "'source<TAB>target'", line=n)
-        pairs.append((cols[0], cols[1]))
+    pairs = [(cols[0], cols[1]) for cols in (line.split("\t") for line in lines if line.strip())]
     return _keep_nonempty(pairs, str(path), len(lines))
 
 
