@@ -197,15 +197,15 @@ def tune_loss(model: OneToMany, batch: tuple[Tensor, Tensor, Tensor]) -> Tensor:
     return F.cross_entropy(logits[mask], targets[mask])
 
 
+@torch.no_grad()
 def validation_nll(model: OneToMany, tunes: list[Tune], data: MusicData, batch_size: int = 64) -> float:
     """Mean negative log-likelihood per event (character, including <eos>) in nats."""
     total, count = 0.0, 0
     model.eval()
-    with torch.no_grad():
-        for i in range(0, len(tunes), batch_size):
-            batch = encode(tunes[i : i + batch_size], data)
-            n = int(batch[2].sum())
-            total, count = total + float(tune_loss(model, batch)) * n, count + n
+    for i in range(0, len(tunes), batch_size):
+        batch = encode(tunes[i : i + batch_size], data)
+        n = int(batch[2].sum())
+        total, count = total + float(tune_loss(model, batch)) * n, count + n
     return total / max(count, 1)
 
 
