@@ -70,17 +70,13 @@ def email_text(raw: bytes, body_only: bool = False) -> str:
     """Subject and text body of a raw e-mail (HTML bodies without markup); the body alone with ``body_only``."""
     msg = email.message_from_bytes(raw, policy=email.policy.compat32)
     subject = str(msg.get("Subject", "") or "")
-    plain: list[str] = []
-    markup: list[str] = []
+    texts: dict[str, list[str]] = {"text/plain": [], "text/html": []}
     for part in msg.walk():
         kind = part.get_content_type()
-        if kind not in ("text/plain", "text/html"):
-            continue
-        payload = part.get_payload(decode=True)
-        if not isinstance(payload, bytes):
-            continue
-        text = _decode(payload, part.get_content_charset())
-        (plain if kind == "text/plain" else markup).append(text)
+        payload = part.get_payload(decode=True) if kind in texts else None
+        if isinstance(payload, bytes):
+            texts[kind].append(_decode(payload, part.get_content_charset()))
+    plain, markup = texts["text/plain"], texts["text/html"]
     body = "\n".join(plain) if plain else re.sub(r"[ \t]+", " ", html.unescape(_TAG.sub(" ", "\n".join(markup))))
     return body.strip() if body_only else f"{subject}\n{body}".strip()
 
