@@ -415,9 +415,8 @@ def _read_resume_state(out: Path, config: TrainConfig, monitor: str, mode: str,
     theirs = {**state["config"], "monitor": state["monitor"], "mode": state["mode"],
               "generators": len(state["rng"]["local"])}
     diffs = [k for k in ours if k not in RESUME_MAY_CHANGE and k in theirs and ours[k] != theirs[k]]
-    if ours.get("schedule", "constant") != "constant" and ours["epochs"] != theirs["epochs"] and "epochs" not in diffs:
-        # a scheduled rate depends on the number of epochs: changing it changes every epoch's rate
-        diffs.append("epochs")
+    if ours["schedule"] != "constant" and ours["epochs"] != theirs["epochs"]:
+        diffs.append("epochs")  # a scheduled rate depends on the number of epochs: each epoch's rate would change
     if diffs:
         listed = "; ".join(f"{k}: asked for {ours[k]!r}, the checkpoint has {theirs[k]!r}" for k in diffs)
         raise ValueError(f"fit: resume: settings differ from {path} ({listed}). Drop those flags to continue the run "
