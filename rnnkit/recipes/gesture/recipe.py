@@ -11,12 +11,10 @@ values of one univariate series; trailing empty cells end a shorter series).
 Each channel is standardised with the training set's mean and deviation (``--differences`` adds each
 channel's first difference first; ``--frame N`` then puts N steps side by side, so the GRU reads T/N
 steps). With ``--dev-fraction 0`` (the default: these training sets are tiny) the epoch with the lowest
-training loss is kept, else the one with the lowest validation cross-entropy. Series of different
-lengths are padded into batches and their lengths passed to the recurrent layer and the pooling.
-1-NN DTW and 1-NN Euclidean (equal lengths only) are measured on the same series in the same run; the
-test accuracy comes with its 95% Wilson interval. Target: 100% on BasicMotions with the defaults, as
-most classifiers in the UEA multivariate bake-off (Ruiz et al., 2021); the figures of the commands
-below are in docs/results.md.
+training loss is kept, else the one with the lowest validation cross-entropy. 1-NN DTW and 1-NN Euclidean
+(equal lengths only) run on the same series; the test accuracy comes with its 95% Wilson interval.
+Target: 100% on BasicMotions with the defaults, as most classifiers in the UEA multivariate bake-off
+(Ruiz et al., 2021); the figures of the commands below are in docs/results.md.
 
     rnnkit recipe gesture --dataset BasicMotions
     rnnkit recipe gesture --dataset JapaneseVowels --dev-fraction 0.2 --patience 30 --epochs 100 --lr 1e-3
