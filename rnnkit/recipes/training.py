@@ -268,8 +268,7 @@ def fit(model: nn.Module, train_batches: Callable[[int], Iterable[Any]] | Iterab
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 params = [p for p in model.parameters() if p.grad is not None]
-                max_norm = config.clip if config.clip > 0 else float("inf")
-                grad_norm = float(torch.nn.utils.clip_grad_norm_(params, max_norm))
+                grad_norm = float(nn.utils.clip_grad_norm_(params, config.clip if config.clip > 0 else float("inf")))
                 guard.check("gradient norm", grad_norm, f"epoch {epoch}, step {pos.step + 1}")
                 opt.step()
                 pos.step, pos.batches_done, pos.total = pos.step + 1, pos.batches_done + 1, pos.total + value
