@@ -242,9 +242,8 @@ class TranslateRecipe(Recipe[TranslateConfig, TranslateData]):
         metrics = {"loss": total / max(count, 1)}  # per target subword
         if split == "test":
             test = pairs[: config.eval_sentences]
-            hyps = translate_sentences(model, data.source_tok, data.target_tok, [s for s, _ in test], config.beam,
-                                       config.max_tokens)
-            data.outputs["test"] = hyps
+            data.outputs["test"] = hyps = translate_sentences(model, data.source_tok, data.target_tok,
+                                                              [s for s, _ in test], config.beam, config.max_tokens)
             metrics["bleu"] = bleu(hyps, [t for _, t in test])
         return metrics
 
