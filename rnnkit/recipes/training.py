@@ -183,156 +183,219 @@ def fit(model: nn.Module, train_batches: Callable[[int], Iterable[Any]] | Iterab
         ValueError: on a NaN or exploding loss or gradient norm, naming the epoch and step; on ``config.resume``
             with a last.pt whose settings differ, naming both values.
     """
-    if mode not in ("max", "min"):
-        raise ValueError(f"fit: mode must be 'max' or 'min', got {mode!r}.")
+    _check_settings(config, mode, checkpoint is not None, out_dir)
     if evaluate is None:
         monitor, mode = "train_loss", "min"
-    if checkpoint is not None and out_dir is None:
+    out = Path(out_dir) if out_dir is not None else None
+    opt = optimizer or torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    with torch_threads(config.threads):
+        saved = _read_resume_state(out, config, monitor, mode,
+                                   len(generators)) if config.resume and out is not None else None
+        run = _Run(model, opt, config, out, _Hooks(evaluate, monitor, mode, loss_fn, checkpoint, restore_best),
+                   generators, saved)
+        if saved is not None and not run.resume():
+            return run.result()
+        while run.pos.epoch <= config.epochs:
+            epoch = run.pos.epoch
+            run.train_epoch(epoch, train_batches)
+            if run.end_epoch(epoch):
+                break
+        return run.finish()
+
+
+def _check_settings(config: TrainConfig, mode: str, has_checkpoint: bool, out_dir: str | Path | None) -> None:
+    """Refuse settings fit cannot run with, before any training, naming the setting and what it takes."""
+    if mode not in ("max", "min"):
+        raise ValueError(f"fit: mode must be 'max' or 'min', got {mode!r}.")
+    if has_checkpoint and out_dir is None:
         raise ValueError("fit: a checkpoint function needs out_dir, the directory to write best.pt and last.pt in.")
     if config.resume and out_dir is None:
         raise ValueError("fit: resume=True needs out_dir, the directory whose last.pt to continue from.")
-    schedule_factor(config.schedule, 1, config.epochs)  # an unknown schedule fails here, before any training
+    schedule_factor(config.schedule, 1, config.epochs)  # an unknown schedule fails here
     if config.log_every < 0 or config.save_every < 0:
         raise ValueError(f"fit: log_every and save_every must be 0 (off) or positive, got {config.log_every}, "
                          f"{config.save_every}.")
     if config.average_last < 0 or config.average_last == 1:
         raise ValueError(f"fit: average_last must be 0 (off) or at least 2 epochs, got {config.average_last}.")
-    out = Path(out_dir) if out_dir is not None else None
-    opt = optimizer or torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    with torch_threads(config.threads):
-        sign = 1.0 if mode == "max" else -1.0
-        saved = _read_resume_state(out, config, monitor, mode,
-                                   len(generators)) if config.resume and out is not None else None
-        pos, best_state = _Position(), None
+
+
+@dataclass(frozen=True)
+class _Hooks:
+    """What the caller of ``fit`` supplies besides the model and settings (see ``fit``'s arguments)."""
+
+    evaluate: Callable[[nn.Module], dict[str, float]] | None
+    monitor: str
+    mode: str
+    loss_fn: Callable[[nn.Module, Any], Tensor]
+    checkpoint: Callable[[nn.Module, dict[str, Any]], dict[str, Any]] | None
+    restore_best: bool
+
+
+class _Run:
+    """One call of ``fit``, in parts that each do one thing: resume, train an epoch (its steps and stop rules),
+    end an epoch (validation, best epoch, early stopping), finish (best or averaged weights)."""
+
+    def __init__(self, model: nn.Module, opt: torch.optim.Optimizer, config: TrainConfig, out: Path | None,
+                 hooks: _Hooks, generators: Sequence[torch.Generator], saved: dict[str, Any] | None) -> None:
+        self.model, self.opt, self.config, self.out, self.hooks = model, opt, config, out, hooks
+        self.generators, self.saved = generators, saved
+        self.sign = 1.0 if hooks.mode == "max" else -1.0
+        self.pos, self.best_state = _Position(), None
         # (epoch, weights at its end) of the last average_last epochs, for equation (1)
-        recent: deque[tuple[int, dict[str, Tensor]]] = deque(maxlen=max(config.average_last, 1))
+        self.recent: deque[tuple[int, dict[str, Tensor]]] = deque(maxlen=max(config.average_last, 1))
         if saved is not None:
             model.load_state_dict(saved["model"])
             opt.load_state_dict(saved["optimizer"])
-            pos, best_state = _Position(**saved["position"]), saved["best_state"]
-            recent.extend((int(e), w) for e, w in saved.get("recent", []))
-        log = MetricsLog.reopen(out, rows=pos.log_rows)
-        guard = DivergenceGuard(log, out / "last.pt" if out is not None else None, prefix="fit: ")
-        start = time.perf_counter() - pos.seconds  # the clock continues where a resumed run left off
+            self.pos, self.best_state = _Position(**saved["position"]), saved["best_state"]
+            self.recent.extend((int(e), w) for e, w in saved.get("recent", []))
+        self.log = MetricsLog.reopen(out, rows=self.pos.log_rows)
+        self.guard = DivergenceGuard(self.log, out / "last.pt" if out is not None else None, prefix="fit: ")
+        self.start = time.perf_counter() - self.pos.seconds  # the clock continues where a resumed run left off
+        self.resumed_epoch = self.pos.epoch if saved is not None else 0
 
-        def result() -> FitResult:
-            return FitResult(pos.best, pos.best_epoch, len(pos.history), pos.step, time.perf_counter() - start,
-                             pos.stopped, pos.history, pos.averaged, pos.averages)
+    def result(self) -> FitResult:
+        pos = self.pos
+        return FitResult(pos.best, pos.best_epoch, len(pos.history), pos.step, time.perf_counter() - self.start,
+                         pos.stopped, pos.history, pos.averaged, pos.averages)
 
-        def save_last(epoch_rng: dict[str, Any], info: dict[str, Any]) -> None:
-            """last.pt: the recipe's entries, and under "fit" everything needed to carry on exactly from here."""
-            if out is None:
-                return
-            pos.seconds, pos.log_rows = time.perf_counter() - start, len(log.rows)
-            state = checkpoint(model, info) if checkpoint is not None else {}
-            state["fit"] = {"format": FIT_FORMAT, "config": dataclasses.asdict(config), "monitor": monitor,
-                            "mode": mode, "position": dataclasses.asdict(pos), "model": model.state_dict(),
-                            "optimizer": opt.state_dict(), "best_state": best_state, "rng_epoch_start": epoch_rng,
-                            "rng": _rng_state(generators),
-                            "recent": [[e, w] for e, w in recent] if config.average_last else []}
-            log.sync()  # the rows this checkpoint counts are on disk before it
-            atomic_save(state, out / "last.pt")
+    def resume(self) -> bool:
+        """Carry on from the saved run: False if it had finished (its result stands), else True with the generators
+        as they were at the start of the epoch it was in."""
+        assert self.saved is not None
+        if self.pos.stopped:  # a recipe training several models moves on
+            _set_rng_state(self.saved["rng"], self.generators)
+            tqdm.write(f"fit: the run in {self.out} had finished ({self.pos.stopped}); nothing left to train")
+            return False
+        if self.config.max_steps is not None and self.pos.step >= self.config.max_steps:
+            raise ValueError(f"fit: the run in {self.out} is already at step {self.pos.step}; resume it with a larger "
+                             f"max_steps than {self.config.max_steps}.")
+        tqdm.write(f"fit: resuming the run in {self.out} at epoch {self.pos.epoch}, step {self.pos.step}")
+        _set_rng_state(self.saved["rng_epoch_start"], self.generators)
+        return True
 
-        if saved is not None:
-            if pos.stopped:  # it had finished: give back its result (a recipe training several models moves on)
-                _set_rng_state(saved["rng"], generators)
-                tqdm.write(f"fit: the run in {out} had finished ({pos.stopped}); nothing left to train")
-                return result()
-            if config.max_steps is not None and pos.step >= config.max_steps:
-                raise ValueError(f"fit: the run in {out} is already at step {pos.step}; resume it with a larger "
-                                 f"max_steps than {config.max_steps}.")
-            tqdm.write(f"fit: resuming the run in {out} at epoch {pos.epoch}, step {pos.step}")
-            _set_rng_state(saved["rng_epoch_start"], generators)
-        resumed_epoch = pos.epoch if saved is not None else 0
+    def save_last(self, epoch_rng: dict[str, Any], info: dict[str, Any]) -> None:
+        """last.pt: the recipe's entries, and under "fit" everything needed to carry on exactly from here."""
+        if self.out is None:
+            return
+        pos, checkpoint = self.pos, self.hooks.checkpoint
+        pos.seconds, pos.log_rows = time.perf_counter() - self.start, len(self.log.rows)
+        state = checkpoint(self.model, info) if checkpoint is not None else {}
+        state["fit"] = {"format": FIT_FORMAT, "config": dataclasses.asdict(self.config), "monitor": self.hooks.monitor,
+                        "mode": self.hooks.mode, "position": dataclasses.asdict(pos), "model": self.model.state_dict(),
+                        "optimizer": self.opt.state_dict(), "best_state": self.best_state,
+                        "rng_epoch_start": epoch_rng, "rng": _rng_state(self.generators),
+                        "recent": [[e, w] for e, w in self.recent] if self.config.average_last else []}
+        self.log.sync()  # the rows this checkpoint counts are on disk before it
+        atomic_save(state, self.out / "last.pt")
 
-        while pos.epoch <= config.epochs:
-            epoch = pos.epoch
-            model.train()
-            epoch_rng = (saved["rng_epoch_start"] if saved is not None and epoch == resumed_epoch
-                         else _rng_state(generators))
-            _set_epoch_lr(opt, config, epoch)
-            batches = train_batches(epoch) if callable(train_batches) else train_batches
-            size = len(batches) if isinstance(batches, Sized) else None
-            iterator = iter(batches)
-            if saved is not None and epoch == resumed_epoch and pos.batches_done > 0:
-                _skip(iterator, pos.batches_done, epoch, out)  # drawn again (same generators), already trained on
-                _set_rng_state(saved["rng"], generators)  # and the generators as they were after the last of them
-            bar = ProgressBar(size, pos.batches_done, "batch", desc=f"epoch {epoch}/{config.epochs}",
-                              enabled=config.progress, leave=False)
-            for batch in iterator:
-                # forward, backward, clip, step
-                loss = loss_fn(model, batch)
-                value = float(loss.detach())
-                guard.check("loss", value, f"epoch {epoch}, step {pos.step + 1}", first=pos.first_loss)
-                pos.first_loss = value if pos.first_loss is None else pos.first_loss
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                params = [p for p in model.parameters() if p.grad is not None]
-                grad_norm = float(nn.utils.clip_grad_norm_(params, config.clip if config.clip > 0 else float("inf")))
-                guard.check("gradient norm", grad_norm, f"epoch {epoch}, step {pos.step + 1}")
-                opt.step()
-                pos.step, pos.batches_done, pos.total = pos.step + 1, pos.batches_done + 1, pos.total + value
-                bar.move_to(pos.batches_done)
-                bar.show(loss=f"{pos.total / pos.batches_done:.4f}", grad=f"{grad_norm:.2f}")
-                if config.log_every and pos.step % config.log_every == 0:
-                    log.write({"epoch": epoch, "step": pos.step, "loss": value, "grad_norm": grad_norm})
-                if config.max_steps is not None and pos.step >= config.max_steps:
-                    pos.stopped = f"reached max_steps={config.max_steps}"
-                    break
-                if config.max_minutes is not None and time.perf_counter() - start > 60 * config.max_minutes:
-                    pos.stopped = f"reached max_minutes={config.max_minutes}"
-                    break
-                if config.save_every and pos.step % config.save_every == 0:
-                    save_last(epoch_rng, {"epoch": len(pos.history), "step": pos.step,
-                                          "metrics": pos.history[-1] if pos.history else {}})
-            bar.close()
-
-            if config.average_last:
-                recent.append((epoch, copy.deepcopy(model.state_dict())))
-
-            # validation, best epoch, early stopping
-            record = {"epoch": float(epoch), "train_loss": pos.total / max(pos.batches_done, 1),
-                      "seconds": time.perf_counter() - start}
-            if evaluate is not None:
-                metrics = _validate(model, evaluate)
-                record.update({k: float(v) for k, v in metrics.items()})
-                if monitor not in record:
-                    raise ValueError(f"fit: monitor={monitor!r} is not among the validation metrics {sorted(metrics)}.")
-            pos.history.append(record)
-            log.write({"step": pos.step, **record})
-            shown = ", ".join(f"{k} {v:.4f}" for k, v in record.items() if k not in ("epoch", "seconds"))
-            tqdm.write(f"epoch {epoch}: {shown} ({record['seconds']:.0f}s, {pos.step} steps)")
-            value = record[monitor]
-            info = {"epoch": epoch, "step": pos.step, "metrics": record}
-            if pos.best is None or sign * value > sign * pos.best:
-                pos.best, pos.best_epoch, pos.bad_epochs = value, epoch, 0
-                if restore_best:
-                    best_state = copy.deepcopy(model.state_dict())
-                if checkpoint is not None and out is not None:
-                    # best.pt before last.pt: a kill between the two then repeats this epoch and writes best.pt again
-                    atomic_save(checkpoint(model, info), out / "best.pt")
-            else:
-                pos.bad_epochs += 1
-            pos.epoch, pos.batches_done, pos.total = epoch + 1, 0, 0.0
-            if not pos.stopped and config.patience > 0 and pos.bad_epochs >= config.patience:
-                pos.stopped = f"no better {monitor} for {config.patience} epochs"
-            if pos.stopped or pos.epoch > config.epochs:
+    def train_epoch(self, epoch: int, train_batches: Callable[[int], Iterable[Any]] | Iterable[Any]) -> None:
+        """Train on the epoch's batches (those a resumed run has not trained on yet), until they or a limit end."""
+        pos, config, saved = self.pos, self.config, self.saved
+        resuming = saved is not None and epoch == self.resumed_epoch
+        self.model.train()
+        epoch_rng = saved["rng_epoch_start"] if saved is not None and resuming else _rng_state(self.generators)
+        _set_epoch_lr(self.opt, config, epoch)
+        batches = train_batches(epoch) if callable(train_batches) else train_batches
+        iterator = iter(batches)
+        if saved is not None and resuming and pos.batches_done > 0:
+            _skip(iterator, pos.batches_done, epoch, self.out)  # drawn again (same generators), already trained on
+            _set_rng_state(saved["rng"], self.generators)  # and the generators as they were after the last of them
+        bar = ProgressBar(len(batches) if isinstance(batches, Sized) else None, pos.batches_done, "batch",
+                          desc=f"epoch {epoch}/{config.epochs}", enabled=config.progress, leave=False)
+        for batch in iterator:
+            value, grad_norm = self.step(batch, epoch)
+            bar.move_to(pos.batches_done)
+            bar.show(loss=f"{pos.total / pos.batches_done:.4f}", grad=f"{grad_norm:.2f}")
+            if config.log_every and pos.step % config.log_every == 0:
+                self.log.write({"epoch": epoch, "step": pos.step, "loss": value, "grad_norm": grad_norm})
+            pos.stopped = self.limit_reached()
+            if pos.stopped:
                 break
-            save_last(_rng_state(generators), info)  # the next epoch starts from here
+            if config.save_every and pos.step % config.save_every == 0:
+                self.save_last(epoch_rng, {"epoch": len(pos.history), "step": pos.step,
+                                           "metrics": pos.history[-1] if pos.history else {}})
+        bar.close()
+        if config.average_last:
+            self.recent.append((epoch, copy.deepcopy(self.model.state_dict())))
 
+    def step(self, batch: Any, epoch: int) -> tuple[float, float]:
+        """Forward, backward, clip, step; the loss and the gradient norm, each checked by the divergence guard."""
+        pos = self.pos
+        loss = self.hooks.loss_fn(self.model, batch)
+        value = float(loss.detach())
+        self.guard.check("loss", value, f"epoch {epoch}, step {pos.step + 1}", first=pos.first_loss)
+        pos.first_loss = value if pos.first_loss is None else pos.first_loss
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        params = [p for p in self.model.parameters() if p.grad is not None]
+        clip = self.config.clip if self.config.clip > 0 else float("inf")
+        grad_norm = float(nn.utils.clip_grad_norm_(params, clip))
+        self.guard.check("gradient norm", grad_norm, f"epoch {epoch}, step {pos.step + 1}")
+        self.opt.step()
+        pos.step, pos.batches_done, pos.total = pos.step + 1, pos.batches_done + 1, pos.total + value
+        return value, grad_norm
+
+    def limit_reached(self) -> str:
+        """Why the run stops after this step (max_steps, max_minutes), or "" if it goes on."""
+        config = self.config
+        if config.max_steps is not None and self.pos.step >= config.max_steps:
+            return f"reached max_steps={config.max_steps}"
+        if config.max_minutes is not None and time.perf_counter() - self.start > 60 * config.max_minutes:
+            return f"reached max_minutes={config.max_minutes}"
+        return ""
+
+    def end_epoch(self, epoch: int) -> bool:
+        """Validate, keep the best epoch (best.pt), count epochs without progress; write last.pt unless the run
+        ends here. True: it ends."""
+        pos, hooks = self.pos, self.hooks
+        record = {"epoch": float(epoch), "train_loss": pos.total / max(pos.batches_done, 1),
+                  "seconds": time.perf_counter() - self.start}
+        if hooks.evaluate is not None:
+            metrics = _validate(self.model, hooks.evaluate)
+            record.update({k: float(v) for k, v in metrics.items()})
+            if hooks.monitor not in record:
+                raise ValueError(f"fit: monitor={hooks.monitor!r} is not among the validation metrics "
+                                 f"{sorted(metrics)}.")
+        pos.history.append(record)
+        self.log.write({"step": pos.step, **record})
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in record.items() if k not in ("epoch", "seconds"))
+        tqdm.write(f"epoch {epoch}: {shown} ({record['seconds']:.0f}s, {pos.step} steps)")
+        value = record[hooks.monitor]
+        info = {"epoch": epoch, "step": pos.step, "metrics": record}
+        if pos.best is None or self.sign * value > self.sign * pos.best:
+            pos.best, pos.best_epoch, pos.bad_epochs = value, epoch, 0
+            if hooks.restore_best:
+                self.best_state = copy.deepcopy(self.model.state_dict())
+            if hooks.checkpoint is not None and self.out is not None:
+                # best.pt before last.pt: a kill between the two then repeats this epoch and writes best.pt again
+                atomic_save(hooks.checkpoint(self.model, info), self.out / "best.pt")
+        else:
+            pos.bad_epochs += 1
+        pos.epoch, pos.batches_done, pos.total = epoch + 1, 0, 0.0
+        if not pos.stopped and self.config.patience > 0 and pos.bad_epochs >= self.config.patience:
+            pos.stopped = f"no better {hooks.monitor} for {self.config.patience} epochs"
+        if pos.stopped or pos.epoch > self.config.epochs:
+            return True
+        self.save_last(_rng_state(self.generators), info)  # the next epoch starts from here
+        return False
+
+    def finish(self) -> FitResult:
+        """The model with the best epoch's weights, or a mean of the last epochs' if one validates better (1)."""
+        pos, hooks = self.pos, self.hooks
         pos.stopped = pos.stopped or "finished all epochs"
-        if restore_best and best_state is not None:
-            model.load_state_dict(best_state)
+        if hooks.restore_best and self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
         info = {"epoch": pos.best_epoch, "step": pos.step,
                 "metrics": pos.history[pos.best_epoch - 1] if pos.history else {}}
-        if evaluate is not None and len(recent) > 1:
-            chosen = _choose_average(model, list(recent), evaluate, monitor, sign, pos, log)
+        if hooks.evaluate is not None and len(self.recent) > 1:
+            chosen = _choose_average(self.model, list(self.recent), hooks.evaluate, hooks.monitor, self.sign, pos,
+                                     self.log)
             if chosen is not None:
                 info = {"epoch": len(pos.history), "step": pos.step, "metrics": chosen, "averaged": pos.averaged}
-                if checkpoint is not None and out is not None:
-                    atomic_save(checkpoint(model, info), out / "best.pt")  # the weights the run ends with
-        save_last(_rng_state(generators), info)
-        return result()
+                if hooks.checkpoint is not None and self.out is not None:
+                    atomic_save(hooks.checkpoint(self.model, info), self.out / "best.pt")  # the weights it ends with
+        self.save_last(_rng_state(self.generators), info)
+        return self.result()
 
 
 @contextmanager
