@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     recipes = recipe.add_subparsers(dest="recipe", required=True, metavar="NAME")
     known = all_recipes()
     for name, r in sorted(known.items()):
-        doc = (type(r).__doc__ or name).strip().splitlines()[0]
+        doc = " ".join((type(r).__doc__ or name).strip().split("\n\n")[0].split())  # the first paragraph, whole
         p = recipes.add_parser(name, help=doc, description=doc)
         add_dataclass_flags(p, r.config_class)
         p.set_defaults(run=_run_recipe)
