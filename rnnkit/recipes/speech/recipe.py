@@ -20,8 +20,8 @@ prefix beam, ending with the mean weights of the last 5 epochs, which validated 
 had 5.4% and 5.1%; 6.6% before its training features were warped and masked, the copies given echoes and the
 single words of digits-spoken added; 5.9% with 12 epochs, 5.0% with 15, which validation ranked below 20); on
 the 21 real clips about half to three quarters right (11 and 13 of 21 isolated, 16 of 21 through CTC). The same
-connected settings from init seeds 1 and 2 (the same data): 4.47% and 5.08% greedy, which validation ranked below
-seed 0; the three as one ensemble (``--members 3``): 6.8%, validated below seed 0 alone too.
+connected settings from init seeds 1-3 (the same data): 4.47%, 5.08% and 5.02% greedy, which validation ranked below
+seed 0; the four as one ensemble (``--members 4``): 6.6% (three: 6.8%), neither validated clearly above seed 0.
 ``--data-dir`` trains on your own recordings instead (DIR/<speaker>/<digits>.wav; speakers are held out as
 voices are).
 """
@@ -330,9 +330,10 @@ class ConnectedDigitsConfig(SpeechConfig):
     init_seed: int | None = option(None,
                                    "seed of the initial weights, the batch order and the feature masks (default: "
                                    "--seed); the data stay those of --seed")
-    # not the default: with the defaults' run as member 0 and init seeds 1 and 2, 3 members validated at 3.66 % by
-    # voice against member 0's 3.47 % (9.65 % against 9.04 % by digit); their spikes fall a frame apart in one case
-    # of seven, where the mean has the blank win: deletions 51 against 31-37 (docs/results.md)
+    # not the default: with the defaults' run as member 0 and init seeds 1-3, 3 and 4 members validated at 3.66 % and
+    # 3.44 % by voice against member 0's 3.47 % (9.65 %, 9.22 % against 9.04 % by digit), and tested at 6.8 % and 6.6 %
+    # against the members' 4.5-5.5 %: their spikes fall a frame apart in one case of seven, where the mean has the
+    # blank win (deletions 51 against 31-37; docs/results.md)
     members: int = option(1,
                           "train this many models on the same data, init seeds seed, seed+1, ... (each in "
                           "OUT/member<k>; with --resume finished ones are reused), and decode the mean of their "
