@@ -23,7 +23,9 @@ recipe's entries, a ``"fit"`` entry: weights, optimizer state, where the run sta
 (torch, Python, NumPy and the recipe's ``generators``), now and at the start of the epoch. With ``resume=True``
 the epoch's batches are drawn again from the epoch-start generators and the ones already trained on are
 skipped, so a resumed run repeats the uninterrupted one to the bit, as long as ``train_batches(epoch)``
-depends only on the epoch and those generators. A run bounded by ``max_minutes`` does not repeat.
+depends only on the epoch and those generators. A run bounded by ``max_minutes`` does not repeat. A run that
+stopped at ``max_steps`` or ``max_minutes`` keeps its state at that step in last.pt as well: resumed with a higher
+limit (or none), it goes on from that step as if the limit had never been there.
 
 Checkpoint averaging (``average_last``, off by default). After training, the mean of the last k epochs' weights
 
@@ -85,7 +87,8 @@ class TrainConfig:
     log_every: int = option(10, "write the training loss to metrics.jsonl every N steps (0 = per epoch only)")
     save_every: int = option(0, "also write last.pt every N steps, to resume mid-epoch (0 = after each epoch only)")
     resume: bool = option(False, "continue the run in the output directory from its last.pt, exactly where it "
-                                 "stopped (starts afresh if there is none yet)")
+                                 "stopped (starts afresh if there is none yet); a run stopped by --max-steps or "
+                                 "--max-minutes goes on if they are raised")
     # cosine: the last epochs, at a small rate, let a slow-settling part converge
     schedule: str = option("constant", "learning rate per epoch: constant, or cosine (from lr at epoch 1 down "
                            "towards 0 after the last)", choices=list(SCHEDULES))
@@ -238,7 +241,9 @@ class _Run:
     def __init__(self, model: nn.Module, opt: torch.optim.Optimizer, config: TrainConfig, out: Path | None,
                  hooks: _Hooks, generators: Sequence[torch.Generator], saved: dict[str, Any] | None) -> None:
         self.model, self.opt, self.config, self.out, self.hooks = model, opt, config, out, hooks
+        saved = _lift_limit(saved, config, out) if saved is not None else None
         self.generators, self.saved = generators, saved
+        self.at_limit: dict[str, Any] | None = None  # the state at the step a limit stopped the run (see _snapshot)
         self.sign = 1.0 if hooks.mode == "max" else -1.0
         self.pos, self.best_state = _Position(), None
         # (epoch, weights at its end) of the last average_last epochs, for equation (1)
@@ -284,7 +289,8 @@ class _Run:
                         "mode": self.hooks.mode, "position": dataclasses.asdict(pos), "model": self.model.state_dict(),
                         "optimizer": self.opt.state_dict(), "best_state": self.best_state,
                         "rng_epoch_start": epoch_rng, "rng": _rng_state(self.generators),
-                        "recent": [[e, w] for e, w in self.recent] if self.config.average_last else []}
+                        "recent": [[e, w] for e, w in self.recent] if self.config.average_last else [],
+                        "at_limit": self.at_limit}
         self.log.sync()  # the rows this checkpoint counts are on disk before it
         atomic_save(state, self.out / "last.pt")
 
@@ -310,6 +316,7 @@ class _Run:
                 self.log.write({"epoch": epoch, "step": pos.step, "loss": value, "grad_norm": grad_norm})
             pos.stopped = self.limit_reached()
             if pos.stopped:
+                self.at_limit = self._snapshot(epoch_rng)
                 break
             if config.save_every and pos.step % config.save_every == 0:
                 self.save_last(epoch_rng, {"epoch": len(pos.history), "step": pos.step,
@@ -334,6 +341,15 @@ class _Run:
         self.opt.step()
         pos.step, pos.batches_done, pos.total = pos.step + 1, pos.batches_done + 1, pos.total + value
         return value, grad_norm
+
+    def _snapshot(self, epoch_rng: dict[str, Any]) -> dict[str, Any]:
+        """A copy of where the run stands after this step, for a resume that lifts the limit stopping it here."""
+        pos = dataclasses.replace(self.pos, stopped="", seconds=time.perf_counter() - self.start,
+                                  log_rows=len(self.log.rows))
+        return copy.deepcopy({"position": dataclasses.asdict(pos), "model": self.model.state_dict(),
+                              "optimizer": self.opt.state_dict(), "best_state": self.best_state,
+                              "rng_epoch_start": epoch_rng, "rng": _rng_state(self.generators),
+                              "recent": [[e, w] for e, w in self.recent] if self.config.average_last else []})
 
     def limit_reached(self) -> str:
         """Why the run stops after this step (max_steps, max_minutes), or "" if it goes on."""
@@ -484,6 +500,21 @@ def _read_resume_state(out: Path, config: TrainConfig, monitor: str, mode: str,
         raise ValueError(f"fit: resume: settings differ from {path} ({listed}). Drop those flags to continue the run "
                          "as it was, or start a new run in another output directory.")
     return state
+
+
+def _lift_limit(saved: dict[str, Any], config: TrainConfig, out: Path | None) -> dict[str, Any]:
+    """``saved`` as read, or, for a run that stopped at max_steps or max_minutes which this run's limits no longer
+    reach, its state at that step (the partial epoch's validation and the final best or averaged weights dropped)."""
+    at = saved.get("at_limit")
+    if at is None:
+        return saved
+    pos = at["position"]
+    if (config.max_steps is not None and pos["step"] >= config.max_steps) or (
+            config.max_minutes is not None and pos["seconds"] >= 60 * config.max_minutes):
+        return saved  # the limit still holds: the run stays finished
+    tqdm.write(f"fit: the run in {out} had stopped ({saved['position']['stopped']}); the new limits let it go on from "
+               f"step {pos['step']}")
+    return {**saved, **at}
 
 
 def _skip(iterator: Any, count: int, epoch: int, out: Path | None) -> None:

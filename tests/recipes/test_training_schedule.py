@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from pathlib import Path
 
@@ -83,3 +84,16 @@ def test_unknown_schedule_is_refused_before_training():
     with pytest.raises(ValueError, match=r"schedule must be one of \('constant', 'cosine'\), got 'linear'"):
         run(TrainConfig(epochs=1, progress=False, schedule="linear"))
     assert schedule_factor("cosine", 1, 10) == 1.0
+
+
+def test_a_run_stopped_at_max_steps_goes_on_when_resumed_with_a_higher_limit(tmp_path: Path):
+    config = TrainConfig(epochs=4, lr=0.05, patience=0, progress=False, schedule="cosine", log_every=1)
+    whole = run(config, tmp_path / "whole")
+    capped = run(dataclasses.replace(config, max_steps=5), tmp_path / "run")  # stops in epoch 2 (steps 4-6)
+    again = run(dataclasses.replace(config, max_steps=5, resume=True), tmp_path / "run")  # the limit still holds
+    torch.testing.assert_close(again.state_dict(), capped.state_dict(), rtol=0, atol=0)
+    resumed = run(dataclasses.replace(config, resume=True), tmp_path / "run")  # no limit: on from step 5
+    torch.testing.assert_close(resumed.state_dict(), whole.state_dict(), rtol=0, atol=0)
+    steps = [row["step"] for row in map(json.loads, (tmp_path / "run" / "metrics.jsonl").read_text().splitlines())
+             if "loss" in row and "epoch" in row and "train_loss" not in row]
+    assert steps == list(range(1, 13))  # each step logged once: the capped run's partial epoch row is gone
