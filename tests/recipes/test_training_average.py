@@ -21,7 +21,8 @@ class Killed(Exception):
 
 
 def walk(target: float, epochs: int = 5, average_last: int = 5, out: Path | None = None,
-         kill_at: int | None = None, resume: bool = False) -> tuple[nn.Linear, FitResult, list[float]]:
+         kill_at: int | None = None, resume: bool = False,
+         max_steps: int | None = None) -> tuple[nn.Linear, FitResult, list[float]]:
     """A one-weight model that SGD moves from W0 by +1 an epoch (one batch, loss -w, lr 1), so the weight after
     epoch e is W0 + e and the mean of the last k of E epochs is W0 + E - (k - 1) / 2. Validation scores the
     distance to ``target``; returns the model, fit's result and the weights validation saw."""
@@ -42,7 +43,8 @@ def walk(target: float, epochs: int = 5, average_last: int = 5, out: Path | None
         seen.append(w)
         return {"distance": abs(w - target)}
 
-    config = TrainConfig(epochs=epochs, patience=0, progress=False, clip=0.0, average_last=average_last, resume=resume)
+    config = TrainConfig(epochs=epochs, patience=0, progress=False, clip=0.0, average_last=average_last, resume=resume,
+                         max_steps=max_steps)
     result = fit(model, [torch.zeros(1)], config, evaluate=evaluate, monitor="distance", mode="min", loss_fn=loss,
                  optimizer=torch.optim.SGD(model.parameters(), lr=1.0), out_dir=out,
                  checkpoint=(lambda m, info: {"model": m.state_dict(), **info}) if out is not None else None)
@@ -99,6 +101,17 @@ def test_a_killed_run_resumes_with_the_epochs_it_had_kept(tmp_path: Path):
     resumed, result, _ = walk(target=W0 + 3.5, out=tmp_path, resume=True)
     assert result.averaged == whole_result.averaged == 4  # epochs 2-5: two of them from before the kill
     assert resumed.weight.item() == pytest.approx(whole.weight.item())
+
+
+def test_a_run_stopped_at_max_steps_goes_on_with_its_epochs_and_its_last_weights(tmp_path: Path):
+    whole, whole_result, _ = walk(target=W0 + 3.5)
+    capped, capped_result, _ = walk(target=W0 + 3.5, out=tmp_path, max_steps=3)
+    assert capped_result.stopped_because == "reached max_steps=3"
+    assert capped.weight.item() == pytest.approx(W0 + 3.0)  # it ended with epoch 3's weights
+    resumed, result, _ = walk(target=W0 + 3.5, out=tmp_path, resume=True)  # no limit: epochs 4 and 5 follow
+    assert result.averaged == whole_result.averaged == 4
+    assert resumed.weight.item() == pytest.approx(whole.weight.item())
+    assert [r["epoch"] for r in result.history] == [1.0, 2.0, 3.0, 4.0, 5.0]
 
 
 def test_average_last_of_one_is_refused():
