@@ -282,15 +282,11 @@ class _Run:
         """last.pt: the recipe's entries, and under "fit" everything needed to carry on exactly from here."""
         if self.out is None:
             return
-        pos, checkpoint = self.pos, self.hooks.checkpoint
-        pos.seconds, pos.log_rows = time.perf_counter() - self.start, len(self.log.rows)
+        checkpoint = self.hooks.checkpoint
+        self.pos.seconds, self.pos.log_rows = time.perf_counter() - self.start, len(self.log.rows)
         state = checkpoint(self.model, info) if checkpoint is not None else {}
         state["fit"] = {"format": FIT_FORMAT, "config": dataclasses.asdict(self.config), "monitor": self.hooks.monitor,
-                        "mode": self.hooks.mode, "position": dataclasses.asdict(pos), "model": self.model.state_dict(),
-                        "optimizer": self.opt.state_dict(), "best_state": self.best_state,
-                        "rng_epoch_start": epoch_rng, "rng": _rng_state(self.generators),
-                        "recent": [[e, w] for e, w in self.recent] if self.config.average_last else [],
-                        "at_limit": self.at_limit}
+                        "mode": self.hooks.mode, **self._moment(epoch_rng, self.pos), "at_limit": self.at_limit}
         self.log.sync()  # the rows this checkpoint counts are on disk before it
         atomic_save(state, self.out / "last.pt")
 
@@ -342,14 +338,19 @@ class _Run:
         pos.step, pos.batches_done, pos.total = pos.step + 1, pos.batches_done + 1, pos.total + value
         return value, grad_norm
 
+    def _moment(self, epoch_rng: dict[str, Any], pos: _Position) -> dict[str, Any]:
+        """What a resumed run needs of this moment: ``pos``, the weights, the optimizer, the best epoch's weights,
+        the generators (now and at the epoch's start) and the epochs kept for averaging."""
+        return {"position": dataclasses.asdict(pos), "model": self.model.state_dict(),
+                "optimizer": self.opt.state_dict(), "best_state": self.best_state, "rng_epoch_start": epoch_rng,
+                "rng": _rng_state(self.generators),
+                "recent": [[e, w] for e, w in self.recent] if self.config.average_last else []}
+
     def _snapshot(self, epoch_rng: dict[str, Any]) -> dict[str, Any]:
-        """A copy of where the run stands after this step, for a resume that lifts the limit stopping it here."""
+        """A copy of this moment, for a resume that lifts the limit stopping the run here."""
         pos = dataclasses.replace(self.pos, stopped="", seconds=time.perf_counter() - self.start,
                                   log_rows=len(self.log.rows))
-        return copy.deepcopy({"position": dataclasses.asdict(pos), "model": self.model.state_dict(),
-                              "optimizer": self.opt.state_dict(), "best_state": self.best_state,
-                              "rng_epoch_start": epoch_rng, "rng": _rng_state(self.generators),
-                              "recent": [[e, w] for e, w in self.recent] if self.config.average_last else []})
+        return copy.deepcopy(self._moment(epoch_rng, pos))
 
     def limit_reached(self) -> str:
         """Why the run stops after this step (max_steps, max_minutes), or "" if it goes on."""
