@@ -5,8 +5,10 @@ the digit words plus the CTC blank at every frame (Graves et al., 2006).
     log p_t  = log_softmax(W o_t + b)                       (B, T, V+1); label 0 is the blank
     loss     = -log p(y | x) / |y|, averaged over the batch  (torch.nn.functional.ctc_loss)
 
-An ensemble of N such models, trained apart, is decoded from the normalised geometric mean of their
-frame distributions (the mean of their log-posteriors, as hybrid and CTC systems combine acoustic models):
+An ensemble of N such models, trained apart, is decoded by strings (``combine="strings"``, ctc.py (4)): each member's
+best labellings are the candidates, and the one with the highest sum of the members' own log p(y | x) wins; or from
+the normalised geometric mean of their frame distributions (``combine="posteriors"``: the mean of their
+log-posteriors, as hybrid and CTC systems combine acoustic models), which is also what its forward returns:
 
     log p_t  = log_softmax((1/N) sum_n log p_t^(n))        (B, T, V+1)
 """
@@ -64,14 +66,21 @@ class CTCModel(nn.Module):
         return log_probs, loss
 
 
+COMBINE = ("strings", "posteriors")  # how an ensemble is decoded
+
+
 class CTCEnsemble(nn.Module):
     """forward(inputs (B, T, F), lengths=None) -> (log_probs (B, T, V+1), None): the members' mean log-posteriors,
-    renormalised. Decoding only: each member trains on its own (``rnnkit recipe digits-ctc --members N``)."""
+    renormalised. Decoding only: each member trains on its own (``rnnkit recipe digits-ctc --members N``);
+    ``combine`` says how the recipe decodes it: by strings (from each member's log-posteriors) or from forward's."""
 
-    def __init__(self, members: Sequence[CTCModel]) -> None:
+    def __init__(self, members: Sequence[CTCModel], combine: str = "strings") -> None:
         super().__init__()
         if not members:
             raise ValueError("CTCEnsemble: no members; pass one or more trained CTCModels.")
+        if combine not in COMBINE:
+            raise ValueError(f"CTCEnsemble: combine must be one of {COMBINE}, got {combine!r}.")
+        self.combine = combine
         shapes = {(m.config.input_size, m.config.num_labels) for m in members}
         if len(shapes) > 1:
             raise ValueError(f"CTCEnsemble: the members differ in (input_size, num_labels): {sorted(shapes)}; "

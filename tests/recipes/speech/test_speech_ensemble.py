@@ -1,12 +1,17 @@
 """The CTC ensemble (the members' mean log-posteriors, renormalised) against the normalised geometric mean of
-their frame distributions computed in float64, and digits-ctc's --init-seed and --members settings: what each
-member differs in and what stays the data of --seed."""
+their frame distributions computed in float64, its two decodings in the recipe (by strings: each member's candidates
+rescored by all; by the mean posteriors), and digits-ctc's --init-seed and --members settings: what each member
+differs in and what stays the data of --seed."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import pytest
 import torch
 
+from rnnkit.recipes.speech import ctc
+from rnnkit.recipes.speech.data import spell
 from rnnkit.recipes.speech.features import FeatureConfig
 from rnnkit.recipes.speech.model import CTCConfig, CTCEnsemble, CTCModel
 from rnnkit.recipes.speech.recipe import ConnectedDigitsConfig, ConnectedDigitsRecipe, SpeechData, Transcribed
@@ -46,6 +51,31 @@ def test_ensemble_refuses_training_and_mismatched_members():
         CTCEnsemble([members[0], *_members(1, input_size=9)])
     with pytest.raises(ValueError, match="no members"):
         CTCEnsemble([])
+    with pytest.raises(ValueError, match="combine must be one of .*got 'frames'"):
+        CTCEnsemble(members, combine="frames")
+
+
+@pytest.mark.parametrize("beam", [1, 4])
+def test_recipe_decodes_an_ensemble_by_strings_or_by_its_mean_posteriors(beam: int):
+    recipe = ConnectedDigitsRecipe()
+    g = torch.Generator().manual_seed(1)
+    inputs = [torch.randn(n, 6, generator=g) for n in (9, 5, 12, 7, 10, 6)]  # (T, F) each
+    members = _members(3)
+    with torch.no_grad():
+        each = [[m(x[None])[0][0] for x in inputs] for m in members]  # per member, per input: (T, V+1)
+    by_strings = recipe.transcribe(CTCEnsemble(members, "strings"), inputs, beam)
+    by_mean = recipe.transcribe(CTCEnsemble(members, "posteriors"), inputs, beam)
+    for i in range(len(inputs)):
+        lps = [e[i] for e in each]
+        pool = {y for lp in lps for y in ctc.candidates(lp, beam)}
+        scores = {y: sum(float(ctc.log_likelihoods(lp, [y])[0]) for lp in lps) for y in pool}
+        assert [w + 1 for w in by_strings[i]] == list(max(scores, key=scores.__getitem__))
+        mean = torch.log_softmax(torch.stack(lps).mean(0), dim=-1)
+        assert [w + 1 for w in by_mean[i]] == ctc.decode(mean, beam)
+    assert by_strings != by_mean  # the two decodings differ on these inputs, so each test above tells them apart
+    heard = recipe.hear(CTCEnsemble(members, "strings"), META, inputs, beam)  # what listen and predict print
+    assert [h["frames"] for h in heard] == [len(x) for x in inputs]
+    assert [h["digits"] for h in heard] == [spell(w) for w in by_strings]
 
 
 def _weights(config: ConnectedDigitsConfig) -> dict[str, torch.Tensor]:
@@ -96,3 +126,5 @@ def test_members_are_runs_on_the_same_data_from_consecutive_init_seeds():
     model = recipe.build_model(config, META)  # what load_run rebuilds before loading the combined weights
     assert isinstance(model, CTCEnsemble)
     assert len(model.members) == 3
+    assert model.combine == "strings"
+    assert recipe.build_model(replace(config, combine="posteriors"), META).combine == "posteriors"
