@@ -1,6 +1,6 @@
 """Augmenting audio as a speech system's training would: speed, echo, noise, gain, time shift, telephone band.
 
-    speed:      x'(t) = x(a t), a in [0.9, 1.1]    resampling: tempo and pitch both scale by a (Ko et al., 2015)
+    speed:      x'(t) = x(a t), a in [1-r, 1+r]    resampling: tempo and pitch both scale by a (Ko et al., 2015: r 0.1)
     noise:      x' = x + s n,  s^2 = P_x / (P_n 10^(SNR/10))     white or pink n, SNR in dB over the whole clip
     gain:       x' = 10^(g/20) x
     shift:      silence of a random length before and after the speech
@@ -71,11 +71,13 @@ def echo(x: np.ndarray, delay: int, g: float) -> np.ndarray:
     return out
 
 
-def augment(x: np.ndarray, rate: int, rng: np.random.Generator) -> np.ndarray:
-    """One random chain: speed (p 0.5), telephone (p 0.25), echo (p 0.3), shift, noise at one of SNRS_DB (p 0.6),
-    gain."""
+def augment(x: np.ndarray, rate: int, rng: np.random.Generator, speed_range: float = 0.1) -> np.ndarray:
+    """One random chain: speed (p 0.5, a factor in [1 - speed_range, 1 + speed_range]), telephone (p 0.25), echo
+    (p 0.3), shift, noise at one of SNRS_DB (p 0.6), gain."""
+    if not 0.0 <= speed_range < 1.0:
+        raise ValueError(f"augment: speed_range must be in [0, 1), got {speed_range}.")
     if rng.random() < 0.5:
-        x = speed(x, float(rng.uniform(0.9, 1.1)))
+        x = speed(x, float(rng.uniform(1.0 - speed_range, 1.0 + speed_range)))
     if rng.random() < 0.25:
         x = telephone(x, rate)
     if rng.random() < 0.3:

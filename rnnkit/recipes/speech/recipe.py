@@ -10,7 +10,7 @@ interval because 21 is few. Features: normalised log-mel frames, three stacked p
 
     rnnkit recipe digits-spoken                  # BiLSTM over frames -> the word; held-out voices and the 21 real clips
     rnnkit recipe digits-ctc                     # BiLSTM + CTC; digit error rate and string accuracy on held-out voices
-    rnnkit recipe digits-ctc --members 3         # three seeds on the same data, their mean log-posteriors decoded
+    rnnkit recipe digits-ctc --members 3         # three seeds on the same data, decoded as one (--combine strings)
     rnnkit listen runs/digits-ctc call.wav --explain posteriors.png
 
 Targets: >= 97% word accuracy (isolated) and <= 5% digit error rate (connected) on held-out
@@ -71,6 +71,8 @@ class SpeechConfig(RecipeConfig):
                                  "augmented copies of each training utterance (speed, noise, gain, shift, telephone "
                                  "band)")
     real: bool = option(True, "also test on the 21 real recordings (Asterisk prompts and spokennumbers)")
+    speed: float = option(0.1, "augmented copies: half of them play at a speed (and pitch) factor drawn from "
+                               "[1 - speed, 1 + speed]")
     n_mels: int = option(40, "mel bands per frame")
     stack: int = option(3, "10 ms frames stacked into one recurrent step")  # 30 ms steps: a third of the recurrent work
     hidden_size: int = option(128, "recurrent units per direction")
@@ -106,25 +108,27 @@ class SpeechData:
     features: FeatureConfig
 
 
-def versions(utterances: Sequence[Utterance], rate: int, copies: int = 0,
-             seed: int = 0) -> Iterator[tuple[np.ndarray, Utterance]]:
+def versions(utterances: Sequence[Utterance], rate: int, copies: int = 0, seed: int = 0,
+             speed: float = 0.1) -> Iterator[tuple[np.ndarray, Utterance]]:
     """Each utterance's waveform, then ``copies`` augmented versions of it, with the utterance they come from
     (seeded: every front end gets the same draws)."""
     rng = np.random.default_rng(seed)
     for u in utterances:
         yield u.samples, u
         for _ in range(copies):
-            yield augment(u.samples, rate, rng), u
+            yield augment(u.samples, rate, rng, speed), u
 
 
-def featurise(utterances: Sequence[Utterance], fc: FeatureConfig, copies: int = 0, seed: int = 0) -> Transcribed:
-    """Features of each utterance, and of ``copies`` augmented versions of it (seeded)."""
+def featurise(utterances: Sequence[Utterance], fc: FeatureConfig, copies: int = 0, seed: int = 0,
+              speed: float = 0.1) -> Transcribed:
+    """Features of each utterance, and of ``copies`` augmented versions of it (seeded; ``speed``: ``augment``'s
+    range)."""
     out = Transcribed([], [], [], [])
     threads = torch.get_num_threads()
     # one short STFT at a time: a second thread only waits (28x slower on a busy 2-core machine)
     torch.set_num_threads(1)
     try:
-        for v, u in versions(utterances, fc.rate, copies, seed):
+        for v, u in versions(utterances, fc.rate, copies, seed, speed):
             out.inputs.append(features(v, fc))
             out.words.append(u.words)
             out.sources.append(u.source)
@@ -177,7 +181,7 @@ class SpeechRecipe(Recipe[S, SpeechData]):
                     raise ValueError(f"{self.name}: {bad.source} holds {len(bad.words)} digits; the isolated recipe "
                                      "takes one word per file (use digits-ctc for strings).")
         made = time.perf_counter() - start
-        train = featurise(splits["train"], fc, config.augment_copies, config.seed)
+        train = featurise(splits["train"], fc, config.augment_copies, config.seed, config.speed)
         dev, test = featurise(splits["dev"], fc), featurise(splits["test"], fc)
         real = featurise(data.real_clips(fc.rate), fc) if config.real else None
         print(f"{self.name}: {len(splits['train'])} training utterances ({len(train)} with augmented copies) from "

@@ -7,7 +7,10 @@ import numpy as np
 import pytest
 from tones import RATE, tone
 
+from rnnkit.recipes.speech import augment as augment_module
 from rnnkit.recipes.speech.augment import add_noise, augment, echo, gain, pink_noise, shift, speed, telephone
+from rnnkit.recipes.speech.data import Utterance
+from rnnkit.recipes.speech.recipe import versions
 
 
 def power(x: np.ndarray) -> float:
@@ -57,3 +60,32 @@ def test_echo_adds_one_delayed_quieter_copy():
     assert np.flatnonzero(y).tolist() == [2, 7]
     assert y[2] == 1.0
     assert y[7] == pytest.approx(0.4)
+
+
+def test_augment_speed_range(monkeypatch: pytest.MonkeyPatch):
+    x = tone(500.0, 0.2)
+    np.testing.assert_array_equal(augment(x, RATE, np.random.default_rng(5)),  # the default is the range 0.1
+                                  augment(x, RATE, np.random.default_rng(5), speed_range=0.1))
+    factors: list[float] = []
+    monkeypatch.setattr(augment_module, "speed", lambda samples, factor: factors.append(factor) or samples)
+    for range_, low, high in [(0.1, 0.9, 1.1), (0.3, 0.7, 1.3)]:
+        factors.clear()
+        rng = np.random.default_rng(0)
+        for _ in range(200):
+            augment(x, RATE, rng, speed_range=range_)
+        assert 70 < len(factors) < 130  # p 0.5
+        assert low <= min(factors) < low + 0.05
+        assert high - 0.05 < max(factors) <= high
+    with pytest.raises(ValueError, match="speed_range must be in \\[0, 1\\), got 1.0"):
+        augment(x, RATE, np.random.default_rng(0), speed_range=1.0)
+
+
+def test_recipe_copies_use_the_speed_setting(monkeypatch: pytest.MonkeyPatch):
+    factors: list[float] = []
+    monkeypatch.setattr(augment_module, "speed", lambda samples, factor: factors.append(factor) or samples)
+    utterances = [Utterance(tone(500.0, 0.1), [1], "v", f"u{i}") for i in range(100)]
+    kept = list(versions(utterances, RATE, copies=1, seed=0, speed=0.3))
+    assert len(kept) == 200
+    assert kept[0][0] is utterances[0].samples  # the original first, then its copy
+    assert min(factors) < 0.85
+    assert max(factors) > 1.15
