@@ -511,7 +511,7 @@ class ConnectedDigitsRecipe(SpeechRecipe[ConnectedDigitsConfig]):
 
 def _mean_of(model: nn.Module) -> str:
     """What a posteriors picture of ``model`` shows, for its title: an ensemble's is its members' mean."""
-    return f" (posteriors: the mean of {len(model.members)} members)" if isinstance(model, CTCEnsemble) else ""
+    return f"\n(the mean posteriors of {len(model.members)} members)" if isinstance(model, CTCEnsemble) else ""
 
 
 def ctc_batch(inputs: Sequence[Tensor], words: Sequence[Sequence[int]]) -> dict[str, Tensor]:
