@@ -21,7 +21,9 @@ had 5.4% and 5.1%; 6.6% before its training features were warped and masked, the
 single words of digits-spoken added; 5.9% with 12 epochs, 5.0% with 15, which validation ranked below 20); on
 the 21 real clips about half to three quarters right (11 and 13 of 21 isolated, 16 of 21 through CTC). The same
 connected settings from init seeds 1-3 (the same data): 4.47%, 5.08% and 5.02% greedy, which validation ranked below
-seed 0; the four as one ensemble (``--members 4``): 6.6% (three: 6.8%), neither validated clearly above seed 0.
+seed 0; the four as one ensemble (``--members 4``), decoded by strings (``--combine strings``, validation 3.30% by
+voice against seed 0's 3.47%): 3.55% greedy, 3.49% with the beam (two members: 3.80%, 3.61%), the target met at four
+times the training; from their mean log-posteriors (``--combine posteriors``, validation 3.44%): 6.6% (three: 6.8%).
 ``--data-dir`` trains on your own recordings instead (DIR/<speaker>/<digits>.wav; speakers are held out as
 voices are).
 """
@@ -334,16 +336,18 @@ class ConnectedDigitsConfig(SpeechConfig):
     init_seed: int | None = option(None,
                                    "seed of the initial weights, the batch order and the feature masks (default: "
                                    "--seed); the data stay those of --seed")
-    # not the default: with the defaults' run as member 0 and init seeds 1-3, 3 and 4 members validated at 3.66 % and
-    # 3.44 % by voice against member 0's 3.47 % (9.65 %, 9.22 % against 9.04 % by digit), and tested at 6.8 % and 6.6 %
-    # against the members' 4.5-5.5 %: their spikes fall a frame apart in one case of seven, where the mean has the
-    # blank win (deletions 51 against 31-37; docs/results.md)
+    # not the default (4 times the training): with the defaults' run as member 0 and init seeds 1-3, 4 members decoded
+    # by strings validated at 3.30 % by voice, 8.73 % by digit, against member 0's 3.47 % / 9.04 % (5 digits of 1,627;
+    # seeds alone move validation by 0.8 points), and tested at 3.55 % against the members' 4.5-5.5 %. By their mean
+    # log-posteriors, 3 and 4 members validated at 3.66 % and 3.44 % (9.65 %, 9.22 %) and tested at 6.8 % and 6.6 %:
+    # their spikes fall a frame apart in one case of seven, where the mean has the blank win (docs/results.md)
     members: int = option(1,
                           "train this many models on the same data, init seeds seed, seed+1, ... (each in "
                           "OUT/member<k>; with --resume finished ones are reused), and decode them as one "
                           "(--combine)")
-    # strings: no common alignment needed. On validation, the 4 members above (beam 8, each member's 4 best as the
-    # candidates) 3.23 % by voice, 8.48 % by digit, against their mean log-posteriors' 3.44 % / 9.22 %
+    # strings: no common alignment needed. Validation by voice / by digit, greedy (beam 8, each member's 4 best as
+    # the candidates), 4 members: strings 3.30 / 8.73 % (3.23 / 8.48 %), posteriors 3.44 / 9.22 % (3.35 / 8.91 %);
+    # strings ahead with 2 and 3 members too. Test, strings: 4 members 3.55 % (3.49 %), 2 members 3.80 % (3.61 %)
     combine: str = option("strings",
                           "--members N: decode by strings (each member's best labellings as the candidates, the one "
                           "with the highest sum of the members' log p(y|x) kept) or from the mean of their per-frame "
