@@ -188,6 +188,7 @@ def test_ensemble_reuses_a_finished_member_and_trains_the_other(ctc_run: Path, c
 def test_ensemble_checkpoint_decodes_the_members_mean_log_posteriors(ctc_ensemble: Path):
     run = load_run(ctc_ensemble, all_recipes())
     assert isinstance(run.model, CTCEnsemble)
+    assert run.model.combine == "strings"  # the default: decoded by strings; forward (and the pictures) give the mean
     assert isinstance(run.recipe, ConnectedDigitsRecipe)
     assert isinstance(run.config, ConnectedDigitsConfig)
     members = [load_run(ctc_ensemble / f"member{k}", all_recipes()).model for k in range(2)]
@@ -203,6 +204,7 @@ def test_ensemble_checkpoint_decodes_the_members_mean_log_posteriors(ctc_ensembl
             summary["dev"]["wer_voices"])
     assert [m["wer_voices"] for m in summary["member_dev"]] == pytest.approx(
         [run.recipe.evaluate(m, run.config, d, "dev")["wer_voices"] for m in members])
+    assert {"wer_beam", "wer_voices_beam", "string_accuracy_beam"} <= summary["dev"].keys()  # and with the beam
 
 
 def test_listen_hears_with_the_ensemble(ctc_run: Path, ctc_ensemble: Path, capsys: pytest.CaptureFixture[str]):
