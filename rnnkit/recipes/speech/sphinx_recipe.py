@@ -96,9 +96,9 @@ class SphinxDigitsRecipe(ConnectedDigitsRecipe):
     config_class = SphinxDigitsConfig
 
     def featurise(self, fe: sphinx.FrontEnd, utterances: Sequence[Utterance], stack: int, copies: int = 0,
-                  seed: int = 0) -> Transcribed:
+                  seed: int = 0, speed: float = 0.1) -> Transcribed:
         """Cepstral features of each utterance and of ``copies`` augmented versions of it (seeded, as digits-ctc)."""
-        pairs = list(versions(utterances, sphinx.RATE, copies, seed))
+        pairs = list(versions(utterances, sphinx.RATE, copies, seed, speed))
         return Transcribed([cepstral_features(c, stack) for c in sphinx.run(fe, [v for v, _ in pairs])],
                            [u.words for _, u in pairs], [u.source for _, u in pairs], [u.speaker for _, u in pairs])
 
@@ -113,7 +113,7 @@ class SphinxDigitsRecipe(ConnectedDigitsRecipe):
         fe = sphinx.front_end(test.params, seed=config.seed)
         voices, splits = self.utterances(config, sphinx.RATE)  # the same utterances as digits-ctc (its cached audio)
         made = time.perf_counter() - start
-        train = self.featurise(fe, splits["train"], config.stack, config.augment_copies, config.seed)
+        train = self.featurise(fe, splits["train"], config.stack, config.augment_copies, config.seed, config.speed)
         dev, held = self.featurise(fe, splits["dev"], config.stack), self.featurise(fe, splits["test"], config.stack)
         real = self.featurise(fe, data.real_clips(sphinx.RATE), config.stack) if config.real else None
         tid = None
