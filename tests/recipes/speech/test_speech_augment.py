@@ -3,6 +3,8 @@ the telephone band drops what a phone line drops."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 from tones import RATE, tone
@@ -62,12 +64,22 @@ def test_echo_adds_one_delayed_quieter_copy():
     assert y[7] == pytest.approx(0.4)
 
 
+def _recording_speed(factors: list[float]) -> Callable[[np.ndarray, float], np.ndarray]:
+    """A stand-in for augment.speed that records each factor and returns the samples unchanged."""
+
+    def speed(samples: np.ndarray, factor: float) -> np.ndarray:
+        factors.append(factor)
+        return samples
+
+    return speed
+
+
 def test_augment_speed_range(monkeypatch: pytest.MonkeyPatch):
     x = tone(500.0, 0.2)
     np.testing.assert_array_equal(augment(x, RATE, np.random.default_rng(5)),  # the default is the range 0.1
                                   augment(x, RATE, np.random.default_rng(5), speed_range=0.1))
     factors: list[float] = []
-    monkeypatch.setattr(augment_module, "speed", lambda samples, factor: factors.append(factor) or samples)
+    monkeypatch.setattr(augment_module, "speed", _recording_speed(factors))
     for range_, low, high in [(0.1, 0.9, 1.1), (0.3, 0.7, 1.3)]:
         factors.clear()
         rng = np.random.default_rng(0)
@@ -82,7 +94,7 @@ def test_augment_speed_range(monkeypatch: pytest.MonkeyPatch):
 
 def test_recipe_copies_use_the_speed_setting(monkeypatch: pytest.MonkeyPatch):
     factors: list[float] = []
-    monkeypatch.setattr(augment_module, "speed", lambda samples, factor: factors.append(factor) or samples)
+    monkeypatch.setattr(augment_module, "speed", _recording_speed(factors))
     utterances = [Utterance(tone(500.0, 0.1), [1], "v", f"u{i}") for i in range(100)]
     kept = list(versions(utterances, RATE, copies=1, seed=0, speed=0.3))
     assert len(kept) == 200

@@ -68,8 +68,10 @@ def test_recipe_decodes_an_ensemble_by_strings_or_by_its_mean_posteriors(beam: i
     for i in range(len(inputs)):
         lps = [e[i] for e in each]
         pool = {y for lp in lps for y in ctc.candidates(lp, beam)}
-        scores = {y: sum(float(ctc.log_likelihoods(lp, [y])[0]) for lp in lps) for y in pool}
-        assert [w + 1 for w in by_strings[i]] == list(max(scores, key=scores.__getitem__))
+        scores: dict[tuple[int, ...], float] = {y: sum(float(ctc.log_likelihoods(lp, [y])[0]) for lp in lps)
+                                                for y in pool}
+        best = max(scores.items(), key=lambda kv: kv[1])[0]
+        assert [w + 1 for w in by_strings[i]] == list(best)
         mean = torch.log_softmax(torch.stack(lps).mean(0), dim=-1)
         assert [w + 1 for w in by_mean[i]] == ctc.decode(mean, beam)
     assert by_strings != by_mean  # the two decodings differ on these inputs, so each test above tells them apart
