@@ -342,7 +342,8 @@ class ConnectedDigitsConfig(SpeechConfig):
     members: int = option(1,
                           "train this many models on the same data, init seeds seed, seed+1, ... (each in "
                           "OUT/member<k>; with --resume finished ones are reused), and decode them as one "
-                          "(--combine); 4 reach the 5 %% digit error target on held-out voices, at 4x the training")
+                          "(--combine); 4 reach the target of at most 5 percent digit errors on held-out voices, at 4x "
+                          "the training")
     # strings: no common alignment needed. Validation by voice / by digit, greedy (beam 8, each member's 4 best as
     # the candidates), 4 members: strings 3.30 / 8.73 % (3.23 / 8.48 %), posteriors 3.44 / 9.22 % (3.35 / 8.91 %);
     # strings ahead with 2 and 3 members too. Test, strings: 4 members 3.55 % (3.49 %), 2 members 3.80 % (3.61 %)
