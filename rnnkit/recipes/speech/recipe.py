@@ -152,6 +152,9 @@ class SpeechRecipe(Recipe[S, SpeechData]):
     def utterances(self, config: SpeechConfig, rate: int) -> tuple[dict[str, list[str]], dict[str, list[Utterance]]]:
         """The voices and the utterances (at ``rate``) of train, dev and test: the user's folder split by speaker, or
         synthesised, the voices split alike (held-out voices in dev and test) and the takes seeded."""
+        if not 0.0 <= config.speed < 1.0:  # before minutes of synthesis, not when the first copy is made
+            raise ValueError(f"{self.name}: --speed must be in [0, 1) (the copies' speed factor is drawn from "
+                             f"[1 - speed, 1 + speed]), got {config.speed}.")
         if config.data_dir:
             by_speaker = data.read_folder(config.data_dir, rate)
             voices = data.split_voices(sorted(by_speaker), config.dev_voices, config.test_voices, config.seed)

@@ -159,6 +159,12 @@ def _frames(words: list[int]) -> torch.Tensor:
     return torch.nn.functional.one_hot(torch.tensor(labels), 12).float()  # (T, V+1)
 
 
+def test_a_speed_range_out_of_bounds_is_refused_by_its_flag_before_any_audio_is_made(tmp_path: Path):
+    for speed in (1.0, -0.1):
+        with pytest.raises(ValueError, match=f"digits-ctc: --speed must be in \\[0, 1\\).*got {speed}"):
+            ConnectedDigitsRecipe().prepare_data(ConnectedDigitsConfig(speed=speed, data_dir=str(tmp_path / "none")))
+
+
 def test_ctc_evaluate_weighs_each_dev_voice_the_same():
     refs = [[1, 2], [3, 4], [5, 6], [7, 8]]
     heard = [[1, 2], [3, 4], [5, 6], [7, 9]]  # voice a: 0 of 6 digits wrong; voice b: 1 of 2
