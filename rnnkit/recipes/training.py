@@ -496,6 +496,11 @@ def _read_resume_state(out: Path, config: TrainConfig, monitor: str, mode: str,
     diffs = [k for k in ours if k not in RESUME_MAY_CHANGE and k in theirs and ours[k] != theirs[k]]
     if ours["schedule"] != "constant" and ours["epochs"] != theirs["epochs"]:
         diffs.append("epochs")  # a scheduled rate depends on the number of epochs: each epoch's rate would change
+    newer = [k for k in ours if k not in RESUME_MAY_CHANGE and k not in theirs]
+    if newer:  # settings added to rnnkit after the run was written: what they were then cannot be checked
+        tqdm.write(f"fit: {path} was written before these settings existed, so they are not checked against the run: "
+                   + ", ".join(f"{k}={ours[k]!r}" for k in newer)
+                   + ". If the run behaved otherwise (an older default), resuming changes what it trains on.")
     if diffs:
         listed = "; ".join(f"{k}: asked for {ours[k]!r}, the checkpoint has {theirs[k]!r}" for k in diffs)
         raise ValueError(f"fit: resume: settings differ from {path} ({listed}). Drop those flags to continue the run "

@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit.recipes.training import TrainConfig, fit, schedule_factor
+from rnnkit.utils.checkpoint import atomic_save, load_checkpoint
 
 X = torch.randn(12, 3, generator=torch.Generator().manual_seed(0))
 Y = X @ torch.tensor([1.0, -2.0, 0.5]) + 0.3
@@ -97,3 +98,20 @@ def test_a_run_stopped_at_max_steps_goes_on_when_resumed_with_a_higher_limit(tmp
     steps = [row["step"] for row in map(json.loads, (tmp_path / "run" / "metrics.jsonl").read_text().splitlines())
              if "loss" in row and "epoch" in row and "train_loss" not in row]
     assert steps == list(range(1, 13))  # each step logged once: the capped run's partial epoch row is gone
+
+
+def test_resume_names_the_settings_an_older_checkpoint_predates(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    config = TrainConfig(epochs=2, lr=0.05, patience=0, progress=False, log_every=0, save_every=1)
+    with pytest.raises(Killed):
+        run(config, tmp_path, kill_at=3)
+    last = tmp_path / "last.pt"
+    saved = load_checkpoint(last)
+    del saved["fit"]["config"]["average_last"], saved["fit"]["config"]["clip"]  # as if written before they existed
+    atomic_save(saved, last)
+    capsys.readouterr()
+    run(dataclasses.replace(config, resume=True), tmp_path)
+    out = capsys.readouterr().out
+    assert "was written before these settings existed" in out
+    assert "clip=5.0, average_last=0." in out  # in the order of the config's fields
+    run(dataclasses.replace(config, resume=True), tmp_path / "fresh")  # a checkpoint with every setting: no such line
+    assert "written before" not in capsys.readouterr().out
