@@ -113,5 +113,10 @@ def test_resume_names_the_settings_an_older_checkpoint_predates(tmp_path: Path, 
     out = capsys.readouterr().out
     assert "was written before these settings existed" in out
     assert "clip=5.0, average_last=0." in out  # in the order of the config's fields
-    run(dataclasses.replace(config, resume=True), tmp_path / "fresh")  # a checkpoint with every setting: no such line
-    assert "written before" not in capsys.readouterr().out
+    with pytest.raises(Killed):
+        run(config, tmp_path / "whole", kill_at=3)
+    capsys.readouterr()
+    run(dataclasses.replace(config, resume=True), tmp_path / "whole")  # a last.pt with every setting: no such line
+    out = capsys.readouterr().out
+    assert "fit: resuming the run in" in out  # it did resume from that last.pt
+    assert "written before" not in out
