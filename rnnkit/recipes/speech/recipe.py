@@ -54,6 +54,8 @@ from rnnkit.recipes.training import torch_threads
 from rnnkit.utils.checkpoint import atomic_save, make_checkpoint
 from rnnkit.utils.config import option
 
+SPEED_HELP = "augmented copies: half of them play at a speed (and pitch) factor drawn from [1 - speed, 1 + speed]"
+
 
 @dataclass(frozen=True)
 class SpeechConfig(RecipeConfig):
@@ -69,8 +71,7 @@ class SpeechConfig(RecipeConfig):
                                  "augmented copies of each training utterance (speed, noise, gain, shift, telephone "
                                  "band)")
     real: bool = option(True, "also test on the 21 real recordings (Asterisk prompts and spokennumbers)")
-    speed: float = option(0.1, "augmented copies: half of them play at a speed (and pitch) factor drawn from "
-                               "[1 - speed, 1 + speed]")
+    speed: float = option(0.1, SPEED_HELP)
     n_mels: int = option(40, "mel bands per frame")
     stack: int = option(3, "10 ms frames stacked into one recurrent step")  # 30 ms steps: a third of the recurrent work
     hidden_size: int = option(128, "recurrent units per direction")
@@ -316,8 +317,7 @@ class ConnectedDigitsConfig(SpeechConfig):
     # 0.8-1.2 instead of 0.9-1.1: validation by voice / by digit over init seeds 0-3, 3.26/8.36, 3.91/9.28,
     # 3.51/9.04, 3.47/8.30 % against 3.47/9.04, 3.91/10.51, 4.24/10.39, 4.01/10.33 %: better or equal in every seed
     # (means 3.54/8.75 against 3.91/10.07). The test of seed 0, read after that choice: 5.57 % (was 5.45 %)
-    speed: float = option(0.2, "augmented copies: half of them play at a speed (and pitch) factor drawn from "
-                               "[1 - speed, 1 + speed]")
+    speed: float = option(0.2, SPEED_HELP)
     lr: float = option(3e-3, "Adam learning rate")
     # the cosine's length: about 20 minutes on one thread under a load of 2-3. Validation error by voice (by digit)
     # at 12 epochs 4.5% (10.6%), 15: 4.1% (10.1%), 20: 3.5% (9.2%); 3 versions of each utterance in 12 epochs'

@@ -40,6 +40,7 @@ from rnnkit.recipes.speech.data import Utterance, spell
 from rnnkit.recipes.speech.features import FeatureConfig, normalise, stack_frames
 from rnnkit.recipes.speech.metrics import error_rate, string_accuracy
 from rnnkit.recipes.speech.recipe import (
+    SPEED_HELP,
     ConnectedDigitsConfig,
     ConnectedDigitsRecipe,
     SpeechConfig,
@@ -79,8 +80,7 @@ class SphinxDigitsConfig(ConnectedDigitsConfig):
     warp: float = option(0.0, "must be 0: the frequency warp acts on mel bands, and cepstra have none")
     freq_masks: int = option(0, "must be 0: frequency masks act on mel bands, and cepstra have none")
     # digits-ctc's 0.2 was chosen on log-mel features; the Sphinx figures were measured with 0.1
-    speed: float = option(0.1, "augmented copies: half of them play at a speed (and pitch) factor drawn from "
-                               "[1 - speed, 1 + speed]")
+    speed: float = option(0.1, SPEED_HELP)
 
 
 @dataclass
