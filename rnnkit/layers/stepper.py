@@ -28,7 +28,7 @@ from torch import Tensor
 
 from rnnkit.cells import ln_lstm_step
 from rnnkit.layers.fast.choose import step_native, step_onednn
-from rnnkit.layers.fast.onednn import Linear
+from rnnkit.layers.fast.onednn import Linear, onednn_bf16_applies
 from rnnkit.layers.recurrent import GATES, RecurrentBase
 
 
@@ -268,29 +268,34 @@ class _Affine:
     """``out = x W^T + b`` for a fixed weight W (N, K), into a preallocated ``out``: oneDNN with W
     packed once, or ``torch.addmm``, as ``rnnkit.layers.fast.choose.step_onednn`` decides. With
     ``products`` (a dtype other than W's), W is kept in that dtype, x is cast to it for the product,
-    and the result comes back to ``out``'s dtype before the bias is added."""
+    and the result comes back to ``out``'s dtype before the bias is added; bf16 products go to oneDNN
+    with W packed whenever the CPU multiplies bf16 (faster than ``torch.mm`` at every size measured,
+    and equal to it: ``rnnkit.layers.fast.onednn``)."""
 
     def __init__(self, w: Tensor, b: Tensor | None, rows: int, products: torch.dtype | None = None) -> None:
         self.b = b
         self.low = products if products is not None and products != w.dtype else None
-        use_onednn = self.low is None and step_onednn(w)
+        w = w.to(self.low) if self.low is not None else w
+        use_onednn = onednn_bf16_applies(w) if self.low is not None else step_onednn(w)
         self.linear = Linear(w, rows) if use_onednn else None
-        self.w_t = None if use_onednn else w.t().to(self.low or w.dtype).contiguous()  # (K, N)
+        self.w_t = None if use_onednn else w.t().contiguous()  # (K, N)
 
     def __call__(self, x: Tensor, out: Tensor) -> None:
-        if self.linear is not None:  # oneDNN (never with low-precision products)
-            out.copy_(self.linear(x, self.b))
-            return
-        w_t = self.w_t
-        assert w_t is not None  # kept whenever oneDNN is not used
-        if self.low is not None:
-            out.copy_(torch.mm(x.to(self.low), w_t))
+        if self.low is not None:  # the product in the low dtype; the bias added in out's
+            x = x.to(self.low)
+            out.copy_(self.linear(x) if self.linear is not None else torch.mm(x, self._w_t()))
             if self.b is not None:
                 out.add_(self.b)
+        elif self.linear is not None:  # oneDNN
+            out.copy_(self.linear(x, self.b))
         elif self.b is None:
-            torch.mm(x, w_t, out=out)
+            torch.mm(x, self._w_t(), out=out)
         else:
-            torch.addmm(self.b, x, w_t, out=out)
+            torch.addmm(self.b, x, self._w_t(), out=out)
+
+    def _w_t(self) -> Tensor:
+        assert self.w_t is not None  # kept whenever oneDNN is not used
+        return self.w_t
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ Isolation. A row's arithmetic never reads another row, but a BLAS product may ro
 differently depending on how many rows it has: measured here (MKL/oneDNN, float32), 1 row and
 2-3 rows each take their own kernel and differ in the last bit, and so does the last row of a
 5-row batch (an edge tile), while batches of 4, 8, 16, ... 128 rows gave every row bit-identical
-results at any position. So the batch is padded to a power of two of at least ``MIN_ROWS`` rows;
-that is what makes a seeded request give the same text alone or beside 31 others
+results at any position (and so did oneDNN's bf16 products, 1 row included). So the batch is
+padded to a power of two of at least ``MIN_ROWS`` rows; that is what makes a seeded request give the same text alone or beside 31 others
 (tests/serve/test_serve_batching.py checks the property, tests/serve/test_serve.py the requests).
 
 The characters reach the server's event loop in one hand-over every ``flush_every`` seconds (a
@@ -99,10 +99,12 @@ class Batcher:
         flush_every: seconds between hand-overs of the characters made meanwhile (a job's first character
             and its end go at once). Handing over every step cost the server's event loop a wake-up and a
             socket write per stream per step, which on a small machine took CPU from the steps themselves.
+        products: the dtype of the Stepper's weight products (``torch.bfloat16``: as ``rnnkit sample --precision
+            bf16``, whose text a job without batching then gives); None keeps the model's float32.
     """
 
     def __init__(self, model: CharLM, max_batch: int = 32, max_queue: int = 64, batching: bool = True,
-                 flush_every: float = 0.02) -> None:
+                 flush_every: float = 0.02, products: torch.dtype | None = None) -> None:
         if model.vocab is None:
             raise ValueError("Batcher: the model has no vocabulary; load it with rnnkit.lm.checkpoint.load_model.")
         self.model = model.eval()
@@ -110,12 +112,13 @@ class Batcher:
         self.max_batch = max_batch if batching else 1
         self.max_queue = max_queue
         self.batching = batching
+        self.products = products
         self.waiting: collections.deque[Job] = collections.deque()
         self.active: list[Job] = []
         self.rows: list[Job | None] = []  # the job in each row of the current stepper
         self.steppers: dict[int, Stepper] = {}
         self.stepper: Stepper | None = None
-        self.warmer = Stepper(self.rnn, batch_size=1)  # reads the long primes
+        self.warmer = Stepper(self.rnn, batch_size=1, products=products)  # reads the long primes
         self.noise: Tensor | None = None  # the draws' exponential noise (B, V), allocated once per batch size
         self.lock = threading.Condition()
         self.closing = False
@@ -289,7 +292,7 @@ class Batcher:
                     job.state = _select(states, i)
         if old is None or old.batch_size != size:
             if size not in self.steppers:
-                self.steppers[size] = Stepper(self.rnn, batch_size=size)
+                self.steppers[size] = Stepper(self.rnn, batch_size=size, products=self.products)
             self.stepper = self.steppers[size]
             self.stepper.reset()
             self.rows = [None] * size

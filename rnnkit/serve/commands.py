@@ -20,6 +20,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("--max-length", type=int, default=2000, help="characters one request may generate")
     serve.add_argument("--max-body", type=int, default=64 * 1024, help="request body limit in bytes (413 beyond)")
     serve.add_argument("--timeout", type=float, default=60.0, help="seconds one request may take, queue included")
+    serve.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
+                       help="the char-LMs' weight products while generating: bf16 where the CPU multiplies it in "
+                            "hardware (auto; faster, and a seed then gives `rnnkit sample --precision bf16`'s text), "
+                            "else fp32 (`rnnkit sample`'s text)")
     serve.add_argument("--drain", type=float, default=5.0, help="seconds running streams get to finish after SIGTERM")
     serve.set_defaults(run=_run_serve)
 
@@ -41,22 +45,28 @@ def _run_serve(args: argparse.Namespace) -> int:
         import uvicorn
     except ModuleNotFoundError:
         raise ValueError("rnnkit serve needs the 'serve' extra: pip install 'rnnkit[serve]'.") from None
+    import torch
+
     from rnnkit.serve.app import Limits, create_app
     from rnnkit.serve.models import load_models
+    from rnnkit.utils.precision import resolve_precision
 
     for flag in ("max_batch", "max_queue", "max_length", "max_body"):
         if getattr(args, flag) < 1:
             raise ValueError(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}.")
     if not 0 <= args.port < 65536:
         raise ValueError(f"--port must be in [0, 65535], got {args.port}.")
-    models = load_models(args.run_dirs, args.max_batch, args.max_queue, batching=not args.no_batching)
+    low = resolve_precision(args.precision, torch.device("cpu")) == "bf16"  # the server runs on the CPU
+    models = load_models(args.run_dirs, args.max_batch, args.max_queue, batching=not args.no_batching,
+                         products=torch.bfloat16 if low else None)
     limits = Limits(max_length=args.max_length, max_body=args.max_body, timeout=args.timeout)
     app = create_app(models, limits, drain=args.drain)
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning",
                             timeout_graceful_shutdown=int(args.drain) + 5)
     server = _Server(config, models, args.drain)
     for name, m in models.items():
-        print(f"serving {name} ({m.kind}) from {m.path}", flush=True)
+        products = f", {m.info['precision']} products" if m.kind == "charlm" else ""
+        print(f"serving {name} ({m.kind}{products}) from {m.path}", flush=True)
     server.run()
     return 0
 

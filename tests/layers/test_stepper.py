@@ -140,3 +140,29 @@ def test_stepper_with_large_float32_weights_uses_onednn_and_equals_forward(kind:
     x = torch.randn(4, batch_size, size)
     out, _ = layer(x)
     torch.testing.assert_close(_run_steps(stepper, x), out, atol=2e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize(("kind", "kw"), [("lstm", {}), ("lstm", {"proj_size": 24}), ("gru", {}), ("tanh", {})])
+@pytest.mark.parametrize("batch_size", [1, 4, 32])
+def test_bf16_products_take_packed_onednn_equal_torch_mm_and_follow_float32(kind: str, kw: dict,
+                                                                            batch_size: int) -> None:
+    """bf16 products go to oneDNN with the weight packed (where the CPU multiplies bf16), giving torch.mm's bf16
+    results bit for bit; and either way the steps follow the float32 forward within bf16's rounding."""
+    from rnnkit.layers.fast.onednn import onednn_bf16_applies, use_onednn
+    from rnnkit.layers.stepper import _Affine
+
+    torch.manual_seed(0)
+    layer = {"lstm": rnnkit.LSTM, "gru": rnnkit.GRU, "tanh": rnnkit.RNN}[kind](40, 48, 2, **kw).eval()
+    x = torch.randn(6, batch_size, 40)
+    want, _ = layer(x)
+    packed = Stepper(layer, batch_size=batch_size, products=torch.bfloat16)
+    with use_onednn(False):
+        plain = Stepper(layer, batch_size=batch_size, products=torch.bfloat16)
+    affines = [a for w in packed.weights for a in vars(w).values() if isinstance(a, _Affine)]
+    has_bf16 = onednn_bf16_applies(torch.zeros(1, dtype=torch.bfloat16))
+    assert affines and all((a.linear is not None) == has_bf16 for a in affines)
+    assert all(a.linear is None for w in plain.weights for a in vars(w).values() if isinstance(a, _Affine))
+    got = _run_steps(packed, x)
+    assert torch.equal(got, _run_steps(plain, x))
+    torch.testing.assert_close(got, want, atol=3e-2, rtol=0)  # bf16 keeps 8 bits of mantissa
+    assert not torch.equal(got, want)  # and the products really were rounded to bf16

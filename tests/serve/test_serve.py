@@ -67,6 +67,19 @@ def server(runs):
     running.stop()
 
 
+@pytest.fixture(scope="module")
+def bf16_server(runs):
+    """The tiny LSTM char-LM served with bf16 products (``rnnkit serve --precision bf16``), where the CPU has them."""
+    from rnnkit.layers.fast.onednn import onednn_bf16_applies
+
+    if not onednn_bf16_applies(torch.zeros(1, dtype=torch.bfloat16)):
+        pytest.skip("this CPU has no bf16 hardware: rnnkit serve takes float32 products here")
+    models = load_models([str(runs["lstm"])], max_batch=32, max_queue=64, products=torch.bfloat16)
+    running = Served(create_app(models, Limits(max_length=500, max_prime=200)), models)
+    yield running
+    running.stop()
+
+
 def post(server, path: str, body=None, **kw) -> httpx.Response:
     return httpx.post(server.url + path, json=body, timeout=30, **kw)
 
@@ -95,6 +108,7 @@ def test_health_and_models(server):
     assert lstm["config"]["num_layers"] == 2
     assert lstm["config"]["hidden_size"] == 32
     assert lstm["step"] == 6
+    assert lstm["precision"] == "fp32"
     assert lstm["metrics"]["train_loss"] == pytest.approx(meta["metrics"]["train_loss"])
     assert {u["feature"] for u in lstm["units"]} <= {"inside quotes", "position in line", "position in word"}
     assert models["sentiment"]["kind"] == "classifier"
@@ -149,8 +163,21 @@ def test_watched_units_equal_record(server, name, watched):
         torch.testing.assert_close(torch.tensor(got["values"]), want.detach(), rtol=1e-4, atol=1e-5)
 
 
-def test_seeded_requests_are_isolated_under_concurrency(server):
-    """32 requests with their own seeds, primes, settings and lengths, at once: each gives its text from alone."""
+def test_bf16_products_give_rnnkit_sample_bf16_text(bf16_server):
+    lstm = httpx.get(bf16_server.url + "/v1/models").json()["models"][0]
+    assert (lstm["name"], lstm["precision"]) == ("lstm", "bf16")
+    model = bf16_server.models["lstm"].charlm
+    for prime, kw in [("the ", {}), ("", {"temperature": 0.7, "top_p": 0.9})]:
+        got = generate(bf16_server, prime=prime, length=80, seed=11, **kw)["text"]
+        assert got == sample(model, prime, 80, generator=torch.Generator().manual_seed(11), products=torch.bfloat16,
+                             **kw)
+
+
+@pytest.mark.parametrize("which", ["server", "bf16_server"])
+def test_seeded_requests_are_isolated_under_concurrency(which, request):
+    """32 requests with their own seeds, primes, settings and lengths, at once: each gives its text from alone
+    (float32 products, and bf16 ones where the CPU has them)."""
+    server = request.getfixturevalue(which)
     rng = torch.Generator().manual_seed(0)
     bodies = []
     choices: list[dict[str, Any]] = [{}, {"temperature": 0.5}, {"top_k": 3}, {"top_p": 0.9, "temperature": 1.3}]
@@ -434,3 +461,13 @@ def test_sigterm_lets_the_stream_end_then_exits(runs, tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_cli_refuses_bf16_products_on_a_cpu_without_bf16_hardware(tmp_path, monkeypatch, capsys):
+    from rnnkit.cli import main
+    from rnnkit.utils import precision
+
+    monkeypatch.setattr(precision, "bf16_runs_fast", lambda device: False)
+    # refused before any model is read (a run directory that is not there would be the next error)
+    assert main(["serve", str(tmp_path / "no-such-run"), "--precision", "bf16", "--port", "0"]) == 2
+    assert "has no bf16 hardware" in capsys.readouterr().err

@@ -72,18 +72,32 @@ def test_row_errors_name_the_rows():
         stepper.set_rows([0, 1], (torch.zeros(L, 1, H, dtype=torch.float64), torch.zeros(L, 1, H, dtype=torch.float64)))
 
 
-@pytest.mark.parametrize("kind", ["lstm", "gru"])
-def test_float32_rows_are_bit_identical_at_every_batch_of_min_rows_or_more(kind):
+def _skip_without_bf16(products: torch.dtype | None) -> None:
+    from rnnkit.layers.fast.onednn import onednn_bf16_applies
+
+    if products is not None and not onednn_bf16_applies(torch.zeros(1, dtype=products)):
+        pytest.skip("this CPU has no bf16 hardware, so the server never takes bf16 products here")
+
+
+PRODUCTS = pytest.mark.parametrize("products", [None, torch.bfloat16], ids=["float32", "bf16"])
+
+
+@PRODUCTS
+@pytest.mark.parametrize(("kind", "hidden"), [("lstm", 64), ("gru", 64), ("lstm", 512)])
+def test_rows_are_bit_identical_at_every_batch_of_min_rows_or_more(kind, hidden, products):
     """What the seeded isolation of the server rests on: in batches of a power of two from MIN_ROWS rows up, a
-    row's float32 result depends neither on the batch size nor on its position nor on the other rows."""
+    row's result depends neither on the batch size nor on its position nor on the other rows; in float32, and
+    with the bf16 products ``rnnkit serve --precision bf16`` takes where the CPU multiplies bf16. Hidden size 512
+    is the served char-LM's: its float32 products go to oneDNN's packed kernel, the small ones to torch.addmm."""
+    _skip_without_bf16(products)
     torch.manual_seed(0)
-    layer = {"lstm": rnnkit.LSTM, "gru": rnnkit.GRU}[kind](16, 64, 2).eval()
-    head = torch.nn.Linear(64, 40)
+    layer = {"lstm": rnnkit.LSTM, "gru": rnnkit.GRU}[kind](16, hidden, 2).eval()
+    head = torch.nn.Linear(hidden, 40)
     xs = torch.randn(8, 16)
     results = []
     for B in (MIN_ROWS, 8, 16, 32, 64):  # the sizes the batcher uses (a 5-row batch rounds its last row differently)
         for row in sorted({0, B // 2, B - 1}):
-            stepper = Stepper(layer, batch_size=B)
+            stepper = Stepper(layer, batch_size=B, products=products)
             noise = torch.randn(8, B, 16)
             ys = []
             for t in range(8):
@@ -112,15 +126,21 @@ def _run_jobs(batcher, jobs, timeout: float = 30.0) -> list[str]:
     return ["".join(t) for t in texts]
 
 
-def test_without_batching_jobs_run_one_at_a_time_exactly_as_sample():
+@PRODUCTS
+def test_without_batching_jobs_run_one_at_a_time_exactly_as_sample(products):
     from rnnkit.lm import CharLM, CharLMConfig, CharVocab, sample
     from rnnkit.lm.sample import STEPPED_PRIME
     from rnnkit.serve.batching import Batcher, Job
 
+    _skip_without_bf16(products)
     torch.manual_seed(0)
     vocab = CharVocab("the quick brown fox jumps over the lazy dog.\n")
     model = CharLM(CharLMConfig(vocab_size=len(vocab), hidden_size=16, embedding_size=8, num_layers=2), vocab).eval()
-    batcher = Batcher(model, batching=False)
+    with torch.no_grad():  # larger weights: bf16's rounding then changes the text, so the test sees the precision
+        for p in model.rnn.parameters():
+            p.mul_(6)
+        model.head.weight.mul_(10)
+    batcher = Batcher(model, batching=False, products=products)
     try:
         long_prime = "the quick brown fox jumps over the lazy dog.\nthe "  # over STEPPED_PRIME: read in one call
         specs: list[tuple[str, int, int, dict[str, Any]]] = [
@@ -129,8 +149,12 @@ def test_without_batching_jobs_run_one_at_a_time_exactly_as_sample():
         jobs = [Job(ids=vocab.encode(p) or [vocab.index["\n"]], length=n, seed=seed, **kw) for p, n, seed, kw in specs]
         texts = _run_jobs(batcher, jobs)
         # one row, the same arithmetic as rnnkit.lm.sample (a batch-1 Stepper after the same warm-up): the same text
-        assert texts == [sample(model, p, n, generator=torch.Generator().manual_seed(seed), **kw) for p, n, seed,
-                         kw in specs]
+        def samples(products: torch.dtype | None) -> list[str]:
+            return [sample(model, p, n, generator=torch.Generator().manual_seed(seed), products=products, **kw)
+                    for p, n, seed, kw in specs]
+
+        assert texts == samples(products)
+        assert (texts == samples(None)) == (products is None)  # bf16 products: not float32's text
         # nothing stepped together: a step per character, and per short prime's character before its last
         assert len(long_prime) - 1 > STEPPED_PRIME
         assert batcher.steps == (30 + 20 + 25 + 15) + (3 + 0 + 3 + 0)
