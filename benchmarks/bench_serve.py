@@ -81,15 +81,19 @@ class Result:
 class Server:
     """``rnnkit serve`` in a child process on a free port."""
 
-    def __init__(self, run: Path, batching: bool, max_batch: int, max_queue: int, max_length: int) -> None:
+    def __init__(self, run: Path, batching: bool, max_batch: int, max_queue: int, max_length: int,
+                 precision: str) -> None:
         command = [sys.executable, "-m", "rnnkit.cli", "serve", str(run), "--port", "0", "--max-batch", str(max_batch),
-                   "--max-queue", str(max_queue), "--max-length", str(max_length), "--timeout", "600", "--drain", "0"]
+                   "--max-queue", str(max_queue), "--max-length", str(max_length), "--timeout", "600", "--drain", "0",
+                   "--precision", precision]
         if not batching:
             command.append("--no-batching")
         self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                      env={**os.environ, "PYTHONUNBUFFERED": "1"})
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
+            if line.startswith("serving "):
+                self.serving = line.strip()  # what it serves, with the precision "auto" resolved to
             if "listening on" in line:
                 self.url = line.split("listening on ")[1].split()[0].rstrip("/")
                 return
@@ -193,6 +197,8 @@ def main() -> int:
                         help="rounds of on against off at --paired-clients, after the table")
     parser.add_argument("--paired-clients", type=int, default=32, help="clients in the paired rounds")
     parser.add_argument("--paired-seconds", type=float, default=8.0, help="seconds of each setting in a round")
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "auto"],
+                        help="the servers' --precision (both settings use the same)")
     parser.add_argument("--json", default=None, help="also write the results to this JSON file")
     args = parser.parse_args()
     print(machine_summary(), flush=True)
@@ -205,7 +211,9 @@ def main() -> int:
         for batching in modes:
             for n in clients:
                 server = Server(run, batching, max_batch=max(clients), max_queue=2 * max(clients),
-                                max_length=args.length)
+                                max_length=args.length, precision=args.precision)
+                if not results:
+                    print(server.serving, flush=True)
                 try:
                     steps, cpu, mine = server.steps(), server.cpu(), time.process_time()
                     results.append(asyncio.run(load(server.url, n, args.requests, args.seconds, args.length, batching)))
@@ -217,7 +225,7 @@ def main() -> int:
                 print(results[-1].row(), flush=True)
         report(results, clients)
         if args.paired:
-            results += paired(run, args.paired_clients, args.paired, args.paired_seconds, args.length)
+            results += paired(run, args.paired_clients, args.paired, args.paired_seconds, args.length, args.precision)
     if args.json:
         Path(args.json).write_text(json.dumps([r.__dict__ for r in results], indent=1))
     return 0
@@ -246,9 +254,10 @@ def report(results: list[Result], clients: list[int]) -> None:
                   "chars/s")
 
 
-def paired(run: Path, clients: int, rounds: int, seconds: float, length: int) -> list[Result]:
+def paired(run: Path, clients: int, rounds: int, seconds: float, length: int, precision: str) -> list[Result]:
     """``rounds`` pairs of runs (on, off) at ``clients``, each ``seconds`` long; prints each pair's ratio."""
-    servers = {b: Server(run, b, max_batch=clients, max_queue=2 * clients, max_length=length) for b in (True, False)}
+    servers = {b: Server(run, b, max_batch=clients, max_queue=2 * clients, max_length=length, precision=precision)
+               for b in (True, False)}
     results, ratios = [], []
     print(f"\nPaired rounds, {clients} clients, {seconds:g} s of each setting per round:\n")
     print("| round | order | on chars/s | off chars/s | on / off | on first char p95 ms |")

@@ -14,8 +14,9 @@ differently depending on how many rows it has: measured here (MKL/oneDNN, float3
 2-3 rows each take their own kernel and differ in the last bit, and so does the last row of a
 5-row batch (an edge tile), while batches of 4, 8, 16, ... 128 rows gave every row bit-identical
 results at any position (and so did oneDNN's bf16 products, 1 row included). So the batch is
-padded to a power of two of at least ``MIN_ROWS`` rows; that is what makes a seeded request give the same text alone or beside 31 others
-(tests/serve/test_serve_batching.py checks the property, tests/serve/test_serve.py the requests).
+padded to a power of two of at least ``MIN_ROWS`` rows; that is what makes a seeded request give
+the same text alone or beside 31 others (tests/serve/test_serve_batching.py checks the property,
+tests/serve/test_serve.py the requests).
 
 The characters reach the server's event loop in one hand-over every ``flush_every`` seconds (a
 stream's first character and its end at once), so that the loop wakes, and writes to each client,

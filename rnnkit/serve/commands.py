@@ -20,10 +20,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("--max-length", type=int, default=2000, help="characters one request may generate")
     serve.add_argument("--max-body", type=int, default=64 * 1024, help="request body limit in bytes (413 beyond)")
     serve.add_argument("--timeout", type=float, default=60.0, help="seconds one request may take, queue included")
-    serve.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
-                       help="the char-LMs' weight products while generating: bf16 where the CPU multiplies it in "
-                            "hardware (auto; faster, and a seed then gives `rnnkit sample --precision bf16`'s text), "
-                            "else fp32 (`rnnkit sample`'s text)")
+    serve.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "auto"],
+                       help="the char-LMs' weight products while generating: fp32 (a seed gives `rnnkit sample`'s "
+                            "text), or bf16 where the CPU multiplies it in hardware (auto: there only; faster for "
+                            "each stream, and a seed gives `rnnkit sample --precision bf16`'s text)")
     serve.add_argument("--drain", type=float, default=5.0, help="seconds running streams get to finish after SIGTERM")
     serve.set_defaults(run=_run_serve)
 

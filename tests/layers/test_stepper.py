@@ -160,7 +160,8 @@ def test_bf16_products_take_packed_onednn_equal_torch_mm_and_follow_float32(kind
         plain = Stepper(layer, batch_size=batch_size, products=torch.bfloat16)
     affines = [a for w in packed.weights for a in vars(w).values() if isinstance(a, _Affine)]
     has_bf16 = onednn_bf16_applies(torch.zeros(1, dtype=torch.bfloat16))
-    assert affines and all((a.linear is not None) == has_bf16 for a in affines)
+    assert affines
+    assert all((a.linear is not None) == has_bf16 for a in affines)
     assert all(a.linear is None for w in plain.weights for a in vars(w).values() if isinstance(a, _Affine))
     got = _run_steps(packed, x)
     assert torch.equal(got, _run_steps(plain, x))

@@ -167,7 +167,8 @@ def test_bf16_products_give_rnnkit_sample_bf16_text(bf16_server):
     lstm = httpx.get(bf16_server.url + "/v1/models").json()["models"][0]
     assert (lstm["name"], lstm["precision"]) == ("lstm", "bf16")
     model = bf16_server.models["lstm"].charlm
-    for prime, kw in [("the ", {}), ("", {"temperature": 0.7, "top_p": 0.9})]:
+    cases: list[tuple[str, dict[str, Any]]] = [("the ", {}), ("", {"temperature": 0.7, "top_p": 0.9})]
+    for prime, kw in cases:
         got = generate(bf16_server, prime=prime, length=80, seed=11, **kw)["text"]
         assert got == sample(model, prime, 80, generator=torch.Generator().manual_seed(11), products=torch.bfloat16,
                              **kw)
