@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_serve.py              # 2 x 512 LSTM, 1/8/32/128 clients, batching on and off
     .venv/bin/python benchmarks/bench_serve.py --paired 5   # then 5 rounds of on against off at 32 clients
+    .venv/bin/python benchmarks/bench_serve.py --clients 32 --paired 7 --precision fp32,bf16   # both products
     .venv/bin/python benchmarks/bench_serve.py --hidden-size 32 --clients 1,4 --requests 2 --length 20 --seconds 5
                                                             # a smoke run
 
@@ -197,10 +198,14 @@ def main() -> int:
                         help="rounds of on against off at --paired-clients, after the table")
     parser.add_argument("--paired-clients", type=int, default=32, help="clients in the paired rounds")
     parser.add_argument("--paired-seconds", type=float, default=8.0, help="seconds of each setting in a round")
-    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "auto"],
-                        help="the servers' --precision (both settings use the same)")
+    parser.add_argument("--precision", default="fp32",
+                        help="the servers' --precision: fp32, bf16 or auto (the table takes the first of a comma-"
+                             "separated list; the paired rounds take each in turn, interleaved)")
     parser.add_argument("--json", default=None, help="also write the results to this JSON file")
     args = parser.parse_args()
+    precisions = [p.strip() for p in args.precision.split(",")]
+    if not set(precisions) <= {"fp32", "bf16", "auto"}:
+        parser.error(f"--precision: each of fp32, bf16, auto; got {args.precision!r}")
     print(machine_summary(), flush=True)
 
     clients = [int(c) for c in args.clients.split(",")]
@@ -211,7 +216,7 @@ def main() -> int:
         for batching in modes:
             for n in clients:
                 server = Server(run, batching, max_batch=max(clients), max_queue=2 * max(clients),
-                                max_length=args.length, precision=args.precision)
+                                max_length=args.length, precision=precisions[0])
                 if not results:
                     print(server.serving, flush=True)
                 try:
@@ -225,7 +230,7 @@ def main() -> int:
                 print(results[-1].row(), flush=True)
         report(results, clients)
         if args.paired:
-            results += paired(run, args.paired_clients, args.paired, args.paired_seconds, args.length, args.precision)
+            results += paired(run, args.paired_clients, args.paired, args.paired_seconds, args.length, precisions)
     if args.json:
         Path(args.json).write_text(json.dumps([r.__dict__ for r in results], indent=1))
     return 0
@@ -254,33 +259,42 @@ def report(results: list[Result], clients: list[int]) -> None:
                   "chars/s")
 
 
-def paired(run: Path, clients: int, rounds: int, seconds: float, length: int, precision: str) -> list[Result]:
-    """``rounds`` pairs of runs (on, off) at ``clients``, each ``seconds`` long; prints each pair's ratio."""
-    servers = {b: Server(run, b, max_batch=clients, max_queue=2 * clients, max_length=length, precision=precision)
-               for b in (True, False)}
-    results, ratios = [], []
+def paired(run: Path, clients: int, rounds: int, seconds: float, length: int, precisions: list[str]) -> list[Result]:
+    """``rounds`` pairs of runs (on, off) at ``clients``, each ``seconds`` long, for each precision in turn within a
+    round; prints each pair's ratio, then per precision the median ratio and the median rates."""
+    servers = {(p, b): Server(run, b, max_batch=clients, max_queue=2 * clients, max_length=length, precision=p)
+               for p in precisions for b in (True, False)}
+    results: list[Result] = []
+    ratios: dict[str, list[float]] = {p: [] for p in precisions}
+    rates: dict[tuple[str, bool], list[float]] = {key: [] for key in servers}
     print(f"\nPaired rounds, {clients} clients, {seconds:g} s of each setting per round:\n")
-    print("| round | order | on chars/s | off chars/s | on / off | on first char p95 ms |")
-    print("|---|---|---|---|---|---|")
+    print("| round | precision | order | on chars/s | off chars/s | on / off | on first char p95 ms |")
+    print("|---|---|---|---|---|---|---|")
     try:
         for k in range(rounds):
             order = (False, True) if k % 2 == 0 else (True, False)
-            rate = {}
-            for batching in order:
-                r = asyncio.run(load(servers[batching].url, clients, 10**6, seconds, length, batching))
-                results.append(r)
-                rate[batching] = (r.chars / r.seconds, r)
-            ratios.append(rate[True][0] / rate[False][0])
-            p95 = sorted(rate[True][1].first_char)[int(0.95 * (len(rate[True][1].first_char) - 1))]
-            print(f"| {k + 1} | {' then '.join('on' if b else 'off' for b in order)} | {rate[True][0]:,.0f} | "
-                  f"{rate[False][0]:,.0f} | {ratios[-1]:.1f}x | {1000 * p95:.0f} |", flush=True)
+            for p in precisions if k % 2 == 0 else precisions[::-1]:
+                rate = {}
+                for batching in order:
+                    r = asyncio.run(load(servers[p, batching].url, clients, 10**6, seconds, length, batching))
+                    results.append(r)
+                    rate[batching] = (r.chars / r.seconds, r)
+                    rates[p, batching].append(r.chars / r.seconds)
+                ratios[p].append(rate[True][0] / rate[False][0])
+                p95 = sorted(rate[True][1].first_char)[int(0.95 * (len(rate[True][1].first_char) - 1))]
+                turns = " then ".join("on" if b else "off" for b in order)
+                print(f"| {k + 1} | {p} | {turns} | {rate[True][0]:,.0f} | {rate[False][0]:,.0f} | "
+                      f"{ratios[p][-1]:.1f}x | {1000 * p95:.0f} |", flush=True)
     finally:
         for server in servers.values():
             server.stop()
-    q1, median, q3 = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
-    print(f"\n{clients} clients, on / off over {rounds} paired rounds: median {median:.1f}x, quartiles {q1:.1f}x to "
-          f"{q3:.1f}x, lowest {min(ratios):.1f}x, highest {max(ratios):.1f}x; "
-          f"{sum(r >= 8 for r in ratios)} of {rounds} rounds at 8x or more")
+    for p in precisions:
+        q1, median, q3 = statistics.quantiles(ratios[p], n=4) if len(ratios[p]) > 1 else ratios[p] * 3
+        print(f"\n{clients} clients, {servers[p, True].serving.split('(')[1].split(')')[0]}, on / off over {rounds} "
+              f"paired rounds: median {median:.1f}x, quartiles {q1:.1f}x to {q3:.1f}x, lowest {min(ratios[p]):.1f}x, "
+              f"highest {max(ratios[p]):.1f}x; {sum(r >= 8 for r in ratios[p])} of {rounds} rounds at 8x or more; "
+              f"median chars/s on {statistics.median(rates[p, True]):,.0f}, "
+              f"off {statistics.median(rates[p, False]):,.0f}")
     return results
 
 
