@@ -47,26 +47,16 @@ _SWITCH = Switch(True)
 
 def onednn_applies(t: Tensor) -> bool:
     """True when products with ``t`` can go to oneDNN: float32 on the CPU, oneDNN present and switched on."""
-    return (
-        _SWITCH.on
-        and _LINEAR is not None
-        and _REORDER is not None
-        and t.device.type == "cpu"
-        and t.dtype == torch.float32
-        and torch.backends.mkldnn.is_available()
-    )
+    return _packable(t) and t.dtype == torch.float32 and torch.backends.mkldnn.is_available()
 
 
 def onednn_bf16_applies(t: Tensor) -> bool:
     """True when bf16 products with ``t`` can go to oneDNN: bfloat16 on the CPU, which multiplies bf16 in hardware."""
-    return (
-        _SWITCH.on
-        and _LINEAR is not None
-        and _REORDER is not None
-        and t.device.type == "cpu"
-        and t.dtype == torch.bfloat16
-        and onednn_bf16()
-    )
+    return _packable(t) and t.dtype == torch.bfloat16 and onednn_bf16()
+
+
+def _packable(t: Tensor) -> bool:
+    return _SWITCH.on and _LINEAR is not None and _REORDER is not None and t.device.type == "cpu"
 
 
 def use_onednn(enabled: bool) -> AbstractContextManager[None]:
