@@ -100,7 +100,9 @@ def test_stepper_with_bf16_products_follows_the_layer(kind: str) -> None:
     torch.manual_seed(0)
     layer = {"lstm": rnnkit.LSTM, "gru": rnnkit.GRU, "tanh": rnnkit.RNN}[kind](8, 32, 2).eval()
     stepper = Stepper(layer, batch_size=3, products=torch.bfloat16)
-    assert all(a.w_t.dtype == torch.bfloat16 for w in stepper.weights for a in vars(w).values() if hasattr(a, "w_t"))
+    affines = [a for w in stepper.weights for a in vars(w).values() if hasattr(a, "w_t")]
+    assert affines  # the weights are kept in bf16, packed for oneDNN or transposed for torch.mm
+    assert all((a.w_t if a.linear is None else a.linear.weight).dtype == torch.bfloat16 for a in affines)
     x = torch.randn(6, 3, 8)
     with torch.no_grad():
         expected, _ = layer(x)
