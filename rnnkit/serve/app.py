@@ -1,6 +1,7 @@
 """The HTTP API of ``rnnkit serve``: a FastAPI app over the loaded models.
 
-    GET  /health         {"status": "ok", "models": ..., per-model load}
+    GET  /health         {"status": "ok", "models": ..., per-model load, the cycle collector's frozen objects and
+                         full collections (``rnnkit serve`` freezes what it loaded before serving)}
     GET  /v1/models      name, kind, config, vocabulary size, training metrics of every model
     POST /v1/generate    char-LM text: whole JSON, or server-sent events as the characters are made
     POST /v1/predict     a recipe model's output for a list of texts
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
@@ -118,7 +120,8 @@ def create_app(models: dict[str, ServedModel], limits: Limits | None = None, dra
     @app.get("/health")
     async def health() -> dict[str, Any]:
         load = {name: m.batcher.load() for name, m in models.items() if m.batcher is not None}
-        return {"status": "ok", "models": list(models), "load": load}
+        collector = {"frozen": gc.get_freeze_count(), "full_collections": gc.get_stats()[2]["collections"]}
+        return {"status": "ok", "models": list(models), "load": load, "gc": collector}
 
     @app.get("/v1/models")
     async def list_models() -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import signal
 import sys
 import threading
@@ -64,6 +65,11 @@ def _run_serve(args: argparse.Namespace) -> int:
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning",
                             timeout_graceful_shutdown=int(args.drain) + 5)
     server = _Server(config, models, args.drain)
+    # What is loaded by now (torch, the models, the web stack: about 250,000 objects) lives as long as the server.
+    # Frozen, the cycle collector never walks it again; unfrozen, each full collection took about 160 ms here,
+    # while every stream waited (the p95 time to the first character at 32 clients rose from ~40 to ~200 ms).
+    gc.collect()
+    gc.freeze()
     for name, m in models.items():
         products = f", {m.info['precision']} products" if m.kind == "charlm" else ""
         print(f"serving {name} ({m.kind}{products}) from {m.path}", flush=True)
