@@ -179,8 +179,8 @@ def test_the_queue_counts_jobs_from_submission_to_their_end(monkeypatch: pytest.
         gate.wait(10)
         return slow(h)
 
+    batcher = Batcher(model, max_batch=2, max_queue=1)  # (its warm-up steps run here, before the head is blocked)
     monkeypatch.setattr(model.head, "forward", blocked)  # the worker blocks inside its first step
-    batcher = Batcher(model, max_batch=2, max_queue=1)
     try:
         ended: list[int] = []
 
@@ -205,3 +205,18 @@ def test_the_queue_counts_jobs_from_submission_to_their_end(monkeypatch: pytest.
     finally:
         gate.set()
         batcher.close()
+
+
+def test_the_batcher_builds_every_batch_size_it_can_use_before_the_first_request():
+    from rnnkit.lm import CharLM, CharLMConfig, CharVocab
+    from rnnkit.serve.batching import Batcher
+
+    vocab = CharVocab("abc\n")
+    model = CharLM(CharLMConfig(vocab_size=len(vocab), hidden_size=8, embedding_size=4), vocab).eval()
+    for kw, sizes in (({"max_batch": 20}, [4, 8, 16, 32]), ({"max_batch": 4}, [4]), ({"batching": False}, [1])):
+        batcher = Batcher(model, **kw)
+        try:
+            assert sorted(batcher.steppers) == sizes
+            assert all(not s.z.any() for s in batcher.steppers.values())  # stepped once, then back to a zero state
+        finally:
+            batcher.close()
