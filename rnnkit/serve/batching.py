@@ -102,10 +102,12 @@ class Batcher:
             socket write per stream per step, which on a small machine took CPU from the steps themselves.
         products: the dtype of the Stepper's weight products (``torch.bfloat16``: as ``rnnkit sample --precision
             bf16``, whose text a job without batching then gives); None keeps the model's float32.
+        threads: torch's intra-op threads in the worker (None: whatever the worker thread gets). ``rnnkit serve``
+            passes its threads here and keeps every other thread at one: see ``rnnkit.serve.commands``.
     """
 
     def __init__(self, model: CharLM, max_batch: int = 32, max_queue: int = 64, batching: bool = True,
-                 flush_every: float = 0.02, products: torch.dtype | None = None) -> None:
+                 flush_every: float = 0.02, products: torch.dtype | None = None, threads: int | None = None) -> None:
         if model.vocab is None:
             raise ValueError("Batcher: the model has no vocabulary; load it with rnnkit.lm.checkpoint.load_model.")
         self.model = model.eval()
@@ -114,6 +116,7 @@ class Batcher:
         self.max_queue = max_queue
         self.batching = batching
         self.products = products
+        self.threads = threads
         self.waiting: collections.deque[Job] = collections.deque()
         self.active: list[Job] = []
         self.rows: list[Job | None] = []  # the job in each row of the current stepper
@@ -175,6 +178,8 @@ class Batcher:
 
     def _run(self) -> None:
         torch.set_grad_enabled(False)
+        if self.threads is not None:
+            torch.set_num_threads(self.threads)  # OpenMP's thread count is the calling thread's own
         while True:
             with self.lock:
                 while not self.closing and not self.waiting and not self.active:

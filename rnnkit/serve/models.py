@@ -51,16 +51,18 @@ class ServedModel:
                 "predict": self.predicts, **self.info}
 
     def predict(self, inputs: list[str]) -> list[dict[str, Any]]:
+        torch.set_num_threads(1)  # this pool thread's own OpenMP count: see rnnkit.serve.commands
         with self.lock, torch.no_grad():  # the recipe models are not made for concurrent calls
             return list(self.predictor(inputs))
 
 
 def load_models(run_dirs: list[str], max_batch: int = 32, max_queue: int = 64, batching: bool = True,
-                products: torch.dtype | None = None) -> dict[str, ServedModel]:
+                products: torch.dtype | None = None, threads: int | None = None) -> dict[str, ServedModel]:
     """Load every run directory (or .pt file); names are the directory names, made unique with -2, -3, ...
 
     ``products`` is the dtype of the char-LMs' weight products while generating (``torch.bfloat16``, where the CPU
-    multiplies bf16 in hardware: ``rnnkit serve --precision``); None keeps float32."""
+    multiplies bf16 in hardware: ``rnnkit serve --precision``); None keeps float32. ``threads``: torch's threads in
+    each char-LM's batching worker (``Batcher``)."""
     models: dict[str, ServedModel] = {}
     for run in run_dirs:
         path = Path(run)
@@ -68,14 +70,14 @@ def load_models(run_dirs: list[str], max_batch: int = 32, max_queue: int = 64, b
         name, n = base, 2
         while name in models:
             name, n = f"{base}-{n}", n + 1
-        models[name] = load_one(name, path, max_batch, max_queue, batching, products)
+        models[name] = load_one(name, path, max_batch, max_queue, batching, products, threads)
     if not models:
         raise ValueError("rnnkit serve: give at least one run directory (or checkpoint file) to serve.")
     return models
 
 
 def load_one(name: str, path: Path, max_batch: int, max_queue: int, batching: bool,
-             products: torch.dtype | None = None) -> ServedModel:
+             products: torch.dtype | None = None, threads: int | None = None) -> ServedModel:
     """A char-LM, or a recipe model (its checkpoint names it in ``kind``, or ``task`` in the older layout the contract
     upgrades)."""
     from rnnkit.lm.checkpoint import is_charlm
@@ -83,7 +85,7 @@ def load_one(name: str, path: Path, max_batch: int, max_queue: int, batching: bo
 
     checkpoint = load_checkpoint(path)
     if is_charlm(checkpoint):
-        return _load_charlm(name, path, max_batch, max_queue, batching, products)
+        return _load_charlm(name, path, max_batch, max_queue, batching, products, threads)
     if "kind" in checkpoint or checkpoint.get("task") in _contract_recipes():
         return _load_contract(name, path)
     raise ValueError(f"rnnkit serve: {path} is neither a char-LM nor a checkpoint of a recipe this rnnkit has "
@@ -161,7 +163,7 @@ def texts_only(texts: list[str]) -> list[str]:
 
 
 def _load_charlm(name: str, path: Path, max_batch: int, max_queue: int, batching: bool,
-                 products: torch.dtype | None) -> ServedModel:
+                 products: torch.dtype | None, threads: int | None) -> ServedModel:
     from rnnkit.lm.checkpoint import load_model
 
     model, vocab, meta = load_model(path)
@@ -170,7 +172,7 @@ def _load_charlm(name: str, path: Path, max_batch: int, max_queue: int, batching
             "units": _interesting_units(model, meta), "precision": "bf16" if products == torch.bfloat16 else "fp32"}
     return ServedModel(name, "charlm", str(path), info, charlm=model,
                        batcher=Batcher(model, max_batch=max_batch, max_queue=max_queue, batching=batching,
-                                       products=products))
+                                       products=products, threads=threads))
 
 
 def _interesting_units(model: CharLM, meta: dict[str, Any], k: int = 3) -> list[dict[str, Any]]:

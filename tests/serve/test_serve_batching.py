@@ -220,3 +220,31 @@ def test_the_batcher_builds_every_batch_size_it_can_use_before_the_first_request
             assert all(not s.z.any() for s in batcher.steppers.values())  # stepped once, then back to a zero state
         finally:
             batcher.close()
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_the_worker_steps_with_the_threads_it_is_given(threads):
+    """``rnnkit serve`` keeps its other threads at one torch thread and gives the workers its own count (OpenMP's
+    count belongs to each thread, so the worker must set it itself)."""
+    from rnnkit.lm import CharLM, CharLMConfig, CharVocab
+    from rnnkit.serve.batching import Batcher, Job
+
+    vocab = CharVocab("abc\n")
+    model = CharLM(CharLMConfig(vocab_size=len(vocab), hidden_size=8, embedding_size=4), vocab).eval()
+    import threading
+
+    seen: list[int] = []
+    ended = threading.Event()
+
+    def emit(event: dict[str, Any]) -> None:  # called on the worker's thread
+        seen.append(torch.get_num_threads())
+        if event.get("done"):
+            ended.set()
+
+    batcher = Batcher(model, threads=threads)
+    try:
+        batcher.submit(Job(ids=[0], length=2, seed=0, emit=emit))
+        assert ended.wait(30)
+    finally:
+        batcher.close()
+    assert seen == [threads] * 3  # two characters and the end
