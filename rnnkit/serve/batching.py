@@ -312,9 +312,7 @@ class Batcher:
                 for i, (_, job) in enumerate(placed):
                     job.state = _select(states, i)
         if old is None or old.batch_size != size:
-            if size not in self.steppers:
-                self.steppers[size] = Stepper(self.rnn, batch_size=size, products=self.products)
-            self.stepper = self.steppers[size]
+            self.stepper = self.steppers[size]  # every size up to max_batch was built at start-up (_warm_up)
             self.stepper.reset()
             self.rows = [None] * size
         stepper = self.stepper
