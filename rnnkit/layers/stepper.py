@@ -20,6 +20,7 @@ shortcut; it steps through ``ln_lstm_step`` directly.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,6 +106,21 @@ class Stepper:
         z: Tensor | None = getattr(self, "z", None)
         if z is None or z.dtype != ref.dtype or z.device != ref.device:
             self._allocate(ref.dtype, ref.device)
+
+    def resized(self, batch_size: int) -> Stepper:
+        """A Stepper of another batch size over these same weights (no second copy of them), at a zero state.
+
+        The weights stay packed for this Stepper's batch size: a product with fewer rows is still correct
+        (measured on a 2-core AVX2 EPYC, a 1-row step of a 2 x 512 LSTM took the same time whether its
+        weights were packed for 1, 4 or 32 rows). ``rnnkit.serve`` keeps one set of weights for all the
+        batch sizes it steps.
+        """
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"Stepper.resized: batch_size must be a positive integer, got {batch_size!r}.")
+        other = copy.copy(self)
+        other.batch_size = batch_size
+        other._allocate(self.z.dtype, self.z.device)
+        return other
 
     def _allocate(self, dtype: torch.dtype, device: torch.device) -> None:
         """All buffers, once. z = [x, h_0, h_1, ..., h_{L-1}] (B, I + L*H_out): layer l reads the

@@ -10,13 +10,17 @@ characters (a stepped prime is what ``rnnkit sample`` does too); a prime longer 
 ``STEPPED_PRIME`` is read first in one sequence call, which holds the batch up for that call.
 
 Isolation. A row's arithmetic never reads another row, but a BLAS product may round a row
-differently depending on how many rows it has: measured here (MKL/oneDNN, float32), 1 row and
-2-3 rows each take their own kernel and differ in the last bit, and so does the last row of a
-5-row batch (an edge tile), while batches of 4, 8, 16, ... 128 rows gave every row bit-identical
-results at any position (and so did oneDNN's bf16 products, 1 row included). So the batch is
-padded to a power of two of at least ``MIN_ROWS`` rows; that is what makes a seeded request give
-the same text alone or beside 31 others (tests/serve/test_serve_batching.py checks the property,
-tests/serve/test_serve.py the requests).
+differently depending on how many rows it has: measured with MKL (float32), 1 row and 2-3 rows each
+take their own kernel and differ in the last bit, and so does the last row of a 5-row batch (an edge
+tile); batches of a power of two of 4 rows or more gave every row bit-identical results at any
+position. oneDNN's products with the weight packed once for the largest batch gave bit-identical rows
+from 1 row up (float32 on an AVX2 EPYC; bf16 on an AVX-512 one). Which holds depends on the CPU and
+the library, so the worker measures it at start-up (``agreeing_rows``: a few steps of random
+characters through every batch size, each row compared bit for bit with the largest batch's) and
+pads the batch to a power of two of at least that many rows. That is what makes a seeded request
+give the same text alone or beside 31 others (tests/serve/test_serve_batching.py checks the
+property, tests/serve/test_serve.py the requests); where 1 row agrees, a lone request is stepped
+alone rather than padded to 4 rows (0.6x the speed of serving it without batching, on the AVX2 EPYC).
 
 The characters reach the server's event loop in one hand-over every ``flush_every`` seconds (a
 stream's first character and its end at once), so that the loop wakes, and writes to each client,
@@ -38,12 +42,13 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from rnnkit.layers.fast.onednn import Linear
 from rnnkit.layers.recurrent import RecurrentBase
 from rnnkit.layers.stepper import Stepper
 from rnnkit.lm.char_lm import CharLM, classic_rnn
 from rnnkit.lm.sample import STEPPED_PRIME, draw_rows, next_char_distribution, warm_up
 
-MIN_ROWS = 4  # see the module docstring: below 4 rows the product rounds differently
+PROBE_STEPS = 3  # steps of the start-up check that rows agree at every batch size
 STATES = ("h", "c")
 GATE_NAMES = {"lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n"), "rnn_tanh": ("a",), "rnn_relu": ("a",)}
 
@@ -92,6 +97,9 @@ class Job:
 class Batcher:
     """The worker that owns one CharLM and steps every active job together.
 
+    It reads the model's weights once, at start-up (the steppers, and the output layer packed for the largest
+    batch), as ``Stepper`` does: a change to the model's weights afterwards is not seen.
+
     Args:
         model: a CharLM with its vocabulary, in eval mode.
         max_batch: the most jobs stepped at once; more wait in the queue.
@@ -120,7 +128,9 @@ class Batcher:
         self.waiting: collections.deque[Job] = collections.deque()
         self.active: list[Job] = []
         self.rows: list[Job | None] = []  # the job in each row of the current stepper
-        self.steppers: dict[int, Stepper] = {}
+        self.steppers: dict[int, Stepper] = {}  # by batch size, all over one copy of the weights (_warm_up)
+        self.head: Callable[[Tensor], Tensor] = model.head
+        self.min_rows = 1  # the batch is padded to a power of two of at least this many rows (_warm_up measures it)
         self.stepper: Stepper | None = None
         self.warmer = Stepper(self.rnn, batch_size=1, products=products)  # reads the long primes
         self.noise: Tensor | None = None  # the draws' exponential noise (B, V), allocated once per batch size
@@ -162,7 +172,7 @@ class Batcher:
     def load(self) -> dict[str, int]:
         with self.lock:
             return {"active": len(self.active), "waiting": len(self.waiting), "max_batch": self.max_batch,
-                    "max_queue": self.max_queue, "steps": self.steps}
+                    "max_queue": self.max_queue, "steps": self.steps, "min_rows": self.min_rows}
 
     def close(self, grace: float = 0.0) -> None:
         """Stop taking jobs; let the queued and running ones go on for up to ``grace`` seconds, then end
@@ -277,23 +287,26 @@ class Batcher:
             self._layout()
 
     def _warm_up(self) -> None:
-        """Build the stepper of every batch size the worker can use and take one step with each, so that the first
-        requests do not pay for packing weights and for oneDNN compiling its kernels for a new shape (a first round
-        at 32 clients had its p95 time to the first character at ~150 ms, the next ones at ~40)."""
+        """Build the stepper of every batch size the worker can use, over one copy of the weights packed for the
+        largest, take one step with each, so that the first requests do not pay for packing weights and for oneDNN
+        compiling its kernels for a new shape (a first round at 32 clients had its p95 time to the first character at
+        ~150 ms, the next ones at ~40), and find from how many rows the batch must be padded (``agreeing_rows``)."""
+        top = 1
+        while top < self.max_batch:
+            top *= 2
+        largest = Stepper(self.rnn, batch_size=top, products=self.products)
+        # the output layer: packed for the largest batch as well where oneDNN takes it (rows then agree from 1 row);
+        # without batching, the model's own, as in rnnkit sample
+        self.head = self.model.head if top == 1 else _PackedHead(self.model.head, top)
+        self.steppers = {size: largest if size == top else largest.resized(size) for size in _powers_of_two(top)}
         with torch.no_grad():
-            size = self._rows_for(1)
-            while True:
-                stepper = self.steppers[size] = Stepper(self.rnn, batch_size=size, products=self.products)
-                self.model.head(stepper.step(self.model.embedding(torch.zeros(size, dtype=torch.long))))
+            for stepper in self.steppers.values():
+                self.head(stepper.step(self.model.embedding(torch.zeros(stepper.batch_size, dtype=torch.long))))
                 stepper.reset()
-                if size >= self.max_batch:
-                    break
-                size *= 2
+            self.min_rows = agreeing_rows(self.model, self.steppers, self.head)
 
     def _rows_for(self, n: int) -> int:
-        if self.max_batch == 1:
-            return 1  # one job at a time: always the same shape, so nothing to pad for (and a fair baseline)
-        size = MIN_ROWS
+        size = self.min_rows
         while size < n:
             size *= 2
         return size
@@ -335,7 +348,7 @@ class Batcher:
         before = stepper.z.clone() if watched else None  # [x, h_0, ..., h_{L-1}] before the step, for gates
         x = model.embedding(current)  # (B, E)
         h = stepper.step(x)  # (B, H)
-        logits = model.head(h)  # (B, V): all rows, so the product has the same shape whoever is active
+        logits = self.head(h)  # (B, V): all rows, so the product has the same shape whoever is active
         self.steps += 1
         drawing = [row for row, job in enumerate(self.rows) if job is not None and not job.prime]
         draws = self._draw(logits, drawing)
@@ -372,6 +385,54 @@ class Batcher:
             generators = [job.generator for job in (self.rows[row] for row in rows) if job is not None]
             draws.update(zip(rows, draw_rows(probs, generators, self.noise), strict=True))
         return draws
+
+
+class _PackedHead:
+    """The char-LM's output layer ``h W^T + b`` with W packed once for ``rows`` rows (``rnnkit.layers.fast.onednn``)."""
+
+    def __init__(self, head: torch.nn.Linear, rows: int) -> None:
+        self.linear, self.bias = Linear(head.weight, rows), head.bias
+
+    def __call__(self, h: Tensor) -> Tensor:
+        return self.linear(h, self.bias)
+
+
+def _powers_of_two(top: int) -> list[int]:
+    return [1 << k for k in range(top.bit_length()) if 1 << k <= top]
+
+
+def agreeing_rows(model: CharLM, steppers: dict[int, Stepper], head: Callable[[Tensor], Tensor],
+                  steps: int = PROBE_STEPS, seed: int = 0) -> int:
+    """The fewest rows from which a batch gives every row the same numbers, bit for bit, as the largest batch does.
+
+    Steps random characters through each stepper (sizes: powers of two) from a zero state; the rows of a
+    smaller batch take a random choice of the largest batch's rows, in a random order, and their logits and
+    probabilities (top-p cut, as a request may ask) must equal those rows'. The answer is the smallest size from
+    which every larger size agrees; the largest if none does. Each stepper is left at a zero state.
+    """
+    assert model.vocab is not None
+    sizes = sorted(steppers)
+    top = sizes[-1]
+    generator = torch.Generator().manual_seed(seed)
+    ids = torch.randint(0, len(model.vocab), (steps, top), generator=generator)
+
+    def run(size: int, rows: Tensor) -> Tensor:
+        stepper, out = steppers[size], []
+        for t in range(steps):
+            logits = head(stepper.step(model.embedding(ids[t, rows])))
+            out.append(torch.cat([logits, next_char_distribution(logits, 0.8, None, 0.9)], dim=1))
+        stepper.reset()
+        return torch.stack(out)  # (steps, size, 2V)
+
+    with torch.no_grad():
+        reference = run(top, torch.arange(top))
+        agreeing = top
+        for size in reversed(sizes[:-1]):
+            rows = torch.randperm(top, generator=generator)[:size]
+            if not torch.equal(run(size, rows), reference[:, rows]):
+                break
+            agreeing = size
+    return agreeing
 
 
 def _deliver(events: list[tuple[Job, Event]]) -> None:

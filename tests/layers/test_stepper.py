@@ -123,6 +123,24 @@ def test_errors() -> None:
         Stepper(rnnkit.LSTM(I, H)).reset(torch.zeros(1, 1, H))
 
 
+@pytest.mark.parametrize(("kind", "num_layers", "kw"), CASES)
+def test_resized_shares_the_weights_starts_at_zero_and_equals_forward(kind: str, num_layers: int, kw: dict) -> None:
+    layer = _layer(kind, num_layers, **kw)
+    big = Stepper(layer, batch_size=8)
+    big.step(torch.randn(8, I, dtype=torch.float64))  # a state that the resized one must not take
+    small = big.resized(2)
+    assert small.batch_size == 2
+    assert small.weights is big.weights
+    assert not small.z.any()
+    assert small.c is None or not small.c.any()
+    x = torch.randn(T, 2, I, dtype=torch.float64)
+    out, _ = layer(x)
+    torch.testing.assert_close(_run_steps(small, x), out)
+    assert big.z.any()  # its own buffers: stepping the small one left the big one's state alone
+    with pytest.raises(ValueError, match="batch_size"):
+        big.resized(0)
+
+
 @pytest.mark.parametrize("kind", ["lstm", "gru", "tanh"])
 @pytest.mark.parametrize("batch_size", [1, 2])
 def test_stepper_with_large_float32_weights_uses_onednn_and_equals_forward(kind: str, batch_size: int) -> None:

@@ -13,7 +13,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -376,7 +376,7 @@ def test_odd_requests_are_not_errors(server):
 class SlowHead(torch.nn.Module):
     """The model's head, 20 ms slower per step: long enough to hold requests in the batch for the test."""
 
-    def __init__(self, head: torch.nn.Module) -> None:
+    def __init__(self, head: Callable[[torch.Tensor], torch.Tensor]) -> None:
         super().__init__()
         self.head = head
 
@@ -388,9 +388,9 @@ class SlowHead(torch.nn.Module):
 @pytest.fixture
 def slow_server(runs):
     models = load_models([str(runs["lstm"])], max_batch=2, max_queue=1)
-    model = models["lstm"].charlm
-    assert model is not None
-    model.add_module("head", SlowHead(model.head))
+    batcher = models["lstm"].batcher
+    assert batcher is not None
+    batcher.head = SlowHead(batcher.head)  # the worker's output layer (its weights were packed at start-up)
     running = Served(create_app(models, Limits(max_length=1000, timeout=3.0, retry_after=2)), models)
     yield running
     running.stop()

@@ -11,7 +11,7 @@ import torch
 
 import rnnkit
 from rnnkit.layers.stepper import Stepper
-from rnnkit.serve.batching import MIN_ROWS
+from rnnkit.serve.batching import Batcher, agreeing_rows
 
 I, H, L, T = 3, 5, 2, 6
 
@@ -82,30 +82,67 @@ def _skip_without_bf16(products: torch.dtype | None) -> None:
 PRODUCTS = pytest.mark.parametrize("products", [None, torch.bfloat16], ids=["float32", "bf16"])
 
 
+def _charlm(hidden: int, kind: str = "lstm"):
+    from rnnkit.lm import CharLM, CharLMConfig, CharVocab
+
+    torch.manual_seed(0)
+    vocab = CharVocab("abcdefghijklmnopqrstuvwxyz .,\n")
+    config = CharLMConfig(vocab_size=len(vocab), hidden_size=hidden, embedding_size=16, num_layers=2, cell=kind)
+    return CharLM(config, vocab).eval()
+
+
 @PRODUCTS
 @pytest.mark.parametrize(("kind", "hidden"), [("lstm", 64), ("gru", 64), ("lstm", 512)])
-def test_rows_are_bit_identical_at_every_batch_of_min_rows_or_more(kind, hidden, products):
-    """What the seeded isolation of the server rests on: in batches of a power of two from MIN_ROWS rows up, a
-    row's result depends neither on the batch size nor on its position nor on the other rows; in float32, and
-    with the bf16 products ``rnnkit serve --precision bf16`` takes where the CPU multiplies bf16. Hidden size 512
-    is the served char-LM's: its float32 products go to oneDNN's packed kernel, the small ones to torch.addmm."""
+def test_rows_are_bit_identical_at_every_batch_size_the_batcher_steps(kind, hidden, products):
+    """What the seeded isolation of the server rests on, checked apart from the batcher's own start-up check: in
+    every batch the worker may step (a power of two from ``min_rows`` up), a row's logits depend neither on the
+    batch size nor on its position nor on the other rows; in float32, and with the bf16 products ``rnnkit serve
+    --precision bf16`` takes where the CPU multiplies bf16. Hidden size 512 is the served char-LM's: its float32
+    products go to oneDNN's packed kernel, the small ones to torch.addmm."""
     _skip_without_bf16(products)
-    torch.manual_seed(0)
-    layer = {"lstm": rnnkit.LSTM, "gru": rnnkit.GRU}[kind](16, hidden, 2).eval()
-    head = torch.nn.Linear(hidden, 40)
-    xs = torch.randn(8, 16)
-    results = []
-    for B in (MIN_ROWS, 8, 16, 32, 64):  # the sizes the batcher uses (a 5-row batch rounds its last row differently)
-        for row in sorted({0, B // 2, B - 1}):
-            stepper = Stepper(layer, batch_size=B, products=products)
-            noise = torch.randn(8, B, 16)
-            ys = []
-            for t in range(8):
-                x = noise[t].clone()
-                x[row] = xs[t]
-                ys.append(head(stepper.step(x))[row])
-            results.append(torch.stack(ys))
-    assert all(torch.equal(r, results[0]) for r in results)
+    model = _charlm(hidden, kind)
+    batcher = Batcher(model, max_batch=64, products=products)
+    try:
+        ids = torch.randint(0, len(model.vocab), (8,))
+        results = []
+        for B in (size for size in sorted(batcher.steppers) if size >= batcher.min_rows):
+            for row in sorted({0, B // 2, B - 1}):
+                stepper = batcher.steppers[B]
+                noise = torch.randint(0, len(model.vocab), (8, B))
+                ys = []
+                with torch.no_grad():
+                    for t in range(8):
+                        x = noise[t].clone()
+                        x[row] = ids[t]
+                        ys.append(batcher.head(stepper.step(model.embedding(x)))[row])
+                stepper.reset()
+                results.append(torch.stack(ys))
+        assert len(results) >= 7  # sizes 16, 32 and 64 at least
+        assert all(torch.equal(r, results[0]) for r in results)
+    finally:
+        batcher.close()
+
+
+def test_agreeing_rows_finds_the_sizes_whose_rows_differ():
+    """The start-up check answers the smallest size from which every larger batch agrees with the largest: a head
+    that rounds batches below 4 rows differently makes it answer 4, one that differs at every size but the
+    largest makes it answer the largest, a head that never differs 1. (The head rounds the logits to 1/64, which
+    hides the last-bit differences of this machine's own products, so that only the planted ones remain.)"""
+    model = _charlm(16)
+    largest = Stepper(model.rnn, batch_size=16)
+    steppers = {size: largest if size == 16 else largest.resized(size) for size in (1, 2, 4, 8, 16)}
+
+    def head_differing_below(rows: int) -> Callable[[torch.Tensor], torch.Tensor]:
+        def head(h: torch.Tensor) -> torch.Tensor:
+            out = torch.round(model.head(h) * 64) / 64
+            return out + 1 / 8 if h.size(0) < rows else out
+
+        return head
+
+    assert agreeing_rows(model, steppers, head_differing_below(0)) == 1
+    assert agreeing_rows(model, steppers, head_differing_below(4)) == 4
+    assert agreeing_rows(model, steppers, head_differing_below(16)) == 16
+    assert all(not s.z.any() for s in steppers.values())  # left at a zero state
 
 
 def _run_jobs(batcher, jobs, timeout: float = 30.0) -> list[str]:
@@ -209,15 +246,19 @@ def test_the_queue_counts_jobs_from_submission_to_their_end(monkeypatch: pytest.
 
 def test_the_batcher_builds_every_batch_size_it_can_use_before_the_first_request():
     from rnnkit.lm import CharLM, CharLMConfig, CharVocab
-    from rnnkit.serve.batching import Batcher
 
     vocab = CharVocab("abc\n")
     model = CharLM(CharLMConfig(vocab_size=len(vocab), hidden_size=8, embedding_size=4), vocab).eval()
-    for kw, sizes in (({"max_batch": 20}, [4, 8, 16, 32]), ({"max_batch": 4}, [4]), ({"batching": False}, [1])):
+    for kw, sizes in (({"max_batch": 20}, [1, 2, 4, 8, 16, 32]), ({"max_batch": 4}, [1, 2, 4]),
+                      ({"batching": False}, [1])):
         batcher = Batcher(model, **kw)
         try:
             assert sorted(batcher.steppers) == sizes
+            assert all(s.weights is batcher.steppers[sizes[-1]].weights for s in batcher.steppers.values())  # one copy
             assert all(not s.z.any() for s in batcher.steppers.values())  # stepped once, then back to a zero state
+            assert batcher.min_rows in sizes
+            assert batcher._rows_for(1) == batcher.min_rows
+            assert batcher._rows_for(sizes[-1]) == sizes[-1]
         finally:
             batcher.close()
 
