@@ -51,7 +51,7 @@ def phases(run: Path, rows: int, steps: int, rounds: int, products: torch.dtype 
     spent: dict[str, list[float]] = {"stepper": [], "output layer": [], "draws": []}
     assert batcher.stepper is not None
     batcher.stepper.step = timed(batcher.stepper.step, spent["stepper"])  # type: ignore[method-assign]
-    model.head.forward = timed(model.head.forward, spent["output layer"])  # type: ignore[method-assign]
+    batcher.head = timed(batcher.head, spent["output layer"])  # the model's own head, or the worker's packed one
     batcher._draw = timed(batcher._draw, spent["draws"])  # type: ignore[method-assign]
     medians: dict[str, list[float]] = {name: [] for name in (*spent, "rest", "whole step")}
     for r in range(rounds + 1):  # the first round warms up
