@@ -13,8 +13,9 @@ Isolation. A row's arithmetic never reads another row, but a BLAS product may ro
 differently depending on how many rows it has: measured with MKL (float32), 1 row and 2-3 rows each
 take their own kernel and differ in the last bit, and so does the last row of a 5-row batch (an edge
 tile); batches of a power of two of 4 rows or more gave every row bit-identical results at any
-position. oneDNN's products with the weight packed once for the largest batch gave bit-identical rows
-from 1 row up (float32 on an AVX2 EPYC; bf16 on an AVX-512 one). Which holds depends on the CPU and
+position. oneDNN's bf16 products gave bit-identical rows from 1 row up (an AVX-512 EPYC), and so did its
+float32 products on an AVX2 EPYC once the weight was packed for the largest batch rather than for each
+batch's own size (packed for 1 row, a 1-row product rounded differently). Which holds depends on the CPU and
 the library, so the worker measures it at start-up (``agreeing_rows``: a few steps of random
 characters through every batch size, each row compared bit for bit with the largest batch's) and
 pads the batch to a power of two of at least that many rows. That is what makes a seeded request
