@@ -283,3 +283,21 @@ def test_cell_dtype_errors() -> None:
            "LSTMCell: h_0 has dtype torch.float64")
     raises(RuntimeError, lambda: lstm(x3(B, I), (x3(B, H),) * 3),
            "LSTMCell: hx must be a pair (h_0, c_0), got tuple of 3")
+
+
+@pytest.mark.parametrize("lengths", [None, torch.tensor([T, 2])], ids=["dense", "lengths"])
+def test_an_lstm_under_bf16_autocast_on_a_cpu_without_bf16_says_why(monkeypatch: pytest.MonkeyPatch,
+                                                                     lengths: torch.Tensor | None) -> None:
+    """torch.nn.LSTM fails there deep in oneDNN ("could not create a primitive descriptor"); rnnkit's LSTM raises
+    the same exception type, saying what the CPU lacks and what to do. A GRU, which does not take oneDNN's bf16
+    kernel, still runs."""
+    import rnnkit.layers.fast.dispatch as dispatch
+
+    monkeypatch.setattr(dispatch, "onednn_bf16", lambda: False)  # the AVX2 CPU, on any machine
+    lstm = rnnkit.LSTM(I, H, batch_first=True)
+    x = torch.randn(B, T, I, requires_grad=True)  # a backward follows: with lengths, the SEGMENTS path
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        raises(RuntimeError, lambda: lstm(x, lengths=lengths), "bf16", "oneDNN", "torch.nn.LSTM fails here too",
+               "float32")
+        rnnkit.GRU(I, H, batch_first=True)(x)
+    assert lstm(x)[0].shape == (B, T, H)  # autocast off: float32, as asked

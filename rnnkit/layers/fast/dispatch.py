@@ -22,6 +22,7 @@ from rnnkit.layers.fast.choose import Path, Plan, plan_for
 from rnnkit.layers.fast.fused import fused_forward
 from rnnkit.layers.fast.segments import lstm_by_segments
 from rnnkit.layers.fast.stack import Stack, State, torch_stack
+from rnnkit.utils.machine import cpu, onednn_bf16
 
 if TYPE_CHECKING:
     from rnnkit.layers.recurrent import RecurrentBase
@@ -30,6 +31,7 @@ def run_path(
     plan: Plan, stack: Stack, x: Tensor, h0: Tensor, c0: Tensor | None, lengths: Tensor | None,
 ) -> tuple[Tensor, Tensor, Tensor | None]:
     """Run the stack on x (T, B, I) by ``plan``: returns output (T, B, D*H_out), h_n and c_n (None but for an LSTM)."""
+    _check_bf16_lstm(stack, x)  # SEGMENTS and TORCH both call PyTorch's LSTM kernel
     if plan.path is Path.FUSED:
         out, h_n = fused_forward(stack, x, h0, lengths, plan.native, plan.onednn)
         return out, h_n, None
@@ -53,6 +55,20 @@ def run_path(
     h_n = result[1].index_select(1, restore)
     c_n = result[2].index_select(1, restore) if stack.mode == "lstm" else None
     return out, h_n, c_n
+
+
+def _check_bf16_lstm(stack: Stack, x: Tensor) -> None:
+    """Under CPU autocast to bf16, PyTorch runs an LSTM with oneDNN's bf16 kernel, which a CPU without bf16
+    hardware does not have: ``torch.nn.LSTM`` then fails with "could not create a primitive descriptor". Say why
+    instead (the same exception type, so code that catches torch's error still catches this one)."""
+    if (stack.mode == "lstm" and x.device.type == "cpu" and torch.is_autocast_enabled("cpu")
+            and torch.get_autocast_dtype("cpu") == torch.bfloat16 and not onednn_bf16()):
+        raise RuntimeError(
+            f"LSTM under torch.autocast('cpu', dtype=torch.bfloat16): this CPU ({cpu().model}) has no bf16 support "
+            "that oneDNN can use (no avx512_bf16 or amx_bf16 flag), and PyTorch's LSTM under autocast needs "
+            "oneDNN's bf16 kernel, so torch.nn.LSTM fails here too. Run the LSTM in float32 (autocast off around "
+            "it), or let rnnkit choose: --precision auto takes bf16 only where the CPU has it."
+        )
 
 
 def time_path(layer: RecurrentBase, x: Tensor, h0: Tensor, lengths: Tensor | None, path: Path) -> float:
