@@ -134,7 +134,6 @@ class Batcher:
         self.head: Callable[[Tensor], Tensor] = model.head
         self.min_rows = 1  # the batch is padded to a power of two of at least this many rows (_warm_up measures it)
         self.stepper: Stepper | None = None
-        self.warmer = Stepper(self.rnn, batch_size=1, products=products)  # reads the long primes
         self.noise: Tensor | None = None  # the draws' exponential noise (B, V), allocated once per batch size
         self.lock = threading.Condition()
         self.closing = False
@@ -290,9 +289,10 @@ class Batcher:
 
     def _warm_up(self) -> None:
         """Build the stepper of every batch size the worker can use, over one copy of the weights packed for the
-        largest, take one step with each, so that the first requests do not pay for packing weights and for oneDNN
-        compiling its kernels for a new shape (a first round at 32 clients had its p95 time to the first character at
-        ~150 ms, the next ones at ~40), and find from how many rows the batch must be padded (``agreeing_rows``)."""
+        largest, and find from how many rows the batch must be padded (``agreeing_rows``). The check steps every size
+        it may use, so the first requests do not pay for packing weights and for oneDNN compiling its kernels for a
+        new shape (a first round at 32 clients had its p95 time to the first character at ~150 ms, the next ones at
+        ~40)."""
         top = 1
         while top < self.max_batch:
             top *= 2
@@ -301,11 +301,9 @@ class Batcher:
         # without batching, the model's own, as in rnnkit sample
         self.head = self.model.head if top == 1 else _PackedHead(self.model.head, top)
         self.steppers = {size: largest if size == top else largest.resized(size) for size in _powers_of_two(top)}
-        with torch.no_grad():
-            for stepper in self.steppers.values():
-                self.head(stepper.step(self.model.embedding(torch.zeros(stepper.batch_size, dtype=torch.long))))
-                stepper.reset()
-            self.min_rows = agreeing_rows(self.model, self.steppers, self.head)
+        self.warmer = largest.resized(1)  # holds the state after a long prime (warm_up); it never steps here
+        # the probe steps every size it may use (from the largest down, until one disagrees): that is the warm-up
+        self.min_rows = agreeing_rows(self.model, self.steppers, self.head)
 
     def _rows_for(self, n: int) -> int:
         size = self.min_rows
@@ -400,7 +398,8 @@ class _PackedHead:
 
 
 def _powers_of_two(top: int) -> list[int]:
-    return [1 << k for k in range(top.bit_length()) if 1 << k <= top]
+    """1, 2, 4, ..., top (a power of two)."""
+    return [1 << k for k in range(top.bit_length())]
 
 
 def agreeing_rows(model: CharLM, steppers: dict[int, Stepper], head: Callable[[Tensor], Tensor],
