@@ -3,6 +3,12 @@
 A field's help text is its ``metadata["help"]``; ``--hidden-size`` maps to ``hidden_size``.
 ``--config FILE.json`` supplies values too (flags given on the command line win), and an
 unknown key in the file is an error that lists the valid ones.
+
+Why not a library (tried 2026-12-02 on ``SpamConfig``): jsonargparse 4.53 shows no help text from the fields
+(only type and default), names flags ``--spam.hidden_size``, takes booleans as ``{true,false}`` and lets
+``--spam.cell foo`` through; tyro 1.0.17 shows the help texts, but has no ``--config FILE``, lets
+``--cell foo`` through (it reads no ``choices``) and parses a whole command line itself, where ``rnnkit train
+charlm`` puts two dataclasses and hand-written flags on one argparse parser.
 """
 
 from __future__ import annotations
