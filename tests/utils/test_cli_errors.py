@@ -1,0 +1,44 @@
+"""A path the system refuses is one line naming the path and what to do, not a traceback (``rnnkit.cli.describe``)."""
+
+from __future__ import annotations
+
+import errno
+from pathlib import Path
+
+import pytest
+
+from rnnkit.cli import describe, main
+
+TINY = ["--max-steps", "1", "--batch-size", "2", "--bptt", "8", "--hidden-size", "8", "--embedding-size", "4",
+        "--no-progress"]
+
+
+def _text(tmp_path: Path) -> Path:
+    text = tmp_path / "a.txt"
+    text.write_text("hello there, the cat sat on the mat. " * 40)
+    return text
+
+
+def test_a_directory_given_as_the_text_to_score_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train", "charlm", "--text", str(_text(tmp_path)), "--out", str(tmp_path / "run"), *TINY]) == 0
+    # before: IsADirectoryError with its traceback, from deep in the text reader
+    assert main(["eval", str(tmp_path / "run"), "--text", str(tmp_path)]) == 1
+    assert capsys.readouterr().err.strip() == f"rnnkit eval: error: {tmp_path}: it is a directory; give a file"
+
+
+@pytest.mark.parametrize(("out", "why"), [
+    ("a.txt", "a file of that name is in the way of a directory"),  # before: FileExistsError from pathlib's mkdir
+    ("a.txt/run", "part of the path is a file, where a directory is needed"),  # before: NotADirectoryError
+])
+def test_an_output_folder_blocked_by_a_file_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str], out: str,
+                                                      why: str) -> None:
+    assert main(["train", "charlm", "--text", str(_text(tmp_path)), "--out", str(tmp_path / out), *TINY]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("rnnkit train: error: ")
+    assert why in err
+    assert "Traceback" not in err
+
+
+def test_describe_keeps_a_message_without_a_path_and_names_an_unlisted_errno_by_its_own_words() -> None:
+    assert describe(FileNotFoundError("no corpus at x; pass --text")) == "no corpus at x; pass --text"
+    assert describe(OSError(errno.EIO, "Input/output error", "/dev/sdz")) == "/dev/sdz: Input/output error"
