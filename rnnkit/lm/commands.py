@@ -9,8 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rnnkit.utils.config import add_dataclass_flags
-from rnnkit.utils.reading import read_json_object
+from rnnkit.utils.config import add_dataclass_flags, read_settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -82,11 +81,7 @@ def _settings(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]
     train_keys = {f.name for f in dataclasses.fields(TrainConfig)}
     values: dict[str, Any] = {}
     if args.config is not None:
-        values = read_json_object(args.config)
-        unknown = sorted(set(values) - model_keys - train_keys)
-        if unknown:
-            raise ValueError(f"{args.config}: unknown setting(s) {unknown}; valid settings are "
-                             f"{sorted(model_keys | train_keys)}.")
+        values = read_settings(args.config, CharLMConfig, TrainConfig, exclude=("vocab_size",))
     values.update({k: getattr(args, k) for k in model_keys | train_keys if getattr(args, k, None) is not None})
     return {k: v for k, v in values.items() if k in model_keys}, {k: v for k, v in values.items() if k in train_keys}
 

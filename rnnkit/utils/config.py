@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import types
 import typing
 from collections.abc import Sequence
@@ -61,20 +62,45 @@ def add_dataclass_flags(parser: argparse.ArgumentParser, cls: type, exclude: tup
 def dataclass_from_args(cls: type[C], args: argparse.Namespace, **overrides: Any) -> C:
     """Build ``cls`` from a JSON config (if ``args.config``), then flags that were given, then ``overrides``."""
     names = {f.name for f in dataclasses.fields(cls)}
-    values: dict[str, Any] = {}
     config_path = getattr(args, "config", None)
-    if config_path is not None:
-        data = read_json_object(config_path)
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ValueError(f"{config_path}: unknown setting(s) {unknown}; valid settings are {sorted(names)}.")
-        values.update(data)
+    values = read_settings(config_path, cls) if config_path is not None else {}
     for name in names:
         value = getattr(args, name, None)
         if value is not None:
             values[name] = value
     values.update({k: v for k, v in overrides.items() if k in names})
     return cls(**values)
+
+
+def read_settings(path: Path, *classes: type, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The settings in a JSON file for the fields of ``classes``, each checked as its flag would check it.
+
+    An unknown key, a value of the wrong type (``"lr": "0.1"``, ``"tie_weights": "no"``) or a value outside a
+    field's choices is an error naming the file and the setting.
+    """
+    fields = {f.name: (f, typing.get_type_hints(c)[f.name]) for c in classes for f in dataclasses.fields(c)
+              if f.name not in exclude}
+    data = read_json_object(path)
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ValueError(f"{path}: unknown setting(s) {unknown}; valid settings are {sorted(fields)}.")
+    return {k: _from_file(path, k, v, fields[k][1], fields[k][0].metadata.get("choices")) for k, v in data.items()}
+
+
+def _from_file(path: Path, name: str, value: Any, hint: Any, choices: list[Any] | None) -> Any:
+    """A setting's value from a JSON file, checked as its flag would check it: the type, and the choices."""
+    kind, optional = _base_type(hint)
+    ok = (value is None and optional) or (
+        isinstance(value, bool) if kind is bool else
+        isinstance(value, int | float) and not isinstance(value, bool) if kind is float else
+        isinstance(value, kind) and not isinstance(value, bool))
+    if not ok:
+        wanted = {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}[kind]
+        raise ValueError(f"{path}: setting {name!r} must be {wanted}{' or null' if optional else ''}, "
+                         f"got {json.dumps(value)}.")
+    if choices is not None and value is not None and value not in choices:
+        raise ValueError(f"{path}: setting {name!r} must be one of {choices}, got {json.dumps(value)}.")
+    return float(value) if kind is float and value is not None else value
 
 
 def _base_type(hint: Any) -> tuple[type, bool]:
