@@ -68,9 +68,9 @@ def _run_gradient_flow(args: argparse.Namespace) -> int:
     config = dataclass_from_args(GradientFlowConfig, args)
     _set_threads(config.threads)
     print("lab gradient-flow:", json.dumps(dataclasses.asdict(config)), flush=True)
-    curves = gradient_flow(config)
     out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)  # before the training: a folder that cannot be made fails at once
+    curves = gradient_flow(config)
     write_curves(curves, out / "gradient_flow.csv")
     plot_gradient_flow(curves, config.task, out / "gradient_flow.png")
     for c in curves:

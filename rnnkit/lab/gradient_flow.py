@@ -32,6 +32,7 @@ from rnnkit.layers import RecurrentBase
 from rnnkit.layers.reference import run_direction
 from rnnkit.utils.config import option
 from rnnkit.utils.plotting import new_figure
+from rnnkit.utils.training import clip_gradients
 
 
 def state_gradients(
@@ -101,7 +102,7 @@ class GradientFlowConfig:
     batch_size: int = option(64, "sequences per training step, and in the probe batch the norms are averaged over")
     train_steps: str = option("0,1000", "comma-separated training steps after which to measure")
     lr: float = option(1e-2, "Adam learning rate for the training steps")  # as in `lab long-term`
-    clip: float = option(1.0, "gradient-norm clipping threshold")
+    clip: float = option(1.0, "gradient-norm clipping threshold (0 = off)")
     forget_bias: float = option(1.0, "LSTM forget-gate bias at init")
     seed: int = option(0, "seed for init, training data and the probe batch")
     threads: int = option(1, "torch threads (0: torch's default)")  # as in `lab long-term`
@@ -120,6 +121,8 @@ def gradient_flow(config: GradientFlowConfig) -> list[FlowCurve]:
     """For each cell and each checkpoint in ``train_steps``: log10 ||dL/dh_t|| on one fixed probe batch."""
     cells = parse_cells(config.cells)
     checkpoints = sorted(set(parse_ints("train-steps", config.train_steps)))
+    if config.clip < 0:
+        raise ValueError(f"gradient-flow: --clip must be >= 0 (0 turns clipping off), got {config.clip}.")
     task = make_task(config.task, config.length)
     probe_x, probe_y = task.sample(config.batch_size, torch.Generator().manual_seed(10_000 + config.seed))
     curves = []
@@ -135,7 +138,7 @@ def gradient_flow(config: GradientFlowConfig) -> list[FlowCurve]:
                 assert loss is not None
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
+                clip_gradients(model.parameters(), config.clip)
                 optimizer.step()
             done = target
             model.eval()

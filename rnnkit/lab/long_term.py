@@ -25,12 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from rnnkit.lab.model import LAYERS, ProbeModel
 from rnnkit.lab.problems import TASKS, make_task
 from rnnkit.utils.config import option
 from rnnkit.utils.plotting import new_figure
+from rnnkit.utils.training import clip_gradients
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class LongTermConfig:
     budget: int = option(300_000, "training budget per run in time steps (steps x T): 1500 steps at T = 200")
     max_steps: int = option(2000, "at most this many steps per run, however short T is")  # caps the short lengths
     lr: float = option(1e-2, "Adam learning rate")  # with clipping, 2x fewer steps to solve T = 100 than 3e-3
-    clip: float = option(1.0, "gradient-norm clipping threshold")  # tames the RNN's explosions
+    clip: float = option(1.0, "gradient-norm clipping threshold (0 = off)")  # tames the RNN's explosions
     forget_bias: float = option(1.0, "LSTM forget-gate bias at init")  # start out remembering
     eval_every: int = option(100, "steps between held-out evaluations")
     eval_size: int = option(512, "held-out sequences per evaluation")
@@ -83,9 +83,9 @@ def parse_ints(name: str, text: str, minimum: int = 0) -> list[int]:
     try:
         values = [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        raise ValueError(f"long-term: --{name} must be comma-separated integers, got {text!r}.") from None
+        raise ValueError(f"--{name} must be comma-separated integers, got {text!r}.") from None
     if not values or min(values) < minimum:
-        raise ValueError(f"long-term: --{name} needs integers >= {minimum}, got {text!r}.")
+        raise ValueError(f"--{name} needs integers >= {minimum}, got {text!r}.")
     return values
 
 
@@ -129,7 +129,7 @@ def train_one(config: LongTermConfig, cell: str, length: int, seed: int) -> RunR
         assert loss is not None
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), config.clip)
+        clip_gradients(model.parameters(), config.clip)
         optimizer.step()
         step += 1
         if step % config.eval_every and step != steps:
@@ -160,6 +160,8 @@ def run_long_term(config: LongTermConfig, log: Callable[[str], None] = print) ->
                         ("eval_every", config.eval_every), ("eval_size", config.eval_size)):
         if value < 1:
             raise ValueError(f"long-term: --{name.replace('_', '-')} must be >= 1, got {value}.")
+    if config.clip < 0:
+        raise ValueError(f"long-term: --clip must be >= 0 (0 turns clipping off), got {config.clip}.")
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     results: list[RunResult] = []

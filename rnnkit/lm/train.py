@@ -39,7 +39,7 @@ from rnnkit.utils.checkpoint import atomic_save
 from rnnkit.utils.config import option
 from rnnkit.utils.machine import cpu_features
 from rnnkit.utils.precision import PRECISIONS, autocast, resolve_precision
-from rnnkit.utils.training import DivergenceGuard, MetricsLog, ProgressBar, warmup_cosine
+from rnnkit.utils.training import DivergenceGuard, MetricsLog, ProgressBar, clip_gradients, warmup_cosine
 
 DEFAULT_TIME_BUDGET = 300.0  # seconds, when neither --max-steps nor --time-budget is given
 # settings that decide which characters each step sees: a resumed run must keep them
@@ -66,7 +66,8 @@ class TrainConfig:
     warmup_steps: int = option(50, "steps of linear learning-rate warm-up")  # Adam's early steps are noisy
     weight_decay: float = option(0.01, "AdamW weight decay on weight matrices")  # mild: short runs underfit
     beta2: float = option(0.99, "AdamW beta2")  # small batches: let the second moment adapt quickly
-    clip: float = option(1.0, "clip the global gradient norm to this")  # guards against the rare exploding step
+    # guards against the rare exploding step
+    clip: float = option(1.0, "clip the global gradient norm to this (0 = off)")
     max_steps: int | None = option(None, "stop after this many steps")  # None: bounded by time instead
     # see DEFAULT_TIME_BUDGET
     time_budget: float | None = option(None, "stop after this many seconds of training "
@@ -102,6 +103,12 @@ class TrainConfig:
             raise ValueError(f"TrainConfig: max_steps must be at least 1, got {self.max_steps!r}.")
         if self.time_budget is not None and self.time_budget <= 0:
             raise ValueError(f"TrainConfig: time_budget must be positive (seconds), got {self.time_budget!r}.")
+        at_least = {"clip": 0, "warmup_steps": 0, "eval_chars": 0, "patience": 1}  # eval_chars 0: all; clip 0: off
+        for name, least in at_least.items():
+            if getattr(self, name) is not None and getattr(self, name) < least:
+                raise ValueError(f"TrainConfig: {name} must be at least {least}, got {getattr(self, name)!r}.")
+        if self.stream_above_mb <= 0:
+            raise ValueError(f"TrainConfig: stream_above_mb must be positive, got {self.stream_above_mb!r}.")
         if self.lr <= 0 or not 0 <= self.final_lr_fraction <= 1:
             raise ValueError(f"TrainConfig: need lr > 0 and final_lr_fraction in [0, 1], got {self.lr!r}, "
                              f"{self.final_lr_fraction!r}.")
@@ -402,7 +409,7 @@ def _step(net: nn.Module, model: CharLM, optimizer: torch.optim.Optimizer, batch
     # backward, clip, step
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
-    grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip))
+    grad_norm = clip_gradients(model.parameters(), config.clip)
     guard.check("gradient norm", grad_norm, f"step {pos.step + 1}")
     optimizer.step()
     pos.step += 1

@@ -5,6 +5,7 @@
 - ``ProgressBar``: one tqdm bar, over steps, seconds or the batches of an epoch.
 - ``DivergenceGuard``: stops a run whose loss or gradient norm became NaN, infinite or exploded, with one
   message: what became what, where, which checkpoint is kept, what to try.
+- ``clip_gradients``: the gradient-norm clipping of every loop, ``clip = 0`` meaning off.
 - ``cosine_factor`` and ``warmup_cosine``: the learning-rate schedules' math,
 
       cosine_factor(done, total, final) = final + (1 - final) * (1 + cos(pi * done / total)) / 2     (1)
@@ -21,13 +22,26 @@ import json
 import math
 import os
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 from tqdm.auto import tqdm
 
 EXPLODED = 100.0  # a loss above this many times the first one (or 1, if that is larger) has blown up, not wobbled
+
+
+def clip_gradients(parameters: Iterable[torch.Tensor], clip: float) -> float:
+    """Scale the gradients so that their global norm is at most ``clip`` (0: off); return the norm before.
+
+    ``torch.nn.utils.clip_grad_norm_`` itself takes 0 as "scale every gradient to zero" and a negative value as
+    "reverse them": a run that looks normal and learns nothing, or climbs.
+    """
+    if clip < 0:
+        raise ValueError(f"--clip must be >= 0 (0 turns clipping off), got {clip}.")
+    return float(torch.nn.utils.clip_grad_norm_(parameters, clip if clip > 0 else math.inf))
 
 
 # ---- the schedule ------------------------------------------------------------------------------------

@@ -7,10 +7,66 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import pytest
+import torch
 
-from rnnkit.utils.training import EXPLODED, DivergenceGuard, MetricsLog, ProgressBar, cosine_factor, warmup_cosine
+from rnnkit.lab.gradient_flow import GradientFlowConfig, gradient_flow
+from rnnkit.lab.long_term import LongTermConfig, run_long_term
+from rnnkit.lm.train import TrainConfig
+from rnnkit.utils.training import (
+    EXPLODED,
+    DivergenceGuard,
+    MetricsLog,
+    ProgressBar,
+    clip_gradients,
+    cosine_factor,
+    warmup_cosine,
+)
+
+# ---- clipping -------------------------------------------------------------------------------------
+
+
+def _grads() -> list[torch.Tensor]:
+    a, b = torch.zeros(3, requires_grad=True), torch.zeros(2, requires_grad=True)
+    a.grad, b.grad = torch.tensor([3.0, 0.0, 0.0]), torch.tensor([0.0, 4.0])  # global norm 5
+    return [a, b]
+
+
+def test_clip_zero_is_off_and_a_positive_clip_scales_to_it() -> None:
+    # torch's clip_grad_norm_(params, 0) zeroes every gradient: a char-LM with --clip 0 stayed at chance
+    params = _grads()
+    assert clip_gradients(params, 0) == pytest.approx(5.0)
+    assert params[0].grad is not None
+    assert params[1].grad is not None
+    assert params[0].grad.tolist() == [3.0, 0.0, 0.0]
+    assert params[1].grad.tolist() == [0.0, 4.0]
+    assert clip_gradients(params, 1.0) == pytest.approx(5.0)
+    assert params[0].grad.tolist() == pytest.approx([0.6, 0.0, 0.0], rel=1e-5)
+    assert params[1].grad.tolist() == pytest.approx([0.0, 0.8], rel=1e-5)
+
+
+def test_a_negative_clip_is_refused_everywhere_before_training(tmp_path: Path) -> None:
+    # torch takes it as "reverse the gradients": the char-LM's loss climbed from 3.3 to 6.8 with --clip -1
+    with pytest.raises(ValueError, match=r"--clip must be >= 0"):
+        clip_gradients(_grads(), -1.0)
+    with pytest.raises(ValueError, match="clip must be at least 0"):
+        TrainConfig(clip=-1.0)
+    with pytest.raises(ValueError, match=r"long-term: --clip must be >= 0"):
+        run_long_term(LongTermConfig(clip=-1.0, out=str(tmp_path / "lt")))
+    with pytest.raises(ValueError, match=r"gradient-flow: --clip must be >= 0"):
+        gradient_flow(GradientFlowConfig(clip=-1.0, out=str(tmp_path / "gf")))
+    assert not (tmp_path / "lt").exists()
+
+
+@pytest.mark.parametrize(("name", "value"), [("warmup_steps", -1), ("eval_chars", -1), ("patience", 0),
+                                             ("stream_above_mb", -1.0)])
+def test_the_char_lm_refuses_other_settings_out_of_range(name: str, value: float) -> None:
+    settings: dict[str, Any] = {name: value}
+    with pytest.raises(ValueError, match=name):
+        TrainConfig(**settings)
+
 
 # ---- the schedule ----------------------------------------------------------------------------------
 
