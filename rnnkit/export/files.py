@@ -32,6 +32,8 @@ def export_run(run_dir: str | Path, fmt: str, out: str | Path) -> list[Path]:
 
     if fmt not in ("onnx", "torchscript"):
         raise ValueError(f"export: --format must be onnx or torchscript, got {fmt!r}.")
+    if not Path(out).name or str(out).endswith("/"):  # '' was "PosixPath('.') has an empty name"
+        raise ValueError(f"export: --out needs a file name, such as model.onnx; got {str(out)!r}.")
     checkpoint = load_checkpoint(run_dir)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

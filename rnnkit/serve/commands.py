@@ -57,6 +57,11 @@ def _run_serve(args: argparse.Namespace) -> int:
             raise ValueError(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}.")
     if not 0 <= args.port < 65536:
         raise ValueError(f"--port must be in [0, 65535], got {args.port}.")
+    # --timeout 0 was taken: every generation then ended at once, an empty text with HTTP 200
+    if not 0 < args.timeout < float("inf"):
+        raise ValueError(f"--timeout must be a positive number of seconds, got {args.timeout}.")
+    if not 0 <= args.drain < float("inf"):
+        raise ValueError(f"--drain must be a number of seconds >= 0, got {args.drain}.")
     low = resolve_precision(args.precision, torch.device("cpu")) == "bf16"  # the server runs on the CPU
     # Only the batching workers compute with several threads; this thread (loading, then the event loop) and the
     # /v1/predict threads use one. Each thread that runs OpenMP with more than one gets a team of its own, and once

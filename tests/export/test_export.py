@@ -195,6 +195,9 @@ def test_export_cli_writes_the_files_and_says_what_is_wrong(charlms, tmp_path, c
     assert info["files"] == {"module": "lm.pt"}
     assert main(["export", str(tmp_path / "nothing"), "--out", str(tmp_path / "x.onnx")]) == 2
     assert "no checkpoint" in capsys.readouterr().err
+    for out in ("", str(tmp_path) + "/"):  # '' was "PosixPath('.') has an empty name"
+        assert main(["export", str(charlms["lstm"]), "--out", out]) == 2
+        assert "--out needs a file name, such as model.onnx" in capsys.readouterr().err
 
 
 # ---- the text classifiers ------------------------------------------------------------------------

@@ -474,6 +474,20 @@ def test_cli_refuses_bf16_products_on_a_cpu_without_bf16_hardware(tmp_path, monk
     assert "has no bf16 hardware" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(("flag", "value", "words"), [
+    ("--timeout", "0", "--timeout must be a positive number of seconds"),
+    ("--timeout", "-1", "--timeout must be a positive number of seconds"),
+    ("--timeout", "nan", "--timeout must be a positive number of seconds"),
+    ("--drain", "-1", "--drain must be a number of seconds >= 0"),
+    ("--max-batch", "0", "--max-batch must be at least 1"),
+])
+def test_cli_refuses_limits_out_of_range_before_loading(tmp_path, capsys, flag, value, words):
+    from rnnkit.cli import main
+
+    assert main(["serve", str(tmp_path / "no-such-run"), flag, value, "--port", "0"]) == 2
+    assert words in capsys.readouterr().err
+
+
 def test_the_server_process_freezes_what_it_loaded(runs):
     """``rnnkit serve`` moves the objects loaded before serving out of the cycle collector's way: a full collection
     over them took ~160 ms with every stream waiting."""
