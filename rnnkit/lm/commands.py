@@ -129,13 +129,22 @@ def _run_eval(args: argparse.Namespace) -> int:
     from rnnkit.lm.embedded import embedded_text
     from rnnkit.lm.train import evaluate
 
+    if args.bptt < 1:  # 0 was a ZeroDivisionError; -1 a message about batch_size
+        raise ValueError(f"--bptt must be at least 1, got {args.bptt}.")
     model, vocab, meta = load_model(args.checkpoint)
     if args.text is not None:
         text, what = read_text(args.text, args.errors), args.text
         ids = np.array(vocab.encode(text, skip_unknown=args.skip_unknown), dtype=np.int64)
     else:
         path = meta["data"]["text"]
+        if path is not None and not Path(path).is_file():
+            raise FileNotFoundError(f"{args.checkpoint} was trained on {path}, which is not there any more, so its "
+                                    "validation split cannot be rebuilt; score a text of your own with --text FILE.")
         text = read_text(path, meta["train_config"]["errors"]) if path is not None else embedded_text()[0]
+        if len(text) != meta["data"].get("characters", len(text)):
+            raise ValueError(f"{path} has {len(text):,} characters now, but {args.checkpoint} was trained on "
+                             f"{meta['data']['characters']:,} of it: the file changed, so its validation split is not "
+                             f"the one the model was trained with. To score the file as it is, pass --text {path}.")
         _, ids = corpus_from_text(text, vocab, meta["data"]["source"]).split(meta["train_config"]["val_fraction"])
         what = f"the validation split of {meta['data']['source']}"
     loss = evaluate(model, ids, batch_size=32, bptt=args.bptt)

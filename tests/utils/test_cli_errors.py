@@ -42,3 +42,18 @@ def test_an_output_folder_blocked_by_a_file_is_named(tmp_path: Path, capsys: pyt
 def test_describe_keeps_a_message_without_a_path_and_names_an_unlisted_errno_by_its_own_words() -> None:
     assert describe(FileNotFoundError("no corpus at x; pass --text")) == "no corpus at x; pass --text"
     assert describe(OSError(errno.EIO, "Input/output error", "/dev/sdz")) == "/dev/sdz: Input/output error"
+
+
+def test_eval_says_when_the_training_text_is_gone_or_changed(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    text, run = _text(tmp_path), str(tmp_path / "run")
+    assert main(["train", "charlm", "--text", str(text), "--out", run, *TINY]) == 0
+    assert main(["eval", run, "--bptt", "0"]) == 2  # was a ZeroDivisionError
+    assert "--bptt must be at least 1, got 0" in capsys.readouterr().err
+    text.write_text(text.read_text()[:1000])  # before: the changed file's "validation split" was scored as if the same
+    assert main(["eval", run]) == 2
+    assert "has 1,000 characters now, but" in capsys.readouterr().err
+    text.unlink()  # before: a bare "[Errno 2] No such file or directory" naming no checkpoint and no way out
+    assert main(["eval", run]) == 2
+    assert "which is not there any more" in capsys.readouterr().err
+    assert main(["eval", run, "--text", str(_text(tmp_path))]) == 0
