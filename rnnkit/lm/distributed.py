@@ -31,6 +31,9 @@ class Dist:
 
 def setup(device: str = "auto") -> Dist:
     """Join the process group torchrun prepared (if any) and pick this rank's device."""
+    if device == "cuda" and not torch.cuda.is_available():  # was torch's "Torch not compiled with CUDA enabled"
+        why = "this PyTorch is a CPU-only build" if torch.version.cuda is None else "PyTorch finds no CUDA device"
+        raise ValueError(f"--device cuda: {why}; use --device cpu (or auto, which takes CUDA where there is one).")
     want_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size <= 1:

@@ -6,6 +6,7 @@ import errno
 from pathlib import Path
 
 import pytest
+import torch
 
 from rnnkit.cli import describe, main
 
@@ -57,3 +58,11 @@ def test_eval_says_when_the_training_text_is_gone_or_changed(tmp_path: Path,
     assert main(["eval", run]) == 2
     assert "which is not there any more" in capsys.readouterr().err
     assert main(["eval", run, "--text", str(_text(tmp_path))]) == 0
+
+
+def test_device_cuda_without_cuda_is_refused_with_the_way_out(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # was "Torch not compiled with CUDA enabled"
+    assert main(["train", "charlm", "--text", str(_text(tmp_path)), "--out", str(tmp_path / "run"), "--device",
+                 "cuda", *TINY]) == 2
+    assert "--device cuda: " in capsys.readouterr().err
