@@ -63,8 +63,9 @@ def atomic_save(obj: Any, path: str | os.PathLike[str]) -> Path:
         Path(tmp).unlink(missing_ok=True)
         why = "the disk is full" if e.errno == errno.ENOSPC else (e.strerror or str(e))
         kept = "the previous checkpoint there is intact" if path.exists() else "nothing was written there"
-        raise CheckpointWriteError(e.errno, f"could not write checkpoint {path}: {why}; {kept}. "
-                                            "Free some space (or choose another --out) and resume.") from e
+        fix = "Free some space (or choose another --out) and resume" if e.errno == errno.ENOSPC else \
+            "Choose another path and try again"  # a directory of that name, no permission, ...
+        raise CheckpointWriteError(e.errno, f"could not write checkpoint {path}: {why}; {kept}. {fix}.") from e
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -212,7 +213,12 @@ def convert_checkpoint(old: str | os.PathLike[str], new: str | os.PathLike[str],
         raise ValueError(f"convert-checkpoint: reading {old} unrestricted would run any code it holds. "
                          "Only convert a file you made yourself or fully trust, and say so with --trust.")
     source = resolve_checkpoint(old)
-    obj = torch.load(source, map_location="cpu", weights_only=False)  # the user vouched for this file (--trust)
+    try:
+        obj = torch.load(source, map_location="cpu", weights_only=False)  # the user vouched for this file (--trust)
+    except Exception as e:  # a cut-short or damaged file fails anywhere inside: zip, pickle or storage reader
+        what = "the file is empty" if source.stat().st_size == 0 else f"{type(e).__name__}: {_first_line(e)}"
+        raise CheckpointError(f"{source} cannot be read ({what}): it is not a checkpoint, or it was cut short or "
+                              "damaged. Convert another copy of it.") from None
     if not isinstance(obj, dict):
         raise CheckpointError(f"{source} is not an rnnkit checkpoint (expected a dict, got {type(obj).__name__}).")
     written = atomic_save(plain(obj), new)

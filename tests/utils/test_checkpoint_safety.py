@@ -174,6 +174,24 @@ def test_convert_checkpoint_needs_trust_and_then_writes_plain_data(tmp_path: Pat
     assert new["shape"] == (2, 3)
 
 
+@pytest.mark.parametrize(("data", "words"), [
+    (b"", "the file is empty"),  # was EOFError: Ran out of input
+    (bytes(range(256)) * 4, "UnpicklingError"),  # random bytes: was a bare _pickle.UnpicklingError
+    ("cut", "it was cut short or damaged"),  # the first 1,000 bytes of a real one: was PytorchStreamReader's error
+])
+def test_convert_checkpoint_names_a_damaged_file(tmp_path: Path, data: bytes | str, words: str):
+    old = tmp_path / "old.pt"
+    if data == "cut":
+        torch.save({"model": {"w": torch.zeros(64, 64)}}, old)
+        data = old.read_bytes()[:1000]
+    assert isinstance(data, bytes)
+    old.write_bytes(data)
+    with pytest.raises(CheckpointError, match=f"{old} cannot be read") as info:
+        convert_checkpoint(old, tmp_path / "new.pt", trust=True)
+    assert words in str(info.value)
+    assert not (tmp_path / "new.pt").exists()
+
+
 def test_plain_names_where_an_unstorable_object_sits():
     with pytest.raises(TypeError, match=r"checkpoint\['metrics'\]\['when'\]: a builtins.object"):
         ckpt.plain({"metrics": {"when": object()}})
@@ -257,6 +275,12 @@ def test_a_full_disk_leaves_the_previous_checkpoint_intact(tmp_path: Path, monke
     assert path.read_bytes() == before
     assert load_checkpoint(path)["step"] == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"]  # no temporary file left behind
+
+
+def test_a_directory_in_the_way_is_not_called_a_full_disk(tmp_path: Path):
+    (tmp_path / "new.pt").mkdir()  # convert-checkpoint OLD DIR said "Free some space ... and resume"
+    with pytest.raises(CheckpointWriteError, match=r"new.pt: Is a directory; .*Choose another path and try again"):
+        atomic_save({"step": 1}, tmp_path / "new.pt")
 
 
 def test_training_stops_with_a_clear_message_when_the_disk_fills(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
