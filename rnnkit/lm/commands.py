@@ -106,7 +106,9 @@ def _run_sample(args: argparse.Namespace) -> int:
     from rnnkit.lm.sample import sample
     from rnnkit.utils.precision import resolve_precision
 
-    model, _, _ = load_model(args.checkpoint)
+    model, vocab, _ = load_model(args.checkpoint)
+    if not args.skip_unknown:
+        vocab.encode(args.prime)  # a character the model does not know fails here, before the prime is printed
     low = resolve_precision(args.precision, model.head.weight.device) == "bf16"
     generator = torch.Generator().manual_seed(args.seed) if args.seed is not None else None
 

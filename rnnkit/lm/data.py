@@ -254,8 +254,9 @@ def _check_batch(ids: np.ndarray, batch_size: int, bptt: int, world_size: int, w
 def _too_small(what: str, n: int, batch_size: int, bptt: int) -> str:
     need = batch_size * bptt + 1
     fit_b = max((n - 1) // bptt, 0)
+    smaller = (f"a smaller --batch-size (at most {fit_b} at --bptt {bptt}) or --bptt" if fit_b else
+               f"a smaller --bptt (at most {n - 1}, with --batch-size 1)" if n > 1 else "")  # "at most 0" was no help
     return (
         f"the {what} has {n} characters, but one batch of {batch_size} streams x {bptt} characters needs {need}. "
-        f"Use a smaller --batch-size (at most {fit_b} at --bptt {bptt}) or --bptt, a smaller --val-fraction, "
-        "or a longer text."
+        f"Use {smaller + ', ' if smaller else ''}a smaller --val-fraction, or a longer text."
     )

@@ -338,6 +338,9 @@ def test_too_small_corpus_says_how_to_fix_it(tmp_path):
         train(tiny_config(), TINY, text=str(empty), progress=False)
     with pytest.raises(ValueError, match="validation split has 0 characters"):
         train(tiny_config(val_fraction=0.0, batch_size=1, bptt=4), TINY, text=str(path), progress=False)
+    # not even one stream fits: "at most 0 at --bptt 64" was the advice
+    with pytest.raises(ValueError, match=r"Use a smaller --bptt \(at most 36, with --batch-size 1\), a smaller"):
+        train(tiny_config(bptt=64), TINY, text=str(path), progress=False)
 
 
 # ---- the command line ----------------------------------------------------------------------------
@@ -360,7 +363,9 @@ def test_cli_train_eval_sample(text_file, tmp_path, capsys):
     assert first.startswith("the ")
     assert len(first) == 4 + 30 + 1
     assert main(["sample", str(run), "--prime", "ZZ"]) == 2
-    assert "--skip-unknown" in capsys.readouterr().err
+    refused = capsys.readouterr()
+    assert "--skip-unknown" in refused.err
+    assert refused.out == ""  # the prime was printed before the error
     # a resumed CLI run keeps its settings without repeating them
     assert main(["train", "charlm", "--resume", str(run), "--max-steps", "14", "--no-progress"]) == 0
     assert torch.load(run / "last.pt", weights_only=True)["step"] == 14
