@@ -131,9 +131,12 @@ def _read_text(args: argparse.Namespace, meta: dict) -> tuple[str, str]:
             # the checkpoint's validation split: text the model has not trained on
             start = int(len(text) * (1.0 - float(meta.get("train_config", {}).get("val_fraction", 0.1))))
             source += f", from character {start} (the validation split)"
+    if not text:
+        raise ValueError(f"inspect: {source} is empty; give a text to trace.")
+    whole = len(text)
     text = text[start : start + args.chars]
     if not text:
-        raise ValueError(f"inspect: no text left after --start {start}.")
+        raise ValueError(f"inspect: no text left after --start {start}: {source} has {whole:,} characters.")
     return text, source
 
 

@@ -27,9 +27,9 @@ def run_demo(out: str | Path | None = None, time_budget: float = 240.0, seed: in
         torch.set_num_threads(1)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     folder = Path(out) if out is not None else Path("runs") / f"demo-{stamp}"
+    config = TrainConfig(time_budget=time_budget, seed=seed)  # its checks first: nothing is announced for 0 s
     print(f"rnnkit demo: training a character-level LSTM on Python's own documentation for {time_budget:.0f} s; "
           f"the report goes to {folder}/")
-    config = TrainConfig(time_budget=time_budget, seed=seed)
     result = train(config, {}, text=None, out=folder)
     generator = torch.Generator().manual_seed(seed)
     samples = {t: sample(result.model, "\n", SAMPLE_LENGTH, temperature=t, generator=generator) for t in TEMPERATURES}

@@ -221,6 +221,8 @@ def test_inspect_command_on_a_charlm_checkpoint(tmp_path, capsys):
     path = atomic_save(make_checkpoint(model, vocab, data={"text": None, "source": "test"}), tmp_path / "m.pt")
     latin = tmp_path / "latin.txt"
     latin.write_bytes("the caf\u00e9".encode("latin-1"))
+    empty = tmp_path / "empty.txt"
+    empty.write_bytes(b"")
     parser = argparse.ArgumentParser()
     commands.register(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["inspect", str(path), "--text", TEXT, "--neuron", "2:c:3", "--out", str(tmp_path / "o")])
@@ -230,7 +232,10 @@ def test_inspect_command_on_a_charlm_checkpoint(tmp_path, capsys):
     assert (tmp_path / "o" / "neuron_L2_c3.png").exists()
     for argv, message in ((["--text", "\u00e9t\u00e9"], "does not fit the model's vocabulary"),
                           (["--text", "a", "--neuron", "0:c:1"], "LAYER:STATE:UNIT"),
-                          (["--text-file", str(latin)], r"latin.txt:1: byte 7 \(0xe9\) is not valid UTF-8")):
+                          (["--text-file", str(latin)], r"latin.txt:1: byte 7 \(0xe9\) is not valid UTF-8"),
+                          # was "no text left after --start 0"
+                          (["--text-file", str(empty)], r"empty.txt is empty; give a text to trace"),
+                          (["--text", "abc", "--start", "5"], r"no text left after --start 5: --text has 3")):
         args = parser.parse_args(["inspect", str(path), *argv, "--out", str(tmp_path / "o")])
         with pytest.raises(ValueError, match=message):
             args.run(args)

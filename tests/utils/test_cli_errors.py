@@ -66,3 +66,11 @@ def test_device_cuda_without_cuda_is_refused_with_the_way_out(tmp_path: Path, ca
     assert main(["train", "charlm", "--text", str(_text(tmp_path)), "--out", str(tmp_path / "run"), "--device",
                  "cuda", *TINY]) == 2
     assert "--device cuda: " in capsys.readouterr().err
+
+
+def test_demo_refuses_a_time_budget_of_zero_before_announcing_it(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--time-budget", "0", "--out", str(tmp_path / "demo")]) == 2
+    said = capsys.readouterr()
+    assert "time_budget must be positive" in said.err
+    assert "training a character-level LSTM" not in said.out  # was printed first, "for 0 s"
