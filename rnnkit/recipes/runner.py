@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from rnnkit.recipes.contract import Meta, Recipe, RecipeConfig
-from rnnkit.recipes.training import FitResult, fit, torch_threads
+from rnnkit.recipes.training import FitResult, check_config, fit, torch_threads
 from rnnkit.utils.checkpoint import check_kind, load_checkpoint, load_weights, make_checkpoint
 from rnnkit.utils.plotting import figure
 
@@ -33,6 +33,7 @@ def run_recipe(recipe: Recipe[Any, Any], config: RecipeConfig) -> dict[str, Any]
     if not isinstance(config, recipe.config_class):
         raise TypeError(f"run_recipe: {recipe.name} takes a {recipe.config_class.__name__}, got "
                         f"{type(config).__name__}.")
+    check_config(config)  # a bad setting is refused now, not after the data is read
     parts = recipe.runs(config)
     if parts is not None:  # several models from one command: each run as below, then one summary of them all
         combined = recipe.combine(config, [run_recipe(recipe, part) for part in parts])
@@ -41,6 +42,8 @@ def run_recipe(recipe: Recipe[Any, Any], config: RecipeConfig) -> dict[str, Any]
     with torch_threads(config.threads):  # the whole run: data, training, test, baselines, pictures
         out = run_dir(recipe, config)
         print(f"{recipe.name}: {config}")
+        if config.resume:
+            check_resume_kind(recipe, out)
 
         # data and model, each from a known seed, so that a run repeats
         torch.manual_seed(config.seed)
@@ -82,6 +85,19 @@ def run_recipe(recipe: Recipe[Any, Any], config: RecipeConfig) -> dict[str, Any]
             print(f"{recipe.name}: baseline {name}: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
         print(f"{recipe.name}: checkpoint {out / 'best.pt'}; results {path}")
         return summary
+
+
+def check_resume_kind(recipe: Recipe[Any, Any], out: Path) -> None:
+    """Refuse to resume from a last.pt that another recipe wrote, saying so (its settings would differ from this
+    recipe's in ways the user never asked for); the rest of the resume check is fit's."""
+    path = out / "last.pt"
+    if not path.exists():
+        return
+    kind = load_checkpoint(path).get("kind")
+    if isinstance(kind, str) and kind != recipe.name:
+        raise ValueError(f"{recipe.name}: resume: {path} is the last checkpoint of a {kind} run, not a {recipe.name} "
+                         f"one. Resume it with `rnnkit recipe {kind} --out {out} --resume`, or give this run another "
+                         "output directory (--out).")
 
 
 def write_json(path: Path, obj: Any) -> Path:

@@ -59,7 +59,7 @@ from tqdm.auto import tqdm
 
 from rnnkit.utils.checkpoint import atomic_save, load_checkpoint
 from rnnkit.utils.config import option
-from rnnkit.utils.training import DivergenceGuard, MetricsLog, ProgressBar, cosine_factor
+from rnnkit.utils.training import DivergenceGuard, MetricsLog, ProgressBar, clip_gradients, cosine_factor
 
 FIT_FORMAT = "rnnkit.fit/1"
 # settings a resumed run may change: none of them changes which batch or dropout mask a step sees
@@ -80,7 +80,7 @@ class TrainConfig:
     max_steps: int | None = option(None, "stop after this many optimizer steps in total")  # for smoke tests
     max_minutes: float | None = option(None, "stop after this much wall time (checked after each step)")
     threads: int | None = option(None,
-                                 "CPU threads for torch (default: torch's choice; 1 is fastest on a busy machine)")
+                                 "CPU threads for torch (default or 0: torch's choice; 1 is fastest on a busy machine)")
     seed: int = option(0, "random seed for initialisation, shuffling and dropout")
     progress: bool = option(True, "show a progress bar")  # off in tests and logs
     # a loss curve without a huge file
@@ -214,6 +214,18 @@ def _check_settings(config: TrainConfig, mode: str, has_checkpoint: bool, out_di
         raise ValueError("fit: a checkpoint function needs out_dir, the directory to write best.pt and last.pt in.")
     if config.resume and out_dir is None:
         raise ValueError("fit: resume=True needs out_dir, the directory whose last.pt to continue from.")
+    check_config(config)
+
+
+def check_config(config: TrainConfig) -> None:
+    """Refuse training settings no run can use, naming the setting and what it takes (``run_recipe`` calls this
+    before reading any data, ``fit`` before training)."""
+    if config.epochs < 1:
+        raise ValueError(f"TrainConfig: --epochs must be at least 1, got {config.epochs}.")
+    if config.clip < 0:  # torch's clip_grad_norm_ would reverse the gradients; 0 is off
+        raise ValueError(f"TrainConfig: --clip must be >= 0 (0 turns clipping off), got {config.clip}.")
+    if config.threads is not None and config.threads < 0:
+        raise ValueError(f"TrainConfig: --threads must be >= 0 (0 keeps torch's default), got {config.threads}.")
     schedule_factor(config.schedule, 1, config.epochs)  # an unknown schedule fails here
     if config.log_every < 0 or config.save_every < 0:
         raise ValueError(f"fit: log_every and save_every must be 0 (off) or positive, got {config.log_every}, "
@@ -331,8 +343,7 @@ class _Run:
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         params = [p for p in self.model.parameters() if p.grad is not None]
-        clip = self.config.clip if self.config.clip > 0 else float("inf")
-        grad_norm = float(nn.utils.clip_grad_norm_(params, clip))
+        grad_norm = clip_gradients(params, self.config.clip)
         self.guard.check("gradient norm", grad_norm, f"epoch {epoch}, step {pos.step + 1}")
         self.opt.step()
         pos.step, pos.batches_done, pos.total = pos.step + 1, pos.batches_done + 1, pos.total + value
@@ -417,10 +428,10 @@ class _Run:
 
 @contextmanager
 def torch_threads(threads: int | None) -> Iterator[None]:
-    """torch's intra-op threads set to ``threads`` inside the block (None: left as they are), then put back.
+    """torch's intra-op threads set to ``threads`` inside the block (None or 0: left as they are), then put back.
     On a shared CPU one thread avoids spinning on busy cores."""
     before = torch.get_num_threads()
-    if threads is not None:
+    if threads:
         torch.set_num_threads(threads)
     try:
         yield

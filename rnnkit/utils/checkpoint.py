@@ -263,5 +263,7 @@ def check_kind(checkpoint: dict[str, Any], path: str | os.PathLike[str], kinds: 
                               f"{VERSION}. Upgrade rnnkit (`pip install -U rnnkit`) to read it.")
     kind = checkpoint.get("kind")
     if not isinstance(kind, str) or (kinds is not None and kind not in kinds):
-        raise CheckpointError(f"{path} holds a {kind!r} model; expected {' or '.join(map(repr, kinds or ()))}.")
+        use = " It is a character-level language model: use it with `rnnkit sample`, `eval`, `inspect`, `serve` or " \
+              "`export`." if kind == "charlm" else ""
+        raise CheckpointError(f"{path} holds a {kind!r} model; expected {' or '.join(map(repr, kinds or ()))}.{use}")
     return kind

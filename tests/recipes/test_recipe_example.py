@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import sys
 import types
@@ -83,3 +84,54 @@ def test_threads_hold_for_the_whole_run(example: dict, tmp_path: Path, monkeypat
     finally:
         torch.set_num_threads(before)
     assert seen == {"prepare": 1, "dev": 1, "test": 1, "baselines": 1}
+
+
+def test_threads_0_keeps_torchs_default(example: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """--threads 0 means torch's own choice, as in the lab commands (set_num_threads(0) would fail)."""
+    recipe = example["MajorityRecipe"]()
+    cls = type(recipe)
+    original_prepare = cls.prepare_data
+    seen: list[int] = []
+
+    def prepare_data(self, config):
+        seen.append(torch.get_num_threads())
+        return original_prepare(self, config)
+
+    monkeypatch.setattr(cls, "prepare_data", prepare_data)
+    before = torch.get_num_threads()
+    run_recipe(recipe, example["MajorityConfig"](out=str(tmp_path), examples=200, epochs=1, progress=False, threads=0))
+    assert seen == [before]
+    assert torch.get_num_threads() == before
+
+
+@pytest.mark.parametrize(("setting", "message"), [
+    ({"threads": -1}, r"TrainConfig: --threads must be >= 0 \(0 keeps torch's default\), got -1\."),
+    ({"epochs": 0}, r"TrainConfig: --epochs must be at least 1, got 0\."),
+    ({"clip": -1.0}, r"TrainConfig: --clip must be >= 0 \(0 turns clipping off\), got -1\.0\."),
+])
+def test_out_of_range_training_settings_are_refused_before_the_data(example: dict, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch, setting: dict,
+                                                                    message: str):
+    recipe = example["MajorityRecipe"]()
+    monkeypatch.setattr(type(recipe), "prepare_data", lambda self, config: pytest.fail("the data was read"))
+    with pytest.raises(ValueError, match=message):
+        run_recipe(recipe, example["MajorityConfig"](out=str(tmp_path), progress=False, **setting))
+    assert not (tmp_path / "best.pt").exists()
+
+
+def test_resuming_from_another_recipes_checkpoint_names_its_recipe(example: dict, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch):
+    """A last.pt that another recipe wrote is refused for what it is, not for settings the user never gave."""
+    recipe = example["MajorityRecipe"]()
+    config = example["MajorityConfig"](out=str(tmp_path), examples=200, epochs=1, progress=False, threads=1)
+    run_recipe(recipe, config)
+    last = torch.load(tmp_path / "last.pt", weights_only=True)
+    last["kind"] = "sentiment"
+    last["config"]["hidden_size"] = 100  # as a sentiment run's settings would differ
+    torch.save(last, tmp_path / "last.pt")
+    monkeypatch.setattr(type(recipe), "prepare_data", lambda self, config: pytest.fail("the data was read"))
+    with pytest.raises(ValueError, match=rf"majority: resume: {re.escape(str(tmp_path / 'last.pt'))} is the last "
+                                         r"checkpoint of a sentiment run, not a majority one\. Resume it with `rnnkit "
+                                         r"recipe sentiment --out .* --resume`, or give this run another output "
+                                         r"directory \(--out\)\."):
+        run_recipe(recipe, dataclasses.replace(config, resume=True))

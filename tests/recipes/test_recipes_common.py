@@ -266,6 +266,8 @@ def test_torch_threads_sets_and_restores() -> None:
     assert torch.get_num_threads() == before
     with torch_threads(None):
         assert torch.get_num_threads() == before
+    with torch_threads(0):  # 0: torch's own choice, as --threads 0 of the lab commands
+        assert torch.get_num_threads() == before
     with pytest.raises(RuntimeError), torch_threads(1):
         raise RuntimeError("a failing run still gives the threads back")
     assert torch.get_num_threads() == before

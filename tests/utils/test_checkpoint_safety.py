@@ -192,6 +192,12 @@ def test_convert_checkpoint_names_a_damaged_file(tmp_path: Path, data: bytes | s
     assert not (tmp_path / "new.pt").exists()
 
 
+def test_a_char_lm_given_where_a_recipe_model_is_expected_says_what_takes_it(tmp_path: Path):
+    checkpoint = {"format": ckpt.FORMAT, "version": ckpt.VERSION, "kind": "charlm"}
+    with pytest.raises(CheckpointError, match=r"holds a 'charlm' model; expected 'spam'\. .*`rnnkit sample`"):
+        ckpt.check_kind(checkpoint, tmp_path / "best.pt", ("spam",))
+
+
 def test_plain_names_where_an_unstorable_object_sits():
     with pytest.raises(TypeError, match=r"checkpoint\['metrics'\]\['when'\]: a builtins.object"):
         ckpt.plain({"metrics": {"when": object()}})
