@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,6 +55,27 @@ def split(n: int, fractions: Sequence[float], seed: int) -> list[list[int]]:
     random.Random(seed).shuffle(order)
     cuts = [0, *itertools.accumulate(round(f * n) for f in fractions[:-1]), None]
     return [order[start:stop] for start, stop in itertools.pairwise(cuts)]
+
+
+def check_splits(recipe: str, sizes: Mapping[str, int], fixes: Mapping[str, str]) -> None:
+    """Refuse a split without examples, naming it, the size of each split and what to change (``fixes[split]``)."""
+    for part, size in sizes.items():
+        if size < 1:
+            shown = ", ".join(f"{name} {n}" for name, n in sizes.items())
+            raise ValueError(f"{recipe}: the {part} split is empty ({shown} of {sum(sizes.values())} examples); give "
+                             f"more data or {fixes[part]}.")
+
+
+def check_fractions(recipe: str, fractions: Mapping[str, float], whole: str = "") -> None:
+    """Refuse a split fraction (by its flag) outside (0, 1), and, given ``whole`` (what they are fractions of),
+    fractions adding up to 1 or more, which leave nothing to train on."""
+    for name, value in fractions.items():
+        if not 0 < value < 1:
+            raise ValueError(f"{recipe}: {name} must be between 0 and 1 (exclusive), got {value}.")
+    if whole and sum(fractions.values()) >= 1:
+        given = " + ".join(f"{name} {value}" for name, value in fractions.items())
+        raise ValueError(f"{recipe}: {given} add up to {sum(fractions.values()):g}, leaving none of {whole} to train "
+                         "on; lower them.")
 
 
 @torch.no_grad()
@@ -122,8 +143,11 @@ def read_table(path: str | Path, text_column: str, label_column: str | None) -> 
     header = rows[0][1]
     missing = [c for c in wanted if c not in header]
     if missing:
+        # without a label column the table is read for a trained model, whose text column is fixed by its training
+        hint = ("Name them with --text-column/--label-column." if label_column is not None else
+                f"The model was trained on a column named {text_column!r}; the file needs a column of that name.")
         raise DataFormatError(name, f"header {header} lacks column(s) {missing}", f"a header row with columns {wanted}",
-                              line=1, hint="Name them with --text-column/--label-column.")
+                              line=1, hint=hint)
     ti = header.index(text_column)
     li = header.index(label_column) if label_column is not None else -1
     texts, labels, lines = [], [], []

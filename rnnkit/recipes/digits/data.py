@@ -24,14 +24,14 @@ DATASETS = {
 }
 
 
-def parse_pixels(text: str, name: str, with_labels: bool = True) -> tuple[Tensor, list[int]]:
+def parse_pixels(text: str, name: str, with_labels: bool = True, pixels: int | None = None) -> tuple[Tensor, list[int]]:
     """CSV lines of H*W pixel values (then the label) -> images (N, H, W) and labels.
 
-    H*W must be a square number; every line must have the same count; every value must be a
-    finite number. Errors are DataFormatErrors naming the line.
+    H*W must be a square number; every line must have the same count (``pixels``, a model's H*W, if
+    given); every value must be a finite number. Errors are DataFormatErrors naming the line.
     """
     rows, labels = [], []
-    width = None
+    width = pixels
     number = 0
     for number, line in enumerate(split_lines(text), start=1):
         if not line.strip():
@@ -50,9 +50,16 @@ def parse_pixels(text: str, name: str, with_labels: bool = True) -> tuple[Tensor
             raise DataFormatError(name, "the line has no pixels", "H*W comma-separated pixels (then the label)",
                                   line=number)
         if len(values) != width or math.isqrt(width) ** 2 != width:
-            expected = f"{width} pixels like line 1" if math.isqrt(width) ** 2 == width else "a square number of pixels"
-            raise DataFormatError(name, f"{len(values)} pixels; expected a square image with the same size as line 1 "
-                                  f"({width})", expected, line=number)
+            side = math.isqrt(width)
+            then = ", then the label" if with_labels else ""
+            if pixels is not None:
+                expected = (f"{side}x{side} images, the size the model reads: {pixels} pixel values per line, "
+                            "optionally then the label")
+            elif side * side == width:
+                expected = f"{width} pixels{then}, like the first image"
+            else:
+                expected = f"a square image: H*W pixels (e.g. 64 for 8x8){then}"
+            raise DataFormatError(name, f"{len(values)} pixels{then}", expected, line=number)
         rows.append(values)
     if not rows:
         raise DataFormatError(name, "no images found", "one image per line: H*W pixels, then the label",
@@ -61,17 +68,17 @@ def parse_pixels(text: str, name: str, with_labels: bool = True) -> tuple[Tensor
     return torch.tensor(rows, dtype=torch.float32).reshape(len(rows), side, side), labels
 
 
-def read_pixels(path: Path, with_labels: bool | None = True) -> tuple[Tensor, list[int]]:
+def read_pixels(path: Path, with_labels: bool | None = True, pixels: int | None = None) -> tuple[Tensor, list[int]]:
     """Images and labels from a CSV file of pixels (gzip-compressed or not); ``with_labels=None``:
-    the label column is there if the first line has one value more than a square number."""
+    the label column is there if the first line has one value more than ``pixels`` (or than a square number)."""
     name = str(path)
     raw = path.read_bytes()
     text = decode_utf8(gunzip(raw, name) if raw[:2] == b"\x1f\x8b" else raw, name)
     if with_labels is None:
         first = next((line for line in split_lines(text) if line.strip()), "")
         n = len(first.strip().split(","))
-        with_labels = math.isqrt(n) ** 2 != n
-    return parse_pixels(text, name, with_labels)
+        with_labels = n == pixels + 1 if pixels is not None else math.isqrt(n) ** 2 != n
+    return parse_pixels(text, name, with_labels, pixels)
 
 
 def load_images(dataset: str, data: str | None, scale: float | None) -> tuple[Tensor, list[int], float]:

@@ -107,10 +107,19 @@ class DigitsRecipe(Recipe[DigitsConfig, Digits]):
     inputs = "CSV files of images: H*W pixel values per line, optionally then the label"
 
     def prepare_data(self, config: DigitsConfig) -> Digits:
+        # dev_fraction is of what the test leaves, so the two need not add up to less than 1
+        classify.check_fractions("digits", {"--test-fraction": config.test_fraction,
+                                            "--dev-fraction": config.dev_fraction})
+        if config.scale is not None and config.scale <= 0:
+            raise ValueError(f"digits: --scale must be positive (the pixels are divided by it), got {config.scale}; "
+                             "leave it out for the dataset's own scale.")
         images, labels, scale = load_images(config.dataset, config.data, config.scale)
         classes = sorted(set(labels))
         rest, test = classify.split(len(images), [1 - config.test_fraction, config.test_fraction], config.split_seed)
         n_dev = round(config.dev_fraction * len(rest))
+        classify.check_splits("digits", {"train": len(rest) - n_dev, "dev": n_dev, "test": len(test)},
+                              {"train": "lower --test-fraction or --dev-fraction", "dev": "raise --dev-fraction",
+                               "test": "raise --test-fraction"})
         H, W = images.shape[1:]
         print(f"digits: {len(rest) - n_dev} train, {n_dev} dev, {len(test)} test images of {H}x{W}; classes {classes}")
         return Digits(images, [classes.index(label) for label in labels], classes, scale,
@@ -159,7 +168,7 @@ class DigitsRecipe(Recipe[DigitsConfig, Digits]):
             if not path.is_file():
                 raise FileNotFoundError(f"predict digits: no file {item}; pass CSV files of {H}x{W} images, one per "
                                         "line.")
-            images, labels = read_pixels(path, with_labels=None)
+            images, labels = read_pixels(path, with_labels=None, pixels=H * W)
             if images.shape[1:] != (H, W):
                 raise ValueError(f"predict digits: {item} holds {images.shape[1]}x{images.shape[2]} images; the model "
                                  f"reads {H}x{W}.")

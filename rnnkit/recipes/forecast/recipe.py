@@ -92,16 +92,31 @@ def prepare_series(series: Series, config: ForecastConfig) -> Prepared:
     if h < 1:
         raise ValueError(f"forecast: horizon must be >= 1, got {h}.")
     window = config.window or max(24, series.period + h)
-    n_test = max(int(round(config.test_fraction * n)), h + (series.period if series.period > 1 else 0))
+    floor = h + (series.period if series.period > 1 else 0)  # the test part holds one period plus the horizon
+    n_test = max(int(round(config.test_fraction * n)), floor)
     n_train = n - n_test
     if n_train < window + h + 4:
-        raise ValueError(
-            f"forecast: series {series.name!r} has {n} values; after a test part of {n_test} the {n_train} left "
-            f"cannot train a window of {window} with horizon {h}. Lower --window/--horizon/--test-fraction."
-        )
+        raise ValueError(too_short(series, config, window, n_test, floor))
     train = series.values[:n_train]
     step = float(np.mean(np.abs(np.diff(train)))) or 1.0
     return Prepared(series, n_train, window, h, step, float(train.mean()), float(train.std()) or 1.0)
+
+
+def too_short(series: Series, config: ForecastConfig, window: int, n_test: int, floor: int) -> str:
+    """Why ``series`` is too short for the test part and 5 training windows, and the flags that would make it do."""
+    h, period = config.horizon, series.period
+    if n_test > floor:
+        why = f"--test-fraction {config.test_fraction} of {len(series.values)}"
+    else:
+        why = f"one period of {period} plus the horizon {h}" if period > 1 else f"the horizon {h}"
+    default = " (the default: period + horizon, at least 24)" if config.window is None else ""
+    # --period makes the test part or the default window long only where the user set it, for a CSV series
+    lower = ["--period"] if config.csv is not None and period > 1 and (
+        n_test == floor or (config.window is None and window == period + h)) else []
+    lower += ["--window", "--horizon"] + (["--test-fraction"] if n_test > floor else [])
+    return (f"forecast: series {series.name!r} has {len(series.values)} values, too few: its test part takes {n_test} "
+            f"({why}), and 5 training windows of {window} values{default} with the {h} after each need "
+            f"{window + h + 4} more. Lower {'/'.join(lower)}, or use a longer series.")
 
 
 @dataclass
@@ -203,6 +218,12 @@ class ForecastRecipe(Recipe[ForecastConfig, ForecastData]):
 
     def prepare_data(self, config: ForecastConfig) -> ForecastData:
         """Split the series in time; training windows from the training part, whose last tenth (in time) validates."""
+        if config.window is not None and config.window < 1:
+            raise ValueError(f"forecast: --window must be at least 1 value, got {config.window}; leave it out for the "
+                             "default (period + horizon, at least 24).")
+        if not 0 <= config.test_fraction < 1:
+            raise ValueError(f"forecast: --test-fraction must be at least 0 (the shortest test part: one period plus "
+                             f"the horizon) and below 1, got {config.test_fraction}.")
         if config.csv is None and config.series not in BUILTIN:
             raise ValueError(f"forecast: unknown series {config.series!r}; expected one of {', '.join(BUILTIN)}, or "
                              "all.")

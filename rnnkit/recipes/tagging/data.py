@@ -30,10 +30,11 @@ class Sentence:
     tags: list[str]
 
 
-def parse_conll(text: str, name: str, tag_column: int = -1) -> list[Sentence]:
+def parse_conll(text: str, name: str, tag_column: int = -1, tagged: bool = True) -> list[Sentence]:
     """Token-per-line text: columns split by tabs (or spaces), blank lines between sentences.
 
-    The token is the first column and the tag the ``tag_column``-th (last by default); every
+    The token is the first column and the tag the ``tag_column``-th (last by default), or with
+    ``tagged=False`` (tokens to tag) none: a line may be the token alone, and the tags are ""; every
     token line of a file has the same number of columns (a missing or extra one would shift
     the tag). CoNLL-U is recognised by its numeric ID column: then the token is FORM (column 2)
     and the tag UPOS (column 4); comment lines, multi-word ranges and empty nodes are skipped.
@@ -55,7 +56,7 @@ def parse_conll(text: str, name: str, tag_column: int = -1) -> list[Sentence]:
         cols = line.split("\t") if "\t" in line else line.split()
         if cols[0].startswith("-DOCSTART-"):
             continue
-        if len(cols) < 2:
+        if len(cols) < 2 and tagged:
             raise DataFormatError(name, f"expected 'token<TAB>tag', got {line!r}",
                                   "a tag for every token, blank line between sentences", line=number)
         if width is None:
@@ -67,12 +68,14 @@ def parse_conll(text: str, name: str, tag_column: int = -1) -> list[Sentence]:
             if not cols[0].isdigit():
                 continue  # multi-word token range (1-2) or empty node (1.1)
             token, tag = cols[1], cols[3]
+        elif not tagged:
+            token, tag = cols[0], ""
         else:
             if not -len(cols) <= tag_column < len(cols):
                 raise DataFormatError(name, f"expected a tag in column {tag_column}, got {len(cols)} columns: {line!r}",
                                       f"a tag in column {tag_column} (--tag-column)", line=number)
             token, tag = cols[0], cols[tag_column]
-        if not token.strip() or not tag.strip():
+        if not token.strip() or (tagged and not tag.strip()):
             raise DataFormatError(name, f"empty token or tag in {line!r}", "a token and a tag", line=number)
         tokens.append(token.strip())
         tags.append(tag.strip())
@@ -83,13 +86,13 @@ def parse_conll(text: str, name: str, tag_column: int = -1) -> list[Sentence]:
     return sentences
 
 
-def read_conll(path: str | Path, tag_column: int = -1) -> list[Sentence]:
-    """The sentences of a CoNLL file (``parse_conll``), the tag in column ``tag_column``."""
+def read_conll(path: str | Path, tag_column: int = -1, tagged: bool = True) -> list[Sentence]:
+    """The sentences of a CoNLL file (``parse_conll``), the tag in column ``tag_column`` (``tagged=False``: none)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no file {path}; pass a CoNLL file: one 'token<TAB>tag' per line, blank line between "
                                 "sentences.")
-    return parse_conll(decode_utf8(path.read_bytes(), str(path)), str(path), tag_column)
+    return parse_conll(decode_utf8(path.read_bytes(), str(path)), str(path), tag_column, tagged)
 
 
 def split_data(sentences: list[Sentence], dev: str | None, test: str | None, tag_column: int, split_seed: int,

@@ -188,7 +188,7 @@ class TaggingRecipe(Recipe[TaggingConfig, Tagged]):
         for item in inputs:
             path = Path(item)
             if path.is_file() and path.suffix.lower() in CONLL_SUFFIXES:
-                sentences.extend(s.tokens for s in read_conll(path, config.tag_column))
+                sentences.extend(s.tokens for s in read_conll(path, config.tag_column, tagged=False))
             elif path.is_file():
                 lines = split_lines(decode_utf8(path.read_bytes(), str(path)))
                 sentences.extend(tokenize(line, lowercase=False) for line in lines if line.strip())

@@ -66,6 +66,14 @@ def encode(texts: Sequence[str], vocab: TokenVocab, max_len: int) -> list[Tensor
     return [torch.tensor(vocab.encode(tokenize(t)[:max_len]) or [vocab.unk_id]) for t in texts]
 
 
+def check_settings(name: str, config: TextClassifierConfig) -> None:
+    """Refuse settings no run can use, before any data is read."""
+    classify.check_fractions(name, {"--dev-fraction": config.dev_fraction, "--test-fraction": config.test_fraction},
+                             whole="the texts")
+    if config.max_len < 1:
+        raise ValueError(f"{name}: --max-len must be at least 1 token per text, got {config.max_len}.")
+
+
 def split_texts(name: str, config: TextClassifierConfig, texts: list[str], labels: list[str],
                 extra_train: tuple[list[str], list[str]] | None = None) -> TextData:
     """Split, build the vocabulary on the training part, encode every split.
@@ -78,6 +86,10 @@ def split_texts(name: str, config: TextClassifierConfig, texts: list[str], label
     fractions = [1 - config.dev_fraction - config.test_fraction, config.dev_fraction, config.test_fraction]
     train_idx, dev_idx, test_idx = classify.split(len(texts), fractions, config.split_seed)
     extra_texts, extra_labels = extra_train or ([], [])
+    classify.check_splits(name, {"train": len(train_idx) + len(extra_texts), "dev": len(dev_idx),
+                                 "test": len(test_idx)},
+                          {"train": "lower --dev-fraction or --test-fraction", "dev": "raise --dev-fraction",
+                           "test": "raise --test-fraction"})
     train_texts = [texts[i] for i in train_idx] + extra_texts
     train_labels = [labels[i] for i in train_idx] + extra_labels
     vocab = TokenVocab.build((tokenize(t)[: config.max_len] for t in train_texts), min_freq=config.min_freq)

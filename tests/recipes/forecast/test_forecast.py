@@ -53,6 +53,39 @@ def test_a_too_short_series_is_rejected():
         check_series(Series("tiny", np.array([1.0, 2.0, 3.0]), 1, ("a", "b", "c")))
 
 
+def test_a_series_too_short_for_its_period_says_so_without_negative_counts():
+    series = load_csv(FIXTURES / "series.csv", period=40)  # 48 values
+    config = forecast.ForecastConfig(csv=str(FIXTURES / "series.csv"), period=40, horizon=2)
+    # the test part is one period plus the horizon (42); the default window, period + horizon, is 42 too
+    with pytest.raises(ValueError, match="too few") as caught:
+        forecast.prepare_series(series, config)
+    message = str(caught.value)
+    assert message == ("forecast: series 'series' has 48 values, too few: its test part takes 42 (one period of 40 "
+                       "plus the horizon 2), and 5 training windows of 42 values (the default: period + horizon, at "
+                       "least 24) with the 2 after each need 48 more. Lower --period/--window/--horizon, or use a "
+                       "longer series.")
+    assert "-" not in message.replace("--", "")  # no negative count
+
+
+def test_a_long_window_is_named_and_period_is_not_blamed():
+    series = load_csv(FIXTURES / "series.csv", period=4)
+    config = forecast.ForecastConfig(csv=str(FIXTURES / "series.csv"), period=4, horizon=2, window=34)
+    with pytest.raises(ValueError, match=r"takes 10 \(--test-fraction 0.2 of 48\), and 5 training windows of 34 "
+                                         r"values with the 2 after each need 40 more\. Lower "
+                                         r"--window/--horizon/--test-fraction, or use a longer series\.$"):
+        forecast.prepare_series(series, config)
+
+
+@pytest.mark.parametrize(("setting", "message"), [
+    ({"window": 0}, r"forecast: --window must be at least 1 value, got 0; leave it out for the default"),
+    ({"test_fraction": 1.0}, r"forecast: --test-fraction must be at least 0 .* and below 1, got 1\.0\."),
+])
+def test_out_of_range_settings_are_refused_before_the_data_is_read(tmp_path, setting, message):
+    config = forecast.ForecastConfig(csv=str(tmp_path / "missing.csv"), **setting)
+    with pytest.raises(ValueError, match=message):  # not "no file": the data is never looked at
+        forecast.ForecastRecipe().prepare_data(config)
+
+
 def test_windows_match_slicing_by_hand():
     v = np.arange(10.0)
     x, y = make_windows(v, window=3, horizon=2, end=8)

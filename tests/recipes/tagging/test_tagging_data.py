@@ -32,6 +32,17 @@ def test_conll_bio_file_gives_tokens_and_tags():
     assert sentences[1].tags[-2:] == ["B-person", "I-person"]
 
 
+def test_conll_tokens_alone_are_read_when_no_tags_are_wanted():
+    text = "The\ncat\nsat\n\n-DOCSTART-\nHello\n"
+    assert [s.tokens for s in parse_conll(text, "t.conll", tagged=False)] == [["The", "cat", "sat"], ["Hello"]]
+    tagged = parse_conll("The\tDET\ncat\tNOUN\n", "t.conll", tagged=False)  # a tag column is there, and not read
+    assert tagged == [Sentence(["The", "cat"], ["", ""])]
+    with pytest.raises(ValueError, match=r"t.conll:2: 1 columns, but line 1 has 2: 'cat'"):
+        parse_conll("The\tDET\ncat\n", "t.conll", tagged=False)
+    with pytest.raises(ValueError, match=r"t.conll:1: expected 'token<TAB>tag', got 'The'"):
+        parse_conll(text, "t.conll")  # training data still needs its tags
+
+
 def test_conll_error_names_the_file_and_line_of_a_bad_line():
     with pytest.raises(ValueError, match=r"ner_bad.conll:5: expected 'token<TAB>tag', got 'seen'"):
         read_conll(FIXTURES / "ner_bad.conll")

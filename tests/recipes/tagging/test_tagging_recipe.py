@@ -76,6 +76,14 @@ def test_pos_smoke_then_predict_a_conllu_file_and_a_sentence(tmp_path: Path, cap
     assert results[1] == results[2]  # the file's second sentence and the same words typed: one answer
     assert all(0 < t["p"] <= 1 for r in results for t in r["tokens"])
 
+    # a CoNLL file of tokens alone, no tag column: its tokens are tagged, as the predict help says
+    tokens = tmp_path / "tokens.conll"
+    tokens.write_text("The\ncat\nsat\n\nHello\n")
+    assert main(["predict", str(out), str(tokens), "Hello", "--json"]) == 0
+    results = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [[t["token"] for t in r["tokens"]] for r in results] == [["The", "cat", "sat"], ["Hello"], ["Hello"]]
+    assert results[1] == results[2]
+
 
 def test_pos_learns_to_beat_tagging_every_word_with_the_most_common_tag(tmp_path: Path):
     conll = brown_conll(tmp_path / "brown.conll", copies=8)

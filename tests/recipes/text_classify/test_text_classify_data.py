@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from rnnkit.recipes import classify, data_cache
+from rnnkit.recipes.text import tokenize
 from rnnkit.recipes.text_classify import sentiment, spam
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "recipes"
@@ -120,14 +121,16 @@ def test_body_only_reads_the_body_without_the_subject():
 
 
 def test_a_body_only_run_never_sees_a_subject_word():
-    config = spam.SpamConfig(data=str(FIXTURES / "emails"), min_freq=1, dev_fraction=0.0, test_fraction=0.0)
-    whole = spam.SpamRecipe().prepare_data(config)
-    bodies = spam.SpamRecipe().prepare_data(dataclasses.replace(config, body_only=True))
-    assert len(whole.train) == len(bodies.train) == 4
+    config = spam.SpamConfig(data=str(FIXTURES / "emails"))
+    whole_texts, _ = spam.read_emails(config)  # all four e-mails (a run's splits need more than four)
+    body_texts, _ = spam.read_emails(dataclasses.replace(config, body_only=True))
+    assert len(whole_texts) == len(body_texts) == 4
+    whole = {word for text in whole_texts for word in tokenize(text)}
+    bodies = {word for text in body_texts for word in tokenize(text)}
     # "cruise", "meeting" and "kernel" are in subjects only; "congratulations" and "linker" in bodies only
-    assert {"cruise", "meeting", "kernel", "congratulations", "linker"} <= set(whole.vocab.itos)
-    assert not {"cruise", "meeting", "kernel"} & set(bodies.vocab.itos)
-    assert {"congratulations", "linker"} <= set(bodies.vocab.itos)
+    assert {"cruise", "meeting", "kernel", "congratulations", "linker"} <= whole
+    assert not {"cruise", "meeting", "kernel"} & bodies
+    assert {"congratulations", "linker"} <= bodies
 
 
 def test_a_raw_email_is_told_from_a_bare_sentence():
@@ -136,3 +139,51 @@ def test_a_raw_email_is_told_from_a_bare_sentence():
     assert not spam.looks_like_email("Hi Bob, the meeting moved to 3pm, see you there")
     assert not spam.looks_like_email("Note: the meeting moved to 3pm")  # a colon, but no e-mail header
     assert not spam.looks_like_email("")
+
+
+def test_an_empty_split_is_named_with_its_size_and_what_to_change(tmp_path: Path):
+    data = tmp_path / "few.csv"
+    data.write_text("text,label\n" + "".join(f"sentence {n},{'pos' if n % 2 else 'neg'}\n" for n in range(7)))
+    config = sentiment.SentimentConfig(data=str(data), review_sentences=0)
+    # 80/10/10 of 7 rows: 6 train, 1 dev, 0 test
+    with pytest.raises(ValueError, match=r"sentiment: the test split is empty \(train 6, dev 1, test 0 of 7 "
+                                         r"examples\); give more data or raise --test-fraction\."):
+        sentiment.SentimentRecipe().prepare_data(config)
+
+
+@pytest.mark.parametrize(("setting", "message"), [
+    ({"dev_fraction": 0.0}, r"sentiment: --dev-fraction must be between 0 and 1 \(exclusive\), got 0\.0\."),
+    ({"test_fraction": 1.0}, r"sentiment: --test-fraction must be between 0 and 1 \(exclusive\), got 1\.0\."),
+    ({"dev_fraction": 0.5, "test_fraction": 0.5},
+     r"sentiment: --dev-fraction 0\.5 \+ --test-fraction 0\.5 add up to 1, leaving none of the texts to train on"),
+    ({"max_len": 0}, r"sentiment: --max-len must be at least 1 token per text, got 0\."),
+])
+def test_out_of_range_settings_are_refused_before_the_data_is_read(tmp_path: Path, setting: dict, message: str):
+    config = sentiment.SentimentConfig(data=str(tmp_path / "missing.csv"), **setting)
+    with pytest.raises(ValueError, match=message):  # not "no file": the data is never looked at
+        sentiment.SentimentRecipe().prepare_data(config)
+
+
+def test_predict_warns_when_a_sentence_looks_like_a_missing_file_or_is_a_folder(tmp_path: Path,
+                                                                               capsys: pytest.CaptureFixture[str]):
+    config = sentiment.SentimentConfig()
+    missing, folder = str(tmp_path / "nosuch.txt"), str(tmp_path)
+    texts, _ = sentiment.SentimentRecipe().texts(config, [missing, "reviews.csv", folder, "a fine film", "see e.g."])
+    assert texts == [missing, "reviews.csv", folder, "a fine film", "see e.g."]  # all still classified, as sentences
+    assert capsys.readouterr().err.splitlines() == [
+        f"predict sentiment: warning: {missing} looks like a file name, but there is no such file; classifying it as "
+        "a sentence",
+        "predict sentiment: warning: reviews.csv looks like a file name, but there is no such file; classifying it as "
+        "a sentence",
+        f"predict sentiment: warning: {folder} is a directory (give .txt or CSV/TSV files, not folders); classifying "
+        "it as a sentence",
+    ]
+
+
+def test_a_csv_for_prediction_without_the_text_column_names_the_models_column(tmp_path: Path):
+    table = tmp_path / "p.csv"
+    table.write_text("body,x\nhello,1\n")
+    with pytest.raises(ValueError, match=r"p.csv:1: header \['body', 'x'\] lacks column\(s\) \['text'\]; expected a "
+                                         r"header row with columns \['text'\]\. The model was trained on a column "
+                                         r"named 'text'; the file needs a column of that name\.$"):
+        classify.read_table(table, "text", None)
