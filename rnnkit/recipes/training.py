@@ -224,6 +224,15 @@ def check_config(config: TrainConfig) -> None:
         raise ValueError(f"TrainConfig: --epochs must be at least 1, got {config.epochs}.")
     if config.clip < 0:  # torch's clip_grad_norm_ would reverse the gradients; 0 is off
         raise ValueError(f"TrainConfig: --clip must be >= 0 (0 turns clipping off), got {config.clip}.")
+    if not config.lr > 0 or config.weight_decay < 0:
+        raise ValueError(f"TrainConfig: --lr must be positive and --weight-decay >= 0, got {config.lr} and "
+                         f"{config.weight_decay}.")
+    if config.patience < 0:
+        raise ValueError(f"TrainConfig: --patience must be >= 0 (0 never stops early), got {config.patience}.")
+    if (config.max_steps is not None and config.max_steps < 1) or (config.max_minutes is not None and
+                                                                   not config.max_minutes > 0):
+        raise ValueError(f"TrainConfig: --max-steps must be at least 1 and --max-minutes positive (or left out), got "
+                         f"{config.max_steps} and {config.max_minutes}.")
     if config.threads is not None and config.threads < 0:
         raise ValueError(f"TrainConfig: --threads must be >= 0 (0 keeps torch's default), got {config.threads}.")
     schedule_factor(config.schedule, 1, config.epochs)  # an unknown schedule fails here

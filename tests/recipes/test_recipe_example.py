@@ -108,6 +108,11 @@ def test_threads_0_keeps_torchs_default(example: dict, tmp_path: Path, monkeypat
     ({"threads": -1}, r"TrainConfig: --threads must be >= 0 \(0 keeps torch's default\), got -1\."),
     ({"epochs": 0}, r"TrainConfig: --epochs must be at least 1, got 0\."),
     ({"clip": -1.0}, r"TrainConfig: --clip must be >= 0 \(0 turns clipping off\), got -1\.0\."),
+    ({"lr": 0.0}, r"--lr must be positive and --weight-decay >= 0, got 0\.0 and 0\.0"),
+    ({"weight_decay": -0.1}, r"--lr must be positive and --weight-decay >= 0, got 0\.\d+ and -0\.1"),
+    ({"patience": -1}, r"--patience must be >= 0 \(0 never stops early\), got -1"),
+    ({"max_steps": 0}, r"--max-steps must be at least 1 and --max-minutes positive \(or left out\), got 0 and"),
+    ({"max_minutes": 0.0}, r"--max-minutes positive \(or left out\), got None and 0\.0"),
 ])
 def test_out_of_range_training_settings_are_refused_before_the_data(example: dict, tmp_path: Path,
                                                                     monkeypatch: pytest.MonkeyPatch, setting: dict,
