@@ -143,7 +143,7 @@ def _run_eval(args: argparse.Namespace) -> int:
             raise FileNotFoundError(f"{args.checkpoint} was trained on {path}, which is not there any more, so its "
                                     "validation split cannot be rebuilt; score a text of your own with --text FILE.")
         text = read_text(path, meta["train_config"]["errors"]) if path is not None else embedded_text()[0]
-        if len(text) != meta["data"].get("characters", len(text)):
+        if path is not None and len(text) != meta["data"].get("characters", len(text)):
             raise ValueError(f"{path} has {len(text):,} characters now, but {args.checkpoint} was trained on "
                              f"{meta['data']['characters']:,} of it: the file changed, so its validation split is not "
                              f"the one the model was trained with. To score the file as it is, pass --text {path}.")
