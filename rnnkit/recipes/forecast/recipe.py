@@ -218,6 +218,8 @@ class ForecastRecipe(Recipe[ForecastConfig, ForecastData]):
 
     def prepare_data(self, config: ForecastConfig) -> ForecastData:
         """Split the series in time; training windows from the training part, whose last tenth (in time) validates."""
+        if config.period < 1:
+            raise ValueError(f"forecast: --period must be at least 1 (1: no seasonality), got {config.period}.")
         if config.window is not None and config.window < 1:
             raise ValueError(f"forecast: --window must be at least 1 value, got {config.window}; leave it out for the "
                              "default (period + horizon, at least 24).")

@@ -113,6 +113,9 @@ class GestureRecipe(Recipe[GestureConfig, Gestures]):
     inputs = ".ts files or UCR-style CSV/TSV files (label first, or empty) of series with the training channels"
 
     def prepare_data(self, config: GestureConfig) -> Gestures:
+        if not 0 <= config.dev_fraction < 1:
+            raise ValueError(f"recipe gesture: --dev-fraction must be at least 0 (0: no validation) and below 1, got "
+                             f"{config.dev_fraction}.")
         train_set, test_set = read_splits(config.dataset, config.data, config.test)
         classes = sorted(set(train_set.labels) | set(test_set.labels))
         channels = train_set.values[0].shape[1]
@@ -134,6 +137,9 @@ class GestureRecipe(Recipe[GestureConfig, Gestures]):
         if config.dev_fraction > 0:
             tr, de = classify.split(len(data), [1 - config.dev_fraction, config.dev_fraction], config.seed)
             train, dev = data.subset(tr), data.subset(de)
+        sizes = {"train": len(train), **({"dev": len(dev)} if dev is not None else {}), "test": len(test)}
+        classify.check_splits("gesture", sizes, {"train": "lower --dev-fraction", "dev": "raise --dev-fraction (or set "
+                                                 "it to 0: no validation)", "test": "give a test file with series"})
         lengths = [len(v) for v in series_train.inputs]
         print(f"gesture: {len(train)} train, {len(dev) if dev else 0} dev, {len(test)} test series; {channels} "
               f"channels, length {min(lengths)}-{max(lengths)}; classes {classes}")

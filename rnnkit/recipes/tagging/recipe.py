@@ -30,6 +30,7 @@ from typing import Any, ClassVar
 from torch import Tensor, nn
 
 from rnnkit.models.many_to_many import ManyToManyConfig
+from rnnkit.recipes import classify
 from rnnkit.recipes.contract import Meta, Recipe, RecipeConfig
 from rnnkit.recipes.tagging.data import Sentence, brown, read_conll, split_data
 from rnnkit.recipes.tagging.model import (
@@ -156,8 +157,14 @@ class TaggingRecipe(Recipe[TaggingConfig, Tagged]):
         """The recipe's tagged sentences (``--data``, or its own corpus)."""
 
     def prepare_data(self, config: TaggingConfig) -> Tagged:
+        if config.max_train_sentences is not None and config.max_train_sentences < 1:
+            raise ValueError(f"{self.name}: --max-train-sentences must be at least 1 (or left out), got "
+                             f"{config.max_train_sentences}.")
         train, dev, test = split_data(self.read(config), config.dev, config.test, config.tag_column, config.split_seed,
                                       config.max_train_sentences)
+        classify.check_splits(self.name, {"train": len(train), "dev": len(dev), "test": len(test)},
+                              {"train": "give fewer of them to --dev and --test", "dev": "give a --dev file",
+                               "test": "give a --test file"})
         vocabs = build_vocabs(train, config.min_freq, config.chars)
         sentences = {"train": train, "dev": dev, "test": test}
         encoded = {split: [encode(s.tokens, s.tags, vocabs) for s in part] for split, part in sentences.items()}

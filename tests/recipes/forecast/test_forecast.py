@@ -79,6 +79,7 @@ def test_a_long_window_is_named_and_period_is_not_blamed():
 @pytest.mark.parametrize(("setting", "message"), [
     ({"window": 0}, r"forecast: --window must be at least 1 value, got 0; leave it out for the default"),
     ({"test_fraction": 1.0}, r"forecast: --test-fraction must be at least 0 .* and below 1, got 1\.0\."),
+    ({"period": 0}, r"forecast: --period must be at least 1 \(1: no seasonality\), got 0\."),
 ])
 def test_out_of_range_settings_are_refused_before_the_data_is_read(tmp_path, setting, message):
     config = forecast.ForecastConfig(csv=str(tmp_path / "missing.csv"), **setting)

@@ -69,6 +69,21 @@ def test_gesture_trains_without_a_dev_split_and_predicts_what_its_checkpoint_com
     assert "wave.csv has 1 channels; the model expects 2" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(("fraction", "message"), [
+    ("1.0", "--dev-fraction must be at least 0 (0: no validation) and below 1, got 1.0"),
+    # 9 series x 0.05 hold none out: the run trained and chose its epoch on an empty validation split
+    ("0.05", "gesture: the dev split is empty (train 9, dev 0, test 9 of 18 examples); give more data or raise "
+             "--dev-fraction (or set it to 0: no validation)."),
+])
+def test_a_dev_fraction_that_holds_out_nothing_or_everything_is_refused(tmp_path: Path,
+                                                                         capsys: pytest.CaptureFixture[str],
+                                                                         fraction: str, message: str):
+    ts = str(MOTIONS)
+    assert main(["recipe", "gesture", "--data", ts, "--test", ts, "--out", str(tmp_path), "--dev-fraction", fraction,
+                 *QUICK]) == 2
+    assert message in capsys.readouterr().err
+
+
 def test_gesture_with_a_dev_split_keeps_the_epoch_of_lowest_dev_loss(tmp_path: Path):
     ts = str(MOTIONS)
     assert main(["recipe", "gesture", "--data", ts, "--test", ts, "--out", str(tmp_path), "--dev-fraction", "0.34",

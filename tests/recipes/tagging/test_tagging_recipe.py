@@ -47,14 +47,27 @@ def test_ner_smoke_with_crf_then_predict_and_the_checkpoint_scores_what_the_run_
 
 
 def test_ner_without_crf_or_chars_on_a_split_of_data(tmp_path: Path):
-    # 5 sentences, no --dev/--test: an 80/10/10 split of --data
-    args = ["recipe", "ner", "--data", str(FIXTURES / "recipes" / "ner.conll"), "--no-crf", "--no-chars", "--out",
-            str(tmp_path)]
+    # 10 sentences (the fixture's 5, twice), no --dev/--test: an 80/10/10 split of --data, one sentence each for dev
+    # and test (5 sentences left the dev split empty, which is now refused)
+    data = tmp_path / "ner10.conll"
+    data.write_text(((FIXTURES / "recipes" / "ner.conll").read_text().rstrip("\n") + "\n\n") * 2)
+    args = ["recipe", "ner", "--data", str(data), "--no-crf", "--no-chars", "--out", str(tmp_path / "run")]
     assert main([*args, *QUICK]) == 0
-    run = load_run(tmp_path / "best.pt", all_recipes())
+    run = load_run(tmp_path / "run" / "best.pt", all_recipes())
     assert isinstance(run.model, Tagger)
     assert run.model.tagger.crf is None
     assert run.model.features.char is None
+
+
+def test_an_empty_split_of_few_sentences_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    # 5 sentences split 80/10/10 leave the dev split empty: the run trained and chose its epoch on nothing
+    assert main(["recipe", "ner", "--data", str(FIXTURES / "recipes" / "ner.conll"), "--out", str(tmp_path),
+                 *QUICK]) == 2
+    assert "ner: the dev split is empty (train 4, dev 0, test 1 of 5 examples); give more data or give a --dev " \
+           "file." in capsys.readouterr().err
+    assert main(["recipe", "pos", "--data", str(FIXTURES / "recipes" / "pos.conllu"), "--max-train-sentences", "0",
+                 "--out", str(tmp_path), *QUICK]) == 2
+    assert "--max-train-sentences must be at least 1" in capsys.readouterr().err
 
 
 def test_ner_rejects_non_bio_tags(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
