@@ -71,7 +71,7 @@ def test_gesture_trains_without_a_dev_split_and_predicts_what_its_checkpoint_com
 
 @pytest.mark.parametrize(("fraction", "message"), [
     ("1.0", "--dev-fraction must be at least 0 (0: no validation) and below 1, got 1.0"),
-    # 9 series x 0.05 hold none out: the run trained and chose its epoch on an empty validation split
+    # 9 series x 0.05 hold none out
     ("0.05", "gesture: the dev split is empty (train 9, dev 0, test 9 of 18 examples); give more data or raise "
              "--dev-fraction (or set it to 0: no validation)."),
 ])

@@ -60,7 +60,7 @@ def test_ner_without_crf_or_chars_on_a_split_of_data(tmp_path: Path):
 
 
 def test_an_empty_split_of_few_sentences_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
-    # 5 sentences split 80/10/10 leave the dev split empty: the run trained and chose its epoch on nothing
+    # 5 sentences split 80/10/10 leave the dev split empty: the run went on without validation
     assert main(["recipe", "ner", "--data", str(FIXTURES / "recipes" / "ner.conll"), "--out", str(tmp_path),
                  *QUICK]) == 2
     assert "ner: the dev split is empty (train 4, dev 0, test 1 of 5 examples); give more data or give a --dev " \
