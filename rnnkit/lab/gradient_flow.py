@@ -32,7 +32,7 @@ from rnnkit.layers import RecurrentBase
 from rnnkit.layers.reference import run_direction
 from rnnkit.utils.config import option
 from rnnkit.utils.plotting import new_figure
-from rnnkit.utils.training import clip_gradients
+from rnnkit.utils.training import check_clip, clip_gradients
 
 
 def state_gradients(
@@ -121,8 +121,7 @@ def gradient_flow(config: GradientFlowConfig) -> list[FlowCurve]:
     """For each cell and each checkpoint in ``train_steps``: log10 ||dL/dh_t|| on one fixed probe batch."""
     cells = parse_cells(config.cells)
     checkpoints = sorted(set(parse_ints("train-steps", config.train_steps)))
-    if config.clip < 0:
-        raise ValueError(f"gradient-flow: --clip must be >= 0 (0 turns clipping off), got {config.clip}.")
+    check_clip(config.clip, "gradient-flow")
     task = make_task(config.task, config.length)
     probe_x, probe_y = task.sample(config.batch_size, torch.Generator().manual_seed(10_000 + config.seed))
     curves = []

@@ -30,7 +30,7 @@ from rnnkit.lab.model import LAYERS, ProbeModel
 from rnnkit.lab.problems import TASKS, make_task
 from rnnkit.utils.config import option
 from rnnkit.utils.plotting import new_figure
-from rnnkit.utils.training import clip_gradients
+from rnnkit.utils.training import check_clip, clip_gradients
 
 
 @dataclass(frozen=True)
@@ -160,8 +160,7 @@ def run_long_term(config: LongTermConfig, log: Callable[[str], None] = print) ->
                         ("eval_every", config.eval_every), ("eval_size", config.eval_size)):
         if value < 1:
             raise ValueError(f"long-term: --{name.replace('_', '-')} must be >= 1, got {value}.")
-    if config.clip < 0:
-        raise ValueError(f"long-term: --clip must be >= 0 (0 turns clipping off), got {config.clip}.")
+    check_clip(config.clip, "long-term")
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     results: list[RunResult] = []

@@ -59,7 +59,7 @@ from tqdm.auto import tqdm
 
 from rnnkit.utils.checkpoint import atomic_save, load_checkpoint
 from rnnkit.utils.config import option
-from rnnkit.utils.training import DivergenceGuard, MetricsLog, ProgressBar, clip_gradients, cosine_factor
+from rnnkit.utils.training import DivergenceGuard, MetricsLog, ProgressBar, check_clip, clip_gradients, cosine_factor
 
 FIT_FORMAT = "rnnkit.fit/1"
 # settings a resumed run may change: none of them changes which batch or dropout mask a step sees
@@ -222,8 +222,7 @@ def check_config(config: TrainConfig) -> None:
     before reading any data, ``fit`` before training)."""
     if config.epochs < 1:
         raise ValueError(f"TrainConfig: --epochs must be at least 1, got {config.epochs}.")
-    if config.clip < 0:  # torch's clip_grad_norm_ would reverse the gradients; 0 is off
-        raise ValueError(f"TrainConfig: --clip must be >= 0 (0 turns clipping off), got {config.clip}.")
+    check_clip(config.clip, "TrainConfig")  # torch's clip_grad_norm_ would reverse the gradients; 0 is off
     if not config.lr > 0 or config.weight_decay < 0:
         raise ValueError(f"TrainConfig: --lr must be positive and --weight-decay >= 0, got {config.lr} and "
                          f"{config.weight_decay}.")

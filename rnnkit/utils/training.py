@@ -5,7 +5,8 @@
 - ``ProgressBar``: one tqdm bar, over steps, seconds or the batches of an epoch.
 - ``DivergenceGuard``: stops a run whose loss or gradient norm became NaN, infinite or exploded, with one
   message: what became what, where, which checkpoint is kept, what to try.
-- ``clip_gradients``: the gradient-norm clipping of every loop, ``clip = 0`` meaning off.
+- ``clip_gradients``: the gradient-norm clipping of every loop, ``clip = 0`` meaning off (``check_clip`` refuses a
+  negative one up front).
 - ``cosine_factor`` and ``warmup_cosine``: the learning-rate schedules' math,
 
       cosine_factor(done, total, final) = final + (1 - final) * (1 + cos(pi * done / total)) / 2     (1)
@@ -39,9 +40,14 @@ def clip_gradients(parameters: Iterable[torch.Tensor], clip: float) -> float:
     ``torch.nn.utils.clip_grad_norm_`` itself takes 0 as "scale every gradient to zero" and a negative value as
     "reverse them": a run that looks normal and learns nothing, or climbs.
     """
-    if clip < 0:
-        raise ValueError(f"--clip must be >= 0 (0 turns clipping off), got {clip}.")
+    check_clip(clip, "clip_gradients")
     return float(torch.nn.utils.clip_grad_norm_(parameters, clip if clip > 0 else math.inf))
+
+
+def check_clip(clip: float, who: str) -> None:
+    """Refuse a negative clip (``who``: the command or config that was given it), before any training."""
+    if clip < 0:
+        raise ValueError(f"{who}: --clip must be >= 0 (0 turns clipping off), got {clip}.")
 
 
 # ---- the schedule ------------------------------------------------------------------------------------
