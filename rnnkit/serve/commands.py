@@ -83,10 +83,10 @@ def _run_serve(args: argparse.Namespace) -> int:
     gc.collect()
     gc.freeze()
     for name, m in models.items():
-        products = f", {m.info['precision']} products" if m.kind == "charlm" else ""
+        note = f", {m.info['precision']} products" if m.kind == "charlm" else ""
         if m.kind != "charlm" and not m.predicts:  # a digits or gesture model reads files, which the server does not
-            products = "; listed by /v1/models only: its inputs are files, which the server does not read"
-        print(f"serving {name} ({m.kind}{products}) from {m.path}", flush=True)
+            note = "; listed by /v1/models only: its inputs are files, which the server does not read"
+        print(f"serving {name} ({m.kind}{note}) from {m.path}", flush=True)
     server.run()
     return 0
 
