@@ -32,7 +32,7 @@ from rnnkit.layers import RecurrentBase
 from rnnkit.layers.reference import run_direction
 from rnnkit.utils.config import option
 from rnnkit.utils.plotting import new_figure
-from rnnkit.utils.training import check_clip, clip_gradients
+from rnnkit.utils.training import check_clip
 
 
 def state_gradients(
@@ -131,14 +131,8 @@ def gradient_flow(config: GradientFlowConfig) -> list[FlowCurve]:
         optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
         data, done = torch.Generator().manual_seed(config.seed), 0
         for target in checkpoints:
-            for _ in range(target - done):  # forward, backward, clip, step
-                x, y = task.sample(config.batch_size, data)
-                _, loss = model(x, y)
-                assert loss is not None
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                clip_gradients(model.parameters(), config.clip)
-                optimizer.step()
+            for _ in range(target - done):
+                model.learn(optimizer, config.batch_size, data, config.clip)
             done = target
             model.eval()
             norms = probe_gradients(model, probe_x, probe_y)  # (B, T)

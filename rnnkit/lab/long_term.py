@@ -30,7 +30,7 @@ from rnnkit.lab.model import LAYERS, ProbeModel
 from rnnkit.lab.problems import TASKS, make_task
 from rnnkit.utils.config import option
 from rnnkit.utils.plotting import new_figure
-from rnnkit.utils.training import check_clip, clip_gradients
+from rnnkit.utils.training import check_clip
 
 
 @dataclass(frozen=True)
@@ -124,13 +124,7 @@ def train_one(config: LongTermConfig, cell: str, length: int, seed: int) -> RunR
     metric, accuracy = evaluate()
     steps = steps_for(config, length)
     while step < steps:
-        x, y = task.sample(config.batch_size, data)
-        _, loss = model(x, y)
-        assert loss is not None
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        clip_gradients(model.parameters(), config.clip)
-        optimizer.step()
+        model.learn(optimizer, config.batch_size, data, config.clip)
         step += 1
         if step % config.eval_every and step != steps:
             continue

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.lab.problems import CopyTask, Task
 from rnnkit.layers import LAYERS
+from rnnkit.utils.training import clip_gradients
 
 
 class ProbeModel(nn.Module):
@@ -48,6 +50,17 @@ class ProbeModel(nn.Module):
         if targets is None:
             return output, None
         return output, self.loss(output, targets)
+
+    def learn(self, optimizer: torch.optim.Optimizer, batch_size: int, data: torch.Generator, clip: float) -> Tensor:
+        """One training step on a fresh batch of the task drawn from ``data``: forward, backward, clip, step."""
+        x, y = self.task.sample(batch_size, data)
+        _, loss = self(x, y)
+        assert loss is not None
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        clip_gradients(self.parameters(), clip)
+        optimizer.step()
+        return loss
 
     def loss(self, output: Tensor, targets: Tensor) -> Tensor:
         """MSE at the last step (adding), or cross-entropy at every step (copy) or the last one (recall)."""
