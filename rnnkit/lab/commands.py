@@ -83,10 +83,12 @@ def _run_gradient_flow(args: argparse.Namespace) -> int:
 def _run_inspect(args: argparse.Namespace) -> int:
     from rnnkit.lab.report import inspect_report
     from rnnkit.lm import load_model
+    from rnnkit.lm.char_lm import classic_rnn
 
     neurons = [_parse_neuron(spec) for spec in args.neuron or []]
     features = [f.strip() for f in args.features.split(",") if f.strip()]
     model, vocab, meta = load_model(args.checkpoint)
+    classic_rnn(model, "rnnkit inspect")  # the page shows gates, which record() gives for LSTM, GRU and RNN layers
     text, source = _read_text(args, meta)
     try:
         vocab.encode(text)

@@ -45,14 +45,15 @@ class TextTrace:
 def trace_text(model: nn.Module, encode: Callable[[str], list[int]], text: str) -> TextTrace:
     """Record ``model.rnn`` on ``text``, fed through ``model.embedding`` as the model itself would be.
 
-    ``model`` needs an ``embedding`` (token ids -> (B, T, I)) and an ``rnn`` (an rnnkit layer
+    ``model`` needs an ``embedding`` (token ids -> (B, T, I)) and an ``rnn`` (an rnnkit LSTM, GRU or RNN layer
     with batch_first=True), which is what ``rnnkit.lm.CharLM`` has.
     """
     rnn = getattr(model, "rnn", None)
     embedding = getattr(model, "embedding", None)
     if not isinstance(rnn, RecurrentBase) or embedding is None:
-        raise TypeError(f"trace_text: expected a model with .embedding and an rnnkit layer as .rnn, "
-                        f"got {type(model).__name__} with rnn={type(rnn).__name__}.")
+        raise TypeError(f"trace_text: expected a model with .embedding and an rnnkit LSTM, GRU or RNN layer as .rnn "
+                        f"(their record() gives the gates; minGRU and minLSTM have none), got {type(model).__name__} "
+                        f"with rnn={type(rnn).__name__}.")
     if not rnn.batch_first:
         raise ValueError("trace_text: the model's rnn must be batch_first=True, as rnnkit's CharLM is.")
     if not text:

@@ -164,9 +164,11 @@ def texts_only(texts: list[str]) -> list[str]:
 
 def _load_charlm(name: str, path: Path, max_batch: int, max_queue: int, batching: bool,
                  products: torch.dtype | None, threads: int | None) -> ServedModel:
+    from rnnkit.lm.char_lm import classic_rnn
     from rnnkit.lm.checkpoint import load_model
 
     model, vocab, meta = load_model(path)
+    classic_rnn(model, "rnnkit serve")  # before the units are measured: record() is the classic layers' own
     info = {"config": _jsonable(meta.get("config", {})), "vocab_size": len(vocab), "vocab": "".join(vocab.chars),
             "metrics": _jsonable(meta.get("metrics", {})), "step": meta.get("step"),
             "units": _interesting_units(model, meta), "precision": "bf16" if products == torch.bfloat16 else "fp32"}

@@ -90,7 +90,7 @@ def test_recorded_gates_equal_a_manual_recomputation(cell):
 
 
 def test_trace_text_checks_its_model():
-    with pytest.raises(TypeError, match="expected a model with .embedding and an rnnkit layer"):
+    with pytest.raises(TypeError, match="expected a model with .embedding and an rnnkit LSTM, GRU or RNN layer"):
         trace_text(nn.Linear(2, 2), encode, "ab")
     with pytest.raises(ValueError, match="the text is empty"):
         trace_text(TinyLM(), encode, "")

@@ -92,3 +92,23 @@ def test_serve_refuses_a_min_cell_model_when_it_loads():
     with pytest.raises(ValueError,
                        match="rnnkit serve: supports char-LMs with cell lstm, gru or rnn; this one has cell='mingru'"):
         Batcher(tiny_lm("mingru"))
+
+
+def test_serve_and_inspect_refuse_a_saved_min_cell_run_before_any_work(text_file, tmp_path, capsys):
+    # both measure units with record(), which only the LSTM/GRU/RNN layers have: the refusal must come first and
+    # name the command and the cell, not a trace_text TypeError from inside the unit search
+    pytest.importorskip("fastapi")
+    from rnnkit.serve.models import load_models
+
+    run = tmp_path / "run"
+    assert main(["train", "charlm", "--cell", "mingru", "--text", str(text_file), "--out", str(run), "--max-steps", "2",
+                 "--hidden-size", "8", "--embedding-size", "4", "--batch-size", "4", "--bptt", "16",
+                 "--no-progress"]) == 0
+    with pytest.raises(ValueError,
+                       match="rnnkit serve: supports char-LMs with cell lstm, gru or rnn; this one has cell='mingru'"):
+        load_models([str(run)])
+    capsys.readouterr()
+    assert main(["inspect", str(run), "--out", str(tmp_path / "page")]) != 0
+    assert ("rnnkit inspect: supports char-LMs with cell lstm, gru or rnn; this one has cell='mingru'"
+            in capsys.readouterr().err)
+    assert not (tmp_path / "page").exists()
