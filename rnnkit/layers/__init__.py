@@ -3,6 +3,7 @@
 from rnnkit.layers.convert import from_torch, to_torch
 from rnnkit.layers.min_rnn import MinGRU, MinLSTM, MinRecurrentBase, MinStepper
 from rnnkit.layers.recurrent import GRU, LSTM, RNN, Recording, RecurrentBase
+from rnnkit.layers.stepper import Stepper
 
 # The whole factory: a cell's name picks the sequence layer built from that cell.
 LAYERS: dict[str, type[RecurrentBase]] = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
@@ -11,5 +12,5 @@ MIN_LAYERS: dict[str, type[MinRecurrentBase]] = {"mingru": MinGRU, "minlstm": Mi
 
 __all__ = [
     "GRU", "LAYERS", "LSTM", "MIN_LAYERS", "RNN", "MinGRU", "MinLSTM", "MinRecurrentBase", "MinStepper", "Recording",
-    "RecurrentBase", "from_torch", "to_torch",
+    "RecurrentBase", "Stepper", "from_torch", "to_torch",
 ]

@@ -8,8 +8,7 @@ import pytest
 import torch
 
 import rnnkit
-from rnnkit.layers import RecurrentBase
-from rnnkit.layers.stepper import Stepper
+from rnnkit.layers import RecurrentBase, Stepper  # the public name the README gives
 
 T, B, I, H = 5, 3, 4, 6
 
