@@ -29,10 +29,11 @@ def report() -> dict[str, Any]:
     from rnnkit.utils.machine import cpu, onednn_bf16
 
     c = cpu()
+    kernels: dict[str, Any] = {"on": native.switched_on()}
     try:
-        kernels = {"built": True, "library": str(native.load()._lib._name)}
+        kernels |= {"built": True, "library": str(native.load()._lib._name)}
     except (native.NativeBuildError, OSError) as e:
-        kernels = {"built": False, "why": str(e)}
+        kernels |= {"built": False, "why": str(e)}
     return {
         "cpu": {"model": c.model, "family": c.family, "features": c.speed_flags},
         "torch": torch.__version__,
@@ -66,7 +67,8 @@ def _run_doctor(args: argparse.Namespace) -> int:
         f"{yes[r['onednn']['packed_products']]}",
         f"bf16          CPU {yes[r['bf16']['cpu']]}, oneDNN {yes[r['bf16']['onednn']]}"
         + ("" if r["bf16"]["cpu"] else " (bf16 products would be emulated, far slower than float32)"),
-        f"C kernels     {'built: ' + k['library'] if k['built'] else 'unavailable: ' + k['why']}",
+        f"C kernels     {'off (RNNKIT_NATIVE=0); ' if not k['on'] else ''}"
+        f"{'built: ' + k['library'] if k['built'] else 'unavailable: ' + k['why']}",
         f"autotune      {'on' if r['autotune']['on'] else 'off (RNNKIT_AUTOTUNE=0)'}; choices in "
         f"{r['autotune']['file']}",
     ]

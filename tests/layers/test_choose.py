@@ -206,3 +206,17 @@ def test_doctor_shows_the_machine_and_the_choices(tuner: choose.Tuner, capsys: p
 
     assert main(["doctor", "--forget"]) == 0
     assert not tuner.file().exists()
+
+
+def test_doctor_says_when_the_c_kernels_are_switched_off(capsys: pytest.CaptureFixture[str]) -> None:
+    from rnnkit.cli import main
+    from rnnkit.layers.fast import native
+
+    with native.use_native(False):  # as RNNKIT_NATIVE=0 sets it at import
+        assert main(["doctor"]) == 0
+        off = capsys.readouterr().out
+        assert main(["doctor", "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["native_kernels"]["on"] is False
+    assert "C kernels     off (RNNKIT_NATIVE=0); " in off
+    assert main(["doctor"]) == 0
+    assert "off (RNNKIT_NATIVE=0)" not in capsys.readouterr().out

@@ -178,6 +178,11 @@ def kernels_for(t: Tensor) -> Kernels | None:
         return None
 
 
+def switched_on() -> bool:
+    """False when ``RNNKIT_NATIVE=0`` (or ``use_native(False)``) keeps the kernels off."""
+    return _SWITCH.on
+
+
 def use_native(enabled: bool) -> AbstractContextManager[None]:
     """Switch the compiled kernels on or off inside a ``with`` block (tests compare both ways)."""
     return _SWITCH.set_to(enabled)
