@@ -29,11 +29,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     serve.set_defaults(run=_run_serve)
 
     export = sub.add_parser("export",
-                            help="export a trained char-LM (ONNX or TorchScript), or a text classifier, tagger or "
-                                 "translator (ONNX)")
+                            help="export a trained char-LM (ONNX or TorchScript), or a text or series classifier, "
+                                 "tagger or translator (ONNX)")
     export.add_argument("run_dir", metavar="RUN_DIR",
                         help="a run directory (or .pt file) of `rnnkit train charlm` or `recipe "
-                             "sentiment/spam/pos/ner/translate`")
+                             "sentiment/spam/gesture/digits/pos/ner/translate` (digits: read by rows)")
     export.add_argument("--format", choices=["onnx", "torchscript"], default="onnx", help="file format")
     export.add_argument("--out", required=True,
                         help="output file; also FILE.step.onnx (char-LM) or FILE.decoder.onnx (translator); always "
