@@ -6,6 +6,7 @@ import dataclasses
 import re
 import sys
 import types
+import warnings
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,27 @@ def test_the_documented_recipe_learns_and_predicts(example: dict, tmp_path: Path
     assert [r["majority"] for r in results] == [0, 1]
     with pytest.raises(ValueError, match="expected 11 characters of 0 and 1"):
         run.recipe.predict(run.model, run.config, run.meta, ["101"])
+
+
+def test_the_run_from_python_block_prints_what_the_page_says(example: dict, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture[str]):
+    """The page's second block, as printed, with the recipe importable where the page says to put it: it runs
+    (imports included), its two results are the ones its comments show, and predict warns of nothing."""
+    block = re.findall(r"```python\n(.*?)```", PAGE.read_text(), re.S)[1]
+    for name in ("rnnkit.recipes.majority", "rnnkit.recipes.majority.recipe"):
+        module = types.ModuleType(name)
+        module.__dict__.update(example)
+        monkeypatch.setitem(sys.modules, name, module)
+    monkeypatch.chdir(tmp_path)  # it writes runs/majority
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        exec(compile(block, str(PAGE), "exec"), {})
+    printed = [line for line in capsys.readouterr().out.splitlines() if line.startswith(("{", "["))]
+    promised = [comment.strip() for comment in re.findall(r"#\s*(\{.*?\}|\[.*\])", block)]
+    assert len(promised) == 2
+    assert printed[-2:] == promised
+    assert not [w for w in caught if "requires_grad" in str(w.message)]  # predict runs under no_grad
 
 
 def test_a_run_whose_weights_do_not_fit_is_named(example: dict, tmp_path: Path):
