@@ -5,7 +5,7 @@ either returns what the file holds or raises ``DataFormatError`` naming the file
 (or, where lines mean nothing, the byte offset) and what was expected there:
 
     corpus.txt:3: byte 42 (0xff) is not valid UTF-8 (invalid start byte); expected UTF-8 text. Convert ...
-    train.conll:17: 3 columns, but line 1 has 4; expected the same columns on every token line.
+    train.conll:17: 3 columns, but line 1 has 4: 'dog\\tNN\\tx'; expected 4 columns on every token line.
 
 Lines are counted the way editors count them: ``\\n``, ``\\r\\n`` and a lone ``\\r`` each end
 one; the other characters ``str.splitlines`` treats as breaks (form feed, U+2028, ...) do not.
