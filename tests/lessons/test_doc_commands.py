@@ -45,14 +45,18 @@ def refusal(words: str) -> str | None:
     argv = shlex.split(words)
     if not argv or "/" in argv[0] or (argv[0] == "recipe" and len(argv) > 1 and argv[1] in PLACEHOLDER_RECIPES):
         return None
-    err = io.StringIO()
-    try:
-        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-            build_parser().parse_args(argv)
-    except SystemExit as e:
-        last = err.getvalue().strip().splitlines()[-1] if e.code else ""
-        if "unrecognized arguments" in last or "invalid choice" in last:
-            return last
+    for _ in range(len(argv)):
+        err = io.StringIO()
+        try:
+            with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+                build_parser().parse_args(argv)
+            return None
+        except SystemExit as e:
+            last = err.getvalue().strip().splitlines()[-1] if e.code else ""
+        placeholder = re.search(r"invalid (?:int|float) value: '(.*)'$", last)
+        if placeholder is None:  # argparse stops at a bad value before it names unknown flags: try again with a number
+            return last if "unrecognized arguments" in last or "invalid choice" in last else None
+        argv[argv.index(placeholder.group(1))] = "1"
     return None
 
 
@@ -65,7 +69,8 @@ def test_every_documented_command_parses():
     assert not stale, "\n".join(stale)
 
 
-@pytest.mark.parametrize("words", ["sample run --temprature 0.8", "recipe spam --epcohs 3", "recipe spm"])
+@pytest.mark.parametrize("words", ["sample run --temprature 0.8", "recipe spam --epcohs 3", "recipe spm",
+                                   "recipe gesture --seed S --dev-part 0.2"])
 def test_a_stale_flag_or_name_is_caught(words: str):
     assert refusal(words) is not None
 
