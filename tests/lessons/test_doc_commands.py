@@ -24,18 +24,25 @@ PLACEHOLDER_RECIPES = {"NAME", "majority"}  # docs/architecture.md's worked exam
 
 
 def doc_commands() -> list[tuple[str, str]]:
-    """(page:line, the words after `rnnkit`) for inline `rnnkit ...` spans and command lines in code blocks."""
+    """(page:line, the words after `rnnkit`) for inline `rnnkit ...` spans and command lines in code blocks (fenced or
+    indented); a block's `rnnkit NAME: ...` lines are the program's output, not commands."""
     found = []
     for page in PAGES:
         text = page.read_text()
         where = f"{page.relative_to(ROOT)}:{{}}"
         for span in re.finditer(r"`(?:\.venv/bin/)?rnnkit ([^`\n]+)`", text):
             found.append((where.format(text.count("\n", 0, span.start()) + 1), span.group(1)))
-        for block in re.finditer(r"```[a-z]*\n(.*?)```", text, re.S):
-            for line in block.group(1).replace("\\\n", " ").splitlines():
-                command = re.match(r"^(?:\$ )?(?:[A-Z_]+=\S+ )*(?:\.venv/bin/)?rnnkit (.+)$", line.strip())
-                if command:
-                    found.append((where.format(text.count("\n", 0, block.start()) + 1), command.group(1)))
+        fenced, lines = False, text.splitlines()
+        for number, line in enumerate(lines, 1):
+            if line.lstrip().startswith("```"):
+                fenced = not fenced
+                continue
+            command = re.match(r"^(?:\$ )?(?:[A-Z_]+=\S+ )*(?:\.venv/bin/)?rnnkit (?![\w-]+: )(.+)$", line.strip())
+            if command and (fenced or line.startswith(("    ", "\t"))):
+                words, more = command.group(1), number
+                while words.endswith("\\") and more < len(lines):  # continued on the next line
+                    words, more = words[:-1] + " " + lines[more].strip(), more + 1
+                found.append((where.format(number), words))
     return found
 
 
