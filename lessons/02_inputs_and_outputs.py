@@ -276,11 +276,12 @@ plt.show()
 # | named-entity recognition | many-to-many, aligned (BiLSTM-CRF) | `rnnkit recipe ner` |
 # | machine translation | encoder-decoder with attention | `rnnkit recipe translate` |
 # | character-level text generation | many-to-many, each step predicts the next | `rnnkit train charlm` (lesson 3) |
-# | chatbots | encoder-decoder | coming: no recipe yet |
-# | summarisation | encoder-decoder | coming: no recipe yet |
-# | fraud detection | many-to-one over transactions | coming: no recipe yet |
-# | speech recognition | many-to-many, not aligned (CTC) or encoder-decoder | coming: no recipe yet |
-# | video classification | many-to-one over frames | coming: no recipe yet |
+# | chatbots | encoder-decoder with attention | `rnnkit recipe chat` |
+# | summarisation | encoder-decoder (pointer-generator); extractive: many-to-many over sentences | `rnnkit recipe summarize`, `rnnkit recipe extract` |
+# | fraud detection | one-to-one (one transaction in, fraud or not out) | `rnnkit recipe fraud` |
+# | speech recognition | many-to-one (isolated words); many-to-many, not aligned (CTC) | `rnnkit recipe digits-spoken`, `rnnkit recipe digits-ctc` |
+# | video action recognition | many-to-many per frame and many-to-one per clip | `rnnkit recipe video-action` |
+# | video captioning | encoder-decoder with attention over frames | `rnnkit recipe video-caption` |
 #
 # `rnnkit recipe --help` lists the recipes that exist; each trains on real data that
 # installs offline, and the results page (`docs/results.md`) gives the figures each one reaches.

@@ -2,7 +2,7 @@
 
 Levels, each importing only from those before it: cells (one step) -> layers (a whole
 sequence) -> models (the five input/output configurations) -> lm (character-level
-language model) -> tasks (recipes on real data) -> cli.
+language model) -> recipes (applications on real data) -> cli.
 """
 
 from rnnkit.cells import GRUCell, LSTMCell, LSTMState, RNNCell, gru_step, lstm_step, rnn_step
