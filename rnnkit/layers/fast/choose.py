@@ -291,7 +291,7 @@ def step_onednn(weight: Tensor) -> bool:
 
 
 def step_native(weight: Tensor) -> Kernels | None:
-    """The compiled LSTM step of ``kernels.c`` for a Stepper on ``weight``'s dtype and device, or None."""
+    """The compiled LSTM and GRU steps of ``kernels.c`` for a Stepper on ``weight``'s dtype and device, or None."""
     return kernels_for(weight)
 
 

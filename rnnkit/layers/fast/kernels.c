@@ -132,3 +132,22 @@ void lstm_step(int64_t b, int64_t H, const float *restrict gates, float *restric
         }
     }
 }
+
+/* GRU step gate math for the batch-1 Stepper. gi (b, 3H) holds x W_ih^T + b_ih and gh (b, 3H) holds
+   h_prev W_hh^T + b_hh, in blocks r, z, n; h (row stride ldh) holds h_prev and receives the new state
+       r = sigmoid(gi_r + gh_r)    z = sigmoid(gi_z + gh_z)    n = tanh(gi_n + r * gh_n)
+       h = n + z * (h_prev - n)
+   h is read and written at the same index, so it is one pointer, not a restrict pair.            */
+void gru_step(int64_t b, int64_t H, const float *restrict gi, const float *restrict gh, float *h, int64_t ldh) {
+    for (int64_t i = 0; i < b; i++) {
+        const float *restrict xr = gi + i * 3 * H, *restrict xz = xr + H, *restrict xn = xz + H;
+        const float *restrict hr = gh + i * 3 * H, *restrict hz = hr + H, *restrict hn = hz + H;
+        float *hi = h + i * ldh;
+        for (int64_t j = 0; j < H; j++) {
+            float r = sigmoid_f(xr[j] + hr[j]);
+            float z = sigmoid_f(xz[j] + hz[j]);
+            float n = tanh_f(xn[j] + r * hn[j]);
+            hi[j] = n + z * (hi[j] - n);
+        }
+    }
+}

@@ -51,6 +51,7 @@ _SIGNATURES = {
     "elman_forward_step": [_i64, _ptr, _ptr, ctypes.c_int, _ptr],
     "elman_backward_step": [_i64, _ptr, _ptr, _ptr, ctypes.c_int, _ptr],
     "lstm_step": [_i64, _i64, _ptr, _ptr, _ptr, _i64],
+    "gru_step": [_i64, _i64, _ptr, _ptr, _ptr, _i64],
 }
 
 
@@ -144,12 +145,17 @@ class Kernels:
         self._lib.elman_backward_step(dh.numel(), dh.data_ptr(), None if d_out is None else d_out.data_ptr(),
                                       h.data_ptr(), int(relu), e.data_ptr())
 
-
     def lstm_step(self, gates: Tensor, c: Tensor, h: Tensor) -> None:
         """Stepper's LSTM gate math: gates (b, 4H) in block order i, f, o, g; c (b, H) in place; h (b, H), rows may be
         strided."""
         b, H = c.shape
         self._lib.lstm_step(b, H, gates.data_ptr(), c.data_ptr(), h.data_ptr(), h.stride(0))
+
+    def gru_step(self, gi: Tensor, gh: Tensor, h: Tensor) -> None:
+        """Stepper's GRU gate math: gi, gh (b, 3H) in blocks r, z, n; h (b, H) holds h_prev and receives h, rows may be
+        strided."""
+        b, H = h.shape
+        self._lib.gru_step(b, H, gi.data_ptr(), gh.data_ptr(), h.data_ptr(), h.stride(0))
 
 
 _loaded: Kernels | None = None
