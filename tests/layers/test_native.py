@@ -178,6 +178,7 @@ def test_stepper_gate_math_in_c_equals_the_torch_ops(mode: str, monkeypatch: pyt
     assert compiled.native is not None
     calls: list[int] = []
     kernel = getattr(compiled.native, f"{mode}_step")
+
     def counted(*args: torch.Tensor) -> None:
         calls.append(1)
         kernel(*args)

@@ -18,9 +18,14 @@ from rnnkit.utils.checkpoint import CheckpointError
 PAGE = Path(__file__).parents[2] / "docs" / "architecture.md"
 
 
+def page_blocks() -> list[str]:
+    """The page's Python blocks, in order: the recipe, then the run from Python."""
+    return re.findall(r"```python\n(.*?)```", PAGE.read_text(), re.S)
+
+
 @pytest.fixture
 def example(monkeypatch: pytest.MonkeyPatch) -> dict:
-    blocks = re.findall(r"```python\n(.*?)```", PAGE.read_text(), re.S)
+    blocks = page_blocks()
     module = types.ModuleType("majority_example")  # dataclasses look their module up in sys.modules
     monkeypatch.setitem(sys.modules, module.__name__, module)
     exec(compile(blocks[0], str(PAGE), "exec"), module.__dict__)  # the recipe as the page prints it
@@ -46,7 +51,7 @@ def test_the_run_from_python_block_prints_what_the_page_says(example: dict, tmp_
                                                              capsys: pytest.CaptureFixture[str]):
     """The page's second block, as printed, with the recipe importable where the page says to put it: it runs
     (imports included), its two results are the ones its comments show, and predict warns of nothing."""
-    block = re.findall(r"```python\n(.*?)```", PAGE.read_text(), re.S)[1]
+    block = page_blocks()[1]
     for name in ("rnnkit.recipes.majority", "rnnkit.recipes.majority.recipe"):
         module = types.ModuleType(name)
         module.__dict__.update(example)
